@@ -1,0 +1,14 @@
+//! loadgen: the load generator for echo servers.
+//!
+//! # Layout
+//!
+//! - [`result`]: the JSON result format (the schema compare and the suite read).
+//! - `run/`: one run: config from flags, connect phase, the per-thread event loops,
+//!   verification of every echoed byte, latency recording, the live line, the summary.
+//! - `compare/`: `loadgen compare BASE NEW`, the CI verdict.
+//!
+//! `src/main.rs` is thin: it parses the command line and dispatches.
+
+pub mod compare;
+pub mod result;
+pub mod run;

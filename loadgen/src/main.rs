@@ -1,0 +1,36 @@
+//! The `loadgen` binary: parses the command line and dispatches. All logic lives in
+//! the library so tests drive it directly.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Load generator for echo servers: thousands of connections, every echoed byte
+/// verified, latency in HdrHistogram.
+#[derive(Parser, Debug)]
+#[command(name = "loadgen", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: loadgen::run::RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compare two results (files or folders): a verdict per metric; exit 1 on a regression.
+    Compare(loadgen::compare::CompareArgs),
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli: Cli = echod::cli::parse_or_exit("loadgen");
+    let outcome = match cli.command {
+        None => loadgen::run::execute(cli.run, argv),
+        Some(Command::Compare(args)) => loadgen::compare::execute(args),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => echod::cli::report_error("loadgen", &e),
+    }
+}

@@ -1,0 +1,252 @@
+//! The result of one load-generator run, as written by `--json` and read back by
+//! `loadgen compare` and the suite. This is the file format: every field is part of
+//! the schema, [`SCHEMA_VERSION`] changes when a field changes meaning or is removed.
+//!
+//! Latencies are recorded in nanoseconds in HdrHistogram and reported here in
+//! microseconds (f64). Full histograms travel as base64 of HdrHistogram's V2+DEFLATE
+//! serialization, so they can be merged exactly (`Histogram::add`) later.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or disappears; compare refuses a mismatch.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run of the load generator against one server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunResult {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// `loadgen <version>`.
+    pub tool: String,
+    /// The exact command line (argv) that produced this result.
+    pub command: Vec<String>,
+    /// When the run started, RFC 3339 (UTC).
+    pub started_at: String,
+    /// What compare matches runs by; defaults to a name derived from the config
+    /// (e.g. `conns=1000 size=64 pipeline=1 closed`), the suite sets its own.
+    pub scenario: String,
+    /// True when Ctrl-C (or a dying server) ended the run early; the figures cover
+    /// what was measured until then.
+    pub interrupted: bool,
+    /// The process exit code this run reported (0 ok, 1 wrong echoes or missing
+    /// connections, 2 bad input or failure to start).
+    pub exit_code: i32,
+    /// The machine the run was taken on.
+    pub environment: Environment,
+    /// A calibration figure taken right before the run (compare can normalize by it).
+    pub calibration: Option<Calibration>,
+    /// The settings the run used.
+    pub config: RunConfig,
+    /// How many connections were asked for and came up.
+    pub connections: Connections,
+    /// Time from connect() to established, per connection.
+    pub connect_latency_us: Percentiles,
+    /// Messages and bytes echoed in the measured phase.
+    pub throughput: Throughput,
+    /// Round-trip latency; in open loop, from each message's intended send time.
+    pub latency_us: Percentiles,
+    /// Open loop only: latency from the actual send time (what a naive tool reports).
+    pub latency_uncorrected_us: Option<Percentiles>,
+    /// Open loop only: how far behind its schedule the generator itself sent.
+    pub schedule_lag_us: Option<Percentiles>,
+    /// What went wrong, counted.
+    pub errors: Errors,
+    /// The full histograms, for exact merging and plotting.
+    pub histograms: Histograms,
+    /// One sample per second of the measured phase.
+    pub series: Vec<SecondSample>,
+}
+
+/// The machine fingerprint carried by every result.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    /// `uname -sr`.
+    pub kernel: String,
+    pub hostname: String,
+    /// CPU model name from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// Online CPUs.
+    pub cores: usize,
+    pub memory_total_bytes: u64,
+    /// net.ipv4.ip_local_port_range, e.g. `32768 60999`.
+    pub ip_local_port_range: String,
+    pub rlimit_nofile_soft: u64,
+    pub rlimit_nofile_hard: u64,
+    /// net.core.somaxconn.
+    pub somaxconn: String,
+    /// net.ipv4.tcp_tw_reuse.
+    pub tcp_tw_reuse: String,
+    /// `git rev-parse --short HEAD` of the project, with `-dirty` if modified.
+    pub git_revision: String,
+}
+
+/// One-connection loopback ping-pong figure measured right before the run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    /// What was measured, e.g. `pingpong-1conn-64B`.
+    pub method: String,
+    /// Round trips per second of that ping-pong.
+    pub round_trips_per_sec: f64,
+    /// Its p50 round trip.
+    pub p50_us: f64,
+}
+
+/// The run's settings, as used (after defaults).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    /// Every `--target` as given (HOST:PORT).
+    pub targets: Vec<String>,
+    pub conns: u64,
+    /// Bytes per message.
+    pub size: u64,
+    /// Messages in flight per connection.
+    pub pipeline: u32,
+    /// Open loop: messages per second in total; None = closed loop.
+    pub rate: Option<f64>,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub threads: usize,
+    /// The cores the threads were pinned to (empty: not pinned).
+    pub cores: Vec<usize>,
+    /// Connections per second; None = as fast as the machine allows.
+    pub connect_rate: Option<f64>,
+    pub connect_timeout_s: f64,
+    /// Processes the run was split into (1 = this process alone).
+    pub processes: usize,
+    /// Source addresses connections were spread over (empty: kernel's choice).
+    pub sources: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Connections {
+    pub requested: u64,
+    pub established: u64,
+    /// Failed connects by errno name (`ECONNREFUSED`, `EADDRNOTAVAIL`, ...).
+    pub failed_by_errno: BTreeMap<String, u64>,
+    /// Established connections per source address (empty when not fanned out).
+    pub per_source: BTreeMap<String, u64>,
+    /// Connections per second during the connect phase.
+    pub connect_rate_per_sec: f64,
+}
+
+/// A latency distribution in microseconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub p9999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Summarizes a histogram recorded in nanoseconds.
+    pub fn from_nanos(h: &Histogram<u64>) -> Self {
+        let us = |ns: u64| ns as f64 / 1_000.0;
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            count: h.len(),
+            min: us(h.min()),
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            p9999: us(h.value_at_quantile(0.9999)),
+            max: us(h.max()),
+            mean: h.mean() / 1_000.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Throughput {
+    /// Round trips (echoed messages) per second in the measured phase.
+    pub msgs_per_sec: f64,
+    /// Echoed bytes per second in the measured phase (one direction).
+    pub bytes_per_sec: f64,
+    /// Messages echoed in the measured phase.
+    pub messages: u64,
+    /// Bytes echoed in the measured phase.
+    pub bytes: u64,
+    /// Length of the measured phase in seconds.
+    pub duration_s: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Errors {
+    /// Echoed bytes that differ from what was sent.
+    pub mismatch: u64,
+    /// Connections reset by the peer.
+    pub reset: u64,
+    /// Connections the peer closed while messages were outstanding.
+    pub eof: u64,
+    /// Messages not answered within the run.
+    pub timeout: u64,
+}
+
+/// base64 of HdrHistogram V2+DEFLATE, values in nanoseconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Histograms {
+    pub latency: String,
+    pub latency_uncorrected: Option<String>,
+    pub connect: String,
+}
+
+/// One second of the measured phase.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SecondSample {
+    /// Seconds since the measured phase began (end of the interval).
+    pub t_s: f64,
+    pub conns_up: u64,
+    pub msgs: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub errors: u64,
+}
+
+/// Serializes a histogram as base64 of V2+DEFLATE.
+pub fn encode_histogram(h: &Histogram<u64>) -> Result<String, String> {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| format!("cannot serialize histogram: {e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// Reads a histogram written by [`encode_histogram`].
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("histogram is not base64: {e}"))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram does not decode: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A histogram survives encode/decode exactly.
+    #[test]
+    fn histogram_round_trip() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+        for v in [1_000u64, 20_000, 20_000, 5_000_000] {
+            h.record(v).expect("record");
+        }
+        let back = decode_histogram(&encode_histogram(&h).expect("encode")).expect("decode");
+        assert_eq!(back, h);
+        assert!(decode_histogram("not base64!").is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! loadgen's integration tests: one test binary, real sockets on 127.0.0.1, bounded.
+
+mod compare;
+mod run;

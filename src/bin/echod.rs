@@ -1,0 +1,2 @@
+//! The `echod` binary (placeholder: the echod issue fills it).
+fn main() {}

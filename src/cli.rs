@@ -1,0 +1,56 @@
+//! Command-line conventions shared by echod and loadgen (ripgrep's model):
+//! `main -> run() -> exit code`; errors printed once, on one line, as
+//! `tool: what is wrong: why`, naming the flag and the fix; exit codes with meaning:
+//! 0 ok, 1 "ran, but the result is wrong" (loadgen), 2 bad input or failure to start.
+
+use std::process::ExitCode;
+
+/// Exit code for bad input or a failure to start.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the command line; on a usage error prints one line and exits 2.
+/// `--help` and `--version` print as usual and exit 0.
+pub fn parse_or_exit<T: clap::Parser>(tool: &str) -> T {
+    match T::try_parse() {
+        Ok(v) => v,
+        Err(e) => exit_on_clap_error(tool, e),
+    }
+}
+
+/// The same for an explicit argument list (tests and sub-processes).
+pub fn parse_from_or_exit<T: clap::Parser, I, S>(tool: &str, args: I) -> T
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    match T::try_parse_from(args) {
+        Ok(v) => v,
+        Err(e) => exit_on_clap_error(tool, e),
+    }
+}
+
+fn exit_on_clap_error(tool: &str, e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
+            eprintln!("{tool}: {} (see {tool} --help)", one_line(&e));
+            std::process::exit(EXIT_USAGE.into())
+        }
+    }
+}
+
+/// clap's first line without its `error: ` prefix.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    first.trim_start_matches("error: ").trim().to_string()
+}
+
+/// Prints an error chain once, as `tool: cause: cause`, and returns exit code 2.
+pub fn report_error(tool: &str, err: &anyhow::Error) -> ExitCode {
+    eprintln!("{tool}: {err:#}");
+    ExitCode::from(EXIT_USAGE)
+}

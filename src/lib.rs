@@ -1,0 +1,30 @@
+//! echod: a multi-core TCP echo server, and the pieces its load generator shares.
+//!
+//! Every accepted socket shares the listening port; the kernel tells connections
+//! apart by the four-tuple (source IP, source port, destination IP, destination port).
+//! echod runs one pinned worker thread per core, each with its own mio event loop and
+//! its own SO_REUSEPORT listener on the one port, so the kernel spreads connections
+//! over the workers by hashing that four-tuple.
+//!
+//! # Layout
+//!
+//! - [`server`]: the server. `config` (validated settings), `pool` (bind every
+//!   listener, spawn and supervise the workers), `worker` (one worker's event loop),
+//!   `conn` (one connection's state: what is pending toward the peer), `stats`
+//!   (per-worker counters and the `--stats-json` report), and the alternative models
+//!   (`shared` listener, `threads` per connection) kept for comparison.
+//! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
+//!   source address without a port.
+//! - [`sys`]: the only module allowed `unsafe`: rlimits and `IP_BIND_ADDRESS_NO_PORT`.
+//! - [`pin`]: which cores workers are pinned to.
+//! - [`cli`]: one-line errors and exit codes shared by both binaries.
+//! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
+//!
+//! The binary `src/bin/echod.rs` only parses flags into a [`server::Config`] and calls
+//! the server; tests drive the library directly. The load generator lives in the
+//! `loadgen` crate of this workspace.
+
+pub mod cli;
+pub mod pin;
+pub mod sys;
+pub mod units;

@@ -1,0 +1,126 @@
+//! Units shared by both command lines: parsing sizes (`64`, `1KiB`, `1MiB`) and
+//! durations (`10s`, `500ms`), and printing counts, bytes and durations with a unit
+//! chosen by magnitude (as hyperfine and oha do).
+
+use std::time::Duration;
+
+/// Parses a byte size: a plain number, or a number with `B`, `KiB`, `MiB`, `GiB`
+/// (binary) or `KB`, `MB`, `GB` (decimal; `k`/`K` alone means KiB). Case-insensitive.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() {
+        return Err(format!(
+            "'{text}' is not a size: use a number with an optional unit, e.g. 64, 16KiB, 1MiB"
+        ));
+    }
+    let n: u64 = num.parse().map_err(|_| format!("'{text}' is too large a size"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!("'{text}' has an unknown unit '{other}': use B, KiB, MiB or GiB"))
+        }
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("'{text}' is too large a size"))
+}
+
+/// Parses a duration such as `10s`, `500ms`, `2m` or `1h 30m` (humantime's syntax).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration ({e}): use e.g. 10s, 500ms, 2m"))
+}
+
+/// `1234567` -> `1.23M`; below 10,000 the number is printed as it is.
+pub fn fmt_count(n: f64) -> String {
+    let a = n.abs();
+    if a < 10_000.0 {
+        if n.fract() == 0.0 {
+            format!("{n:.0}")
+        } else {
+            format!("{n:.1}")
+        }
+    } else if a < 1e6 {
+        format!("{:.1}k", n / 1e3)
+    } else if a < 1e9 {
+        format!("{:.2}M", n / 1e6)
+    } else {
+        format!("{:.2}G", n / 1e9)
+    }
+}
+
+/// Bytes with a binary unit: `512 B`, `1.5 KiB`, `64.0 MiB`.
+pub fn fmt_bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n;
+    let mut i = 0;
+    while v.abs() >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} {}", UNITS[0])
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// A duration given in microseconds, printed in ns, µs, ms or s by magnitude.
+pub fn fmt_micros(us: f64) -> String {
+    if us < 1.0 {
+        format!("{:.0} ns", us * 1e3)
+    } else if us < 1_000.0 {
+        format!("{us:.1} µs")
+    } else if us < 1_000_000.0 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain numbers, binary and decimal units parse; junk names the fix.
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64"), Ok(64));
+        assert_eq!(parse_size("1KiB"), Ok(1024));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("64kib"), Ok(64 << 10));
+        assert_eq!(parse_size("2KB"), Ok(2000));
+        assert!(parse_size("").unwrap_err().contains("not a size"));
+        assert!(parse_size("12XB").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("-1").unwrap_err().contains("not a size"));
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
+
+    /// Durations use humantime's syntax.
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+    }
+
+    /// Units are chosen by magnitude.
+    #[test]
+    fn formatting() {
+        assert_eq!(fmt_count(950.0), "950");
+        assert_eq!(fmt_count(12_345.0), "12.3k");
+        assert_eq!(fmt_count(2_500_000.0), "2.50M");
+        assert_eq!(fmt_bytes(512.0), "512 B");
+        assert_eq!(fmt_bytes(1536.0), "1.5 KiB");
+        assert_eq!(fmt_micros(0.5), "500 ns");
+        assert_eq!(fmt_micros(21.34), "21.3 µs");
+        assert_eq!(fmt_micros(2_500.0), "2.50 ms");
+        assert_eq!(fmt_micros(3_000_000.0), "3.00 s");
+    }
+}
