@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`env`]: the machine fingerprint (kernel, CPU, limits, git revision).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
 //! - `run/`: one run: config from flags, connect phase, the per-thread event loops,
 //!   verification of every echoed byte, latency recording, the live line, the summary.
@@ -10,5 +11,6 @@
 //! `src/main.rs` is thin: it parses the command line and dispatches.
 
 pub mod compare;
+pub mod env;
 pub mod result;
 pub mod run;
