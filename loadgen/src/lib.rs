@@ -12,5 +12,6 @@
 
 pub mod compare;
 pub mod env;
+pub mod limits;
 pub mod result;
 pub mod run;

@@ -1,0 +1,57 @@
+//! Parsing `--src`: a comma-separated list of IPv4 addresses and ranges,
+//! e.g. `127.0.0.2-127.0.0.9` or `127.0.0.2,127.0.0.5-127.0.0.6`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Most addresses one `--src` may name.
+pub const MAX_SOURCES: usize = 65_536;
+
+/// Parses a source list; addresses keep their order, duplicates are dropped.
+pub fn parse_sources(text: &str) -> Result<Vec<IpAddr>, String> {
+    let bad = |part: &str| {
+        format!("'{part}' is not a source address or range: use e.g. 127.0.0.2-127.0.0.9")
+    };
+    let mut out: Vec<IpAddr> = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<Ipv4Addr>(), b.trim().parse::<Ipv4Addr>()),
+            None => (part.parse::<Ipv4Addr>(), part.parse::<Ipv4Addr>()),
+        };
+        let (lo, hi) =
+            (u32::from(lo.map_err(|_| bad(part))?), u32::from(hi.map_err(|_| bad(part))?));
+        if lo > hi {
+            return Err(format!(
+                "'{part}' is a range that runs backwards: put the lower address first"
+            ));
+        }
+        if (hi - lo) as usize >= MAX_SOURCES || out.len() + (hi - lo) as usize >= MAX_SOURCES {
+            return Err(format!("'{text}' names more than {MAX_SOURCES} addresses"));
+        }
+        for a in lo..=hi {
+            let ip = IpAddr::V4(Ipv4Addr::from(a));
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lists and ranges expand in order; junk and backwards ranges name the fix.
+    #[test]
+    fn lists_and_ranges() {
+        let v = parse_sources("127.0.0.2-127.0.0.4,127.0.0.9,127.0.0.3").unwrap();
+        let want: Vec<IpAddr> = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(v, want);
+        assert!(parse_sources("127.0.0.9-127.0.0.2").unwrap_err().contains("backwards"));
+        assert!(parse_sources("localhost").unwrap_err().contains("not a source address"));
+        assert!(parse_sources("10.0.0.0-10.255.255.255").unwrap_err().contains("more than"));
+    }
+}
