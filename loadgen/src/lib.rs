@@ -3,6 +3,8 @@
 //! # Layout
 //!
 //! - [`env`]: the machine fingerprint (kernel, CPU, limits, git revision).
+//! - [`errno`]: errno names and a hint on what to change, for failed connects.
+//! - [`limits`]: the connection budget and the preflight (ports, descriptors, fan-out).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
 //! - `run/`: one run: config from flags, connect phase, the per-thread event loops,
 //!   verification of every echoed byte, latency recording, the live line, the summary.
@@ -12,6 +14,7 @@
 
 pub mod compare;
 pub mod env;
+pub mod errno;
 pub mod limits;
 pub mod result;
 pub mod run;
