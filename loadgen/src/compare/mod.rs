@@ -1,15 +1,121 @@
-//! `loadgen compare BASE NEW`. (Placeholder: the compare issue fills this module.)
+//! `loadgen compare BASE NEW`: the CI verdict on two sets of results.
+//!
+//! Each side is a result file or a folder of them (searched recursively; repeated
+//! runs of a scenario are several files with the same `scenario`). Per scenario,
+//! compare takes the median of each metric over the runs, the ratio NEW/BASE, and a
+//! direction-aware verdict: a change is flagged only when it exceeds both its
+//! threshold and the noise band the runs themselves show. Correctness checks
+//! (mismatched bytes, missing connections, interrupted runs) and scenarios missing
+//! from NEW always fail. Exit codes: 0 nothing regressed, 1 a regression or a
+//! failure, 2 unreadable input.
+//!
+//! # Layout
+//!
+//! - [`load`]: files and folders into runs by scenario; errors name file and field.
+//! - [`stats`]: median, spread, noise band.
+//! - [`verdict`]: metrics, directions, thresholds, the verdict rule.
+//! - [`comparison`]: the structured comparison (what tests inspect).
+//! - [`render`]: text, markdown and JSON output.
+
+pub mod comparison;
+pub mod load;
+pub mod render;
+pub mod stats;
+pub mod verdict;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+pub use comparison::{Comparison, Options, Row, ScenarioComparison};
+pub use load::LoadError;
+pub use render::Format;
+pub use verdict::{Metric, Thresholds, Verdict};
+
+const AFTER_HELP: &str = "\
+Metrics per scenario (matched by the results' `scenario` field):
+  throughput    throughput.msgs_per_sec          higher is better
+  p50 p99 p999  latency_us.p50 / .p99 / .p999    lower is better
+  connect_rate  connections.connect_rate_per_sec informational, unless given
+                                                 a --threshold-for
+  connections   FAIL if a NEW run established fewer than requested, or fewer than BASE
+  mismatch      FAIL if a NEW run has errors.mismatch > 0
+  interrupted   FAIL if a NEW run was interrupted (Ctrl-C, or the server died)
+  calibration   the machine's ping-pong before each run, shown for context
+
+Verdicts: improved, REGRESSED, ~ (within the threshold), ~ noise (past the
+threshold but inside the noise band: not flagged), ok / FAIL (checks).
+
+Noise: with several runs per scenario (the suite's --repeat), medians are
+compared and the noise band is the spread of BASE plus the spread of NEW
+(spread = half of min..max, relative to the median; a side with one run borrows
+the other's). A regression must exceed BOTH its threshold and the band. With one
+run a side there is no measured spread: only the threshold applies.
+
+Folders: every *.json under them, recursively. JSON without `schema_version`
+(echod stats, an index) is skipped; a wrong schema_version is an error. A
+scenario in BASE but missing in NEW is a FAILURE (missing data never passes);
+a scenario only in NEW is reported as new, not a failure.
+
+Exit codes: 0 nothing regressed, 1 a regression or a failure, 2 unreadable input
+(the message names the file and the field).
+
+Examples:
+  loadgen compare base.json new.json
+  loadgen compare results/baseline results/tmp --threshold 15% --threshold-for p999=40%
+  loadgen compare results/baseline results/tmp --normalize --format markdown >> \"$GITHUB_STEP_SUMMARY\"
+  loadgen compare old/ new/ --format json | jq '.scenarios[].rows[] | select(.verdict==\"regressed\")'";
 
 /// Flags of `loadgen compare`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_long_help = AFTER_HELP)]
 pub struct CompareArgs {
-    /// Base result file or folder.
-    pub base: std::path::PathBuf,
-    /// New result file or folder.
-    pub new: std::path::PathBuf,
+    /// Base result file, or a folder of results (searched recursively).
+    pub base: PathBuf,
+    /// New result file, or a folder of results (searched recursively).
+    pub new: PathBuf,
+    /// Output: a table for the terminal, markdown for CI summaries, JSON for tools.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// A change smaller than this is not flagged (`10%`, `2.5%`; `10` means 10%).
+    #[arg(long, default_value = "10%", value_parser = verdict::parse_percent, value_name = "PCT")]
+    pub threshold: f64,
+    /// The threshold of one metric (throughput, p50, p99, p999, connect_rate), e.g.
+    /// `p999=40%`; repeatable. Giving one to connect_rate makes it fail on regression.
+    #[arg(long, value_name = "METRIC=PCT", value_parser = verdict::parse_threshold_for)]
+    pub threshold_for: Vec<(Metric, f64)>,
+    /// Divide each run's throughput by its calibration round trips/s and its latencies
+    /// by its calibration p50, so a slower or busier machine does not read as a
+    /// regression. Every result must carry a calibration of the same method.
+    #[arg(long)]
+    pub normalize: bool,
 }
 
-/// Compares; returns the exit code (0 nothing regressed, 1 a regression).
-pub fn execute(_args: CompareArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("compare is not built yet")
+impl CompareArgs {
+    /// The comparison options these flags ask for.
+    pub fn options(&self) -> Options {
+        let mut thresholds = Thresholds { default: self.threshold, ..Thresholds::default() };
+        thresholds.overrides.extend(self.threshold_for.iter().copied());
+        Options { thresholds, normalize: self.normalize }
+    }
+}
+
+/// Reads both sides and compares them: the library entry point tests call.
+pub fn compare_paths(base: &Path, new: &Path, options: &Options) -> Result<Comparison, LoadError> {
+    let base_side = load::load_side(base)?;
+    let new_side = load::load_side(new)?;
+    comparison::compare(&base_side, &new_side, options)
+}
+
+/// Compares, prints in the chosen format; returns the exit code (0 nothing
+/// regressed, 1 a regression or a failure). Unreadable input is an error (exit 2).
+pub fn execute(args: CompareArgs) -> anyhow::Result<u8> {
+    let comparison = compare_paths(&args.base, &args.new, &args.options())?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(render::render(&comparison, args.format).as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write the comparison to stdout")?;
+    Ok(comparison.exit_code())
 }

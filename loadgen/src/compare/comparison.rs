@@ -1,0 +1,400 @@
+//! The structured comparison of two sides: one table of rows per scenario, the
+//! scenarios missing from NEW or new in it, and the overall outcome. Built from the
+//! runs [`super::load`] read; rendered by [`super::render`]; returned to tests as is.
+//!
+//! Rows come in three kinds: performance metrics judged against a threshold and the
+//! noise band (throughput, p50, p99, p999; connect rate informational unless given a
+//! threshold), correctness checks that always fail (connections established,
+//! mismatched bytes, interrupted runs), and context (the calibration figure).
+//! With `normalize`, each run's throughput is divided by its own calibration round
+//! trips/s and its latencies by its own calibration p50 before medians are taken, so
+//! those rows are in multiples of the machine's ping-pong, not msgs/s or µs.
+
+use serde::Serialize;
+
+use super::load::{LoadError, Loaded, Side};
+use super::stats::{noise_band, Summary};
+use super::verdict::{judge, ratio, Metric, Thresholds, Verdict};
+use crate::result::RunResult;
+
+/// How to compare.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    /// The default threshold and the per-metric overrides.
+    pub thresholds: Thresholds,
+    /// Divide by each run's calibration figure before comparing.
+    pub normalize: bool,
+}
+
+/// Everything compare found: what the renderers print and what tests inspect.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// The thresholds the verdicts used.
+    pub thresholds: Thresholds,
+    /// Whether throughput and latency were divided by the calibration figures.
+    pub normalized: bool,
+    /// Scenarios present on both sides, in name order.
+    pub scenarios: Vec<ScenarioComparison>,
+    /// Scenarios measured in BASE but not in NEW: each one is a failure.
+    pub missing_in_new: Vec<String>,
+    /// Scenarios only NEW has: reported, not compared, not a failure.
+    pub new_only: Vec<String>,
+    /// Performance rows past their threshold and the noise band, the wrong way.
+    pub regressions: usize,
+    /// Failed correctness rows plus missing scenarios.
+    pub failures: usize,
+    /// True when nothing regressed and nothing failed (exit code 0).
+    pub passed: bool,
+}
+
+impl Comparison {
+    /// 0 when nothing regressed or failed, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(!self.passed)
+    }
+}
+
+/// The table of one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioComparison {
+    /// The `scenario` field both sides share.
+    pub scenario: String,
+    /// How many BASE results the figures come from.
+    pub base_runs: usize,
+    /// How many NEW results the figures come from.
+    pub new_runs: usize,
+    /// One row per metric, in table order.
+    pub rows: Vec<Row>,
+    /// What a reader should know: configs or machines that differ, base runs cut short.
+    pub notes: Vec<String>,
+}
+
+/// The unit of a row's values, for printing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Messages per second.
+    PerSec,
+    /// Microseconds.
+    Micros,
+    /// A plain count (connections, bytes, runs).
+    Count,
+    /// A multiple of the calibration figure (normalized values).
+    Calibrated,
+}
+
+/// One metric of one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The metric's name: `throughput`, `p50`, `p99`, `p999`, `connect_rate`,
+    /// `connections`, `mismatch`, `interrupted`, `calibration`.
+    pub metric: &'static str,
+    /// How its values read.
+    pub unit: Unit,
+    /// BASE's figure: the median for performance rows, the worst run for checks.
+    pub base: f64,
+    /// NEW's figure, the same way.
+    pub new: f64,
+    /// BASE's runs summarized (median, min, max, spread).
+    pub base_runs: Summary,
+    /// NEW's runs summarized.
+    pub new_runs: Summary,
+    /// NEW / BASE; None for checks, and when only BASE is zero.
+    pub ratio: Option<f64>,
+    /// With `normalize`: NEW / BASE of the raw medians, for comparison.
+    pub raw_ratio: Option<f64>,
+    /// The threshold applied (performance rows).
+    pub threshold: Option<f64>,
+    /// The noise band applied; None when no spread was measured (one run a side).
+    pub noise_band: Option<f64>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Whether this row can fail the comparison (false: informational).
+    pub gating: bool,
+    /// Why a check failed, naming the file.
+    pub detail: Option<String>,
+}
+
+/// Compares two sides read by [`super::load::load_side`].
+pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison, LoadError> {
+    let mut scenarios = Vec::new();
+    let mut missing_in_new = Vec::new();
+    for (name, base_runs) in base {
+        match new.get(name) {
+            Some(new_runs) => scenarios.push(scenario(name, base_runs, new_runs, options)?),
+            None => missing_in_new.push(name.clone()),
+        }
+    }
+    let new_only: Vec<String> = new.keys().filter(|k| !base.contains_key(*k)).cloned().collect();
+    let rows = || scenarios.iter().flat_map(|s| s.rows.iter());
+    let regressions = rows().filter(|r| r.gating && r.verdict == Verdict::Regressed).count();
+    let failures = rows().filter(|r| r.verdict == Verdict::Fail).count() + missing_in_new.len();
+    Ok(Comparison {
+        thresholds: options.thresholds.clone(),
+        normalized: options.normalize,
+        passed: regressions == 0 && failures == 0,
+        scenarios,
+        missing_in_new,
+        new_only,
+        regressions,
+        failures,
+    })
+}
+
+fn scenario(
+    name: &str,
+    base: &[Loaded],
+    new: &[Loaded],
+    options: &Options,
+) -> Result<ScenarioComparison, LoadError> {
+    if options.normalize {
+        check_calibrations(base, new)?;
+    }
+    let mut rows = Vec::new();
+    for metric in Metric::THRESHOLDED {
+        rows.push(performance_row(metric, base, new, options));
+    }
+    rows.push(connections_row(base, new));
+    rows.push(check_row(
+        "mismatch",
+        base,
+        new,
+        |r| r.errors.mismatch,
+        |n| format!("{n} echoed bytes differ from what was sent"),
+    ));
+    rows.push(check_row(
+        "interrupted",
+        base,
+        new,
+        |r| u64::from(r.interrupted),
+        |_| "the run was cut short (Ctrl-C or the server died)".to_string(),
+    ));
+    if base.iter().chain(new).all(|l| l.result.calibration.is_some()) {
+        rows.push(calibration_row(base, new));
+    }
+    Ok(ScenarioComparison {
+        scenario: name.to_string(),
+        base_runs: base.len(),
+        new_runs: new.len(),
+        rows,
+        notes: notes(base, new),
+    })
+}
+
+/// Every run has a usable calibration, all of the same method.
+fn check_calibrations(base: &[Loaded], new: &[Loaded]) -> Result<(), LoadError> {
+    let field = |l: &Loaded, field: &str, message: String| LoadError::Field {
+        path: l.path.clone(),
+        field: field.to_string(),
+        message,
+    };
+    let mut method: Option<(&Loaded, &str)> = None;
+    for run in base.iter().chain(new) {
+        let Some(cal) = &run.result.calibration else {
+            return Err(field(
+                run,
+                "calibration",
+                "missing: --normalize needs one in every result".into(),
+            ));
+        };
+        if !(cal.round_trips_per_sec > 0.0 && cal.p50_us > 0.0) {
+            let m = "round_trips_per_sec and p50_us must be > 0 to normalize by them";
+            return Err(field(run, "calibration", m.into()));
+        }
+        match method {
+            None => method = Some((run, &cal.method)),
+            Some((first, m)) if m != cal.method => {
+                let message = format!(
+                    "is '{}' but {} used '{m}': normalizing across methods compares nothing",
+                    cal.method,
+                    first.path.display()
+                );
+                return Err(field(run, "calibration.method", message));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn raw_value(metric: Metric, r: &RunResult) -> f64 {
+    match metric {
+        Metric::Throughput => r.throughput.msgs_per_sec,
+        Metric::P50 => r.latency_us.p50,
+        Metric::P99 => r.latency_us.p99,
+        Metric::P999 => r.latency_us.p999,
+        Metric::ConnectRate => r.connections.connect_rate_per_sec,
+    }
+}
+
+/// The value compared, normalized by the run's own calibration when asked (connect
+/// rate never is: connecting is kernel work the ping-pong does not measure).
+fn value(metric: Metric, r: &RunResult, normalize: bool) -> f64 {
+    let raw = raw_value(metric, r);
+    match (&r.calibration, normalize, metric) {
+        (_, false, _) | (None, _, _) | (_, _, Metric::ConnectRate) => raw,
+        (Some(cal), true, Metric::Throughput) => raw / cal.round_trips_per_sec,
+        (Some(cal), true, _) => raw / cal.p50_us,
+    }
+}
+
+fn summarize(runs: &[Loaded], f: impl Fn(&RunResult) -> f64) -> Summary {
+    let values: Vec<f64> = runs.iter().map(|l| f(&l.result)).collect();
+    // Sides are never empty: a scenario exists because a run named it.
+    Summary::of(&values).unwrap_or(Summary {
+        runs: 0,
+        median: 0.0,
+        min: 0.0,
+        max: 0.0,
+        spread: 0.0,
+    })
+}
+
+fn performance_row(metric: Metric, base: &[Loaded], new: &[Loaded], options: &Options) -> Row {
+    let normalized = options.normalize && metric != Metric::ConnectRate;
+    let base_runs = summarize(base, |r| value(metric, r, normalized));
+    let new_runs = summarize(new, |r| value(metric, r, normalized));
+    let raw_ratio = normalized.then(|| {
+        let b = summarize(base, |r| raw_value(metric, r)).median;
+        ratio(b, summarize(new, |r| raw_value(metric, r)).median)
+    });
+    let r = ratio(base_runs.median, new_runs.median);
+    let threshold = options.thresholds.of(metric);
+    let band = noise_band(&base_runs, &new_runs);
+    let unit = match (normalized, metric) {
+        (true, _) => Unit::Calibrated,
+        (false, Metric::Throughput | Metric::ConnectRate) => Unit::PerSec,
+        (false, _) => Unit::Micros,
+    };
+    Row {
+        metric: metric.name(),
+        unit,
+        base: base_runs.median,
+        new: new_runs.median,
+        ratio: r,
+        raw_ratio: raw_ratio.flatten(),
+        threshold: Some(threshold),
+        noise_band: band,
+        verdict: judge(metric.direction(), r, threshold, band.unwrap_or(0.0)),
+        gating: options.thresholds.gates(metric),
+        detail: None,
+        base_runs,
+        new_runs,
+    }
+}
+
+/// Every NEW run established all it asked for, and no fewer than BASE's worst run.
+fn connections_row(base: &[Loaded], new: &[Loaded]) -> Row {
+    let established = |r: &RunResult| r.connections.established as f64;
+    let base_runs = summarize(base, established);
+    let new_runs = summarize(new, established);
+    let mut problems = Vec::new();
+    for l in new {
+        let c = &l.result.connections;
+        if c.established < c.requested {
+            problems.push(format!(
+                "{}: {} of {} requested",
+                l.path.display(),
+                c.established,
+                c.requested
+            ));
+        }
+    }
+    if new_runs.min < base_runs.min {
+        problems.push(format!("fewer than BASE ({} < {})", new_runs.min, base_runs.min));
+    }
+    check(Row {
+        metric: "connections",
+        base: base_runs.min,
+        new: new_runs.min,
+        detail: (!problems.is_empty()).then(|| problems.join("; ")),
+        ..context_row(Unit::Count, base_runs, new_runs)
+    })
+}
+
+/// A count that must be zero in every NEW run (BASE's shown for context).
+fn check_row(
+    metric: &'static str,
+    base: &[Loaded],
+    new: &[Loaded],
+    count: impl Fn(&RunResult) -> u64,
+    why: impl Fn(u64) -> String,
+) -> Row {
+    let base_runs = summarize(base, |r| count(r) as f64);
+    let new_runs = summarize(new, |r| count(r) as f64);
+    let problems: Vec<String> = new
+        .iter()
+        .filter(|l| count(&l.result) > 0)
+        .map(|l| format!("{}: {}", l.path.display(), why(count(&l.result))))
+        .collect();
+    check(Row {
+        metric,
+        base: base_runs.max,
+        new: new_runs.max,
+        detail: (!problems.is_empty()).then(|| problems.join("; ")),
+        ..context_row(Unit::Count, base_runs, new_runs)
+    })
+}
+
+/// A check row: FAIL when it has a detail, ok otherwise.
+fn check(row: Row) -> Row {
+    let verdict = if row.detail.is_some() { Verdict::Fail } else { Verdict::Ok };
+    Row { verdict, gating: true, ..row }
+}
+
+/// The machine's ping-pong before each run: how much the machine itself moved.
+fn calibration_row(base: &[Loaded], new: &[Loaded]) -> Row {
+    let rt = |r: &RunResult| r.calibration.as_ref().map_or(0.0, |c| c.round_trips_per_sec);
+    let row = context_row(Unit::PerSec, summarize(base, rt), summarize(new, rt));
+    Row { metric: "calibration", ratio: ratio(row.base, row.new), ..row }
+}
+
+fn context_row(unit: Unit, base_runs: Summary, new_runs: Summary) -> Row {
+    Row {
+        metric: "",
+        unit,
+        base: base_runs.median,
+        new: new_runs.median,
+        ratio: None,
+        raw_ratio: None,
+        threshold: None,
+        noise_band: None,
+        verdict: Verdict::Info,
+        gating: false,
+        detail: None,
+        base_runs,
+        new_runs,
+    }
+}
+
+/// What differs between the sides besides the code under test.
+fn notes(base: &[Loaded], new: &[Loaded]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (b, n) = (&base[0].result, &new[0].result);
+    let (bc, nc) = (&b.config, &n.config);
+    let settings = [
+        ("conns", bc.conns.to_string(), nc.conns.to_string()),
+        ("size", bc.size.to_string(), nc.size.to_string()),
+        ("pipeline", bc.pipeline.to_string(), nc.pipeline.to_string()),
+        ("rate", format!("{:?}", bc.rate), format!("{:?}", nc.rate)),
+        ("duration_s", bc.duration_s.to_string(), nc.duration_s.to_string()),
+        ("threads", bc.threads.to_string(), nc.threads.to_string()),
+    ];
+    for (name, was, is) in settings {
+        if was != is {
+            notes.push(format!("config differs: {name} {was} -> {is}"));
+        }
+    }
+    let (be, ne) = (&b.environment, &n.environment);
+    if (&be.cpu_model, be.cores) != (&ne.cpu_model, ne.cores) {
+        notes.push(format!(
+            "machines differ: {} ({} cores) -> {} ({} cores)",
+            be.cpu_model, be.cores, ne.cpu_model, ne.cores
+        ));
+    }
+    let cut = base.iter().filter(|l| l.result.interrupted).count();
+    if cut > 0 {
+        notes.push(format!("{cut} BASE run(s) were interrupted: their figures are partial"));
+    }
+    notes
+}
