@@ -5,6 +5,7 @@
 //! - [`env`]: the machine fingerprint (kernel, CPU, limits, git revision).
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
 //! - [`limits`]: the connection budget and the preflight (ports, descriptors, fan-out).
+//! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
 //! - `run/`: one run: config from flags, connect phase, the per-thread event loops,
 //!   verification of every echoed byte, latency recording, the live line, the summary.
@@ -16,5 +17,6 @@ pub mod compare;
 pub mod env;
 pub mod errno;
 pub mod limits;
+pub mod ports;
 pub mod result;
 pub mod run;

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Compare two results (files or folders): a verdict per metric; exit 1 on a regression.
     Compare(loadgen::compare::CompareArgs),
+    /// The four-tuple experiment: ports per family, sources, destinations, bind(), TIME_WAIT.
+    Ports(loadgen::ports::PortsArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         None => loadgen::run::execute(cli.run, argv),
         Some(Command::Compare(args)) => loadgen::compare::execute(args),
+        Some(Command::Ports(args)) => loadgen::ports::execute(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -1,4 +1,5 @@
 //! loadgen's integration tests: one test binary, real sockets on 127.0.0.1, bounded.
 
 mod compare;
+mod ports;
 mod run;

@@ -1,0 +1,211 @@
+//! `loadgen ports`: the four-tuple experiment. It measures, against the prediction,
+//! how many connections the kernel lets through when one four-tuple family runs out
+//! of ephemeral ports, and how source addresses, destination addresses, bind() with
+//! and without IP_BIND_ADDRESS_NO_PORT, and TIME_WAIT change that; and it shows from
+//! the server's side that every accepted socket shares the listening port.
+//!
+//! It runs in a private network namespace (`unshare --net`, as root) whose
+//! ip_local_port_range is narrowed, so a run takes seconds and never touches the
+//! host's settings or connections. The inner process refuses to run in the host's
+//! namespace.
+
+mod cases;
+mod holder;
+pub mod tuples;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+
+pub use cases::CaseResult;
+pub use tuples::{TupleRow, TupleSample};
+
+/// Flags of `loadgen ports`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Examples:\n  loadgen ports\n  loadgen ports --range 40000-40499 --k 4 --json ports.json"
+)]
+pub struct PortsArgs {
+    /// The ephemeral port range set inside the private namespace (LO-HI).
+    #[arg(long, default_value = "40000-40999", value_parser = parse_range)]
+    pub range: (u16, u16),
+    /// Source addresses in case (b), destination addresses in (c) and (d).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=50))]
+    pub k: u64,
+    /// First listening port; cases use consecutive ports.
+    #[arg(long, default_value_t = 12100)]
+    pub port: u16,
+    /// Rows in the server-side four-tuple sample.
+    #[arg(long, default_value_t = 6)]
+    pub sample: usize,
+    /// Write the table and the sample as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Internal: run the cases (only inside the private namespace).
+    #[arg(long, hide = true)]
+    pub inner: bool,
+    /// Internal: the parent's network namespace, which the inner run must not be in.
+    #[arg(long, hide = true)]
+    pub host_netns: Option<String>,
+}
+
+fn parse_range(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("'{text}' is not a port range: use LO-HI, e.g. 40000-40999");
+    let (a, b) = text.split_once('-').ok_or_else(bad)?;
+    let (lo, hi): (u16, u16) =
+        (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if lo < 1024 || hi < lo || hi - lo < 9 {
+        return Err(format!("'{text}' must be at least 10 ports at or above 1024, low end first"));
+    }
+    Ok((lo, hi))
+}
+
+/// The experiment's output.
+#[derive(Debug, Serialize)]
+pub struct PortsReport {
+    /// ip_local_port_range inside the namespace.
+    pub range: (u16, u16),
+    pub ports: u64,
+    pub k: u64,
+    pub cases: Vec<CaseResult>,
+    /// The server's side, from case (b).
+    pub sample: Option<TupleSample>,
+}
+
+/// Runs the experiment; exit 0 when every case measured what was predicted, 1 when
+/// one did not.
+pub fn execute(args: PortsArgs) -> anyhow::Result<u8> {
+    if !args.inner {
+        return reexec_in_namespace(&args);
+    }
+    let report = run_inner(&args)?;
+    print!("{}", render(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("--json {}", path.display()))?;
+    }
+    let all_match = report.cases.iter().all(|c| c.measured == c.predicted);
+    Ok(if all_match { 0 } else { 1 })
+}
+
+fn reexec_in_namespace(args: &PortsArgs) -> anyhow::Result<u8> {
+    let exe = std::env::current_exe().context("cannot find loadgen's own executable")?;
+    let mut cmd = Command::new("unshare");
+    let host = netns_id().context("cannot read /proc/self/ns/net")?;
+    cmd.args(["--net", "--"]).arg(exe).args(["ports", "--inner", "--host-netns", &host]);
+    cmd.arg(format!("--range={}-{}", args.range.0, args.range.1));
+    cmd.arg(format!("--k={}", args.k)).arg(format!("--port={}", args.port));
+    cmd.arg(format!("--sample={}", args.sample));
+    if let Some(p) = &args.json {
+        cmd.arg("--json").arg(std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    }
+    let status = cmd.status().context(
+        "cannot run `unshare --net` (util-linux): install it, and run as root — the experiment \
+         narrows ip_local_port_range inside a private network namespace",
+    )?;
+    match status.code() {
+        Some(code @ 0..=1) => Ok(code as u8),
+        Some(code) => bail!(
+            "the experiment's namespace exited with {code}: `unshare --net` needs root \
+             (CAP_SYS_ADMIN); run loadgen ports as root"
+        ),
+        None => bail!("the experiment was killed by a signal"),
+    }
+}
+
+fn netns_id() -> Option<String> {
+    Some(std::fs::read_link("/proc/self/ns/net").ok()?.to_string_lossy().into_owned())
+}
+
+/// True only on positive evidence that this process is in a fresh private network
+/// namespace: its namespace differs from the parent's, and it has no interface but
+/// `lo`. Anything unreadable counts as "not private": the cases rewrite sysctls.
+fn in_private_namespace(host: Option<&str>) -> bool {
+    let (Some(own), Some(host)) = (netns_id(), host) else { return false };
+    let Ok(dev) = std::fs::read_to_string("/proc/self/net/dev") else { return false };
+    let ifaces: Vec<&str> =
+        dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+    own != host && ifaces == ["lo"]
+}
+
+fn run_inner(args: &PortsArgs) -> anyhow::Result<PortsReport> {
+    if !in_private_namespace(args.host_netns.as_deref()) {
+        bail!("--inner runs only inside a private network namespace (use `loadgen ports`)");
+    }
+    let up = Command::new("ip").args(["link", "set", "lo", "up"]).status();
+    if !up.is_ok_and(|s| s.success()) {
+        bail!("cannot bring up loopback in the namespace: install iproute2 (`ip`)");
+    }
+    let (lo, hi) = args.range;
+    std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", format!("{lo} {hi}"))
+        .context("cannot set ip_local_port_range in the namespace")?;
+    let ports = u64::from(hi - lo) + 1;
+    let limit = echod::sys::raise_nofile_limit().context("cannot raise RLIMIT_NOFILE")?;
+    let needed = 2 * args.k * ports + 64;
+    if needed > limit.soft {
+        bail!(
+            "--range {lo}-{hi} with --k {} needs {needed} descriptors, more than RLIMIT_NOFILE \
+             {}: narrow --range or lower --k",
+            args.k,
+            limit.soft
+        );
+    }
+    let setup = cases::Setup { ports, k: args.k, base_port: args.port };
+    let mut sample = None;
+    let mut rows = vec![cases::case_a(&setup).context("case (a)")?];
+    rows.push(
+        cases::case_b(&setup, |acc| sample = Some(tuples::sample(acc, args.sample)))
+            .context("case (b)")?,
+    );
+    rows.push(cases::case_c(&setup).context("case (c)")?);
+    rows.push(cases::case_d(&setup).context("case (d)")?);
+    rows.extend(cases::case_e(&setup).context("case (e)")?);
+    Ok(PortsReport { range: args.range, ports, k: args.k, cases: rows, sample })
+}
+
+/// The table and the sample, as printed.
+pub fn render(r: &PortsReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "four-tuple experiment: private network namespace, ip_local_port_range {} {} = {} ports per family",
+        r.range.0, r.range.1, r.ports
+    );
+    let _ = writeln!(
+        s,
+        "{:<3} {:<62} {:>9} {:>9}  {:<14} verdict",
+        "", "case", "predicted", "measured", "stopped by"
+    );
+    for c in &r.cases {
+        let verdict = if c.measured == c.predicted { "ok" } else { "DIFFERS" };
+        let _ = writeln!(
+            s,
+            "({}) {:<62} {:>9} {:>9}  {:<14} {verdict}",
+            c.id, c.name, c.predicted, c.measured, c.stopped_by
+        );
+    }
+    if let Some(t) = &r.sample {
+        let _ = writeln!(
+            s,
+            "\nserver side (case b): {} accepted sockets, {} distinct local port(s), {} distinct four-tuples, \
+             {} peer addresses, {} peer ports",
+            t.accepted, t.distinct_local_ports, t.distinct_tuples, t.distinct_peer_addrs, t.distinct_peer_ports
+        );
+        let _ = writeln!(
+            s,
+            "  {:<21} {:<21} {:<15} {:<15} st",
+            "getsockname", "getpeername", "/proc local", "/proc remote"
+        );
+        for row in &t.rows {
+            let _ = writeln!(
+                s,
+                "  {:<21} {:<21} {:<15} {:<15} {}",
+                row.local, row.peer, row.proc_local, row.proc_remote, row.proc_state
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,87 @@
+//! Tests of `loadgen ports`, the four-tuple experiment (real sockets, in a private
+//! network namespace that the command makes itself).
+
+use std::process::Command;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Every case measures what the arithmetic predicts, and the server's sockets all
+/// share the listening port while their four-tuples differ.
+#[test]
+fn four_tuple_cases_match_predictions() {
+    if !is_root() {
+        eprintln!("skipped: `loadgen ports` needs root for its private network namespace");
+        return;
+    }
+    let json = std::env::temp_dir().join(format!("loadgen-ports-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["ports", "--range", "41000-41099", "--k", "2", "--port", "12300", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run loadgen ports");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).ok();
+    let cases = v["cases"].as_array().unwrap();
+    let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "e", "e"]);
+    let by = |i: usize, f: &str| cases[i][f].as_u64().unwrap();
+    for i in 0..cases.len() {
+        assert_eq!(by(i, "measured"), by(i, "predicted"), "case {i}: {stdout}");
+    }
+    assert_eq!(by(0, "measured"), 100, "(a) one family holds the range");
+    assert_eq!(by(1, "measured"), 200, "(b) two sources double it");
+    assert_eq!(by(2, "measured"), 100, "(c) bind() caps it whatever the destinations");
+    assert_eq!(cases[2]["stopped_by"], "EADDRINUSE");
+    assert_eq!(by(3, "measured"), 200, "(d) two destinations double it");
+    assert!(by(4, "measured") < 100, "(e) TIME_WAIT holds ports without reuse");
+    assert_eq!(by(5, "measured"), 100, "(e) tcp_tw_reuse takes them back");
+    let sample = &v["sample"];
+    assert_eq!(sample["accepted"], 200);
+    assert_eq!(sample["distinct_local_ports"], 1);
+    assert_eq!(sample["distinct_tuples"], 200);
+    assert_eq!(sample["distinct_peer_addrs"], 2);
+    assert!(stdout.contains("127.0.0.1:12301"), "{stdout}");
+}
+
+/// A bad range is refused with one line naming the flag, exit 2.
+#[test]
+fn bad_range_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["ports", "--range", "500-400"])
+        .output()
+        .expect("run loadgen ports");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--range"), "{err}");
+}
+
+/// --inner refuses to run outside a fresh private namespace, also with a forged
+/// --host-netns, and leaves the host's port range as it was.
+#[test]
+fn inner_refuses_host_namespace() {
+    let range = || std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let before = range();
+    for extra in [&[][..], &["--host-netns", "net:[1]"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["ports", "--inner", "--range", "41000-41009"])
+            .args(extra)
+            .output()
+            .expect("run loadgen ports");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("private network namespace"));
+    }
+    assert_eq!(range(), before);
+}
