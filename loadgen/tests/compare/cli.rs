@@ -1,0 +1,132 @@
+//! `loadgen compare` through the binary: exit codes 0 / 1 / 2, and the markdown and
+//! JSON formats carry the verdicts.
+
+use std::process::{Command, Output};
+
+use super::fixtures::{result, TempDir};
+
+fn loadgen(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("compare")
+        .args(args)
+        .output()
+        .expect("run loadgen")
+}
+
+/// A BASE and NEW folder, NEW with `new_tp` throughput (BASE has 100k).
+fn sides(new_tp: f64) -> TempDir {
+    let dir = TempDir::new("cli");
+    dir.write("base/s.json", &result("conns=1000 size=64", 100_000.0, 200.0));
+    dir.write("new/s.json", &result("conns=1000 size=64", new_tp, 200.0));
+    dir
+}
+
+fn run(dir: &TempDir, extra: &[&str]) -> (i32, String, String) {
+    let base = dir.path().join("base");
+    let new = dir.path().join("new");
+    let mut args = vec![base.as_os_str(), new.as_os_str()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = loadgen(&args);
+    let code = out.status.code().expect("exit code");
+    (code, String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Nothing regressed: exit 0, a text table ending in `result: ok`.
+#[test]
+fn exit_0_when_nothing_regressed() {
+    let (code, stdout, stderr) = run(&sides(98_000.0), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("== conns=1000 size=64 (BASE 1 run, NEW 1 run) =="), "{stdout}");
+    assert!(stdout.contains("result: ok: nothing regressed"), "{stdout}");
+}
+
+/// A regression past the threshold: exit 1; a looser threshold lets it pass.
+#[test]
+fn exit_1_on_regression_and_threshold_flags() {
+    let dir = sides(85_000.0);
+    let (code, stdout, _) = run(&dir, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("REGRESSED"), "{stdout}");
+    assert_eq!(run(&dir, &["--threshold", "20%"]).0, 0);
+    assert_eq!(run(&dir, &["--threshold-for", "throughput=20%"]).0, 0);
+    assert_eq!(run(&dir, &["--threshold-for", "p99=50%"]).0, 1);
+}
+
+/// Unreadable input: exit 2 with one line naming the file and the field.
+#[test]
+fn exit_2_on_unreadable_input() {
+    let dir = sides(100_000.0);
+    let bad = dir.write_text("new/corrupt.json", "{ not json");
+    let (code, stdout, stderr) = run(&dir, &[]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("loadgen: "), "{stderr}");
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+
+    let dir = sides(100_000.0);
+    let mut old = result("conns=1000 size=64", 1.0, 1.0);
+    old.schema_version = 2;
+    dir.write("new/s.json", &old);
+    let (code, _, stderr) = run(&dir, &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("field `schema_version`: found 2, expected 1"), "{stderr}");
+}
+
+/// Bad flags exit 2 too, naming the fix.
+#[test]
+fn exit_2_on_bad_flags() {
+    let dir = sides(100_000.0);
+    let (code, _, stderr) = run(&dir, &["--threshold-for", "mismatch=5%"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a metric with a threshold"), "{stderr}");
+    assert_eq!(run(&dir, &["--threshold", "ten"]).0, 2);
+}
+
+/// Markdown: a heading with the outcome and a table row with the verdict in bold.
+#[test]
+fn markdown_carries_the_verdicts() {
+    let dir = sides(85_000.0);
+    let (code, stdout, _) = run(&dir, &["--format", "markdown"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.starts_with("### loadgen compare: **REGRESSED: 1 regressed metric**"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| metric | base | new | new/base | noise | verdict |"), "{stdout}");
+    assert!(
+        stdout.contains("| throughput | 100.0k/s | 85.0k/s | 0.85 |  | **REGRESSED** |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| mismatched bytes | 0 | 0 |  |  | ok |"), "{stdout}");
+}
+
+/// JSON parses, and carries ratio, verdict and the outcome.
+#[test]
+fn json_carries_the_verdicts() {
+    let dir = sides(85_000.0);
+    let (code, stdout, _) = run(&dir, &["--format", "json", "--normalize"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["normalized"], true);
+    assert_eq!(v["regressions"], 1);
+    let rows = v["scenarios"][0]["rows"].as_array().expect("rows");
+    let tp = rows.iter().find(|r| r["metric"] == "throughput").expect("throughput row");
+    assert_eq!(tp["verdict"], "regressed");
+    assert!((tp["ratio"].as_f64().expect("ratio") - 0.85).abs() < 1e-9);
+    assert_eq!(tp["unit"], "calibrated");
+}
+
+/// --help documents the metrics, the missing-scenario rule, exit codes and examples.
+#[test]
+fn help_documents_the_rules() {
+    let out = loadgen(&[std::ffi::OsStr::new("--help")]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for needle in
+        ["--threshold-for", "missing in NEW is a FAILURE", "Exit codes", "Examples:", "--normalize"]
+    {
+        assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
+    }
+}

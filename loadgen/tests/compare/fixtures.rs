@@ -1,0 +1,121 @@
+//! Fixture results for the compare tests: one builder for a plausible RunResult,
+//! and a temporary folder that removes itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use loadgen::result::{
+    Calibration, Connections, Environment, Errors, Histograms, Percentiles, RunConfig, RunResult,
+    Throughput, SCHEMA_VERSION,
+};
+
+/// A result of `scenario` with the given throughput (msgs/s) and p99 (µs); the other
+/// percentiles follow p99, 1000 connections all established, no errors.
+pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
+    let latency = Percentiles {
+        count: 1_000_000,
+        min: p99_us / 10.0,
+        p50: p99_us / 4.0,
+        p90: p99_us / 2.0,
+        p99: p99_us,
+        p999: p99_us * 2.0,
+        p9999: p99_us * 3.0,
+        max: p99_us * 4.0,
+        mean: p99_us / 3.0,
+    };
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: "loadgen 0.1.0".to_string(),
+        command: vec!["loadgen".to_string(), "--conns".to_string(), "1000".to_string()],
+        started_at: "2025-01-01T00:00:00Z".to_string(),
+        scenario: scenario.to_string(),
+        interrupted: false,
+        exit_code: 0,
+        environment: Environment {
+            cpu_model: "Test CPU".to_string(),
+            cores: 2,
+            ..Default::default()
+        },
+        calibration: Some(Calibration {
+            method: "pingpong-1conn-64B".to_string(),
+            round_trips_per_sec: 40_000.0,
+            p50_us: 25.0,
+        }),
+        config: RunConfig {
+            targets: vec!["127.0.0.1:7000".to_string()],
+            conns: 1000,
+            size: 64,
+            pipeline: 1,
+            rate: None,
+            duration_s: 10.0,
+            warmup_s: 2.0,
+            threads: 2,
+            cores: vec![],
+            connect_rate: None,
+            connect_timeout_s: 5.0,
+            processes: 1,
+            sources: vec![],
+        },
+        connections: Connections {
+            requested: 1000,
+            established: 1000,
+            connect_rate_per_sec: 20_000.0,
+            ..Default::default()
+        },
+        connect_latency_us: latency.clone(),
+        throughput: Throughput {
+            msgs_per_sec,
+            bytes_per_sec: msgs_per_sec * 64.0,
+            messages: (msgs_per_sec * 10.0) as u64,
+            bytes: (msgs_per_sec * 640.0) as u64,
+            duration_s: 10.0,
+        },
+        latency_us: latency,
+        latency_uncorrected_us: None,
+        schedule_lag_us: None,
+        errors: Errors::default(),
+        histograms: Histograms::default(),
+        series: vec![],
+    }
+}
+
+/// A folder under the system temp dir, unique to this process and call, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("loadgen-compare-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `result` as pretty JSON at `relative` (folders created); returns its path.
+    pub fn write(&self, relative: &str, result: &RunResult) -> PathBuf {
+        let text = serde_json::to_string_pretty(result).expect("serialize");
+        self.write_text(relative, &text)
+    }
+
+    /// Writes `text` at `relative` (folders created); returns its path.
+    pub fn write_text(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.0.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create folder");
+        }
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,200 @@
+//! Verdicts on fixture results, read back from files through the library.
+
+use loadgen::compare::{compare_paths, Comparison, Metric, Options, Row, Verdict};
+use loadgen::result::RunResult;
+
+use super::fixtures::{result, TempDir};
+
+const SCENARIO: &str = "conns=1000 size=64 pipeline=1 closed";
+
+/// Writes each side's runs as BASE/repN/x.json and NEW/repN/x.json and compares.
+fn compare_runs(base: &[RunResult], new: &[RunResult], options: &Options) -> Comparison {
+    let dir = TempDir::new("verdicts");
+    for (i, r) in base.iter().enumerate() {
+        dir.write(&format!("base/rep{}/result.json", i + 1), r);
+    }
+    for (i, r) in new.iter().enumerate() {
+        dir.write(&format!("new/rep{}/result.json", i + 1), r);
+    }
+    compare_paths(&dir.path().join("base"), &dir.path().join("new"), options).expect("compare")
+}
+
+fn row<'c>(c: &'c Comparison, metric: &str) -> &'c Row {
+    let rows = &c.scenarios.first().expect("a compared scenario").rows;
+    rows.iter().find(|r| r.metric == metric).expect("metric row")
+}
+
+/// 30% more throughput and 30% less latency: improved, exit 0.
+#[test]
+fn improvement_passes() {
+    let c = compare_runs(
+        &[result(SCENARIO, 100_000.0, 200.0)],
+        &[result(SCENARIO, 130_000.0, 140.0)],
+        &Options::default(),
+    );
+    assert_eq!(row(&c, "throughput").verdict, Verdict::Improved);
+    assert_eq!(row(&c, "p99").verdict, Verdict::Improved);
+    assert_eq!(row(&c, "connections").verdict, Verdict::Ok);
+    assert!((row(&c, "throughput").ratio.expect("ratio") - 1.3).abs() < 1e-9);
+    assert!(c.passed);
+    assert_eq!(c.exit_code(), 0);
+}
+
+/// 20% less throughput, 30% more p99: regressed, exit 1.
+#[test]
+fn regression_fails() {
+    let c = compare_runs(
+        &[result(SCENARIO, 100_000.0, 200.0)],
+        &[result(SCENARIO, 80_000.0, 260.0)],
+        &Options::default(),
+    );
+    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
+    assert_eq!(row(&c, "p99").verdict, Verdict::Regressed);
+    assert_eq!(row(&c, "throughput").noise_band, None, "one run a side: no band");
+    assert!(!c.passed);
+    assert_eq!(c.exit_code(), 1);
+    assert_eq!(c.regressions, 4, "throughput, p50, p99 and p999");
+}
+
+/// A change past the threshold but inside the runs' own spread is not flagged.
+#[test]
+fn inside_the_noise_passes() {
+    let base: Vec<_> = [80_000.0, 100_000.0, 120_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
+    let new: Vec<_> = [85_000.0, 88_000.0, 90_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
+    let c = compare_runs(&base, &new, &Options::default());
+    let tp = row(&c, "throughput");
+    assert_eq!((tp.base, tp.new), (100_000.0, 88_000.0), "medians");
+    assert_eq!(tp.verdict, Verdict::WithinNoise);
+    assert!(tp.noise_band.expect("band") > 0.2);
+    assert_eq!(c.scenarios[0].base_runs, 3);
+    assert!(c.passed);
+}
+
+/// With tight repeats, a drop past both the threshold and the band regresses.
+#[test]
+fn past_the_noise_fails() {
+    let base: Vec<_> = [99_000.0, 100_000.0, 101_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
+    let new: Vec<_> = [84_000.0, 85_000.0, 86_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
+    let c = compare_runs(&base, &new, &Options::default());
+    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
+    assert_eq!(row(&c, "p99").verdict, Verdict::Unchanged);
+    assert_eq!(c.exit_code(), 1);
+}
+
+/// `--threshold-for p99=25%` lets a 20% p99 rise pass while p50 still regresses.
+#[test]
+fn per_metric_threshold() {
+    let mut options = Options::default();
+    options.thresholds.overrides.insert(Metric::P99, 0.25);
+    options.thresholds.overrides.insert(Metric::P50, 0.25);
+    options.thresholds.overrides.insert(Metric::P999, 0.25);
+    let c = compare_runs(
+        &[result(SCENARIO, 100_000.0, 200.0)],
+        &[result(SCENARIO, 100_000.0, 240.0)],
+        &options,
+    );
+    assert_eq!(row(&c, "p99").verdict, Verdict::Unchanged);
+    assert!(c.passed);
+    options.thresholds.overrides.remove(&Metric::P50);
+    let c = compare_runs(
+        &[result(SCENARIO, 100_000.0, 200.0)],
+        &[result(SCENARIO, 100_000.0, 240.0)],
+        &options,
+    );
+    assert_eq!(row(&c, "p50").verdict, Verdict::Regressed);
+    assert!(!c.passed);
+}
+
+/// Connect rate is informational unless given a threshold.
+#[test]
+fn connect_rate_is_informational() {
+    let mut slow = result(SCENARIO, 100_000.0, 200.0);
+    slow.connections.connect_rate_per_sec = 5_000.0;
+    let base = [result(SCENARIO, 100_000.0, 200.0)];
+    let c = compare_runs(&base, &[slow.clone()], &Options::default());
+    assert_eq!(row(&c, "connect_rate").verdict, Verdict::Regressed);
+    assert!(!row(&c, "connect_rate").gating);
+    assert!(c.passed);
+    let mut options = Options::default();
+    options.thresholds.overrides.insert(Metric::ConnectRate, 0.30);
+    assert!(!compare_runs(&base, &[slow], &options).passed);
+}
+
+/// Any mismatched byte in NEW fails, however fast it was.
+#[test]
+fn mismatch_always_fails() {
+    let mut bad = result(SCENARIO, 200_000.0, 100.0);
+    bad.errors.mismatch = 3;
+    let c = compare_runs(&[result(SCENARIO, 100_000.0, 200.0)], &[bad], &Options::default());
+    let m = row(&c, "mismatch");
+    assert_eq!(m.verdict, Verdict::Fail);
+    assert!(m.detail.as_deref().expect("detail").contains("3 echoed bytes differ"));
+    assert_eq!((c.regressions, c.failures), (0, 1));
+    assert_eq!(c.exit_code(), 1);
+}
+
+/// Fewer connections than requested, or than BASE, fail.
+#[test]
+fn missing_connections_fail() {
+    let mut short = result(SCENARIO, 100_000.0, 200.0);
+    short.connections.established = 990;
+    let c = compare_runs(&[result(SCENARIO, 100_000.0, 200.0)], &[short], &Options::default());
+    let row_c = row(&c, "connections");
+    assert_eq!(row_c.verdict, Verdict::Fail);
+    assert!(row_c.detail.as_deref().expect("detail").contains("990 of 1000 requested"));
+
+    let mut fewer = result(SCENARIO, 100_000.0, 200.0);
+    (fewer.connections.requested, fewer.connections.established) = (500, 500);
+    let c = compare_runs(&[result(SCENARIO, 100_000.0, 200.0)], &[fewer], &Options::default());
+    assert!(row(&c, "connections").detail.as_deref().expect("detail").contains("fewer than BASE"));
+    assert!(!c.passed);
+}
+
+/// An interrupted NEW run fails: its figures are partial.
+#[test]
+fn interrupted_run_fails() {
+    let mut cut = result(SCENARIO, 100_000.0, 200.0);
+    cut.interrupted = true;
+    let c = compare_runs(&[result(SCENARIO, 100_000.0, 200.0)], &[cut], &Options::default());
+    assert_eq!(row(&c, "interrupted").verdict, Verdict::Fail);
+    assert!(!c.passed);
+}
+
+/// A scenario in BASE missing from NEW fails; one only in NEW is reported, not failed.
+#[test]
+fn missing_and_new_scenarios() {
+    let base = [result("a", 100_000.0, 200.0), result("b", 100_000.0, 200.0)];
+    let new = [result("a", 100_000.0, 200.0), result("c", 100_000.0, 200.0)];
+    let c = compare_runs(&base, &new, &Options::default());
+    assert_eq!(c.missing_in_new, ["b"]);
+    assert_eq!(c.new_only, ["c"]);
+    assert_eq!(c.scenarios.len(), 1);
+    assert_eq!((c.failures, c.exit_code()), (1, 1));
+
+    let c = compare_runs(&base[..1], &new, &Options::default());
+    assert_eq!(c.new_only, ["c"]);
+    assert!(c.passed, "a new scenario alone is not a failure");
+}
+
+/// A machine 20% slower moves raw figures 20%; normalized by calibration, nothing moved.
+#[test]
+fn normalize_by_calibration() {
+    let base = result(SCENARIO, 100_000.0, 200.0);
+    let mut new = result(SCENARIO, 80_000.0, 250.0);
+    let cal = new.calibration.as_mut().expect("calibration");
+    cal.round_trips_per_sec *= 0.8;
+    cal.p50_us *= 1.25;
+    let raw = compare_runs(&[base.clone()], &[new.clone()], &Options::default());
+    assert_eq!(row(&raw, "throughput").verdict, Verdict::Regressed);
+    assert!((row(&raw, "calibration").ratio.expect("ratio") - 0.8).abs() < 1e-9);
+
+    let options = Options { normalize: true, ..Options::default() };
+    let c = compare_runs(&[base], &[new], &options);
+    assert!(c.normalized);
+    let tp = row(&c, "throughput");
+    assert_eq!(tp.verdict, Verdict::Unchanged);
+    assert!((tp.ratio.expect("ratio") - 1.0).abs() < 1e-9);
+    assert!((tp.raw_ratio.expect("raw ratio") - 0.8).abs() < 1e-9);
+    assert_eq!(row(&c, "p99").verdict, Verdict::Unchanged);
+    assert!(c.passed);
+}
