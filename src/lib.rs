@@ -25,6 +25,8 @@
 //! `loadgen` crate of this workspace.
 
 pub mod cli;
+pub mod net;
 pub mod pin;
+pub mod server;
 pub mod sys;
 pub mod units;

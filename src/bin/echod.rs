@@ -1,2 +1,189 @@
-//! The `echod` binary (placeholder: the echod issue fills it).
-fn main() {}
+//! The `echod` binary: flags -> validated [`Config`] -> [`Server`] (or the
+//! `--processes` [`Supervisor`]) -> stats. All logic lives in the library.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use echod::server::processes::Supervisor;
+use echod::server::{Config, Model, Server, ServerStats, ShutdownHandle};
+
+/// Multi-core TCP echo server: one pinned worker per core, each with its own mio
+/// event loop and its own SO_REUSEPORT listener on the one port.
+///
+/// Examples:
+///   echod --workers 8 --port 12000
+///   echod --port 12000 --stats-interval 1s --stats-json stats.json
+///   echod --workers 4 --processes 4 --port 12000   (4 processes, 1 worker each)
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+struct Cli {
+    /// Worker threads (default: one per allowed core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    workers: Option<u64>,
+    /// Port to listen on; 0 lets the kernel pick one.
+    #[arg(long, default_value_t = 12000)]
+    port: u16,
+    /// Address to listen on; must be assigned to this machine.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Listen backlog per listener (capped by net.core.somaxconn).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    backlog: u32,
+    /// Each worker's read buffer, e.g. 64KiB; also the most bytes held for one peer.
+    #[arg(long, default_value = "64KiB", value_parser = parse_buffer)]
+    buffer: usize,
+    /// Accept connections beyond this many, close them at once and count them.
+    #[arg(long)]
+    max_conns: Option<usize>,
+    /// How connections reach workers: reuseport (default), shared, or threads.
+    #[arg(long, value_enum, default_value_t = CliModel::Reuseport)]
+    model: CliModel,
+    /// Do not pin workers to cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// Join a port another SO_REUSEPORT listener already holds (traffic is split).
+    #[arg(long)]
+    allow_shared_port: bool,
+    /// Print connections and messages per worker every interval, e.g. 1s.
+    #[arg(long, value_parser = echod::units::parse_duration)]
+    stats_interval: Option<Duration>,
+    /// Write per-worker stats as JSON to FILE at exit.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// Run the workers in P processes sharing the port (each its own fd limit).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    processes: u64,
+    /// (internal, --processes children) id of this process's first worker.
+    #[arg(long, hide = true, default_value_t = 0)]
+    first_worker: usize,
+    /// (internal, --processes children) where to write stats; stdin EOF stops.
+    #[arg(long, hide = true, value_name = "FILE")]
+    child_stats: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CliModel {
+    Reuseport,
+    Shared,
+    Threads,
+}
+
+fn parse_buffer(text: &str) -> Result<usize, String> {
+    match echod::units::parse_size(text)? {
+        0 => Err("the buffer must hold at least one byte, e.g. 64KiB".into()),
+        n => usize::try_from(n).map_err(|_| format!("'{text}' is too large")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = echod::cli::parse_or_exit("echod");
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => echod::cli::report_error("echod", &e),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config {
+        bind: cli.bind,
+        port: cli.port,
+        workers: cli.workers.map_or_else(|| Config::default().workers, |w| w as usize),
+        backlog: cli.backlog,
+        buffer: cli.buffer,
+        max_conns: cli.max_conns,
+        model: match cli.model {
+            CliModel::Reuseport => Model::Reuseport,
+            CliModel::Shared => Model::Shared,
+            CliModel::Threads => Model::Threads,
+        },
+        pin: !cli.no_pin,
+        allow_shared_port: cli.allow_shared_port,
+        stats_interval: cli.stats_interval,
+        first_worker: cli.first_worker,
+    };
+    let stats = if cli.processes > 1 {
+        run_processes(&config, cli.processes as usize)?
+    } else {
+        run_one(config, cli.child_stats.is_some())?
+    };
+    for line in stats.lines() {
+        eprintln!("echod: {line}");
+    }
+    if let Some(path) = cli.child_stats.iter().chain(&cli.stats_json).next() {
+        let json = serde_json::to_vec_pretty(&stats).context("encoding stats")?;
+        std::fs::write(path, json).with_context(|| format!("--stats-json {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One process: raise the descriptor limit, bind, print the ready line, serve until a
+/// signal (or, as a `--processes` child, until stdin closes).
+fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
+    let before = echod::sys::nofile_limit().context("reading RLIMIT_NOFILE")?;
+    let limit = echod::sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
+    // Each worker holds a poll, a listener and a waker besides its connections.
+    let spare = 3 * config.workers as u64 + 16;
+    eprintln!(
+        "echod: descriptor limit {} (raised from {}): this process can hold about {} connections",
+        limit.soft,
+        before.soft,
+        limit.soft.saturating_sub(spare)
+    );
+    let server = Server::bind(config.clone())?;
+    let handle = server.shutdown_handle();
+    on_signal(handle.clone())?;
+    if child {
+        std::thread::spawn(move || {
+            // The parent closes our stdin to stop us (or dies, which closes it too).
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            handle.shutdown();
+        });
+    }
+    println!(
+        "listening on {} workers={} model={}",
+        server.local_addr(),
+        config.workers,
+        config.model.name()
+    );
+    Ok(server.run()?)
+}
+
+/// Several processes sharing the port, supervised from here.
+fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStats> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let exe = std::env::current_exe().context("finding echod's own executable")?;
+    let sup = Supervisor::start(config, processes, &exe)?;
+    println!(
+        "listening on {} workers={} model={} processes={processes}",
+        sup.local_addr(),
+        config.workers,
+        config.model.name()
+    );
+    Ok(sup.run(&stop)?)
+}
+
+/// SIGINT/SIGTERM fire the shutdown handle from a signal thread.
+fn on_signal(handle: ShutdownHandle) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing signal handlers")?;
+    std::thread::Builder::new()
+        .name("echod-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                handle.shutdown();
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}

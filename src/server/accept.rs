@@ -1,0 +1,155 @@
+//! Accepting on one worker's listener: drain the accept queue until WouldBlock, apply
+//! `--max-conns`, and back off on EMFILE/ENFILE instead of spinning.
+//!
+//! Why a back-off: the listener is edge-triggered and the queued connection stays in
+//! the backlog when accept fails for lack of descriptors, so retrying at once spins at
+//! 100% CPU. The acceptor stops accepting for [`BACKOFF`] (the worker's poll timeout
+//! wakes it) and then tries again; nothing else is needed to resume, since descriptors
+//! free up as connections close. The first EMFILE in the process prints a hint.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+
+use super::stats::WorkerStats;
+
+/// How long accepting pauses after EMFILE/ENFILE.
+pub(crate) const BACKOFF: Duration = Duration::from_millis(50);
+
+/// Set once the EMFILE hint was printed, so a storm of failures prints one line.
+static HINT_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// The server-wide connection limit, shared by every worker.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnLimit {
+    /// `--max-conns`; `None` skips the shared counter entirely.
+    max: Option<usize>,
+    /// Connections open in the whole server (only kept when `max` is set).
+    open: Arc<AtomicUsize>,
+}
+
+impl ConnLimit {
+    /// A limit of `max` connections (or none).
+    pub(crate) fn new(max: Option<usize>) -> ConnLimit {
+        ConnLimit { max, open: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Takes a place for a new connection; false when the server is full.
+    pub(crate) fn admit(&self) -> bool {
+        let Some(max) = self.max else { return true };
+        if self.open.fetch_add(1, Ordering::Relaxed) >= max {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Gives a place back when a connection closes.
+    pub(crate) fn release(&self) {
+        if self.max.is_some() {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One worker's listener and its accept state.
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    /// The listener (this worker's own, or a duplicate of the shared one).
+    pub(crate) listener: TcpListener,
+    /// Accepting is paused until then (after EMFILE/ENFILE).
+    paused_until: Option<Instant>,
+    /// The server-wide `--max-conns`.
+    limit: ConnLimit,
+}
+
+impl Acceptor {
+    /// An acceptor for `listener`.
+    pub(crate) fn new(listener: TcpListener, limit: ConnLimit) -> Acceptor {
+        Acceptor { listener, paused_until: None, limit }
+    }
+
+    /// The limit, to release a place when a connection closes.
+    pub(crate) fn limit(&self) -> &ConnLimit {
+        &self.limit
+    }
+
+    /// How long the worker's poll may sleep: until the pause ends, or forever.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.paused_until.map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    /// True when a pause is over and the queue must be retried (no edge will say so).
+    pub(crate) fn pause_expired(&self) -> bool {
+        self.paused_until.is_some_and(|t| Instant::now() >= t)
+    }
+
+    /// Accepts until the queue is empty, calling `serve` with each admitted
+    /// connection; refused ones (`--max-conns`) are closed at once and counted.
+    pub(crate) fn accept_all(
+        &mut self,
+        stats: &mut WorkerStats,
+        mut serve: impl FnMut(TcpStream, SocketAddr),
+    ) {
+        if let Some(t) = self.paused_until {
+            if Instant::now() < t {
+                return;
+            }
+            self.paused_until = None;
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    if !self.limit.admit() {
+                        stats.rejected_max_conns += 1;
+                        drop(stream); // accepted and closed at once
+                        continue;
+                    }
+                    // Echo replies are small; Nagle would hold them for the peer's ACK.
+                    let _ = stream.set_nodelay(true);
+                    stats.accepted += 1;
+                    serve(stream, peer);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // A connection reset while queued, or a signal: try the next one.
+                Err(e) if is_transient(&e) => continue,
+                Err(e) => {
+                    stats.accept_errors += 1;
+                    if is_out_of_descriptors(&e) {
+                        self.paused_until = Some(Instant::now() + BACKOFF);
+                        print_hint_once(&e);
+                    } else {
+                        eprintln!("echod: accept failed: {e}; retrying in {BACKOFF:?}");
+                        self.paused_until = Some(Instant::now() + BACKOFF);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Errors that concern one queued connection, not the listener.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted)
+        || e.raw_os_error() == Some(libc::EPROTO)
+}
+
+/// EMFILE, ENFILE (and the kernel's ENOBUFS/ENOMEM): no room for a new descriptor.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+}
+
+fn print_hint_once(e: &io::Error) {
+    if !HINT_PRINTED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "echod: accept: {e}: out of file descriptors; pausing accepts for {BACKOFF:?} \
+             at a time (counted in accept_errors). Raise the hard RLIMIT_NOFILE, cap \
+             connections with --max-conns, or spread them with --processes"
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! The server's validated settings: what the command line (or a test) asks for, checked
+//! once so the workers never meet a nonsensical value. `Default` is the CLI's defaults;
+//! `local_test` is what in-process tests and loadgen's tests start.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::ServerError;
+
+/// How connections reach the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// One SO_REUSEPORT listener per worker; the kernel spreads connections by
+    /// four-tuple hash (the default, and the reason echod exists).
+    #[default]
+    Reuseport,
+    /// One listener registered in every worker's poll: the classic shared accept
+    /// queue, where every worker wakes for every new connection.
+    Shared,
+    /// One blocking thread per connection (the seed articles' Python server's model).
+    Threads,
+}
+
+impl Model {
+    /// The name the CLI and the ready line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Reuseport => "reuseport",
+            Model::Shared => "shared",
+            Model::Threads => "threads",
+        }
+    }
+}
+
+/// Everything a [`Server`](super::Server) needs to bind and run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Address to listen on (`--bind`); must be assigned to this machine.
+    pub bind: IpAddr,
+    /// Port to listen on (`--port`); 0 lets the kernel pick one, shared by all workers.
+    pub port: u16,
+    /// Number of worker threads (`--workers`), each with its own event loop.
+    pub workers: usize,
+    /// Listen backlog per listener (`--backlog`); the kernel caps it at somaxconn.
+    pub backlog: u32,
+    /// Size of each worker's read buffer (`--buffer`), and so the most bytes one
+    /// connection can have pending toward a peer that does not read.
+    pub buffer: usize,
+    /// Connections above this many (whole server) are accepted and closed at once
+    /// (`--max-conns`), so the backlog does not fill with connections nobody serves.
+    pub max_conns: Option<usize>,
+    /// How connections reach workers (`--model`).
+    pub model: Model,
+    /// Pin worker `i` to the `i`-th allowed core (`--no-pin` turns it off).
+    pub pin: bool,
+    /// Join a port that another SO_REUSEPORT listener already holds
+    /// (`--allow-shared-port`); off, echod refuses to split traffic by accident.
+    pub allow_shared_port: bool,
+    /// Print a stats line per interval (`--stats-interval`).
+    pub stats_interval: Option<Duration>,
+    /// Id of this server's first worker: 0, except in `--processes` children, whose
+    /// workers continue the parent's numbering (and its core assignment).
+    pub first_worker: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 12000,
+            workers: crate::pin::allowed_cores().len(),
+            backlog: 4096,
+            buffer: 64 * 1024,
+            max_conns: None,
+            model: Model::Reuseport,
+            pin: true,
+            allow_shared_port: false,
+            stats_interval: None,
+            first_worker: 0,
+        }
+    }
+}
+
+impl Config {
+    /// 127.0.0.1, a port the kernel picks, no pinning, a 16 KiB buffer: what tests
+    /// start in-process.
+    pub fn local_test(workers: usize) -> Config {
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            workers,
+            backlog: 1024,
+            buffer: 16 * 1024,
+            pin: false,
+            ..Config::default()
+        }
+    }
+
+    /// The address every listener binds.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Checks what the types cannot; each message names the flag and the fix.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let bad = |msg: &str| Err(ServerError::Invalid(msg.to_string()));
+        if self.workers == 0 {
+            return bad("--workers 0: a server needs at least one worker, e.g. --workers 2");
+        }
+        if self.workers > 4096 {
+            return bad("--workers: at most 4096 workers");
+        }
+        if self.buffer == 0 {
+            return bad("--buffer 0: the read buffer must hold at least one byte, e.g. 64KiB");
+        }
+        if self.buffer > 1 << 30 {
+            return bad("--buffer: at most 1GiB");
+        }
+        if self.backlog == 0 {
+            return bad("--backlog 0: use at least 1, e.g. 4096");
+        }
+        if self.stats_interval == Some(Duration::ZERO) {
+            return bad("--stats-interval 0: use a positive interval, e.g. 1s");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Zero workers, a zero buffer and a zero backlog are refused, naming the flag.
+    #[test]
+    fn validation_names_the_flag() {
+        assert!(Config::local_test(2).validate().is_ok());
+        let e = Config { workers: 0, ..Config::local_test(1) }.validate().expect_err("0");
+        assert!(e.to_string().contains("--workers"));
+        let e = Config { buffer: 0, ..Config::local_test(1) }.validate().expect_err("0");
+        assert!(e.to_string().contains("--buffer"));
+        let e = Config { backlog: 0, ..Config::local_test(1) }.validate().expect_err("0");
+        assert!(e.to_string().contains("--backlog"));
+    }
+}

@@ -1,0 +1,117 @@
+//! The echo server: bind every listener, run one pinned worker per core, shut down on
+//! request. [`Server::bind`] binds and spawns nothing (so a caller can print the ready
+//! line, or a test can read the port); [`Server::run`] spawns the workers and blocks
+//! until a [`ShutdownHandle`] fires, then returns every worker's [`ServerStats`].
+//!
+//! Files: `config` (validated settings), `pool` (bind, spawn, supervise, shutdown),
+//! `worker` (one event loop), `accept` (the accept loop, `--max-conns`, EMFILE
+//! back-off), `conn` (one connection's state), `slab` (connections by token), `stats`
+//! (counters and the report), `shared` / `threads` (the comparison models) and
+//! `processes` (the `--processes` supervisor).
+
+mod accept;
+mod config;
+mod conn;
+mod pool;
+pub mod processes;
+mod shared;
+mod slab;
+mod stats;
+mod threads;
+mod worker;
+
+use std::io;
+use std::net::SocketAddr;
+
+pub use config::{Config, Model};
+pub use pool::{Server, ShutdownHandle, StatsHandle};
+pub use stats::{LiveStats, ServerStats, WorkerStats};
+
+/// Why the server could not start or stopped with an error. Messages name the flag
+/// and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A setting is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something already listens on the port.
+    #[error(
+        "--port {port}: {addr} is already in use (another process listens there; if it \
+         set SO_REUSEPORT the kernel would split the traffic with it silently): stop it, \
+         choose another --port, or pass --allow-shared-port to share it on purpose"
+    )]
+    PortInUse {
+        /// The port asked for.
+        port: u16,
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The bind address is not assigned to this machine.
+    #[error(
+        "--bind {ip}: not an address of this machine ({source}): use one assigned to a \
+         local interface, e.g. 127.0.0.1 or 0.0.0.0"
+    )]
+    NotLocal {
+        /// The address asked for.
+        ip: std::net::IpAddr,
+        /// The bind error.
+        source: io::Error,
+    },
+    /// Binding or listening failed otherwise.
+    #[error("binding {addr} (--bind/--port): {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The bind error.
+        source: io::Error,
+    },
+    /// Creating an event loop or a waker failed (out of descriptors, usually).
+    #[error("creating worker {worker}'s event loop: {source}")]
+    Poll {
+        /// Which worker.
+        worker: usize,
+        /// The error.
+        source: io::Error,
+    },
+    /// A worker thread could not be started.
+    #[error("starting worker {worker}'s thread: {source}")]
+    Spawn {
+        /// Which worker.
+        worker: usize,
+        /// The error.
+        source: io::Error,
+    },
+    /// A worker's event loop failed.
+    #[error("worker {worker} failed: {source}")]
+    Worker {
+        /// Which worker.
+        worker: usize,
+        /// The error.
+        source: io::Error,
+    },
+    /// A worker thread panicked.
+    #[error("worker {worker} panicked")]
+    Panicked {
+        /// Which worker.
+        worker: usize,
+    },
+    /// A `--processes` child failed to start, to get ready, or died.
+    #[error("worker process {index}: {what}")]
+    Child {
+        /// Which child (0-based).
+        index: usize,
+        /// What went wrong.
+        what: String,
+    },
+}
+
+impl ServerError {
+    /// Classifies a bind error for `addr`.
+    pub(crate) fn from_bind(addr: SocketAddr, source: io::Error) -> ServerError {
+        match source.raw_os_error() {
+            Some(libc::EADDRINUSE) => ServerError::PortInUse { port: addr.port(), addr },
+            Some(libc::EADDRNOTAVAIL) => ServerError::NotLocal { ip: addr.ip(), source },
+            _ => ServerError::Bind { addr, source },
+        }
+    }
+}

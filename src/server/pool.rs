@@ -1,0 +1,218 @@
+//! The pool of workers: bind every listener and build every event loop before any
+//! thread starts (so a failure to bind reports before anything runs), spawn one named,
+//! pinned thread per worker, wait for shutdown while printing `--stats-interval`
+//! lines, then join every worker and collect its stats.
+//!
+//! Shutdown is injected: a [`ShutdownHandle`] sets the stop flag and wakes every
+//! worker's poll. A worker that fails fires the same handle, so one failure stops the
+//! others and `run` reports which worker failed.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+use mio::{Interest, Poll, Waker};
+
+use super::accept::{Acceptor, ConnLimit};
+use super::stats::LiveStats;
+use super::worker::{Worker, LISTENER, WAKER};
+use super::{shared, Config, Model, ServerError, ServerStats};
+
+/// Stops a server: cheap to clone, usable from any thread (a signal thread, a test).
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle {
+    /// Read by every worker at the top of its loop.
+    stop: Arc<AtomicBool>,
+    /// One per worker poll: wakes it to see the flag.
+    wakers: Arc<Vec<Waker>>,
+    /// Wakes `run`'s supervising thread.
+    notify: Sender<()>,
+}
+
+impl ShutdownHandle {
+    /// Asks every worker to stop accepting, close its connections and exit. Idempotent.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        for waker in self.wakers.iter() {
+            let _ = waker.wake(); // fails only if the poll is gone: that worker has exited
+        }
+        let _ = self.notify.try_send(());
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn is_shutdown(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// Reads every worker's published counters while the server runs.
+#[derive(Clone, Debug)]
+pub struct StatsHandle {
+    /// One per worker, in id order.
+    live: Vec<Arc<LiveStats>>,
+}
+
+impl StatsHandle {
+    /// The counters now (published once per event-loop turn, so slightly behind).
+    pub fn snapshot(&self) -> ServerStats {
+        ServerStats { workers: self.live.iter().map(|l| l.snapshot()).collect() }
+    }
+}
+
+/// A bound server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    /// The validated settings.
+    config: Config,
+    /// The address every listener is bound to (the real port when 0 was asked).
+    local_addr: SocketAddr,
+    /// One per worker: poll, listener and waker built, nothing running.
+    workers: Vec<Worker>,
+    /// The handle given out to stop this server.
+    shutdown: ShutdownHandle,
+    /// Fired by the handle; `run` waits on it.
+    stopped: Receiver<()>,
+}
+
+impl Server {
+    /// Validates `config`, refuses a port in use, binds every listener and builds every
+    /// worker's event loop. Spawns nothing.
+    pub fn bind(config: Config) -> Result<Server, ServerError> {
+        config.validate()?;
+        let listeners = shared::bind_listeners(&config)?;
+        let addr = config.addr();
+        let local_addr =
+            listeners[0].local_addr().map_err(|e| ServerError::Bind { addr, source: e })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let limit = ConnLimit::new(config.max_conns);
+        let mut workers = Vec::with_capacity(listeners.len());
+        let mut wakers = Vec::with_capacity(listeners.len());
+        for (i, std_listener) in listeners.into_iter().enumerate() {
+            let id = config.first_worker + i;
+            let poll_err = |source| ServerError::Poll { worker: id, source };
+            let poll = Poll::new().map_err(poll_err)?;
+            let mut listener = mio::net::TcpListener::from_std(std_listener);
+            poll.registry()
+                .register(&mut listener, LISTENER, Interest::READABLE)
+                .map_err(poll_err)?;
+            wakers.push(Waker::new(poll.registry(), WAKER).map_err(poll_err)?);
+            let acceptor = Acceptor::new(listener, limit.clone());
+            let threads = config.model == Model::Threads;
+            workers.push(Worker::new(id, poll, acceptor, config.buffer, stop.clone(), threads));
+        }
+        let (notify, stopped) = channel::bounded(1);
+        let shutdown = ShutdownHandle { stop, wakers: Arc::new(wakers), notify };
+        Ok(Server { config, local_addr, workers, shutdown, stopped })
+    }
+
+    /// The address the listeners are bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The settings this server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// A handle that reads the workers' counters while the server runs.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle { live: self.workers.iter().map(|w| w.live.clone()).collect() }
+    }
+
+    /// Spawns the workers, blocks until shutdown, joins them and returns their stats.
+    /// If a worker fails, the others are stopped and the first failure is returned.
+    pub fn run(self) -> Result<ServerStats, ServerError> {
+        let Server { config, workers, shutdown, stopped, .. } = self;
+        let stats = StatsHandle { live: workers.iter().map(|w| w.live.clone()).collect() };
+        let cores = crate::pin::allowed_cores();
+        let mut handles: Vec<(usize, JoinHandle<std::io::Result<()>>)> = Vec::new();
+        let mut spawn_error = None;
+        for worker in workers {
+            let id = worker.id;
+            let core = config.pin.then(|| crate::pin::core_for(id, &cores));
+            let name = match core {
+                Some(c) => format!("echod-w{id}-cpu{c}"),
+                None => format!("echod-w{id}"),
+            };
+            let on_exit = shutdown.clone();
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                let result = worker.run(core);
+                if result.is_err() {
+                    on_exit.shutdown(); // one failed worker stops the others
+                }
+                result
+            });
+            match spawned {
+                Ok(h) => handles.push((id, h)),
+                Err(source) => {
+                    spawn_error = Some(ServerError::Spawn { worker: id, source });
+                    shutdown.shutdown();
+                    break;
+                }
+            }
+        }
+        if spawn_error.is_none() {
+            supervise(&config, &stopped, &stats);
+        }
+        shutdown.shutdown();
+        let mut first_error = spawn_error;
+        for (id, h) in handles {
+            let err = match h.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(source)) => Some(ServerError::Worker { worker: id, source }),
+                Err(_) => Some(ServerError::Panicked { worker: id }),
+            };
+            if first_error.is_none() {
+                first_error = err;
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(stats.snapshot()),
+        }
+    }
+}
+
+/// Waits for shutdown; prints a stats line to stderr every `--stats-interval`.
+fn supervise(config: &Config, stopped: &Receiver<()>, stats: &StatsHandle) {
+    let Some(every) = config.stats_interval else {
+        let _ = stopped.recv();
+        return;
+    };
+    let mut prev = stats.snapshot();
+    let mut next = Instant::now() + every;
+    loop {
+        match stopped.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        let now = stats.snapshot();
+        eprintln!("{}", interval_line(&prev, &now, every));
+        prev = now;
+        next += every;
+    }
+}
+
+/// `stats: w0 conns=12 msgs/s=3400 | w1 ...`: connections and messages per worker.
+fn interval_line(prev: &ServerStats, now: &ServerStats, every: Duration) -> String {
+    let secs = every.as_secs_f64();
+    let parts: Vec<String> = now
+        .workers
+        .iter()
+        .zip(&prev.workers)
+        .map(|(n, p)| {
+            let rate = (n.reads - p.reads) as f64 / secs;
+            format!("w{} conns={} msgs/s={}", n.id, n.active, crate::units::fmt_count(rate.round()))
+        })
+        .collect();
+    format!("echod: stats: {}", parts.join(" | "))
+}
