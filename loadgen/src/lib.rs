@@ -6,6 +6,7 @@
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
 //! - [`limits`]: the connection budget and the preflight (ports, descriptors, fan-out).
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
+//! - [`report`]: the suite report: Markdown and SVG plots (plotters).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
 //! - `run/`: one run: config from flags, connect phase, the per-thread event loops,
 //!   verification of every echoed byte, latency recording, the live line, the summary.
@@ -18,5 +19,6 @@ pub mod env;
 pub mod errno;
 pub mod limits;
 pub mod ports;
+pub mod report;
 pub mod result;
 pub mod run;
