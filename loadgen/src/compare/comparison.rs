@@ -113,6 +113,9 @@ pub struct Row {
     pub gating: bool,
     /// Why a check failed, naming the file.
     pub detail: Option<String>,
+    /// The `connections` row only: connections requested (most over the runs) on
+    /// BASE and NEW, to print `established/requested`.
+    pub requested: Option<(u64, u64)>,
 }
 
 /// Compares two sides read by [`super::load::load_side`].
@@ -278,6 +281,7 @@ fn performance_row(metric: Metric, base: &[Loaded], new: &[Loaded], options: &Op
         verdict: judge(metric.direction(), r, threshold, band.unwrap_or(0.0)),
         gating: options.thresholds.gates(metric),
         detail: None,
+        requested: None,
         base_runs,
         new_runs,
     }
@@ -308,8 +312,13 @@ fn connections_row(base: &[Loaded], new: &[Loaded]) -> Row {
         base: base_runs.min,
         new: new_runs.min,
         detail: (!problems.is_empty()).then(|| problems.join("; ")),
+        requested: Some((most_requested(base), most_requested(new))),
         ..context_row(Unit::Count, base_runs, new_runs)
     })
+}
+
+fn most_requested(runs: &[Loaded]) -> u64 {
+    runs.iter().map(|l| l.result.connections.requested).max().unwrap_or(0)
 }
 
 /// A count that must be zero in every NEW run (BASE's shown for context).
@@ -362,6 +371,7 @@ fn context_row(unit: Unit, base_runs: Summary, new_runs: Summary) -> Row {
         verdict: Verdict::Info,
         gating: false,
         detail: None,
+        requested: None,
         base_runs,
         new_runs,
     }

@@ -8,7 +8,7 @@
 use echod::units::{fmt_count, fmt_micros};
 
 use super::comparison::{Comparison, Row, ScenarioComparison, Unit};
-use super::verdict::{pct, Verdict};
+use super::verdict::Verdict;
 
 /// Output format of `loadgen compare`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -102,6 +102,7 @@ fn value(unit: Unit, v: f64) -> String {
         Unit::Count => fmt_count(v),
         Unit::Calibrated if v >= 100.0 => format!("{v:.0}x"),
         Unit::Calibrated if v >= 10.0 => format!("{v:.1}x"),
+        Unit::Calibrated if v >= 1.0 => format!("{v:.2}x"),
         Unit::Calibrated => format!("{v:.3}x"),
     }
 }
@@ -124,16 +125,15 @@ fn verdict(row: &Row) -> String {
 
 /// The cells of one row: metric, base, new, new/base, [raw], noise, verdict.
 fn cells(row: &Row, normalized: bool) -> Vec<String> {
-    let mut cells = vec![
-        label(row.metric).to_string(),
-        value(row.unit, row.base),
-        value(row.unit, row.new),
-        ratio(row, row.ratio),
-    ];
+    let (base, new) = match row.requested {
+        Some((b, n)) => (format!("{}/{b}", row.base), format!("{}/{n}", row.new)),
+        None => (value(row.unit, row.base), value(row.unit, row.new)),
+    };
+    let mut cells = vec![label(row.metric).to_string(), base, new, ratio(row, row.ratio)];
     if normalized {
         cells.push(row.raw_ratio.map(|r| format!("{r:.2}")).unwrap_or_default());
     }
-    cells.push(row.noise_band.map(|b| format!("±{}", pct(b))).unwrap_or_default());
+    cells.push(row.noise_band.map(|b| format!("±{:.1}%", b * 100.0)).unwrap_or_default());
     cells.push(verdict(row));
     cells
 }

@@ -111,7 +111,7 @@ fn connect_rate_is_informational() {
     let mut slow = result(SCENARIO, 100_000.0, 200.0);
     slow.connections.connect_rate_per_sec = 5_000.0;
     let base = [result(SCENARIO, 100_000.0, 200.0)];
-    let c = compare_runs(&base, &[slow.clone()], &Options::default());
+    let c = compare_runs(&base, std::slice::from_ref(&slow), &Options::default());
     assert_eq!(row(&c, "connect_rate").verdict, Verdict::Regressed);
     assert!(!row(&c, "connect_rate").gating);
     assert!(c.passed);
@@ -184,7 +184,8 @@ fn normalize_by_calibration() {
     let cal = new.calibration.as_mut().expect("calibration");
     cal.round_trips_per_sec *= 0.8;
     cal.p50_us *= 1.25;
-    let raw = compare_runs(&[base.clone()], &[new.clone()], &Options::default());
+    let raw =
+        compare_runs(std::slice::from_ref(&base), std::slice::from_ref(&new), &Options::default());
     assert_eq!(row(&raw, "throughput").verdict, Verdict::Regressed);
     assert!((row(&raw, "calibration").ratio.expect("ratio") - 0.8).abs() < 1e-9);
 
