@@ -86,6 +86,24 @@ pub fn bind_address_no_port(socket: &impl AsRawFd) -> io::Result<bool> {
     Ok(value != 0)
 }
 
+/// Sends SIGTERM to process `pid` (the suite stops servers as a user would).
+pub fn terminate(pid: u32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    if pid <= 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal a process group",
+        ));
+    }
+    // SAFETY: kill(2) takes plain integers; pid > 0 names exactly one process, never a group.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +116,16 @@ mod tests {
         assert_eq!(after.soft, after.hard);
         assert_eq!(after.hard, before.hard);
         assert!(after.soft >= before.soft);
+    }
+
+    /// SIGTERM reaches a real child process; pid 0 (a process group) is refused.
+    #[test]
+    fn terminate_signals_one_process() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        terminate(child.id()).expect("kill");
+        assert_eq!(child.wait().expect("wait").signal(), Some(libc::SIGTERM));
+        assert!(terminate(0).is_err());
     }
 
     /// The option is set on a real socket and reads back.
