@@ -14,9 +14,11 @@
 //! - [`load`]: files and folders into runs by scenario; errors name file and field.
 //! - [`stats`]: median, spread, noise band.
 //! - [`verdict`]: metrics, directions, thresholds, the verdict rule.
-//! - [`comparison`]: the structured comparison (what tests inspect).
+//! - [`comparison`]: the structured comparison (what tests inspect), performance rows.
+//! - `checks`: correctness checks, the calibration row, notes.
 //! - [`render`]: text, markdown and JSON output.
 
+mod checks;
 pub mod comparison;
 pub mod load;
 pub mod render;

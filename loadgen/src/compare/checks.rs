@@ -1,0 +1,132 @@
+//! The rows that are not measured against a threshold: correctness checks that fail
+//! outright (connections established, mismatched bytes, interrupted runs), the
+//! calibration figure shown for context, and the notes on what differs between the
+//! sides besides the code under test (settings, machine, BASE runs cut short).
+
+use super::comparison::{summarize, Row, Unit};
+use super::load::Loaded;
+use super::stats::Summary;
+use super::verdict::{ratio, Verdict};
+use crate::result::RunResult;
+
+/// Every NEW run established all it asked for, and no fewer than BASE's worst run.
+pub(super) fn connections_row(base: &[Loaded], new: &[Loaded]) -> Row {
+    let established = |r: &RunResult| r.connections.established as f64;
+    let base_runs = summarize(base, established);
+    let new_runs = summarize(new, established);
+    let mut problems = Vec::new();
+    for l in new {
+        let c = &l.result.connections;
+        if c.established < c.requested {
+            problems.push(format!(
+                "{}: {} of {} requested",
+                l.path.display(),
+                c.established,
+                c.requested
+            ));
+        }
+    }
+    if new_runs.min < base_runs.min {
+        problems.push(format!("fewer than BASE ({} < {})", new_runs.min, base_runs.min));
+    }
+    check(Row {
+        metric: "connections",
+        base: base_runs.min,
+        new: new_runs.min,
+        detail: (!problems.is_empty()).then(|| problems.join("; ")),
+        requested: Some((most_requested(base), most_requested(new))),
+        ..context_row(Unit::Count, base_runs, new_runs)
+    })
+}
+
+fn most_requested(runs: &[Loaded]) -> u64 {
+    runs.iter().map(|l| l.result.connections.requested).max().unwrap_or(0)
+}
+
+/// A count that must be zero in every NEW run (BASE's shown for context).
+pub(super) fn check_row(
+    metric: &'static str,
+    base: &[Loaded],
+    new: &[Loaded],
+    count: impl Fn(&RunResult) -> u64,
+    why: impl Fn(u64) -> String,
+) -> Row {
+    let base_runs = summarize(base, |r| count(r) as f64);
+    let new_runs = summarize(new, |r| count(r) as f64);
+    let problems: Vec<String> = new
+        .iter()
+        .filter(|l| count(&l.result) > 0)
+        .map(|l| format!("{}: {}", l.path.display(), why(count(&l.result))))
+        .collect();
+    check(Row {
+        metric,
+        base: base_runs.max,
+        new: new_runs.max,
+        detail: (!problems.is_empty()).then(|| problems.join("; ")),
+        ..context_row(Unit::Count, base_runs, new_runs)
+    })
+}
+
+/// A check row: FAIL when it has a detail, ok otherwise.
+fn check(row: Row) -> Row {
+    let verdict = if row.detail.is_some() { Verdict::Fail } else { Verdict::Ok };
+    Row { verdict, gating: true, ..row }
+}
+
+/// The machine's ping-pong before each run: how much the machine itself moved.
+pub(super) fn calibration_row(base: &[Loaded], new: &[Loaded]) -> Row {
+    let rt = |r: &RunResult| r.calibration.as_ref().map_or(0.0, |c| c.round_trips_per_sec);
+    let row = context_row(Unit::PerSec, summarize(base, rt), summarize(new, rt));
+    Row { metric: "calibration", ratio: ratio(row.base, row.new), ..row }
+}
+
+pub(super) fn context_row(unit: Unit, base_runs: Summary, new_runs: Summary) -> Row {
+    Row {
+        metric: "",
+        unit,
+        base: base_runs.median,
+        new: new_runs.median,
+        ratio: None,
+        raw_ratio: None,
+        threshold: None,
+        noise_band: None,
+        verdict: Verdict::Info,
+        gating: false,
+        detail: None,
+        requested: None,
+        base_runs,
+        new_runs,
+    }
+}
+
+/// What differs between the sides besides the code under test.
+pub(super) fn notes(base: &[Loaded], new: &[Loaded]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (b, n) = (&base[0].result, &new[0].result);
+    let (bc, nc) = (&b.config, &n.config);
+    let settings = [
+        ("conns", bc.conns.to_string(), nc.conns.to_string()),
+        ("size", bc.size.to_string(), nc.size.to_string()),
+        ("pipeline", bc.pipeline.to_string(), nc.pipeline.to_string()),
+        ("rate", format!("{:?}", bc.rate), format!("{:?}", nc.rate)),
+        ("duration_s", bc.duration_s.to_string(), nc.duration_s.to_string()),
+        ("threads", bc.threads.to_string(), nc.threads.to_string()),
+    ];
+    for (name, was, is) in settings {
+        if was != is {
+            notes.push(format!("config differs: {name} {was} -> {is}"));
+        }
+    }
+    let (be, ne) = (&b.environment, &n.environment);
+    if (&be.cpu_model, be.cores) != (&ne.cpu_model, ne.cores) {
+        notes.push(format!(
+            "machines differ: {} ({} cores) -> {} ({} cores)",
+            be.cpu_model, be.cores, ne.cpu_model, ne.cores
+        ));
+    }
+    let cut = base.iter().filter(|l| l.result.interrupted).count();
+    if cut > 0 {
+        notes.push(format!("{cut} BASE run(s) were interrupted: their figures are partial"));
+    }
+    notes
+}
