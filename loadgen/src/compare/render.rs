@@ -89,7 +89,7 @@ fn label(metric: &str) -> &str {
         "p999" => "latency p99.9",
         "connect_rate" => "connect rate",
         "mismatch" => "mismatched bytes",
-        "interrupted" => "interrupted runs",
+        "interrupted" => "interrupted",
         "calibration" => "calibration rt/s",
         other => other,
     }
