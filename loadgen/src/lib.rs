@@ -22,3 +22,4 @@ pub mod ports;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod suite;

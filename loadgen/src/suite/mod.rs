@@ -1,0 +1,3 @@
+//! `loadgen suite`: the benchmark suite (being built).
+
+pub mod server;
