@@ -1,2 +1,8 @@
 //! echod's integration tests: one test binary (fewer link steps on small machines),
 //! real sockets on 127.0.0.1, port 0, bounded waits, byte-exact asserts.
+
+mod binary;
+mod common;
+mod echo;
+mod limits;
+mod sockets;

@@ -128,7 +128,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
     let before = echod::sys::nofile_limit().context("reading RLIMIT_NOFILE")?;
     let limit = echod::sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
-    // Each worker holds a poll, a listener and a waker besides its connections.
+    let server = Server::bind(config.clone())?;
+    // Printed once bound, so a refusal stays a one-line error. Each worker holds a
+    // poll, a listener and a waker besides its connections.
     let spare = 3 * config.workers as u64 + 16;
     eprintln!(
         "echod: descriptor limit {} (raised from {}): this process can hold about {} connections",
@@ -136,7 +138,6 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
         before.soft,
         limit.soft.saturating_sub(spare)
     );
-    let server = Server::bind(config.clone())?;
     let handle = server.shutdown_handle();
     on_signal(handle.clone())?;
     if child {

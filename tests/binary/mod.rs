@@ -1,0 +1,207 @@
+//! The built `echod` binary: the ready line, SIGTERM, `--stats-json`,
+//! `--stats-interval`, refusals and bad flags (exit 2, one line), and `--processes`.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use echod::server::ServerStats;
+
+use crate::common::{connect, echo, WAIT};
+
+/// A running echod with its output lines arriving on channels.
+struct Echod {
+    /// The process.
+    child: Child,
+    /// Its stdout, line by line.
+    stdout: Receiver<String>,
+    /// Its stderr, line by line.
+    stderr: Receiver<String>,
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+fn spawn(args: &[&str]) -> Echod {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_echod"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn echod");
+    let stdout = lines(child.stdout.take().expect("stdout"));
+    let stderr = lines(child.stderr.take().expect("stderr"));
+    Echod { child, stdout, stderr }
+}
+
+impl Echod {
+    /// Waits for the ready line; returns the address it names.
+    fn ready(&self) -> SocketAddr {
+        let line = self.stdout.recv_timeout(WAIT).expect("a ready line");
+        let addr = line.strip_prefix("listening on ").expect("ready line").split(' ').next();
+        addr.expect("address").parse().expect("socket address")
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status();
+        assert!(ok.expect("kill").success());
+    }
+
+    /// Waits (bounded) for exit; kills it if it overstays.
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("echod did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            out.push(l);
+        }
+        out
+    }
+}
+
+impl Drop for Echod {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn temp_json(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("echod-test-{}-{name}.json", std::process::id()))
+}
+
+const LOCAL: [&str; 5] = ["--bind", "127.0.0.1", "--port", "0", "--no-pin"];
+
+/// SIGTERM: echod exits 0, prints per-worker stats, writes --stats-json, and printed
+/// --stats-interval lines while running.
+#[test]
+fn sigterm_exits_cleanly_with_stats() {
+    let json = temp_json("sigterm");
+    let path = json.to_str().expect("utf-8 path");
+    let mut args = LOCAL.to_vec();
+    args.extend(["--workers", "2", "--stats-interval", "50ms", "--stats-json", path]);
+    let mut echod = spawn(&args);
+    let addr = echod.ready();
+    let clients: Vec<_> = (0..10).map(|_| connect(addr)).collect();
+    for c in &clients {
+        assert_eq!(echo(c, b"hello"), b"hello");
+    }
+    let line = crate::common::wait_for("a stats line", || {
+        echod.stderr.recv_timeout(WAIT).ok().filter(|l| l.starts_with("echod: stats: w0"))
+    });
+    assert!(line.contains("conns="), "{line}");
+    echod.signal("-TERM");
+    assert!(echod.wait().success());
+    let report: Vec<String> = echod.stderr_lines();
+    assert_eq!(report.iter().filter(|l| l.starts_with("echod: worker ")).count(), 2, "{report:?}");
+    let stats: ServerStats =
+        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(stats.workers.len(), 2);
+    assert_eq!(stats.total().accepted, 10);
+    assert_eq!(stats.total().bytes_out, 50);
+}
+
+/// A port held by a plain listener or by another SO_REUSEPORT listener: exit 2 and
+/// one line naming --port.
+#[test]
+fn binary_refuses_port_in_use() {
+    let plain = TcpListener::bind("127.0.0.1:0").expect("occupant");
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let reuse = echod::net::listener(any, 16, true).expect("occupant");
+    for occupant in [plain.local_addr(), reuse.local_addr()] {
+        let port = occupant.expect("addr").port().to_string();
+        let mut echod = spawn(&["--bind", "127.0.0.1", "--port", &port, "--no-pin"]);
+        assert_eq!(echod.wait().code(), Some(2));
+        let err = echod.stderr_lines();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(err[0].starts_with("echod: --port") && err[0].contains("in use"), "{err:?}");
+    }
+}
+
+/// Bad input: exit 2 and one line naming the flag.
+#[test]
+fn bad_flags_exit_2_with_one_line() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["--bogus"], "--bogus"),
+        (&["--workers", "0"], "--workers"),
+        (&["--port", "70000"], "--port"),
+        (&["--bind", "192.0.2.1", "--port", "0"], "--bind"),
+        (&["--buffer", "0"], "--buffer"),
+        (&["--model", "fork"], "--model"),
+    ];
+    for (args, flag) in cases {
+        let mut echod = spawn(args);
+        assert_eq!(echod.wait().code(), Some(2), "{args:?}");
+        let err = echod.stderr_lines();
+        assert_eq!(err.len(), 1, "{args:?}: {err:?}");
+        assert!(err[0].starts_with("echod: ") && err[0].contains(flag), "{args:?}: {err:?}");
+    }
+}
+
+/// `--processes 2`: two processes share the port, serve, shut down on SIGTERM, and
+/// the parent merges both processes' stats.
+#[test]
+fn processes_serve_and_shut_down() {
+    let json = temp_json("processes");
+    let path = json.to_str().expect("utf-8 path");
+    let mut args = LOCAL.to_vec();
+    args.extend(["--workers", "2", "--processes", "2", "--stats-json", path]);
+    let mut echod = spawn(&args);
+    let addr = echod.ready();
+    let clients: Vec<_> = (0..60).map(|_| connect(addr)).collect();
+    for c in &clients {
+        assert_eq!(echo(c, b"many"), b"many");
+    }
+    echod.signal("-TERM");
+    assert!(echod.wait().success(), "{:?}", echod.stderr_lines());
+    let stats: ServerStats =
+        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(stats.workers.len(), 2);
+    assert_eq!(stats.workers.iter().map(|w| w.id).collect::<Vec<_>>(), [0, 1]);
+    assert_ne!(stats.workers[0].pid, stats.workers[1].pid, "two processes");
+    assert_eq!(stats.total().accepted, 60);
+}
+
+/// A `--processes` child that dies makes the parent stop the others and exit non-zero.
+#[test]
+fn processes_parent_fails_when_a_child_dies() {
+    let mut args = LOCAL.to_vec();
+    args.extend(["--workers", "2", "--processes", "2"]);
+    let mut echod = spawn(&args);
+    let _ = echod.ready();
+    let pid = echod.child.id();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .expect("children of the parent");
+    let victim = children.split_whitespace().next().expect("a child").to_string();
+    assert!(Command::new("kill").args(["-KILL", &victim]).status().expect("kill").success());
+    let status = echod.wait();
+    assert!(!status.success(), "{status:?}");
+    let err = echod.stderr_lines();
+    assert!(err.iter().any(|l| l.contains("worker process") && l.contains("died")), "{err:?}");
+}

@@ -1,0 +1,126 @@
+//! What the kernel does with echod's sockets: every accepted socket has the
+//! listener's port while the peers differ (the four-tuple tells them apart),
+//! SO_REUSEPORT spreads connections over every worker, a reset closes only its own
+//! connection, and a peer that never reads cannot grow echod.
+
+use std::collections::BTreeSet;
+use std::io::{ErrorKind, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use echod::server::Config;
+
+use crate::common::{connect, echo, read_to_eof, wait_for, Running};
+
+/// `(local, remote)` of every ESTABLISHED IPv4 socket in /proc/net/tcp.
+fn established() -> Vec<(SocketAddr, SocketAddr)> {
+    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let parse = |hex: &str| -> SocketAddr {
+        let (ip, port) = hex.split_once(':').expect("addr:port");
+        let ip = u32::from_str_radix(ip, 16).expect("ip");
+        let port = u16::from_str_radix(port, 16).expect("port");
+        // The address is in network order, printed as a host-order (little-endian) u32.
+        SocketAddr::from((ip.to_le_bytes(), port))
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 3 && f[3] == "01").then(|| (parse(f[1]), parse(f[2])))
+        })
+        .collect()
+}
+
+/// The kernel's table shows every server-side socket on the listener's one port, each
+/// with a different peer: exactly the clients' (address, port) pairs.
+#[test]
+fn accepted_sockets_share_the_port_peers_differ() {
+    let srv = Running::start(Config::local_test(2));
+    let clients: Vec<_> = (0..40).map(|_| connect(srv.addr)).collect();
+    for c in &clients {
+        assert_eq!(echo(c, b"ping"), b"ping"); // accepted, surely
+        assert_eq!(c.peer_addr().expect("peer").port(), srv.addr.port());
+    }
+    let client_addrs: BTreeSet<SocketAddr> =
+        clients.iter().map(|c| c.local_addr().expect("local")).collect();
+    assert_eq!(client_addrs.len(), 40, "every client has its own source port");
+    let server_side: Vec<_> = established()
+        .into_iter()
+        .filter(|(local, remote)| local.port() == srv.addr.port() && client_addrs.contains(remote))
+        .collect();
+    assert_eq!(server_side.len(), 40, "one server-side socket per client");
+    let peers: BTreeSet<SocketAddr> = server_side.iter().map(|(_, r)| *r).collect();
+    assert_eq!(peers, client_addrs, "the peers differ; the local port is the same");
+    assert!(server_side.iter().all(|(l, _)| *l == srv.addr));
+}
+
+/// With SO_REUSEPORT the kernel spreads connections over every worker.
+#[test]
+fn connections_spread_over_all_workers() {
+    let srv = Running::start(Config::local_test(4));
+    let clients: Vec<_> = (0..200).map(|_| connect(srv.addr)).collect();
+    for c in &clients {
+        assert_eq!(echo(c, b"x"), b"x");
+    }
+    let stats = srv.wait_stats("200 accepted", |s| s.total().accepted == 200);
+    for w in &stats.workers {
+        assert!(w.accepted > 0, "worker {} got no connection: {:?}", w.id, stats);
+    }
+}
+
+/// A peer that resets mid-stream is closed and counted; the server keeps serving.
+#[test]
+fn reset_mid_stream() {
+    let srv = Running::start(Config::local_test(1));
+    for _ in 0..5 {
+        let s = connect(srv.addr);
+        assert_eq!(echo(&s, &[7u8; 5000]), vec![7u8; 5000]);
+        // Unread echo bytes plus linger 0: close() sends RST instead of FIN.
+        (&s).write_all(&[1u8; 100_000]).expect("write");
+        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).expect("linger 0");
+        drop(s);
+    }
+    let stats = srv.wait_stats("resets closed", |s| s.total().active == 0);
+    assert!(stats.total().closed_by_error >= 1, "{stats:?}");
+    let s = connect(srv.addr);
+    assert_eq!(echo(&s, b"still here"), b"still here");
+}
+
+/// A client that writes and never reads stalls once its socket buffers fill; echod
+/// stops reading it and holds at most one read buffer for it. Then it reads
+/// everything back, byte-exact.
+#[test]
+fn slow_reader_is_bounded() {
+    let buffer = 16 * 1024;
+    let srv = Running::start(Config { buffer, ..Config::local_test(1) });
+    let s = connect(srv.addr);
+    s.set_nonblocking(true).expect("nonblocking");
+    let pattern = |i: usize| (i % 251) as u8;
+    let chunk: Vec<u8> = (0..65_536).map(pattern).collect(); // 65536 % 251 != 0: shifts
+    let limit = 64 << 20;
+    let mut written = 0usize;
+    let mut last_progress = Instant::now();
+    // Bounded: 64 MiB at most, or until nothing was taken for 500 ms.
+    while written < limit && last_progress.elapsed() < Duration::from_millis(500) {
+        let off = written % 251;
+        match (&s).write(&chunk[off..off + 65_536 - 251]) {
+            Ok(n) => {
+                written += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(written < limit, "the server kept reading from a peer that does not read");
+    let stats = srv.wait_stats("a pending write", |s| s.total().pending_peak > 0);
+    assert!(stats.total().pending_peak <= buffer as u64, "{stats:?}");
+    s.set_nonblocking(false).expect("blocking");
+    s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let back = read_to_eof(&s);
+    assert_eq!(back.len(), written);
+    assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo is byte-exact");
+    let _ = wait_for("closed", || (srv.stats.snapshot().total().active == 0).then_some(()));
+}
