@@ -1,3 +1,4 @@
 //! `loadgen suite`: the benchmark suite (being built).
 
+pub mod plan;
 pub mod server;

@@ -1,0 +1,240 @@
+//! What the suite runs: the steps of each profile (`--quick`, default, `--full`) as
+//! plain data, built before anything starts so the progress line can say "step 7 of
+//! 23" and tests can check a plan without running it.
+//!
+//! Pinning: the allowed cores are split in two halves — the server on the upper
+//! half, loadgen on the lower — so neither steals the other's core. On a 2-core
+//! machine that is the server on CPU 1 and loadgen on CPU 0. The workers-scaling
+//! step is the exception: it gives echod every core (pinned and unpinned) and says so.
+
+use std::time::Duration;
+
+/// How long and how wide the suite runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// About a minute: for CI.
+    Quick,
+    /// About five minutes.
+    Default,
+    /// Up to 50,000 connections.
+    Full,
+}
+
+/// Which server a step runs against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// echod with a model (`reuseport`, `shared`, `threads`), workers and pinning.
+    Echod { model: String, workers: usize, pin: bool, processes: usize },
+    /// The project's tokio echo server (benches/tokio-echo).
+    Tokio { threads: usize },
+    /// The reference C epoll server from ../shared/peers.
+    CEpoll { threads: usize },
+}
+
+impl ServerKind {
+    /// Short name for tables: `echod`, `echod shared`, `tokio-echo`, `epoll_echo`.
+    pub fn label(&self) -> String {
+        match self {
+            ServerKind::Echod { model, workers, pin, processes } => {
+                let mut s = format!("echod {model} w={workers}");
+                if !pin {
+                    s.push_str(" unpinned");
+                }
+                if *processes > 1 {
+                    s.push_str(&format!(" p={processes}"));
+                }
+                s
+            }
+            ServerKind::Tokio { threads } => format!("tokio-echo t={threads}"),
+            ServerKind::CEpoll { threads } => format!("epoll_echo t={threads}"),
+        }
+    }
+}
+
+/// Which section of the report a step feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Scaling,
+    OpenLoop,
+    Workers,
+    Models,
+    Peers,
+}
+
+/// One loadgen run against one server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub section: Section,
+    pub server: ServerKind,
+    /// Cores the server process is pinned to (taskset); empty = all.
+    pub server_cores: Vec<usize>,
+    pub conns: u64,
+    /// Open loop: fraction of the closed-loop throughput measured at the same
+    /// connection count earlier in the run (the rate is set when the step runs).
+    pub rate_fraction: Option<f64>,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// loadgen's threads and cores.
+    pub client_threads: usize,
+    pub client_cores: Vec<usize>,
+    /// Name stored in the result, the key compare matches on.
+    pub scenario: String,
+}
+
+/// The whole plan.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub profile: Profile,
+    pub steps: Vec<Step>,
+    /// Run the four-tuple experiment (`loadgen ports`) too.
+    pub ports_experiment: bool,
+}
+
+/// Splits the allowed cores: (server, client). With one core both share it.
+pub fn split_cores(cores: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    if cores.len() < 2 {
+        return (cores.to_vec(), cores.to_vec());
+    }
+    let half = cores.len() / 2;
+    (cores[half..].to_vec(), cores[..half].to_vec())
+}
+
+/// Builds the plan for a profile on a machine with these allowed cores.
+/// `with_c_peer`: the reference C server is available.
+pub fn build(profile: Profile, cores: &[usize], with_c_peer: bool) -> Plan {
+    let (server_cores, client_cores) = split_cores(cores);
+    let sw = server_cores.len().max(1);
+    let cw = client_cores.len().max(1);
+    let (dur, warm) = match profile {
+        Profile::Quick => (Duration::from_secs(2), Duration::from_millis(500)),
+        Profile::Default => (Duration::from_secs(5), Duration::from_secs(1)),
+        Profile::Full => (Duration::from_secs(8), Duration::from_secs(2)),
+    };
+    let scaling: &[u64] = match profile {
+        Profile::Quick => &[1, 100, 1_000],
+        Profile::Default => &[1, 10, 100, 1_000, 10_000],
+        Profile::Full => &[1, 10, 100, 1_000, 10_000, 50_000],
+    };
+    let echod = |conns: u64| ServerKind::Echod {
+        model: "reuseport".into(),
+        // Past one process's descriptors, echod splits itself (the nginx model).
+        processes: if conns > 19_000 { 3 } else { 1 },
+        workers: sw.max(if conns > 19_000 { 3 } else { 1 }),
+        pin: true,
+    };
+    let step =
+        |section, server: ServerKind, server_cores: Vec<usize>, conns: u64, tag: &str| Step {
+            scenario: format!("{tag} {} conns={conns}", server.label()),
+            section,
+            server,
+            server_cores,
+            conns,
+            rate_fraction: None,
+            duration: dur,
+            warmup: warm,
+            client_threads: cw.min(conns as usize).max(1),
+            client_cores: client_cores.clone(),
+        };
+    let mut steps = Vec::new();
+    for &c in scaling {
+        steps.push(step(Section::Scaling, echod(c), server_cores.clone(), c, "scaling"));
+    }
+    let open_at: &[u64] = if profile == Profile::Quick { &[100] } else { &[100, 1_000] };
+    for &c in open_at {
+        let mut s = step(Section::OpenLoop, echod(c), server_cores.clone(), c, "open-loop");
+        s.rate_fraction = Some(0.5);
+        steps.push(s);
+    }
+    let all: Vec<usize> = cores.to_vec();
+    let worker_counts: Vec<usize> = (1..=cores.len().max(1)).collect();
+    let workers_conns = 1_000;
+    for pin in [true, false] {
+        if profile == Profile::Quick && !pin {
+            continue;
+        }
+        for &w in &worker_counts {
+            let server =
+                ServerKind::Echod { model: "reuseport".into(), workers: w, pin, processes: 1 };
+            let mut s = step(Section::Workers, server, Vec::new(), workers_conns, "workers");
+            s.client_cores = all.clone();
+            s.client_threads = cores.len().max(1);
+            steps.push(s);
+        }
+    }
+    let model_conns: &[u64] = if profile == Profile::Quick { &[100] } else { &[100, 1_000] };
+    for &c in model_conns {
+        for model in ["reuseport", "shared", "threads"] {
+            let server =
+                ServerKind::Echod { model: model.into(), workers: sw, pin: true, processes: 1 };
+            steps.push(step(Section::Models, server, server_cores.clone(), c, "models"));
+        }
+    }
+    let peer_conns: &[u64] = match profile {
+        Profile::Quick => &[1_000],
+        _ => &[10, 1_000, 5_000],
+    };
+    for &c in peer_conns {
+        let mut servers = vec![echod(c), ServerKind::Tokio { threads: sw }];
+        if with_c_peer {
+            servers.push(ServerKind::CEpoll { threads: sw });
+        }
+        for server in servers {
+            steps.push(step(Section::Peers, server, server_cores.clone(), c, "peers"));
+        }
+    }
+    Plan { profile, steps, ports_experiment: true }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two cores: server on CPU 1, client on CPU 0; one core: shared.
+    #[test]
+    fn cores_split_in_halves() {
+        assert_eq!(split_cores(&[0, 1]), (vec![1], vec![0]));
+        assert_eq!(split_cores(&[0, 1, 2, 3]), (vec![2, 3], vec![0, 1]));
+        assert_eq!(split_cores(&[3]), (vec![3], vec![3]));
+    }
+
+    /// Scenario names are unique, so compare can match every step.
+    #[test]
+    fn scenarios_are_unique() {
+        for profile in [Profile::Quick, Profile::Default, Profile::Full] {
+            let plan = build(profile, &[0, 1], true);
+            let mut names: Vec<&str> = plan.steps.iter().map(|s| s.scenario.as_str()).collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "{profile:?}");
+        }
+    }
+
+    /// Full goes to 50,000 connections with echod split over processes; quick stays small.
+    #[test]
+    fn profiles_differ_in_reach() {
+        let full = build(Profile::Full, &[0, 1], false);
+        let big = full.steps.iter().find(|s| s.conns == 50_000).expect("50k step");
+        assert!(matches!(big.server, ServerKind::Echod { processes: 3, .. }));
+        let quick = build(Profile::Quick, &[0, 1], false);
+        assert!(quick.steps.iter().all(|s| s.conns <= 1_000));
+        assert!(quick.steps.len() < build(Profile::Default, &[0, 1], false).steps.len());
+        assert!(!quick.steps.iter().any(|s| matches!(s.server, ServerKind::CEpoll { .. })));
+        assert!(build(Profile::Quick, &[0, 1], true)
+            .steps
+            .iter()
+            .any(|s| matches!(s.server, ServerKind::CEpoll { .. })));
+    }
+
+    /// Every section is present in the default plan.
+    #[test]
+    fn default_covers_every_section() {
+        let plan = build(Profile::Default, &[0, 1], true);
+        for section in
+            [Section::Scaling, Section::OpenLoop, Section::Workers, Section::Models, Section::Peers]
+        {
+            assert!(plan.steps.iter().any(|s| s.section == section), "{section:?}");
+        }
+    }
+}
