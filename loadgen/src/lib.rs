@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`calibrate`]: the one-connection ping-pong recorded before each suite run.
 //! - [`env`]: the machine fingerprint (kernel, CPU, limits, git revision).
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
 //! - [`limits`]: the connection budget and the preflight (ports, descriptors, fan-out).
@@ -14,6 +15,7 @@
 //!
 //! `src/main.rs` is thin: it parses the command line and dispatches.
 
+pub mod calibrate;
 pub mod compare;
 pub mod env;
 pub mod errno;
