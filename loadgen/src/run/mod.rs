@@ -1,14 +1,281 @@
-//! One load-generator run. (Placeholder: the loadgen issue fills this module.)
+//! One load-generator run: flags -> [`Config`] -> [`run`] -> summary, files, exit code.
+//!
+//! # Layout
+//!
+//! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`].
+//! - `plan`: every connection's parameters (id, target, later a source address) and
+//!   the split over worker threads.
+//! - `connect`: one thread's connect phase (bounded window, rate, timeout, errnos).
+//! - `worker`: one thread's life (pin, connect, start line, event loop, drain).
+//! - `traffic`: per-readiness work: read, verify, record, send.
+//! - `conn`: one connection's offsets; `payload`: the message layout and checks.
+//! - `schedule`: the open-loop schedule (latency from intended send times).
+//! - `tally`: per-thread mergeable figures; `live`: per-second merge and line.
+//! - `report`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
+//!   `output`: `--json` and `--hgrm`; `clock`: the run clock.
+//!
+//! The coordinator (the caller of [`run`]) spawns the workers, waits for every
+//! connect phase to end, sets the timeline (warm-up, measured phase), releases the
+//! workers, prints the live line from their per-second intervals, and merges their
+//! tallies at the end. Tests call [`run`] directly with a stop flag.
 
-/// Flags of a run (`loadgen [OPTIONS]`).
-#[derive(clap::Args, Debug, Clone)]
-pub struct RunArgs {
-    /// Connections to open.
-    #[arg(long, default_value_t = 10)]
-    pub conns: u64,
+mod args;
+mod clock;
+mod conn;
+mod connect;
+mod live;
+pub mod output;
+mod payload;
+mod plan;
+mod report;
+mod schedule;
+mod summary;
+pub mod tally;
+mod traffic;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+
+pub use args::{Config, ConfigError, RunArgs};
+pub use payload::{Pattern, HEADER_LEN};
+pub use report::{EXIT_OK, EXIT_USAGE, EXIT_WRONG};
+pub use summary::render as render_summary;
+pub use tally::{Interval, Tally};
+
+use crate::result::RunResult;
+use traffic::Timeline;
+use worker::{Report, Shared, WorkerStart};
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The result as `--json` writes it (`command` empty: the caller's argv goes there).
+    pub result: RunResult,
+    /// Every thread's figures merged (nanosecond histograms, counters).
+    pub tally: Tally,
+    /// The merged per-second intervals of the measured phase (histograms included).
+    pub intervals: Vec<Interval>,
+    /// The exit code the figures call for (0, 1, or 2 when nothing came up).
+    pub exit_code: u8,
 }
 
-/// Runs the load; returns the exit code (0 ok, 1 wrong echoes or missing connections).
-pub fn execute(_args: RunArgs, _argv: Vec<String>) -> anyhow::Result<u8> {
-    anyhow::bail!("the run is not built yet")
+/// A run that could not take place.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The settings are unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A worker thread could not be started.
+    #[error("cannot start worker thread {index}: {source}")]
+    Spawn {
+        /// Which worker.
+        index: usize,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A worker thread panicked (a bug): its figures are lost.
+    #[error("worker thread {0} panicked")]
+    Panicked(usize),
+    /// A histogram could not be serialized.
+    #[error("{0}")]
+    Histogram(String),
+}
+
+/// Where the workers meet the coordinator after their connect phase.
+pub(crate) struct StartLine {
+    /// Workers arrived, and the coordinator's word (`Some(None)`: do not run).
+    state: Mutex<(usize, Option<Option<Timeline>>)>,
+    /// Wakes the waiting side.
+    cond: Condvar,
+}
+
+impl StartLine {
+    fn new() -> Self {
+        Self { state: Mutex::new((0, None)), cond: Condvar::new() }
+    }
+
+    /// A worker arrives and waits for the word (bounded by the coordinator, which
+    /// always gives it).
+    pub(crate) fn arrive_and_wait(&self) -> Option<Timeline> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 += 1;
+        self.cond.notify_all();
+        loop {
+            if let Some(word) = s.1 {
+                return word;
+            }
+            s = self.cond.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The coordinator waits until `n` workers arrived.
+    fn wait_for(&self, n: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while s.0 < n {
+            s = self
+                .cond
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// The coordinator gives the word.
+    fn release(&self, word: Option<Timeline>) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.1 = Some(word);
+        self.cond.notify_all();
+    }
+}
+
+/// Runs the load described by `config` until it ends or `stop` is set; returns
+/// what was measured. Never hangs: every phase is bounded by the config.
+pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunError> {
+    config.check()?;
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    if let Ok(lim) = echod::sys::raise_nofile_limit() {
+        if config.conns + 64 > lim.soft {
+            eprintln!(
+                "loadgen: --conns {} exceeds what RLIMIT_NOFILE allows ({}): connects beyond it fail with EMFILE",
+                config.conns, lim.soft
+            );
+        }
+    }
+    let clock = clock::Clock::start();
+    let shared = Arc::new(Shared {
+        stop: stop.clone(),
+        start: StartLine::new(),
+        established: AtomicU64::new(0),
+    });
+    let config = Arc::new(config.clone());
+    let (tx, rx) = crossbeam::channel::unbounded::<Report>();
+    let mut handles = Vec::with_capacity(config.threads);
+    for index in 0..config.threads {
+        let core = (!config.cores.is_empty()).then(|| echod::pin::core_for(index, &config.cores));
+        let start = WorkerStart {
+            index,
+            core,
+            specs: plan::worker_specs(&config, index),
+            config: config.clone(),
+            clock,
+            shared: shared.clone(),
+            reports: tx.clone(),
+        };
+        let name = match core {
+            Some(c) => format!("loadgen-w{index}-cpu{c}"),
+            None => format!("loadgen-w{index}"),
+        };
+        match std::thread::Builder::new().name(name).spawn(move || worker::run_worker(start)) {
+            Ok(h) => handles.push(h),
+            Err(source) => {
+                // Release those already started without traffic, then report.
+                stop.store(true, Ordering::Relaxed);
+                shared.start.wait_for(handles.len());
+                shared.start.release(None);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(RunError::Spawn { index, source });
+            }
+        }
+    }
+    drop(tx);
+    shared.start.wait_for(config.threads);
+    let established = shared.established.load(Ordering::Relaxed);
+    let now = clock.now_ns();
+    let measure_start_ns = now + config.warmup.as_nanos() as u64;
+    let timeline = Timeline {
+        traffic_start_ns: now,
+        measure_start_ns,
+        measure_end_ns: measure_start_ns + config.duration.as_nanos() as u64,
+    };
+    let go = established > 0 && !stop.load(Ordering::Relaxed);
+    if config.live {
+        eprintln!(
+            "loadgen: {established}/{} connections up in {}{}",
+            config.conns,
+            echod::units::fmt_micros(now as f64 / 1e3),
+            if go {
+                format!("; warm-up {:?}, then {:?} measured", config.warmup, config.duration)
+            } else {
+                String::new()
+            }
+        );
+    }
+    shared.start.release(go.then_some(timeline));
+    let mut live = live::Live::new(config.threads, config.live, config.conns);
+    while !live.all_done() {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(report) => live.on_report(report),
+            Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam::channel::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    live.finish();
+    let end_ns = clock.now_ns();
+    let mut tally = Tally::new(0);
+    for (index, h) in handles.into_iter().enumerate() {
+        let t = h.join().map_err(|_| RunError::Panicked(index))?;
+        tally.merge(&t);
+    }
+    let measured_ns = if go {
+        end_ns.min(timeline.measure_end_ns).saturating_sub(timeline.measure_start_ns)
+    } else {
+        0
+    };
+    let interrupted = stop.load(Ordering::Relaxed) || (go && end_ns < timeline.measure_end_ns);
+    let mut result = report::build(report::Measured {
+        config: &config,
+        tally: &tally,
+        measured_s: measured_ns as f64 / 1e9,
+        series: live.series(),
+        interrupted,
+        started_at,
+    })
+    .map_err(RunError::Histogram)?;
+    result.environment = crate::env::capture();
+    let exit_code = report::exit_code(&tally);
+    Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code })
+}
+
+/// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
+/// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
+/// nothing came up, unwritable files) become one line and exit code 2.
+pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
+    let config = args.validate()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let mut outcome = run(&config, stop)?;
+    outcome.result.command = argv;
+    let r = &outcome.result;
+    print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref()));
+    if let Some(path) = &args.json {
+        output::write_json(path, r)?;
+    }
+    if let Some(path) = &args.hgrm {
+        output::write_hgrm(path, &outcome.tally.latency)?;
+    }
+    if r.connections.established == 0 && r.connections.requested > 0 {
+        let failures: Vec<String> = r
+            .connections
+            .failed_by_errno
+            .iter()
+            .map(|(e, n)| format!("{n} x {e} ({})", connect::hint(e)))
+            .collect();
+        anyhow::bail!(
+            "no connection to {} came up: {}",
+            config.target_text.join(", "),
+            if failures.is_empty() { "stopped".to_string() } else { failures.join(", ") }
+        );
+    }
+    Ok(outcome.exit_code)
 }

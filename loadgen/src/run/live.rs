@@ -1,0 +1,160 @@
+//! The coordinator's view of the measured phase, one second at a time: it merges
+//! the workers' intervals of the same second (exactly, histograms included), prints
+//! the live line on stderr once every worker has reported that second (or finished),
+//! and keeps the merged intervals for the per-second series of the result.
+
+use std::collections::BTreeMap;
+
+use echod::units::{fmt_count, fmt_micros};
+
+use super::tally::Interval;
+use super::worker::Report;
+use crate::result::SecondSample;
+
+/// Merges and prints the per-second intervals.
+pub struct Live {
+    /// Highest interval index each worker has reported.
+    reported: Vec<Option<u64>>,
+    /// Workers that will report nothing more.
+    done: Vec<bool>,
+    /// Intervals merged so far but not yet complete.
+    pending: BTreeMap<u64, Interval>,
+    /// Complete intervals, in order.
+    pub intervals: Vec<Interval>,
+    /// Print the live line on stderr.
+    print: bool,
+    /// Connections asked for (the denominator of "conns up").
+    requested: u64,
+}
+
+impl Live {
+    /// A collector for `threads` workers.
+    pub fn new(threads: usize, print: bool, requested: u64) -> Self {
+        Self {
+            reported: vec![None; threads],
+            done: vec![false; threads],
+            pending: BTreeMap::new(),
+            intervals: Vec::new(),
+            print,
+            requested,
+        }
+    }
+
+    /// Takes one worker message; prints what became complete.
+    pub fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Interval(w, iv) => {
+                self.reported[w] = Some(iv.index);
+                match self.pending.get_mut(&iv.index) {
+                    Some(merged) => merged.merge(&iv),
+                    None => {
+                        self.pending.insert(iv.index, iv);
+                    }
+                }
+            }
+            Report::Done(w) => self.done[w] = true,
+        }
+        self.emit_complete();
+    }
+
+    /// Whether every worker has finished.
+    pub fn all_done(&self) -> bool {
+        self.done.iter().all(|d| *d)
+    }
+
+    /// Emits every interval all workers have reported (or cannot report any more).
+    fn emit_complete(&mut self) {
+        while let Some((&index, _)) = self.pending.first_key_value() {
+            let complete = self
+                .reported
+                .iter()
+                .zip(&self.done)
+                .all(|(r, done)| *done || r.is_some_and(|r| r >= index));
+            if !complete {
+                break;
+            }
+            if let Some((_, iv)) = self.pending.pop_first() {
+                if self.print {
+                    let prev = self.intervals.last().map_or(0.0, |p| p.end_s);
+                    eprintln!("{}", line(&iv, prev, self.requested));
+                }
+                self.intervals.push(iv);
+            }
+        }
+    }
+
+    /// Emits whatever is left (call once every worker is done).
+    pub fn finish(&mut self) {
+        self.done.iter_mut().for_each(|d| *d = true);
+        self.emit_complete();
+    }
+
+    /// The per-second series of the result.
+    pub fn series(&self) -> Vec<SecondSample> {
+        self.intervals
+            .iter()
+            .map(|iv| SecondSample {
+                t_s: iv.end_s,
+                conns_up: iv.conns_up,
+                msgs: iv.msgs,
+                p50_us: quantile_us(iv, 0.50),
+                p99_us: quantile_us(iv, 0.99),
+                errors: iv.errors,
+            })
+            .collect()
+    }
+}
+
+fn quantile_us(iv: &Interval, q: f64) -> f64 {
+    if iv.latency.is_empty() {
+        0.0
+    } else {
+        iv.latency.value_at_quantile(q) as f64 / 1e3
+    }
+}
+
+/// `[  3s] conns 1000/1000 | 55.2k msgs/s | p50 183.0 µs | p99 345.0 µs | errors 0`
+pub fn line(iv: &Interval, prev_end_s: f64, requested: u64) -> String {
+    let span = (iv.end_s - prev_end_s).max(1e-3);
+    format!(
+        "[{:>4.0}s] conns {}/{} | {} msgs/s | p50 {} | p99 {} | errors {}",
+        iv.end_s.ceil(),
+        iv.conns_up,
+        requested,
+        fmt_count((iv.msgs as f64 / span).round()),
+        fmt_micros(quantile_us(iv, 0.50)),
+        fmt_micros(quantile_us(iv, 0.99)),
+        iv.errors
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::tally::{new_histogram, record};
+
+    fn iv(index: u64, msgs: u64, ns: u64) -> Interval {
+        let mut latency = new_histogram();
+        record(&mut latency, ns);
+        Interval { index, end_s: (index + 1) as f64, conns_up: 1, latency, msgs, errors: 0 }
+    }
+
+    /// An interval is emitted only when both workers reported it (or finished), and
+    /// the two halves are merged.
+    #[test]
+    fn merges_when_complete() {
+        let mut live = Live::new(2, false, 2);
+        live.on_report(Report::Interval(0, iv(0, 10, 1_000)));
+        assert!(live.intervals.is_empty());
+        live.on_report(Report::Interval(1, iv(0, 5, 3_000)));
+        assert_eq!(live.intervals.len(), 1);
+        assert_eq!(live.intervals[0].msgs, 15);
+        assert_eq!(live.intervals[0].latency.len(), 2);
+        live.on_report(Report::Interval(0, iv(1, 1, 1_000)));
+        live.on_report(Report::Done(1));
+        assert_eq!(live.intervals.len(), 2);
+        let s = live.series();
+        assert_eq!((s[1].msgs, s[1].conns_up), (1, 1));
+        assert!(line(&live.intervals[0], 0.0, 2).contains("conns 2/2"));
+    }
+}

@@ -1,0 +1,140 @@
+//! Turns what the threads measured (their merged [`Tally`] and the per-second
+//! intervals) into the [`RunResult`] of the JSON contract, and decides the exit code:
+//! 0 every connection came up and every echo was right; 1 the run produced wrong or
+//! missing echoes (mismatch, reset, EOF, timeout) or fewer connections than asked;
+//! 2 no connection came up at all (a failure to start).
+
+use crate::result::{
+    encode_histogram, Connections, Errors, Histograms, Percentiles, RunConfig, RunResult,
+    Throughput, SCHEMA_VERSION,
+};
+
+use super::args::Config;
+use super::tally::Tally;
+
+/// Exit code: the run was right.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: wrong or missing echoes, or missing connections.
+pub const EXIT_WRONG: u8 = 1;
+/// Exit code: bad input or nothing came up.
+pub const EXIT_USAGE: u8 = 2;
+
+/// The exit code a run with these figures reports.
+pub fn exit_code(t: &Tally) -> u8 {
+    if t.requested > 0 && t.established == 0 {
+        EXIT_USAGE
+    } else if t.errors.total() > 0 || t.established < t.requested {
+        EXIT_WRONG
+    } else {
+        EXIT_OK
+    }
+}
+
+/// The settings part of the result.
+pub fn result_config(c: &Config) -> RunConfig {
+    RunConfig {
+        targets: c.target_text.clone(),
+        conns: c.conns,
+        size: c.size as u64,
+        pipeline: c.pipeline,
+        rate: c.rate,
+        duration_s: c.duration.as_secs_f64(),
+        warmup_s: c.warmup.as_secs_f64(),
+        threads: c.threads,
+        cores: c.cores.clone(),
+        connect_rate: c.connect_rate,
+        connect_timeout_s: c.connect_timeout.as_secs_f64(),
+        processes: 1,
+        sources: Vec::new(),
+    }
+}
+
+/// Everything but `command` (the caller's argv) and `environment`.
+pub struct Measured<'a> {
+    /// The settings.
+    pub config: &'a Config,
+    /// All threads' figures merged.
+    pub tally: &'a Tally,
+    /// Seconds the measured phase actually lasted.
+    pub measured_s: f64,
+    /// Per-second samples.
+    pub series: Vec<crate::result::SecondSample>,
+    /// True when stopped early (Ctrl-C, or every connection lost).
+    pub interrupted: bool,
+    /// RFC 3339 start time.
+    pub started_at: String,
+}
+
+/// Builds the result.
+pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
+    let t = m.tally;
+    let open = m.config.rate.is_some();
+    let per_s = |n: u64| if m.measured_s > 0.0 { n as f64 / m.measured_s } else { 0.0 };
+    let connect_rate = if t.connect_s > 0.0 { t.established as f64 / t.connect_s } else { 0.0 };
+    Ok(RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
+        command: Vec::new(),
+        started_at: m.started_at,
+        scenario: m.config.scenario.clone(),
+        interrupted: m.interrupted,
+        exit_code: exit_code(t).into(),
+        environment: Default::default(),
+        calibration: None,
+        config: result_config(m.config),
+        connections: Connections {
+            requested: t.requested,
+            established: t.established,
+            failed_by_errno: t.failed_by_errno.clone(),
+            per_source: Default::default(),
+            connect_rate_per_sec: connect_rate,
+        },
+        connect_latency_us: Percentiles::from_nanos(&t.connect),
+        throughput: Throughput {
+            msgs_per_sec: per_s(t.messages),
+            bytes_per_sec: per_s(t.bytes),
+            messages: t.messages,
+            bytes: t.bytes,
+            duration_s: m.measured_s,
+        },
+        latency_us: Percentiles::from_nanos(&t.latency),
+        latency_uncorrected_us: open.then(|| Percentiles::from_nanos(&t.latency_uncorrected)),
+        schedule_lag_us: open.then(|| Percentiles::from_nanos(&t.schedule_lag)),
+        errors: Errors {
+            mismatch: t.errors.mismatch,
+            // Other I/O errors on an established connection end it like a reset.
+            reset: t.errors.reset + t.errors.other,
+            eof: t.errors.eof,
+            timeout: t.errors.timeout,
+        },
+        histograms: Histograms {
+            latency: encode_histogram(&t.latency)?,
+            latency_uncorrected: if open {
+                Some(encode_histogram(&t.latency_uncorrected)?)
+            } else {
+                None
+            },
+            connect: encode_histogram(&t.connect)?,
+        },
+        series: m.series,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exit codes follow the figures.
+    #[test]
+    fn exit_codes() {
+        let mut t = Tally::new(2);
+        assert_eq!(exit_code(&t), EXIT_USAGE);
+        t.established = 2;
+        assert_eq!(exit_code(&t), EXIT_OK);
+        t.errors.mismatch = 1;
+        assert_eq!(exit_code(&t), EXIT_WRONG);
+        t.errors.mismatch = 0;
+        t.established = 1;
+        assert_eq!(exit_code(&t), EXIT_WRONG);
+    }
+}

@@ -1,0 +1,88 @@
+//! The human-readable summary printed on stdout at the end of a run: what ran,
+//! connections (with a hint per failing errno), throughput, latency percentiles (and
+//! in open loop the uncorrected figures and the generator's lag), errors. Units are
+//! chosen by magnitude with `echod::units`.
+
+use std::fmt::Write as _;
+
+use echod::units::{fmt_bytes, fmt_count, fmt_micros};
+
+use super::connect::hint;
+use crate::result::{Percentiles, RunResult};
+
+fn percentiles(p: &Percentiles) -> String {
+    if p.count == 0 {
+        return "no samples".to_string();
+    }
+    format!(
+        "min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}  mean {}  ({} samples)",
+        fmt_micros(p.min),
+        fmt_micros(p.p50),
+        fmt_micros(p.p90),
+        fmt_micros(p.p99),
+        fmt_micros(p.p999),
+        fmt_micros(p.p9999),
+        fmt_micros(p.max),
+        fmt_micros(p.mean),
+        fmt_count(p.count as f64)
+    )
+}
+
+/// The summary text; `first_mismatch` describes the first wrong byte, if any.
+pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
+    let c = &r.config;
+    let mode = match c.rate {
+        Some(rate) => format!("open loop at {} msgs/s (pipeline {})", fmt_count(rate), c.pipeline),
+        None => format!("closed loop (pipeline {})", c.pipeline),
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "loadgen: {} connections to {}, {} messages, {mode}, {:.2} s measured{}",
+        c.conns,
+        c.targets.join(", "),
+        fmt_bytes(c.size as f64),
+        r.throughput.duration_s,
+        if r.interrupted { " (INTERRUPTED)" } else { "" }
+    );
+    let k = &r.connections;
+    let _ = writeln!(
+        s,
+        "  connections   {}/{} up ({}/s); connect p50 {}, p99 {}, max {}",
+        k.established,
+        k.requested,
+        fmt_count(k.connect_rate_per_sec.round()),
+        fmt_micros(r.connect_latency_us.p50),
+        fmt_micros(r.connect_latency_us.p99),
+        fmt_micros(r.connect_latency_us.max)
+    );
+    for (errno, n) in &k.failed_by_errno {
+        let _ = writeln!(s, "    failed      {n} x {errno}: {}", hint(errno));
+    }
+    let t = &r.throughput;
+    let _ = writeln!(
+        s,
+        "  throughput    {} msgs/s, {}/s ({} messages)",
+        fmt_count(t.msgs_per_sec.round()),
+        fmt_bytes(t.bytes_per_sec),
+        fmt_count(t.messages as f64)
+    );
+    let label = if c.rate.is_some() { "latency (CO-corrected)" } else { "latency" };
+    let _ = writeln!(s, "  {label:<13} {}", percentiles(&r.latency_us));
+    if let Some(u) = &r.latency_uncorrected_us {
+        let _ = writeln!(s, "  uncorrected   {}", percentiles(u));
+    }
+    if let Some(lag) = &r.schedule_lag_us {
+        let _ = writeln!(s, "  schedule lag  {}", percentiles(lag));
+    }
+    let e = &r.errors;
+    let _ = writeln!(
+        s,
+        "  errors        mismatch {}, reset {}, eof {}, timeout {}",
+        e.mismatch, e.reset, e.eof, e.timeout
+    );
+    if let Some(m) = first_mismatch {
+        let _ = writeln!(s, "  first mismatch: {m}");
+    }
+    s
+}

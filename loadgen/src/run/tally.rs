@@ -1,0 +1,195 @@
+//! What one worker thread measured, in a form that merges exactly: histograms
+//! (nanoseconds, merged with `Histogram::add`) and counters. A run's result is the
+//! merge of its threads' [`Tally`]s, and a later multi-process run will merge the
+//! tallies of its processes the same way. Recording is lock-free and allocation-free:
+//! each thread owns its tally until it hands it back at the end.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+/// Highest latency a histogram tracks: 60 s in nanoseconds (larger values saturate).
+pub const HIGHEST_NS: u64 = 60_000_000_000;
+/// Significant figures kept by every histogram.
+pub const SIGFIG: u8 = 3;
+
+/// A fresh histogram with the run's bounds (1 ns .. 60 s, 3 significant figures).
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that HdrHistogram accepts; `expect` cannot fire.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("constant histogram bounds")
+}
+
+/// Records `ns` (at least 1, at most [`HIGHEST_NS`]).
+#[inline]
+pub fn record(h: &mut Histogram<u64>, ns: u64) {
+    h.saturating_record(ns.max(1));
+}
+
+/// Error counters of the traffic phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// Messages whose echoed bytes differ from what was sent.
+    pub mismatch: u64,
+    /// Connections reset by the peer (ECONNRESET, EPIPE).
+    pub reset: u64,
+    /// Connections the peer closed while messages were outstanding.
+    pub eof: u64,
+    /// Messages not answered by the end of the drain.
+    pub timeout: u64,
+    /// Other I/O errors on established connections.
+    pub other: u64,
+}
+
+impl ErrorCounts {
+    /// All errors together (the live line's figure).
+    pub fn total(&self) -> u64 {
+        self.mismatch + self.reset + self.eof + self.timeout + self.other
+    }
+
+    /// Adds another thread's counts.
+    pub fn merge(&mut self, o: &ErrorCounts) {
+        self.mismatch += o.mismatch;
+        self.reset += o.reset;
+        self.eof += o.eof;
+        self.timeout += o.timeout;
+        self.other += o.other;
+    }
+}
+
+/// One second (or the last, partial interval) of the measured phase.
+#[derive(Clone, Debug)]
+pub struct Interval {
+    /// Index of the second since the measured phase began (0-based).
+    pub index: u64,
+    /// Seconds since the measured phase began at the end of this interval.
+    pub end_s: f64,
+    /// Connections up at the end of the interval.
+    pub conns_up: u64,
+    /// Latencies recorded in the interval (corrected ones in open loop).
+    pub latency: Histogram<u64>,
+    /// Echoed messages received in the interval.
+    pub msgs: u64,
+    /// Errors counted in the interval.
+    pub errors: u64,
+}
+
+impl Interval {
+    /// Adds another thread's interval with the same index.
+    pub fn merge(&mut self, o: &Interval) {
+        // Same bounds on both sides: `add` cannot fail.
+        let _ = self.latency.add(&o.latency);
+        self.conns_up += o.conns_up;
+        self.msgs += o.msgs;
+        self.errors += o.errors;
+        self.end_s = self.end_s.max(o.end_s);
+    }
+}
+
+/// Everything one thread measured.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    /// Connections this thread was asked to open.
+    pub requested: u64,
+    /// Connections that came up.
+    pub established: u64,
+    /// Failed connects by errno name.
+    pub failed_by_errno: BTreeMap<String, u64>,
+    /// Time from connect() to established.
+    pub connect: Histogram<u64>,
+    /// Seconds the connect phase of this thread took.
+    pub connect_s: f64,
+    /// Round-trip latency of measured messages (open loop: from the intended send time).
+    pub latency: Histogram<u64>,
+    /// Open loop: the same messages from their actual send time.
+    pub latency_uncorrected: Histogram<u64>,
+    /// Open loop: how late the generator started each message against its schedule.
+    pub schedule_lag: Histogram<u64>,
+    /// Echoes received during the measured phase.
+    pub messages: u64,
+    /// Bytes of those echoes.
+    pub bytes: u64,
+    /// Errors of the traffic phase.
+    pub errors: ErrorCounts,
+    /// The first mismatch seen, described for the summary.
+    pub first_mismatch: Option<String>,
+    /// Connections still up at the end.
+    pub conns_up_at_end: u64,
+}
+
+impl Tally {
+    /// An empty tally for `requested` connections.
+    pub fn new(requested: u64) -> Self {
+        Self {
+            requested,
+            established: 0,
+            failed_by_errno: BTreeMap::new(),
+            connect: new_histogram(),
+            connect_s: 0.0,
+            latency: new_histogram(),
+            latency_uncorrected: new_histogram(),
+            schedule_lag: new_histogram(),
+            messages: 0,
+            bytes: 0,
+            errors: ErrorCounts::default(),
+            first_mismatch: None,
+            conns_up_at_end: 0,
+        }
+    }
+
+    /// Counts a failed connect.
+    pub fn connect_failed(&mut self, errno: &str) {
+        *self.failed_by_errno.entry(errno.to_string()).or_default() += 1;
+    }
+
+    /// Adds another thread's (or process's) tally.
+    pub fn merge(&mut self, o: &Tally) {
+        self.requested += o.requested;
+        self.established += o.established;
+        for (k, v) in &o.failed_by_errno {
+            *self.failed_by_errno.entry(k.clone()).or_default() += v;
+        }
+        // Same bounds everywhere: `add` cannot fail.
+        let _ = self.connect.add(&o.connect);
+        let _ = self.latency.add(&o.latency);
+        let _ = self.latency_uncorrected.add(&o.latency_uncorrected);
+        let _ = self.schedule_lag.add(&o.schedule_lag);
+        self.connect_s = self.connect_s.max(o.connect_s);
+        self.messages += o.messages;
+        self.bytes += o.bytes;
+        self.errors.merge(&o.errors);
+        if self.first_mismatch.is_none() {
+            self.first_mismatch.clone_from(&o.first_mismatch);
+        }
+        self.conns_up_at_end += o.conns_up_at_end;
+    }
+
+    /// Failed connects in total.
+    pub fn failed(&self) -> u64 {
+        self.failed_by_errno.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Merging two tallies adds counts and histograms exactly.
+    #[test]
+    fn merge_is_exact() {
+        let mut a = Tally::new(2);
+        let mut b = Tally::new(3);
+        record(&mut a.latency, 1_000);
+        record(&mut b.latency, 2_000);
+        record(&mut b.latency, 0);
+        a.connect_failed("ECONNREFUSED");
+        b.connect_failed("ECONNREFUSED");
+        b.errors.eof = 1;
+        a.merge(&b);
+        assert_eq!(a.requested, 5);
+        assert_eq!(a.latency.len(), 3);
+        assert_eq!(a.latency.min(), 1);
+        assert_eq!(a.failed_by_errno["ECONNREFUSED"], 2);
+        assert_eq!(a.errors.total(), 1);
+    }
+}

@@ -1,0 +1,261 @@
+//! What a worker does with one connection's readiness during the traffic phase:
+//! read and check the echo, record each completed message's latency, then send as
+//! many messages as the mode allows (closed loop: keep `pipeline` in flight; open
+//! loop: what the schedule has made due, at most `pipeline` in flight). Everything
+//! here runs per event: no allocation, no lock, one clock read per read() call.
+//!
+//! Timestamps: each message's start time is kept in a slab of `pipeline` slots per
+//! connection (`seq % pipeline`), since at most that many are in flight. In open
+//! loop the intended time comes from the [`Schedule`]; latency is measured from it
+//! (corrected) and from the actual start (uncorrected), and the generator's own
+//! lateness (start minus the later of intended time and slot-free time) is recorded.
+
+use std::io;
+
+use super::clock::Clock;
+use super::conn::{Conn, Excess, State};
+use super::payload::Pattern;
+use super::schedule::Schedule;
+use super::tally::{record, Interval, Tally};
+
+/// Phase boundaries of the run, in run-clock nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    /// Traffic (warm-up) begins.
+    pub traffic_start_ns: u64,
+    /// The measured phase begins.
+    pub measure_start_ns: u64,
+    /// The measured phase ends; no message is started after it.
+    pub measure_end_ns: u64,
+}
+
+impl Timeline {
+    /// Whether `t` lies in the measured phase.
+    #[inline]
+    pub fn measured(&self, t: u64) -> bool {
+        t >= self.measure_start_ns && t < self.measure_end_ns
+    }
+}
+
+/// The per-thread bookkeeping of the traffic phase (everything but the connections).
+pub struct Book {
+    /// Body bytes of every message.
+    pub pattern: Pattern,
+    /// The one receive buffer of the thread (echoes are checked, then forgotten).
+    pub rbuf: Vec<u8>,
+    /// Start time of each in-flight message: `pipeline` slots per connection.
+    pub sent_ns: Vec<u64>,
+    /// Messages in flight per connection, at most.
+    pub pipeline: u64,
+    /// Open loop: the schedule; `None` = closed loop.
+    pub schedule: Option<Schedule>,
+    /// Phase boundaries.
+    pub timeline: Timeline,
+    /// The run clock.
+    pub clock: Clock,
+    /// True once the measured phase is over: only started messages are finished.
+    pub draining: bool,
+    /// Messages in flight on live connections, over all of this thread's connections.
+    pub in_flight: u64,
+    /// Connections of this thread still up.
+    pub conns_up: u64,
+    /// The totals of this thread.
+    pub tally: Tally,
+    /// The current second of the measured phase.
+    pub interval: Interval,
+}
+
+impl Book {
+    /// How many messages connection `c` may have written in all, now.
+    #[inline]
+    fn send_limit(&self, c: &Conn, now: u64) -> u64 {
+        if self.draining {
+            return c.send_seq + u64::from(c.send_off > 0);
+        }
+        let window = c.recv_seq + self.pipeline;
+        match &self.schedule {
+            None => window,
+            Some(s) => window.min(s.due_for(u64::from(c.slot), s.due(now))),
+        }
+    }
+
+    /// Sends what connection `i` may send now. `ready_ns`: when its pipeline slot
+    /// freed (0 if not from an echo), for the schedule-lag figure.
+    pub fn fill(&mut self, i: usize, c: &mut Conn, now: u64, ready_ns: u64) {
+        if c.state != State::Up {
+            return;
+        }
+        let limit = self.send_limit(c, now);
+        if c.send_seq >= limit {
+            return;
+        }
+        let k = self.pipeline;
+        let base = i * k as usize;
+        let slot = c.slot;
+        let result = c.send(&self.pattern, limit, |seq| {
+            self.sent_ns[base + (seq % k) as usize] = now;
+            self.in_flight += 1;
+            if let Some(s) = &self.schedule {
+                let intended = s.intended(u64::from(slot), seq);
+                if self.timeline.measured(intended) {
+                    record(
+                        &mut self.tally.schedule_lag,
+                        now.saturating_sub(intended.max(ready_ns)),
+                    );
+                }
+            }
+        });
+        if let Err(e) = result {
+            self.fail(c, &e);
+        }
+    }
+
+    /// Handles readiness of connection `i`: reads and checks, then sends.
+    pub fn on_ready(&mut self, i: usize, c: &mut Conn, readable: bool) {
+        if c.state != State::Up {
+            return;
+        }
+        let mut now = self.clock.now_ns();
+        if readable {
+            loop {
+                let n = match c.read(&mut self.rbuf) {
+                    Ok(0) => {
+                        self.lose(c, LossKind::Eof);
+                        return;
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.fail(c, &e);
+                        return;
+                    }
+                };
+                now = self.clock.now_ns();
+                if self.consume(i, c, n, now) == Excess::Unsent {
+                    self.count_mismatch(1);
+                    if self.tally.first_mismatch.is_none() {
+                        self.tally.first_mismatch = Some(format!(
+                            "conn {}: the server sent bytes that were never sent",
+                            c.id
+                        ));
+                    }
+                    self.lose(c, LossKind::Closed);
+                    return;
+                }
+                // A short read drained the socket (edge-triggered: a new event follows).
+                if n < self.rbuf.len() {
+                    break;
+                }
+            }
+        }
+        self.fill(i, c, now, now);
+    }
+
+    /// Checks `n` received bytes of connection `i` and records completed messages.
+    fn consume(&mut self, i: usize, c: &mut Conn, n: usize, now: u64) -> Excess {
+        let k = self.pipeline;
+        let base = i * k as usize;
+        let slot = u64::from(c.slot);
+        let id = c.id;
+        let size = self.pattern.size() as u64;
+        let mut bad_messages = 0;
+        let excess = c.consume(
+            &self.rbuf[..n],
+            &self.pattern,
+            |seq, bad| {
+                self.in_flight -= 1;
+                bad_messages += u64::from(bad);
+                if self.timeline.measured(now) {
+                    self.tally.messages += 1;
+                    self.tally.bytes += size;
+                    self.interval.msgs += 1;
+                }
+                let sent = self.sent_ns[base + (seq % k) as usize];
+                match &self.schedule {
+                    None if self.timeline.measured(sent) => {
+                        record(&mut self.interval.latency, now - sent);
+                    }
+                    None => {}
+                    Some(s) => {
+                        let intended = s.intended(slot, seq);
+                        if self.timeline.measured(intended) {
+                            record(&mut self.interval.latency, now.saturating_sub(intended));
+                            record(&mut self.tally.latency_uncorrected, now - sent);
+                        }
+                    }
+                }
+            },
+            |seq, offset| {
+                if self.tally.first_mismatch.is_none() {
+                    self.tally.first_mismatch = Some(format!(
+                        "conn {id} message {seq}: first wrong byte at offset {offset}"
+                    ));
+                }
+            },
+        );
+        self.count_mismatch(bad_messages);
+        excess
+    }
+
+    fn count_mismatch(&mut self, n: u64) {
+        self.tally.errors.mismatch += n;
+        self.interval.errors += n;
+    }
+
+    /// Counts an I/O error on connection `c` and closes it.
+    pub fn fail(&mut self, c: &mut Conn, e: &io::Error) {
+        let kind = match e.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted => LossKind::Reset,
+            _ => LossKind::Other,
+        };
+        self.lose(c, kind);
+    }
+
+    /// Closes connection `c`, counting how it was lost.
+    fn lose(&mut self, c: &mut Conn, kind: LossKind) {
+        let outstanding = c.in_flight();
+        match kind {
+            // A FIN with nothing outstanding is a clean close by the server.
+            LossKind::Eof if outstanding == 0 => {}
+            LossKind::Eof => self.tally.errors.eof += 1,
+            LossKind::Reset => self.tally.errors.reset += 1,
+            LossKind::Other => self.tally.errors.other += 1,
+            LossKind::Closed => {}
+        }
+        if !(kind == LossKind::Eof && outstanding == 0) && kind != LossKind::Closed {
+            self.interval.errors += 1;
+        }
+        self.in_flight -= outstanding;
+        self.conns_up -= 1;
+        c.close();
+    }
+
+    /// Hands the current interval to `send` and starts the next one.
+    pub fn flush_interval(&mut self, index: u64, end_s: f64, send: impl FnOnce(Interval)) {
+        // Same bounds on both sides: `add` cannot fail.
+        let _ = self.tally.latency.add(&self.interval.latency);
+        self.interval.index = index;
+        self.interval.end_s = end_s;
+        self.interval.conns_up = self.conns_up;
+        send(self.interval.clone());
+        self.interval.latency.reset();
+        self.interval.msgs = 0;
+        self.interval.errors = 0;
+    }
+}
+
+/// How a connection was lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LossKind {
+    /// The peer sent FIN.
+    Eof,
+    /// ECONNRESET / EPIPE.
+    Reset,
+    /// Another I/O error.
+    Other,
+    /// We closed it (already counted, e.g. as a mismatch).
+    Closed,
+}
