@@ -137,7 +137,7 @@ fn json_and_hgrm_read_back() {
     assert_eq!(h.len(), r.latency_us.count);
     assert_eq!(decode_histogram(&r.histograms.connect).expect("connect").len(), 3);
     assert!(!r.series.is_empty() && r.series.len() <= 2, "{:?}", r.series);
-    assert_eq!(r.series.iter().map(|s| s.msgs).sum::<u64>() > 0, true);
+    assert!(r.series.iter().map(|s| s.msgs).sum::<u64>() > 0);
     let table = std::fs::read_to_string(&hgrm).expect("hgrm written");
     assert!(table.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"));
     assert!(table.contains("#[Mean    ="));

@@ -200,3 +200,29 @@ fn connections_spread_over_targets() {
     assert_eq!(out.result.connections.established, 6);
     assert_eq!(out.exit_code, EXIT_OK);
 }
+
+/// Against echod started in-process (2 workers): 50 connections, pipeline 2, every
+/// byte verified; echod's own byte counters match what loadgen sent and checked.
+#[test]
+fn against_echod_in_process() {
+    let server = echod::server::Server::bind(echod::server::Config::local_test(2)).expect("bind");
+    let addr = server.local_addr();
+    let shutdown = server.shutdown_handle();
+    let handle = std::thread::spawn(move || server.run());
+    let mut c = Config::local_test(addr, 50);
+    c.pipeline = 2;
+    c.size = 200;
+    let out = go(&c);
+    shutdown.shutdown();
+    let stats = handle.join().expect("join").expect("echod ran");
+    let r = &out.result;
+    assert_eq!(r.connections.established, 50);
+    assert_eq!(r.errors, Default::default());
+    assert_eq!(out.exit_code, EXIT_OK);
+    let total = stats.total();
+    assert_eq!(total.accepted, 50);
+    // Every message loadgen completed was echoed by echod; drained runs leave none.
+    assert_eq!(total.bytes_in, total.bytes_out);
+    assert!(total.bytes_out >= r.throughput.bytes);
+    assert_eq!(total.bytes_out % 200, 0);
+}
