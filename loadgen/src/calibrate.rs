@@ -44,7 +44,9 @@ pub fn pingpong(duration: Duration, core: Option<usize>) -> anyhow::Result<Calib
             }
         }
     })?;
-    let measured = (|| {
+    // The client runs on a thread of its own too: pinning the caller would pin the
+    // suite's main thread, and every process it starts afterwards would inherit that.
+    let client = std::thread::Builder::new().name("calibrate-ping".into()).spawn(move || {
         if let Some(c) = core {
             echod::pin::pin_current_thread(c);
         }
@@ -68,19 +70,27 @@ pub fn pingpong(duration: Duration, core: Option<usize>) -> anyhow::Result<Calib
             round_trips_per_sec: n as f64 / secs,
             p50_us: h.value_at_quantile(0.5) as f64 / 1_000.0,
         })
-    })();
+    })?;
+    let measured =
+        client.join().map_err(|_| anyhow::anyhow!("calibration: the ping thread panicked"));
     let _ = echo.join();
-    measured
+    measured?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A short ping-pong yields a positive rate and median.
+    /// A short ping-pong yields a positive rate and median, and leaves the calling
+    /// thread's affinity alone.
     #[test]
     fn measures_something() {
-        let c = pingpong(Duration::from_millis(50), None).unwrap();
+        let before = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let allowed =
+            |s: &str| s.lines().find(|l| l.starts_with("Cpus_allowed_list")).map(String::from);
+        let c = pingpong(Duration::from_millis(50), Some(0)).unwrap();
+        let after = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        assert_eq!(allowed(&before), allowed(&after));
         assert!(c.round_trips_per_sec > 0.0 && c.p50_us > 0.0);
         assert!(c.method.starts_with("pingpong-1conn-64B"));
     }

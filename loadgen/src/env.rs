@@ -42,7 +42,7 @@ pub fn capture() -> Environment {
         },
         hostname: sysctl("kernel.hostname").unwrap_or_else(unknown),
         cpu_model: cpu_model().unwrap_or_else(unknown),
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        cores: online_cpus().unwrap_or(0),
         memory_total_bytes: memory_total().unwrap_or(0),
         ip_local_port_range: sysctl("net.ipv4.ip_local_port_range").unwrap_or_else(unknown),
         rlimit_nofile_soft: limit.map_or(0, |l| l.soft),
@@ -59,6 +59,13 @@ fn cpu_model() -> Option<String> {
         .find(|l| l.starts_with("model name"))
         .and_then(|l| l.split_once(':'))
         .map(|(_, v)| v.trim().to_string())
+}
+
+/// CPUs the machine has online (not this thread's affinity mask, which a pinned
+/// caller would narrow).
+fn online_cpus() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    Some(text.lines().filter(|l| l.starts_with("processor")).count()).filter(|n| *n > 0)
 }
 
 fn memory_total() -> Option<u64> {

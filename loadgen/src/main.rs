@@ -22,6 +22,8 @@ enum Command {
     Compare(loadgen::compare::CompareArgs),
     /// The four-tuple experiment: ports per family, sources, destinations, bind(), TIME_WAIT.
     Ports(loadgen::ports::PortsArgs),
+    /// The benchmark suite: scaling, latency, workers, models, peers, four-tuples; writes a report.
+    Suite(loadgen::suite::SuiteArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         None => loadgen::run::execute(cli.run, argv),
         Some(Command::Compare(args)) => loadgen::compare::execute(args),
         Some(Command::Ports(args)) => loadgen::ports::execute(args),
+        Some(Command::Suite(args)) => loadgen::suite::execute(args, argv),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

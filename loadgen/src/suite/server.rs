@@ -45,18 +45,16 @@ impl ServerProc {
             c.arg("-c").arg(list.join(",")).arg(&cmd.program);
             c
         };
-        command.args(&cmd.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        command.args(&cmd.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child =
             command.spawn().with_context(|| format!("cannot start {}", cmd.program.display()))?;
-        let stdout = child.stdout.take().context("server stdout")?;
+        // Servers print their ready line on stdout (echod, tokio-echo) or stderr
+        // (epoll_echo); both are read to the end so the server never blocks on a pipe.
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("listening on") || line.contains("Listening") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
+        let stdout = child.stdout.take().context("server stdout")?;
+        let stderr = child.stderr.take().context("server stderr")?;
+        watch_for_ready(stdout, tx.clone());
+        watch_for_ready(stderr, tx);
         let mut proc = ServerProc { name: cmd.name.clone(), child: Some(child) };
         match rx.recv_timeout(READY_TIMEOUT) {
             Ok(_) => Ok(proc),
@@ -77,7 +75,7 @@ impl ServerProc {
 
     /// Resident memory of the process and its descendants, in bytes.
     pub fn rss_bytes(&self) -> u64 {
-        tree(self.pid()).iter().filter_map(|p| status_field(*p, "VmRSS:")).sum::<u64>() * 1024
+        tree_rss_bytes(self.pid())
     }
 
     /// CPU seconds (user + system) used so far by the process and its live descendants.
@@ -118,6 +116,21 @@ impl Drop for ServerProc {
             let _ = self.stop();
         }
     }
+}
+
+/// Resident memory of `pid` and its descendants, in bytes.
+pub fn tree_rss_bytes(pid: u32) -> u64 {
+    tree(pid).iter().filter_map(|p| status_field(*p, "VmRSS:")).sum::<u64>() * 1024
+}
+
+fn watch_for_ready(stream: impl std::io::Read + Send + 'static, tx: mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(line);
+            }
+        }
+    });
 }
 
 /// `pid` and all its descendants (from /proc/PID/task/*/children).

@@ -1,0 +1,275 @@
+//! Runs one step of the plan: start the server (pinned), take the calibration,
+//! run loadgen as a child process with `--json` while sampling the server's RSS,
+//! stop the server, read its per-worker stats, and record what happened. A step that
+//! fails is recorded with its reason and the suite goes on; every wait is bounded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Section, ServerKind, Step};
+use super::server::{tree_rss_bytes, ServerCommand, ServerProc};
+use crate::result::RunResult;
+
+/// The programs the suite drives.
+#[derive(Clone, Debug)]
+pub struct Programs {
+    pub loadgen: PathBuf,
+    pub echod: PathBuf,
+    pub tokio_echo: PathBuf,
+    /// The reference C server, when ../shared/peers was found and built.
+    pub epoll_echo: Option<PathBuf>,
+}
+
+/// What one step produced (the suite index keeps one per step).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub index: usize,
+    pub section: Section,
+    pub scenario: String,
+    /// Server label, e.g. `echod reuseport w=1`.
+    pub server: String,
+    pub server_cores: Vec<usize>,
+    pub client_cores: Vec<usize>,
+    pub client_threads: usize,
+    pub conns: u64,
+    /// Open loop: the rate asked for.
+    pub rate: Option<f64>,
+    /// The RunResult file, relative to the suite folder.
+    pub result_file: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Server RSS once listening, and the most seen during the run (bytes).
+    pub server_rss_idle: u64,
+    pub server_rss_peak: u64,
+    /// Server CPU seconds (user + system, all its processes) during loadgen's run.
+    pub server_cpu_s: f64,
+    /// Wall seconds loadgen ran (connect + warm-up + measured + drain).
+    pub client_wall_s: f64,
+    /// echod only: connections accepted by each worker.
+    pub worker_accepted: Vec<u64>,
+    /// Why the step produced no result, if it did not.
+    pub error: Option<String>,
+}
+
+/// Runs `step` number `index`; the result lands in `dir/runs/`.
+pub fn run_step(
+    programs: &Programs,
+    dir: &Path,
+    index: usize,
+    step: &Step,
+    port: u16,
+    rate: Option<f64>,
+    stop: &Arc<AtomicBool>,
+) -> StepRecord {
+    let mut record = StepRecord {
+        index,
+        section: step.section,
+        scenario: step.scenario.clone(),
+        server: step.server.label(),
+        server_cores: step.server_cores.clone(),
+        client_cores: step.client_cores.clone(),
+        client_threads: step.client_threads,
+        conns: step.conns,
+        rate,
+        result_file: None,
+        exit_code: None,
+        server_rss_idle: 0,
+        server_rss_peak: 0,
+        server_cpu_s: 0.0,
+        client_wall_s: 0.0,
+        worker_accepted: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = run_into(programs, dir, step, port, rate, stop, &mut record) {
+        record.error = Some(format!("{e:#}"));
+    }
+    record
+}
+
+fn run_into(
+    programs: &Programs,
+    dir: &Path,
+    step: &Step,
+    port: u16,
+    rate: Option<f64>,
+    stop: &Arc<AtomicBool>,
+    record: &mut StepRecord,
+) -> anyhow::Result<()> {
+    let stem = format!("{:02}-{}", record.index, slug(&step.scenario));
+    let stats_file = dir.join("runs").join(format!("{stem}.echod-stats.json"));
+    let cmd = server_command(programs, &step.server, port, &step.server_cores, &stats_file)?;
+    let mut server = ServerProc::start(&cmd)?;
+    std::thread::sleep(Duration::from_millis(100));
+    record.server_rss_idle = server.rss_bytes();
+    let core = step.client_cores.first().copied();
+    let calibration = crate::calibrate::pingpong(Duration::from_millis(300), core).ok();
+
+    let json = dir.join("runs").join(format!("{stem}.json"));
+    let log = std::fs::File::create(dir.join("runs").join(format!("{stem}.log")))?;
+    let mut args: Vec<String> = vec![
+        format!("--target=127.0.0.1:{port}"),
+        format!("--conns={}", step.conns),
+        format!("--duration={}ms", step.duration.as_millis()),
+        format!("--warmup={}ms", step.warmup.as_millis()),
+        format!("--threads={}", step.client_threads),
+        format!("--scenario={}", step.scenario),
+        "--quiet".into(),
+        "--json".into(),
+        json.display().to_string(),
+    ];
+    if !step.client_cores.is_empty() {
+        let list: Vec<String> = step.client_cores.iter().map(ToString::to_string).collect();
+        args.push(format!("--cores={}", list.join(",")));
+    }
+    if let Some(r) = rate {
+        args.push(format!("--rate={r:.0}"));
+    }
+    let cpu_before = server.cpu_seconds();
+    let sampler = RssSampler::start(server.pid());
+    let started = Instant::now();
+    let mut child = Command::new(&programs.loadgen)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start loadgen")?;
+    let limit = step.duration + step.warmup + Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if started.elapsed() > limit || stop.load(Ordering::Relaxed) {
+            // Ctrl-C reaches loadgen by itself (same process group); give it a moment
+            // to write its interrupted result, then make sure it is gone.
+            std::thread::sleep(Duration::from_millis(1_500));
+            if child.try_wait()?.is_none() {
+                let _ = child.kill();
+            }
+            break child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    record.client_wall_s = started.elapsed().as_secs_f64();
+    record.server_cpu_s = server.cpu_seconds() - cpu_before;
+    record.server_rss_peak = sampler.finish().max(record.server_rss_idle);
+    record.exit_code = status.and_then(|s| s.code());
+    let _ = server.stop();
+    if let ServerKind::Echod { .. } = step.server {
+        record.worker_accepted = read_accepted(&stats_file).unwrap_or_default();
+    }
+    if !json.exists() {
+        bail!("loadgen wrote no result (exit {:?}); see {}", record.exit_code, stem + ".log");
+    }
+    // Record the calibration taken right before the run inside the result itself.
+    let mut result: RunResult = serde_json::from_str(&std::fs::read_to_string(&json)?)
+        .with_context(|| format!("{}: not a result", json.display()))?;
+    result.calibration = calibration;
+    std::fs::write(&json, serde_json::to_string_pretty(&result)?)?;
+    record.result_file = Some(format!("runs/{stem}.json"));
+    Ok(())
+}
+
+fn server_command(
+    programs: &Programs,
+    kind: &ServerKind,
+    port: u16,
+    cores: &[usize],
+    stats_file: &Path,
+) -> anyhow::Result<ServerCommand> {
+    let (name, program, args) = match kind {
+        ServerKind::Echod { model, workers, pin, processes } => {
+            let mut a = vec![
+                "--bind=127.0.0.1".to_string(),
+                format!("--port={port}"),
+                format!("--workers={workers}"),
+                format!("--model={model}"),
+                format!("--processes={processes}"),
+                format!("--stats-json={}", stats_file.display()),
+            ];
+            if !pin {
+                a.push("--no-pin".into());
+            }
+            ("echod", programs.echod.clone(), a)
+        }
+        ServerKind::Tokio { threads } => (
+            "tokio-echo",
+            programs.tokio_echo.clone(),
+            vec![format!("--listen=127.0.0.1:{port}"), format!("--threads={threads}")],
+        ),
+        ServerKind::CEpoll { threads } => {
+            let Some(p) = &programs.epoll_echo else { bail!("the C epoll peer is not built") };
+            (
+                "epoll_echo",
+                p.clone(),
+                vec![port.to_string(), "-t".into(), threads.to_string(), "-q".into()],
+            )
+        }
+    };
+    Ok(ServerCommand { name: name.into(), program, args, cores: cores.to_vec() })
+}
+
+fn read_accepted(path: &Path) -> Option<Vec<u64>> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["workers"].as_array()?.iter().map(|w| w["accepted"].as_u64()).collect()
+}
+
+/// `scaling echod reuseport w=1 conns=10` -> `scaling-echod-reuseport-w1-conns10`.
+pub fn slug(text: &str) -> String {
+    let mut s = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if c == ' ' && !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.trim_matches('-').to_string()
+}
+
+/// Samples a process tree's RSS every 100 ms on its own thread; keeps the peak.
+struct RssSampler {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(Ordering::Relaxed) {
+                peak = peak.max(tree_rss_bytes(pid));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak.max(tree_rss_bytes(pid))
+        });
+        RssSampler { done, thread }
+    }
+
+    fn finish(self) -> u64 {
+        self.done.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scenario names become file-name-safe stems.
+    #[test]
+    fn slugs() {
+        assert_eq!(
+            slug("scaling echod reuseport w=1 conns=10"),
+            "scaling-echod-reuseport-w1-conns10"
+        );
+        assert_eq!(slug("peers tokio-echo t=1 conns=5000"), "peers-tokioecho-t1-conns5000");
+    }
+}
