@@ -73,7 +73,7 @@ pub fn percentile_chart(path: &Path, title: &str, curves: &[Series]) -> Result<(
         .y_label_formatter(&|y| short_number(*y))
         .draw()
         .map_err(err)?;
-    draw_series(&mut chart, curves)?;
+    draw_series(&mut chart, curves, SeriesLabelPosition::LowerRight)?;
     root.present().map_err(err)
 }
 
@@ -109,7 +109,7 @@ pub fn xy_chart(
                 .y_label_formatter(&|y| short_number(*y))
                 .draw()
                 .map_err(err)?;
-            draw_series(&mut chart, series)?;
+            draw_series(&mut chart, series, SeriesLabelPosition::UpperLeft)?;
         }};
     }
     let (x_lo_log, x_hi_log) = (x_lo.max(1e-3), x_hi.max(x_lo.max(1e-3) * 10.0));
@@ -130,6 +130,7 @@ pub fn xy_chart(
 fn draw_series<'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
     series: &[Series],
+    legend: SeriesLabelPosition,
 ) -> Result<(), String>
 where
     X: Ranged<ValueType = f64>,
@@ -152,7 +153,7 @@ where
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .draw()
         .map_err(err)
 }
