@@ -105,13 +105,14 @@ impl Conn {
     }
 
     /// Writes messages until `limit` messages have been written in all, the socket
-    /// is full, or it fails. `on_start(seq)` is called for each message whose first
+    /// is full, or it fails; `scratch` is the thread's buffer for small messages. `on_start(seq)` is called for each message whose first
     /// byte goes out in this call. A short write means the send buffer is full
     /// (edge-triggered: a WRITABLE event follows), so it ends the call without the
     /// extra syscall that would return WouldBlock.
     pub fn send(
         &mut self,
         pattern: &Pattern,
+        scratch: &mut [u8],
         limit: u64,
         mut on_start: impl FnMut(u64),
     ) -> io::Result<()> {
@@ -119,30 +120,52 @@ impl Conn {
         let size = pattern.size();
         while self.send_seq < limit {
             let count = ((limit - self.send_seq) as usize).min(WRITE_BATCH);
-            let mut headers = [[0u8; HEADER_LEN]; WRITE_BATCH];
-            for (i, h) in headers.iter_mut().enumerate().take(count) {
-                *h = header(self.id, self.send_seq + i as u64, size);
-            }
-            let mut iov = [IoSlice::new(&[]); 2 * WRITE_BATCH];
-            let mut slices = 0;
-            let mut want = 0usize;
-            for (i, h) in headers.iter().enumerate().take(count) {
-                let seq = self.send_seq + i as u64;
-                let off = if i == 0 { self.send_off as usize } else { 0 };
-                let body = pattern.body(self.id, seq);
-                if off < HEADER_LEN {
-                    iov[slices] = IoSlice::new(&h[off..]);
-                    iov[slices + 1] = IoSlice::new(body);
-                    slices += 2;
-                } else {
-                    iov[slices] = IoSlice::new(&body[off - HEADER_LEN..]);
-                    slices += 1;
+            let first_left = size - self.send_off as usize;
+            // Small messages are copied into the thread's scratch buffer and go out
+            // with one send(); large ones go straight from the pattern with writev.
+            let result = if first_left <= scratch.len() {
+                let fits = 1 + ((scratch.len() - first_left) / size).min(count - 1);
+                let mut at = 0;
+                for i in 0..fits {
+                    let seq = self.send_seq + i as u64;
+                    let off = if i == 0 { self.send_off as usize } else { 0 };
+                    let h = header(self.id, seq, size);
+                    if off < HEADER_LEN {
+                        scratch[at..at + HEADER_LEN - off].copy_from_slice(&h[off..]);
+                        at += HEADER_LEN - off;
+                    }
+                    let body = &pattern.body(self.id, seq)[off.saturating_sub(HEADER_LEN)..];
+                    scratch[at..at + body.len()].copy_from_slice(body);
+                    at += body.len();
                 }
-                want += size - off;
-            }
-            let written = match stream.write_vectored(&iov[..slices]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
+                stream.write(&scratch[..at]).map(|n| (n, at))
+            } else {
+                let mut headers = [[0u8; HEADER_LEN]; WRITE_BATCH];
+                for (i, h) in headers.iter_mut().enumerate().take(count) {
+                    *h = header(self.id, self.send_seq + i as u64, size);
+                }
+                let mut iov = [IoSlice::new(&[]); 2 * WRITE_BATCH];
+                let mut slices = 0;
+                let mut want = 0usize;
+                for (i, h) in headers.iter().enumerate().take(count) {
+                    let seq = self.send_seq + i as u64;
+                    let off = if i == 0 { self.send_off as usize } else { 0 };
+                    let body = pattern.body(self.id, seq);
+                    if off < HEADER_LEN {
+                        iov[slices] = IoSlice::new(&h[off..]);
+                        iov[slices + 1] = IoSlice::new(body);
+                        slices += 2;
+                    } else {
+                        iov[slices] = IoSlice::new(&body[off - HEADER_LEN..]);
+                        slices += 1;
+                    }
+                    want += size - off;
+                }
+                stream.write_vectored(&iov[..slices]).map(|n| (n, want))
+            };
+            let (written, want) = match result {
+                Ok((0, _)) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),

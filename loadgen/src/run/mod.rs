@@ -61,6 +61,9 @@ pub struct RunOutcome {
     pub intervals: Vec<Interval>,
     /// The exit code the figures call for (0, 1, or 2 when nothing came up).
     pub exit_code: u8,
+    /// CPU seconds this process used during the measured phase (the generator's own
+    /// cost; `None` where /proc cannot be read).
+    pub cpu_s: Option<f64>,
 }
 
 /// A run that could not take place.
@@ -208,8 +211,20 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunErro
     }
     shared.start.release(go.then_some(timeline));
     let mut live = live::Live::new(config.threads, config.live, config.conns);
+    // CPU time at the start and the end of the measured phase.
+    let (mut cpu_a, mut cpu_b) = (None, None);
     while !live.all_done() {
-        match rx.recv_timeout(Duration::from_millis(100)) {
+        let now = clock.now_ns();
+        if go && cpu_a.is_none() && now >= timeline.measure_start_ns {
+            cpu_a = clock::process_cpu_s();
+        }
+        if go && cpu_b.is_none() && now >= timeline.measure_end_ns {
+            cpu_b = clock::process_cpu_s();
+        }
+        let next =
+            if cpu_a.is_none() { timeline.measure_start_ns } else { timeline.measure_end_ns };
+        let wait = Duration::from_nanos(next.saturating_sub(now).clamp(1_000_000, 100_000_000));
+        match rx.recv_timeout(wait) {
             Ok(report) => live.on_report(report),
             Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam::channel::RecvTimeoutError::Disconnected) => break,
@@ -217,6 +232,10 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunErro
     }
     live.finish();
     let end_ns = clock.now_ns();
+    if cpu_b.is_none() {
+        cpu_b = clock::process_cpu_s();
+    }
+    let cpu_s = cpu_a.zip(cpu_b).map(|(a, b)| b - a);
     let mut tally = Tally::new(0);
     for (index, h) in handles.into_iter().enumerate() {
         let t = h.join().map_err(|_| RunError::Panicked(index))?;
@@ -239,7 +258,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunErro
     .map_err(RunError::Histogram)?;
     result.environment = crate::env::capture();
     let exit_code = report::exit_code(&tally);
-    Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code })
+    Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code, cpu_s })
 }
 
 /// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
@@ -257,7 +276,7 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let mut outcome = run(&config, stop)?;
     outcome.result.command = argv;
     let r = &outcome.result;
-    print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref()));
+    print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
     if let Some(path) = &args.json {
         output::write_json(path, r)?;
     }

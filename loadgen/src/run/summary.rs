@@ -28,8 +28,9 @@ fn percentiles(p: &Percentiles) -> String {
     )
 }
 
-/// The summary text; `first_mismatch` describes the first wrong byte, if any.
-pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
+/// The summary text; `first_mismatch` describes the first wrong byte, if any;
+/// `cpu_s` is the generator's own CPU time in the measured phase.
+pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -> String {
     let c = &r.config;
     let mode = match c.rate {
         Some(rate) => format!("open loop at {} msgs/s (pipeline {})", fmt_count(rate), c.pipeline),
@@ -83,6 +84,16 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
     );
     if let Some(m) = first_mismatch {
         let _ = writeln!(s, "  first mismatch: {m}");
+    }
+    if let Some(cpu) = cpu_s.filter(|_| t.duration_s > 0.0) {
+        let per_cpu =
+            if cpu > 0.0 { fmt_count((t.messages as f64 / cpu).round()) } else { "-".into() };
+        let _ = writeln!(
+            s,
+            "  loadgen cpu   {cpu:.2} s in {:.2} s measured ({:.0}% of one core), {per_cpu} round trips per CPU-second",
+            t.duration_s,
+            100.0 * cpu / t.duration_s
+        );
     }
     s
 }

@@ -43,6 +43,8 @@ pub struct Book {
     pub pattern: Pattern,
     /// The one receive buffer of the thread (echoes are checked, then forgotten).
     pub rbuf: Vec<u8>,
+    /// The one send buffer of the thread: small messages are assembled here.
+    pub sbuf: Vec<u8>,
     /// Start time of each in-flight message: `pipeline` slots per connection.
     pub sent_ns: Vec<u64>,
     /// Messages in flight per connection, at most.
@@ -92,7 +94,7 @@ impl Book {
         let k = self.pipeline;
         let base = i * k as usize;
         let slot = c.slot;
-        let result = c.send(&self.pattern, limit, |seq| {
+        let result = c.send(&self.pattern, &mut self.sbuf, limit, |seq| {
             self.sent_ns[base + (seq % k) as usize] = now;
             self.in_flight += 1;
             if let Some(s) = &self.schedule {

@@ -27,6 +27,9 @@ use crate::errno::errno_name;
 /// Receive buffer per thread: large enough that one read drains a socket in the
 /// common case.
 const RBUF: usize = 64 << 10;
+/// Send buffer per thread: messages up to this size are assembled and sent with one
+/// send() (cheaper than writev's iovec import); larger ones use writev.
+const SBUF: usize = 16 << 10;
 /// Longest poll wait, so the stop flag is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(50);
 /// One second in nanoseconds.
@@ -125,6 +128,7 @@ pub fn run_worker(w: WorkerStart) -> Tally {
     let mut book = Book {
         pattern: Pattern::new(config.size),
         rbuf: vec![0u8; RBUF],
+        sbuf: vec![0u8; SBUF],
         sent_ns: vec![0u64; conns.len() * config.pipeline as usize],
         pipeline: config.pipeline.into(),
         schedule,
