@@ -32,7 +32,11 @@ fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
 }
 
 fn spawn(args: &[&str]) -> Echod {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_echod"))
+    spawn_with(Command::new(env!("CARGO_BIN_EXE_echod")), args)
+}
+
+fn spawn_with(mut command: Command, args: &[&str]) -> Echod {
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -204,4 +208,43 @@ fn processes_parent_fails_when_a_child_dies() {
     assert!(!status.success(), "{status:?}");
     let err = echod.stderr_lines();
     assert!(err.iter().any(|l| l.contains("worker process") && l.contains("died")), "{err:?}");
+}
+
+/// Out of descriptors (a hard limit of 40 via prlimit): echod pauses accepting instead
+/// of spinning, counts it, prints one hint, and accepts the queued connections once
+/// closed ones free descriptors.
+#[test]
+fn emfile_pauses_accepting_then_resumes() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let json = temp_json("emfile");
+    let path = json.to_str().expect("utf-8 path");
+    let mut prlimit = Command::new("prlimit");
+    prlimit.args(["--nofile=40:40", "--", env!("CARGO_BIN_EXE_echod")]);
+    let mut args = LOCAL.to_vec();
+    args.extend(["--workers", "1", "--stats-json", path]);
+    let mut echod = spawn_with(prlimit, &args);
+    let addr = echod.ready();
+    // More connections than descriptors: the kernel completes them all into the backlog.
+    let mut clients: Vec<_> = (0..60).map(|_| connect(addr)).collect();
+    let hint = crate::common::wait_for("the EMFILE hint", || {
+        echod.stderr.recv_timeout(WAIT).ok().filter(|l| l.contains("out of file descriptors"))
+    });
+    assert!(hint.contains("--max-conns"), "{hint}");
+    let last = clients.split_off(40);
+    drop(clients); // frees the server's descriptors as it sees EOF
+    for c in &last {
+        assert_eq!(echo(c, b"late"), b"late", "accepting resumed");
+    }
+    echod.signal("-TERM");
+    assert!(echod.wait().success());
+    let err = echod.stderr_lines();
+    assert!(!err.iter().any(|l| l.contains("out of file descriptors")), "one hint: {err:?}");
+    let stats: ServerStats =
+        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
+    let _ = std::fs::remove_file(&json);
+    assert!(stats.total().accept_errors >= 1, "{stats:?}");
+    assert_eq!(stats.total().accepted, 60);
 }

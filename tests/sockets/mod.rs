@@ -122,5 +122,5 @@ fn slow_reader_is_bounded() {
     let back = read_to_eof(&s);
     assert_eq!(back.len(), written);
     assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo is byte-exact");
-    let _ = wait_for("closed", || (srv.stats.snapshot().total().active == 0).then_some(()));
+    wait_for("closed", || (srv.stats.snapshot().total().active == 0).then_some(()));
 }
