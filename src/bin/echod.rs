@@ -113,8 +113,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         run_one(config, cli.child_stats.is_some())?
     };
-    for line in stats.lines() {
-        eprintln!("echod: {line}");
+    if cli.child_stats.is_none() {
+        // A --processes child leaves the report to its parent, which merges all.
+        for line in stats.lines() {
+            eprintln!("echod: {line}");
+        }
     }
     if let Some(path) = cli.child_stats.iter().chain(&cli.stats_json).next() {
         let json = serde_json::to_vec_pretty(&stats).context("encoding stats")?;
