@@ -54,14 +54,24 @@ pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
         plan.families, plan.port_capacity, plan.conns_per_family
     );
     if plan.auto_fanout {
+        let why = if plan.fanout_for_speed {
+            format!(
+                "one family could hold {} connections, but connect() searches longer for a free \
+                 port as a family fills, so loadgen keeps each under {}% of its ports",
+                req.conns,
+                super::budget::FAST_FILL_PERCENT
+            )
+        } else {
+            format!(
+                "limit: one family holds {} ports < {} connections",
+                plan.usable_ports_per_family, req.conns
+            )
+        };
         let _ = writeln!(
             s,
-            "    limit: one family holds {} ports < {} connections. loadgen binds {} loopback \
-             source addresses with IP_BIND_ADDRESS_NO_PORT (the port is picked at connect time, \
-             per destination). By hand: --src, or more --target addresses if the server listens \
-             on 0.0.0.0.",
-            plan.usable_ports_per_family,
-            req.conns,
+            "    {why}. loadgen binds {} loopback source addresses with IP_BIND_ADDRESS_NO_PORT \
+             (the port is picked at connect time, per destination). By hand: --src, or more \
+             --target addresses if the server listens on 0.0.0.0.",
             plan.sources.len()
         );
     }
@@ -71,7 +81,9 @@ pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
          ({RESERVED_FDS} descriptors kept)",
         limits.nofile_soft, limits.nofile_hard, plan.conns_per_process_max
     );
-    if plan.processes > 1 {
+    if plan.processes > 1 && req.conns <= plan.conns_per_process_max {
+        let _ = writeln!(s, "    --processes {}: loadgen splits into {} processes as asked and merges their histograms.", plan.processes, plan.processes);
+    } else if plan.processes > 1 {
         let _ = writeln!(
             s,
             "    limit: {} connections > {} per process. loadgen splits into {} processes and \
@@ -159,7 +171,8 @@ mod tests {
         let p = plan(&req, &limits).unwrap();
         let text = render(&req, &limits, &p);
         assert!(text.contains("ephemeral ports per four-tuple family  28232"), "{text}");
-        assert!(text.contains("2 source address(es) 127.0.0.1-127.0.0.2"), "{text}");
+        assert!(text.contains("8 source address(es) 127.0.0.1-127.0.0.8"), "{text}");
+        assert!(text.contains("limit: one family holds 26821 ports < 50000"), "{text}");
         assert!(text.contains("IP_BIND_ADDRESS_NO_PORT"), "{text}");
         assert!(text.contains("splits into 3 processes"), "{text}");
         assert!(text.contains("tcp_tw_reuse is 0"), "{text}");

@@ -66,6 +66,40 @@ pub struct RunArgs {
     /// No live line per second on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Source addresses to spread connections over, e.g. 127.0.0.2-127.0.0.9 or a
+    /// comma list (default: the kernel's choice, or 127.0.0.x when one four-tuple
+    /// family's ports run out).
+    #[arg(long, value_name = "LIST")]
+    pub src: Option<String>,
+    /// Processes to split the run into: `auto` (as many as RLIMIT_NOFILE requires) or N.
+    #[arg(long, default_value = "auto")]
+    pub processes: String,
+    /// Internal: this process is child I of N of a split run (`I/N`).
+    #[arg(long, hide = true, value_parser = parse_child)]
+    pub child: Option<(u64, u64)>,
+    /// Internal: where a child writes its figures for the parent to merge.
+    #[arg(long, hide = true)]
+    pub child_out: Option<std::path::PathBuf>,
+}
+
+fn parse_child(text: &str) -> Result<(u64, u64), String> {
+    let bad = || "use I/N".to_string();
+    let (a, b) = text.split_once('/').ok_or_else(bad)?;
+    Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+}
+
+fn parse_processes(text: &str) -> Result<crate::limits::budget::Processes, ConfigError> {
+    use crate::limits::budget::Processes;
+    match text.trim() {
+        "auto" => Ok(Processes::Auto),
+        n => match n.parse::<u64>() {
+            Ok(p) if (1..=256).contains(&p) => Ok(Processes::Fixed(p)),
+            _ => Err(invalid(
+                "--processes",
+                format!("'{text}' is not auto or a number from 1 to 256"),
+            )),
+        },
+    }
 }
 
 /// A flag whose value cannot be used.
@@ -118,6 +152,17 @@ pub struct Config {
     pub live: bool,
     /// Scenario name for the JSON.
     pub scenario: String,
+    /// Source addresses to bind (IP_BIND_ADDRESS_NO_PORT), by hand (`--src`) or
+    /// chosen by the preflight when one four-tuple family runs out; empty: the
+    /// kernel's choice.
+    pub sources: Vec<std::net::IpAddr>,
+    /// Processes to split into (`--processes`; the preflight resolves `auto`).
+    pub processes: crate::limits::budget::Processes,
+    /// This process's first connection id and the step between its ids (0 and 1,
+    /// except in a child of a split run: its index and the process count).
+    pub id_base: u64,
+    /// See `id_base`.
+    pub id_step: u64,
 }
 
 impl Config {
@@ -140,6 +185,10 @@ impl Config {
             drain_timeout: Duration::from_secs(1),
             live: false,
             scenario: String::new(),
+            sources: Vec::new(),
+            processes: crate::limits::budget::Processes::Fixed(1),
+            id_base: 0,
+            id_step: 1,
         };
         c.scenario = c.default_scenario();
         c
@@ -260,7 +309,24 @@ impl RunArgs {
             drain_timeout: Duration::from_secs(1),
             live: !self.quiet,
             scenario: String::new(),
+            sources: match &self.src {
+                Some(text) => {
+                    crate::limits::sources::parse_sources(text).map_err(|e| invalid("--src", e))?
+                }
+                None => Vec::new(),
+            },
+            processes: parse_processes(&self.processes)?,
+            id_base: 0,
+            id_step: 1,
         };
+        if let Some((index, count)) = self.child {
+            if count == 0 || index >= count {
+                return Err(invalid("--child", "index must be below the count"));
+            }
+            config.id_base = index;
+            config.id_step = count;
+            config.processes = crate::limits::budget::Processes::Fixed(1);
+        }
         config.check()?;
         config.scenario = self.scenario.clone().unwrap_or_else(|| config.default_scenario());
         Ok(config)

@@ -53,6 +53,11 @@ fn start(spec: &ConnSpec) -> io::Result<TcpStream> {
     )?;
     socket.set_nodelay(true)?;
     if let Some(src) = spec.source {
+        // Bind the source address only: the port is chosen at connect() time, per
+        // destination, so a family's ports are not reserved by bind() (tcpkali's cap).
+        if src.is_ipv4() && src.port() == 0 {
+            echod::sys::set_bind_address_no_port(&socket, true)?;
+        }
         socket.bind(&src.into())?;
     }
     match socket.connect(&spec.target.into()) {
@@ -160,6 +165,9 @@ pub fn connect_all(
                     c.state = State::Up;
                     record(&mut tally.connect, now - c.connect_started_ns);
                     tally.established += 1;
+                    if let Some(src) = specs.get(i).and_then(|s| s.source) {
+                        tally.established_from(src.ip());
+                    }
                     last_up = now;
                 }
                 Ok(false) => {}

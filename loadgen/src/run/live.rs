@@ -91,7 +91,15 @@ impl Live {
 
     /// The per-second series of the result.
     pub fn series(&self) -> Vec<SecondSample> {
-        self.intervals
+        series_of(&self.intervals)
+    }
+}
+
+/// The per-second series of merged intervals (also a split run's, merged across
+/// processes).
+pub fn series_of(intervals: &[Interval]) -> Vec<SecondSample> {
+    {
+        intervals
             .iter()
             .map(|iv| SecondSample {
                 t_s: iv.end_s,

@@ -27,6 +27,7 @@ mod live;
 pub mod output;
 mod payload;
 mod plan;
+pub mod processes;
 mod report;
 mod schedule;
 mod summary;
@@ -138,6 +139,17 @@ impl StartLine {
 /// Runs the load described by `config` until it ends or `stop` is set; returns
 /// what was measured. Never hangs: every phase is bounded by the config.
 pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunError> {
+    run_gated(config, stop, &mut |_| true)
+}
+
+/// [`run`] with a gate between the connect phase and the traffic: `gate` gets the
+/// number of connections up and says whether to go on. A child of a split run uses
+/// it to wait until every process has connected, so all measure the same window.
+pub fn run_gated(
+    config: &Config,
+    stop: Arc<AtomicBool>,
+    gate: &mut dyn FnMut(u64) -> bool,
+) -> Result<RunOutcome, RunError> {
     config.check()?;
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     if let Ok(lim) = echod::sys::raise_nofile_limit() {
@@ -189,6 +201,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunErro
     drop(tx);
     shared.start.wait_for(config.threads);
     let established = shared.established.load(Ordering::Relaxed);
+    let gate_open = gate(established);
     let now = clock.now_ns();
     let measure_start_ns = now + config.warmup.as_nanos() as u64;
     let timeline = Timeline {
@@ -196,7 +209,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunErro
         measure_start_ns,
         measure_end_ns: measure_start_ns + config.duration.as_nanos() as u64,
     };
-    let go = established > 0 && !stop.load(Ordering::Relaxed);
+    let go = established > 0 && gate_open && !stop.load(Ordering::Relaxed);
     if config.live {
         eprintln!(
             "loadgen: {established}/{} connections up in {}{}",
@@ -265,7 +278,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<RunOutcome, RunErro
 /// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
 /// nothing came up, unwritable files) become one line and exit code 2.
 pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
-    let config = args.validate()?;
+    let mut config = args.validate()?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal ends the process at once.
@@ -273,7 +286,22 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .context("cannot install the Ctrl-C handler")?;
     }
-    let mut outcome = run(&config, stop)?;
+    if args.child.is_some() {
+        // A child of a split run: the parent printed the preflight and merges the
+        // figures; stdout is the parent's channel, so no summary here.
+        let outcome = run_gated(&config, stop, &mut processes::child_gate)?;
+        let figures = processes::ChildFigures::from_outcome(&outcome)?;
+        let path = args.child_out.as_ref().context("--child needs --child-out")?;
+        std::fs::write(path, serde_json::to_string(&figures)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(outcome.exit_code);
+    }
+    let plan = preflight(&mut config)?;
+    let mut outcome = if plan.processes > 1 {
+        processes::run_split(&config, plan.processes, &stop)?
+    } else {
+        run(&config, stop)?
+    };
     outcome.result.command = argv;
     let r = &outcome.result;
     print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
@@ -297,4 +325,26 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         );
     }
     Ok(outcome.exit_code)
+}
+
+/// Checks the run against this machine's limits before anything connects, prints
+/// the budget (always when a limit is hit: the user must see why loadgen fans out
+/// or splits), and settles the source addresses and the process count.
+fn preflight(config: &mut Config) -> anyhow::Result<crate::limits::budget::Plan> {
+    use crate::limits::{budget, preflight};
+    let limits = preflight::read_limits();
+    let req = budget::Request {
+        conns: config.conns,
+        targets: config.targets.clone(),
+        sources: (!config.sources.is_empty()).then(|| config.sources.clone()),
+        processes: config.processes,
+        server_is_local: config.targets.iter().all(|t| t.ip().is_loopback()),
+    };
+    let plan = budget::plan(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
+    if config.live || plan.auto_fanout || plan.processes > 1 {
+        eprint!("{}", preflight::render(&req, &limits, &plan));
+    }
+    config.sources.clone_from(&plan.sources);
+    config.processes = budget::Processes::Fixed(plan.processes);
+    Ok(plan)
 }

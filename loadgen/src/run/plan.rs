@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 
 use super::args::Config;
+use crate::limits::budget::family_of;
 
 /// One connection's parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,19 +21,23 @@ pub struct ConnSpec {
     pub source: Option<SocketAddr>,
 }
 
-/// The connections of worker `worker` of `threads`: ids `worker, worker + threads,
-/// ...` so every thread gets a fair share of every target.
+/// The connections of worker `worker` of `threads`: this process's connections
+/// `worker, worker + threads, ...`, so every thread gets a fair share of every
+/// family. A connection's global id (unique across the processes of a split run:
+/// `id_base + k * id_step`) picks its (source, target) family round-robin, so every
+/// family carries an equal share ([`family_of`]).
 pub fn worker_specs(config: &Config, worker: usize) -> Vec<ConnSpec> {
     let threads = config.threads.max(1) as u64;
     (worker as u64..config.conns)
         .step_by(threads as usize)
-        .map(|i| {
-            let t = (i % config.targets.len() as u64) as usize;
+        .map(|k| {
+            let id = config.id_base + k * config.id_step.max(1);
+            let (s, t) = family_of(id, config.sources.len(), config.targets.len());
             ConnSpec {
-                id: i as u32,
+                id: id as u32,
                 target_index: t as u32,
                 target: config.targets[t],
-                source: None,
+                source: config.sources.get(s).map(|ip| SocketAddr::new(*ip, 0)),
             }
         })
         .collect()

@@ -44,8 +44,11 @@ pub fn result_config(c: &Config) -> RunConfig {
         cores: c.cores.clone(),
         connect_rate: c.connect_rate,
         connect_timeout_s: c.connect_timeout.as_secs_f64(),
-        processes: 1,
-        sources: Vec::new(),
+        processes: match c.processes {
+            crate::limits::budget::Processes::Fixed(p) => p as usize,
+            crate::limits::budget::Processes::Auto => 1,
+        },
+        sources: c.sources.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -86,7 +89,7 @@ pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
             requested: t.requested,
             established: t.established,
             failed_by_errno: t.failed_by_errno.clone(),
-            per_source: Default::default(),
+            per_source: t.per_source.clone(),
             connect_rate_per_sec: connect_rate,
         },
         connect_latency_us: Percentiles::from_nanos(&t.connect),

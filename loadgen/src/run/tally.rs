@@ -115,6 +115,8 @@ pub struct Tally {
     pub first_mismatch: Option<String>,
     /// Connections still up at the end.
     pub conns_up_at_end: u64,
+    /// Established connections per bound source address (empty: kernel's choice).
+    pub per_source: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -134,7 +136,13 @@ impl Tally {
             errors: ErrorCounts::default(),
             first_mismatch: None,
             conns_up_at_end: 0,
+            per_source: BTreeMap::new(),
         }
+    }
+
+    /// Counts a connection established from a bound source address.
+    pub fn established_from(&mut self, source: std::net::IpAddr) {
+        *self.per_source.entry(source.to_string()).or_default() += 1;
     }
 
     /// Counts a failed connect.
@@ -162,6 +170,9 @@ impl Tally {
             self.first_mismatch.clone_from(&o.first_mismatch);
         }
         self.conns_up_at_end += o.conns_up_at_end;
+        for (k, v) in &o.per_source {
+            *self.per_source.entry(k.clone()).or_default() += v;
+        }
     }
 
     /// Failed connects in total.

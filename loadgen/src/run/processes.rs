@@ -1,0 +1,383 @@
+//! A run split over processes, for connection counts past one process's descriptor
+//! limit (RLIMIT_NOFILE). The parent starts N children of itself, each with its
+//! share of the connections (global ids `i, i + N, ...`, so every four-tuple family
+//! stays balanced) and of the threads and cores. Every child connects, says
+//! `connected K` on stdout and waits; when all have, the parent says `go` on their
+//! stdin, so every process measures the same window. Each child writes its figures
+//! — counters and full histograms (base64 HdrHistogram V2), per second too — to a
+//! file; the parent merges them exactly (`Histogram::add`) into one result and one
+//! exit code. Every wait is bounded; a child that dies counts as failed connections.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde::{Deserialize, Serialize};
+
+use super::args::Config;
+use super::tally::{new_histogram, ErrorCounts, Interval, Tally};
+use super::{live, report, RunOutcome};
+use crate::result::{decode_histogram, encode_histogram};
+
+/// The errno name counted for connections of a child that died before reporting.
+pub const CHILD_FAILED: &str = "CHILD_FAILED";
+
+/// What a child hands its parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChildFigures {
+    requested: u64,
+    established: u64,
+    failed_by_errno: BTreeMap<String, u64>,
+    connect_s: f64,
+    messages: u64,
+    bytes: u64,
+    errors: [u64; 5],
+    first_mismatch: Option<String>,
+    conns_up_at_end: u64,
+    per_source: BTreeMap<String, u64>,
+    /// base64 V2+DEFLATE: connect, latency, uncorrected, schedule lag.
+    histograms: [String; 4],
+    intervals: Vec<IntervalFigures>,
+    measured_s: f64,
+    interrupted: bool,
+    cpu_s: Option<f64>,
+    started_at: String,
+}
+
+/// One second of one child.
+#[derive(Debug, Serialize, Deserialize)]
+struct IntervalFigures {
+    index: u64,
+    end_s: f64,
+    conns_up: u64,
+    msgs: u64,
+    errors: u64,
+    latency: String,
+}
+
+fn enc(h: &hdrhistogram::Histogram<u64>) -> anyhow::Result<String> {
+    encode_histogram(h).map_err(anyhow::Error::msg)
+}
+
+fn dec(text: &str) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    // Re-bound to the run's histogram so merges never fail.
+    let mut h = new_histogram();
+    h.add(decode_histogram(text).map_err(anyhow::Error::msg)?)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(h)
+}
+
+impl ChildFigures {
+    /// A child's outcome in transferable form.
+    pub fn from_outcome(o: &RunOutcome) -> anyhow::Result<Self> {
+        let t = &o.tally;
+        let e = t.errors;
+        Ok(Self {
+            requested: t.requested,
+            established: t.established,
+            failed_by_errno: t.failed_by_errno.clone(),
+            connect_s: t.connect_s,
+            messages: t.messages,
+            bytes: t.bytes,
+            errors: [e.mismatch, e.reset, e.eof, e.timeout, e.other],
+            first_mismatch: t.first_mismatch.clone(),
+            conns_up_at_end: t.conns_up_at_end,
+            per_source: t.per_source.clone(),
+            histograms: [
+                enc(&t.connect)?,
+                enc(&t.latency)?,
+                enc(&t.latency_uncorrected)?,
+                enc(&t.schedule_lag)?,
+            ],
+            intervals: o
+                .intervals
+                .iter()
+                .map(|iv| {
+                    Ok(IntervalFigures {
+                        index: iv.index,
+                        end_s: iv.end_s,
+                        conns_up: iv.conns_up,
+                        msgs: iv.msgs,
+                        errors: iv.errors,
+                        latency: enc(&iv.latency)?,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            measured_s: o.result.throughput.duration_s,
+            interrupted: o.result.interrupted,
+            cpu_s: o.cpu_s,
+            started_at: o.result.started_at.clone(),
+        })
+    }
+
+    fn tally(&self) -> anyhow::Result<Tally> {
+        let [mismatch, reset, eof, timeout, other] = self.errors;
+        let mut t = Tally::new(self.requested);
+        t.established = self.established;
+        t.failed_by_errno = self.failed_by_errno.clone();
+        t.connect_s = self.connect_s;
+        t.messages = self.messages;
+        t.bytes = self.bytes;
+        t.errors = ErrorCounts { mismatch, reset, eof, timeout, other };
+        t.first_mismatch = self.first_mismatch.clone();
+        t.conns_up_at_end = self.conns_up_at_end;
+        t.per_source = self.per_source.clone();
+        t.connect = dec(&self.histograms[0])?;
+        t.latency = dec(&self.histograms[1])?;
+        t.latency_uncorrected = dec(&self.histograms[2])?;
+        t.schedule_lag = dec(&self.histograms[3])?;
+        Ok(t)
+    }
+}
+
+/// Merges children's figures into one outcome for `config` (the whole run's).
+pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::Result<RunOutcome> {
+    let mut tally = Tally::new(0);
+    let mut seconds: BTreeMap<u64, Interval> = BTreeMap::new();
+    for c in children {
+        tally.merge(&c.tally()?);
+        for f in &c.intervals {
+            let iv = Interval {
+                index: f.index,
+                end_s: f.end_s,
+                conns_up: f.conns_up,
+                latency: dec(&f.latency)?,
+                msgs: f.msgs,
+                errors: f.errors,
+            };
+            match seconds.get_mut(&f.index) {
+                Some(have) => have.merge(&iv),
+                None => {
+                    seconds.insert(f.index, iv);
+                }
+            }
+        }
+    }
+    // Connections of children that died before reporting never came up.
+    tally.requested = config.conns;
+    if lost > 0 {
+        *tally.failed_by_errno.entry(CHILD_FAILED.to_string()).or_default() += lost;
+    }
+    let intervals: Vec<Interval> = seconds.into_values().collect();
+    let measured_s = children.iter().map(|c| c.measured_s).fold(0.0, f64::max);
+    let interrupted = lost > 0 || children.iter().any(|c| c.interrupted);
+    let started_at = children.iter().map(|c| c.started_at.clone()).min().unwrap_or_default();
+    let mut result = report::build(report::Measured {
+        config,
+        tally: &tally,
+        measured_s,
+        series: live::series_of(&intervals),
+        interrupted,
+        started_at,
+    })
+    .map_err(anyhow::Error::msg)?;
+    result.environment = crate::env::capture();
+    let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
+    let exit_code = report::exit_code(&tally);
+    Ok(RunOutcome { result, tally, intervals, exit_code, cpu_s })
+}
+
+/// The connections child `index` of `count` opens (ids `index, index + count, ...`).
+pub fn share(conns: u64, index: u64, count: u64) -> u64 {
+    (conns + count - 1 - index) / count
+}
+
+/// The child's gate: report the connections up, wait for the parent's word.
+pub fn child_gate(established: u64) -> bool {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "connected {established}").and_then(|_| out.flush()).is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    // EOF (the parent is gone) or anything but `go` means: do not run.
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "go"
+}
+
+/// The flags child `index` of `count` runs with.
+fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> Vec<String> {
+    let per = count as f64;
+    let threads = (config.threads as u64).div_ceil(count).max(1) as usize;
+    let mut a: Vec<String> = config.target_text.iter().map(|t| format!("--target={t}")).collect();
+    a.push(format!("--conns={}", share(config.conns, index, count)));
+    a.push(format!("--size={}", config.size));
+    a.push(format!("--pipeline={}", config.pipeline));
+    a.push(format!("--duration={}ms", config.duration.as_millis()));
+    a.push(format!("--warmup={}ms", config.warmup.as_millis()));
+    a.push(format!("--connect-timeout={}ms", config.connect_timeout.as_millis()));
+    a.push(format!("--threads={threads}"));
+    if !config.cores.is_empty() {
+        let n = config.cores.len();
+        let cores: Vec<String> = (0..threads.min(n))
+            .map(|j| config.cores[(index as usize * threads + j) % n].to_string())
+            .collect();
+        a.push(format!("--cores={}", cores.join(",")));
+    }
+    if let Some(r) = config.rate {
+        a.push(format!("--rate={}", r / per));
+    }
+    if let Some(r) = config.connect_rate {
+        a.push(format!("--connect-rate={}", r / per));
+    }
+    if !config.sources.is_empty() {
+        let s: Vec<String> = config.sources.iter().map(ToString::to_string).collect();
+        a.push(format!("--src={}", s.join(",")));
+    }
+    a.push(format!("--scenario={}", config.scenario));
+    a.push("--processes=1".into());
+    a.push(format!("--child={index}/{count}"));
+    a.push("--quiet".into());
+    a.push("--child-out".into());
+    a.push(out.display().to_string());
+    a
+}
+
+/// One running child.
+struct Running {
+    child: Child,
+    index: u64,
+    out: PathBuf,
+    connected: Option<u64>,
+}
+
+/// Runs `config` split over `count` processes and merges their figures.
+pub fn run_split(
+    config: &Config,
+    count: u64,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<RunOutcome> {
+    let exe = std::env::current_exe().context("cannot find loadgen's own path")?;
+    let dir = std::env::temp_dir().join(format!("loadgen-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (tx, rx) = mpsc::channel::<(u64, String)>();
+    let mut kids: Vec<Running> = Vec::new();
+    for index in 0..count {
+        let out = dir.join(format!("child-{index}.json"));
+        let mut child = Command::new(&exe)
+            .args(child_args(config, index, count, &out))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start child process {index}"))?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send((index, line));
+            }
+        });
+        kids.push(Running { child, index, out, connected: None });
+    }
+    drop(tx);
+    // Every child connects; bounded by the connect timeout and the connection count.
+    let connect_bound = config.connect_timeout * 4 + Duration::from_secs(30 + config.conns / 2_000);
+    let deadline = Instant::now() + connect_bound;
+    while kids.iter_mut().any(|k| k.connected.is_none() && is_running(&mut k.child))
+        && Instant::now() < deadline
+        && !stop.load(Ordering::Relaxed)
+    {
+        if let Ok((index, line)) = rx.recv_timeout(Duration::from_millis(100)) {
+            if let Some(n) = line.strip_prefix("connected ").and_then(|n| n.trim().parse().ok()) {
+                kids[index as usize].connected = Some(n);
+            }
+        }
+    }
+    let up: u64 = kids.iter().filter_map(|k| k.connected).sum();
+    let all = kids.iter().all(|k| k.connected.is_some());
+    let word = if all && !stop.load(Ordering::Relaxed) { "go" } else { "stop" };
+    if config.live {
+        eprintln!(
+            "loadgen: {up}/{} connections up across {count} processes; {}",
+            config.conns,
+            if word == "go" {
+                format!("warm-up {:?}, then {:?} measured (per-second lines per process are off; the summary merges them)", config.warmup, config.duration)
+            } else {
+                "stopping".to_string()
+            }
+        );
+    }
+    for k in &mut kids {
+        if let Some(stdin) = k.child.stdin.as_mut() {
+            let _ = writeln!(stdin, "{word}");
+        }
+        k.child.stdin.take();
+    }
+    // Wait for every child: warm-up, measured phase, drain, and a margin.
+    let bound = config.warmup + config.duration + config.drain_timeout + Duration::from_secs(30);
+    let deadline = Instant::now() + bound;
+    let mut forwarded = false;
+    let mut statuses: HashMap<u64, Option<i32>> = HashMap::new();
+    while statuses.len() < kids.len() {
+        if stop.load(Ordering::Relaxed) && !forwarded {
+            for k in &kids {
+                let _ = echod::sys::terminate(k.child.id());
+            }
+            forwarded = true;
+        }
+        for k in &mut kids {
+            if !statuses.contains_key(&k.index) {
+                if let Ok(Some(s)) = k.child.try_wait() {
+                    statuses.insert(k.index, s.code());
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            for k in &mut kids {
+                if !statuses.contains_key(&k.index) {
+                    let _ = k.child.kill();
+                    statuses.insert(k.index, k.child.wait().ok().and_then(|s| s.code()));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut figures = Vec::new();
+    let mut lost = 0;
+    for k in &kids {
+        match std::fs::read_to_string(&k.out).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+            Some(f) => figures.push(f),
+            None => {
+                eprintln!(
+                    "loadgen: child process {} ended ({:?}) without figures: its {} connections count as {CHILD_FAILED}",
+                    k.index,
+                    statuses.get(&k.index).copied().flatten(),
+                    share(config.conns, k.index, count)
+                );
+                lost += share(config.conns, k.index, count);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if figures.is_empty() {
+        bail!("no child process of the split run reported figures");
+    }
+    merge(config, &figures, lost)
+}
+
+fn is_running(child: &mut Child) -> bool {
+    matches!(child.try_wait(), Ok(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shares cover every connection exactly once.
+    #[test]
+    fn shares_add_up() {
+        for (conns, count) in [(50_000u64, 3u64), (7, 3), (2, 3), (1, 1)] {
+            let total: u64 = (0..count).map(|i| share(conns, i, count)).sum();
+            assert_eq!(total, conns);
+            let ids: u64 =
+                (0..count).map(|i| (i..conns).step_by(count as usize).count() as u64).sum();
+            assert_eq!(ids, conns);
+        }
+        assert_eq!(share(50_000, 0, 3), 16_667);
+        assert_eq!(share(50_000, 2, 3), 16_666);
+    }
+}
