@@ -8,7 +8,7 @@
 //! file; the parent merges them exactly (`Histogram::add`) into one result and one
 //! exit code. Every wait is bounded; a child that dies counts as failed connections.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -311,26 +311,27 @@ pub fn run_split(
     let bound = config.warmup + config.duration + config.drain_timeout + Duration::from_secs(30);
     let deadline = Instant::now() + bound;
     let mut forwarded = false;
-    let mut statuses: HashMap<u64, Option<i32>> = HashMap::new();
-    while statuses.len() < kids.len() {
+    // Per child: None while running, Some(exit code) once it ended.
+    let mut statuses: Vec<Option<Option<i32>>> = vec![None; kids.len()];
+    while statuses.iter().any(Option::is_none) {
         if stop.load(Ordering::Relaxed) && !forwarded {
             for k in &kids {
                 let _ = echod::sys::terminate(k.child.id());
             }
             forwarded = true;
         }
-        for k in &mut kids {
-            if !statuses.contains_key(&k.index) {
+        for (k, status) in kids.iter_mut().zip(statuses.iter_mut()) {
+            if status.is_none() {
                 if let Ok(Some(s)) = k.child.try_wait() {
-                    statuses.insert(k.index, s.code());
+                    *status = Some(s.code());
                 }
             }
         }
         if Instant::now() > deadline {
-            for k in &mut kids {
-                if !statuses.contains_key(&k.index) {
+            for (k, status) in kids.iter_mut().zip(statuses.iter_mut()) {
+                if status.is_none() {
                     let _ = k.child.kill();
-                    statuses.insert(k.index, k.child.wait().ok().and_then(|s| s.code()));
+                    *status = Some(k.child.wait().ok().and_then(|s| s.code()));
                 }
             }
         }
@@ -345,7 +346,7 @@ pub fn run_split(
                 eprintln!(
                     "loadgen: child process {} ended ({:?}) without figures: its {} connections count as {CHILD_FAILED}",
                     k.index,
-                    statuses.get(&k.index).copied().flatten(),
+                    statuses[k.index as usize].flatten(),
                     share(config.conns, k.index, count)
                 );
                 lost += share(config.conns, k.index, count);
@@ -379,5 +380,65 @@ mod tests {
         }
         assert_eq!(share(50_000, 0, 3), 16_667);
         assert_eq!(share(50_000, 2, 3), 16_666);
+    }
+
+    fn outcome(config: &Config, values: &[u64]) -> RunOutcome {
+        use super::super::tally::record;
+        let mut t = Tally::new(config.conns);
+        t.established = config.conns;
+        let mut iv = Interval {
+            index: 0,
+            end_s: 1.0,
+            conns_up: config.conns,
+            latency: new_histogram(),
+            msgs: values.len() as u64,
+            errors: 0,
+        };
+        for &v in values {
+            record(&mut t.latency, v);
+            record(&mut iv.latency, v);
+        }
+        t.messages = values.len() as u64;
+        t.bytes = t.messages * 64;
+        let result = report::build(report::Measured {
+            config,
+            tally: &t,
+            measured_s: 1.0,
+            series: live::series_of(std::slice::from_ref(&iv)),
+            interrupted: false,
+            started_at: "2026-01-01T00:00:00Z".into(),
+        })
+        .unwrap();
+        RunOutcome { result, tally: t, intervals: vec![iv], exit_code: 0, cpu_s: Some(0.25) }
+    }
+
+    /// Children's figures travel through JSON and merge exactly: counts add, the
+    /// histograms hold every sample, per-second series add; a lost child's
+    /// connections count as failed.
+    #[test]
+    fn merge_is_exact_across_processes() {
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let (a, b) = (Config::local_test(addr, 2), Config::local_test(addr, 3));
+        let fa = ChildFigures::from_outcome(&outcome(&a, &[1_000, 2_000])).unwrap();
+        let fb = ChildFigures::from_outcome(&outcome(&b, &[3_000, 4_000, 5_000_000])).unwrap();
+        let wire = |f: &ChildFigures| -> ChildFigures {
+            serde_json::from_str(&serde_json::to_string(f).unwrap()).unwrap()
+        };
+        let total = Config::local_test(addr, 5);
+        let m = merge(&total, &[wire(&fa), wire(&fb)], 0).unwrap();
+        assert_eq!(m.tally.latency.len(), 5);
+        assert_eq!(m.tally.latency.min(), 1_000);
+        assert!(m.tally.latency.max() >= 5_000_000);
+        assert_eq!(m.result.throughput.messages, 5);
+        assert_eq!(m.result.connections.established, 5);
+        assert_eq!(m.result.series.len(), 1);
+        assert_eq!(m.result.series[0].msgs, 5);
+        assert_eq!(m.intervals[0].latency.len(), 5);
+        assert_eq!(m.cpu_s, Some(0.5));
+        assert_eq!(m.exit_code, 0);
+        let lost = merge(&Config::local_test(addr, 8), &[wire(&fa), wire(&fb)], 3).unwrap();
+        assert_eq!(lost.result.connections.failed_by_errno[CHILD_FAILED], 3);
+        assert!(lost.result.interrupted);
+        assert_eq!(lost.exit_code, 1);
     }
 }

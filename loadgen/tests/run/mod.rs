@@ -4,6 +4,7 @@
 //! (only lower bounds that a delay makes certain, and counts).
 
 mod binary;
+mod limits;
 mod servers;
 
 use std::net::SocketAddr;

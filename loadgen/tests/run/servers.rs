@@ -76,6 +76,12 @@ impl Server {
         Server { addr, stop, conns, threads }
     }
 
+    /// Every accepted connection as the server sees it: (local, peer) addresses.
+    pub fn accepted(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        let conns = self.conns.lock().expect("lock");
+        conns.iter().filter_map(|s| Some((s.local_addr().ok()?, s.peer_addr().ok()?))).collect()
+    }
+
     /// Kills the server as a crash would: stops accepting and closes every
     /// connection at once.
     pub fn kill(&self) {
