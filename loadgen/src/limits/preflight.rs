@@ -95,6 +95,14 @@ pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
             opt(limits.nr_open)
         );
     }
+    if req.server_is_local && req.conns > plan.conns_per_process_max {
+        let _ = writeln!(
+            s,
+            "    the server on this machine has the same limit: one process of it holds at most \
+             {} connections, so it needs {} processes too (echod --processes {} --workers {})",
+            plan.conns_per_process_max, plan.processes, plan.processes, plan.processes
+        );
+    }
     let _ = writeln!(
         s,
         "  fs.nr_open {}  fs.file-max {}  net.core.somaxconn {}  \
@@ -175,6 +183,7 @@ mod tests {
         assert!(text.contains("limit: one family holds 26821 ports < 50000"), "{text}");
         assert!(text.contains("IP_BIND_ADDRESS_NO_PORT"), "{text}");
         assert!(text.contains("splits into 3 processes"), "{text}");
+        assert!(text.contains("echod --processes 3"), "{text}");
         assert!(text.contains("tcp_tw_reuse is 0"), "{text}");
         assert!(text.contains("somaxconn=65535"), "{text}");
     }
