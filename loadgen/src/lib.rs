@@ -9,9 +9,11 @@
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
 //! - [`report`]: the suite report: Markdown and SVG plots (plotters).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
-//! - `run/`: one run: config from flags, connect phase, the per-thread event loops,
-//!   verification of every echoed byte, latency recording, the live line, the summary.
-//! - `compare/`: `loadgen compare BASE NEW`, the CI verdict.
+//! - [`run`]: one run: config from flags, the preflight, connect phase, the per-thread
+//!   event loops, verification of every echoed byte, latency recording, the live line,
+//!   the summary; `run::processes` splits a run over processes and merges exactly.
+//! - [`suite`]: `loadgen suite`, the benchmark suite (plan, servers, runner).
+//! - [`compare`]: `loadgen compare BASE NEW`, the CI verdict.
 //!
 //! `src/main.rs` is thin: it parses the command line and dispatches.
 
