@@ -90,6 +90,15 @@ pub fn xy_chart(
     let (x_lo, x_hi) = if x_lo > x_hi { (1.0, 10.0) } else { (x_lo, x_hi.max(x_lo * 1.01 + 1e-9)) };
     let (y_lo, y_hi) = y_range(series);
     let y_lo = if log_y { y_lo } else { 0.0 };
+    // Whole-number x values (workers, connections) get labels on whole ticks only.
+    let whole_x = series.iter().flat_map(|s| &s.points).all(|p| p.0.fract() == 0.0);
+    let x_label = move |x: &f64| {
+        if whole_x && x.fract().abs() > 1e-9 {
+            String::new()
+        } else {
+            short_number(*x)
+        }
+    };
     let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut builder = ChartBuilder::on(&root);
@@ -105,7 +114,7 @@ pub fn xy_chart(
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
-                .x_label_formatter(&|x| short_number(*x))
+                .x_label_formatter(&x_label)
                 .y_label_formatter(&|y| short_number(*y))
                 .draw()
                 .map_err(err)?;

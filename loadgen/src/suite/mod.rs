@@ -49,6 +49,15 @@ pub struct SuiteArgs {
     /// Skip the four-tuple experiment.
     #[arg(long)]
     pub no_ports: bool,
+    /// An extra flag for every echod the suite starts (repeatable), e.g.
+    /// `--echod-arg=--buffer=16` to measure what a setting costs: scenario names stay
+    /// the same, so `loadgen compare` lines the runs up.
+    #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
+    pub echod_arg: Vec<String>,
+    /// Measure nothing: rewrite report.md and the plots of an existing suite folder
+    /// from its suite.json and result files.
+    #[arg(long, value_name = "DIR")]
+    pub render: Option<PathBuf>,
 }
 
 /// The suite's index file: what ran, where each result is, what the server did.
@@ -88,12 +97,23 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         (_, true) => Profile::Full,
         _ => Profile::Default,
     };
+    if let Some(dir) = &args.render {
+        let path = dir.join("suite.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("--render {}: cannot read suite.json", dir.display()))?;
+        let index: SuiteIndex = serde_json::from_str(&text)
+            .with_context(|| format!("--render {}: not a suite index", path.display()))?;
+        let report = crate::report::write(dir, &index).context("cannot write the report")?;
+        eprintln!("suite: report {}", report.display());
+        return Ok(0);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handler")?;
     }
-    let programs = find_programs(args.peers.as_deref())?;
+    let mut programs = find_programs(args.peers.as_deref())?;
+    programs.echod_args.clone_from(&args.echod_arg);
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
@@ -231,7 +251,7 @@ fn find_programs(peers: Option<&Path>) -> anyhow::Result<Programs> {
     let echod = sibling("echod")?;
     let tokio_echo = sibling("tokio-echo")?;
     let epoll_echo = build_c_peer(peers, &dir);
-    Ok(Programs { loadgen, echod, tokio_echo, epoll_echo })
+    Ok(Programs { loadgen, echod, tokio_echo, epoll_echo, echod_args: Vec::new() })
 }
 
 /// Compiles ../shared/peers/c_epoll_echo/epoll_echo.c into `<bin dir>/peers/` when

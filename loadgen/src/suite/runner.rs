@@ -24,6 +24,8 @@ pub struct Programs {
     pub tokio_echo: PathBuf,
     /// The reference C server, when ../shared/peers was found and built.
     pub epoll_echo: Option<PathBuf>,
+    /// Extra flags for every echod (`loadgen suite --echod-arg`).
+    pub echod_args: Vec<String>,
 }
 
 /// What one step produced (the suite index keeps one per step).
@@ -195,6 +197,7 @@ fn server_command(
             if !pin {
                 a.push("--no-pin".into());
             }
+            a.extend(programs.echod_args.iter().cloned());
             ("echod", programs.echod.clone(), a)
         }
         ServerKind::Tokio { threads } => (

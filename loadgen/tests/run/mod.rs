@@ -5,6 +5,7 @@
 
 mod binary;
 mod limits;
+mod report;
 mod servers;
 
 use std::net::SocketAddr;

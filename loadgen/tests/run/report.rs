@@ -1,0 +1,79 @@
+//! The suite's report from real results: two runs measured against a test server,
+//! indexed as a suite would, rendered to Markdown and SVG.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use loadgen::run::{run, Config};
+use loadgen::suite::plan::Section;
+use loadgen::suite::runner::StepRecord;
+use loadgen::suite::{RepStep, SuiteIndex};
+
+use super::servers::Server;
+
+fn step(index: usize, conns: u64, file: &str, accepted: Vec<u64>) -> RepStep {
+    RepStep {
+        rep: 1,
+        record: StepRecord {
+            index,
+            section: Section::Scaling,
+            scenario: format!("scaling test conns={conns}"),
+            server: "echod reuseport w=2".into(),
+            server_cores: vec![1],
+            client_cores: vec![0],
+            client_threads: 1,
+            conns,
+            rate: None,
+            result_file: Some(file.into()),
+            exit_code: Some(0),
+            server_rss_idle: 2 << 20,
+            server_rss_peak: (2 << 20) + conns * 40,
+            server_cpu_s: 0.1,
+            client_wall_s: 1.0,
+            worker_accepted: accepted,
+            error: None,
+        },
+    }
+}
+
+/// Scaling rows, the percentile plot and the spread table come from real results;
+/// a missing four-tuple experiment is said, not hidden.
+#[test]
+fn report_renders_from_real_results() {
+    let server = Server::echo();
+    let dir = std::env::temp_dir().join(format!("loadgen-report-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("runs")).unwrap();
+    let mut steps = Vec::new();
+    for (i, conns) in [1u64, 10].into_iter().enumerate() {
+        let config = Config::local_test(server.addr, conns);
+        let outcome = run(&config, Arc::new(AtomicBool::new(false))).expect("run");
+        let file = format!("runs/{i}.json");
+        loadgen::run::output::write_json(&dir.join(&file), &outcome.result).unwrap();
+        steps.push(step(i, conns, &file, vec![conns / 2, conns - conns / 2]));
+    }
+    let index = SuiteIndex {
+        suite_format: "loadgen-suite/1".into(),
+        profile: "quick".into(),
+        command: vec!["loadgen".into(), "suite".into()],
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: "2026-01-01T00:01:00Z".into(),
+        interrupted: false,
+        environment: loadgen::env::capture(),
+        steps,
+        ports_file: None,
+        ports_note: Some("not run (--no-ports)".into()),
+        c_peer: false,
+    };
+    let path = loadgen::report::write(&dir, &index).expect("report");
+    let md = std::fs::read_to_string(&path).unwrap();
+    assert!(md.contains("## Connection scaling"), "{md}");
+    assert!(md.lines().any(|l| l.starts_with("| 1 |")), "{md}");
+    assert!(md.lines().any(|l| l.starts_with("| 10 |")), "{md}");
+    assert!(md.contains("## How SO_REUSEPORT spread the connections"), "{md}");
+    assert!(md.contains("Not run: not run (--no-ports)"), "{md}");
+    for svg in ["scaling-throughput.svg", "scaling-latency.svg", "latency-percentiles.svg"] {
+        let text = std::fs::read_to_string(dir.join(svg)).unwrap();
+        assert!(text.contains("<polyline"), "{svg}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
