@@ -87,6 +87,10 @@ pub struct CompareArgs {
     /// `p999=40%`; repeatable. Giving one to connect_rate makes it fail on regression.
     #[arg(long, value_name = "METRIC=PCT", value_parser = verdict::parse_threshold_for)]
     pub threshold_for: Vec<(Metric, f64)>,
+    /// Show METRIC and its verdict, but never fail on it (repeatable), e.g. the
+    /// latencies of short runs on a shared machine.
+    #[arg(long, value_name = "METRIC", value_parser = verdict::parse_metric)]
+    pub informational: Vec<Metric>,
     /// Divide each run's throughput by its calibration round trips/s and its latencies
     /// by its calibration p50, so a slower or busier machine does not read as a
     /// regression. Every result must carry a calibration of the same method.
@@ -99,6 +103,7 @@ impl CompareArgs {
     pub fn options(&self) -> Options {
         let mut thresholds = Thresholds { default: self.threshold, ..Thresholds::default() };
         thresholds.overrides.extend(self.threshold_for.iter().copied());
+        thresholds.informational.extend(self.informational.iter().copied());
         Options { thresholds, normalize: self.normalize }
     }
 }

@@ -117,11 +117,17 @@ pub struct Thresholds {
     pub default: f64,
     /// `--threshold-for`, as fractions; a later flag for the same metric wins.
     pub overrides: BTreeMap<Metric, f64>,
+    /// `--informational`: metrics shown with their verdict that never fail the run.
+    pub informational: std::collections::BTreeSet<Metric>,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { default: 0.10, overrides: BTreeMap::new() }
+        Thresholds {
+            default: 0.10,
+            overrides: BTreeMap::new(),
+            informational: std::collections::BTreeSet::new(),
+        }
     }
 }
 
@@ -134,7 +140,8 @@ impl Thresholds {
     /// Whether a regression of `metric` fails the comparison: connect rate only
     /// does when a threshold was given for it explicitly.
     pub fn gates(&self, metric: Metric) -> bool {
-        metric != Metric::ConnectRate || self.overrides.contains_key(&metric)
+        !self.informational.contains(&metric)
+            && (metric != Metric::ConnectRate || self.overrides.contains_key(&metric))
     }
 
     /// `10%`, or `10%, p99 25%` when there are overrides.
@@ -176,6 +183,12 @@ pub fn parse_threshold_for(text: &str) -> Result<(Metric, f64), String> {
     let metric = Metric::from_name(name)
         .ok_or_else(|| format!("'{name}' is not a metric with a threshold: use one of {names}"))?;
     Ok((metric, parse_percent(value)?))
+}
+
+/// Parses `--informational METRIC`.
+pub fn parse_metric(text: &str) -> Result<Metric, String> {
+    let names = Metric::THRESHOLDED.map(Metric::name).join(", ");
+    Metric::from_name(text).ok_or_else(|| format!("'{text}' is not a metric: use one of {names}"))
 }
 
 /// The relative change toward better: +0.2 is 20% better, -0.2 is 20% worse.

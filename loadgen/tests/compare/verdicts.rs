@@ -56,6 +56,35 @@ fn regression_fails() {
     assert_eq!(c.regressions, 4, "throughput, p50, p99 and p999");
 }
 
+/// `--informational p99`: a p99 six times worse is shown as regressed but does not
+/// fail the comparison; throughput still does.
+#[test]
+fn informational_metric_never_fails() {
+    let mut options = Options::default();
+    for m in ["p50", "p99", "p999"] {
+        options
+            .thresholds
+            .informational
+            .insert(loadgen::compare::verdict::parse_metric(m).unwrap());
+    }
+    let c = compare_runs(
+        &[result(SCENARIO, 100_000.0, 200.0)],
+        &[result(SCENARIO, 99_000.0, 1_200.0)],
+        &options,
+    );
+    assert_eq!(row(&c, "p99").verdict, Verdict::Regressed);
+    assert!(!row(&c, "p99").gating);
+    assert!(c.passed, "latency is informational");
+    assert_eq!(c.exit_code(), 0);
+    let c = compare_runs(
+        &[result(SCENARIO, 100_000.0, 200.0)],
+        &[result(SCENARIO, 80_000.0, 1_200.0)],
+        &options,
+    );
+    assert!(!c.passed, "throughput still gates");
+    assert!(loadgen::compare::verdict::parse_metric("p42").is_err());
+}
+
 /// A change past the threshold but inside the runs' own spread is not flagged.
 #[test]
 fn inside_the_noise_passes() {
