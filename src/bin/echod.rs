@@ -135,11 +135,21 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
     // Printed once bound, so a refusal stays a one-line error. Each worker holds a
     // poll, a listener and a waker besides its connections.
     let spare = 3 * config.workers as u64 + 16;
+    let holds = limit.soft.saturating_sub(spare);
+    // A --processes child says nothing more: the parent's line covers the whole server.
+    let beyond = if child {
+        String::new()
+    } else {
+        format!(
+            "; past that, accept() fails with EMFILE and echod pauses accepting: for more, run \
+             --processes N (each process has its own limit; 50,000 connections need {} here)",
+            50_000u64.div_ceil(holds.max(1))
+        )
+    };
     eprintln!(
-        "echod: descriptor limit {} (raised from {}): this process can hold about {} connections",
-        limit.soft,
-        before.soft,
-        limit.soft.saturating_sub(spare)
+        "echod: descriptor limit {} (raised from {}): this process can hold about {holds} \
+         connections{beyond}",
+        limit.soft, before.soft
     );
     let handle = server.shutdown_handle();
     on_signal(handle.clone())?;

@@ -100,6 +100,22 @@ fn temp_json(name: &str) -> std::path::PathBuf {
 
 const LOCAL: [&str; 5] = ["--bind", "127.0.0.1", "--port", "0", "--no-pin"];
 
+/// The start-up line states the descriptor limit, what one process holds, and how
+/// many `--processes` 50,000 connections need on this machine.
+#[test]
+fn startup_line_names_the_descriptor_limit_and_processes() {
+    let mut echod = spawn(&LOCAL);
+    echod.ready();
+    let line = crate::common::wait_for("the descriptor line", || {
+        echod.stderr.recv_timeout(WAIT).ok().filter(|l| l.starts_with("echod: descriptor limit"))
+    });
+    assert!(line.contains("this process can hold about"), "{line}");
+    assert!(line.contains("--processes N"), "{line}");
+    assert!(line.contains("50,000 connections need"), "{line}");
+    echod.signal("-TERM");
+    assert!(echod.wait().success());
+}
+
 /// SIGTERM: echod exits 0, prints per-worker stats, writes --stats-json, and printed
 /// --stats-interval lines while running.
 #[test]
