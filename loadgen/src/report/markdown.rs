@@ -437,6 +437,17 @@ fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool) {
             " (the reference C server was not found)"
         }
     );
+    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
+    if reps > 1 {
+        let _ = writeln!(md, "Each row is the median-throughput run of {reps} repeats.\n");
+    } else {
+        let _ = writeln!(
+            md,
+            "Single runs: on a shared machine consecutive runs of the same server can move \
+             by 30% (compare the same echod configuration in the models section); quote ratios \
+             from `--repeat 3` medians.\n"
+        );
+    }
     let _ = writeln!(md, "| conns | server | msgs/s | ratio to echod | p50 | p99 | p99.9 | server CPU/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|");
     for r in rows {
         let base = rows
