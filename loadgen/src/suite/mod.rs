@@ -40,8 +40,9 @@ pub struct SuiteArgs {
     /// Run every step N times (rep1/, rep2/, ...): compare uses medians and spread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub repeat: u32,
-    /// First server port; each step listens on its own.
-    #[arg(long, default_value_t = 12000)]
+    /// First server port; each step listens on its own (the default keeps clear of
+    /// 12000, where a user's own echod usually listens).
+    #[arg(long, default_value_t = 13000)]
     pub port: u16,
     /// Where the reference peers are (default: ../shared/peers beside the checkout).
     #[arg(long)]
