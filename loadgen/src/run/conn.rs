@@ -62,27 +62,20 @@ pub enum Excess {
 impl Conn {
     /// A connection in `Connecting` state.
     pub fn connecting(stream: TcpStream, id: u32, now_ns: u64) -> Self {
-        Self {
-            stream: Some(stream),
-            id,
-            state: State::Connecting,
-            connect_started_ns: now_ns,
-            slot: 0,
-            send_seq: 0,
-            send_off: 0,
-            recv_seq: 0,
-            recv_off: 0,
-            recv_bad: false,
-        }
+        Self::with(Some(stream), id, State::Connecting, now_ns)
     }
 
     /// A connection that never got a socket (its connect failed at once).
     pub fn dead(id: u32) -> Self {
+        Self::with(None, id, State::Dead, 0)
+    }
+
+    fn with(stream: Option<TcpStream>, id: u32, state: State, now_ns: u64) -> Self {
         Self {
-            stream: None,
+            stream,
             id,
-            state: State::Dead,
-            connect_started_ns: 0,
+            state,
+            connect_started_ns: now_ns,
             slot: 0,
             send_seq: 0,
             send_off: 0,
