@@ -222,15 +222,7 @@ fn latency(
             Some(Series { label: format!("{} conns", r.rec.conns), points: percentile_points(&h) })
         })
         .collect();
-    if !curves.is_empty() {
-        percentile_chart(
-            &out.join("latency-percentiles.svg"),
-            "Closed-loop latency by percentile",
-            &curves,
-        )
-        .map_err(anyhow::Error::msg)?;
-        let _ = writeln!(md, "![latency by percentile](latency-percentiles.svg)\n");
-    }
+    chart_into(md, out, "latency-percentiles.svg", "Closed-loop latency by percentile", &curves)?;
     if open.is_empty() {
         return Ok(());
     }
@@ -279,16 +271,33 @@ fn latency(
             }
         }
     }
-    if !curves.is_empty() {
-        percentile_chart(
-            &out.join("open-loop.svg"),
-            "Open loop: corrected vs uncorrected",
-            &curves,
-        )
-        .map_err(anyhow::Error::msg)?;
-        let _ = writeln!(md, "\n![open loop](open-loop.svg)\n");
+    let _ = writeln!(md);
+    chart_into(md, out, "open-loop.svg", "Open loop: corrected vs uncorrected", &curves)
+}
+
+/// Draws a percentile chart into `out/file` and links it from the report (nothing
+/// when there are no curves).
+fn chart_into(
+    md: &mut String,
+    out: &Path,
+    file: &str,
+    title: &str,
+    curves: &[Series],
+) -> anyhow::Result<()> {
+    if curves.is_empty() {
+        return Ok(());
     }
+    percentile_chart(&out.join(file), title, curves).map_err(anyhow::Error::msg)?;
+    let _ = writeln!(md, "![{title}]({file})\n");
     Ok(())
+}
+
+/// Throughput of the row at `conns` whose server label passes `is_base` (0 if none),
+/// the denominator of a ratio column.
+fn base_rate(rows: &[&Row<'_>], conns: u64, is_base: impl Fn(&str) -> bool) -> f64 {
+    rows.iter()
+        .find(|b| b.rec.conns == conns && is_base(&b.rec.server))
+        .map_or(0.0, |b| b.res.throughput.msgs_per_sec)
 }
 
 fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
@@ -357,10 +366,7 @@ fn models(md: &mut String, rows: &[&Row<'_>]) {
     );
     let _ = writeln!(md, "| conns | model | msgs/s | ratio | p50 | p99 | server CPU/rt |\n|--:|:--|--:|--:|--:|--:|--:|");
     for r in rows {
-        let base = rows
-            .iter()
-            .find(|b| b.rec.conns == r.rec.conns && b.rec.server.contains("reuseport"))
-            .map_or(0.0, |b| b.res.throughput.msgs_per_sec);
+        let base = base_rate(rows, r.rec.conns, |s| s.contains("reuseport"));
         let model = r.rec.server.split_whitespace().nth(1).unwrap_or("?");
         let _ = writeln!(
             md,
@@ -450,10 +456,7 @@ fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool) {
     }
     let _ = writeln!(md, "| conns | server | msgs/s | ratio to echod | p50 | p99 | p99.9 | server CPU/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|");
     for r in rows {
-        let base = rows
-            .iter()
-            .find(|b| b.rec.conns == r.rec.conns && b.rec.server.starts_with("echod"))
-            .map_or(0.0, |b| b.res.throughput.msgs_per_sec);
+        let base = base_rate(rows, r.rec.conns, |s| s.starts_with("echod"));
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
