@@ -3,3 +3,4 @@
 mod compare;
 mod ports;
 mod run;
+mod suite;

@@ -4,6 +4,7 @@
 //! with every run's JSON, the index (`suite.json`), the report (Markdown) and its
 //! plots (SVG). Servers are stopped after each step, on failure and on Ctrl-C.
 
+pub mod confirm;
 pub mod plan;
 pub mod runner;
 pub mod server;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
+use crate::compare;
 use plan::{Profile, Section};
 use runner::{Programs, StepRecord};
 
@@ -55,6 +57,17 @@ pub struct SuiteArgs {
     /// the same, so `loadgen compare` lines the runs up.
     #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
     pub echod_arg: Vec<String>,
+    /// Run only this scenario (repeatable; the names `loadgen compare` prints), e.g.
+    /// `--only "scaling echod reuseport w=1 conns=1000"`. An open-loop step brings
+    /// the scaling step it takes its rate from.
+    #[arg(long, value_name = "SCENARIO")]
+    pub only: Vec<String>,
+    /// After the repeats, compare with BASE (a results folder) as CI does, and run
+    /// every scenario whose throughput regressed --repeat more times (confirm1/, ...),
+    /// so `loadgen compare BASE OUT` judges on all the runs: a slow spell of the
+    /// machine is outvoted, a real slowdown stays flagged.
+    #[arg(long, value_name = "BASE")]
+    pub confirm: Option<PathBuf>,
     /// Measure nothing: rewrite report.md and the plots of an existing suite folder
     /// from its suite.json and result files.
     #[arg(long, value_name = "DIR")]
@@ -87,6 +100,9 @@ pub struct SuiteIndex {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RepStep {
     pub rep: u32,
+    /// A confirmation run (`--confirm`): a scenario re-run because it looked slower.
+    #[serde(default)]
+    pub confirm: bool,
     #[serde(flatten)]
     pub record: StepRecord,
 }
@@ -113,6 +129,12 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handler")?;
     }
+    let base = match &args.confirm {
+        Some(path) => {
+            Some(confirm::load_base(path).map_err(|e| anyhow::anyhow!("--confirm: {e}"))?)
+        }
+        None => None,
+    };
     let mut programs = find_programs(args.peers.as_deref())?;
     programs.echod_args.clone_from(&args.echod_arg);
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -121,11 +143,11 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     });
     let cores = echod::pin::allowed_cores();
     let plan = plan::build(profile, &cores, programs.epoll_echo.is_some());
-    let total = plan.steps.len() * args.repeat as usize;
+    let selected = plan::select(&plan, &args.only).map_err(anyhow::Error::msg)?;
     eprintln!(
         "suite: {:?} profile, {} steps × {} repeat(s) on {} cores → {}",
         profile,
-        plan.steps.len(),
+        selected.len(),
         args.repeat,
         cores.len(),
         out.display()
@@ -135,32 +157,20 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             "suite: the reference C server was not found (../shared/peers): peers step without it"
         );
     }
+    let total = selected.len() * args.repeat as usize;
+    let mut session = Session { programs: &programs, port: args.port, stop: &stop, n: 0, total };
     let mut steps = Vec::new();
-    let mut n = 0;
-    'reps: for rep in 1..=args.repeat {
-        let dir = if args.repeat > 1 { out.join(format!("rep{rep}")) } else { out.clone() };
-        std::fs::create_dir_all(dir.join("runs"))
-            .with_context(|| format!("--out {}: cannot create", dir.display()))?;
-        let mut done: Vec<StepRecord> = Vec::new();
-        for (i, step) in plan.steps.iter().enumerate() {
-            if stop.load(Ordering::Relaxed) {
-                break 'reps;
-            }
-            n += 1;
-            let rate = step.rate_fraction.map(|f| f * closed_loop_rate(&dir, &done, step.conns));
-            eprint!("[{n:>3}/{total}] {:<48}", step.scenario);
-            let port = args.port.wrapping_add(i as u16);
-            let record = runner::run_step(&programs, &dir, i, step, port, rate, &stop);
-            eprintln!("{}", progress_summary(&dir, &record));
-            done.push(record.clone());
-            let rel_dir = if args.repeat > 1 { format!("rep{rep}/") } else { String::new() };
-            let mut record = record;
-            record.result_file = record.result_file.map(|f| format!("{rel_dir}{f}"));
-            steps.push(RepStep { rep, record });
-        }
+    for rep in 1..=args.repeat {
+        let sub = if args.repeat > 1 { format!("rep{rep}/") } else { String::new() };
+        steps.extend(session.run_rep(&plan, &selected, &out, &sub, rep, false)?);
+    }
+    if let Some(base) = &base {
+        steps.extend(confirm_suspects(&args, base, &plan, &out, &mut session)?);
     }
     let (ports_file, ports_note) = if args.no_ports || stop.load(Ordering::Relaxed) {
         (None, Some("not run (--no-ports or interrupted)".to_string()))
+    } else if !args.only.is_empty() {
+        (None, Some("not run (--only)".to_string()))
     } else {
         eprint!("[ports] four-tuple experiment in a private network namespace ... ");
         run_ports(&programs.loadgen, &out)
@@ -184,6 +194,111 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let clean =
         index.steps.iter().all(|s| s.record.error.is_none() && s.record.exit_code == Some(0));
     Ok(if clean && !index.interrupted { 0 } else { 1 })
+}
+
+/// What every step of a suite run shares: the programs, the first port, the stop
+/// flag and the progress count.
+struct Session<'a> {
+    programs: &'a Programs,
+    port: u16,
+    stop: &'a Arc<AtomicBool>,
+    /// Steps run so far, and how many the progress line expects.
+    n: usize,
+    total: usize,
+}
+
+impl Session<'_> {
+    /// Runs the `selected` steps of `plan` once into `out/sub` (`sub` is empty or
+    /// ends in `/`); stops early when asked to. Each step listens on `port` + its
+    /// index in the plan, whatever the selection.
+    fn run_rep(
+        &mut self,
+        plan: &plan::Plan,
+        selected: &[usize],
+        out: &Path,
+        sub: &str,
+        rep: u32,
+        confirm: bool,
+    ) -> anyhow::Result<Vec<RepStep>> {
+        let dir = out.join(sub);
+        std::fs::create_dir_all(dir.join("runs"))
+            .with_context(|| format!("--out {}: cannot create", dir.display()))?;
+        let mut done: Vec<StepRecord> = Vec::new();
+        let mut steps = Vec::new();
+        for &i in selected {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let step = &plan.steps[i];
+            self.n += 1;
+            let rate = step.rate_fraction.map(|f| f * closed_loop_rate(&dir, &done, step.conns));
+            eprint!("[{:>3}/{}] {:<48}", self.n, self.total, step.scenario);
+            let port = self.port.wrapping_add(i as u16);
+            let record = runner::run_step(self.programs, &dir, i, step, port, rate, self.stop);
+            eprintln!("{}", progress_summary(&dir, &record));
+            done.push(record.clone());
+            let mut record = record;
+            record.result_file = record.result_file.map(|f| format!("{sub}{f}"));
+            steps.push(RepStep { rep, confirm, record });
+        }
+        Ok(steps)
+    }
+}
+
+/// `--confirm BASE`: compares what ran with BASE and runs each scenario whose
+/// throughput regressed `--repeat` more times, into `out/confirm1/`, ... (see
+/// [`confirm`]); prints what it found before and after.
+fn confirm_suspects(
+    args: &SuiteArgs,
+    base: &compare::load::Side,
+    plan: &plan::Plan,
+    out: &Path,
+    session: &mut Session<'_>,
+) -> anyhow::Result<Vec<RepStep>> {
+    let base_name = args.confirm.as_deref().unwrap_or(Path::new("BASE")).display().to_string();
+    if session.stop.load(Ordering::Relaxed) {
+        return Ok(Vec::new());
+    }
+    // What ran is kept whatever happens here: a failure to compare is reported, and
+    // `loadgen compare` in CI will name it again.
+    let suspects = match confirm::suspects(base, out) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("confirm: cannot compare with {base_name}: {e}");
+            return Ok(Vec::new());
+        }
+    };
+    if suspects.is_empty() {
+        eprintln!("confirm: no scenario slower than {base_name}");
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = suspects.iter().map(|s| s.scenario.clone()).collect();
+    let listed: Vec<String> = suspects.iter().map(confirm::describe).collect();
+    eprintln!(
+        "confirm: {} scenario(s) slower than {base_name}: {}; running each {} more time(s)",
+        suspects.len(),
+        listed.join(", "),
+        args.repeat
+    );
+    let selected = plan::select(plan, &names).map_err(anyhow::Error::msg)?;
+    session.n = 0;
+    session.total = selected.len() * args.repeat as usize;
+    let mut steps = Vec::new();
+    for k in 1..=args.repeat {
+        let sub = format!("confirm{k}/");
+        steps.extend(session.run_rep(plan, &selected, out, &sub, args.repeat + k, true)?);
+    }
+    match confirm::suspects(base, out) {
+        Ok(still) if still.is_empty() => {
+            eprintln!("confirm: with every run pooled, none is slower: noise, not a regression")
+        }
+        Ok(still) => {
+            let listed: Vec<String> = still.iter().map(confirm::describe).collect();
+            eprintln!("confirm: still slower with every run pooled: {}", listed.join(", "))
+        }
+        Err(e) => eprintln!("confirm: cannot compare with {base_name}: {e}"),
+    }
+    Ok(steps)
 }
 
 /// Closed-loop msgs/s measured at `conns` earlier in this repeat (scaling section).

@@ -186,6 +186,39 @@ pub fn build(profile: Profile, cores: &[usize], with_c_peer: bool) -> Plan {
     Plan { profile, steps, ports_experiment: true }
 }
 
+/// The indices of the steps to run: every step when `only` is empty; otherwise the
+/// steps whose scenario is named in `only`, plus the scaling step at the same
+/// connection count that an open-loop step takes its rate from (it runs first, as in
+/// the full plan). An unknown name is an error that lists the plan's scenarios.
+pub fn select(plan: &Plan, only: &[String]) -> Result<Vec<usize>, String> {
+    if only.is_empty() {
+        return Ok((0..plan.steps.len()).collect());
+    }
+    let mut chosen = vec![false; plan.steps.len()];
+    for name in only {
+        let Some(i) = plan.steps.iter().position(|s| s.scenario == name.trim()) else {
+            let names: Vec<&str> = plan.steps.iter().map(|s| s.scenario.as_str()).collect();
+            return Err(format!(
+                "--only '{name}': no such scenario in the {:?} profile; use one of: {}",
+                plan.profile,
+                names.join(", ")
+            ));
+        };
+        chosen[i] = true;
+        let step = &plan.steps[i];
+        if step.rate_fraction.is_some() {
+            let source = plan
+                .steps
+                .iter()
+                .position(|s| s.section == Section::Scaling && s.conns == step.conns);
+            if let Some(j) = source {
+                chosen[j] = true;
+            }
+        }
+    }
+    Ok((0..plan.steps.len()).filter(|&i| chosen[i]).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +269,25 @@ mod tests {
         {
             assert!(plan.steps.iter().any(|s| s.section == section), "{section:?}");
         }
+    }
+
+    /// `--only` keeps the named steps in plan order, brings the scaling step an
+    /// open-loop step takes its rate from, and names the choices on a typo.
+    #[test]
+    fn only_selects_named_steps() {
+        let plan = build(Profile::Quick, &[0, 1], false);
+        assert_eq!(select(&plan, &[]).expect("all"), (0..plan.steps.len()).collect::<Vec<_>>());
+        let name = |i: usize| plan.steps[i].scenario.clone();
+        let last = plan.steps.len() - 1;
+        assert_eq!(select(&plan, &[name(last), name(0)]).expect("two"), vec![0, last]);
+        let open = plan.steps.iter().position(|s| s.section == Section::OpenLoop).expect("open");
+        let picked = select(&plan, &[name(open)]).expect("open loop");
+        assert_eq!(picked.len(), 2);
+        let source = &plan.steps[picked[0]];
+        assert_eq!((source.section, source.conns), (Section::Scaling, plan.steps[open].conns));
+        assert_eq!(picked[1], open);
+        let err = select(&plan, &["scaling echod conns=7".into()]).unwrap_err();
+        assert!(err.starts_with("--only 'scaling echod conns=7': no such scenario"), "{err}");
+        assert!(err.contains(&name(0)), "{err}");
     }
 }

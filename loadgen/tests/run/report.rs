@@ -14,6 +14,7 @@ use super::servers::Server;
 fn step(index: usize, conns: u64, file: &str, accepted: Vec<u64>) -> RepStep {
     RepStep {
         rep: 1,
+        confirm: false,
         record: StepRecord {
             index,
             section: Section::Scaling,

@@ -1,0 +1,154 @@
+//! `loadgen suite` end to end, kept short with `--only` (one 2.5-second step):
+//! `--only` runs just the named scenario; `--confirm BASE` re-runs a scenario that
+//! looks slower than BASE into `confirm1/`, where `loadgen compare` pools it, and
+//! leaves alone one that does not; bad `--only` and `--confirm` values exit 2 with
+//! one line before anything runs. The suite takes echod and tokio-echo from beside
+//! the loadgen binary, so run these through `cargo test --workspace`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use loadgen::suite::SuiteIndex;
+
+const SCENARIO: &str = "scaling echod reuseport w=1 conns=1";
+const RESULT: &str = "runs/00-scaling-echod-reuseport-w1-conns1.json";
+
+/// Runs `loadgen args`; kills it after 120 s.
+fn loadgen(args: &[&str]) -> Output {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    for sibling in ["echod", "tokio-echo"] {
+        let p = bin.with_file_name(sibling);
+        assert!(p.exists(), "{} is missing: run `cargo test --workspace`", p.display());
+    }
+    let mut child = Command::new(&bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn loadgen");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh temp folder path (not created) unique to this process and name.
+fn temp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("loadgen-suite-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+/// A port that was free a moment ago: the suite's one step listens on it.
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port().to_string()
+}
+
+/// `loadgen suite --quick --only SCENARIO --no-ports` plus `extra`, into `out`.
+fn suite_one(out: &Path, extra: &[&str]) -> Output {
+    let port = free_port();
+    let out = out.to_str().expect("utf-8 path");
+    let mut args =
+        vec!["suite", "--quick", "--only", SCENARIO, "--no-ports", "--out", out, "--port", &port];
+    args.extend_from_slice(extra);
+    loadgen(&args)
+}
+
+fn index(out: &Path) -> SuiteIndex {
+    let text = std::fs::read_to_string(out.join("suite.json")).expect("suite.json");
+    serde_json::from_str(&text).expect("suite index")
+}
+
+/// A BASE folder holding three copies of `run` with its throughput multiplied by
+/// `factor` (three alike: BASE has a spread of zero, so the band is NEW's alone).
+fn base_from(run: &Path, factor: f64, name: &str) -> PathBuf {
+    let base = temp(name);
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run).expect("read")).expect("json");
+    let t = &mut json["throughput"];
+    let msgs = t["msgs_per_sec"].as_f64().expect("msgs_per_sec");
+    t["msgs_per_sec"] = (msgs * factor).into();
+    for i in 1..=3 {
+        std::fs::write(base.join(format!("base{i}.json")), json.to_string()).expect("write");
+    }
+    base
+}
+
+/// `--only` runs one scenario; `--confirm` re-runs it when BASE is 100x faster (and
+/// compare then judges both runs), and runs nothing more when BASE is 100x slower.
+#[test]
+fn only_and_confirm() {
+    let first = temp("first");
+    let o = suite_one(&first, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let idx = index(&first);
+    assert_eq!(idx.steps.len(), 1);
+    assert_eq!(idx.steps[0].record.scenario, SCENARIO);
+    assert!(first.join(RESULT).exists());
+    assert!(idx.ports_note.is_some(), "the four-tuple experiment did not run");
+
+    // BASE a hundred times faster: the scenario is a suspect and runs once more.
+    let fast = base_from(&first.join(RESULT), 100.0, "fast-base");
+    let second = temp("second");
+    let o = suite_one(&second, &["--confirm", fast.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("confirm: 1 scenario(s) slower than"), "{err}");
+    assert!(err.contains(&format!("{SCENARIO} (0.")), "{err}");
+    assert!(err.contains("running each 1 more time(s)"), "{err}");
+    assert!(err.contains("confirm: still slower with every run pooled"), "{err}");
+    assert!(second.join("confirm1").join(RESULT).exists());
+    let idx = index(&second);
+    let flags: Vec<(u32, bool)> = idx.steps.iter().map(|s| (s.rep, s.confirm)).collect();
+    assert_eq!(flags, vec![(1, false), (2, true)]);
+    let cmp = loadgen::compare::compare_paths(&fast, &second, &Default::default()).expect("cmp");
+    assert_eq!((cmp.scenarios[0].new_runs, cmp.passed), (2, false));
+
+    // BASE a hundred times slower: nothing to confirm, nothing more runs.
+    let slow = base_from(&first.join(RESULT), 0.01, "slow-base");
+    let third = temp("third");
+    let o = suite_one(&third, &["--confirm", slow.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("confirm: no scenario slower than"), "{err}");
+    assert!(!third.join("confirm1").exists());
+    assert_eq!(index(&third).steps.len(), 1);
+
+    for p in [first, second, third, fast, slow] {
+        let _ = std::fs::remove_dir_all(p);
+    }
+}
+
+/// A scenario name that is not in the plan, and a BASE that cannot be read: exit 2,
+/// one line naming the flag and the fix, before anything runs or is written.
+#[test]
+fn bad_only_and_confirm_exit_2_before_running() {
+    let out = temp("bad");
+    let o = suite_one(&out, &["--only", "scaling echod conns=7"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--only 'scaling echod conns=7': no such scenario"), "{err}");
+    assert!(err.contains(SCENARIO), "the valid names are listed: {err}");
+
+    let missing = temp("no-such-base");
+    let o = suite_one(&out, &["--confirm", missing.to_str().expect("utf-8")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("loadgen: --confirm: "), "{err}");
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(!out.exists(), "nothing was written");
+}
