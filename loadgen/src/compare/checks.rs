@@ -124,6 +124,18 @@ pub(super) fn notes(base: &[Loaded], new: &[Loaded]) -> Vec<String> {
             be.cpu_model, be.cores, ne.cpu_model, ne.cores
         ));
     }
+    let sysctls = [
+        ("kernel", be.kernel.clone(), ne.kernel.clone()),
+        ("somaxconn", be.somaxconn.clone(), ne.somaxconn.clone()),
+        ("tcp_tw_reuse", be.tcp_tw_reuse.clone(), ne.tcp_tw_reuse.clone()),
+        ("ip_local_port_range", be.ip_local_port_range.clone(), ne.ip_local_port_range.clone()),
+        ("RLIMIT_NOFILE", be.rlimit_nofile_soft.to_string(), ne.rlimit_nofile_soft.to_string()),
+    ];
+    for (name, was, is) in sysctls {
+        if was != is {
+            notes.push(format!("environment differs: {name} {was} -> {is}"));
+        }
+    }
     let cut = base.iter().filter(|l| l.result.interrupted).count();
     if cut > 0 {
         notes.push(format!("{cut} BASE run(s) were interrupted: their figures are partial"));

@@ -228,3 +228,22 @@ fn normalize_by_calibration() {
     assert_eq!(row(&c, "p99").verdict, Verdict::Unchanged);
     assert!(c.passed);
 }
+
+/// Another CPU, kernel or sysctl on NEW is noted (a reader must know the sides were
+/// not measured alike), and changes no verdict by itself.
+#[test]
+fn different_machine_is_noted() {
+    let base = result(SCENARIO, 100_000.0, 200.0);
+    let mut new = base.clone();
+    new.environment.cpu_model = "Other CPU".into();
+    new.environment.kernel = "6.1.0".into();
+    new.environment.somaxconn = "128".into();
+    let c = compare_runs(&[base], &[new], &Options::default());
+    let notes = &c.scenarios[0].notes;
+    assert!(notes
+        .iter()
+        .any(|n| n == "machines differ: Test CPU (2 cores) -> Other CPU (2 cores)"));
+    assert!(notes.iter().any(|n| n.starts_with("environment differs: kernel ")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.ends_with("somaxconn  -> 128")), "{notes:?}");
+    assert!(c.passed);
+}
