@@ -163,6 +163,9 @@ pub struct Config {
     pub id_base: u64,
     /// See `id_base`.
     pub id_step: u64,
+    /// A child of a split run: print each completed second on stdout, for the
+    /// parent's live line.
+    pub forward_intervals: bool,
 }
 
 impl Config {
@@ -189,6 +192,7 @@ impl Config {
             processes: crate::limits::budget::Processes::Fixed(1),
             id_base: 0,
             id_step: 1,
+            forward_intervals: false,
         };
         c.scenario = c.default_scenario();
         c
@@ -318,6 +322,7 @@ impl RunArgs {
             processes: parse_processes(&self.processes)?,
             id_base: 0,
             id_step: 1,
+            forward_intervals: false,
         };
         if let Some((index, count)) = self.child {
             if count == 0 || index >= count {
@@ -325,6 +330,7 @@ impl RunArgs {
             }
             config.id_base = index;
             config.id_step = count;
+            config.forward_intervals = true;
             config.processes = crate::limits::budget::Processes::Fixed(1);
         }
         config.check()?;

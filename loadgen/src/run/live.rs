@@ -25,6 +25,8 @@ pub struct Live {
     print: bool,
     /// Connections asked for (the denominator of "conns up").
     requested: u64,
+    /// Also hands each completed interval to this (a split run's child forwards it).
+    forward: Option<fn(&Interval)>,
 }
 
 impl Live {
@@ -37,7 +39,14 @@ impl Live {
             intervals: Vec::new(),
             print,
             requested,
+            forward: None,
         }
+    }
+
+    /// Also hands every completed interval to `f`.
+    pub fn forward_to(mut self, f: fn(&Interval)) -> Self {
+        self.forward = Some(f);
+        self
     }
 
     /// Takes one worker message; prints what became complete.
@@ -77,6 +86,9 @@ impl Live {
                 if self.print {
                     let prev = self.intervals.last().map_or(0.0, |p| p.end_s);
                     eprintln!("{}", line(&iv, prev, self.requested));
+                }
+                if let Some(forward) = self.forward {
+                    forward(&iv);
                 }
                 self.intervals.push(iv);
             }

@@ -224,6 +224,9 @@ pub fn run_gated(
     }
     shared.start.release(go.then_some(timeline));
     let mut live = live::Live::new(config.threads, config.live, config.conns);
+    if config.forward_intervals {
+        live = live.forward_to(processes::forward_interval);
+    }
     // CPU time at the start and the end of the measured phase.
     let (mut cpu_a, mut cpu_b) = (None, None);
     while !live.all_done() {

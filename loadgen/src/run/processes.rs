@@ -20,8 +20,10 @@ use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
 use super::args::Config;
+use super::live::{self, Live};
 use super::tally::{new_histogram, ErrorCounts, Interval, Tally};
-use super::{live, report, RunOutcome};
+use super::worker::Report;
+use super::{report, RunOutcome};
 use crate::result::{decode_histogram, encode_histogram};
 
 /// The errno name counted for connections of a child that died before reporting.
@@ -58,6 +60,42 @@ struct IntervalFigures {
     msgs: u64,
     errors: u64,
     latency: String,
+}
+
+impl IntervalFigures {
+    fn of(iv: &Interval) -> anyhow::Result<Self> {
+        Ok(Self {
+            index: iv.index,
+            end_s: iv.end_s,
+            conns_up: iv.conns_up,
+            msgs: iv.msgs,
+            errors: iv.errors,
+            latency: enc(&iv.latency)?,
+        })
+    }
+
+    fn interval(&self) -> anyhow::Result<Interval> {
+        Ok(Interval {
+            index: self.index,
+            end_s: self.end_s,
+            conns_up: self.conns_up,
+            latency: dec(&self.latency)?,
+            msgs: self.msgs,
+            errors: self.errors,
+        })
+    }
+}
+
+/// The prefix of a child's stdout line that carries one completed second.
+const INTERVAL_LINE: &str = "interval ";
+
+/// A child's live feed: one completed second (merged over its threads, histogram
+/// included) as one stdout line, `interval {json}`, for the parent's live line.
+/// A parent that went away is not an error here.
+pub fn forward_interval(iv: &Interval) {
+    if let Ok(json) = IntervalFigures::of(iv).and_then(|f| Ok(serde_json::to_string(&f)?)) {
+        let _ = writeln!(std::io::stdout().lock(), "{INTERVAL_LINE}{json}");
+    }
 }
 
 fn enc(h: &hdrhistogram::Histogram<u64>) -> anyhow::Result<String> {
@@ -97,16 +135,7 @@ impl ChildFigures {
             intervals: o
                 .intervals
                 .iter()
-                .map(|iv| {
-                    Ok(IntervalFigures {
-                        index: iv.index,
-                        end_s: iv.end_s,
-                        conns_up: iv.conns_up,
-                        msgs: iv.msgs,
-                        errors: iv.errors,
-                        latency: enc(&iv.latency)?,
-                    })
-                })
+                .map(IntervalFigures::of)
                 .collect::<anyhow::Result<_>>()?,
             measured_s: o.result.throughput.duration_s,
             interrupted: o.result.interrupted,
@@ -142,14 +171,7 @@ pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::R
     for c in children {
         tally.merge(&c.tally()?);
         for f in &c.intervals {
-            let iv = Interval {
-                index: f.index,
-                end_s: f.end_s,
-                conns_up: f.conns_up,
-                latency: dec(&f.latency)?,
-                msgs: f.msgs,
-                errors: f.errors,
-            };
+            let iv = f.interval()?;
             match seconds.get_mut(&f.index) {
                 Some(have) => have.merge(&iv),
                 None => {
@@ -253,7 +275,8 @@ pub fn run_split(
     let exe = std::env::current_exe().context("cannot find loadgen's own path")?;
     let dir = std::env::temp_dir().join(format!("loadgen-split-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (tx, rx) = mpsc::channel::<(u64, String)>();
+    // Each child's stdout, a line at a time; None when it closed.
+    let (tx, rx) = mpsc::channel::<(u64, Option<String>)>();
     let mut kids: Vec<Running> = Vec::new();
     for index in 0..count {
         let out = dir.join(format!("child-{index}.json"));
@@ -268,8 +291,9 @@ pub fn run_split(
         let tx = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send((index, line));
+                let _ = tx.send((index, Some(line)));
             }
+            let _ = tx.send((index, None));
         });
         kids.push(Running { child, index, out, connected: None });
     }
@@ -277,14 +301,21 @@ pub fn run_split(
     // Every child connects; bounded by the connect timeout and the connection count.
     let connect_bound = config.connect_timeout * 4 + Duration::from_secs(30 + config.conns / 2_000);
     let deadline = Instant::now() + connect_bound;
+    // Children whose stdout closed already (they died while connecting).
+    let mut closed = vec![false; kids.len()];
     while kids.iter_mut().any(|k| k.connected.is_none() && is_running(&mut k.child))
         && Instant::now() < deadline
         && !stop.load(Ordering::Relaxed)
     {
-        if let Ok((index, line)) = rx.recv_timeout(Duration::from_millis(100)) {
-            if let Some(n) = line.strip_prefix("connected ").and_then(|n| n.trim().parse().ok()) {
-                kids[index as usize].connected = Some(n);
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((index, Some(line))) => {
+                if let Some(n) = line.strip_prefix("connected ").and_then(|n| n.trim().parse().ok())
+                {
+                    kids[index as usize].connected = Some(n);
+                }
             }
+            Ok((index, None)) => closed[index as usize] = true,
+            Err(_) => {}
         }
     }
     let up: u64 = kids.iter().filter_map(|k| k.connected).sum();
@@ -295,7 +326,7 @@ pub fn run_split(
             "loadgen: {up}/{} connections up across {count} processes; {}",
             config.conns,
             if word == "go" {
-                format!("warm-up {:?}, then {:?} measured (per-second lines per process are off; the summary merges them)", config.warmup, config.duration)
+                format!("warm-up {:?}, then {:?} measured", config.warmup, config.duration)
             } else {
                 "stopping".to_string()
             }
@@ -311,14 +342,38 @@ pub fn run_split(
     let bound = config.warmup + config.duration + config.drain_timeout + Duration::from_secs(30);
     let deadline = Instant::now() + bound;
     let mut forwarded = false;
+    // The live line merges the children's seconds as they arrive; a child counts as
+    // done when its stdout closes, so none of its seconds is left behind.
+    let mut live = Live::new(kids.len(), config.live, config.conns);
+    for (index, _) in closed.iter().enumerate().filter(|(_, c)| **c) {
+        live.on_report(Report::Done(index));
+    }
     // Per child: None while running, Some(exit code) once it ended.
     let mut statuses: Vec<Option<Option<i32>>> = vec![None; kids.len()];
-    while statuses.iter().any(Option::is_none) {
+    while statuses.iter().any(Option::is_none) || !live.all_done() {
         if stop.load(Ordering::Relaxed) && !forwarded {
             for k in &kids {
                 let _ = echod::sys::terminate(k.child.id());
             }
             forwarded = true;
+        }
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok((index, Some(line))) => {
+                let iv = line
+                    .strip_prefix(INTERVAL_LINE)
+                    .and_then(|json| serde_json::from_str::<IntervalFigures>(json).ok())
+                    .and_then(|f| f.interval().ok());
+                if let Some(iv) = iv {
+                    live.on_report(Report::Interval(index as usize, iv));
+                }
+            }
+            Ok((index, None)) => live.on_report(Report::Done(index as usize)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Every child's stdout is closed; wait for their exit codes.
+                live.finish();
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         for (k, status) in kids.iter_mut().zip(statuses.iter_mut()) {
             if status.is_none() {
@@ -334,8 +389,9 @@ pub fn run_split(
                     *status = Some(k.child.wait().ok().and_then(|s| s.code()));
                 }
             }
+            // A killed child's stdout may be held open by nobody else: stop waiting.
+            live.finish();
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
     let mut figures = Vec::new();
     let mut lost = 0;

@@ -49,15 +49,16 @@ fn temp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("loadgen-limits-{}-{name}", std::process::id()))
 }
 
-/// A run split over three processes: one result, every connection up, and the
-/// merged figures agree exactly (histogram count = messages = sum of the series).
+/// A run split over three processes: one result, every connection up, the merged
+/// figures agree exactly (histogram count = messages = sum of the series), and the
+/// parent prints one live line per second with all three processes' connections.
 #[test]
 fn split_run_merges_into_one_result() {
     let server = Server::echo();
     let json = temp("split.json");
     let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .arg(format!("--target={}", server.addr))
-        .args(["--conns", "90", "--processes", "3", "--duration", "600ms", "--warmup", "100ms"])
+        .args(["--conns", "90", "--processes", "3", "--duration", "1500ms", "--warmup", "100ms"])
         .args(["--src", "127.0.0.2-127.0.0.4", "--json"])
         .arg(&json)
         .output()
@@ -78,6 +79,12 @@ fn split_run_merges_into_one_result() {
     let connect = decode_histogram(&r.histograms.connect).unwrap();
     assert_eq!(connect.len(), 90, "one connect sample per connection, from all processes");
     assert_eq!(server.accepted().len(), 90);
+    let live: Vec<&str> = stderr.lines().filter(|l| l.contains("s] conns ")).collect();
+    assert_eq!(live.len(), r.series.len(), "one live line per second of the series: {stderr}");
+    assert!(live.len() >= 2, "{stderr}");
+    assert!(live.iter().all(|l| l.contains("conns 90/90")), "{stderr}");
+    let series_msgs: u64 = r.series.iter().map(|s| s.msgs).sum();
+    assert_eq!(series_msgs, r.throughput.messages);
 }
 
 /// Plans the machine cannot carry are refused before anything connects: one line
