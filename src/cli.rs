@@ -42,15 +42,49 @@ fn exit_on_clap_error(tool: &str, e: clap::Error) -> ! {
     }
 }
 
-/// clap's first line without its `error: ` prefix.
+/// clap's first line without its `error: ` prefix, with the values it would have
+/// taken (`[possible values: ...]`) and its `tip:` when it gives them.
 fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    first.trim_start_matches("error: ").trim().to_string()
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut line = first.trim_start_matches("error: ").to_string();
+    for extra in lines.filter(|l| l.starts_with("[possible values:") || l.starts_with("tip:")) {
+        line.push(' ');
+        line.push_str(extra);
+    }
+    line
 }
 
 /// Prints an error chain once, as `tool: cause: cause`, and returns exit code 2.
 pub fn report_error(tool: &str, err: &anyhow::Error) -> ExitCode {
     eprintln!("{tool}: {err:#}");
     ExitCode::from(EXIT_USAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Flags {
+        #[arg(long, value_enum, default_value_t = Model::Reuseport)]
+        model: Model,
+    }
+
+    #[derive(Clone, Copy, Debug, clap::ValueEnum)]
+    enum Model {
+        Reuseport,
+        Shared,
+    }
+
+    /// A wrong value keeps one line and names the values that would do.
+    #[test]
+    fn one_line_names_the_possible_values() {
+        let e = Flags::try_parse_from(["t", "--model", "share"]).unwrap_err();
+        let line = super::one_line(&e);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("invalid value 'share' for '--model <MODEL>'"), "{line}");
+        assert!(line.contains("[possible values: reuseport, shared]"), "{line}");
+    }
 }

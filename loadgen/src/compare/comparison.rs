@@ -7,14 +7,14 @@
 //! threshold), correctness checks that always fail (connections established,
 //! mismatched bytes, interrupted runs), and context (the calibration figure).
 //! With `normalize`, each run's throughput is divided by its own calibration round
-//! trips/s and its latencies by its own calibration p50 before medians are taken, so
+//! trips/s and its latencies by its own calibration p50 before the figures are taken, so
 //! those rows are in multiples of the machine's ping-pong, not msgs/s or µs.
 
 use serde::Serialize;
 
 use super::checks::{calibration_row, check_row, connections_row, notes};
 use super::load::{LoadError, Loaded, Side};
-use super::stats::{noise_band, Summary};
+use super::stats::{noise_band, Statistic, Summary};
 use super::verdict::{judge, ratio, Metric, Thresholds, Verdict};
 use crate::result::RunResult;
 
@@ -25,6 +25,8 @@ pub struct Options {
     pub thresholds: Thresholds,
     /// Divide by each run's calibration figure before comparing.
     pub normalize: bool,
+    /// Compare the best run of each side (default) or the median.
+    pub statistic: Statistic,
 }
 
 /// Everything compare found: what the renderers print and what tests inspect.
@@ -34,6 +36,8 @@ pub struct Comparison {
     pub thresholds: Thresholds,
     /// Whether throughput and latency were divided by the calibration figures.
     pub normalized: bool,
+    /// Which figure of each side's runs was compared.
+    pub statistic: Statistic,
     /// Scenarios present on both sides, in name order.
     pub scenarios: Vec<ScenarioComparison>,
     /// Scenarios measured in BASE but not in NEW: each one is a failure.
@@ -92,7 +96,8 @@ pub struct Row {
     pub metric: &'static str,
     /// How its values read.
     pub unit: Unit,
-    /// BASE's figure: the median for performance rows, the worst run for checks.
+    /// BASE's figure: the best run or the median (`statistic`) for performance rows,
+    /// the median for the calibration, the worst run for checks.
     pub base: f64,
     /// NEW's figure, the same way.
     pub new: f64,
@@ -102,7 +107,7 @@ pub struct Row {
     pub new_runs: Summary,
     /// NEW / BASE; None for checks, and when only BASE is zero.
     pub ratio: Option<f64>,
-    /// With `normalize`: NEW / BASE of the raw medians, for comparison.
+    /// With `normalize`: NEW / BASE of the raw figures, for comparison.
     pub raw_ratio: Option<f64>,
     /// The threshold applied (performance rows).
     pub threshold: Option<f64>,
@@ -136,6 +141,7 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
     Ok(Comparison {
         thresholds: options.thresholds.clone(),
         normalized: options.normalize,
+        statistic: options.statistic,
         passed: regressions == 0 && failures == 0,
         scenarios,
         missing_in_new,
@@ -258,11 +264,13 @@ fn performance_row(metric: Metric, base: &[Loaded], new: &[Loaded], options: &Op
     let normalized = options.normalize && metric != Metric::ConnectRate;
     let base_runs = summarize(base, |r| value(metric, r, normalized));
     let new_runs = summarize(new, |r| value(metric, r, normalized));
+    let (stat, dir) = (options.statistic, metric.direction());
     let raw_ratio = normalized.then(|| {
-        let b = summarize(base, |r| raw_value(metric, r)).median;
-        ratio(b, summarize(new, |r| raw_value(metric, r)).median)
+        let b = summarize(base, |r| raw_value(metric, r)).figure(stat, dir);
+        ratio(b, summarize(new, |r| raw_value(metric, r)).figure(stat, dir))
     });
-    let r = ratio(base_runs.median, new_runs.median);
+    let (b, n) = (base_runs.figure(stat, dir), new_runs.figure(stat, dir));
+    let r = ratio(b, n);
     let threshold = options.thresholds.of(metric);
     let band = noise_band(&base_runs, &new_runs);
     let unit = match (normalized, metric) {
@@ -273,8 +281,8 @@ fn performance_row(metric: Metric, base: &[Loaded], new: &[Loaded], options: &Op
     Row {
         metric: metric.name(),
         unit,
-        base: base_runs.median,
-        new: new_runs.median,
+        base: b,
+        new: n,
         ratio: r,
         raw_ratio: raw_ratio.flatten(),
         threshold: Some(threshold),

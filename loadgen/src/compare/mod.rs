@@ -2,7 +2,7 @@
 //!
 //! Each side is a result file or a folder of them (searched recursively; repeated
 //! runs of a scenario are several files with the same `scenario`). Per scenario,
-//! compare takes the median of each metric over the runs, the ratio NEW/BASE, and a
+//! compare takes the best run of each metric (or the median: `--statistic`), the ratio NEW/BASE, and a
 //! direction-aware verdict: a change is flagged only when it exceeds both its
 //! threshold and the noise band the runs themselves show. Correctness checks
 //! (mismatched bytes, missing connections, interrupted runs) and scenarios missing
@@ -12,7 +12,7 @@
 //! # Layout
 //!
 //! - [`load`]: files and folders into runs by scenario; errors name file and field.
-//! - [`stats`]: median, spread, noise band.
+//! - [`stats`]: the compared figure (best run or median), spread, noise band.
 //! - [`verdict`]: metrics, directions, thresholds, the verdict rule.
 //! - [`comparison`]: the structured comparison (what tests inspect), performance rows.
 //! - `checks`: correctness checks, the calibration row, notes.
@@ -33,6 +33,7 @@ use anyhow::Context as _;
 pub use comparison::{Comparison, Options, Row, ScenarioComparison};
 pub use load::LoadError;
 pub use render::Format;
+pub use stats::Statistic;
 pub use verdict::{Metric, Thresholds, Verdict};
 
 const AFTER_HELP: &str = "\
@@ -49,11 +50,14 @@ Metrics per scenario (matched by the results' `scenario` field):
 Verdicts: improved, REGRESSED, ~ (within the threshold), ~ noise (past the
 threshold but inside the noise band: not flagged), ok / FAIL (checks).
 
-Noise: with several runs per scenario (the suite's --repeat), medians are
-compared and the noise band is the spread of BASE plus the spread of NEW
-(spread = half of min..max, relative to the median; a side with one run borrows
-the other's). A regression must exceed BOTH its threshold and the band. With one
-run a side there is no measured spread: only the threshold applies.
+Noise: with several runs per scenario (the suite's --repeat), the best run of
+each side is compared (--statistic median: the medians) and the noise band is
+the spread of BASE plus the spread of NEW (spread = half of min..max, relative
+to the median; a side with one run borrows the other's). A regression must
+exceed BOTH its threshold and the band. With one run a side there is no
+measured spread: only the threshold applies. Why the best run: on a shared
+machine noise only ever slows a run down, so the best of N is the least
+disturbed figure (results/compare-validation.md).
 
 Folders: every *.json under them, recursively. JSON without `schema_version`
 (echod stats, an index) is skipped; a wrong schema_version is an error. A
@@ -96,6 +100,11 @@ pub struct CompareArgs {
     /// regression. Every result must carry a calibration of the same method.
     #[arg(long)]
     pub normalize: bool,
+    /// Which figure of each side's runs to compare: the best run (the highest
+    /// throughput, the lowest latency: the least disturbed on a shared machine,
+    /// where noise only slows runs down) or the median.
+    #[arg(long, value_enum, default_value_t = Statistic::Best)]
+    pub statistic: Statistic,
 }
 
 impl CompareArgs {
@@ -104,7 +113,7 @@ impl CompareArgs {
         let mut thresholds = Thresholds { default: self.threshold, ..Thresholds::default() };
         thresholds.overrides.extend(self.threshold_for.iter().copied());
         thresholds.informational.extend(self.informational.iter().copied());
-        Options { thresholds, normalize: self.normalize }
+        Options { thresholds, normalize: self.normalize, statistic: self.statistic }
     }
 }
 

@@ -8,6 +8,7 @@
 use echod::units::{fmt_count, fmt_micros};
 
 use super::comparison::{Comparison, Row, ScenarioComparison, Unit};
+use super::stats::Statistic;
 use super::verdict::Verdict;
 
 /// Output format of `loadgen compare`.
@@ -69,8 +70,12 @@ fn plural(n: usize) -> &'static str {
 fn preamble(c: &Comparison) -> Vec<String> {
     let mut lines = vec![format!(
         "threshold {}; a change is flagged only past the threshold and the noise band \
-         (spread of BASE + spread of NEW)",
-        c.thresholds.describe()
+         (spread of BASE + spread of NEW); base and new are each side's {}",
+        c.thresholds.describe(),
+        match c.statistic {
+            Statistic::Best => "best run",
+            Statistic::Median => "median",
+        }
     )];
     if c.normalized {
         lines.push(

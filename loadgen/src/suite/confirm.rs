@@ -3,8 +3,8 @@
 //! On a shared machine a whole repeat can land in a slow spell, and a scenario at
 //! 1,000 connections sometimes settles into a slower mode for a run; two such runs
 //! out of three move a median by 30%. So after its repeats the suite compares its
-//! own results with BASE the way CI does (throughput gates at the default threshold
-//! and the noise band; latency only informs), and runs every scenario whose
+//! own results with BASE the way CI does (best runs; throughput gates at the default
+//! threshold and the noise band; latency only informs), and runs every scenario whose
 //! throughput regressed as many times again. The new runs land beside the others
 //! (`confirm1/`, `confirm2/`, ...), so `loadgen compare BASE OUT` pools them: a real
 //! slowdown is slow in every run and stays flagged; a slow spell is outvoted.
@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use crate::compare::load::{self, LoadError, Side};
-use crate::compare::{comparison, Metric, Options, Thresholds, Verdict};
+use crate::compare::{comparison, Metric, Options, Statistic, Thresholds, Verdict};
 
 /// A scenario whose throughput regressed against BASE: its name and NEW/BASE.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,11 +23,12 @@ pub struct Suspect {
     pub ratio: Option<f64>,
 }
 
-/// The options CI compares with: default threshold, latency informational.
+/// The options `.ci/run` compares with: the best run of each side, the default
+/// threshold (10%), latency informational.
 pub fn ci_options() -> Options {
     let mut thresholds = Thresholds::default();
     thresholds.informational.extend([Metric::P50, Metric::P99, Metric::P999]);
-    Options { thresholds, normalize: false }
+    Options { thresholds, normalize: false, statistic: Statistic::Best }
 }
 
 /// Reads BASE up front, so a wrong path fails before anything runs (exit 2).

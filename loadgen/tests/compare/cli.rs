@@ -81,6 +81,10 @@ fn exit_2_on_bad_flags() {
     assert_eq!(code, 2);
     assert!(stderr.contains("not a metric with a threshold"), "{stderr}");
     assert_eq!(run(&dir, &["--threshold", "ten"]).0, 2);
+    let (code, _, stderr) = run(&dir, &["--statistic", "mean"]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--statistic") && stderr.contains("best"), "{stderr}");
 }
 
 /// Markdown: a heading with the outcome and a table row with the verdict in bold.
@@ -110,6 +114,7 @@ fn json_carries_the_verdicts() {
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     assert_eq!(v["passed"], false);
     assert_eq!(v["normalized"], true);
+    assert_eq!(v["statistic"], "best");
     assert_eq!(v["regressions"], 1);
     let rows = v["scenarios"][0]["rows"].as_array().expect("rows");
     let tp = rows.iter().find(|r| r["metric"] == "throughput").expect("throughput row");
@@ -124,9 +129,14 @@ fn help_documents_the_rules() {
     let out = loadgen(&[std::ffi::OsStr::new("--help")]);
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for needle in
-        ["--threshold-for", "missing in NEW is a FAILURE", "Exit codes", "Examples:", "--normalize"]
-    {
+    for needle in [
+        "--threshold-for",
+        "missing in NEW is a FAILURE",
+        "Exit codes",
+        "Examples:",
+        "--normalize",
+        "--statistic",
+    ] {
         assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
     }
 }

@@ -1,6 +1,6 @@
 //! Verdicts on fixture results, read back from files through the library.
 
-use loadgen::compare::{compare_paths, Comparison, Metric, Options, Row, Verdict};
+use loadgen::compare::{compare_paths, Comparison, Metric, Options, Row, Statistic, Verdict};
 use loadgen::result::RunResult;
 
 use super::fixtures::{result, TempDir};
@@ -85,18 +85,60 @@ fn informational_metric_never_fails() {
     assert!(loadgen::compare::verdict::parse_metric("p42").is_err());
 }
 
+fn runs(throughputs: &[f64]) -> Vec<RunResult> {
+    throughputs.iter().map(|&t| result(SCENARIO, t, 200.0)).collect()
+}
+
 /// A change past the threshold but inside the runs' own spread is not flagged.
 #[test]
 fn inside_the_noise_passes() {
-    let base: Vec<_> = [80_000.0, 100_000.0, 120_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
-    let new: Vec<_> = [85_000.0, 88_000.0, 90_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
-    let c = compare_runs(&base, &new, &Options::default());
+    let base = runs(&[80_000.0, 100_000.0, 120_000.0]);
+    let new = runs(&[85_000.0, 88_000.0, 90_000.0]);
+    let median = Options { statistic: Statistic::Median, ..Options::default() };
+    let c = compare_runs(&base, &new, &median);
     let tp = row(&c, "throughput");
     assert_eq!((tp.base, tp.new), (100_000.0, 88_000.0), "medians");
     assert_eq!(tp.verdict, Verdict::WithinNoise);
     assert!(tp.noise_band.expect("band") > 0.2);
     assert_eq!(c.scenarios[0].base_runs, 3);
     assert!(c.passed);
+}
+
+/// The CI run that failed on noise (scaling, 1,000 connections): a tight baseline,
+/// and two of three new runs in a slow spell. Medians read 0.69x and regressed; the
+/// best runs read 0.92x: unchanged. A real slowdown, slow in every run, still fails
+/// with the best runs.
+#[test]
+fn best_run_outvotes_a_slow_spell() {
+    let base = runs(&[133_300.0, 137_000.0, 134_000.0]);
+    let spell = runs(&[92_600.0, 86_500.0, 126_200.0]);
+    let median = Options { statistic: Statistic::Median, ..Options::default() };
+    let c = compare_runs(&base, &spell, &median);
+    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
+    let c = compare_runs(&base, &spell, &Options::default());
+    let tp = row(&c, "throughput");
+    assert_eq!((tp.base, tp.new), (137_000.0, 126_200.0), "best runs");
+    assert_eq!(tp.verdict, Verdict::Unchanged);
+    assert!(c.passed);
+    let slower = runs(&[100_000.0, 101_000.0, 99_000.0]);
+    let c = compare_runs(&base, &slower, &Options::default());
+    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
+    assert!(!c.passed);
+}
+
+/// Latency's best run is its lowest: p99 of [200, 900, 950] µs against [210, 220,
+/// 230] µs is unchanged by the best runs, regressed by the medians.
+#[test]
+fn best_latency_is_the_lowest() {
+    let base: Vec<_> = [210.0, 220.0, 230.0].map(|p| result(SCENARIO, 100_000.0, p)).into();
+    let new: Vec<_> = [200.0, 900.0, 950.0].map(|p| result(SCENARIO, 100_000.0, p)).into();
+    let c = compare_runs(&base, &new, &Options::default());
+    let p99 = row(&c, "p99");
+    assert_eq!((p99.base, p99.new), (210.0, 200.0));
+    assert_eq!(p99.verdict, Verdict::Unchanged);
+    let median = Options { statistic: Statistic::Median, ..Options::default() };
+    let c = compare_runs(&base, &new, &median);
+    assert_ne!(row(&c, "p99").verdict, Verdict::Unchanged);
 }
 
 /// With tight repeats, a drop past both the threshold and the band regresses.
