@@ -12,7 +12,8 @@
 //! - [`run`]: one run: config from flags, the preflight, connect phase, the per-thread
 //!   event loops, verification of every echoed byte, latency recording, the live line,
 //!   the summary; `run::processes` splits a run over processes and merges exactly.
-//! - [`suite`]: `loadgen suite`, the benchmark suite (plan, servers, runner).
+//! - [`suite`]: `loadgen suite`, the benchmark suite (plan, servers, runner, and
+//!   `--confirm`: re-running what looks slower than a baseline).
 //! - [`compare`]: `loadgen compare BASE NEW`, the CI verdict.
 //!
 //! `src/main.rs` is thin: it parses the command line and dispatches.

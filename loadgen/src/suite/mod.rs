@@ -3,6 +3,8 @@
 //! child run ([`runner`]) — then the four-tuple experiment, and writes a dated folder
 //! with every run's JSON, the index (`suite.json`), the report (Markdown) and its
 //! plots (SVG). Servers are stopped after each step, on failure and on Ctrl-C.
+//! `--only` runs chosen scenarios; `--confirm BASE` ([`confirm`]) re-runs those
+//! that look slower than BASE, so a regression must reproduce.
 
 pub mod confirm;
 pub mod plan;
