@@ -2,8 +2,9 @@
 //! `--only` runs just the named scenario; `--confirm BASE` re-runs a scenario that
 //! looks slower than BASE into `confirm1/`, where `loadgen compare` pools it, and
 //! leaves alone one that does not; bad `--only` and `--confirm` values exit 2 with
-//! one line before anything runs. The suite takes echod and tokio-echo from beside
-//! the loadgen binary, so run these through `cargo test --workspace`.
+//! one line before anything runs. The suite takes echod from beside the loadgen
+//! binary (tokio-echo too, but no step here needs it), so run these through
+//! `cargo test --workspace`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -17,10 +18,8 @@ const RESULT: &str = "runs/00-scaling-echod-reuseport-w1-conns1.json";
 /// Runs `loadgen args`; kills it after 120 s.
 fn loadgen(args: &[&str]) -> Output {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
-    for sibling in ["echod", "tokio-echo"] {
-        let p = bin.with_file_name(sibling);
-        assert!(p.exists(), "{} is missing: run `cargo test --workspace`", p.display());
-    }
+    let echod = bin.with_file_name("echod");
+    assert!(echod.exists(), "{} is missing: run `cargo test --workspace`", echod.display());
     let mut child = Command::new(&bin)
         .args(args)
         .stdout(Stdio::piped())

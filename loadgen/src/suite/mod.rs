@@ -146,6 +146,15 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let cores = echod::pin::allowed_cores();
     let plan = plan::build(profile, &cores, programs.epoll_echo.is_some());
     let selected = plan::select(&plan, &args.only).map_err(anyhow::Error::msg)?;
+    let needs_tokio =
+        selected.iter().any(|&i| matches!(plan.steps[i].server, plan::ServerKind::Tokio { .. }));
+    if needs_tokio && !programs.tokio_echo.exists() {
+        bail!(
+            "{} is missing: build the workspace first (cargo build --release --workspace), \
+             or run scripts/bench",
+            programs.tokio_echo.display()
+        );
+    }
     eprintln!(
         "suite: {:?} profile, {} steps × {} repeat(s) on {} cores → {}",
         profile,
@@ -351,7 +360,8 @@ fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {
     }
 }
 
-/// Finds loadgen (this program), echod and tokio-echo beside it, and the C peer.
+/// Finds loadgen (this program), echod and tokio-echo beside it (tokio-echo is
+/// checked later, only when a chosen step needs it), and the C peer.
 fn find_programs(peers: Option<&Path>) -> anyhow::Result<Programs> {
     let loadgen = std::env::current_exe().context("cannot find loadgen's own path")?;
     let dir = loadgen.parent().context("loadgen has no folder")?.to_path_buf();
@@ -367,7 +377,8 @@ fn find_programs(peers: Option<&Path>) -> anyhow::Result<Programs> {
         Ok(p)
     };
     let echod = sibling("echod")?;
-    let tokio_echo = sibling("tokio-echo")?;
+    // Needed only by the peers steps: checked once the steps are chosen.
+    let tokio_echo = dir.join("tokio-echo");
     let epoll_echo = build_c_peer(peers, &dir);
     Ok(Programs { loadgen, echod, tokio_echo, epoll_echo, echod_args: Vec::new() })
 }
