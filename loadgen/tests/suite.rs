@@ -7,38 +7,22 @@
 //! `cargo test --workspace`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use crate::common::stderr;
 
 use loadgen::suite::SuiteIndex;
 
 const SCENARIO: &str = "scaling echod reuseport w=1 conns=1";
 const RESULT: &str = "runs/00-scaling-echod-reuseport-w1-conns1.json";
 
-/// Runs `loadgen args`; kills it after 120 s.
+/// Runs `loadgen args` (echod must be beside it); kills it after 120 s.
 fn loadgen(args: &[&str]) -> Output {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
     let echod = bin.with_file_name("echod");
     assert!(echod.exists(), "{} is missing: run `cargo test --workspace`", echod.display());
-    let mut child = Command::new(&bin)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn loadgen");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    crate::common::loadgen(args, Duration::from_secs(120))
 }
 
 /// A fresh temp folder path (not created) unique to this process and name.

@@ -1,5 +1,6 @@
 //! loadgen's integration tests: one test binary, real sockets on 127.0.0.1, bounded.
 
+mod common;
 mod compare;
 mod ports;
 mod run;

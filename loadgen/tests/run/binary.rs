@@ -4,8 +4,10 @@
 //! it outlives a generous deadline.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use crate::common::stderr;
 
 use loadgen::result::{decode_histogram, RunResult};
 
@@ -13,25 +15,7 @@ use super::servers::{Behaviour, Server};
 
 /// Runs the binary with `args`; kills it after 30 s.
 fn loadgen(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn loadgen");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    crate::common::loadgen(args, Duration::from_secs(30))
 }
 
 /// A temp path unique to this process and name.
