@@ -132,25 +132,21 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
     let before = echod::sys::nofile_limit().context("reading RLIMIT_NOFILE")?;
     let limit = echod::sys::raise_nofile_limit().context("raising RLIMIT_NOFILE")?;
     let server = Server::bind(config.clone())?;
-    // Printed once bound, so a refusal stays a one-line error. Each worker holds a
-    // poll, a listener and a waker besides its connections.
-    let spare = 3 * config.workers as u64 + 16;
-    let holds = limit.soft.saturating_sub(spare);
-    // A --processes child says nothing more: the parent's line covers the whole server.
-    let beyond = if child {
-        String::new()
-    } else {
-        format!(
-            "; past that, accept() fails with EMFILE and echod pauses accepting: for more, run \
-             --processes N (each process has its own limit; 50,000 connections need {} here)",
+    // Printed once bound, so a refusal stays a one-line error.
+    let holds = capacity(limit.soft, config.workers);
+    // A --processes child says nothing: the parent's line covers the whole server
+    // (and lines from several processes at once would interleave).
+    if !child {
+        eprintln!(
+            "echod: descriptor limit {} (raised from {}): this process can hold about {holds} \
+             connections; past that, accept() fails with EMFILE and echod pauses accepting: \
+             for more, run --processes N (each process has its own limit; 50,000 \
+             connections need {} here)",
+            limit.soft,
+            before.soft,
             50_000u64.div_ceil(holds.max(1))
-        )
-    };
-    eprintln!(
-        "echod: descriptor limit {} (raised from {}): this process can hold about {holds} \
-         connections{beyond}",
-        limit.soft, before.soft
-    );
+        );
+    }
     let handle = server.shutdown_handle();
     on_signal(handle.clone())?;
     if child {
@@ -169,6 +165,12 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
     Ok(server.run()?)
 }
 
+/// Connections one process with `workers` workers holds under a descriptor limit of
+/// `soft`: each worker also holds a poll, a listener and a waker, plus a few spare.
+fn capacity(soft: u64, workers: usize) -> u64 {
+    soft.saturating_sub(3 * workers as u64 + 16)
+}
+
 /// Several processes sharing the port, supervised from here.
 fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStats> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -177,6 +179,20 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStat
     }
     let exe = std::env::current_exe().context("finding echod's own executable")?;
     let sup = Supervisor::start(config, processes, &exe)?;
+    // Each child raised its own limit to the hard limit, which it inherits from here.
+    let hard = echod::sys::nofile_limit().context("reading RLIMIT_NOFILE")?.hard;
+    let each: Vec<u64> = (0..processes)
+        .map(|i| {
+            capacity(hard, echod::server::processes::split_workers(config.workers, processes, i).1)
+        })
+        .collect();
+    let shares: Vec<String> = each.iter().map(u64::to_string).collect();
+    eprintln!(
+        "echod: {processes} processes, each with its own descriptor limit ({hard}): about {} \
+         connections in all ({})",
+        each.iter().sum::<u64>(),
+        shares.join(" + ")
+    );
     println!(
         "listening on {} workers={} model={} processes={processes}",
         sup.local_addr(),

@@ -76,6 +76,18 @@ impl Echod {
         }
     }
 
+    /// Reads stderr (bounded) until a line contains `needle`; returns that line.
+    fn stderr_line_with(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        while let Ok(l) = self.stderr.recv_timeout(WAIT) {
+            if l.contains(needle) {
+                return l;
+            }
+            seen.push(l);
+        }
+        panic!("no stderr line with {needle:?}; saw {seen:?}");
+    }
+
     fn stderr_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
@@ -183,8 +195,9 @@ fn bad_flags_exit_2_with_one_line() {
     }
 }
 
-/// `--processes 2`: two processes share the port, serve, shut down on SIGTERM, and
-/// the parent merges both processes' stats.
+/// `--processes 2`: the parent states the capacity of both processes together; two
+/// processes share the port, serve, shut down on SIGTERM, and the parent merges
+/// both processes' stats.
 #[test]
 fn processes_serve_and_shut_down() {
     let json = temp_json("processes");
@@ -193,6 +206,8 @@ fn processes_serve_and_shut_down() {
     args.extend(["--workers", "2", "--processes", "2", "--stats-json", path]);
     let mut echod = spawn(&args);
     let addr = echod.ready();
+    let line = echod.stderr_line_with("connections in all");
+    assert!(line.starts_with("echod: 2 processes, each with its own descriptor limit ("), "{line}");
     let clients: Vec<_> = (0..60).map(|_| connect(addr)).collect();
     for c in &clients {
         assert_eq!(echo(c, b"many"), b"many");
