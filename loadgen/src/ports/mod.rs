@@ -4,10 +4,11 @@
 //! and without IP_BIND_ADDRESS_NO_PORT, and TIME_WAIT change that; and it shows from
 //! the server's side that every accepted socket shares the listening port.
 //!
-//! It runs in a private network namespace (`unshare --net`, as root) whose
-//! ip_local_port_range is narrowed, so a run takes seconds and never touches the
-//! host's settings or connections. The inner process refuses to run in the host's
-//! namespace.
+//! It runs in a private network namespace (`unshare --net` as root; without root,
+//! `unshare --user --map-root-user --net`: a user namespace makes the caller root of
+//! its own network namespace) whose ip_local_port_range is narrowed, so a run takes
+//! seconds and never touches the host's settings or connections. The inner process
+//! refuses to run in the host's namespace.
 
 mod cases;
 mod holder;
@@ -94,25 +95,38 @@ fn reexec_in_namespace(args: &PortsArgs) -> anyhow::Result<u8> {
     let exe = std::env::current_exe().context("cannot find loadgen's own executable")?;
     let mut cmd = Command::new("unshare");
     let host = netns_id().context("cannot read /proc/self/ns/net")?;
-    cmd.args(["--net", "--"]).arg(exe).args(["ports", "--inner", "--host-netns", &host]);
+    let root = effective_uid() == Some(0);
+    let how: &[&str] = if root { &["--net"] } else { &["--user", "--map-root-user", "--net"] };
+    cmd.args(how).arg("--").arg(exe).args(["ports", "--inner", "--host-netns", &host]);
     cmd.arg(format!("--range={}-{}", args.range.0, args.range.1));
     cmd.arg(format!("--k={}", args.k)).arg(format!("--port={}", args.port));
     cmd.arg(format!("--sample={}", args.sample));
     if let Some(p) = &args.json {
         cmd.arg("--json").arg(std::path::absolute(p).unwrap_or_else(|_| p.clone()));
     }
-    let status = cmd.status().context(
-        "cannot run `unshare --net` (util-linux): install it, and run as root — the experiment \
-         narrows ip_local_port_range inside a private network namespace",
-    )?;
+    let how = format!("unshare {}", how.join(" "));
+    let status = cmd.status().with_context(|| {
+        format!(
+            "cannot run `{how}` (util-linux): install it — the experiment narrows \
+             ip_local_port_range inside a private network namespace"
+        )
+    })?;
     match status.code() {
         Some(code @ 0..=1) => Ok(code as u8),
+        Some(code) if root => bail!("the experiment's namespace (`{how}`) exited with {code}"),
         Some(code) => bail!(
-            "the experiment's namespace exited with {code}: `unshare --net` needs root \
-             (CAP_SYS_ADMIN); run loadgen ports as root"
+            "the experiment's namespace (`{how}`) exited with {code}: without root it needs \
+             unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and \
+             kernel.unprivileged_userns_clone = 1 where it exists); or run loadgen ports as root"
         ),
         None => bail!("the experiment was killed by a signal"),
     }
+}
+
+/// The effective user id: the owner of `/proc/self`.
+fn effective_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
 
 fn netns_id() -> Option<String> {
