@@ -53,13 +53,17 @@ fn four_tuple_cases_match_predictions() {
 }
 
 /// Without root the experiment runs in a user namespace, with the same verdicts. Run
-/// as root, the test drops to `nobody` (setpriv) to take that path.
+/// as root, the test drops to `nobody` (setpriv) to take that path, running a copy of
+/// the binary in the temp folder (the checkout may sit where nobody cannot reach).
 #[test]
 fn runs_without_root_in_a_user_namespace() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let copy = std::env::temp_dir().join(format!("loadgen-nobody-{}", std::process::id()));
     let mut cmd = if is_root() {
+        std::fs::copy(env!("CARGO_BIN_EXE_loadgen"), &copy).expect("copy loadgen");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
-        c.arg(env!("CARGO_BIN_EXE_loadgen"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&copy);
         c
     } else {
         Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -68,7 +72,16 @@ fn runs_without_root_in_a_user_namespace() {
         .args(["ports", "--range", "41200-41249", "--k", "2", "--port", "12400", "--sample", "3"])
         .output()
         .expect("run loadgen ports (setpriv from util-linux when root)");
+    let _ = std::fs::remove_file(&copy);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces");
+    if userns.is_ok_and(|n| n.trim() == "0") {
+        // No user namespaces on this machine: the refusal must say so, on one line.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("user.max_user_namespaces"), "{err}");
+        return;
+    }
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let cases: Vec<&str> = stdout.lines().filter(|l| l.starts_with('(')).collect();
     assert_eq!(cases.len(), 6, "{stdout}");
