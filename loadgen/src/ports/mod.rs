@@ -104,21 +104,30 @@ fn reexec_in_namespace(args: &PortsArgs) -> anyhow::Result<u8> {
     if let Some(p) = &args.json {
         cmd.arg("--json").arg(std::path::absolute(p).unwrap_or_else(|_| p.clone()));
     }
-    let how = format!("unshare {}", how.join(" "));
-    let status = cmd.status().with_context(|| {
+    let shown = format!("unshare {}", how.join(" "));
+    // A namespace that cannot be made fails here, with the reason: unshare's own
+    // failure (exit 1) would read as the experiment's "a case did not match".
+    let probe = Command::new("unshare").args(how).arg("true").output().with_context(|| {
         format!(
-            "cannot run `{how}` (util-linux): install it — the experiment narrows \
+            "cannot run `{shown}` (util-linux): install it — the experiment narrows \
              ip_local_port_range inside a private network namespace"
         )
     })?;
+    if !probe.status.success() {
+        let why = String::from_utf8_lossy(&probe.stderr).trim().to_string();
+        if root {
+            bail!("cannot make a private network namespace (`{shown}`): {why}");
+        }
+        bail!(
+            "cannot make a private network namespace (`{shown}`): {why}: without root this \
+             needs unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and \
+             kernel.unprivileged_userns_clone = 1 where it exists); or run loadgen ports as root"
+        );
+    }
+    let status = cmd.status().with_context(|| format!("cannot run `{shown}`"))?;
     match status.code() {
         Some(code @ 0..=1) => Ok(code as u8),
-        Some(code) if root => bail!("the experiment's namespace (`{how}`) exited with {code}"),
-        Some(code) => bail!(
-            "the experiment's namespace (`{how}`) exited with {code}: without root it needs \
-             unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and \
-             kernel.unprivileged_userns_clone = 1 where it exists); or run loadgen ports as root"
-        ),
+        Some(code) => bail!("the experiment's namespace (`{shown}`) exited with {code}"),
         None => bail!("the experiment was killed by a signal"),
     }
 }
