@@ -31,11 +31,6 @@ pub fn ci_options() -> Options {
     Options { thresholds, normalize: false, statistic: Statistic::Best }
 }
 
-/// Reads BASE up front, so a wrong path fails before anything runs (exit 2).
-pub fn load_base(base: &Path) -> Result<Side, LoadError> {
-    load::load_side(base)
-}
-
 /// The scenarios of `out` whose gating performance rows regressed against `base`.
 pub fn suspects(base: &Side, out: &Path) -> Result<Vec<Suspect>, LoadError> {
     let new = load::load_side(out)?;

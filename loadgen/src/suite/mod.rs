@@ -131,9 +131,10 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handler")?;
     }
+    // BASE is read up front, so a wrong path fails before anything runs (exit 2).
     let base = match &args.confirm {
         Some(path) => {
-            Some(confirm::load_base(path).map_err(|e| anyhow::anyhow!("--confirm: {e}"))?)
+            Some(compare::load::load_side(path).map_err(|e| anyhow::anyhow!("--confirm: {e}"))?)
         }
         None => None,
     };
