@@ -9,6 +9,8 @@
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
 //! - [`report`]: the suite report: Markdown and SVG plots (plotters).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
+//! - [`scenario`]: scenario names (`peers epoll_echo t=1 conns=1000`): written by
+//!   the suite, read back by compare.
 //! - [`run`]: one run: config from flags, the preflight, connect phase, the per-thread
 //!   event loops, verification of every echoed byte, latency recording, the live line,
 //!   the summary; `run::processes` splits a run over processes and merges exactly.
@@ -27,4 +29,5 @@ pub mod ports;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod scenario;
 pub mod suite;

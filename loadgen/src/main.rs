@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Build another revision's echod (and tokio-echo) for `suite --base DIR`.
+    BuildBase(loadgen::suite::base_build::BuildBaseArgs),
     /// Compare two results (files or folders): a verdict per metric; exit 1 on a regression.
     Compare(loadgen::compare::CompareArgs),
     /// The four-tuple experiment: ports per family, sources, destinations, bind(), TIME_WAIT.
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let cli: Cli = echod::cli::parse_or_exit("loadgen");
     let outcome = match cli.command {
         None => loadgen::run::execute(cli.run, argv),
+        Some(Command::BuildBase(args)) => loadgen::suite::base_build::execute(args),
         Some(Command::Compare(args)) => loadgen::compare::execute(args),
         Some(Command::Ports(args)) => loadgen::ports::execute(args),
         Some(Command::Suite(args)) => loadgen::suite::execute(args, argv),

@@ -38,6 +38,12 @@ pub struct RunResult {
     pub exit_code: i32,
     /// The machine the run was taken on.
     pub environment: Environment,
+    /// Set by the suite when the scenario's figure is mostly the host's, not the
+    /// code's (one connection across cores measures the wake-up between two CPUs):
+    /// why. `loadgen compare` then does not gate on it when BASE and NEW come from
+    /// different machines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_bound: Option<String>,
     /// A calibration figure taken right before the run (compare can normalize by it).
     pub calibration: Option<Calibration>,
     /// The settings the run used.

@@ -27,6 +27,8 @@ pub struct Options {
     pub normalize: bool,
     /// Compare the best run of each side (default) or the median.
     pub statistic: Statistic,
+    /// `--relative-to`: the sides were divided by these peers (figures are ratios).
+    pub relative_to: Vec<String>,
 }
 
 /// Everything compare found: what the renderers print and what tests inspect.
@@ -38,6 +40,8 @@ pub struct Comparison {
     pub normalized: bool,
     /// Which figure of each side's runs was compared.
     pub statistic: Statistic,
+    /// The peers echod's figures were divided by (`--relative-to`), if any.
+    pub relative_to: Vec<String>,
     /// Scenarios present on both sides, in name order.
     pub scenarios: Vec<ScenarioComparison>,
     /// Scenarios measured in BASE but not in NEW: each one is a failure.
@@ -86,6 +90,8 @@ pub enum Unit {
     Count,
     /// A multiple of the calibration figure (normalized values).
     Calibrated,
+    /// A ratio to a peer measured in the same run (`--relative-to`).
+    Relative,
 }
 
 /// One metric of one scenario.
@@ -142,6 +148,7 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
         thresholds: options.thresholds.clone(),
         normalized: options.normalize,
         statistic: options.statistic,
+        relative_to: options.relative_to.clone(),
         passed: regressions == 0 && failures == 0,
         scenarios,
         missing_in_new,
@@ -161,8 +168,12 @@ fn scenario(
         check_calibrations(base, new)?;
     }
     let mut rows = Vec::new();
+    // A figure that is mostly the host's says nothing about the code once the two
+    // sides ran on different machines: shown with its verdict, never gating.
+    let host_bound = host_bound_across_machines(base, new);
     for metric in Metric::THRESHOLDED {
-        rows.push(performance_row(metric, base, new, options));
+        let row = performance_row(metric, base, new, options);
+        rows.push(Row { gating: row.gating && host_bound.is_none(), ..row });
     }
     rows.push(connections_row(base, new));
     rows.push(check_row(
@@ -182,13 +193,29 @@ fn scenario(
     if base.iter().chain(new).all(|l| l.result.calibration.is_some()) {
         rows.push(calibration_row(base, new));
     }
+    let mut notes = notes(base, new);
+    if let Some(why) = host_bound {
+        notes.push(format!("informational across machines (host-bound: {why})"));
+    }
     Ok(ScenarioComparison {
         scenario: name.to_string(),
         base_runs: base.len(),
         new_runs: new.len(),
         rows,
-        notes: notes(base, new),
+        notes,
     })
+}
+
+/// The reason a scenario is host-bound, when one of its runs says it is and the
+/// sides were measured on different machines; None otherwise.
+fn host_bound_across_machines(base: &[Loaded], new: &[Loaded]) -> Option<String> {
+    let why = base.iter().chain(new).find_map(|l| l.result.host_bound.clone())?;
+    let machine = |l: &Loaded| {
+        let e = &l.result.environment;
+        (e.hostname.clone(), e.kernel.clone(), e.cpu_model.clone(), e.cores)
+    };
+    let machines: std::collections::BTreeSet<_> = base.iter().chain(new).map(machine).collect();
+    (machines.len() > 1).then_some(why)
 }
 
 /// Every run has a usable calibration, all of the same method.
@@ -274,6 +301,7 @@ fn performance_row(metric: Metric, base: &[Loaded], new: &[Loaded], options: &Op
     let threshold = options.thresholds.of(metric);
     let band = noise_band(&base_runs, &new_runs);
     let unit = match (normalized, metric) {
+        _ if !options.relative_to.is_empty() => Unit::Relative,
         (true, _) => Unit::Calibrated,
         (false, Metric::Throughput | Metric::ConnectRate) => Unit::PerSec,
         (false, _) => Unit::Micros,

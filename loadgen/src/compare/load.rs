@@ -2,7 +2,9 @@
 //! grouped by scenario. Every error names the file, and the field when one is wrong.
 //!
 //! A folder is searched recursively for `*.json` (in name order, symlinked folders
-//! not followed). JSON without a `schema_version` field (echod stats, a suite index)
+//! not followed). A `loadgen suite --base` folder (a `suite.json` beside `base/` and
+//! `new/`) holds two builds: as one side it is its `new/` build (and the steps that
+//! ran once), never both mixed; name `DIR/base` to read the other build. JSON without a `schema_version` field (echod stats, a suite index)
 //! is not a result and is skipped; JSON with one must be a valid [`RunResult`] of
 //! [`SCHEMA_VERSION`], anything else is an error. A file named directly must be a
 //! result. A side with no result at all is an error too: nothing measured must not
@@ -36,6 +38,12 @@ pub enum LoadError {
     Field { path: PathBuf, field: String, message: String },
     #[error("{}: no loadgen results in this folder (no *.json with a `schema_version`)", path.display())]
     NoResults { path: PathBuf },
+    #[error(
+        "{}: --relative-to {peers}: no `peers echod` run has such a peer's run beside it \
+         (in the same folder, at the same connection count); run the suite's peers steps",
+        path.display()
+    )]
+    NoPeerRuns { path: PathBuf, peers: String },
 }
 
 /// One result and where it came from.
@@ -90,7 +98,11 @@ fn collect_json(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
         paths.push((entry.path(), kind.is_dir()));
     }
     paths.sort();
+    let two_builds = ["suite.json", "base", "new"].iter().all(|p| dir.join(p).exists());
     for (path, is_dir) in paths {
+        if two_builds && path.file_name().is_some_and(|n| n == "base") {
+            continue;
+        }
         if is_dir {
             collect_json(&path, files)?;
         } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {

@@ -16,11 +16,13 @@
 //! - [`verdict`]: metrics, directions, thresholds, the verdict rule.
 //! - [`comparison`]: the structured comparison (what tests inspect), performance rows.
 //! - `checks`: correctness checks, the calibration row, notes.
+//! - [`relative`]: `--relative-to PEER`, echod as a ratio to a peer of the same run.
 //! - [`render`]: text, markdown and JSON output.
 
 mod checks;
 pub mod comparison;
 pub mod load;
+pub mod relative;
 pub mod render;
 pub mod stats;
 pub mod verdict;
@@ -71,6 +73,8 @@ Examples:
   loadgen compare base.json new.json
   loadgen compare results/baseline results/tmp --threshold 15% --threshold-for p999=40%
   loadgen compare results/baseline results/tmp --normalize --format markdown >> \"$GITHUB_STEP_SUMMARY\"
+  loadgen compare results/tmp/base results/tmp/new     (a `suite --base` run: one machine)
+  loadgen compare results/baseline results/tmp/new --relative-to tokio-echo --relative-to epoll_echo
   loadgen compare old/ new/ --format json | jq '.scenarios[].rows[] | select(.verdict==\"regressed\")'";
 
 /// Flags of `loadgen compare`.
@@ -100,6 +104,12 @@ pub struct CompareArgs {
     /// regression. Every result must carry a calibration of the same method.
     #[arg(long)]
     pub normalize: bool,
+    /// Compare echod as a ratio to PEER measured in the same run (repeatable, e.g.
+    /// tokio-echo, epoll_echo): each `peers echod ... conns=N` run is divided by the
+    /// PEER run at N in the same folder, so results from different machines compare
+    /// (results/baseline against today's host).
+    #[arg(long, value_name = "PEER", conflicts_with = "normalize")]
+    pub relative_to: Vec<String>,
     /// Which figure of each side's runs to compare: the best run (the highest
     /// throughput, the lowest latency: the least disturbed on a shared machine,
     /// where noise only slows runs down) or the median.
@@ -113,14 +123,23 @@ impl CompareArgs {
         let mut thresholds = Thresholds { default: self.threshold, ..Thresholds::default() };
         thresholds.overrides.extend(self.threshold_for.iter().copied());
         thresholds.informational.extend(self.informational.iter().copied());
-        Options { thresholds, normalize: self.normalize, statistic: self.statistic }
+        Options {
+            thresholds,
+            normalize: self.normalize,
+            statistic: self.statistic,
+            relative_to: self.relative_to.clone(),
+        }
     }
 }
 
 /// Reads both sides and compares them: the library entry point tests call.
 pub fn compare_paths(base: &Path, new: &Path, options: &Options) -> Result<Comparison, LoadError> {
-    let base_side = load::load_side(base)?;
-    let new_side = load::load_side(new)?;
+    let mut base_side = load::load_side(base)?;
+    let mut new_side = load::load_side(new)?;
+    if !options.relative_to.is_empty() {
+        base_side = relative::relative_to(&base_side, &options.relative_to, base)?;
+        new_side = relative::relative_to(&new_side, &options.relative_to, new)?;
+    }
     comparison::compare(&base_side, &new_side, options)
 }
 

@@ -77,6 +77,13 @@ fn preamble(c: &Comparison) -> Vec<String> {
             Statistic::Median => "median",
         }
     )];
+    if !c.relative_to.is_empty() {
+        lines.push(format!(
+            "relative to {}: each echod figure divided by that peer's in the same run \
+             (x = echod / peer), so machines that differ cancel out",
+            c.relative_to.join(", ")
+        ));
+    }
     if c.normalized {
         lines.push(
             "normalized: throughput / calibration round trips/s, latency / calibration p50 \
@@ -105,10 +112,10 @@ fn value(unit: Unit, v: f64) -> String {
         Unit::PerSec => format!("{}/s", fmt_count(v)),
         Unit::Micros => fmt_micros(v),
         Unit::Count => fmt_count(v),
-        Unit::Calibrated if v >= 100.0 => format!("{v:.0}x"),
-        Unit::Calibrated if v >= 10.0 => format!("{v:.1}x"),
-        Unit::Calibrated if v >= 1.0 => format!("{v:.2}x"),
-        Unit::Calibrated => format!("{v:.3}x"),
+        Unit::Calibrated | Unit::Relative if v >= 100.0 => format!("{v:.0}x"),
+        Unit::Calibrated | Unit::Relative if v >= 10.0 => format!("{v:.1}x"),
+        Unit::Calibrated | Unit::Relative if v >= 1.0 => format!("{v:.2}x"),
+        Unit::Calibrated | Unit::Relative => format!("{v:.3}x"),
     }
 }
 

@@ -14,6 +14,7 @@ use echod::units::{fmt_bytes, fmt_count, fmt_micros};
 
 use super::plot::{percentile_chart, percentile_points, xy_chart, Series};
 use crate::result::{decode_histogram, RunResult};
+use crate::suite::builds::Side;
 use crate::suite::plan::Section;
 use crate::suite::runner::StepRecord;
 use crate::suite::SuiteIndex;
@@ -41,6 +42,7 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     };
     let mut md = String::new();
     header(&mut md, index);
+    super::builds::section(&mut md, out, index);
     scaling(&mut md, out, &by(Section::Scaling))?;
     latency(&mut md, out, &by(Section::Scaling), &by(Section::OpenLoop))?;
     workers(&mut md, out, &by(Section::Workers))?;
@@ -56,7 +58,9 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
 
 fn representative_rows<'a>(out: &Path, index: &'a SuiteIndex) -> Vec<Row<'a>> {
     let mut groups: BTreeMap<(usize, &str), Vec<(&StepRecord, RunResult)>> = BTreeMap::new();
-    for s in &index.steps {
+    // With a base build, the sections show the build under test; the base build
+    // has its own table ([`builds`]).
+    for s in index.steps.iter().filter(|s| s.side != Some(Side::Base)) {
         let Some(file) = &s.record.result_file else { continue };
         let Ok(res) = load_result(out, file) else { continue };
         groups
@@ -511,8 +515,9 @@ fn failures(md: &mut String, index: &SuiteIndex) {
     for s in bad {
         let _ = writeln!(
             md,
-            "- rep {} `{}`: exit {:?}{}",
+            "- rep {}{} `{}`: exit {:?}{}",
             s.rep,
+            s.side.map_or(String::new(), |side| format!(" [{}]", side.folder())),
             s.record.scenario,
             s.record.exit_code,
             s.record.error.as_ref().map_or(String::new(), |e| format!(" — {e}"))

@@ -83,6 +83,7 @@ pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
         interrupted: m.interrupted,
         exit_code: exit_code(t).into(),
         environment: Default::default(),
+        host_bound: None,
         calibration: None,
         config: result_config(m.config),
         connections: Connections {

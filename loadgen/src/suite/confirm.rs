@@ -10,9 +10,15 @@
 //! slowdown is slow in every run and stays flagged; a slow spell is outvoted.
 //! Correctness failures are never re-run away: compare judges checks by the worst
 //! run, and every run stays in the folder.
+//!
+//! With `--base DIR` the same happens inside one run: the new side is compared with
+//! the base side measured beside it, and every suspect runs again on both sides.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
+use super::builds::Side as BuildSide;
+use super::{plan, RepStep, Session, SuiteArgs};
 use crate::compare::load::{self, LoadError, Side};
 use crate::compare::{comparison, Metric, Options, Statistic, Thresholds, Verdict};
 
@@ -28,7 +34,7 @@ pub struct Suspect {
 pub fn ci_options() -> Options {
     let mut thresholds = Thresholds::default();
     thresholds.informational.extend([Metric::P50, Metric::P99, Metric::P999]);
-    Options { thresholds, normalize: false, statistic: Statistic::Best }
+    Options { thresholds, normalize: false, statistic: Statistic::Best, relative_to: Vec::new() }
 }
 
 /// The scenarios of `out` whose gating performance rows regressed against `base`.
@@ -51,4 +57,79 @@ pub fn describe(suspect: &Suspect) -> String {
         Some(r) => format!("{} ({r:.2}x)", suspect.scenario),
         None => suspect.scenario.clone(),
     }
+}
+
+/// `--confirm BASE`: compares what ran with BASE (a results folder) and runs each
+/// scenario whose throughput regressed `--repeat` more times, into `out/confirm1/`, ...
+pub(super) fn against_results(
+    args: &SuiteArgs,
+    base: &Side,
+    plan: &plan::Plan,
+    out: &Path,
+    session: &mut Session<'_>,
+) -> anyhow::Result<Vec<RepStep>> {
+    let name = args.confirm.as_deref().unwrap_or(Path::new("BASE")).display().to_string();
+    let than = format!("than {name}");
+    rerun_suspects(&than, || suspects(base, out), plan, out, session, args.repeat)
+}
+
+/// `--base`: compares the new side with the base side measured beside it in this
+/// very run, and runs each scenario whose throughput looks slower on the new side
+/// `--repeat` more times on both sides.
+pub(super) fn against_base_build(
+    args: &SuiteArgs,
+    plan: &plan::Plan,
+    out: &Path,
+    session: &mut Session<'_>,
+) -> anyhow::Result<Vec<RepStep>> {
+    let base_dir = out.join(BuildSide::Base.folder());
+    let new_dir = out.join(BuildSide::New.folder());
+    let find = || suspects(&load::load_side(&base_dir)?, &new_dir);
+    rerun_suspects("on the new build", find, plan, out, session, args.repeat)
+}
+
+/// Finds the suspects, re-runs them `repeat` more times, and says before and after
+/// what it found (`slower {than}`). What ran is kept whatever happens here: a failure
+/// to compare is reported, and `loadgen compare` in CI names it again.
+fn rerun_suspects(
+    than: &str,
+    find: impl Fn() -> Result<Vec<Suspect>, LoadError>,
+    plan: &plan::Plan,
+    out: &Path,
+    session: &mut Session<'_>,
+    repeat: u32,
+) -> anyhow::Result<Vec<RepStep>> {
+    if session.stop.load(Ordering::Relaxed) {
+        return Ok(Vec::new());
+    }
+    let found = match find() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("confirm: cannot compare: {e}");
+            return Ok(Vec::new());
+        }
+    };
+    if found.is_empty() {
+        eprintln!("confirm: no scenario slower {than}");
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = found.iter().map(|s| s.scenario.clone()).collect();
+    let listed: Vec<String> = found.iter().map(describe).collect();
+    eprintln!(
+        "confirm: {} scenario(s) slower {than}: {}; running each {repeat} more time(s)",
+        found.len(),
+        listed.join(", "),
+    );
+    let steps = session.rerun(plan, &names, out, repeat)?;
+    match find() {
+        Ok(still) if still.is_empty() => {
+            eprintln!("confirm: with every run pooled, none is slower: noise, not a regression")
+        }
+        Ok(still) => {
+            let listed: Vec<String> = still.iter().map(describe).collect();
+            eprintln!("confirm: still slower with every run pooled: {}", listed.join(", "))
+        }
+        Err(e) => eprintln!("confirm: cannot compare: {e}"),
+    }
+    Ok(steps)
 }

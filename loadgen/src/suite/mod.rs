@@ -4,10 +4,15 @@
 //! with every run's JSON, the index (`suite.json`), the report (Markdown) and its
 //! plots (SVG). Servers are stopped after each step, on failure and on Ctrl-C.
 //! `--only` runs chosen scenarios; `--confirm BASE` ([`confirm`]) re-runs those
-//! that look slower than BASE, so a regression must reproduce.
+//! that look slower than BASE, so a regression must reproduce. `--base DIR`
+//! ([`builds`]) measures another build's servers side by side with this one's,
+//! alternating, and confirms what looks slower the same way.
 
+pub mod base_build;
+pub mod builds;
 pub mod confirm;
 pub mod plan;
+pub mod programs;
 pub mod runner;
 pub mod server;
 
@@ -20,8 +25,10 @@ use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
 use crate::compare;
+use builds::{Build, Side};
 use plan::{Profile, Section};
-use runner::{Programs, StepRecord};
+use programs::Programs;
+use runner::StepRecord;
 
 /// Flags of `loadgen suite`.
 #[derive(clap::Args, Debug, Clone)]
@@ -68,8 +75,17 @@ pub struct SuiteArgs {
     /// every scenario whose throughput regressed --repeat more times (confirm1/, ...),
     /// so `loadgen compare BASE OUT` judges on all the runs: a slow spell of the
     /// machine is outvoted, a real slowdown stays flagged.
-    #[arg(long, value_name = "BASE")]
+    #[arg(long, value_name = "BASE", conflicts_with = "base")]
     pub confirm: Option<PathBuf>,
+    /// Measure another build side by side: DIR holds its echod (and tokio-echo, if
+    /// it has one; `loadgen build-base REV --out DIR` makes such a folder). Every step
+    /// of those servers runs for both builds back to back on the same port, pinning
+    /// and client, the order swapped every repeat; results go to OUT/base/ and
+    /// OUT/new/ under the same scenario names. Scenarios whose throughput looks
+    /// slower on the new side run --repeat more times on both (confirm1/, ...), and
+    /// `loadgen compare OUT/base OUT/new` gives the verdict.
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
     /// Measure nothing: rewrite report.md and the plots of an existing suite folder
     /// from its suite.json and result files.
     #[arg(long, value_name = "DIR")]
@@ -96,6 +112,20 @@ pub struct SuiteIndex {
     pub ports_note: Option<String>,
     /// Whether the reference C server took part.
     pub c_peer: bool,
+    /// `--base`: the two builds measured side by side; None when one build ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builds: Option<BuildsInfo>,
+}
+
+/// The two builds of a `--base` run, for the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuildsInfo {
+    /// The `--base` folder as given.
+    pub base_dir: String,
+    /// The base build's revision (its revision.txt), when known.
+    pub base_revision: Option<String>,
+    /// Whether the base build had a tokio-echo (its peer steps ran on both sides).
+    pub base_has_tokio: bool,
 }
 
 /// One step of one repeat.
@@ -105,6 +135,10 @@ pub struct RepStep {
     /// A confirmation run (`--confirm`): a scenario re-run because it looked slower.
     #[serde(default)]
     pub confirm: bool,
+    /// With `--base`: which build this run measured (its result is under that
+    /// side's folder); None when one build ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
     #[serde(flatten)]
     pub record: StepRecord,
 }
@@ -138,8 +172,13 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let mut programs = find_programs(args.peers.as_deref())?;
+    let base_build = match &args.base {
+        Some(dir) => Some(Build::from_dir(dir).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let mut programs = programs::find_programs(args.peers.as_deref())?;
     programs.echod_args.clone_from(&args.echod_arg);
+    programs.base = base_build;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
@@ -149,27 +188,39 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let selected = plan::select(&plan, &args.only).map_err(anyhow::Error::msg)?;
     let needs_tokio =
         selected.iter().any(|&i| matches!(plan.steps[i].server, plan::ServerKind::Tokio { .. }));
-    if needs_tokio && !programs.tokio_echo.exists() {
+    if needs_tokio && programs.new.tokio_echo.is_none() {
         bail!(
             "{} is missing: build the workspace first (cargo build --release --workspace), \
              or run scripts/bench",
-            programs.tokio_echo.display()
+            programs.loadgen.with_file_name("tokio-echo").display()
         );
     }
+    let runs_per_rep: usize = selected
+        .iter()
+        .map(|&i| builds::sides(&plan.steps[i].server, programs.base.as_ref(), 1).len())
+        .sum();
     eprintln!(
-        "suite: {:?} profile, {} steps × {} repeat(s) on {} cores → {}",
+        "suite: {:?} profile, {} runs × {} repeat(s) on {} cores → {}",
         profile,
-        selected.len(),
+        runs_per_rep,
         args.repeat,
         cores.len(),
         out.display()
     );
+    if let (Some(b), Some(dir)) = (&programs.base, &args.base) {
+        eprintln!(
+            "suite: base build {} ({}){}: its servers run beside this build's, alternating",
+            dir.display(),
+            b.revision.as_deref().unwrap_or("revision unknown"),
+            if b.tokio_echo.is_some() { "" } else { ", without tokio-echo" }
+        );
+    }
     if programs.epoll_echo.is_none() {
         eprintln!(
             "suite: the reference C server was not found (../shared/peers): peers step without it"
         );
     }
-    let total = selected.len() * args.repeat as usize;
+    let total = runs_per_rep * args.repeat as usize;
     let mut session = Session { programs: &programs, port: args.port, stop: &stop, n: 0, total };
     let mut steps = Vec::new();
     for rep in 1..=args.repeat {
@@ -177,7 +228,9 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         steps.extend(session.run_rep(&plan, &selected, &out, &sub, rep, false)?);
     }
     if let Some(base) = &base {
-        steps.extend(confirm_suspects(&args, base, &plan, &out, &mut session)?);
+        steps.extend(confirm::against_results(&args, base, &plan, &out, &mut session)?);
+    } else if programs.base.is_some() {
+        steps.extend(confirm::against_base_build(&args, &plan, &out, &mut session)?);
     }
     let (ports_file, ports_note) = if args.no_ports || stop.load(Ordering::Relaxed) {
         (None, Some("not run (--no-ports or interrupted)".to_string()))
@@ -199,12 +252,22 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         ports_file,
         ports_note,
         c_peer: programs.epoll_echo.is_some(),
+        builds: programs.base.as_ref().map(|b| BuildsInfo {
+            base_dir: args.base.as_deref().unwrap_or(Path::new("")).display().to_string(),
+            base_revision: b.revision.clone(),
+            base_has_tokio: b.tokio_echo.is_some(),
+        }),
     };
     std::fs::write(out.join("suite.json"), serde_json::to_string_pretty(&index)?)?;
     let report = crate::report::write(&out, &index).context("cannot write the report")?;
     eprintln!("suite: report {}", report.display());
-    let clean =
-        index.steps.iter().all(|s| s.record.error.is_none() && s.record.exit_code == Some(0));
+    // The base build's runs do not decide the exit code: an older build may lack
+    // what a step asks of it (its scenario is then one only NEW has).
+    let clean = index
+        .steps
+        .iter()
+        .filter(|s| s.side != Some(Side::Base))
+        .all(|s| s.record.error.is_none() && s.record.exit_code == Some(0));
     Ok(if clean && !index.interrupted { 0 } else { 1 })
 }
 
@@ -220,9 +283,35 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Runs the scenarios `names` `repeat` more times, into `out/confirm1/`, ...
+    /// (under each side's folder with a base build), the repeat count continuing
+    /// from the first runs so the side order keeps alternating.
+    fn rerun(
+        &mut self,
+        plan: &plan::Plan,
+        names: &[String],
+        out: &Path,
+        repeat: u32,
+    ) -> anyhow::Result<Vec<RepStep>> {
+        let selected = plan::select(plan, names).map_err(anyhow::Error::msg)?;
+        let per_rep: usize = selected
+            .iter()
+            .map(|&i| builds::sides(&plan.steps[i].server, self.programs.base.as_ref(), 1).len())
+            .sum();
+        self.n = 0;
+        self.total = per_rep * repeat as usize;
+        let mut steps = Vec::new();
+        for k in 1..=repeat {
+            let sub = format!("confirm{k}/");
+            steps.extend(self.run_rep(plan, &selected, out, &sub, repeat + k, true)?);
+        }
+        Ok(steps)
+    }
+
     /// Runs the `selected` steps of `plan` once into `out/sub` (`sub` is empty or
-    /// ends in `/`); stops early when asked to. Each step listens on `port` + its
-    /// index in the plan, whatever the selection.
+    /// ends in `/`), each on the sides [`builds::sides`] gives it (into
+    /// `out/<side>/sub` with a base build); stops early when asked to. Each step
+    /// listens on `port` + its index in the plan, whatever the selection or side.
     fn run_rep(
         &mut self,
         plan: &plan::Plan,
@@ -232,103 +321,64 @@ impl Session<'_> {
         rep: u32,
         confirm: bool,
     ) -> anyhow::Result<Vec<RepStep>> {
-        let dir = out.join(sub);
-        std::fs::create_dir_all(dir.join("runs"))
-            .with_context(|| format!("--out {}: cannot create", dir.display()))?;
-        let mut done: Vec<StepRecord> = Vec::new();
+        // Closed-loop msgs/s measured in this repeat, by connections: an open-loop
+        // step offers half of the lowest, so both builds get the same rate.
+        let mut rates: Vec<(u64, f64)> = Vec::new();
         let mut steps = Vec::new();
         for &i in selected {
-            if self.stop.load(Ordering::Relaxed) {
-                break;
-            }
             let step = &plan.steps[i];
-            self.n += 1;
-            let rate = step.rate_fraction.map(|f| f * closed_loop_rate(&dir, &done, step.conns));
-            eprint!("[{:>3}/{}] {:<48}", self.n, self.total, step.scenario);
-            let port = self.port.wrapping_add(i as u16);
-            let record = runner::run_step(self.programs, &dir, i, step, port, rate, self.stop);
-            eprintln!("{}", progress_summary(&dir, &record));
-            done.push(record.clone());
-            let mut record = record;
-            record.result_file = record.result_file.map(|f| format!("{sub}{f}"));
-            steps.push(RepStep { rep, confirm, record });
+            for side in builds::sides(&step.server, self.programs.base.as_ref(), rep) {
+                if self.stop.load(Ordering::Relaxed) {
+                    return Ok(steps);
+                }
+                let prefix = match side {
+                    Some(side) => format!("{}/{sub}", side.folder()),
+                    None => sub.to_string(),
+                };
+                let dir = out.join(&prefix);
+                std::fs::create_dir_all(dir.join("runs"))
+                    .with_context(|| format!("--out {}: cannot create", dir.display()))?;
+                self.n += 1;
+                let rate = step.rate_fraction.map(|f| f * closed_loop_rate(&rates, step.conns));
+                let tag = side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
+                eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
+                let port = self.port.wrapping_add(i as u16);
+                let record =
+                    runner::run_step(self.programs, side, &dir, i, step, port, rate, self.stop);
+                let result =
+                    record.result_file.as_deref().map(|f| crate::report::load_result(&dir, f));
+                eprintln!("{}", progress_summary(&record, result.as_ref()));
+                if let (Section::Scaling, Some(Ok(r))) = (step.section, &result) {
+                    rates.push((step.conns, r.throughput.msgs_per_sec));
+                }
+                let mut record = record;
+                record.result_file = record.result_file.map(|f| format!("{prefix}{f}"));
+                steps.push(RepStep { rep, confirm, side, record });
+            }
         }
         Ok(steps)
     }
 }
 
-/// `--confirm BASE`: compares what ran with BASE and runs each scenario whose
-/// throughput regressed `--repeat` more times, into `out/confirm1/`, ... (see
-/// [`confirm`]); prints what it found before and after.
-fn confirm_suspects(
-    args: &SuiteArgs,
-    base: &compare::load::Side,
-    plan: &plan::Plan,
-    out: &Path,
-    session: &mut Session<'_>,
-) -> anyhow::Result<Vec<RepStep>> {
-    let base_name = args.confirm.as_deref().unwrap_or(Path::new("BASE")).display().to_string();
-    if session.stop.load(Ordering::Relaxed) {
-        return Ok(Vec::new());
-    }
-    // What ran is kept whatever happens here: a failure to compare is reported, and
-    // `loadgen compare` in CI will name it again.
-    let suspects = match confirm::suspects(base, out) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("confirm: cannot compare with {base_name}: {e}");
-            return Ok(Vec::new());
-        }
-    };
-    if suspects.is_empty() {
-        eprintln!("confirm: no scenario slower than {base_name}");
-        return Ok(Vec::new());
-    }
-    let names: Vec<String> = suspects.iter().map(|s| s.scenario.clone()).collect();
-    let listed: Vec<String> = suspects.iter().map(confirm::describe).collect();
-    eprintln!(
-        "confirm: {} scenario(s) slower than {base_name}: {}; running each {} more time(s)",
-        suspects.len(),
-        listed.join(", "),
-        args.repeat
-    );
-    let selected = plan::select(plan, &names).map_err(anyhow::Error::msg)?;
-    session.n = 0;
-    session.total = selected.len() * args.repeat as usize;
-    let mut steps = Vec::new();
-    for k in 1..=args.repeat {
-        let sub = format!("confirm{k}/");
-        steps.extend(session.run_rep(plan, &selected, out, &sub, args.repeat + k, true)?);
-    }
-    match confirm::suspects(base, out) {
-        Ok(still) if still.is_empty() => {
-            eprintln!("confirm: with every run pooled, none is slower: noise, not a regression")
-        }
-        Ok(still) => {
-            let listed: Vec<String> = still.iter().map(confirm::describe).collect();
-            eprintln!("confirm: still slower with every run pooled: {}", listed.join(", "))
-        }
-        Err(e) => eprintln!("confirm: cannot compare with {base_name}: {e}"),
-    }
-    Ok(steps)
-}
-
-/// Closed-loop msgs/s measured at `conns` earlier in this repeat (scaling section).
-fn closed_loop_rate(dir: &Path, done: &[StepRecord], conns: u64) -> f64 {
-    done.iter()
-        .filter(|r| r.section == Section::Scaling && r.conns == conns)
-        .filter_map(|r| crate::report::load_result(dir, r.result_file.as_deref()?).ok())
-        .map(|r| r.throughput.msgs_per_sec)
-        .next()
-        .filter(|r| *r > 0.0)
+/// The lowest closed-loop msgs/s measured at `conns` earlier in this repeat (on
+/// either side); 10,000 when none was.
+fn closed_loop_rate(rates: &[(u64, f64)], conns: u64) -> f64 {
+    rates
+        .iter()
+        .filter(|(c, r)| *c == conns && *r > 0.0)
+        .map(|(_, r)| *r)
+        .reduce(f64::min)
         .unwrap_or(10_000.0)
 }
 
-fn progress_summary(dir: &Path, r: &StepRecord) -> String {
+fn progress_summary(
+    r: &StepRecord,
+    result: Option<&anyhow::Result<crate::result::RunResult>>,
+) -> String {
     if let Some(e) = &r.error {
         return format!("FAILED: {e}");
     }
-    match r.result_file.as_deref().map(|f| crate::report::load_result(dir, f)) {
+    match result {
         Some(Ok(res)) => format!(
             "{:>9} msgs/s  p50 {:>9}  p99 {:>9}  exit {}",
             echod::units::fmt_count(res.throughput.msgs_per_sec),
@@ -359,50 +409,4 @@ fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {
             (None, Some(e.to_string()))
         }
     }
-}
-
-/// Finds loadgen (this program), echod and tokio-echo beside it (tokio-echo is
-/// checked later, only when a chosen step needs it), and the C peer.
-fn find_programs(peers: Option<&Path>) -> anyhow::Result<Programs> {
-    let loadgen = std::env::current_exe().context("cannot find loadgen's own path")?;
-    let dir = loadgen.parent().context("loadgen has no folder")?.to_path_buf();
-    let sibling = |name: &str| -> anyhow::Result<PathBuf> {
-        let p = dir.join(name);
-        if !p.exists() {
-            bail!(
-                "{} is missing: build the workspace first (cargo build --release --workspace), \
-                 or run scripts/bench",
-                p.display()
-            );
-        }
-        Ok(p)
-    };
-    let echod = sibling("echod")?;
-    // Needed only by the peers steps: checked once the steps are chosen.
-    let tokio_echo = dir.join("tokio-echo");
-    let epoll_echo = build_c_peer(peers, &dir);
-    Ok(Programs { loadgen, echod, tokio_echo, epoll_echo, echod_args: Vec::new() })
-}
-
-/// Compiles ../shared/peers/c_epoll_echo/epoll_echo.c into `<bin dir>/peers/` when
-/// the source is there and gcc works; None otherwise (the suite runs without it).
-fn build_c_peer(peers: Option<&Path>, bin_dir: &Path) -> Option<PathBuf> {
-    let peers = match peers {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let top = Command::new("git").args(["rev-parse", "--show-toplevel"]).output().ok()?;
-            let top = PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
-            top.parent()?.join("shared/peers")
-        }
-    };
-    let src = peers.join("c_epoll_echo/epoll_echo.c");
-    if !src.exists() {
-        return None;
-    }
-    let out_dir = bin_dir.join("peers");
-    std::fs::create_dir_all(&out_dir).ok()?;
-    let bin = out_dir.join("epoll_echo");
-    let status =
-        Command::new("gcc").args(["-O2", "-pthread", "-o"]).arg(&bin).arg(&src).status().ok()?;
-    status.success().then_some(bin)
 }

@@ -80,7 +80,16 @@ pub struct Step {
     pub client_cores: Vec<usize>,
     /// Name stored in the result, the key compare matches on.
     pub scenario: String,
+    /// Why this step's figure is mostly the host's rather than the code's, if it is
+    /// (stored in the result; compare does not gate on it across machines).
+    pub host_bound: Option<&'static str>,
 }
+
+/// Why one connection measures the host: a closed loop with one message in flight
+/// and the server on another core waits for a cross-core wake-up on every round trip.
+pub const ONE_CONN_HOST_BOUND: &str = "one connection, server and client on different cores: \
+    each round trip waits for a wake-up between two CPUs, which measures the host (its \
+    kernel, its virtualisation) more than the server's code";
 
 /// The whole plan.
 #[derive(Clone, Debug)]
@@ -125,7 +134,8 @@ pub fn build(profile: Profile, cores: &[usize], with_c_peer: bool) -> Plan {
     };
     let step =
         |section, server: ServerKind, server_cores: Vec<usize>, conns: u64, tag: &str| Step {
-            scenario: format!("{tag} {} conns={conns}", server.label()),
+            scenario: crate::scenario::format(tag, &server.label(), conns),
+            host_bound: (conns == 1).then_some(ONE_CONN_HOST_BOUND),
             section,
             server,
             server_cores,

@@ -3,7 +3,7 @@
 //! stop the server, read its per-worker stats, and record what happened. A step that
 //! fails is recorded with its reason and the suite goes on; every wait is bounded.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,21 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
+use super::builds::{Build, Side};
 use super::plan::{Section, ServerKind, Step};
+use super::programs::Programs;
 use super::server::{tree_rss_bytes, ServerCommand, ServerProc};
 use crate::result::RunResult;
-
-/// The programs the suite drives.
-#[derive(Clone, Debug)]
-pub struct Programs {
-    pub loadgen: PathBuf,
-    pub echod: PathBuf,
-    pub tokio_echo: PathBuf,
-    /// The reference C server, when ../shared/peers was found and built.
-    pub epoll_echo: Option<PathBuf>,
-    /// Extra flags for every echod (`loadgen suite --echod-arg`).
-    pub echod_args: Vec<String>,
-}
 
 /// What one step produced (the suite index keeps one per step).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,9 +48,12 @@ pub struct StepRecord {
     pub error: Option<String>,
 }
 
-/// Runs `step` number `index`; the result lands in `dir/runs/`.
+/// Runs `step` number `index` against the servers of `side`'s build; the result
+/// lands in `dir/runs/`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_step(
     programs: &Programs,
+    side: Option<Side>,
     dir: &Path,
     index: usize,
     step: &Step,
@@ -87,14 +80,16 @@ pub fn run_step(
         worker_accepted: Vec::new(),
         error: None,
     };
-    if let Err(e) = run_into(programs, dir, step, port, rate, stop, &mut record) {
+    if let Err(e) = run_into(programs, side, dir, step, port, rate, stop, &mut record) {
         record.error = Some(format!("{e:#}"));
     }
     record
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_into(
     programs: &Programs,
+    side: Option<Side>,
     dir: &Path,
     step: &Step,
     port: u16,
@@ -104,7 +99,8 @@ fn run_into(
 ) -> anyhow::Result<()> {
     let stem = format!("{:02}-{}", record.index, slug(&step.scenario));
     let stats_file = dir.join("runs").join(format!("{stem}.echod-stats.json"));
-    let cmd = server_command(programs, &step.server, port, &step.server_cores, &stats_file)?;
+    let build = programs.build(side)?;
+    let cmd = server_command(programs, build, &step.server, port, &step.server_cores, &stats_file)?;
     let mut server = ServerProc::start(&cmd)?;
     std::thread::sleep(Duration::from_millis(100));
     record.server_rss_idle = server.rss_bytes();
@@ -172,6 +168,7 @@ fn run_into(
     let mut result: RunResult = serde_json::from_str(&std::fs::read_to_string(&json)?)
         .with_context(|| format!("{}: not a result", json.display()))?;
     result.calibration = calibration;
+    result.host_bound = step.host_bound.map(str::to_string);
     std::fs::write(&json, serde_json::to_string_pretty(&result)?)?;
     record.result_file = Some(format!("runs/{stem}.json"));
     Ok(())
@@ -179,6 +176,7 @@ fn run_into(
 
 fn server_command(
     programs: &Programs,
+    build: &Build,
     kind: &ServerKind,
     port: u16,
     cores: &[usize],
@@ -198,13 +196,16 @@ fn server_command(
                 a.push("--no-pin".into());
             }
             a.extend(programs.echod_args.iter().cloned());
-            ("echod", programs.echod.clone(), a)
+            ("echod", build.echod.clone(), a)
         }
-        ServerKind::Tokio { threads } => (
-            "tokio-echo",
-            programs.tokio_echo.clone(),
-            vec![format!("--listen=127.0.0.1:{port}"), format!("--threads={threads}")],
-        ),
+        ServerKind::Tokio { threads } => {
+            let Some(p) = &build.tokio_echo else { bail!("this build has no tokio-echo") };
+            (
+                "tokio-echo",
+                p.clone(),
+                vec![format!("--listen=127.0.0.1:{port}"), format!("--threads={threads}")],
+            )
+        }
         ServerKind::CEpoll { threads } => {
             let Some(p) = &programs.epoll_echo else { bail!("the C epoll peer is not built") };
             (

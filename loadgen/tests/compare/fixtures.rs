@@ -36,6 +36,7 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
             cores: 2,
             ..Default::default()
         },
+        host_bound: None,
         calibration: Some(Calibration {
             method: "pingpong-1conn-64B".to_string(),
             round_trips_per_sec: 40_000.0,

@@ -3,6 +3,7 @@
 //! comparison, the exit codes and formats from the binary.
 
 mod cli;
-mod fixtures;
+pub(crate) mod fixtures;
 mod inputs;
+mod machines;
 mod verdicts;

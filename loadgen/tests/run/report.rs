@@ -15,6 +15,7 @@ fn step(index: usize, conns: u64, file: &str, accepted: Vec<u64>) -> RepStep {
     RepStep {
         rep: 1,
         confirm: false,
+        side: None,
         record: StepRecord {
             index,
             section: Section::Scaling,
@@ -64,6 +65,7 @@ fn report_renders_from_real_results() {
         ports_file: None,
         ports_note: Some("not run (--no-ports)".into()),
         c_peer: false,
+        builds: None,
     };
     let path = loadgen::report::write(&dir, &index).expect("report");
     let md = std::fs::read_to_string(&path).unwrap();

@@ -14,11 +14,11 @@ use crate::common::stderr;
 
 use loadgen::suite::SuiteIndex;
 
-const SCENARIO: &str = "scaling echod reuseport w=1 conns=1";
+pub(crate) const SCENARIO: &str = "scaling echod reuseport w=1 conns=1";
 const RESULT: &str = "runs/00-scaling-echod-reuseport-w1-conns1.json";
 
 /// Runs `loadgen args` (echod must be beside it); kills it after 120 s.
-fn loadgen(args: &[&str]) -> Output {
+pub(crate) fn loadgen(args: &[&str]) -> Output {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
     let echod = bin.with_file_name("echod");
     assert!(echod.exists(), "{} is missing: run `cargo test --workspace`", echod.display());
@@ -26,16 +26,25 @@ fn loadgen(args: &[&str]) -> Output {
 }
 
 /// A fresh temp folder path (not created) unique to this process and name.
-fn temp(name: &str) -> PathBuf {
+pub(crate) fn temp(name: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("loadgen-suite-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     p
 }
 
-/// A port that was free a moment ago: the suite's one step listens on it.
-fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port().to_string()
+/// A first port for the suite: each step listens on it plus its index in the plan,
+/// so the 32 ports from it were free a moment ago. Taken below the ephemeral range
+/// (32768 up), where no client socket of another test can take one meanwhile.
+pub(crate) fn free_port() -> String {
+    for _ in 0..200 {
+        let first = 20_000 + fastrand::u16(0..12_000);
+        let all_free =
+            (first..first + 32).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return first.to_string();
+        }
+    }
+    panic!("no 32 free ports in 20000..32032");
 }
 
 /// `loadgen suite --quick --only SCENARIO --no-ports` plus `extra`, into `out`.
@@ -48,7 +57,7 @@ fn suite_one(out: &Path, extra: &[&str]) -> Output {
     loadgen(&args)
 }
 
-fn index(out: &Path) -> SuiteIndex {
+pub(crate) fn index(out: &Path) -> SuiteIndex {
     let text = std::fs::read_to_string(out.join("suite.json")).expect("suite.json");
     serde_json::from_str(&text).expect("suite index")
 }
@@ -135,3 +144,6 @@ fn bad_only_and_confirm_exit_2_before_running() {
     assert!(err.contains(&missing.display().to_string()), "{err}");
     assert!(!out.exists(), "nothing was written");
 }
+
+mod base;
+mod base_build;

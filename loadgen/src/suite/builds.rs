@@ -1,0 +1,166 @@
+//! The builds a suite run measures. Without `--base` there is one: the servers
+//! beside loadgen. With `--base DIR` there are two, and every step whose server is
+//! part of the build runs once for each, back to back, on the same port, with the
+//! same pinning and the same client, in an order that swaps every repeat (base then
+//! new in odd repeats, new then base in even ones): a slow spell of the machine hits
+//! both sides alike, and neither side always goes first. Steps whose server is not
+//! part of the build (the reference C peer; tokio-echo when DIR has none) run once,
+//! on the new side. Each side's results land in their own folder (`base/`, `new/`)
+//! under the same scenario names, so `loadgen compare OUT/base OUT/new` is the
+//! verdict on the code, measured on one machine in one run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::ServerKind;
+
+/// Which build a run measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The other build (`--base DIR`).
+    Base,
+    /// The build beside loadgen: the code under test.
+    New,
+}
+
+impl Side {
+    /// The folder of the suite output this side's results go to.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Side::Base => "base",
+            Side::New => "new",
+        }
+    }
+}
+
+/// One build's servers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Build {
+    /// Its echod.
+    pub echod: PathBuf,
+    /// Its tokio-echo, when it has one.
+    pub tokio_echo: Option<PathBuf>,
+    /// What it was built from, for the report: the first line of `revision.txt`
+    /// beside the binaries (`loadgen build-base` writes it), when there is one.
+    pub revision: Option<String>,
+}
+
+impl Build {
+    /// The build in `dir` (the `--base` folder): echod must be there; tokio-echo
+    /// and revision.txt may be. The error is one line naming `--base` and the fix.
+    pub fn from_dir(dir: &Path) -> Result<Build, String> {
+        if !dir.is_dir() {
+            return Err(format!(
+                "--base {}: not a folder; give the folder that holds the other build's echod \
+                 (loadgen build-base REV --out DIR makes one)",
+                dir.display()
+            ));
+        }
+        let echod = dir.join("echod");
+        if !is_executable(&echod) {
+            return Err(format!(
+                "--base {}: no executable echod in it; build one there with \
+                 `loadgen build-base REV --out {}`",
+                dir.display(),
+                dir.display()
+            ));
+        }
+        let tokio = dir.join("tokio-echo");
+        let revision = std::fs::read_to_string(dir.join("revision.txt"))
+            .ok()
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+            .filter(|l| !l.is_empty());
+        Ok(Build { echod, tokio_echo: is_executable(&tokio).then_some(tokio), revision })
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Base then new in odd repeats, new then base in even ones (`rep` counts from 1,
+/// confirmation runs continue the count).
+pub fn order(rep: u32) -> [Side; 2] {
+    if rep % 2 == 1 {
+        [Side::Base, Side::New]
+    } else {
+        [Side::New, Side::Base]
+    }
+}
+
+/// The sides a step against `server` runs on in repeat `rep`, in order. Without a
+/// base build: one run, no side (`[None]`). With one: both sides in [`order`] when
+/// the base build has this server, the new side alone otherwise.
+pub fn sides(server: &ServerKind, base: Option<&Build>, rep: u32) -> Vec<Option<Side>> {
+    let Some(base) = base else { return vec![None] };
+    let both = match server {
+        ServerKind::Echod { .. } => true,
+        ServerKind::Tokio { .. } => base.tokio_echo.is_some(),
+        ServerKind::CEpoll { .. } => false,
+    };
+    if both {
+        order(rep).into_iter().map(Some).collect()
+    } else {
+        vec![Some(Side::New)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(tokio: bool) -> Build {
+        Build {
+            echod: "/b/echod".into(),
+            tokio_echo: tokio.then(|| "/b/tokio-echo".into()),
+            revision: None,
+        }
+    }
+
+    /// The order swaps every repeat: base, new, new, base, base, new, ...
+    #[test]
+    fn alternation_order() {
+        let seq: Vec<Side> = (1..=4).flat_map(order).collect();
+        use Side::{Base as B, New as N};
+        assert_eq!(seq, vec![B, N, N, B, B, N, N, B]);
+    }
+
+    /// echod runs on both sides; tokio-echo only when the base build has one; the C
+    /// peer once, on the new side; without a base build every step runs once.
+    #[test]
+    fn which_steps_run_twice() {
+        let echod =
+            ServerKind::Echod { model: "reuseport".into(), workers: 1, pin: true, processes: 1 };
+        let tokio = ServerKind::Tokio { threads: 1 };
+        let c = ServerKind::CEpoll { threads: 1 };
+        let with = build(true);
+        let without = build(false);
+        assert_eq!(sides(&echod, None, 1), vec![None]);
+        assert_eq!(sides(&echod, Some(&with), 1), vec![Some(Side::Base), Some(Side::New)]);
+        assert_eq!(sides(&echod, Some(&with), 2), vec![Some(Side::New), Some(Side::Base)]);
+        assert_eq!(sides(&tokio, Some(&with), 1), vec![Some(Side::Base), Some(Side::New)]);
+        assert_eq!(sides(&tokio, Some(&without), 1), vec![Some(Side::New)]);
+        assert_eq!(sides(&c, Some(&with), 2), vec![Some(Side::New)]);
+    }
+
+    /// A base folder without echod, or no folder at all: one line naming --base.
+    #[test]
+    fn base_folder_must_hold_echod() {
+        let dir = std::env::temp_dir().join(format!("builds-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let err = Build::from_dir(&dir).unwrap_err();
+        assert!(err.starts_with("--base ") && err.contains("not a folder"), "{err}");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let err = Build::from_dir(&dir).unwrap_err();
+        assert!(err.contains("no executable echod"), "{err}");
+        assert!(!err.contains('\n'));
+        std::fs::copy("/bin/true", dir.join("echod")).expect("copy");
+        std::fs::write(dir.join("revision.txt"), "abc1234 subject\n").expect("write");
+        let b = Build::from_dir(&dir).expect("a build");
+        assert_eq!((b.tokio_echo, b.revision.as_deref()), (None, Some("abc1234 subject")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
