@@ -14,18 +14,7 @@ pub(super) fn connections_row(base: &[Loaded], new: &[Loaded]) -> Row {
     let established = |r: &RunResult| r.connections.established as f64;
     let base_runs = summarize(base, established);
     let new_runs = summarize(new, established);
-    let mut problems = Vec::new();
-    for l in new {
-        let c = &l.result.connections;
-        if c.established < c.requested {
-            problems.push(format!(
-                "{}: {} of {} requested",
-                l.path.display(),
-                c.established,
-                c.requested
-            ));
-        }
-    }
+    let mut problems = short_of_connections(new);
     if new_runs.min < base_runs.min {
         problems.push(format!("fewer than BASE ({} < {})", new_runs.min, base_runs.min));
     }
@@ -37,6 +26,48 @@ pub(super) fn connections_row(base: &[Loaded], new: &[Loaded]) -> Row {
         requested: Some((most_requested(base), most_requested(new))),
         ..context_row(Unit::Count, base_runs, new_runs)
     })
+}
+
+/// Each run that established fewer connections than it asked for, named.
+fn short_of_connections(runs: &[Loaded]) -> Vec<String> {
+    runs.iter()
+        .filter(|l| l.result.connections.established < l.result.connections.requested)
+        .map(|l| {
+            let c = &l.result.connections;
+            format!("{}: {} of {} requested", l.path.display(), c.established, c.requested)
+        })
+        .collect()
+}
+
+/// What is wrong with runs that have nothing to be compared with (a scenario only
+/// NEW has): the checks that need no BASE still apply to every one of them.
+pub(super) fn problems_of(runs: &[Loaded]) -> Vec<String> {
+    let mut problems = short_of_connections(runs);
+    problems.extend(counted(runs, |r| r.errors.mismatch, mismatch_why));
+    problems.extend(counted(runs, |r| u64::from(r.interrupted), interrupted_why));
+    problems
+}
+
+/// Why a mismatch count fails.
+pub(super) fn mismatch_why(n: u64) -> String {
+    format!("{n} echoed bytes differ from what was sent")
+}
+
+/// Why an interrupted run fails.
+pub(super) fn interrupted_why(_: u64) -> String {
+    "the run was cut short (Ctrl-C or the server died)".to_string()
+}
+
+/// `file: why(count)` for each run whose `count` is not zero.
+fn counted(
+    runs: &[Loaded],
+    count: impl Fn(&RunResult) -> u64,
+    why: impl Fn(u64) -> String,
+) -> Vec<String> {
+    runs.iter()
+        .filter(|l| count(&l.result) > 0)
+        .map(|l| format!("{}: {}", l.path.display(), why(count(&l.result))))
+        .collect()
 }
 
 fn most_requested(runs: &[Loaded]) -> u64 {
@@ -53,11 +84,7 @@ pub(super) fn check_row(
 ) -> Row {
     let base_runs = summarize(base, |r| count(r) as f64);
     let new_runs = summarize(new, |r| count(r) as f64);
-    let problems: Vec<String> = new
-        .iter()
-        .filter(|l| count(&l.result) > 0)
-        .map(|l| format!("{}: {}", l.path.display(), why(count(&l.result))))
-        .collect();
+    let problems = counted(new, &count, why);
     check(Row {
         metric,
         base: base_runs.max,

@@ -12,7 +12,9 @@
 
 use serde::Serialize;
 
-use super::checks::{calibration_row, check_row, connections_row, notes};
+use super::checks::{
+    calibration_row, check_row, connections_row, interrupted_why, mismatch_why, notes, problems_of,
+};
 use super::load::{LoadError, Loaded, Side};
 use super::stats::{noise_band, Statistic, Summary};
 use super::verdict::{judge, ratio, Metric, Thresholds, Verdict};
@@ -46,8 +48,11 @@ pub struct Comparison {
     pub scenarios: Vec<ScenarioComparison>,
     /// Scenarios measured in BASE but not in NEW: each one is a failure.
     pub missing_in_new: Vec<String>,
-    /// Scenarios only NEW has: reported, not compared, not a failure.
+    /// Scenarios only NEW has: reported, not compared, not a failure in itself.
     pub new_only: Vec<String>,
+    /// What failed in those scenarios' runs (missing connections, mismatched bytes,
+    /// an interrupted run): checks that need no BASE apply to every NEW run.
+    pub new_only_failures: Vec<String>,
     /// Performance rows past their threshold and the noise band, the wrong way.
     pub regressions: usize,
     /// Failed correctness rows plus missing scenarios.
@@ -141,9 +146,15 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
         }
     }
     let new_only: Vec<String> = new.keys().filter(|k| !base.contains_key(*k)).cloned().collect();
+    let new_only_failures: Vec<String> = new_only
+        .iter()
+        .flat_map(|name| problems_of(&new[name]).into_iter().map(move |p| format!("{name}: {p}")))
+        .collect();
     let rows = || scenarios.iter().flat_map(|s| s.rows.iter());
     let regressions = rows().filter(|r| r.gating && r.verdict == Verdict::Regressed).count();
-    let failures = rows().filter(|r| r.verdict == Verdict::Fail).count() + missing_in_new.len();
+    let failures = rows().filter(|r| r.verdict == Verdict::Fail).count()
+        + missing_in_new.len()
+        + new_only_failures.len();
     Ok(Comparison {
         thresholds: options.thresholds.clone(),
         normalized: options.normalize,
@@ -153,6 +164,7 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
         scenarios,
         missing_in_new,
         new_only,
+        new_only_failures,
         regressions,
         failures,
     })
@@ -176,20 +188,8 @@ fn scenario(
         rows.push(Row { gating: row.gating && host_bound.is_none(), ..row });
     }
     rows.push(connections_row(base, new));
-    rows.push(check_row(
-        "mismatch",
-        base,
-        new,
-        |r| r.errors.mismatch,
-        |n| format!("{n} echoed bytes differ from what was sent"),
-    ));
-    rows.push(check_row(
-        "interrupted",
-        base,
-        new,
-        |r| u64::from(r.interrupted),
-        |_| "the run was cut short (Ctrl-C or the server died)".to_string(),
-    ));
+    rows.push(check_row("mismatch", base, new, |r| r.errors.mismatch, mismatch_why));
+    rows.push(check_row("interrupted", base, new, |r| u64::from(r.interrupted), interrupted_why));
     if base.iter().chain(new).all(|l| l.result.calibration.is_some()) {
         rows.push(calibration_row(base, new));
     }

@@ -64,7 +64,8 @@ disturbed figure (results/compare-validation.md).
 Folders: every *.json under them, recursively. JSON without `schema_version`
 (echod stats, an index) is skipped; a wrong schema_version is an error. A
 scenario in BASE but missing in NEW is a FAILURE (missing data never passes);
-a scenario only in NEW is reported as new, not a failure.
+a scenario only in NEW is reported as new, and its runs still fail on
+mismatches, missing connections or an interruption (those checks need no BASE).
 
 Exit codes: 0 nothing regressed, 1 a regression or a failure, 2 unreadable input
 (the message names the file and the field).

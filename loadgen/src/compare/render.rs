@@ -47,13 +47,17 @@ pub fn outcome(c: &Comparison) -> String {
     if c.regressions > 0 {
         parts.push(format!("{} regressed metric{}", c.regressions, plural(c.regressions)));
     }
-    let checks = c.failures - c.missing_in_new.len();
+    let checks = c.failures - c.missing_in_new.len() - c.new_only_failures.len();
     if checks > 0 {
         parts.push(format!("{checks} failed check{}", plural(checks)));
     }
     if !c.missing_in_new.is_empty() {
         let n = c.missing_in_new.len();
         parts.push(format!("{n} scenario{} missing in NEW", plural(n)));
+    }
+    if !c.new_only_failures.is_empty() {
+        let n = c.new_only_failures.len();
+        parts.push(format!("{n} failed check{} in NEW-only scenarios", plural(n)));
     }
     format!("REGRESSED: {}", parts.join(", "))
 }
@@ -213,7 +217,10 @@ fn text(c: &Comparison) -> String {
         out.push_str(&format!("FAIL missing in NEW: {name} (measured in BASE, not in NEW)\n"));
     }
     for name in &c.new_only {
-        out.push_str(&format!("new in NEW: {name} (no BASE to compare with; not a failure)\n"));
+        out.push_str(&format!("new in NEW: {name} (no BASE to compare with)\n"));
+    }
+    for failure in &c.new_only_failures {
+        out.push_str(&format!("FAIL new in NEW: {failure}\n"));
     }
     out.push_str(&format!("result: {}\n", outcome(c)));
     out
@@ -254,7 +261,7 @@ fn markdown(c: &Comparison) -> String {
             }
         }
     }
-    if !c.missing_in_new.is_empty() || !c.new_only.is_empty() {
+    if !c.missing_in_new.is_empty() || !c.new_only.is_empty() || !c.new_only_failures.is_empty() {
         out.push('\n');
     }
     for name in &c.missing_in_new {
@@ -263,7 +270,10 @@ fn markdown(c: &Comparison) -> String {
         ));
     }
     for name in &c.new_only {
-        out.push_str(&format!("- new in NEW: `{name}` (no BASE to compare with; not a failure)\n"));
+        out.push_str(&format!("- new in NEW: `{name}` (no BASE to compare with)\n"));
+    }
+    for failure in &c.new_only_failures {
+        out.push_str(&format!("- **FAIL** new in NEW: {}\n", md(failure)));
     }
     out
 }

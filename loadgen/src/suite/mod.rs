@@ -45,9 +45,14 @@ pub struct SuiteArgs {
     /// Up to 50,000 connections.
     #[arg(long)]
     pub full: bool,
-    /// Output folder (default: results/<UTC date and time>).
+    /// Output folder (default: results/<UTC date and time>). It must be new or
+    /// empty: stale runs left in it would be read with this run's by compare.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Empty --out first when it holds an earlier suite run's output (a folder that
+    /// does not look like one is never emptied).
+    #[arg(long)]
+    pub force: bool,
     /// Run every step N times (rep1/, rep2/, ...): compare uses medians and spread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub repeat: u32,
@@ -183,6 +188,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
     });
+    prepare_out(&out, args.force)?;
     let cores = echod::pin::allowed_cores();
     let plan = plan::build(profile, &cores, programs.epoll_echo.is_some());
     let selected = plan::select(&plan, &args.only).map_err(anyhow::Error::msg)?;
@@ -390,9 +396,43 @@ fn progress_summary(
     }
 }
 
+/// Makes sure `out` holds nothing from before: a new or empty folder is fine; one
+/// with an earlier suite run's output is emptied with `force`; anything else is
+/// refused (exit 2) before anything runs.
+fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
+    let names: Vec<String> =
+        entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let looks_like_suite = names.iter().any(|n| {
+        n == "suite.json" || n == "runs" || n == "base" || n == "new" || n.starts_with("rep")
+    });
+    if !force {
+        bail!(
+            "--out {}: the folder is not empty ({} entries): stale runs in it would be compared \
+             with this run's; choose a new folder, or add --force to empty it first",
+            out.display(),
+            names.len()
+        );
+    }
+    if !looks_like_suite {
+        bail!(
+            "--out {} --force: the folder does not hold a suite run (no suite.json, runs/ or \
+             rep*/): not emptying it; choose a new folder",
+            out.display()
+        );
+    }
+    std::fs::remove_dir_all(out).with_context(|| format!("--out {}: cannot empty", out.display()))
+}
+
 fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {
     let file = out.join("ports.json");
-    let res = Command::new(loadgen).arg("ports").arg("--json").arg(&file).output();
+    let mut cmd = Command::new(loadgen);
+    cmd.arg("ports").arg("--json").arg(&file);
+    echod::sys::die_with_parent(&mut cmd, libc::SIGTERM);
+    let res = cmd.output();
     match res {
         Ok(o) if file.exists() => {
             std::fs::write(out.join("ports.txt"), &o.stdout).ok();

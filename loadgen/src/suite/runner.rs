@@ -130,13 +130,11 @@ fn run_into(
     let cpu_before = server.cpu_seconds();
     let sampler = RssSampler::start(server.pid());
     let started = Instant::now();
-    let mut child = Command::new(&programs.loadgen)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("cannot start loadgen")?;
+    let mut command = Command::new(&programs.loadgen);
+    command.args(&args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    // Like the server, the run dies with the suite (and takes its own children along).
+    echod::sys::die_with_parent(&mut command, libc::SIGTERM);
+    let mut child = command.spawn().context("cannot start loadgen")?;
     let limit = step.duration + step.warmup + Duration::from_secs(90);
     let status = loop {
         if let Some(s) = child.try_wait()? {

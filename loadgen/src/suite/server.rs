@@ -46,6 +46,8 @@ impl ServerProc {
             c
         };
         command.args(&cmd.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // A suite killed with SIGKILL must not leave its server listening for good.
+        echod::sys::die_with_parent(&mut command, libc::SIGTERM);
         let mut child =
             command.spawn().with_context(|| format!("cannot start {}", cmd.program.display()))?;
         // Servers print their ready line on stdout (echod, tokio-echo) or stderr

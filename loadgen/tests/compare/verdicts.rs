@@ -247,6 +247,32 @@ fn missing_and_new_scenarios() {
     assert!(c.passed, "a new scenario alone is not a failure");
 }
 
+/// A scenario only NEW has is still checked: a run of it with mismatched bytes, an
+/// interrupted one, or one short of connections fails the comparison (it passed
+/// with exit 0 before), and the failure names the scenario and the file.
+#[test]
+fn new_only_scenarios_are_checked_too() {
+    let base = [result("a", 100_000.0, 200.0)];
+    let mut bad_bytes = result("c", 100_000.0, 200.0);
+    bad_bytes.errors.mismatch = 3;
+    let mut cut = result("d", 100_000.0, 200.0);
+    cut.interrupted = true;
+    let mut short = result("e", 100_000.0, 200.0);
+    short.connections.established = 990;
+    let new = [result("a", 100_000.0, 200.0), bad_bytes, cut, short];
+    let c = compare_runs(&base, &new, &Options::default());
+    assert_eq!(c.new_only, ["c", "d", "e"]);
+    assert_eq!(c.new_only_failures.len(), 3, "{:?}", c.new_only_failures);
+    assert!(c.new_only_failures[0].starts_with("c: "), "{:?}", c.new_only_failures);
+    assert!(c.new_only_failures[0].contains("3 echoed bytes differ"));
+    assert!(c.new_only_failures[1].contains("cut short"));
+    assert!(c.new_only_failures[2].contains("990 of 1000 requested"));
+    assert_eq!((c.failures, c.exit_code()), (3, 1));
+    let text = loadgen::compare::render::render(&c, loadgen::compare::Format::Text);
+    assert!(text.contains("FAIL new in NEW: c: "), "{text}");
+    assert!(text.contains("3 failed checks in NEW-only scenarios"), "{text}");
+}
+
 /// A machine 20% slower moves raw figures 20%; normalized by calibration, nothing moved.
 #[test]
 fn normalize_by_calibration() {

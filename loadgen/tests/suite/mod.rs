@@ -147,3 +147,104 @@ fn bad_only_and_confirm_exit_2_before_running() {
 
 mod base;
 mod base_build;
+
+/// `--out` holding an earlier run is refused (exit 2, one line) before anything runs
+/// and left as it was; `--force` empties it first; a folder that does not hold a
+/// suite run is never emptied, even with `--force`.
+#[test]
+fn non_empty_out_is_refused_unless_forced() {
+    let out = temp("stale");
+    let stale = out.join("rep1/runs/old.json");
+    std::fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&stale, "{}").expect("write");
+    let o = suite_one(&out, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("is not empty") && err.contains("--force"), "{err}");
+    assert!(stale.exists(), "nothing was touched");
+
+    let o = suite_one(&out, &["--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stale.exists(), "the stale run is gone");
+    assert!(out.join("suite.json").exists());
+
+    let other = temp("not-a-suite");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::write(other.join("notes.txt"), "mine").expect("write");
+    let o = suite_one(&other, &["--force"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not hold a suite run"), "{err}");
+    assert!(other.join("notes.txt").exists());
+    for p in [out, other] {
+        let _ = std::fs::remove_dir_all(p);
+    }
+}
+
+/// Every process under `pid` (from /proc/PID/task/*/children).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for t in tasks.flatten() {
+            let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for k in kids.split_whitespace().filter_map(|k| k.parse::<u32>().ok()) {
+                out.push(k);
+                todo.push(k);
+            }
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// kill -9 of `loadgen suite` takes its server and its loadgen run along (they get
+/// SIGTERM when the suite dies): nothing is left running, nothing listens on the
+/// step's port. Before, the echod stayed listening for good.
+#[test]
+fn killed_suite_leaves_nothing_running() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let out = temp("killed");
+    let port = free_port();
+    let mut suite = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["suite", "--quick", "--only", SCENARIO, "--no-ports", "--port", &port])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn suite");
+    // Bounded wait until the server and the loadgen run are both up (gives up at 20 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut tree = Vec::new();
+    while Instant::now() < deadline {
+        tree = descendants(suite.id());
+        let names: Vec<String> = tree
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok())
+            .collect();
+        if names.iter().any(|n| n.trim() == "echod") && names.iter().any(|n| n.trim() == "loadgen")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(tree.len() >= 2, "the suite started its server and a run: {tree:?}");
+    suite.kill().expect("SIGKILL the suite");
+    suite.wait().expect("reap");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tree.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<u32> = tree.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "left running after the suite died: {left:?}");
+    let first: u16 = port.parse().expect("port");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", first)).is_err(), "still listening");
+    let _ = std::fs::remove_dir_all(out);
+}
