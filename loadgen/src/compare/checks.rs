@@ -3,8 +3,8 @@
 //! calibration figure shown for context, and the notes on what differs between the
 //! sides besides the code under test (settings, machine, BASE runs cut short).
 
-use super::comparison::{summarize, Row, Unit};
 use super::load::Loaded;
+use super::row::{summarize, Row, Unit};
 use super::stats::Summary;
 use super::verdict::{ratio, Verdict};
 use crate::result::RunResult;

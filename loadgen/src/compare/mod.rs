@@ -14,6 +14,7 @@
 //! - [`load`]: files and folders into runs by scenario; errors name file and field.
 //! - [`stats`]: the compared figure (best run or median), spread, noise band.
 //! - [`verdict`]: metrics, directions, thresholds, the verdict rule.
+//! - [`row`]: a table row, its unit, and the summary of a metric over runs.
 //! - [`comparison`]: the structured comparison (what tests inspect), performance rows.
 //! - `checks`: correctness checks, the calibration row, notes.
 //! - [`relative`]: `--relative-to PEER`, echod as a ratio to a peer of the same run.
@@ -24,6 +25,7 @@ pub mod comparison;
 pub mod load;
 pub mod relative;
 pub mod render;
+pub mod row;
 pub mod stats;
 pub mod verdict;
 
@@ -32,9 +34,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-pub use comparison::{Comparison, Options, Row, ScenarioComparison};
+pub use comparison::{Comparison, Options, ScenarioComparison};
 pub use load::LoadError;
 pub use render::Format;
+pub use row::{Row, Unit};
 pub use stats::Statistic;
 pub use verdict::{Metric, Thresholds, Verdict};
 

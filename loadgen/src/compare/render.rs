@@ -7,7 +7,8 @@
 
 use echod::units::{fmt_count, fmt_micros};
 
-use super::comparison::{Comparison, Row, ScenarioComparison, Unit};
+use super::comparison::{Comparison, ScenarioComparison};
+use super::row::{Row, Unit};
 use super::stats::Statistic;
 use super::verdict::Verdict;
 
