@@ -9,6 +9,8 @@
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
 //! - [`report`]: the suite report: Markdown and SVG plots (plotters).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
+//! - [`suite_index`]: `suite.json`, the index of a suite run (the suite writes it,
+//!   the report reads it).
 //! - [`scenario`]: scenario names (`peers epoll_echo t=1 conns=1000`): written by
 //!   the suite, read back by compare.
 //! - [`run`]: one run: config from flags, the preflight, connect phase, the per-thread
@@ -31,3 +33,4 @@ pub mod result;
 pub mod run;
 pub mod scenario;
 pub mod suite;
+pub mod suite_index;

@@ -221,6 +221,14 @@ pub struct SecondSample {
     pub errors: u64,
 }
 
+/// Reads the result file `rel` under `dir` (the suite's index names files that way).
+pub fn read(dir: &std::path::Path, rel: &str) -> anyhow::Result<RunResult> {
+    use anyhow::Context as _;
+    let path = dir.join(rel);
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a result", path.display()))
+}
+
 /// Serializes a histogram as base64 of V2+DEFLATE.
 pub fn encode_histogram(h: &Histogram<u64>) -> Result<String, String> {
     let mut buf = Vec::new();

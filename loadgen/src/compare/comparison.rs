@@ -34,6 +34,17 @@ pub struct Options {
     pub relative_to: Vec<String>,
 }
 
+impl Options {
+    /// The options `.ci/run` compares with: the best run of each side, the default
+    /// threshold (10%), latency informational. The suite's confirmation and its
+    /// base-vs-new table use them too, so all three agree on what is a suspect.
+    pub fn ci() -> Options {
+        let mut thresholds = Thresholds::default();
+        thresholds.informational.extend([Metric::P50, Metric::P99, Metric::P999]);
+        Options { thresholds, statistic: Statistic::Best, ..Options::default() }
+    }
+}
+
 /// Everything compare found: what the renderers print and what tests inspect.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {

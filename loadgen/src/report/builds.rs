@@ -9,8 +9,7 @@ use std::path::Path;
 use echod::units::fmt_count;
 
 use crate::compare::{self, Verdict};
-use crate::suite::builds::Side;
-use crate::suite::SuiteIndex;
+use crate::suite_index::{Side, SuiteIndex};
 
 /// `--base`: the two builds side by side, judged as CI judges them.
 pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) {
@@ -31,7 +30,7 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) {
         if info.base_has_tokio { " and tokio-echo" } else { "" },
         dir = out.display()
     );
-    let options = crate::suite::confirm::ci_options();
+    let options = compare::Options::ci();
     let cmp = match compare::compare_paths(&out.join("base"), &out.join("new"), &options) {
         Ok(c) => c,
         Err(e) => {

@@ -9,22 +9,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use echod::units::{fmt_bytes, fmt_count, fmt_micros};
 
 use super::plot::{percentile_chart, percentile_points, xy_chart, Series};
-use crate::result::{decode_histogram, RunResult};
-use crate::suite::builds::Side;
-use crate::suite::plan::Section;
-use crate::suite::runner::StepRecord;
-use crate::suite::SuiteIndex;
-
-/// Reads a result file relative to `dir`.
-pub fn load_result(dir: &Path, rel: &str) -> anyhow::Result<RunResult> {
-    let path = dir.join(rel);
-    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a result", path.display()))
-}
+use crate::result::{decode_histogram, read as load_result, RunResult};
+use crate::suite_index::{Section, Side, StepRecord, SuiteIndex};
 
 /// One scenario's representative run.
 struct Row<'a> {

@@ -6,4 +6,4 @@ pub mod builds;
 pub mod markdown;
 pub mod plot;
 
-pub use markdown::{load_result, write};
+pub use markdown::write;

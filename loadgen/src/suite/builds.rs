@@ -11,29 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::plan::ServerKind;
-
-/// Which build a run measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    /// The other build (`--base DIR`).
-    Base,
-    /// The build beside loadgen: the code under test.
-    New,
-}
-
-impl Side {
-    /// The folder of the suite output this side's results go to.
-    pub fn folder(self) -> &'static str {
-        match self {
-            Side::Base => "base",
-            Side::New => "new",
-        }
-    }
-}
+use crate::suite_index::Side;
 
 /// One build's servers.
 #[derive(Clone, Debug, PartialEq)]

@@ -17,10 +17,10 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::builds::Side as BuildSide;
-use super::{plan, RepStep, Session, SuiteArgs};
+use super::{plan, Session, SuiteArgs};
 use crate::compare::load::{self, LoadError, Side};
-use crate::compare::{comparison, Metric, Options, Statistic, Thresholds, Verdict};
+use crate::compare::{comparison, Options, Verdict};
+use crate::suite_index::{RepStep, Side as BuildSide};
 
 /// A scenario whose throughput regressed against BASE: its name and NEW/BASE.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,18 +29,10 @@ pub struct Suspect {
     pub ratio: Option<f64>,
 }
 
-/// The options `.ci/run` compares with: the best run of each side, the default
-/// threshold (10%), latency informational.
-pub fn ci_options() -> Options {
-    let mut thresholds = Thresholds::default();
-    thresholds.informational.extend([Metric::P50, Metric::P99, Metric::P999]);
-    Options { thresholds, normalize: false, statistic: Statistic::Best, relative_to: Vec::new() }
-}
-
 /// The scenarios of `out` whose gating performance rows regressed against `base`.
 pub fn suspects(base: &Side, out: &Path) -> Result<Vec<Suspect>, LoadError> {
     let new = load::load_side(out)?;
-    let comparison = comparison::compare(base, &new, &ci_options())?;
+    let comparison = comparison::compare(base, &new, &Options::ci())?;
     Ok(comparison
         .scenarios
         .iter()

@@ -22,13 +22,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use serde::{Deserialize, Serialize};
 
 use crate::compare;
-use builds::{Build, Side};
-use plan::{Profile, Section};
+use crate::suite_index::{BuildsInfo, RepStep, Section, Side, StepRecord, SuiteIndex};
+use builds::Build;
+use plan::Profile;
 use programs::Programs;
-use runner::StepRecord;
 
 /// Flags of `loadgen suite`.
 #[derive(clap::Args, Debug, Clone)]
@@ -97,57 +96,6 @@ pub struct SuiteArgs {
     pub render: Option<PathBuf>,
 }
 
-/// The suite's index file: what ran, where each result is, what the server did.
-/// It has no `schema_version`, so `loadgen compare` skips it when reading a folder.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SuiteIndex {
-    /// Always `loadgen-suite/1`.
-    pub suite_format: String,
-    pub profile: String,
-    pub command: Vec<String>,
-    pub started_at: String,
-    pub finished_at: String,
-    pub interrupted: bool,
-    pub environment: crate::result::Environment,
-    /// Steps of every repeat, `rep` = 1..N.
-    pub steps: Vec<RepStep>,
-    /// The four-tuple experiment's JSON, relative to the folder.
-    pub ports_file: Option<String>,
-    /// Why the experiment did not run, if it did not.
-    pub ports_note: Option<String>,
-    /// Whether the reference C server took part.
-    pub c_peer: bool,
-    /// `--base`: the two builds measured side by side; None when one build ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub builds: Option<BuildsInfo>,
-}
-
-/// The two builds of a `--base` run, for the report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BuildsInfo {
-    /// The `--base` folder as given.
-    pub base_dir: String,
-    /// The base build's revision (its revision.txt), when known.
-    pub base_revision: Option<String>,
-    /// Whether the base build had a tokio-echo (its peer steps ran on both sides).
-    pub base_has_tokio: bool,
-}
-
-/// One step of one repeat.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RepStep {
-    pub rep: u32,
-    /// A confirmation run (`--confirm`): a scenario re-run because it looked slower.
-    #[serde(default)]
-    pub confirm: bool,
-    /// With `--base`: which build this run measured (its result is under that
-    /// side's folder); None when one build ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub side: Option<Side>,
-    #[serde(flatten)]
-    pub record: StepRecord,
-}
-
 /// Runs the suite; exit 0 when every step produced a clean result, 1 otherwise.
 pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let profile = match (args.quick, args.full) {
@@ -156,11 +104,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         _ => Profile::Default,
     };
     if let Some(dir) = &args.render {
-        let path = dir.join("suite.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("--render {}: cannot read suite.json", dir.display()))?;
-        let index: SuiteIndex = serde_json::from_str(&text)
-            .with_context(|| format!("--render {}: not a suite index", path.display()))?;
+        let index = crate::suite_index::read(dir).context("--render")?;
         let report = crate::report::write(dir, &index).context("cannot write the report")?;
         eprintln!("suite: report {}", report.display());
         return Ok(0);
@@ -351,8 +295,7 @@ impl Session<'_> {
                 let port = self.port.wrapping_add(i as u16);
                 let record =
                     runner::run_step(self.programs, side, &dir, i, step, port, rate, self.stop);
-                let result =
-                    record.result_file.as_deref().map(|f| crate::report::load_result(&dir, f));
+                let result = record.result_file.as_deref().map(|f| crate::result::read(&dir, f));
                 eprintln!("{}", progress_summary(&record, result.as_ref()));
                 if let (Section::Scaling, Some(Ok(r))) = (step.section, &result) {
                     rates.push((step.conns, r.throughput.msgs_per_sec));

@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use crate::suite_index::Section;
+
 /// How long and how wide the suite runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -49,17 +51,6 @@ impl ServerKind {
             ServerKind::CEpoll { threads } => format!("epoll_echo t={threads}"),
         }
     }
-}
-
-/// Which section of the report a step feeds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Section {
-    Scaling,
-    OpenLoop,
-    Workers,
-    Models,
-    Peers,
 }
 
 /// One loadgen run against one server.

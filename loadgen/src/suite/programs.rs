@@ -7,7 +7,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _};
 
-use super::builds::{Build, Side};
+use super::builds::Build;
+use crate::suite_index::Side;
 
 /// The programs the suite drives.
 #[derive(Clone, Debug)]

@@ -9,44 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
-use serde::{Deserialize, Serialize};
-
-use super::builds::{Build, Side};
-use super::plan::{Section, ServerKind, Step};
+use super::builds::Build;
+use super::plan::{ServerKind, Step};
 use super::programs::Programs;
 use super::server::{tree_rss_bytes, ServerCommand, ServerProc};
 use crate::result::RunResult;
-
-/// What one step produced (the suite index keeps one per step).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub index: usize,
-    pub section: Section,
-    pub scenario: String,
-    /// Server label, e.g. `echod reuseport w=1`.
-    pub server: String,
-    pub server_cores: Vec<usize>,
-    pub client_cores: Vec<usize>,
-    pub client_threads: usize,
-    pub conns: u64,
-    /// Open loop: the rate asked for.
-    pub rate: Option<f64>,
-    /// The RunResult file, relative to the suite folder.
-    pub result_file: Option<String>,
-    pub exit_code: Option<i32>,
-    /// Server RSS once listening, and the most seen during the run (bytes).
-    pub server_rss_idle: u64,
-    pub server_rss_peak: u64,
-    /// Server CPU seconds (user + system, all its processes) during loadgen's run.
-    pub server_cpu_s: f64,
-    /// Wall seconds loadgen ran (connect + warm-up + measured + drain).
-    pub client_wall_s: f64,
-    /// echod only: connections accepted by each worker.
-    pub worker_accepted: Vec<u64>,
-    /// Why the step produced no result, if it did not.
-    pub error: Option<String>,
-}
+use crate::suite_index::{Side, StepRecord};
+use anyhow::{bail, Context as _};
 
 /// Runs `step` number `index` against the servers of `side`'s build; the result
 /// lands in `dir/runs/`.

@@ -5,9 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use loadgen::run::{run, Config};
-use loadgen::suite::plan::Section;
-use loadgen::suite::runner::StepRecord;
-use loadgen::suite::{RepStep, SuiteIndex};
+use loadgen::suite_index::{RepStep, Section, StepRecord, SuiteIndex};
 
 use super::servers::Server;
 

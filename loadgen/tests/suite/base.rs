@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use loadgen::compare::{compare_paths, Options};
-use loadgen::suite::builds::Side;
+use loadgen::suite_index::Side;
 
 use super::{free_port, index, loadgen, temp, SCENARIO};
 use crate::common::stderr;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::common::stderr;
 
-use loadgen::suite::SuiteIndex;
+use loadgen::suite_index::SuiteIndex;
 
 pub(crate) const SCENARIO: &str = "scaling echod reuseport w=1 conns=1";
 const RESULT: &str = "runs/00-scaling-echod-reuseport-w1-conns1.json";

@@ -1,0 +1,130 @@
+//! `suite.json`, the index of one `loadgen suite` run: what ran (each step of each
+//! repeat, on which build), where each result file is, what the server did (RSS,
+//! CPU, connections per worker), and where the four-tuple experiment is. The suite
+//! writes it; the report and `--render` read it. It sits below both, beside the
+//! result schema ([`crate::result`]) it points into, and imports nothing above it.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// The suite's index file: what ran, where each result is, what the server did.
+/// It has no `schema_version`, so `loadgen compare` skips it when reading a folder.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SuiteIndex {
+    /// Always `loadgen-suite/1`.
+    pub suite_format: String,
+    pub profile: String,
+    pub command: Vec<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub interrupted: bool,
+    pub environment: crate::result::Environment,
+    /// Steps of every repeat, `rep` = 1..N.
+    pub steps: Vec<RepStep>,
+    /// The four-tuple experiment's JSON, relative to the folder.
+    pub ports_file: Option<String>,
+    /// Why the experiment did not run, if it did not.
+    pub ports_note: Option<String>,
+    /// Whether the reference C server took part.
+    pub c_peer: bool,
+    /// `--base`: the two builds measured side by side; None when one build ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builds: Option<BuildsInfo>,
+}
+
+/// The two builds of a `--base` run, for the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuildsInfo {
+    /// The `--base` folder as given.
+    pub base_dir: String,
+    /// The base build's revision (its revision.txt), when known.
+    pub base_revision: Option<String>,
+    /// Whether the base build had a tokio-echo (its peer steps ran on both sides).
+    pub base_has_tokio: bool,
+}
+
+/// One step of one repeat.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RepStep {
+    pub rep: u32,
+    /// A confirmation run (`--confirm`): a scenario re-run because it looked slower.
+    #[serde(default)]
+    pub confirm: bool,
+    /// With `--base`: which build this run measured (its result is under that
+    /// side's folder); None when one build ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    #[serde(flatten)]
+    pub record: StepRecord,
+}
+
+/// Which build a run measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The other build (`--base DIR`).
+    Base,
+    /// The build beside loadgen: the code under test.
+    New,
+}
+
+impl Side {
+    /// The folder of the suite output this side's results go to.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Side::Base => "base",
+            Side::New => "new",
+        }
+    }
+}
+
+/// Which section of the report a step feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Scaling,
+    OpenLoop,
+    Workers,
+    Models,
+    Peers,
+}
+
+/// What one step produced (the suite index keeps one per step).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub index: usize,
+    pub section: Section,
+    pub scenario: String,
+    /// Server label, e.g. `echod reuseport w=1`.
+    pub server: String,
+    pub server_cores: Vec<usize>,
+    pub client_cores: Vec<usize>,
+    pub client_threads: usize,
+    pub conns: u64,
+    /// Open loop: the rate asked for.
+    pub rate: Option<f64>,
+    /// The RunResult file, relative to the suite folder.
+    pub result_file: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Server RSS once listening, and the most seen during the run (bytes).
+    pub server_rss_idle: u64,
+    pub server_rss_peak: u64,
+    /// Server CPU seconds (user + system, all its processes) during loadgen's run.
+    pub server_cpu_s: f64,
+    /// Wall seconds loadgen ran (connect + warm-up + measured + drain).
+    pub client_wall_s: f64,
+    /// echod only: connections accepted by each worker.
+    pub worker_accepted: Vec<u64>,
+    /// Why the step produced no result, if it did not.
+    pub error: Option<String>,
+}
+
+/// Reads `dir/suite.json`.
+pub fn read(dir: &Path) -> anyhow::Result<SuiteIndex> {
+    let path = dir.join("suite.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read the suite index", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not a suite index", path.display()))
+}
