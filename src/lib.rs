@@ -21,6 +21,8 @@
 //! - [`sys`]: the only module allowed `unsafe`: rlimits, `IP_BIND_ADDRESS_NO_PORT`,
 //!   and SIGTERM to one process.
 //! - [`pin`]: which cores workers are pinned to.
+//! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
+//!   descendants): the one reader, shared with loadgen.
 //! - [`cli`]: one-line errors and exit codes shared by both binaries.
 //! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
 //!
@@ -31,6 +33,7 @@
 pub mod cli;
 pub mod net;
 pub mod pin;
+pub mod procfs;
 pub mod server;
 pub mod sys;
 pub mod units;

@@ -89,6 +89,15 @@ pub fn bind_address_no_port(socket: &impl AsRawFd) -> io::Result<bool> {
     Ok(value != 0)
 }
 
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`): the unit of the CPU times in
+/// /proc/PID/stat. 100 on most Linux systems, but not promised; never 0.
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf takes a plain integer name and returns a value; no memory is
+    // shared with it.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
 /// Sends SIGTERM to process `pid` (the suite stops servers as a user would).
 pub fn terminate(pid: u32) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)

@@ -38,6 +38,10 @@ pub struct RunResult {
     pub exit_code: i32,
     /// The machine the run was taken on.
     pub environment: Environment,
+    /// CPU seconds (user + system) loadgen itself used in the measured window, all
+    /// its processes together: what the client cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cpu_s: Option<f64>,
     /// Set by the suite when the scenario's figure is mostly the host's, not the
     /// code's (one connection across cores measures the wake-up between two CPUs):
     /// why. `loadgen compare` then does not gate on it when BASE and NEW come from

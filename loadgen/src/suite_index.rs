@@ -89,6 +89,12 @@ pub enum Section {
     Workers,
     Models,
     Peers,
+    /// What loadgen costs: round trips per client CPU-second beside other clients.
+    Clients,
+    /// One connection's round trip: loadgen beside sockperf, same core and across.
+    Floor,
+    /// Memory per idle connection, for each server.
+    IdleMemory,
 }
 
 /// What one step produced (the suite index keeps one per step).
@@ -113,12 +119,55 @@ pub struct StepRecord {
     pub server_rss_peak: u64,
     /// Server CPU seconds (user + system, all its processes) during loadgen's run.
     pub server_cpu_s: f64,
+    /// The most descriptors the server's processes held at once (sampled every
+    /// 100 ms): a connection is one, so this shows where the limit is.
+    #[serde(default)]
+    pub server_fds_peak: u64,
+    /// Seconds from SIGTERM until the server had exited.
+    #[serde(default)]
+    pub server_stop_s: f64,
     /// Wall seconds loadgen ran (connect + warm-up + measured + drain).
     pub client_wall_s: f64,
     /// echod only: connections accepted by each worker.
     pub worker_accepted: Vec<u64>,
+    /// A client other than loadgen (clients, floor): what it reported; loadgen's
+    /// own steps there carry the same figures from its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_figures: Option<ClientFigures>,
+    /// The idle-memory step: what the server held per connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleFigures>,
     /// Why the step produced no result, if it did not.
     pub error: Option<String>,
+}
+
+/// What a client reported, in the units every client shares.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientFigures {
+    /// `loadgen`, `echoload`, `tpc-client`, `sockperf`.
+    pub tool: String,
+    /// Round trips per second in its measured window.
+    pub msgs_per_sec: f64,
+    /// Round trips per second of the client's own CPU time (user + system) in that
+    /// window: what the client costs.
+    pub rt_per_cpu_s: Option<f64>,
+    /// Round-trip latency percentiles, µs, when the tool gives them.
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    /// The tool's own summary line, as it printed it.
+    pub line: String,
+}
+
+/// What a server held for its idle connections.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdleFigures {
+    /// Connections held (each echoed one byte first).
+    pub conns: u64,
+    /// The server's RSS (all its processes) before they were opened, and while held.
+    pub rss_before: u64,
+    pub rss_after: u64,
+    /// (after - before) / conns.
+    pub bytes_per_conn: f64,
 }
 
 /// Reads `dir/suite.json`.

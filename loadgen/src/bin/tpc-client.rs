@@ -1,8 +1,8 @@
 //! `tpc-client`: a benchmark helper, not part of loadgen. The thread-per-connection
 //! design of rust_echo_bench: one blocking thread per connection writes a message,
 //! reads the whole echo, repeats. It prints one `key=value` line with its round
-//! trips and CPU time over the measured window (from /proc/self/stat), for
-//! `scripts/bench-loadgen` to set against loadgen's figure.
+//! trips and CPU time over the measured window (from /proc/self/stat), for the
+//! suite's clients section to set against loadgen's figure.
 //!
 //! usage: tpc-client ADDR CONNS SIZE WARMUP_S DURATION_S
 
@@ -14,13 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-/// User + system CPU seconds of this process (USER_HZ = 100).
+/// User + system CPU seconds of this process (0 where /proc cannot be read).
 fn cpu_s() -> f64 {
-    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = text.rfind(')').map_or("", |i| &text[i + 1..]);
-    let f: Vec<f64> =
-        rest.split_whitespace().skip(11).take(2).filter_map(|x| x.parse().ok()).collect();
-    f.iter().sum::<f64>() / 100.0
+    echod::procfs::self_cpu_seconds().unwrap_or(0.0)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -38,6 +38,7 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     models(&mut md, &by(Section::Models));
     spread(&mut md, &rows);
     peers(&mut md, &by(Section::Peers), index.c_peer);
+    super::tools::sections(&mut md, index);
     ports(&mut md, out, index);
     failures(&mut md, index);
     let path = out.join("report.md");
@@ -125,12 +126,14 @@ fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()>
          saturated; past that point every extra connection only queues, so latency grows with \
          the connection count (Little's law: connections ÷ throughput ≈ mean latency, shown \
          beside the measured mean). Memory is the server's RSS once listening and at its peak \
-         under load; bytes per connection is their difference over the connections.\n"
+         under load; bytes per connection is their difference over the connections. Server \
+         descriptors are the most its processes held at once (one per connection, sampled \
+         every 100 ms); stop is how long it took to exit after SIGTERM.\n"
     );
     let _ = writeln!(
         md,
-        "| conns | msgs/s | p50 | p99 | p99.9 | mean | conns÷tput | connect rate | RSS idle → peak | bytes/conn | server CPU/rt |\n\
-         |--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        "| conns | msgs/s | p50 | p99 | p99.9 | mean | conns÷tput | connect rate | RSS idle → peak | bytes/conn | server fds peak | server CPU/rt | stop |\n\
+         |--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     );
     let mut tput = Vec::new();
     let (mut p50, mut p99, mut p999) = (Vec::new(), Vec::new(), Vec::new());
@@ -143,7 +146,7 @@ fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()>
         let cpu_rt = cpu_per_rt(r);
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {}/s | {} → {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {}/s | {} → {} | {:.0} | {} | {} | {} |",
             r.rec.conns,
             fmt_count(t),
             ms(l.p50),
@@ -155,7 +158,9 @@ fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()>
             fmt_bytes(r.rec.server_rss_idle as f64),
             fmt_bytes(r.rec.server_rss_peak as f64),
             grew / c.max(1.0),
-            cpu_rt.map_or("-".into(), ms)
+            fmt_count(r.rec.server_fds_peak as f64),
+            cpu_rt.map_or("-".into(), ms),
+            ms(r.rec.server_stop_s * 1e6)
         );
         tput.push((c, t));
         p50.push((c, l.p50));

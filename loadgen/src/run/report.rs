@@ -84,6 +84,7 @@ pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
         exit_code: exit_code(t).into(),
         environment: Default::default(),
         host_bound: None,
+        client_cpu_s: None,
         calibration: None,
         config: result_config(m.config),
         connections: Connections {

@@ -10,7 +10,9 @@
 
 pub mod base_build;
 pub mod builds;
+pub mod clients;
 pub mod confirm;
+pub mod idle;
 pub mod plan;
 pub mod programs;
 pub mod runner;
@@ -90,6 +92,12 @@ pub struct SuiteArgs {
     /// `loadgen compare OUT/base OUT/new` gives the verdict.
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
+    /// Measure every step this long instead of the profile's (e.g. `2s`).
+    #[arg(long, value_parser = echod::units::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Warm every step up this long instead of the profile's (e.g. `500ms`).
+    #[arg(long, value_parser = echod::units::parse_duration)]
+    pub warmup: Option<std::time::Duration>,
     /// Measure nothing: rewrite report.md and the plots of an existing suite folder
     /// from its suite.json and result files.
     #[arg(long, value_name = "DIR")]
@@ -125,7 +133,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         Some(dir) => Some(Build::from_dir(dir).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let mut programs = programs::find_programs(args.peers.as_deref())?;
+    let mut programs = programs::find_programs(args.peers.as_deref(), profile != Profile::Quick)?;
     programs.echod_args.clone_from(&args.echod_arg);
     programs.base = base_build;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -134,7 +142,11 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     });
     prepare_out(&out, args.force)?;
     let cores = echod::pin::allowed_cores();
-    let plan = plan::build(profile, &cores, programs.epoll_echo.is_some());
+    let mut plan = plan::build(profile, &cores, programs.tools());
+    for step in &mut plan.steps {
+        step.duration = args.duration.unwrap_or(step.duration);
+        step.warmup = args.warmup.unwrap_or(step.warmup);
+    }
     let selected = plan::select(&plan, &args.only).map_err(anyhow::Error::msg)?;
     let needs_tokio =
         selected.iter().any(|&i| matches!(plan.steps[i].server, plan::ServerKind::Tokio { .. }));
@@ -326,6 +338,19 @@ fn progress_summary(
 ) -> String {
     if let Some(e) = &r.error {
         return format!("FAILED: {e}");
+    }
+    if let Some(i) = &r.idle {
+        return format!("{:>9.0} bytes per idle connection", i.bytes_per_conn);
+    }
+    if let (Some(f), None) = (&r.client_figures, result) {
+        let us = |v: Option<f64>| v.map_or("-".into(), echod::units::fmt_micros);
+        return format!(
+            "{:>9} msgs/s  p50 {:>9}  p99 {:>9}  ({})",
+            echod::units::fmt_count(f.msgs_per_sec),
+            us(f.p50_us),
+            us(f.p99_us),
+            f.tool
+        );
     }
     match result {
         Some(Ok(res)) => format!(

@@ -31,6 +31,8 @@ pub enum ServerKind {
     Tokio { threads: usize },
     /// The reference C epoll server from ../shared/peers.
     CEpoll { threads: usize },
+    /// `sockperf server` (answers only sockperf's own messages: the floor's peer).
+    Sockperf,
 }
 
 impl ServerKind {
@@ -49,8 +51,51 @@ impl ServerKind {
             }
             ServerKind::Tokio { threads } => format!("tokio-echo t={threads}"),
             ServerKind::CEpoll { threads } => format!("epoll_echo t={threads}"),
+            ServerKind::Sockperf => "sockperf-server".to_string(),
         }
     }
+}
+
+/// Which client a step drives the server with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// loadgen: every byte verified, every latency recorded.
+    Loadgen,
+    /// The peers' bare client (`echoload`): mio, no verification.
+    Echoload,
+    /// A blocking thread per connection (the rust_echo_bench design): `tpc-client`.
+    TpcClient,
+    /// `sockperf ping-pong` against `sockperf server`: the latency floor's reference.
+    Sockperf,
+    /// No traffic: opens the connections, one exchange each, and holds them idle
+    /// while the server's memory is read.
+    Idle,
+}
+
+impl Client {
+    /// The name in scenario names and tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Client::Loadgen => "loadgen",
+            Client::Echoload => "echoload",
+            Client::TpcClient => "tpc-client",
+            Client::Sockperf => "sockperf",
+            Client::Idle => "idle",
+        }
+    }
+}
+
+/// The optional programs found on this machine: which steps the plan can hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tools {
+    /// The reference C epoll server (../shared/peers, built with gcc).
+    pub c_peer: bool,
+    /// The reference client `echoload` (../shared/peers, built with cargo).
+    pub echoload: bool,
+    /// `tpc-client` beside loadgen.
+    pub tpc_client: bool,
+    /// `sockperf` on PATH (Debian's package).
+    pub sockperf: bool,
 }
 
 /// One loadgen run against one server.
@@ -74,6 +119,8 @@ pub struct Step {
     /// Why this step's figure is mostly the host's rather than the code's, if it is
     /// (stored in the result; compare does not gate on it across machines).
     pub host_bound: Option<&'static str>,
+    /// What drives the server (loadgen in every section but clients, floor, idle).
+    pub client: Client,
 }
 
 /// Why one connection measures the host: a closed loop with one message in flight
@@ -100,9 +147,10 @@ pub fn split_cores(cores: &[usize]) -> (Vec<usize>, Vec<usize>) {
     (cores[half..].to_vec(), cores[..half].to_vec())
 }
 
-/// Builds the plan for a profile on a machine with these allowed cores.
-/// `with_c_peer`: the reference C server is available.
-pub fn build(profile: Profile, cores: &[usize], with_c_peer: bool) -> Plan {
+/// Builds the plan for a profile on a machine with these allowed cores, holding
+/// the steps whose programs `tools` says are there.
+pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
+    let with_c_peer = tools.c_peer;
     let (server_cores, client_cores) = split_cores(cores);
     let sw = server_cores.len().max(1);
     let cw = client_cores.len().max(1);
@@ -136,6 +184,7 @@ pub fn build(profile: Profile, cores: &[usize], with_c_peer: bool) -> Plan {
             warmup: warm,
             client_threads: cw.min(conns as usize).max(1),
             client_cores: client_cores.clone(),
+            client: Client::Loadgen,
         };
     let mut steps = Vec::new();
     for &c in scaling {
@@ -184,7 +233,72 @@ pub fn build(profile: Profile, cores: &[usize], with_c_peer: bool) -> Plan {
             steps.push(step(Section::Peers, server, server_cores.clone(), c, "peers"));
         }
     }
+    if profile != Profile::Quick {
+        let reference = if with_c_peer { ServerKind::CEpoll { threads: 1 } } else { echod(1) };
+        let clients_conns: &[u64] =
+            if profile == Profile::Full { &[10, 1_000, 5_000] } else { &[10, 1_000] };
+        let mut clients = vec![Client::Loadgen];
+        clients.extend(tools.echoload.then_some(Client::Echoload));
+        clients.extend(tools.tpc_client.then_some(Client::TpcClient));
+        for &c in clients_conns {
+            for &client in &clients {
+                let mut s = step(Section::Clients, reference.clone(), server_cores.clone(), c, "");
+                s.client = client;
+                s.client_threads = 1;
+                s.client_cores = client_cores[..1].to_vec();
+                s.scenario = client_scenario("clients", client, &reference, "", c);
+                steps.push(s);
+            }
+        }
+        // One connection, server and client on one core, then on two.
+        let one_core = client_cores[..1].to_vec();
+        for (pinning, server_at) in
+            [("same-core", one_core.clone()), ("cross-core", server_cores.clone())]
+        {
+            let mut pairs = vec![(Client::Loadgen, reference.clone())];
+            if tools.sockperf {
+                pairs.push((Client::Sockperf, ServerKind::Sockperf));
+            }
+            for (client, server) in pairs {
+                let mut s = step(Section::Floor, server.clone(), server_at.clone(), 1, "");
+                s.client = client;
+                s.client_cores = one_core.clone();
+                s.scenario = client_scenario("floor", client, &server, pinning, 1);
+                steps.push(s);
+            }
+        }
+        let mut idle_servers = vec![echod(1), ServerKind::Tokio { threads: 1 }];
+        if with_c_peer {
+            idle_servers.push(ServerKind::CEpoll { threads: 1 });
+        }
+        for server in idle_servers {
+            let mut s = step(Section::IdleMemory, server, server_cores.clone(), IDLE_CONNS, "idle");
+            s.client = Client::Idle;
+            s.host_bound = None;
+            steps.push(s);
+        }
+    }
     Plan { profile, steps, ports_experiment: true }
+}
+
+/// Idle connections held while a server's memory is read.
+pub const IDLE_CONNS: u64 = 10_000;
+
+/// `clients tpc-client → epoll_echo t=1 conns=1000`, `floor sockperf → sockperf-server
+/// same-core conns=1`: the client, the server, and the pinning when it varies.
+fn client_scenario(
+    tag: &str,
+    client: Client,
+    server: &ServerKind,
+    pinning: &str,
+    conns: u64,
+) -> String {
+    let mut who = format!("{} → {}", client.label(), server.label());
+    if !pinning.is_empty() {
+        who.push(' ');
+        who.push_str(pinning);
+    }
+    crate::scenario::format(tag, &who, conns)
 }
 
 /// The indices of the steps to run: every step when `only` is empty; otherwise the
@@ -224,6 +338,10 @@ pub fn select(plan: &Plan, only: &[String]) -> Result<Vec<usize>, String> {
 mod tests {
     use super::*;
 
+    const ALL: Tools = Tools { c_peer: true, echoload: true, tpc_client: true, sockperf: true };
+    const NONE: Tools =
+        Tools { c_peer: false, echoload: false, tpc_client: false, sockperf: false };
+
     /// Two cores: server on CPU 1, client on CPU 0; one core: shared.
     #[test]
     fn cores_split_in_halves() {
@@ -236,7 +354,7 @@ mod tests {
     #[test]
     fn scenarios_are_unique() {
         for profile in [Profile::Quick, Profile::Default, Profile::Full] {
-            let plan = build(profile, &[0, 1], true);
+            let plan = build(profile, &[0, 1], ALL);
             let mut names: Vec<&str> = plan.steps.iter().map(|s| s.scenario.as_str()).collect();
             let n = names.len();
             names.sort_unstable();
@@ -248,14 +366,14 @@ mod tests {
     /// Full goes to 50,000 connections with echod split over processes; quick stays small.
     #[test]
     fn profiles_differ_in_reach() {
-        let full = build(Profile::Full, &[0, 1], false);
+        let full = build(Profile::Full, &[0, 1], NONE);
         let big = full.steps.iter().find(|s| s.conns == 50_000).expect("50k step");
         assert!(matches!(big.server, ServerKind::Echod { processes: 3, .. }));
-        let quick = build(Profile::Quick, &[0, 1], false);
+        let quick = build(Profile::Quick, &[0, 1], NONE);
         assert!(quick.steps.iter().all(|s| s.conns <= 1_000));
-        assert!(quick.steps.len() < build(Profile::Default, &[0, 1], false).steps.len());
+        assert!(quick.steps.len() < build(Profile::Default, &[0, 1], NONE).steps.len());
         assert!(!quick.steps.iter().any(|s| matches!(s.server, ServerKind::CEpoll { .. })));
-        assert!(build(Profile::Quick, &[0, 1], true)
+        assert!(build(Profile::Quick, &[0, 1], ALL)
             .steps
             .iter()
             .any(|s| matches!(s.server, ServerKind::CEpoll { .. })));
@@ -264,7 +382,7 @@ mod tests {
     /// Every section is present in the default plan.
     #[test]
     fn default_covers_every_section() {
-        let plan = build(Profile::Default, &[0, 1], true);
+        let plan = build(Profile::Default, &[0, 1], ALL);
         for section in
             [Section::Scaling, Section::OpenLoop, Section::Workers, Section::Models, Section::Peers]
         {
@@ -276,7 +394,7 @@ mod tests {
     /// open-loop step takes its rate from, and names the choices on a typo.
     #[test]
     fn only_selects_named_steps() {
-        let plan = build(Profile::Quick, &[0, 1], false);
+        let plan = build(Profile::Quick, &[0, 1], NONE);
         assert_eq!(select(&plan, &[]).expect("all"), (0..plan.steps.len()).collect::<Vec<_>>());
         let name = |i: usize| plan.steps[i].scenario.clone();
         let last = plan.steps.len() - 1;

@@ -3,7 +3,7 @@
 //! server, compiled from ../shared/peers beside the checkout when gcc is there.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
 
@@ -20,11 +20,27 @@ pub struct Programs {
     pub base: Option<Build>,
     /// The reference C server, when ../shared/peers was found and built.
     pub epoll_echo: Option<PathBuf>,
+    /// The reference client, when ../shared/peers was found and it built.
+    pub echoload: Option<PathBuf>,
+    /// The thread-per-connection client beside loadgen.
+    pub tpc_client: Option<PathBuf>,
+    /// `sockperf` on PATH.
+    pub sockperf: Option<PathBuf>,
     /// Extra flags for every echod (`loadgen suite --echod-arg`), of either build.
     pub echod_args: Vec<String>,
 }
 
 impl Programs {
+    /// Which optional programs are there, for the plan.
+    pub fn tools(&self) -> super::plan::Tools {
+        super::plan::Tools {
+            c_peer: self.epoll_echo.is_some(),
+            echoload: self.echoload.is_some(),
+            tpc_client: self.tpc_client.is_some(),
+            sockperf: self.sockperf.is_some(),
+        }
+    }
+
     /// The build a run on `side` uses (no side: the only one there is).
     pub fn build(&self, side: Option<Side>) -> anyhow::Result<&Build> {
         match side {
@@ -35,8 +51,11 @@ impl Programs {
 }
 
 /// Finds loadgen (this program), echod and tokio-echo beside it (tokio-echo is
-/// checked later, only when a chosen step needs it), and the C peer.
-pub fn find_programs(peers: Option<&Path>) -> anyhow::Result<Programs> {
+/// checked later, only when a chosen step needs it), tpc-client beside it, sockperf
+/// on PATH, and the reference peers: the C epoll server always (gcc, a second), the
+/// reference client echoload only when `with_echoload` (cargo, a minute the first
+/// time: the quick profile has no step for it).
+pub fn find_programs(peers: Option<&Path>, with_echoload: bool) -> anyhow::Result<Programs> {
     let loadgen = std::env::current_exe().context("cannot find loadgen's own path")?;
     let dir = loadgen.parent().context("loadgen has no folder")?.to_path_buf();
     let sibling = |name: &str| -> anyhow::Result<PathBuf> {
@@ -53,28 +72,39 @@ pub fn find_programs(peers: Option<&Path>) -> anyhow::Result<Programs> {
     let echod = sibling("echod")?;
     // Needed only by the peers steps: checked once the steps are chosen.
     let tokio_echo = Some(dir.join("tokio-echo")).filter(|p| p.exists());
-    let epoll_echo = build_c_peer(peers, &dir);
+    let peers = peers.map(Path::to_path_buf).or_else(default_peers_dir);
+    let epoll_echo = peers.as_deref().and_then(|p| build_c_peer(p, &dir));
+    let echoload =
+        if with_echoload { peers.as_deref().and_then(|p| build_echoload(p, &dir)) } else { None };
     let revision = Some(crate::env::capture().git_revision).filter(|r| r != "unknown");
     Ok(Programs {
         loadgen,
         new: Build { echod, tokio_echo, revision },
         base: None,
         epoll_echo,
+        echoload,
+        tpc_client: Some(dir.join("tpc-client")).filter(|p| p.exists()),
+        sockperf: on_path("sockperf"),
         echod_args: Vec::new(),
     })
 }
 
-/// Compiles ../shared/peers/c_epoll_echo/epoll_echo.c into `<bin dir>/peers/` when
-/// the source is there and gcc works; None otherwise (the suite runs without it).
-fn build_c_peer(peers: Option<&Path>, bin_dir: &Path) -> Option<PathBuf> {
-    let peers = match peers {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let top = Command::new("git").args(["rev-parse", "--show-toplevel"]).output().ok()?;
-            let top = PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
-            top.parent()?.join("shared/peers")
-        }
-    };
+/// `../shared/peers` beside the top of the git checkout loadgen runs in.
+fn default_peers_dir() -> Option<PathBuf> {
+    let top = Command::new("git").args(["rev-parse", "--show-toplevel"]).output().ok()?;
+    let top = PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
+    Some(top.parent()?.join("shared/peers")).filter(|p| p.is_dir())
+}
+
+/// `name` in a folder of $PATH, if it is there.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Compiles PEERS/c_epoll_echo/epoll_echo.c into `<bin dir>/peers/` when the source
+/// is there and gcc works; None otherwise (the suite runs without it).
+fn build_c_peer(peers: &Path, bin_dir: &Path) -> Option<PathBuf> {
     let src = peers.join("c_epoll_echo/epoll_echo.c");
     if !src.exists() {
         return None;
@@ -85,4 +115,27 @@ fn build_c_peer(peers: Option<&Path>, bin_dir: &Path) -> Option<PathBuf> {
     let status =
         Command::new("gcc").args(["-O2", "-pthread", "-o"]).arg(&bin).arg(&src).status().ok()?;
     status.success().then_some(bin)
+}
+
+/// Builds PEERS/echoload with cargo into `<bin dir>/peers/` (its own target folder,
+/// kept, so later runs are quick); None when the source is not there or it does not
+/// build (the clients section then runs without it and says so).
+fn build_echoload(peers: &Path, bin_dir: &Path) -> Option<PathBuf> {
+    let manifest = peers.join("echoload/Cargo.toml");
+    if !manifest.exists() {
+        return None;
+    }
+    let target = bin_dir.join("peers/target");
+    eprintln!("suite: building the reference client echoload (cargo, once) ...");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .status()
+        .ok()?;
+    let bin = target.join("release/echoload");
+    (status.success() && bin.exists()).then_some(bin)
 }

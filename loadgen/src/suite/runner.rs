@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::builds::Build;
-use super::plan::{ServerKind, Step};
+use super::plan::{Client, ServerKind, Step};
 use super::programs::Programs;
-use super::server::{tree_rss_bytes, ServerCommand, ServerProc};
+use super::server::{ServerCommand, ServerProc};
+use super::{clients, idle};
 use crate::result::RunResult;
-use crate::suite_index::{Side, StepRecord};
+use crate::suite_index::{Section, Side, StepRecord};
 use anyhow::{bail, Context as _};
+use echod::procfs;
 
 /// Runs `step` number `index` against the servers of `side`'s build; the result
 /// lands in `dir/runs/`.
@@ -45,8 +47,12 @@ pub fn run_step(
         server_rss_idle: 0,
         server_rss_peak: 0,
         server_cpu_s: 0.0,
+        server_fds_peak: 0,
+        server_stop_s: 0.0,
         client_wall_s: 0.0,
         worker_accepted: Vec::new(),
+        client_figures: None,
+        idle: None,
         error: None,
     };
     if let Err(e) = run_into(programs, side, dir, step, port, rate, stop, &mut record) {
@@ -73,11 +79,78 @@ fn run_into(
     let mut server = ServerProc::start(&cmd)?;
     std::thread::sleep(Duration::from_millis(100));
     record.server_rss_idle = server.rss_bytes();
-    let core = step.client_cores.first().copied();
-    let calibration = crate::calibrate::pingpong(Duration::from_millis(300), core).ok();
+    let calibration = (step.client == Client::Loadgen)
+        .then(|| {
+            let core = step.client_cores.first().copied();
+            crate::calibrate::pingpong(Duration::from_millis(300), core).ok()
+        })
+        .flatten();
+    let cpu_before = server.cpu_seconds();
+    let sampler = Sampler::start(server.pid());
+    let started = Instant::now();
+    let log = dir.join("runs").join(format!("{stem}.log"));
+    let measured = match step.client {
+        Client::Loadgen => {
+            let json = dir.join("runs").join(format!("{stem}.json"));
+            run_loadgen(programs, step, port, rate, stop, &json, &log).map(|status| {
+                record.exit_code = status;
+                Some(json)
+            })
+        }
+        Client::Idle => {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            idle::measure(addr, step.conns, server.pid()).map(|figures| {
+                record.idle = Some(figures);
+                record.exit_code = Some(0);
+                None
+            })
+        }
+        _ => clients::run(programs, step, port, &log).map(|figures| {
+            record.client_figures = Some(figures);
+            record.exit_code = Some(0);
+            None
+        }),
+    };
+    record.client_wall_s = started.elapsed().as_secs_f64();
+    record.server_cpu_s = server.cpu_seconds() - cpu_before;
+    let peaks = sampler.finish();
+    record.server_rss_peak = peaks.rss.max(record.server_rss_idle);
+    record.server_fds_peak = peaks.fds;
+    let stopping = Instant::now();
+    let _ = server.stop();
+    record.server_stop_s = stopping.elapsed().as_secs_f64();
+    if let ServerKind::Echod { .. } = step.server {
+        record.worker_accepted = read_accepted(&stats_file).unwrap_or_default();
+    }
+    let Some(json) = measured? else { return Ok(()) };
+    if !json.exists() {
+        bail!("loadgen wrote no result (exit {:?}); see {}", record.exit_code, stem + ".log");
+    }
+    // Record the calibration taken right before the run inside the result itself.
+    let mut result: RunResult = serde_json::from_str(&std::fs::read_to_string(&json)?)
+        .with_context(|| format!("{}: not a result", json.display()))?;
+    result.calibration = calibration;
+    result.host_bound = step.host_bound.map(str::to_string);
+    std::fs::write(&json, serde_json::to_string_pretty(&result)?)?;
+    if matches!(step.section, Section::Clients | Section::Floor) {
+        record.client_figures = Some(clients::from_result(&result));
+    }
+    record.result_file = Some(format!("runs/{stem}.json"));
+    Ok(())
+}
 
-    let json = dir.join("runs").join(format!("{stem}.json"));
-    let log = std::fs::File::create(dir.join("runs").join(format!("{stem}.log")))?;
+/// Runs loadgen against 127.0.0.1:`port` with `--json json`, its output into
+/// `log`; waits at most the run's length plus 90 s. Its exit code (None: killed).
+fn run_loadgen(
+    programs: &Programs,
+    step: &Step,
+    port: u16,
+    rate: Option<f64>,
+    stop: &Arc<AtomicBool>,
+    json: &Path,
+    log: &Path,
+) -> anyhow::Result<Option<i32>> {
+    let log = std::fs::File::create(log)?;
     let mut args: Vec<String> = vec![
         format!("--target=127.0.0.1:{port}"),
         format!("--conns={}", step.conns),
@@ -96,14 +169,12 @@ fn run_into(
     if let Some(r) = rate {
         args.push(format!("--rate={r:.0}"));
     }
-    let cpu_before = server.cpu_seconds();
-    let sampler = RssSampler::start(server.pid());
-    let started = Instant::now();
     let mut command = Command::new(&programs.loadgen);
     command.args(&args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // Like the server, the run dies with the suite (and takes its own children along).
     echod::sys::die_with_parent(&mut command, libc::SIGTERM);
     let mut child = command.spawn().context("cannot start loadgen")?;
+    let started = Instant::now();
     let limit = step.duration + step.warmup + Duration::from_secs(90);
     let status = loop {
         if let Some(s) = child.try_wait()? {
@@ -120,25 +191,7 @@ fn run_into(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    record.client_wall_s = started.elapsed().as_secs_f64();
-    record.server_cpu_s = server.cpu_seconds() - cpu_before;
-    record.server_rss_peak = sampler.finish().max(record.server_rss_idle);
-    record.exit_code = status.and_then(|s| s.code());
-    let _ = server.stop();
-    if let ServerKind::Echod { .. } = step.server {
-        record.worker_accepted = read_accepted(&stats_file).unwrap_or_default();
-    }
-    if !json.exists() {
-        bail!("loadgen wrote no result (exit {:?}); see {}", record.exit_code, stem + ".log");
-    }
-    // Record the calibration taken right before the run inside the result itself.
-    let mut result: RunResult = serde_json::from_str(&std::fs::read_to_string(&json)?)
-        .with_context(|| format!("{}: not a result", json.display()))?;
-    result.calibration = calibration;
-    result.host_bound = step.host_bound.map(str::to_string);
-    std::fs::write(&json, serde_json::to_string_pretty(&result)?)?;
-    record.result_file = Some(format!("runs/{stem}.json"));
-    Ok(())
+    Ok(status.and_then(|s| s.code()))
 }
 
 fn server_command(
@@ -181,8 +234,23 @@ fn server_command(
                 vec![port.to_string(), "-t".into(), threads.to_string(), "-q".into()],
             )
         }
+        ServerKind::Sockperf => {
+            let Some(p) = &programs.sockperf else { bail!("sockperf is not installed") };
+            let args = ["server", "--tcp", "-i", "127.0.0.1", "-p"].map(String::from);
+            let mut args = args.to_vec();
+            args.push(port.to_string());
+            let cmd = ServerCommand {
+                name: "sockperf".into(),
+                program: p.clone(),
+                args,
+                cores: cores.to_vec(),
+                ready: "listen on".into(),
+            };
+            return Ok(cmd);
+        }
     };
-    Ok(ServerCommand { name: name.into(), program, args, cores: cores.to_vec() })
+    let ready = "listening on".to_string();
+    Ok(ServerCommand { name: name.into(), program, args, cores: cores.to_vec(), ready })
 }
 
 fn read_accepted(path: &Path) -> Option<Vec<u64>> {
@@ -203,30 +271,42 @@ pub fn slug(text: &str) -> String {
     s.trim_matches('-').to_string()
 }
 
-/// Samples a process tree's RSS every 100 ms on its own thread; keeps the peak.
-struct RssSampler {
+/// Samples a process tree's RSS and open descriptors every 100 ms on its own
+/// thread; keeps the peak of each.
+struct Sampler {
     done: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<u64>,
+    thread: std::thread::JoinHandle<Peaks>,
 }
 
-impl RssSampler {
+/// The most a server's process tree held while it was sampled.
+#[derive(Clone, Copy, Debug, Default)]
+struct Peaks {
+    rss: u64,
+    fds: u64,
+}
+
+impl Sampler {
     fn start(pid: u32) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
+        let read = move |peaks: Peaks| Peaks {
+            rss: peaks.rss.max(procfs::tree_sum(pid, procfs::rss_bytes)),
+            fds: peaks.fds.max(procfs::tree_sum(pid, procfs::fd_count)),
+        };
         let thread = std::thread::spawn(move || {
-            let mut peak = 0;
+            let mut peaks = Peaks::default();
             while !flag.load(Ordering::Relaxed) {
-                peak = peak.max(tree_rss_bytes(pid));
+                peaks = read(peaks);
                 std::thread::sleep(Duration::from_millis(100));
             }
-            peak.max(tree_rss_bytes(pid))
+            read(peaks)
         });
-        RssSampler { done, thread }
+        Sampler { done, thread }
     }
 
-    fn finish(self) -> u64 {
+    fn finish(self) -> Peaks {
         self.done.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or(0)
+        self.thread.join().unwrap_or_default()
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use echod::procfs;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -26,6 +27,9 @@ pub struct ServerCommand {
     pub args: Vec<String>,
     /// Cores to pin the process to with `taskset -c` (empty: not pinned).
     pub cores: Vec<usize>,
+    /// The text of the line the server prints once it listens (`listening on` for
+    /// echod, tokio-echo and epoll_echo; `listen on` for sockperf).
+    pub ready: String,
 }
 
 /// A running server.
@@ -55,8 +59,8 @@ impl ServerProc {
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().context("server stdout")?;
         let stderr = child.stderr.take().context("server stderr")?;
-        watch_for_ready(stdout, tx.clone());
-        watch_for_ready(stderr, tx);
+        watch_for_ready(stdout, &cmd.ready, tx.clone());
+        watch_for_ready(stderr, &cmd.ready, tx);
         let mut proc = ServerProc { name: cmd.name.clone(), child: Some(child) };
         match rx.recv_timeout(READY_TIMEOUT) {
             Ok(_) => Ok(proc),
@@ -77,19 +81,18 @@ impl ServerProc {
 
     /// Resident memory of the process and its descendants, in bytes.
     pub fn rss_bytes(&self) -> u64 {
-        tree_rss_bytes(self.pid())
+        procfs::tree_sum(self.pid(), procfs::rss_bytes)
     }
 
     /// CPU seconds (user + system) used so far by the process and its live descendants.
     pub fn cpu_seconds(&self) -> f64 {
-        let ticks = 100.0; // USER_HZ on Linux
-        tree(self.pid()).iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>() as f64 / ticks
+        procfs::tree_sum(self.pid(), procfs::cpu_seconds)
     }
 
     /// SIGTERM, a bounded wait, then SIGKILL. Returns how it exited.
     pub fn stop(&mut self) -> anyhow::Result<ExitStatus> {
         let Some(mut child) = self.child.take() else { bail!("{} was already stopped", self.name) };
-        let descendants: Vec<u32> = tree(child.id()).into_iter().skip(1).collect();
+        let descendants: Vec<u32> = procfs::tree(child.id()).into_iter().skip(1).collect();
         let _ = echod::sys::terminate(child.id());
         let deadline = Instant::now() + STOP_TIMEOUT;
         let status = loop {
@@ -104,7 +107,7 @@ impl ServerProc {
         };
         // Descendants that outlived their parent (a shell's children, say) are stopped too.
         for pid in descendants {
-            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            if procfs::alive(pid) {
                 let _ = echod::sys::terminate(pid);
             }
         }
@@ -120,50 +123,19 @@ impl Drop for ServerProc {
     }
 }
 
-/// Resident memory of `pid` and its descendants, in bytes.
-pub fn tree_rss_bytes(pid: u32) -> u64 {
-    tree(pid).iter().filter_map(|p| status_field(*p, "VmRSS:")).sum::<u64>() * 1024
-}
-
-fn watch_for_ready(stream: impl std::io::Read + Send + 'static, tx: mpsc::Sender<String>) {
+fn watch_for_ready(
+    stream: impl std::io::Read + Send + 'static,
+    ready: &str,
+    tx: mpsc::Sender<String>,
+) {
+    let ready = ready.to_string();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if line.contains("listening on") {
+            if line.contains(&ready) {
                 let _ = tx.send(line);
             }
         }
     });
-}
-
-/// `pid` and all its descendants (from /proc/PID/task/*/children).
-fn tree(pid: u32) -> Vec<u32> {
-    let mut out = vec![pid];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
-            for t in tasks.flatten() {
-                let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-                out.extend(kids.split_whitespace().filter_map(|k| k.parse::<u32>().ok()));
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
-fn status_field(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat,
-/// counted after the parenthesised command name, which may hold spaces).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 #[cfg(test)]
@@ -178,6 +150,7 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), "exit 3".into()],
             cores: vec![],
+            ready: "listening on".into(),
         };
         let err = ServerProc::start(&quick).err().expect("must fail");
         assert!(err.to_string().contains("ready line"), "{err}");
@@ -191,22 +164,17 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), "sleep 30 & echo listening on test; wait".into()],
             cores: vec![0],
+            ready: "listening on".into(),
         };
         let mut p = ServerProc::start(&cmd).expect("start");
-        let pids = tree(p.pid());
+        let pids = procfs::tree(p.pid());
         assert!(pids.len() >= 2, "sh and its sleep child: {pids:?}");
         assert!(p.rss_bytes() > 0);
         assert!(p.cpu_seconds() >= 0.0);
         let status = p.stop().expect("stop");
         assert!(!status.success());
         std::thread::sleep(Duration::from_millis(100));
-        let alive: Vec<_> = pids
-            .iter()
-            .filter(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/stat"))
-                    .is_ok_and(|s| !s.contains(") Z "))
-            })
-            .collect();
+        let alive: Vec<_> = pids.iter().filter(|p| procfs::alive(**p)).collect();
         assert!(alive.is_empty(), "left running: {alive:?}");
     }
 }

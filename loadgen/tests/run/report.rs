@@ -29,8 +29,12 @@ fn step(index: usize, conns: u64, file: &str, accepted: Vec<u64>) -> RepStep {
             server_rss_idle: 2 << 20,
             server_rss_peak: (2 << 20) + conns * 40,
             server_cpu_s: 0.1,
+            server_fds_peak: conns + 10,
+            server_stop_s: 0.01,
             client_wall_s: 1.0,
             worker_accepted: accepted,
+            client_figures: None,
+            idle: None,
             error: None,
         },
     }
