@@ -167,7 +167,7 @@ pub fn parse_sockperf(text: &str) -> Option<ClientFigures> {
     let valid = text.lines().find(|l| l.contains("[Valid Duration]"))?;
     let field = |key: &str| -> Option<f64> {
         let rest = valid.split(key).nth(1)?;
-        rest.trim_start_matches('=').split(|c: char| c == ' ' || c == ';').next()?.parse().ok()
+        rest.trim_start_matches('=').split([' ', ';']).next()?.parse().ok()
     };
     let run_time = field("RunTime")?;
     let received = field("ReceivedMessages")?;
