@@ -77,6 +77,10 @@ pub struct SuiteArgs {
     /// the scaling step it takes its rate from.
     #[arg(long, value_name = "SCENARIO")]
     pub only: Vec<String>,
+    /// Run only the steps of this section (repeatable): scaling, open_loop, workers,
+    /// models, peers, clients, floor, idle_memory.
+    #[arg(long, value_name = "SECTION")]
+    pub section: Vec<String>,
     /// After the repeats, compare with BASE (a results folder) as CI does, and run
     /// every scenario whose throughput regressed --repeat more times (confirm1/, ...),
     /// so `loadgen compare BASE OUT` judges on all the runs: a slow spell of the
@@ -147,7 +151,11 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         step.duration = args.duration.unwrap_or(step.duration);
         step.warmup = args.warmup.unwrap_or(step.warmup);
     }
-    let selected = plan::select(&plan, &args.only).map_err(anyhow::Error::msg)?;
+    let mut only = args.only.clone();
+    for name in &args.section {
+        only.extend(plan::section_scenarios(&plan, name).map_err(anyhow::Error::msg)?);
+    }
+    let selected = plan::select(&plan, &only).map_err(anyhow::Error::msg)?;
     let needs_tokio =
         selected.iter().any(|&i| matches!(plan.steps[i].server, plan::ServerKind::Tokio { .. }));
     if needs_tokio && programs.new.tokio_echo.is_none() {
@@ -196,8 +204,8 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     }
     let (ports_file, ports_note) = if args.no_ports || stop.load(Ordering::Relaxed) {
         (None, Some("not run (--no-ports or interrupted)".to_string()))
-    } else if !args.only.is_empty() {
-        (None, Some("not run (--only)".to_string()))
+    } else if !only.is_empty() {
+        (None, Some("not run (--only or --section)".to_string()))
     } else {
         eprint!("[ports] four-tuple experiment in a private network namespace ... ");
         run_ports(&programs.loadgen, &out)

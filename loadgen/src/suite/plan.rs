@@ -334,9 +334,54 @@ pub fn select(plan: &Plan, only: &[String]) -> Result<Vec<usize>, String> {
     Ok((0..plan.steps.len()).filter(|&i| chosen[i]).collect())
 }
 
+/// The scenarios of the section named `name` (`peers`, `idle_memory`, ... as in
+/// suite.json) in `plan`; an error naming the valid sections when there is none.
+pub fn section_scenarios(plan: &Plan, name: &str) -> Result<Vec<String>, String> {
+    let all = [
+        Section::Scaling,
+        Section::OpenLoop,
+        Section::Workers,
+        Section::Models,
+        Section::Peers,
+        Section::Clients,
+        Section::Floor,
+        Section::IdleMemory,
+    ];
+    let key = |s: Section| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from));
+    let names: Vec<String> = all.iter().filter_map(|s| key(*s)).collect();
+    let Some(section) = all.into_iter().find(|s| key(*s).as_deref() == Some(name.trim())) else {
+        return Err(format!(
+            "--section '{name}': no such section; use one of: {}",
+            names.join(", ")
+        ));
+    };
+    let scenarios: Vec<String> =
+        plan.steps.iter().filter(|s| s.section == section).map(|s| s.scenario.clone()).collect();
+    if scenarios.is_empty() {
+        return Err(format!(
+            "--section '{name}': the {:?} profile has no step in it (try the default profile)",
+            plan.profile
+        ));
+    }
+    Ok(scenarios)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--section` names every step of a section; a wrong or empty one says why.
+    #[test]
+    fn sections_select_their_steps() {
+        let plan = build(Profile::Default, &[0, 1], ALL);
+        let idle = section_scenarios(&plan, "idle_memory").expect("idle");
+        assert_eq!(idle.len(), 3);
+        assert!(idle.iter().all(|s| s.starts_with("idle ")));
+        let err = section_scenarios(&plan, "peer").unwrap_err();
+        assert!(err.contains("no such section") && err.contains("peers, clients"), "{err}");
+        let quick = build(Profile::Quick, &[0, 1], ALL);
+        assert!(section_scenarios(&quick, "clients").unwrap_err().contains("no step in it"));
+    }
 
     const ALL: Tools = Tools { c_peer: true, echoload: true, tpc_client: true, sockperf: true };
     const NONE: Tools =
