@@ -112,8 +112,11 @@ impl Book {
         }
     }
 
-    /// Handles readiness of connection `i`: reads and checks, then sends.
-    pub fn on_ready(&mut self, i: usize, c: &mut Conn, readable: bool) {
+    /// Handles readiness of connection `i`: reads and checks, then sends. `closed`:
+    /// the event also reported the peer's FIN or an error, which no later event
+    /// will repeat (edge-triggered), so reading goes on past a short read until the
+    /// `Ok(0)` or the error is seen, whatever the framing of the bytes before it.
+    pub fn on_ready(&mut self, i: usize, c: &mut Conn, readable: bool, closed: bool) {
         if c.state != State::Up {
             return;
         }
@@ -145,8 +148,10 @@ impl Book {
                     self.lose(c, LossKind::Closed);
                     return;
                 }
-                // A short read drained the socket (edge-triggered: a new event follows).
-                if n < self.rbuf.len() {
+                // A short read drained the socket (edge-triggered: a new event
+                // follows new bytes), unless the peer's FIN came with this event:
+                // then the next read returns it.
+                if n < self.rbuf.len() && !closed {
                     break;
                 }
             }

@@ -225,8 +225,8 @@ fn traffic_loop(
         }
         for ev in events.iter() {
             let i = ev.token().0;
-            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            book.on_ready(i, &mut conns[i], readable);
+            let closed = ev.is_read_closed() || ev.is_error();
+            book.on_ready(i, &mut conns[i], ev.is_readable() || closed, closed);
         }
     }
     let now = book.clock.now_ns();

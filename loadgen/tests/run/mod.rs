@@ -4,6 +4,7 @@
 //! (only lower bounds that a delay makes certain, and counts).
 
 mod binary;
+mod faults;
 mod limits;
 mod report;
 mod servers;

@@ -1,0 +1,82 @@
+//! Servers that misbehave at the connection level, and what the run reports about
+//! them: a server that closes every connection in the middle of a message (every
+//! close is an eof, seen when it happens, and no socket of ours lingers in
+//! CLOSE-WAIT), and a server that accepts only some connections while the kernel
+//! completes the others' handshakes (established, but never served).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use loadgen::run::{run, Config, EXIT_WRONG};
+
+use super::go;
+use super::servers::{Behaviour, Server};
+
+/// Sockets in /proc/net/tcp in TCP `state` (hex, e.g. `08` CLOSE-WAIT) whose
+/// remote port is `port`: the client side of connections to a server on it.
+fn sockets_toward(port: u16, state: &str) -> usize {
+    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    text.lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let remote_port = f
+                .get(2)
+                .and_then(|a| a.split(':').nth(1))
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            remote_port == Some(port) && f.get(3) == Some(&state)
+        })
+        .count()
+}
+
+/// A server that echoes 1,000 bytes of each connection (15 messages and 40 bytes
+/// of the 16th) and closes: all 50 closes are eofs, nothing is left to time out.
+#[test]
+fn close_after_a_partial_message_is_an_eof() {
+    let server = Server::start(Behaviour { close_after: Some(1000), ..Default::default() });
+    let mut c = Config::local_test(server.addr, 50);
+    c.duration = Duration::from_secs(2);
+    let out = go(&c);
+    let e = &out.result.errors;
+    assert_eq!((e.eof, e.timeout, e.reset, e.mismatch), (50, 0, 0, 0), "{e:?}");
+    assert_eq!(out.result.connections.established, 50);
+    assert_eq!(out.exit_code, EXIT_WRONG);
+}
+
+/// While the run goes on (a second, well-behaved server keeps it going), the
+/// connections the truncating server closed are closed on our side too: no socket
+/// toward it stays in CLOSE-WAIT, and each close was counted as an eof.
+#[test]
+fn no_close_wait_left_during_the_run() {
+    let truncating = Server::start(Behaviour { close_after: Some(1000), ..Default::default() });
+    let echo = Server::echo();
+    let mut c = Config::local_test(truncating.addr, 100);
+    c.targets = vec![truncating.addr, echo.addr];
+    c.warmup = Duration::ZERO;
+    c.duration = Duration::from_secs(60);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = {
+        let stop = stop.clone();
+        std::thread::spawn(move || run(&c, stop).expect("run"))
+    };
+    // Bounded waits that give up: the server closes its 50, then our side follows.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while truncating.closed() < 50 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let port = truncating.addr.port();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sockets_toward(port, "08") > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let close_wait = sockets_toward(port, "08");
+    let running = !handle.is_finished();
+    stop.store(true, Ordering::Relaxed);
+    let out = handle.join().expect("join");
+    assert_eq!(truncating.closed(), 50);
+    assert!(running, "the run ended before the check: it proves nothing");
+    assert_eq!(close_wait, 0, "sockets toward the truncating server left in CLOSE-WAIT");
+    assert_eq!(out.result.errors.eof, 50, "{:?}", out.result.errors);
+    assert_eq!(out.result.connections.established, 100);
+}
