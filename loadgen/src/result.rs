@@ -189,7 +189,7 @@ pub struct Errors {
     pub mismatch: u64,
     /// Connections reset by the peer.
     pub reset: u64,
-    /// Connections the peer closed while messages were outstanding.
+    /// Connections the peer closed (FIN) while the run still used them.
     pub eof: u64,
     /// Messages not answered within the run.
     pub timeout: u64,

@@ -33,7 +33,7 @@ pub struct ErrorCounts {
     pub mismatch: u64,
     /// Connections reset by the peer (ECONNRESET, EPIPE).
     pub reset: u64,
-    /// Connections the peer closed while messages were outstanding.
+    /// Connections the peer closed (FIN) while the run still used them.
     pub eof: u64,
     /// Messages not answered by the end of the drain.
     pub timeout: u64,

@@ -221,18 +221,30 @@ impl Book {
         self.lose(c, kind);
     }
 
-    /// Closes connection `c`, counting how it was lost.
+    /// Closes connection `c`, counting how it was lost. Every close by the peer is
+    /// an eof, whatever the framing (mid-message, or between two messages: the
+    /// connection was still to carry traffic), except in the drain with nothing
+    /// outstanding, when the run is done with the connection.
     fn lose(&mut self, c: &mut Conn, kind: LossKind) {
         let outstanding = c.in_flight();
-        match kind {
-            // A FIN with nothing outstanding is a clean close by the server.
-            LossKind::Eof if outstanding == 0 => {}
-            LossKind::Eof => self.tally.errors.eof += 1,
-            LossKind::Reset => self.tally.errors.reset += 1,
-            LossKind::Other => self.tally.errors.other += 1,
-            LossKind::Closed => {}
-        }
-        if !(kind == LossKind::Eof && outstanding == 0) && kind != LossKind::Closed {
+        let done = self.draining && outstanding == 0;
+        let counted = match kind {
+            LossKind::Eof if done => false,
+            LossKind::Eof => {
+                self.tally.errors.eof += 1;
+                true
+            }
+            LossKind::Reset => {
+                self.tally.errors.reset += 1;
+                true
+            }
+            LossKind::Other => {
+                self.tally.errors.other += 1;
+                true
+            }
+            LossKind::Closed => false,
+        };
+        if counted {
             self.interval.errors += 1;
         }
         self.in_flight -= outstanding;

@@ -44,6 +44,19 @@ fn close_after_a_partial_message_is_an_eof() {
     assert_eq!(out.exit_code, EXIT_WRONG);
 }
 
+/// A server that closes each connection right after a whole message (640 bytes:
+/// 10 messages), when nothing is outstanding for a moment: still an eof each.
+#[test]
+fn close_at_a_message_boundary_is_an_eof_too() {
+    let server = Server::start(Behaviour { close_after: Some(640), ..Default::default() });
+    let mut c = Config::local_test(server.addr, 50);
+    c.duration = Duration::from_secs(2);
+    let out = go(&c);
+    let e = &out.result.errors;
+    assert_eq!((e.eof, e.timeout, e.reset, e.mismatch), (50, 0, 0, 0), "{e:?}");
+    assert_eq!(out.exit_code, EXIT_WRONG);
+}
+
 /// While the run goes on (a second, well-behaved server keeps it going), the
 /// connections the truncating server closed are closed on our side too: no socket
 /// toward it stays in CLOSE-WAIT, and each close was counted as an eof.
