@@ -132,6 +132,16 @@ pub struct Connections {
     pub per_source: BTreeMap<String, u64>,
     /// Connections per second during the connect phase.
     pub connect_rate_per_sec: f64,
+    /// Established connections that were answered at least once (absent in results
+    /// written before it was recorded).
+    #[serde(default)]
+    pub served: Option<u64>,
+    /// Established connections that never were: no answer to their first message
+    /// within the connect timeout (the server may be at its descriptor limit, or its
+    /// accept queue full). They count as missing connections; their messages are
+    /// not counted as timeouts.
+    #[serde(default)]
+    pub unserved: Option<u64>,
 }
 
 /// A latency distribution in microseconds.
@@ -209,6 +219,12 @@ pub struct SecondSample {
     /// Seconds since the measured phase began (end of the interval).
     pub t_s: f64,
     pub conns_up: u64,
+    /// Of those, connections answered at least once.
+    #[serde(default)]
+    pub conns_served: Option<u64>,
+    /// Connections found unserved so far (see [`Connections::unserved`]).
+    #[serde(default)]
+    pub conns_unserved: Option<u64>,
     pub msgs: u64,
     pub p50_us: f64,
     pub p99_us: f64,

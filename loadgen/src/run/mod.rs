@@ -30,6 +30,7 @@ mod plan;
 pub mod processes;
 mod report;
 mod schedule;
+mod served;
 mod summary;
 pub mod tally;
 mod traffic;
@@ -165,6 +166,12 @@ pub fn run_gated(
         stop: stop.clone(),
         start: StartLine::new(),
         established: AtomicU64::new(0),
+        unserved_said: AtomicBool::new(false),
+        on_unserved: if config.forward_intervals {
+            processes::forward_unserved
+        } else {
+            served::say
+        },
     });
     let config = Arc::new(config.clone());
     let (tx, rx) = crossbeam::channel::unbounded::<Report>();
@@ -212,7 +219,7 @@ pub fn run_gated(
     let go = established > 0 && gate_open && !stop.load(Ordering::Relaxed);
     if config.live {
         eprintln!(
-            "loadgen: {established}/{} connections up in {}{}",
+            "loadgen: {established}/{} connections established in {}{}",
             config.conns,
             echod::units::fmt_micros(now as f64 / 1e3),
             if go {

@@ -7,6 +7,8 @@
 //! — counters and full histograms (base64 HdrHistogram V2), per second too — to a
 //! file; the parent merges them exactly (`Histogram::add`) into one result and one
 //! exit code. Every wait is bounded; a child that dies counts as failed connections.
+//! A child that gives a connection up as unserved says `unserved` on stdout; the
+//! parent tells the user once for the whole run.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::args::Config;
 use super::live::{self, Live};
+use super::served;
 use super::tally::{new_histogram, ErrorCounts, Interval, Tally};
 use super::worker::Report;
 use super::{report, RunOutcome};
@@ -34,6 +37,10 @@ pub const CHILD_FAILED: &str = "CHILD_FAILED";
 pub struct ChildFigures {
     requested: u64,
     established: u64,
+    #[serde(default)]
+    served: u64,
+    #[serde(default)]
+    unserved: u64,
     failed_by_errno: BTreeMap<String, u64>,
     connect_s: f64,
     messages: u64,
@@ -57,6 +64,10 @@ struct IntervalFigures {
     index: u64,
     end_s: f64,
     conns_up: u64,
+    #[serde(default)]
+    served: u64,
+    #[serde(default)]
+    unserved: u64,
     msgs: u64,
     errors: u64,
     latency: String,
@@ -68,6 +79,8 @@ impl IntervalFigures {
             index: iv.index,
             end_s: iv.end_s,
             conns_up: iv.conns_up,
+            served: iv.served,
+            unserved: iv.unserved,
             msgs: iv.msgs,
             errors: iv.errors,
             latency: enc(&iv.latency)?,
@@ -79,6 +92,8 @@ impl IntervalFigures {
             index: self.index,
             end_s: self.end_s,
             conns_up: self.conns_up,
+            served: self.served,
+            unserved: self.unserved,
             latency: dec(&self.latency)?,
             msgs: self.msgs,
             errors: self.errors,
@@ -88,6 +103,14 @@ impl IntervalFigures {
 
 /// The prefix of a child's stdout line that carries one completed second.
 const INTERVAL_LINE: &str = "interval ";
+/// A child's stdout line saying it gave a connection up as unserved.
+const UNSERVED_LINE: &str = "unserved";
+
+/// A child's word to its parent that it found a connection unserved (the parent
+/// tells the user once for the whole run).
+pub fn forward_unserved(_timeout: Duration) {
+    let _ = writeln!(std::io::stdout().lock(), "{UNSERVED_LINE}");
+}
 
 /// A child's live feed: one completed second (merged over its threads, histogram
 /// included) as one stdout line, `interval {json}`, for the parent's live line.
@@ -118,6 +141,8 @@ impl ChildFigures {
         Ok(Self {
             requested: t.requested,
             established: t.established,
+            served: t.served,
+            unserved: t.unserved,
             failed_by_errno: t.failed_by_errno.clone(),
             connect_s: t.connect_s,
             messages: t.messages,
@@ -148,6 +173,8 @@ impl ChildFigures {
         let [mismatch, reset, eof, timeout, other] = self.errors;
         let mut t = Tally::new(self.requested);
         t.established = self.established;
+        t.served = self.served;
+        t.unserved = self.unserved;
         t.failed_by_errno = self.failed_by_errno.clone();
         t.connect_s = self.connect_s;
         t.messages = self.messages;
@@ -350,6 +377,7 @@ pub fn run_split(
     }
     // Per child: None while running, Some(exit code) once it ended.
     let mut statuses: Vec<Option<Option<i32>>> = vec![None; kids.len()];
+    let mut unserved_said = false;
     while statuses.iter().any(Option::is_none) || !live.all_done() {
         if stop.load(Ordering::Relaxed) && !forwarded {
             for k in &kids {
@@ -358,6 +386,12 @@ pub fn run_split(
             forwarded = true;
         }
         match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok((_, Some(line))) if line == UNSERVED_LINE => {
+                if !unserved_said {
+                    served::say(config.connect_timeout);
+                    unserved_said = true;
+                }
+            }
             Ok((index, Some(line))) => {
                 let iv = line
                     .strip_prefix(INTERVAL_LINE)
@@ -442,10 +476,13 @@ mod tests {
         use super::super::tally::record;
         let mut t = Tally::new(config.conns);
         t.established = config.conns;
+        t.served = config.conns;
         let mut iv = Interval {
             index: 0,
             end_s: 1.0,
             conns_up: config.conns,
+            served: config.conns,
+            unserved: 0,
             latency: new_histogram(),
             msgs: values.len() as u64,
             errors: 0,
@@ -487,6 +524,8 @@ mod tests {
         assert!(m.tally.latency.max() >= 5_000_000);
         assert_eq!(m.result.throughput.messages, 5);
         assert_eq!(m.result.connections.established, 5);
+        assert_eq!(m.result.connections.served, Some(5));
+        assert_eq!(m.result.series[0].conns_served, Some(5));
         assert_eq!(m.result.series.len(), 1);
         assert_eq!(m.result.series[0].msgs, 5);
         assert_eq!(m.intervals[0].latency.len(), 5);

@@ -1,8 +1,9 @@
 //! Turns what the threads measured (their merged [`Tally`] and the per-second
 //! intervals) into the [`RunResult`] of the JSON contract, and decides the exit code:
 //! 0 every connection came up and every echo was right; 1 the run produced wrong or
-//! missing echoes (mismatch, reset, EOF, timeout) or fewer connections than asked;
-//! 2 no connection came up at all (a failure to start).
+//! missing echoes (mismatch, reset, EOF, timeout), fewer connections than asked, or
+//! connections the server never served; 2 no connection came up at all (a failure
+//! to start).
 
 use crate::result::{
     encode_histogram, Connections, Errors, Histograms, Percentiles, RunConfig, RunResult,
@@ -23,7 +24,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn exit_code(t: &Tally) -> u8 {
     if t.requested > 0 && t.established == 0 {
         EXIT_USAGE
-    } else if t.errors.total() > 0 || t.established < t.requested {
+    } else if t.errors.total() > 0 || t.established < t.requested || t.unserved > 0 {
         EXIT_WRONG
     } else {
         EXIT_OK
@@ -91,6 +92,8 @@ pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
             failed_by_errno: t.failed_by_errno.clone(),
             per_source: t.per_source.clone(),
             connect_rate_per_sec: connect_rate,
+            served: Some(t.served),
+            unserved: Some(t.unserved),
         },
         connect_latency_us: Percentiles::from_nanos(&t.connect),
         throughput: Throughput {
@@ -138,6 +141,9 @@ mod tests {
         assert_eq!(exit_code(&t), EXIT_WRONG);
         t.errors.mismatch = 0;
         t.established = 1;
+        assert_eq!(exit_code(&t), EXIT_WRONG);
+        t.established = 2;
+        t.unserved = 1;
         assert_eq!(exit_code(&t), EXIT_WRONG);
     }
 }

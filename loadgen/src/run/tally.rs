@@ -66,6 +66,11 @@ pub struct Interval {
     pub end_s: f64,
     /// Connections up at the end of the interval.
     pub conns_up: u64,
+    /// Of those, connections answered at least once.
+    pub served: u64,
+    /// Connections given up as unserved during the interval (the live line and the
+    /// series show the running total).
+    pub unserved: u64,
     /// Latencies recorded in the interval (corrected ones in open loop).
     pub latency: Histogram<u64>,
     /// Echoed messages received in the interval.
@@ -80,6 +85,8 @@ impl Interval {
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.latency.add(&o.latency);
         self.conns_up += o.conns_up;
+        self.served += o.served;
+        self.unserved += o.unserved;
         self.msgs += o.msgs;
         self.errors += o.errors;
         self.end_s = self.end_s.max(o.end_s);
@@ -93,6 +100,11 @@ pub struct Tally {
     pub requested: u64,
     /// Connections that came up.
     pub established: u64,
+    /// Established connections answered at least once.
+    pub served: u64,
+    /// Established connections whose first message had no answer within the
+    /// connect timeout (closed then, never counted as timeouts).
+    pub unserved: u64,
     /// Failed connects by errno name.
     pub failed_by_errno: BTreeMap<String, u64>,
     /// Time from connect() to established.
@@ -125,6 +137,8 @@ impl Tally {
         Self {
             requested,
             established: 0,
+            served: 0,
+            unserved: 0,
             failed_by_errno: BTreeMap::new(),
             connect: new_histogram(),
             connect_s: 0.0,
@@ -154,6 +168,8 @@ impl Tally {
     pub fn merge(&mut self, o: &Tally) {
         self.requested += o.requested;
         self.established += o.established;
+        self.served += o.served;
+        self.unserved += o.unserved;
         for (k, v) in &o.failed_by_errno {
             *self.failed_by_errno.entry(k.clone()).or_default() += v;
         }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use loadgen::result::RunResult;
 use loadgen::run::{run, Config, EXIT_WRONG};
 
 use super::go;
@@ -92,4 +93,90 @@ fn no_close_wait_left_during_the_run() {
     assert_eq!(close_wait, 0, "sockets toward the truncating server left in CLOSE-WAIT");
     assert_eq!(out.result.errors.eof, 50, "{:?}", out.result.errors);
     assert_eq!(out.result.connections.established, 100);
+}
+
+/// A fresh folder for one test's files.
+fn folder(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadgen-faults-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the test folder");
+    dir
+}
+
+/// The hint said when the first connection is found unserved.
+const UNSERVED_HINT: &str = "established but not served";
+
+/// A server that accepts 5 connections and never more, while the kernel completes
+/// the other 15 handshakes into its accept queue: 20 established, 5 served, 15
+/// unserved (no answer to their first message within the connect timeout), and
+/// none of their messages counted as a timeout.
+#[test]
+fn accepting_only_five_leaves_fifteen_unserved() {
+    let server = Server::start(Behaviour { accept_only: Some(5), ..Default::default() });
+    let mut c = Config::local_test(server.addr, 20);
+    c.connect_timeout = Duration::from_millis(300);
+    c.warmup = Duration::ZERO;
+    c.duration = Duration::from_secs(1);
+    let out = go(&c);
+    let k = &out.result.connections;
+    assert_eq!((k.requested, k.established), (20, 20));
+    assert_eq!((k.served, k.unserved), (Some(5), Some(15)));
+    assert_eq!(out.result.errors, Default::default());
+    assert!(out.result.throughput.messages > 0, "the five served connections carried traffic");
+    assert_eq!(out.exit_code, EXIT_WRONG, "unserved connections are missing connections");
+    let last = out.result.series.last().expect("a second");
+    assert_eq!((last.conns_up, last.conns_served, last.conns_unserved), (5, Some(5), Some(15)));
+}
+
+/// The binary says it as soon as it happens: in a 60 s run, the hint comes within
+/// a bounded wait while the run goes on; the JSON written after a SIGTERM already
+/// counts the 15.
+#[test]
+fn unserved_is_said_while_the_run_goes_on() {
+    let server = Server::start(Behaviour { accept_only: Some(5), ..Default::default() });
+    let dir = folder("unserved-live");
+    let target = server.addr.to_string();
+    let args = ["--target", &target, "--conns", "20", "--duration", "60s", "--warmup", "0s"];
+    let mut all = args.to_vec();
+    all.extend(["--connect-timeout", "300ms", "-q", "--json", "r.json"]);
+    let mut lg = crate::common::spawn(&all, &dir, None);
+    let said = lg.wait_for_line(UNSERVED_HINT, Duration::from_secs(20));
+    let running = lg.child.try_wait().expect("wait").is_none();
+    lg.signal("TERM");
+    let (_, _, stderr) = lg.finish(Duration::from_secs(20));
+    assert!(said && running, "no hint while the run went on: {stderr:?}");
+    let r: RunResult =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("json"))
+            .expect("a result");
+    assert_eq!((r.connections.served, r.connections.unserved), (Some(5), Some(15)));
+    assert_eq!(r.errors.timeout, 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A run that ends by itself: the hint once, the live line and the summary show
+/// established, served and unserved apart, the JSON has the fields, exit 1.
+#[test]
+fn unserved_exits_1_with_one_hint() {
+    let server = Server::start(Behaviour { accept_only: Some(5), ..Default::default() });
+    let dir = folder("unserved-end");
+    let target = server.addr.to_string();
+    let args = ["--target", &target, "--conns", "20", "--duration", "1500ms", "--warmup", "0s"];
+    let mut all = args.to_vec();
+    all.extend(["--connect-timeout", "300ms", "--threads", "2", "--json", "r.json"]);
+    let (code, stdout, stderr) =
+        crate::common::spawn(&all, &dir, None).finish(Duration::from_secs(30));
+    let err = stderr.join("\n");
+    assert_eq!(code, Some(1), "{err}\n{stdout}");
+    assert_eq!(err.matches(UNSERVED_HINT).count(), 1, "the hint once: {err}");
+    let live: Vec<&String> = stderr.iter().filter(|l| l.contains("s] conns ")).collect();
+    assert!(live.last().is_some_and(|l| l.contains("5 served, 15 unserved")), "{err}");
+    assert!(stdout.contains("20/20 established"), "{stdout}");
+    assert!(stdout.contains("5 served, 15 unserved"), "{stdout}");
+    let r: RunResult =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("json"))
+            .expect("a result");
+    assert_eq!(r.connections.established, 20);
+    assert_eq!((r.connections.served, r.connections.unserved), (Some(5), Some(15)));
+    assert_eq!((r.errors.timeout, r.exit_code), (0, 1));
+    std::fs::remove_dir_all(&dir).ok();
 }

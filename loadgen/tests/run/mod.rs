@@ -169,7 +169,7 @@ fn server_killed_mid_run_ends_the_run() {
     let (out, waited) = killer;
     assert!(waited < 100, "the run did not end when the server died");
     let e = &out.result.errors;
-    assert_eq!(e.eof + e.reset, 6, "{e:?}");
+    assert_eq!(e.eof + e.reset, 6, "{e:?} {:?}", out.result.connections);
     assert!(out.result.interrupted);
     assert_eq!(out.exit_code, EXIT_WRONG);
     assert!(out.result.throughput.messages > 0);
