@@ -10,9 +10,13 @@
 //! - `traffic`: per-readiness work: read, verify, record, send.
 //! - `conn`: one connection's offsets; `payload`: the message layout and checks.
 //! - `schedule`: the open-loop schedule (latency from intended send times).
+//! - `served`: whether each established connection is served (answered once), and
+//!   giving up the unserved.
 //! - `tally`: per-thread mergeable figures; `live`: per-second merge and line.
 //! - `report`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
 //!   `output`: `--json` and `--hgrm`; `clock`: the run clock.
+//! - `processes`: a run split over processes (the parent); `child`: a child's side
+//!   and the wire between them.
 //!
 //! The coordinator (the caller of [`run`]) spawns the workers, waits for every
 //! connect phase to end, sets the timeline (warm-up, measured phase), releases the
@@ -20,6 +24,7 @@
 //! tallies at the end. Tests call [`run`] directly with a stop flag.
 
 mod args;
+mod child;
 mod clock;
 mod conn;
 mod connect;
@@ -167,11 +172,7 @@ pub fn run_gated(
         start: StartLine::new(),
         established: AtomicU64::new(0),
         unserved_said: AtomicBool::new(false),
-        on_unserved: if config.forward_intervals {
-            processes::forward_unserved
-        } else {
-            served::say
-        },
+        on_unserved: if config.forward_intervals { child::forward_unserved } else { served::say },
     });
     let config = Arc::new(config.clone());
     let (tx, rx) = crossbeam::channel::unbounded::<Report>();
@@ -232,7 +233,7 @@ pub fn run_gated(
     shared.start.release(go.then_some(timeline));
     let mut live = live::Live::new(config.threads, config.live, config.conns);
     if config.forward_intervals {
-        live = live.forward_to(processes::forward_interval);
+        live = live.forward_to(child::forward_interval);
     }
     // CPU time at the start and the end of the measured phase.
     let (mut cpu_a, mut cpu_b) = (None, None);
@@ -299,8 +300,8 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     if args.child.is_some() {
         // A child of a split run: the parent printed the preflight and merges the
         // figures; stdout is the parent's channel, so no summary here.
-        let outcome = run_gated(&config, stop, &mut processes::child_gate)?;
-        let figures = processes::ChildFigures::from_outcome(&outcome)?;
+        let outcome = run_gated(&config, stop, &mut child::child_gate)?;
+        let figures = child::ChildFigures::from_outcome(&outcome)?;
         let path = args.child_out.as_ref().context("--child needs --child-out")?;
         std::fs::write(path, serde_json::to_string(&figures)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
