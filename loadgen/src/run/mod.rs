@@ -16,7 +16,7 @@
 //! - `report`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
 //!   `output`: `--json` and `--hgrm`; `clock`: the run clock.
 //! - `processes`: a run split over processes (the parent); `child`: a child's side
-//!   and the wire between them.
+//!   and the wire between them; `scratch`: the split run's temporary folder.
 //!
 //! The coordinator (the caller of [`run`]) spawns the workers, waits for every
 //! connect phase to end, sets the timeline (warm-up, measured phase), releases the
@@ -35,6 +35,7 @@ mod plan;
 pub mod processes;
 mod report;
 mod schedule;
+mod scratch;
 mod served;
 mod summary;
 pub mod tally;

@@ -8,7 +8,9 @@
 //! from the children's seconds, says once that connections are unserved when a
 //! child first does, and merges the children's figures exactly (`Histogram::add`)
 //! into one result and one exit code. Every wait is bounded; a child that dies
-//! counts as failed connections.
+//! counts as failed connections. A child dies with its parent: it gets SIGTERM
+//! (PR_SET_PDEATHSIG) when the parent is killed, even with SIGKILL, and the
+//! parent's scratch folder is swept by the next split run (`scratch`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -23,6 +25,7 @@ use anyhow::{bail, Context as _};
 use super::args::Config;
 use super::child::{parse_line, ChildFigures, ChildLine};
 use super::live::{self, Live};
+use super::scratch::Scratch;
 use super::served;
 use super::tally::{Interval, Tally};
 use super::worker::Report;
@@ -129,20 +132,26 @@ pub fn run_split(
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<RunOutcome> {
     let exe = std::env::current_exe().context("cannot find loadgen's own path")?;
-    let dir = std::env::temp_dir().join(format!("loadgen-split-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Removed when dropped, whichever way this function returns.
+    let scratch = Scratch::create()?;
+    let dir = &scratch.dir;
     // Each child's stdout, a line at a time; None when it closed.
     let (tx, rx) = mpsc::channel::<(u64, Option<String>)>();
     let mut kids: Vec<Running> = Vec::new();
     for index in 0..count {
         let out = dir.join(format!("child-{index}.json"));
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .args(child_args(config, index, count, &out))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start child process {index}"))?;
+            .stderr(Stdio::inherit());
+        // A parent killed with SIGKILL leaves no load behind: the child gets SIGTERM
+        // (its Ctrl-C path: stop, keep nothing running) when this thread dies. This
+        // is the thread that waits for the children, so it outlives them.
+        echod::sys::die_with_parent(&mut command, libc::SIGTERM);
+        let mut child =
+            command.spawn().with_context(|| format!("cannot start child process {index}"))?;
         let stdout = child.stdout.take().context("child stdout")?;
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -264,7 +273,6 @@ pub fn run_split(
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     if figures.is_empty() {
         bail!("no child process of the split run reported figures");
     }

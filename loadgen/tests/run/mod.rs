@@ -5,6 +5,7 @@
 
 mod binary;
 mod faults;
+mod lifecycle;
 mod limits;
 mod report;
 mod servers;
