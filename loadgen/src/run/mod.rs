@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //!
-//! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`].
+//! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`];
+//!   `command`: the binary's run ([`execute`]: signals, preflight, summary, files,
+//!   exit code).
 //! - `plan`: every connection's parameters (id, target, later a source address) and
 //!   the split over worker threads.
 //! - `connect`: one thread's connect phase (bounded window, rate, timeout, errnos).
@@ -26,6 +28,7 @@
 mod args;
 mod child;
 mod clock;
+mod command;
 mod conn;
 mod connect;
 mod live;
@@ -46,9 +49,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context as _;
-
 pub use args::{Config, ConfigError, RunArgs};
+pub use command::execute;
 pub use payload::{Pattern, HEADER_LEN};
 pub use report::{EXIT_OK, EXIT_USAGE, EXIT_WRONG};
 pub use summary::render as render_summary;
@@ -284,79 +286,4 @@ pub fn run_gated(
     result.environment = crate::env::capture();
     let exit_code = report::exit_code(&tally);
     Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code, cpu_s })
-}
-
-/// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
-/// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
-/// nothing came up, unwritable files) become one line and exit code 2.
-pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
-    let mut config = args.validate()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .context("cannot install the Ctrl-C handler")?;
-    }
-    if args.child.is_some() {
-        // A child of a split run: the parent printed the preflight and merges the
-        // figures; stdout is the parent's channel, so no summary here.
-        let outcome = run_gated(&config, stop, &mut child::child_gate)?;
-        let figures = child::ChildFigures::from_outcome(&outcome)?;
-        let path = args.child_out.as_ref().context("--child needs --child-out")?;
-        std::fs::write(path, serde_json::to_string(&figures)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        return Ok(outcome.exit_code);
-    }
-    let plan = preflight(&mut config)?;
-    let mut outcome = if plan.processes > 1 {
-        processes::run_split(&config, plan.processes, &stop)?
-    } else {
-        run(&config, stop)?
-    };
-    outcome.result.command = argv;
-    let r = &outcome.result;
-    print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
-    if let Some(path) = &args.json {
-        output::write_json(path, r)?;
-    }
-    if let Some(path) = &args.hgrm {
-        output::write_hgrm(path, &outcome.tally.latency)?;
-    }
-    if r.connections.established == 0 && r.connections.requested > 0 {
-        let failures: Vec<String> = r
-            .connections
-            .failed_by_errno
-            .iter()
-            .map(|(e, n)| format!("{n} x {e} ({})", connect::hint(e)))
-            .collect();
-        anyhow::bail!(
-            "no connection to {} came up: {}",
-            config.target_text.join(", "),
-            if failures.is_empty() { "stopped".to_string() } else { failures.join(", ") }
-        );
-    }
-    Ok(outcome.exit_code)
-}
-
-/// Checks the run against this machine's limits before anything connects, prints
-/// the budget (always when a limit is hit: the user must see why loadgen fans out
-/// or splits), and settles the source addresses and the process count.
-fn preflight(config: &mut Config) -> anyhow::Result<crate::limits::budget::Plan> {
-    use crate::limits::{budget, preflight};
-    let limits = preflight::read_limits();
-    let req = budget::Request {
-        conns: config.conns,
-        targets: config.targets.clone(),
-        sources: (!config.sources.is_empty()).then(|| config.sources.clone()),
-        processes: config.processes,
-        server_is_local: config.targets.iter().all(|t| t.ip().is_loopback()),
-    };
-    let plan = budget::plan(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
-    if config.live || plan.auto_fanout || plan.processes > 1 {
-        eprint!("{}", preflight::render(&req, &limits, &plan));
-    }
-    config.sources.clone_from(&plan.sources);
-    config.processes = budget::Processes::Fixed(plan.processes);
-    Ok(plan)
 }
