@@ -34,7 +34,8 @@ pub struct RunResult {
     /// what was measured until then.
     pub interrupted: bool,
     /// The process exit code this run reported (0 ok, 1 wrong echoes or missing
-    /// connections, 2 bad input or failure to start).
+    /// connections, 2 bad input or failure to start, 130/143 ended by
+    /// SIGINT/SIGTERM).
     pub exit_code: i32,
     /// The machine the run was taken on.
     pub environment: Environment,

@@ -3,8 +3,12 @@
 //! over several, prints the summary, writes `--json` and `--hgrm`, and returns the
 //! exit code. A child of a split run takes the short path: run, hand its figures
 //! to the parent.
+//!
+//! A run ended by SIGINT or SIGTERM exits 128 + the signal (130, 143), the shell's
+//! convention, whatever its figures; its JSON says `interrupted: true` with that
+//! exit code. A second signal ends the process at once with the same code.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -17,12 +21,20 @@ use super::{child, connect, output, processes, run, run_gated, summary, Config, 
 pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let mut config = args.validate()?;
     let stop = Arc::new(AtomicBool::new(false));
+    // The last signal caught (0: none).
+    let caught = Arc::new(AtomicUsize::new(0));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+        // A second signal ends the process at once (checked before the flag is set).
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone())
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .and_then(|_| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize))
             .context("cannot install the Ctrl-C handler")?;
     }
+    // The exit code of a run a signal ended, if one did.
+    let interrupted_by = || match caught.load(Ordering::Relaxed) {
+        0 => None,
+        sig => Some(u8::try_from(128 + sig).unwrap_or(u8::MAX)),
+    };
     if args.child.is_some() {
         // A child of a split run: the parent printed the preflight and merges the
         // figures; stdout is the parent's channel, so no summary here.
@@ -31,7 +43,7 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         let path = args.child_out.as_ref().context("--child needs --child-out")?;
         std::fs::write(path, serde_json::to_string(&figures)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        return Ok(outcome.exit_code);
+        return Ok(interrupted_by().unwrap_or(outcome.exit_code));
     }
     let plan = preflight(&mut config)?;
     let mut outcome = if plan.processes > 1 {
@@ -40,6 +52,11 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         run(&config, stop)?
     };
     outcome.result.command = argv;
+    if let Some(code) = interrupted_by() {
+        outcome.exit_code = code;
+        outcome.result.exit_code = code.into();
+        outcome.result.interrupted = true;
+    }
     let r = &outcome.result;
     print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
     if let Some(path) = &args.json {
@@ -48,7 +65,7 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     if let Some(path) = &args.hgrm {
         output::write_hgrm(path, &outcome.tally.latency)?;
     }
-    if r.connections.established == 0 && r.connections.requested > 0 {
+    if r.connections.established == 0 && r.connections.requested > 0 && !r.interrupted {
         let failures: Vec<String> = r
             .connections
             .failed_by_errno

@@ -88,3 +88,32 @@ fn split_children_die_with_a_killed_parent() {
     assert_eq!(names(&tmp), Vec::<String>::new(), "the dead parent's folder is still there");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// SIGINT and SIGTERM interrupt a 60 s run once it measures (a split run too):
+/// exit 130 and 143, "(INTERRUPTED)" in the summary, and the JSON says it was
+/// interrupted, with the same exit code.
+#[test]
+fn interrupted_runs_exit_130_and_143() {
+    let server = Server::echo();
+    let target = server.addr.to_string();
+    for (signal, code, processes) in [("INT", 130, "1"), ("TERM", 143, "1"), ("INT", 130, "2")] {
+        let dir = folder(&format!("interrupt-{signal}-{processes}"));
+        let args = ["--target", &target, "--conns", "4", "--processes", processes];
+        let mut all = args.to_vec();
+        all.extend(["--duration", "60s", "--warmup", "0s", "--json", "r.json"]);
+        let mut lg = spawn(&all, &dir, None);
+        // The first live line: the measured phase is under way.
+        let measuring = lg.wait_for_line("s] conns ", Duration::from_secs(30));
+        lg.signal(signal);
+        let (exit, stdout, stderr) = lg.finish(Duration::from_secs(30));
+        let case = format!("SIG{signal}, --processes {processes}");
+        assert!(measuring, "{case}: {stderr:?}");
+        assert_eq!(exit, Some(code), "{case}: {stderr:?}\n{stdout}");
+        assert!(stdout.contains("(INTERRUPTED"), "{case}: {stdout}");
+        let text = std::fs::read_to_string(dir.join("r.json")).expect("the JSON is written");
+        let r: loadgen::result::RunResult = serde_json::from_str(&text).expect("a result");
+        assert!(r.interrupted, "{case}");
+        assert_eq!(r.exit_code, code, "{case}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
