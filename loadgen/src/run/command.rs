@@ -7,6 +7,10 @@
 //! A run ended by SIGINT or SIGTERM exits 128 + the signal (130, 143), the shell's
 //! convention, whatever its figures; its JSON says `interrupted: true` with that
 //! exit code. A second signal ends the process at once with the same code.
+//!
+//! The output paths are proven writable before any work; a file that still cannot
+//! be written at the end is saved elsewhere (said on stderr) and the run exits 2,
+//! which the saved JSON carries (`output`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::{child, connect, output, processes, run, run_gated, summary, Config, RunArgs};
+use super::{RunOutcome, EXIT_USAGE};
 
 /// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
 /// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
@@ -45,6 +50,12 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         return Ok(interrupted_by().unwrap_or(outcome.exit_code));
     }
+    // A result must not be lost to a bad path at the end: prove them now.
+    for (flag, path) in [("--json", &args.json), ("--hgrm", &args.hgrm)] {
+        if let Some(path) = path {
+            output::check_writable(flag, path)?;
+        }
+    }
     let plan = preflight(&mut config)?;
     let mut outcome = if plan.processes > 1 {
         processes::run_split(&config, plan.processes, &stop)?
@@ -59,12 +70,27 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     }
     let r = &outcome.result;
     print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
-    if let Some(path) = &args.json {
-        output::write_json(path, r)?;
-    }
+    // A lost output file makes the exit code 2, unless a signal decided it.
+    let lost_code = if interrupted_by().is_some() { outcome.exit_code } else { EXIT_USAGE };
+    // --hgrm first, so the JSON carries the exit code the process ends with.
     if let Some(path) = &args.hgrm {
-        output::write_hgrm(path, &outcome.tally.latency)?;
+        let text = output::hgrm(&outcome.tally.latency, 1_000.0);
+        if let Err(line) = output::write_or_save("--hgrm", path, &text, &text, "hgrm") {
+            eprintln!("loadgen: {line}");
+            set_exit_code(&mut outcome, lost_code);
+        }
     }
+    if let Some(path) = &args.json {
+        let text = output::json_text(&outcome.result)?;
+        let mut if_lost = outcome.result.clone();
+        if_lost.exit_code = lost_code.into();
+        let text_if_lost = output::json_text(&if_lost)?;
+        if let Err(line) = output::write_or_save("--json", path, &text, &text_if_lost, "json") {
+            eprintln!("loadgen: {line}");
+            set_exit_code(&mut outcome, lost_code);
+        }
+    }
+    let r = &outcome.result;
     if r.connections.established == 0 && r.connections.requested > 0 && !r.interrupted {
         let failures: Vec<String> = r
             .connections
@@ -79,6 +105,12 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         );
     }
     Ok(outcome.exit_code)
+}
+
+/// Sets the exit code the process ends with, and the one its result records.
+fn set_exit_code(outcome: &mut RunOutcome, code: u8) {
+    outcome.exit_code = code;
+    outcome.result.exit_code = code.into();
 }
 
 /// Checks the run against this machine's limits before anything connects, prints

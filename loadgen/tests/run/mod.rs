@@ -7,6 +7,7 @@ mod binary;
 mod faults;
 mod lifecycle;
 mod limits;
+mod outputs;
 mod report;
 mod servers;
 
