@@ -69,7 +69,7 @@ pub struct RunOutcome {
     pub tally: Tally,
     /// The merged per-second intervals of the measured phase (histograms included).
     pub intervals: Vec<Interval>,
-    /// The exit code the figures call for (0, 1, or 2 when nothing came up).
+    /// The exit code the figures call for (0, or 1: something wrong or missing).
     pub exit_code: u8,
     /// CPU seconds this process used during the measured phase (the generator's own
     /// cost; `None` where /proc cannot be read).

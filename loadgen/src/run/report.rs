@@ -1,9 +1,10 @@
 //! Turns what the threads measured (their merged [`Tally`] and the per-second
-//! intervals) into the [`RunResult`] of the JSON contract, and decides the exit code:
-//! 0 every connection came up and every echo was right; 1 the run produced wrong or
-//! missing echoes (mismatch, reset, EOF, timeout), fewer connections than asked, or
-//! connections the server never served; 2 no connection came up at all (a failure
-//! to start).
+//! intervals) into the [`RunResult`] of the JSON contract, and decides the exit code
+//! of the figures: 0 every connection came up, was served, and every echo was
+//! right; 1 the run found something wrong or missing: wrong or missing echoes
+//! (mismatch, reset, EOF, timeout), or missing connections, some or all of them
+//! (not established, or never served). Exit 2 is never a figure: it means loadgen
+//! could not do what was asked (bad input, an output file not written).
 
 use crate::result::{
     encode_histogram, Connections, Errors, Histograms, Percentiles, RunConfig, RunResult,
@@ -15,16 +16,15 @@ use super::tally::Tally;
 
 /// Exit code: the run was right.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: wrong or missing echoes, or missing connections.
+/// Exit code: wrong or missing echoes, or missing connections (some or all).
 pub const EXIT_WRONG: u8 = 1;
-/// Exit code: bad input or nothing came up.
+/// Exit code: bad input (flags, output paths, an impossible plan), or an output
+/// file that could not be written.
 pub const EXIT_USAGE: u8 = 2;
 
 /// The exit code a run with these figures reports.
 pub fn exit_code(t: &Tally) -> u8 {
-    if t.requested > 0 && t.established == 0 {
-        EXIT_USAGE
-    } else if t.errors.total() > 0 || t.established < t.requested || t.unserved > 0 {
+    if t.errors.total() > 0 || t.established < t.requested || t.unserved > 0 {
         EXIT_WRONG
     } else {
         EXIT_OK
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn exit_codes() {
         let mut t = Tally::new(2);
-        assert_eq!(exit_code(&t), EXIT_USAGE);
+        assert_eq!(exit_code(&t), EXIT_WRONG, "none up: missing connections, like some");
         t.established = 2;
         assert_eq!(exit_code(&t), EXIT_OK);
         t.errors.mismatch = 1;
