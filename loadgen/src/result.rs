@@ -131,7 +131,9 @@ pub struct Connections {
     pub failed_by_errno: BTreeMap<String, u64>,
     /// Established connections per source address (empty when not fanned out).
     pub per_source: BTreeMap<String, u64>,
-    /// Connections per second during the connect phase.
+    /// Connections up per second: `established` over the time from the start of the
+    /// connect phase to the last connection up (connects that time out later do not
+    /// dilute it).
     pub connect_rate_per_sec: f64,
     /// Established connections that were answered at least once (absent in results
     /// written before it was recorded).

@@ -28,6 +28,8 @@ pub struct ChildFigures {
     unserved: u64,
     failed_by_errno: BTreeMap<String, u64>,
     connect_s: f64,
+    #[serde(default)]
+    connect_up_s: f64,
     messages: u64,
     bytes: u64,
     errors: [u64; 5],
@@ -130,6 +132,7 @@ impl ChildFigures {
             unserved: t.unserved,
             failed_by_errno: t.failed_by_errno.clone(),
             connect_s: t.connect_s,
+            connect_up_s: t.connect_up_s,
             messages: t.messages,
             bytes: t.bytes,
             errors: [e.mismatch, e.reset, e.eof, e.timeout, e.other],
@@ -162,6 +165,7 @@ impl ChildFigures {
         t.unserved = self.unserved;
         t.failed_by_errno = self.failed_by_errno.clone();
         t.connect_s = self.connect_s;
+        t.connect_up_s = self.connect_up_s;
         t.messages = self.messages;
         t.bytes = self.bytes;
         t.errors = ErrorCounts { mismatch, reset, eof, timeout, other };

@@ -74,7 +74,10 @@ pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
     let t = m.tally;
     let open = m.config.rate.is_some();
     let per_s = |n: u64| if m.measured_s > 0.0 { n as f64 / m.measured_s } else { 0.0 };
-    let connect_rate = if t.connect_s > 0.0 { t.established as f64 / t.connect_s } else { 0.0 };
+    // Connections up per second while they came up: from the start of the connect
+    // phase to the last one up (connects still timing out after it do not count).
+    let connect_rate =
+        if t.connect_up_s > 0.0 { t.established as f64 / t.connect_up_s } else { 0.0 };
     Ok(RunResult {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),

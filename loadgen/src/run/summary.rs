@@ -29,6 +29,15 @@ fn percentiles(p: &Percentiles) -> String {
     )
 }
 
+/// A rate: whole numbers from 10 on, one decimal below (never "0" for a few).
+fn fmt_rate(per_s: f64) -> String {
+    if per_s >= 10.0 {
+        fmt_count(per_s.round())
+    } else {
+        format!("{per_s:.1}")
+    }
+}
+
 /// The summary text; `first_mismatch` describes the first wrong byte, if any;
 /// `cpu_s` is the generator's own CPU time in the measured phase.
 pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -> String {
@@ -58,7 +67,7 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -
         "  connections   {}/{} established ({}/s){served}; connect p50 {}, p99 {}, max {}",
         k.established,
         k.requested,
-        fmt_count(k.connect_rate_per_sec.round()),
+        fmt_rate(k.connect_rate_per_sec),
         fmt_micros(r.connect_latency_us.p50),
         fmt_micros(r.connect_latency_us.p99),
         fmt_micros(r.connect_latency_us.max)

@@ -111,6 +111,9 @@ pub struct Tally {
     pub connect: Histogram<u64>,
     /// Seconds the connect phase of this thread took.
     pub connect_s: f64,
+    /// Seconds from the start of the connect phase to the last connection up (the
+    /// window of the connect rate: connects that time out later do not dilute it).
+    pub connect_up_s: f64,
     /// Round-trip latency of measured messages (open loop: from the intended send time).
     pub latency: Histogram<u64>,
     /// Open loop: the same messages from their actual send time.
@@ -142,6 +145,7 @@ impl Tally {
             failed_by_errno: BTreeMap::new(),
             connect: new_histogram(),
             connect_s: 0.0,
+            connect_up_s: 0.0,
             latency: new_histogram(),
             latency_uncorrected: new_histogram(),
             schedule_lag: new_histogram(),
@@ -179,6 +183,7 @@ impl Tally {
         let _ = self.latency_uncorrected.add(&o.latency_uncorrected);
         let _ = self.schedule_lag.add(&o.schedule_lag);
         self.connect_s = self.connect_s.max(o.connect_s);
+        self.connect_up_s = self.connect_up_s.max(o.connect_up_s);
         self.messages += o.messages;
         self.bytes += o.bytes;
         self.errors.merge(&o.errors);

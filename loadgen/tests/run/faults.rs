@@ -180,3 +180,31 @@ fn unserved_exits_1_with_one_hint() {
     assert_eq!((r.errors.timeout, r.exit_code), (0, 1));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A server whose one-place accept queue is full drops the other SYNs: 1 of 10
+/// connections comes up, the other 9 time out after 3 s. The connect rate is that
+/// of the connection that came up (more than 1 per 3 s, the old figure, printed
+/// as "0/s"), and the summary never prints 0/s for it.
+#[test]
+fn few_connections_up_show_their_real_connect_rate() {
+    let server =
+        Server::start(Behaviour { accept_only: Some(0), backlog: Some(0), ..Default::default() });
+    let dir = folder("connect-rate");
+    let target = server.addr.to_string();
+    let args = ["--target", &target, "--conns", "10", "--connect-timeout", "3s"];
+    let mut all = args.to_vec();
+    all.extend(["--duration", "300ms", "--warmup", "0s", "-q", "--json", "r.json"]);
+    let (code, stdout, stderr) =
+        crate::common::spawn(&all, &dir, None).finish(Duration::from_secs(60));
+    let r: RunResult =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("json"))
+            .expect("a result");
+    let k = &r.connections;
+    assert!(k.established >= 1 && k.established < 10, "{k:?} {stderr:?}");
+    assert_eq!(code, Some(1));
+    let per_timeout = k.established as f64 / 3.0;
+    assert!(k.connect_rate_per_sec > per_timeout, "{} per s: {k:?}", k.connect_rate_per_sec);
+    let line = stdout.lines().find(|l| l.contains("established (")).expect("connections line");
+    assert!(!line.contains("(0/s)"), "{line}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -29,6 +29,9 @@ pub struct Behaviour {
     /// Accept this many connections and never more; the listener's queue (4096)
     /// keeps the others, whose handshakes the kernel completes.
     pub accept_only: Option<usize>,
+    /// The listener's queue instead of 4096 (0 holds one connection: with nothing
+    /// accepted, the kernel drops later SYNs and their connects time out).
+    pub backlog: Option<i32>,
 }
 
 /// Accept queue of every test server: large, so `accept_only` leaves the extra
@@ -57,7 +60,7 @@ impl Server {
 
     /// A server with `behaviour`.
     pub fn start(behaviour: Behaviour) -> Server {
-        let listener = listen();
+        let listener = listen(behaviour.backlog.unwrap_or(BACKLOG));
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
@@ -129,13 +132,13 @@ impl Drop for Server {
     }
 }
 
-/// A non-blocking listener on 127.0.0.1 port 0 with a [`BACKLOG`]-deep queue.
-fn listen() -> TcpListener {
+/// A non-blocking listener on 127.0.0.1 port 0 with a `backlog`-deep queue.
+fn listen(backlog: i32) -> TcpListener {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     socket.bind(&addr.into()).expect("bind");
-    socket.listen(BACKLOG).expect("listen");
+    socket.listen(backlog).expect("listen");
     socket.set_nonblocking(true).expect("nonblocking");
     socket.into()
 }
