@@ -83,12 +83,13 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A worker thread could not be started.
-    #[error("cannot start worker thread {index}: {source}")]
+    #[error("cannot start worker thread {index}: {cause}")]
     Spawn {
         /// Which worker.
         index: usize,
-        /// Why.
-        source: std::io::Error,
+        /// Why: in the message, and so not a `source` (a chain printed with `{:#}`
+        /// would say it twice).
+        cause: std::io::Error,
     },
     /// A worker thread panicked (a bug): its figures are lost.
     #[error("worker thread {0} panicked")]
@@ -205,7 +206,7 @@ pub fn run_gated(
                 for h in handles {
                     let _ = h.join();
                 }
-                return Err(RunError::Spawn { index, source });
+                return Err(RunError::Spawn { index, cause: source });
             }
         }
     }
@@ -286,4 +287,22 @@ pub fn run_gated(
     result.environment = crate::env::capture();
     let exit_code = report::exit_code(&tally);
     Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code, cpu_s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker thread that cannot be started is one line with the OS's reason
+    /// once, however the error is printed (the binary prints the chain, `{:#}`).
+    #[test]
+    fn spawn_error_gives_the_os_reason_once() {
+        let source = std::io::Error::from_raw_os_error(libc::EAGAIN);
+        let reason = source.to_string();
+        let e = anyhow::Error::from(RunError::Spawn { index: 3, cause: source });
+        for text in [format!("{e:#}"), format!("{e}")] {
+            assert_eq!(text.matches(&reason).count(), 1, "{text}");
+            assert!(text.contains("worker thread 3"), "{text}");
+        }
+    }
 }
