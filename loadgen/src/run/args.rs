@@ -322,7 +322,10 @@ impl RunArgs {
             scenario: String::new(),
             sources: match &self.src {
                 Some(text) => {
-                    crate::limits::sources::parse_sources(text).map_err(|e| invalid("--src", e))?
+                    use crate::limits::sources::{check_local, parse_sources};
+                    let sources = parse_sources(text).map_err(|e| invalid("--src", e))?;
+                    check_local(&sources).map_err(|e| invalid("--src", e))?;
+                    sources
                 }
                 None => Vec::new(),
             },

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 
+use crate::errno::os_reason;
 use crate::result::RunResult;
 
 /// An output path that cannot be written, found before the run.
@@ -95,15 +96,6 @@ pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), OutputError
             Ok(())
         }
         Err(e) => Err(not_writable(e)),
-    }
-}
-
-/// The OS's text for an error, without the `(os error N)` suffix std adds.
-fn os_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
     }
 }
 
