@@ -83,8 +83,12 @@ impl Running {
         false
     }
 
-    /// Sends `signal` (e.g. `INT`, `TERM`) with kill(1).
-    pub fn signal(&self, signal: &str) {
+    /// Sends `signal` (e.g. `INT`, `TERM`) with kill(1), unless the process has
+    /// ended (once reaped, its pid may be another process's).
+    pub fn signal(&mut self, signal: &str) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())

@@ -217,8 +217,12 @@ pub fn run_split(
     let mut unserved_said = false;
     while statuses.iter().any(Option::is_none) || !live.all_done() {
         if stop.load(Ordering::Relaxed) && !forwarded {
-            for k in &kids {
-                let _ = echod::sys::terminate(k.child.id());
+            for k in &mut kids {
+                // Only a child not yet reaped: its pid cannot belong to another
+                // process yet (a reaped child's may).
+                if is_running(&mut k.child) {
+                    let _ = echod::sys::terminate(k.child.id());
+                }
             }
             forwarded = true;
         }

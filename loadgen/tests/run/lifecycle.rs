@@ -18,26 +18,31 @@ fn folder(name: &str) -> PathBuf {
     dir
 }
 
-/// The state letter and parent pid of process `pid` from /proc (None: gone).
-fn proc_state(pid: u32) -> Option<(char, u32)> {
+/// A process as /proc shows it: its state letter, parent pid and start time (in
+/// clock ticks since boot: with the pid, it names one process even if the pid is
+/// reused later).
+fn proc_state(pid: u32) -> Option<(char, u32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some((state, ppid))
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // After the name: state (field 3), ppid (4), ..., starttime (22).
+    let state = fields.first()?.chars().next()?;
+    Some((state, fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
 }
 
-/// Whether `pid` still runs (a zombie waiting for its reaper does not).
-fn alive(pid: u32) -> bool {
-    proc_state(pid).is_some_and(|(state, _)| state != 'Z')
+/// Whether the process `(pid, start time)` still runs (a zombie does not).
+fn alive((pid, started): (u32, u64)) -> bool {
+    proc_state(pid).is_some_and(|(state, _, s)| state != 'Z' && s == started)
 }
 
-/// The processes whose parent is `ppid`.
-fn children_of(ppid: u32) -> Vec<u32> {
+/// The live processes whose parent is `ppid`, as (pid, start time).
+fn children_of(ppid: u32) -> Vec<(u32, u64)> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| proc_state(pid).is_some_and(|(s, parent)| parent == ppid && s != 'Z'))
+        .filter_map(|pid| match proc_state(pid)? {
+            (state, parent, started) if parent == ppid && state != 'Z' => Some((pid, started)),
+            _ => None,
+        })
         .collect()
 }
 
@@ -69,12 +74,13 @@ fn split_children_die_with_a_killed_parent() {
     let _ = lg.child.wait();
     // Bounded wait that gives up: the children see their parent die.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while children.iter().any(|&pid| alive(pid)) && Instant::now() < deadline {
+    while children.iter().any(|&c| alive(c)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let left: Vec<u32> = children.iter().copied().filter(|&pid| alive(pid)).collect();
-    for pid in &left {
-        // Leave nothing running, whatever the verdict.
+    let left: Vec<(u32, u64)> = children.iter().copied().filter(|&c| alive(c)).collect();
+    for &(pid, _) in &left {
+        // Leave nothing running, whatever the verdict (checked alive, with its start
+        // time, just before).
         let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
     }
     assert!(up, "the children did not connect: {:?}", lg.seen);
