@@ -34,6 +34,16 @@ pub fn errno_name(err: &io::Error) -> String {
     name.to_string()
 }
 
+/// The OS's text for an error without the ` (os error N)` std adds, for messages
+/// that say the reason once, in their own words around it.
+pub fn os_reason(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// What a user changes when connects fail with this errno.
 pub fn errno_hint(name: &str) -> &'static str {
     match name {
@@ -75,5 +85,9 @@ mod tests {
         assert_eq!(errno_name(&io::Error::from(io::ErrorKind::TimedOut)), "ETIMEDOUT");
         assert_eq!(errno_name(&io::Error::from_raw_os_error(9999)), "errno 9999");
         assert!(errno_hint("errno 9999").contains("errno(3)"));
+        assert_eq!(
+            os_reason(&io::Error::from_raw_os_error(libc::ENOENT)),
+            "No such file or directory"
+        );
     }
 }

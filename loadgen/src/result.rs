@@ -34,7 +34,8 @@ pub struct RunResult {
     /// what was measured until then.
     pub interrupted: bool,
     /// The process exit code this run reported (0 ok, 1 wrong echoes or missing
-    /// connections, 2 bad input or failure to start).
+    /// connections, 2 bad input or failure to start, 130/143 ended by
+    /// SIGINT/SIGTERM).
     pub exit_code: i32,
     /// The machine the run was taken on.
     pub environment: Environment,
@@ -140,8 +141,20 @@ pub struct Connections {
     pub failed_by_errno: BTreeMap<String, u64>,
     /// Established connections per source address (empty when not fanned out).
     pub per_source: BTreeMap<String, u64>,
-    /// Connections per second during the connect phase.
+    /// Connections up per second: `established` over the time from the start of the
+    /// connect phase to the last connection up (connects that time out later do not
+    /// dilute it).
     pub connect_rate_per_sec: f64,
+    /// Established connections that were answered at least once (absent in results
+    /// written before it was recorded).
+    #[serde(default)]
+    pub served: Option<u64>,
+    /// Established connections that never were: no answer to their first message
+    /// within the connect timeout (the server may be at its descriptor limit, or its
+    /// accept queue full). They count as missing connections; their messages are
+    /// not counted as timeouts.
+    #[serde(default)]
+    pub unserved: Option<u64>,
 }
 
 /// A latency distribution in microseconds.
@@ -199,7 +212,7 @@ pub struct Errors {
     pub mismatch: u64,
     /// Connections reset by the peer.
     pub reset: u64,
-    /// Connections the peer closed while messages were outstanding.
+    /// Connections the peer closed (FIN) while the run still used them.
     pub eof: u64,
     /// Messages not answered within the run.
     pub timeout: u64,
@@ -219,6 +232,12 @@ pub struct SecondSample {
     /// Seconds since the measured phase began (end of the interval).
     pub t_s: f64,
     pub conns_up: u64,
+    /// Of those, connections answered at least once.
+    #[serde(default)]
+    pub conns_served: Option<u64>,
+    /// Connections found unserved so far (see [`Connections::unserved`]).
+    #[serde(default)]
+    pub conns_unserved: Option<u64>,
     pub msgs: u64,
     pub p50_us: f64,
     pub p99_us: f64,

@@ -1,7 +1,12 @@
 //! Parsing `--src`: a comma-separated list of IPv4 addresses and ranges,
-//! e.g. `127.0.0.2-127.0.0.9` or `127.0.0.2,127.0.0.5-127.0.0.6`.
+//! e.g. `127.0.0.2-127.0.0.9` or `127.0.0.2,127.0.0.5-127.0.0.6`; and checking that
+//! each is an address of this machine, before anything connects (a bind to one
+//! that is not fails with EADDRNOTAVAIL, which connects would report as running
+//! out of ephemeral ports).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+
+use crate::errno::os_reason;
 
 /// Most addresses one `--src` may name.
 pub const MAX_SOURCES: usize = 65_536;
@@ -37,6 +42,22 @@ pub fn parse_sources(text: &str) -> Result<Vec<IpAddr>, String> {
     Ok(out)
 }
 
+/// Checks that every address in `sources` belongs to this machine: binding a
+/// socket to it (port 0) succeeds. The first that does not is named, with the OS's
+/// reason and the fix.
+pub fn check_local(sources: &[IpAddr]) -> Result<(), String> {
+    for ip in sources {
+        if let Err(e) = UdpSocket::bind((*ip, 0)) {
+            return Err(format!(
+                "{ip} is not an address of this machine ({}): use loopback sources such as \
+                 127.0.0.2-127.0.0.9, or addresses assigned to a local interface",
+                os_reason(&e)
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +74,14 @@ mod tests {
         assert!(parse_sources("127.0.0.9-127.0.0.2").unwrap_err().contains("backwards"));
         assert!(parse_sources("localhost").unwrap_err().contains("not a source address"));
         assert!(parse_sources("10.0.0.0-10.255.255.255").unwrap_err().contains("more than"));
+    }
+
+    /// Loopback sources are this machine's; a documentation address (TEST-NET-3)
+    /// is not, and is named.
+    #[test]
+    fn local_addresses_only() {
+        check_local(&parse_sources("127.0.0.2-127.0.0.9").unwrap()).unwrap();
+        let e = check_local(&parse_sources("127.0.0.2,203.0.113.7").unwrap()).unwrap_err();
+        assert!(e.starts_with("203.0.113.7 is not an address of this machine ("), "{e}");
     }
 }

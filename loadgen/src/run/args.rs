@@ -19,7 +19,14 @@ pub const MAX_SIZE: u64 = 64 << 20;
 #[command(after_help = "Examples:\n  \
     loadgen --conns 1000                        closed loop, 1 message in flight each\n  \
     loadgen --conns 100 --rate 50000 --json r.json   open loop, 50k msgs/s in total\n  \
-    loadgen --cores 1 --conns 10 --hgrm lat.hgrm     pinned to CPU 1, percentile file")]
+    loadgen --cores 1 --conns 10 --hgrm lat.hgrm     pinned to CPU 1, percentile file\n\n\
+    Exit codes:\n  \
+    0        every connection established and served, every echo right\n  \
+    1        wrong or missing echoes, or missing connections (some or all),\n           \
+    not established or never served\n  \
+    2        bad input (flags, output paths, an impossible plan; nothing was run),\n           \
+    or an output file that could not be written (the result is saved elsewhere)\n  \
+    130/143  interrupted by SIGINT/SIGTERM")]
 pub struct RunArgs {
     /// Server address HOST:PORT (loopback only); repeat to spread connections.
     #[arg(long = "target", value_name = "HOST:PORT", default_value = "127.0.0.1:12000")]
@@ -315,7 +322,10 @@ impl RunArgs {
             scenario: String::new(),
             sources: match &self.src {
                 Some(text) => {
-                    crate::limits::sources::parse_sources(text).map_err(|e| invalid("--src", e))?
+                    use crate::limits::sources::{check_local, parse_sources};
+                    let sources = parse_sources(text).map_err(|e| invalid("--src", e))?;
+                    check_local(&sources).map_err(|e| invalid("--src", e))?;
+                    sources
                 }
                 None => Vec::new(),
             },

@@ -91,6 +91,12 @@ impl Conn {
         self.state = State::Dead;
     }
 
+    /// Whether the server has answered at least once (a byte of echo came back).
+    #[inline]
+    pub fn answered(&self) -> bool {
+        self.recv_seq > 0 || self.recv_off > 0
+    }
+
     /// Messages started and not yet completely echoed.
     #[inline]
     pub fn in_flight(&self) -> u64 {

@@ -205,6 +205,7 @@ pub fn connect_all(
         conns.push(Conn::dead(spec.id));
     }
     tally.connect_s = (clock.now_ns() - began) as f64 / 1e9;
+    tally.connect_up_s = (last_up - began) as f64 / 1e9;
     conns
 }
 

@@ -27,6 +27,8 @@ pub struct Live {
     requested: u64,
     /// Also hands each completed interval to this (a split run's child forwards it).
     forward: Option<fn(&Interval)>,
+    /// Connections given up as unserved in the intervals emitted so far.
+    unserved: u64,
 }
 
 impl Live {
@@ -40,6 +42,7 @@ impl Live {
             print,
             requested,
             forward: None,
+            unserved: 0,
         }
     }
 
@@ -83,9 +86,10 @@ impl Live {
                 break;
             }
             if let Some((_, iv)) = self.pending.pop_first() {
+                self.unserved += iv.unserved;
                 if self.print {
                     let prev = self.intervals.last().map_or(0.0, |p| p.end_s);
-                    eprintln!("{}", line(&iv, prev, self.requested));
+                    eprintln!("{}", line(&iv, prev, self.requested, self.unserved));
                 }
                 if let Some(forward) = self.forward {
                     forward(&iv);
@@ -110,12 +114,18 @@ impl Live {
 /// The per-second series of merged intervals (also a split run's, merged across
 /// processes).
 pub fn series_of(intervals: &[Interval]) -> Vec<SecondSample> {
+    let mut unserved = 0;
     {
         intervals
             .iter()
             .map(|iv| SecondSample {
                 t_s: iv.end_s,
                 conns_up: iv.conns_up,
+                conns_served: Some(iv.served),
+                conns_unserved: Some({
+                    unserved += iv.unserved;
+                    unserved
+                }),
                 msgs: iv.msgs,
                 p50_us: quantile_us(iv, 0.50),
                 p99_us: quantile_us(iv, 0.99),
@@ -133,14 +143,17 @@ fn quantile_us(iv: &Interval, q: f64) -> f64 {
     }
 }
 
-/// `[  3s] conns 1000/1000 | 55.2k msgs/s | p50 183.0 µs | p99 345.0 µs | errors 0`
-pub fn line(iv: &Interval, prev_end_s: f64, requested: u64) -> String {
+/// `[  3s] conns 1000/1000 up, 1000 served | 55.2k msgs/s | p50 183.0 µs | p99 345.0 µs | errors 0`
+/// (`, 15 unserved` after `served` once `unserved`, the running total, is not 0).
+pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> String {
     let span = (iv.end_s - prev_end_s).max(1e-3);
+    let unserved = if unserved > 0 { format!(", {unserved} unserved") } else { String::new() };
     format!(
-        "[{:>4.0}s] conns {}/{} | {} msgs/s | p50 {} | p99 {} | errors {}",
+        "[{:>4.0}s] conns {}/{} up, {} served{unserved} | {} msgs/s | p50 {} | p99 {} | errors {}",
         iv.end_s.ceil(),
         iv.conns_up,
         requested,
+        iv.served,
         fmt_count((iv.msgs as f64 / span).round()),
         fmt_micros(quantile_us(iv, 0.50)),
         fmt_micros(quantile_us(iv, 0.99)),
@@ -156,7 +169,16 @@ mod tests {
     fn iv(index: u64, msgs: u64, ns: u64) -> Interval {
         let mut latency = new_histogram();
         record(&mut latency, ns);
-        Interval { index, end_s: (index + 1) as f64, conns_up: 1, latency, msgs, errors: 0 }
+        Interval {
+            index,
+            end_s: (index + 1) as f64,
+            conns_up: 1,
+            served: 1,
+            unserved: 0,
+            latency,
+            msgs,
+            errors: 0,
+        }
     }
 
     /// An interval is emitted only when both workers reported it (or finished), and
@@ -175,6 +197,15 @@ mod tests {
         assert_eq!(live.intervals.len(), 2);
         let s = live.series();
         assert_eq!((s[1].msgs, s[1].conns_up), (1, 1));
-        assert!(line(&live.intervals[0], 0.0, 2).contains("conns 2/2"));
+        assert!(line(&live.intervals[0], 0.0, 2, 0).contains("conns 2/2 up, 2 served |"));
+        assert!(
+            line(&live.intervals[1], 1.0, 5, 3).contains("conns 1/5 up, 1 served, 3 unserved |")
+        );
+        // The series carries the running total of unserved connections.
+        let mut given_up = live.intervals.clone();
+        given_up[0].unserved = 2;
+        given_up[1].unserved = 1;
+        let s = series_of(&given_up);
+        assert_eq!((s[0].conns_unserved, s[1].conns_unserved), (Some(2), Some(3)));
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //!
-//! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`].
+//! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`];
+//!   `command`: the binary's run ([`execute`]: signals, preflight, summary, files,
+//!   exit code).
 //! - `plan`: every connection's parameters (id, target, later a source address) and
 //!   the split over worker threads.
 //! - `connect`: one thread's connect phase (bounded window, rate, timeout, errnos).
@@ -10,9 +12,13 @@
 //! - `traffic`: per-readiness work: read, verify, record, send.
 //! - `conn`: one connection's offsets; `payload`: the message layout and checks.
 //! - `schedule`: the open-loop schedule (latency from intended send times).
+//! - `served`: whether each established connection is served (answered once), and
+//!   giving up the unserved.
 //! - `tally`: per-thread mergeable figures; `live`: per-second merge and line.
 //! - `report`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
 //!   `output`: `--json` and `--hgrm`; `clock`: the run clock.
+//! - `processes`: a run split over processes (the parent); `child`: a child's side
+//!   and the wire between them; `scratch`: the split run's temporary folder.
 //!
 //! The coordinator (the caller of [`run`]) spawns the workers, waits for every
 //! connect phase to end, sets the timeline (warm-up, measured phase), releases the
@@ -20,7 +26,9 @@
 //! tallies at the end. Tests call [`run`] directly with a stop flag.
 
 mod args;
+mod child;
 mod clock;
+mod command;
 mod conn;
 mod connect;
 mod live;
@@ -30,6 +38,8 @@ mod plan;
 pub mod processes;
 mod report;
 mod schedule;
+mod scratch;
+mod served;
 mod summary;
 pub mod tally;
 mod traffic;
@@ -39,9 +49,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context as _;
-
 pub use args::{Config, ConfigError, RunArgs};
+pub use command::execute;
 pub use payload::{Pattern, HEADER_LEN};
 pub use report::{EXIT_OK, EXIT_USAGE, EXIT_WRONG};
 pub use summary::render as render_summary;
@@ -60,7 +69,7 @@ pub struct RunOutcome {
     pub tally: Tally,
     /// The merged per-second intervals of the measured phase (histograms included).
     pub intervals: Vec<Interval>,
-    /// The exit code the figures call for (0, 1, or 2 when nothing came up).
+    /// The exit code the figures call for (0, or 1: something wrong or missing).
     pub exit_code: u8,
     /// CPU seconds this process used during the measured phase (the generator's own
     /// cost; `None` where /proc cannot be read).
@@ -74,12 +83,13 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A worker thread could not be started.
-    #[error("cannot start worker thread {index}: {source}")]
+    #[error("cannot start worker thread {index}: {cause}")]
     Spawn {
         /// Which worker.
         index: usize,
-        /// Why.
-        source: std::io::Error,
+        /// Why: in the message, and so not a `source` (a chain printed with `{:#}`
+        /// would say it twice).
+        cause: std::io::Error,
     },
     /// A worker thread panicked (a bug): its figures are lost.
     #[error("worker thread {0} panicked")]
@@ -165,6 +175,8 @@ pub fn run_gated(
         stop: stop.clone(),
         start: StartLine::new(),
         established: AtomicU64::new(0),
+        unserved_said: AtomicBool::new(false),
+        on_unserved: if config.forward_intervals { child::forward_unserved } else { served::say },
     });
     let config = Arc::new(config.clone());
     let (tx, rx) = crossbeam::channel::unbounded::<Report>();
@@ -194,7 +206,7 @@ pub fn run_gated(
                 for h in handles {
                     let _ = h.join();
                 }
-                return Err(RunError::Spawn { index, source });
+                return Err(RunError::Spawn { index, cause: source });
             }
         }
     }
@@ -212,7 +224,7 @@ pub fn run_gated(
     let go = established > 0 && gate_open && !stop.load(Ordering::Relaxed);
     if config.live {
         eprintln!(
-            "loadgen: {established}/{} connections up in {}{}",
+            "loadgen: {established}/{} connections established in {}{}",
             config.conns,
             echod::units::fmt_micros(now as f64 / 1e3),
             if go {
@@ -225,7 +237,7 @@ pub fn run_gated(
     shared.start.release(go.then_some(timeline));
     let mut live = live::Live::new(config.threads, config.live, config.conns);
     if config.forward_intervals {
-        live = live.forward_to(processes::forward_interval);
+        live = live.forward_to(child::forward_interval);
     }
     // CPU time at the start and the end of the measured phase.
     let (mut cpu_a, mut cpu_b) = (None, None);
@@ -277,77 +289,20 @@ pub fn run_gated(
     Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code, cpu_s })
 }
 
-/// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
-/// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
-/// nothing came up, unwritable files) become one line and exit code 2.
-pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
-    let mut config = args.validate()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .context("cannot install the Ctrl-C handler")?;
-    }
-    if args.child.is_some() {
-        // A child of a split run: the parent printed the preflight and merges the
-        // figures; stdout is the parent's channel, so no summary here.
-        let outcome = run_gated(&config, stop, &mut processes::child_gate)?;
-        let figures = processes::ChildFigures::from_outcome(&outcome)?;
-        let path = args.child_out.as_ref().context("--child needs --child-out")?;
-        std::fs::write(path, serde_json::to_string(&figures)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        return Ok(outcome.exit_code);
-    }
-    let plan = preflight(&mut config)?;
-    let mut outcome = if plan.processes > 1 {
-        processes::run_split(&config, plan.processes, &stop)?
-    } else {
-        run(&config, stop)?
-    };
-    outcome.result.command = argv;
-    let r = &outcome.result;
-    print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
-    if let Some(path) = &args.json {
-        output::write_json(path, r)?;
-    }
-    if let Some(path) = &args.hgrm {
-        output::write_hgrm(path, &outcome.tally.latency)?;
-    }
-    if r.connections.established == 0 && r.connections.requested > 0 {
-        let failures: Vec<String> = r
-            .connections
-            .failed_by_errno
-            .iter()
-            .map(|(e, n)| format!("{n} x {e} ({})", connect::hint(e)))
-            .collect();
-        anyhow::bail!(
-            "no connection to {} came up: {}",
-            config.target_text.join(", "),
-            if failures.is_empty() { "stopped".to_string() } else { failures.join(", ") }
-        );
-    }
-    Ok(outcome.exit_code)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Checks the run against this machine's limits before anything connects, prints
-/// the budget (always when a limit is hit: the user must see why loadgen fans out
-/// or splits), and settles the source addresses and the process count.
-fn preflight(config: &mut Config) -> anyhow::Result<crate::limits::budget::Plan> {
-    use crate::limits::{budget, preflight};
-    let limits = preflight::read_limits();
-    let req = budget::Request {
-        conns: config.conns,
-        targets: config.targets.clone(),
-        sources: (!config.sources.is_empty()).then(|| config.sources.clone()),
-        processes: config.processes,
-        server_is_local: config.targets.iter().all(|t| t.ip().is_loopback()),
-    };
-    let plan = budget::plan(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
-    if config.live || plan.auto_fanout || plan.processes > 1 {
-        eprint!("{}", preflight::render(&req, &limits, &plan));
+    /// A worker thread that cannot be started is one line with the OS's reason
+    /// once, however the error is printed (the binary prints the chain, `{:#}`).
+    #[test]
+    fn spawn_error_gives_the_os_reason_once() {
+        let source = std::io::Error::from_raw_os_error(libc::EAGAIN);
+        let reason = source.to_string();
+        let e = anyhow::Error::from(RunError::Spawn { index: 3, cause: source });
+        for text in [format!("{e:#}"), format!("{e}")] {
+            assert_eq!(text.matches(&reason).count(), 1, "{text}");
+            assert!(text.contains("worker thread 3"), "{text}");
+        }
     }
-    config.sources.clone_from(&plan.sources);
-    config.processes = budget::Processes::Fixed(plan.processes);
-    Ok(plan)
 }

@@ -3,26 +3,138 @@
 //! HdrHistogram plotter reads and wrk2 prints: a `Value Percentile TotalCount
 //! 1/(1-Percentile)` table, five ticks per half distance, then the `#[Mean = ...]`
 //! footer; values in microseconds).
+//!
+//! A result is never lost to its output path: [`check_writable`] proves every path
+//! writable before any work (an existing file opens for appending, untouched; a new
+//! one is created and removed again), and when a write still fails at the end,
+//! [`save_fallback`] puts the text in `loadgen-result-<pid>.<ext>` in the current
+//! folder, or else in the temporary folder.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 
+use crate::errno::os_reason;
 use crate::result::RunResult;
+
+/// An output path that cannot be written, found before the run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum OutputError {
+    /// The folder it names is not there.
+    #[error(
+        "{flag} {path}: the folder {folder} does not exist: create it first or choose another path"
+    )]
+    NoFolder {
+        /// `--json` or `--hgrm`.
+        flag: &'static str,
+        /// The path given.
+        path: String,
+        /// Its folder.
+        folder: String,
+    },
+    /// It names a folder.
+    #[error("{flag} {path} is a folder: give a file name, e.g. {example}")]
+    IsFolder {
+        /// `--json` or `--hgrm`.
+        flag: &'static str,
+        /// The path given.
+        path: String,
+        /// A file in that folder.
+        example: String,
+    },
+    /// It cannot be opened for writing.
+    #[error("{flag} {path}: cannot write there ({reason}): choose a path in a writable folder")]
+    NotWritable {
+        /// `--json` or `--hgrm`.
+        flag: &'static str,
+        /// The path given.
+        path: String,
+        /// The OS's reason.
+        reason: String,
+    },
+}
+
+/// Checks, before any work, that the file `path` given to `flag` can be written:
+/// an existing file is opened for appending (its content untouched), a new one is
+/// created and removed again.
+pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), OutputError> {
+    let shown = path.display().to_string();
+    let not_writable = |e: io::Error| OutputError::NotWritable {
+        flag,
+        path: shown.clone(),
+        reason: os_reason(&e),
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(OutputError::IsFolder {
+            flag,
+            path: shown.clone(),
+            example: path
+                .join(format!("result.{}", flag.trim_start_matches('-')))
+                .display()
+                .to_string(),
+        }),
+        Ok(_) => OpenOptions::new().append(true).open(path).map(drop).map_err(not_writable),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let folder = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !folder.exists() {
+                return Err(OutputError::NoFolder {
+                    flag,
+                    path: shown.clone(),
+                    folder: folder.display().to_string(),
+                });
+            }
+            OpenOptions::new().write(true).create_new(true).open(path).map_err(not_writable)?;
+            // Only proving the path: the file is written at the end.
+            let _ = std::fs::remove_file(path);
+            Ok(())
+        }
+        Err(e) => Err(not_writable(e)),
+    }
+}
+
+/// Saves `text`, which could not be written where asked, as
+/// `loadgen-result-<pid>.<ext>` in the current folder, or else in the temporary
+/// folder; returns where, or `None` when neither could be written.
+pub fn save_fallback(ext: &str, text: &str) -> Option<PathBuf> {
+    let name = format!("loadgen-result-{}.{ext}", std::process::id());
+    let folders = [std::env::current_dir().ok(), Some(std::env::temp_dir())];
+    folders.into_iter().flatten().map(|f| f.join(&name)).find(|p| std::fs::write(p, text).is_ok())
+}
+
+/// Writes `text` to `path` for `flag`; when that fails, saves `text_if_lost` with
+/// [`save_fallback`] and returns the one line that says what failed and where the
+/// text is.
+pub fn write_or_save(
+    flag: &str,
+    path: &Path,
+    text: &str,
+    text_if_lost: &str,
+    ext: &str,
+) -> Result<(), String> {
+    let Err(e) = std::fs::write(path, text) else { return Ok(()) };
+    let saved = match save_fallback(ext, text_if_lost) {
+        Some(p) => format!("saved in {}", p.display()),
+        None => "it could not be saved in the current or the temporary folder either".to_string(),
+    };
+    Err(format!("{flag} {}: cannot write ({}); {saved}", path.display(), os_reason(&e)))
+}
+
+/// The JSON text of `result` (pretty, with a final newline).
+pub fn json_text(result: &RunResult) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(result).context("cannot serialize the result")? + "\n")
+}
 
 /// Writes `result` as pretty JSON to `path`.
 pub fn write_json(path: &Path, result: &RunResult) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(result).context("cannot serialize the result")?;
-    std::fs::write(path, text + "\n")
+    std::fs::write(path, json_text(result)?)
         .with_context(|| format!("--json: cannot write {}", path.display()))
-}
-
-/// Writes the `.hgrm` text of a nanosecond histogram to `path`, values in µs.
-pub fn write_hgrm(path: &Path, h: &Histogram<u64>) -> anyhow::Result<()> {
-    std::fs::write(path, hgrm(h, 1_000.0))
-        .with_context(|| format!("--hgrm: cannot write {}", path.display()))
 }
 
 /// HdrHistogram's `outputPercentileDistribution` layout, values divided by `scale`.
@@ -72,6 +184,29 @@ fn sub_buckets(sigfig: u8) -> u64 {
 mod tests {
     use super::*;
     use crate::run::tally::{new_histogram, record};
+
+    /// A missing folder, a folder, and a file inside a file are refused naming the
+    /// flag; an existing file is left as it was, a new one is not left behind.
+    #[test]
+    fn paths_are_checked_before_the_run() {
+        let dir = std::env::temp_dir().join(format!("loadgen-output-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("kept.json");
+        std::fs::write(&file, "old").unwrap();
+        let is = |path: &Path, what: &str| {
+            let e = check_writable("--json", path).unwrap_err().to_string();
+            assert!(e.starts_with("--json ") && e.contains(what), "{e}");
+        };
+        is(&dir.join("no/such/folder/r.json"), "does not exist");
+        is(&dir, "is a folder");
+        is(&file.join("r.json"), "cannot write there");
+        check_writable("--json", &file).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "old");
+        let new = dir.join("new.json");
+        check_writable("--json", &new).unwrap();
+        assert!(!new.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// The table has the header, ascending percentiles ending at 1.0, and the footer.
     #[test]

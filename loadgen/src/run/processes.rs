@@ -1,12 +1,16 @@
 //! A run split over processes, for connection counts past one process's descriptor
-//! limit (RLIMIT_NOFILE). The parent starts N children of itself, each with its
+//! limit (RLIMIT_NOFILE): the parent's side (the child's, and the wire between
+//! them, are in `child`). The parent starts N children of itself, each with its
 //! share of the connections (global ids `i, i + N, ...`, so every four-tuple family
-//! stays balanced) and of the threads and cores. Every child connects, says
-//! `connected K` on stdout and waits; when all have, the parent says `go` on their
-//! stdin, so every process measures the same window. Each child writes its figures
-//! — counters and full histograms (base64 HdrHistogram V2), per second too — to a
-//! file; the parent merges them exactly (`Histogram::add`) into one result and one
-//! exit code. Every wait is bounded; a child that dies counts as failed connections.
+//! stays balanced) and of the threads and cores. Every child connects, says so on
+//! stdout and waits; when all have, the parent says `go` on their stdin, so every
+//! process measures the same window. The parent prints one live line per second
+//! from the children's seconds, says once that connections are unserved when a
+//! child first does, and merges the children's figures exactly (`Histogram::add`)
+//! into one result and one exit code. Every wait is bounded; a child that dies
+//! counts as failed connections. A child dies with its parent: it gets SIGTERM
+//! (PR_SET_PDEATHSIG) when the parent is killed, even with SIGKILL, and the
+//! parent's scratch folder is swept by the next split run (`scratch`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -17,152 +21,18 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use serde::{Deserialize, Serialize};
 
 use super::args::Config;
+use super::child::{parse_line, ChildFigures, ChildLine};
 use super::live::{self, Live};
-use super::tally::{new_histogram, ErrorCounts, Interval, Tally};
+use super::scratch::Scratch;
+use super::served;
+use super::tally::{Interval, Tally};
 use super::worker::Report;
 use super::{report, RunOutcome};
-use crate::result::{decode_histogram, encode_histogram};
 
 /// The errno name counted for connections of a child that died before reporting.
 pub const CHILD_FAILED: &str = "CHILD_FAILED";
-
-/// What a child hands its parent.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ChildFigures {
-    requested: u64,
-    established: u64,
-    failed_by_errno: BTreeMap<String, u64>,
-    connect_s: f64,
-    messages: u64,
-    bytes: u64,
-    errors: [u64; 5],
-    first_mismatch: Option<String>,
-    conns_up_at_end: u64,
-    per_source: BTreeMap<String, u64>,
-    /// base64 V2+DEFLATE: connect, latency, uncorrected, schedule lag.
-    histograms: [String; 4],
-    intervals: Vec<IntervalFigures>,
-    measured_s: f64,
-    interrupted: bool,
-    cpu_s: Option<f64>,
-    started_at: String,
-}
-
-/// One second of one child.
-#[derive(Debug, Serialize, Deserialize)]
-struct IntervalFigures {
-    index: u64,
-    end_s: f64,
-    conns_up: u64,
-    msgs: u64,
-    errors: u64,
-    latency: String,
-}
-
-impl IntervalFigures {
-    fn of(iv: &Interval) -> anyhow::Result<Self> {
-        Ok(Self {
-            index: iv.index,
-            end_s: iv.end_s,
-            conns_up: iv.conns_up,
-            msgs: iv.msgs,
-            errors: iv.errors,
-            latency: enc(&iv.latency)?,
-        })
-    }
-
-    fn interval(&self) -> anyhow::Result<Interval> {
-        Ok(Interval {
-            index: self.index,
-            end_s: self.end_s,
-            conns_up: self.conns_up,
-            latency: dec(&self.latency)?,
-            msgs: self.msgs,
-            errors: self.errors,
-        })
-    }
-}
-
-/// The prefix of a child's stdout line that carries one completed second.
-const INTERVAL_LINE: &str = "interval ";
-
-/// A child's live feed: one completed second (merged over its threads, histogram
-/// included) as one stdout line, `interval {json}`, for the parent's live line.
-/// A parent that went away is not an error here.
-pub fn forward_interval(iv: &Interval) {
-    if let Ok(json) = IntervalFigures::of(iv).and_then(|f| Ok(serde_json::to_string(&f)?)) {
-        let _ = writeln!(std::io::stdout().lock(), "{INTERVAL_LINE}{json}");
-    }
-}
-
-fn enc(h: &hdrhistogram::Histogram<u64>) -> anyhow::Result<String> {
-    encode_histogram(h).map_err(anyhow::Error::msg)
-}
-
-fn dec(text: &str) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
-    // Re-bound to the run's histogram so merges never fail.
-    let mut h = new_histogram();
-    h.add(decode_histogram(text).map_err(anyhow::Error::msg)?)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(h)
-}
-
-impl ChildFigures {
-    /// A child's outcome in transferable form.
-    pub fn from_outcome(o: &RunOutcome) -> anyhow::Result<Self> {
-        let t = &o.tally;
-        let e = t.errors;
-        Ok(Self {
-            requested: t.requested,
-            established: t.established,
-            failed_by_errno: t.failed_by_errno.clone(),
-            connect_s: t.connect_s,
-            messages: t.messages,
-            bytes: t.bytes,
-            errors: [e.mismatch, e.reset, e.eof, e.timeout, e.other],
-            first_mismatch: t.first_mismatch.clone(),
-            conns_up_at_end: t.conns_up_at_end,
-            per_source: t.per_source.clone(),
-            histograms: [
-                enc(&t.connect)?,
-                enc(&t.latency)?,
-                enc(&t.latency_uncorrected)?,
-                enc(&t.schedule_lag)?,
-            ],
-            intervals: o
-                .intervals
-                .iter()
-                .map(IntervalFigures::of)
-                .collect::<anyhow::Result<_>>()?,
-            measured_s: o.result.throughput.duration_s,
-            interrupted: o.result.interrupted,
-            cpu_s: o.cpu_s,
-            started_at: o.result.started_at.clone(),
-        })
-    }
-
-    fn tally(&self) -> anyhow::Result<Tally> {
-        let [mismatch, reset, eof, timeout, other] = self.errors;
-        let mut t = Tally::new(self.requested);
-        t.established = self.established;
-        t.failed_by_errno = self.failed_by_errno.clone();
-        t.connect_s = self.connect_s;
-        t.messages = self.messages;
-        t.bytes = self.bytes;
-        t.errors = ErrorCounts { mismatch, reset, eof, timeout, other };
-        t.first_mismatch = self.first_mismatch.clone();
-        t.conns_up_at_end = self.conns_up_at_end;
-        t.per_source = self.per_source.clone();
-        t.connect = dec(&self.histograms[0])?;
-        t.latency = dec(&self.histograms[1])?;
-        t.latency_uncorrected = dec(&self.histograms[2])?;
-        t.schedule_lag = dec(&self.histograms[3])?;
-        Ok(t)
-    }
-}
 
 /// Merges children's figures into one outcome for `config` (the whole run's).
 pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::Result<RunOutcome> {
@@ -207,17 +77,6 @@ pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::R
 /// The connections child `index` of `count` opens (ids `index, index + count, ...`).
 pub fn share(conns: u64, index: u64, count: u64) -> u64 {
     (conns + count - 1 - index) / count
-}
-
-/// The child's gate: report the connections up, wait for the parent's word.
-pub fn child_gate(established: u64) -> bool {
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "connected {established}").and_then(|_| out.flush()).is_err() {
-        return false;
-    }
-    let mut line = String::new();
-    // EOF (the parent is gone) or anything but `go` means: do not run.
-    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "go"
 }
 
 /// The flags child `index` of `count` runs with.
@@ -273,20 +132,26 @@ pub fn run_split(
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<RunOutcome> {
     let exe = std::env::current_exe().context("cannot find loadgen's own path")?;
-    let dir = std::env::temp_dir().join(format!("loadgen-split-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Removed when dropped, whichever way this function returns.
+    let scratch = Scratch::create()?;
+    let dir = &scratch.dir;
     // Each child's stdout, a line at a time; None when it closed.
     let (tx, rx) = mpsc::channel::<(u64, Option<String>)>();
     let mut kids: Vec<Running> = Vec::new();
     for index in 0..count {
         let out = dir.join(format!("child-{index}.json"));
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .args(child_args(config, index, count, &out))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start child process {index}"))?;
+            .stderr(Stdio::inherit());
+        // A parent killed with SIGKILL leaves no load behind: the child gets SIGTERM
+        // (its Ctrl-C path: stop, keep nothing running) when this thread dies. This
+        // is the thread that waits for the children, so it outlives them.
+        echod::sys::die_with_parent(&mut command, libc::SIGTERM);
+        let mut child =
+            command.spawn().with_context(|| format!("cannot start child process {index}"))?;
         let stdout = child.stdout.take().context("child stdout")?;
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -309,8 +174,7 @@ pub fn run_split(
     {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok((index, Some(line))) => {
-                if let Some(n) = line.strip_prefix("connected ").and_then(|n| n.trim().parse().ok())
-                {
+                if let ChildLine::Connected(n) = parse_line(&line) {
                     kids[index as usize].connected = Some(n);
                 }
             }
@@ -350,23 +214,27 @@ pub fn run_split(
     }
     // Per child: None while running, Some(exit code) once it ended.
     let mut statuses: Vec<Option<Option<i32>>> = vec![None; kids.len()];
+    let mut unserved_said = false;
     while statuses.iter().any(Option::is_none) || !live.all_done() {
         if stop.load(Ordering::Relaxed) && !forwarded {
-            for k in &kids {
-                let _ = echod::sys::terminate(k.child.id());
+            for k in &mut kids {
+                // Only a child not yet reaped: its pid cannot belong to another
+                // process yet (a reaped child's may).
+                if is_running(&mut k.child) {
+                    let _ = echod::sys::terminate(k.child.id());
+                }
             }
             forwarded = true;
         }
         match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok((index, Some(line))) => {
-                let iv = line
-                    .strip_prefix(INTERVAL_LINE)
-                    .and_then(|json| serde_json::from_str::<IntervalFigures>(json).ok())
-                    .and_then(|f| f.interval().ok());
-                if let Some(iv) = iv {
-                    live.on_report(Report::Interval(index as usize, iv));
+            Ok((index, Some(line))) => match parse_line(&line) {
+                ChildLine::Interval(iv) => live.on_report(Report::Interval(index as usize, iv)),
+                ChildLine::Unserved if !unserved_said => {
+                    served::say(config.connect_timeout);
+                    unserved_said = true;
                 }
-            }
+                _ => {}
+            },
             Ok((index, None)) => live.on_report(Report::Done(index as usize)),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -409,7 +277,6 @@ pub fn run_split(
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     if figures.is_empty() {
         bail!("no child process of the split run reported figures");
     }
@@ -439,13 +306,16 @@ mod tests {
     }
 
     fn outcome(config: &Config, values: &[u64]) -> RunOutcome {
-        use super::super::tally::record;
+        use super::super::tally::{new_histogram, record};
         let mut t = Tally::new(config.conns);
         t.established = config.conns;
+        t.served = config.conns;
         let mut iv = Interval {
             index: 0,
             end_s: 1.0,
             conns_up: config.conns,
+            served: config.conns,
+            unserved: 0,
             latency: new_histogram(),
             msgs: values.len() as u64,
             errors: 0,
@@ -487,6 +357,8 @@ mod tests {
         assert!(m.tally.latency.max() >= 5_000_000);
         assert_eq!(m.result.throughput.messages, 5);
         assert_eq!(m.result.connections.established, 5);
+        assert_eq!(m.result.connections.served, Some(5));
+        assert_eq!(m.result.series[0].conns_served, Some(5));
         assert_eq!(m.result.series.len(), 1);
         assert_eq!(m.result.series[0].msgs, 5);
         assert_eq!(m.intervals[0].latency.len(), 5);

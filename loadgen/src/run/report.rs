@@ -1,8 +1,10 @@
 //! Turns what the threads measured (their merged [`Tally`] and the per-second
-//! intervals) into the [`RunResult`] of the JSON contract, and decides the exit code:
-//! 0 every connection came up and every echo was right; 1 the run produced wrong or
-//! missing echoes (mismatch, reset, EOF, timeout) or fewer connections than asked;
-//! 2 no connection came up at all (a failure to start).
+//! intervals) into the [`RunResult`] of the JSON contract, and decides the exit code
+//! of the figures: 0 every connection came up, was served, and every echo was
+//! right; 1 the run found something wrong or missing: wrong or missing echoes
+//! (mismatch, reset, EOF, timeout), or missing connections, some or all of them
+//! (not established, or never served). Exit 2 is never a figure: it means loadgen
+//! could not do what was asked (bad input, an output file not written).
 
 use crate::result::{
     encode_histogram, Connections, Errors, Histograms, Percentiles, RunConfig, RunResult,
@@ -14,16 +16,15 @@ use super::tally::Tally;
 
 /// Exit code: the run was right.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: wrong or missing echoes, or missing connections.
+/// Exit code: wrong or missing echoes, or missing connections (some or all).
 pub const EXIT_WRONG: u8 = 1;
-/// Exit code: bad input or nothing came up.
+/// Exit code: bad input (flags, output paths, an impossible plan), or an output
+/// file that could not be written.
 pub const EXIT_USAGE: u8 = 2;
 
 /// The exit code a run with these figures reports.
 pub fn exit_code(t: &Tally) -> u8 {
-    if t.requested > 0 && t.established == 0 {
-        EXIT_USAGE
-    } else if t.errors.total() > 0 || t.established < t.requested {
+    if t.errors.total() > 0 || t.established < t.requested || t.unserved > 0 {
         EXIT_WRONG
     } else {
         EXIT_OK
@@ -73,7 +74,10 @@ pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
     let t = m.tally;
     let open = m.config.rate.is_some();
     let per_s = |n: u64| if m.measured_s > 0.0 { n as f64 / m.measured_s } else { 0.0 };
-    let connect_rate = if t.connect_s > 0.0 { t.established as f64 / t.connect_s } else { 0.0 };
+    // Connections up per second while they came up: from the start of the connect
+    // phase to the last one up (connects still timing out after it do not count).
+    let connect_rate =
+        if t.connect_up_s > 0.0 { t.established as f64 / t.connect_up_s } else { 0.0 };
     Ok(RunResult {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
@@ -93,6 +97,8 @@ pub fn build(m: Measured<'_>) -> Result<RunResult, String> {
             failed_by_errno: t.failed_by_errno.clone(),
             per_source: t.per_source.clone(),
             connect_rate_per_sec: connect_rate,
+            served: Some(t.served),
+            unserved: Some(t.unserved),
         },
         connect_latency_us: Percentiles::from_nanos(&t.connect),
         throughput: Throughput {
@@ -133,13 +139,16 @@ mod tests {
     #[test]
     fn exit_codes() {
         let mut t = Tally::new(2);
-        assert_eq!(exit_code(&t), EXIT_USAGE);
+        assert_eq!(exit_code(&t), EXIT_WRONG, "none up: missing connections, like some");
         t.established = 2;
         assert_eq!(exit_code(&t), EXIT_OK);
         t.errors.mismatch = 1;
         assert_eq!(exit_code(&t), EXIT_WRONG);
         t.errors.mismatch = 0;
         t.established = 1;
+        assert_eq!(exit_code(&t), EXIT_WRONG);
+        t.established = 2;
+        t.unserved = 1;
         assert_eq!(exit_code(&t), EXIT_WRONG);
     }
 }

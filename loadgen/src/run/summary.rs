@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use echod::units::{fmt_bytes, fmt_count, fmt_micros};
 
 use super::connect::hint;
+use super::served;
 use crate::result::{Percentiles, RunResult};
 
 fn percentiles(p: &Percentiles) -> String {
@@ -26,6 +27,15 @@ fn percentiles(p: &Percentiles) -> String {
         fmt_micros(p.mean),
         fmt_count(p.count as f64)
     )
+}
+
+/// A rate: whole numbers from 10 on, one decimal below (never "0" for a few).
+fn fmt_rate(per_s: f64) -> String {
+    if per_s >= 10.0 {
+        fmt_count(per_s.round())
+    } else {
+        format!("{per_s:.1}")
+    }
 }
 
 /// The summary text; `first_mismatch` describes the first wrong byte, if any;
@@ -47,18 +57,28 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -
         if r.interrupted { " (INTERRUPTED)" } else { "" }
     );
     let k = &r.connections;
+    let served = match (k.served, k.unserved) {
+        (Some(n), Some(0)) => format!(", {n} served"),
+        (Some(n), Some(u)) => format!(", {n} served, {u} unserved"),
+        _ => String::new(),
+    };
     let _ = writeln!(
         s,
-        "  connections   {}/{} up ({}/s); connect p50 {}, p99 {}, max {}",
+        "  connections   {}/{} established ({}/s){served}; connect p50 {}, p99 {}, max {}",
         k.established,
         k.requested,
-        fmt_count(k.connect_rate_per_sec.round()),
+        fmt_rate(k.connect_rate_per_sec),
         fmt_micros(r.connect_latency_us.p50),
         fmt_micros(r.connect_latency_us.p99),
         fmt_micros(r.connect_latency_us.max)
     );
     for (errno, n) in &k.failed_by_errno {
         let _ = writeln!(s, "    failed      {n} x {errno}: {}", hint(errno));
+    }
+    if let Some(u) = k.unserved.filter(|u| *u > 0) {
+        let timeout = std::time::Duration::from_secs_f64(c.connect_timeout_s);
+        let _ =
+            writeln!(s, "    unserved    {u} established, never served: {}", served::why(timeout));
     }
     let t = &r.throughput;
     let _ = writeln!(

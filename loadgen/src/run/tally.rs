@@ -33,7 +33,7 @@ pub struct ErrorCounts {
     pub mismatch: u64,
     /// Connections reset by the peer (ECONNRESET, EPIPE).
     pub reset: u64,
-    /// Connections the peer closed while messages were outstanding.
+    /// Connections the peer closed (FIN) while the run still used them.
     pub eof: u64,
     /// Messages not answered by the end of the drain.
     pub timeout: u64,
@@ -66,6 +66,11 @@ pub struct Interval {
     pub end_s: f64,
     /// Connections up at the end of the interval.
     pub conns_up: u64,
+    /// Of those, connections answered at least once.
+    pub served: u64,
+    /// Connections given up as unserved during the interval (the live line and the
+    /// series show the running total).
+    pub unserved: u64,
     /// Latencies recorded in the interval (corrected ones in open loop).
     pub latency: Histogram<u64>,
     /// Echoed messages received in the interval.
@@ -80,6 +85,8 @@ impl Interval {
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.latency.add(&o.latency);
         self.conns_up += o.conns_up;
+        self.served += o.served;
+        self.unserved += o.unserved;
         self.msgs += o.msgs;
         self.errors += o.errors;
         self.end_s = self.end_s.max(o.end_s);
@@ -93,12 +100,20 @@ pub struct Tally {
     pub requested: u64,
     /// Connections that came up.
     pub established: u64,
+    /// Established connections answered at least once.
+    pub served: u64,
+    /// Established connections whose first message had no answer within the
+    /// connect timeout (closed then, never counted as timeouts).
+    pub unserved: u64,
     /// Failed connects by errno name.
     pub failed_by_errno: BTreeMap<String, u64>,
     /// Time from connect() to established.
     pub connect: Histogram<u64>,
     /// Seconds the connect phase of this thread took.
     pub connect_s: f64,
+    /// Seconds from the start of the connect phase to the last connection up (the
+    /// window of the connect rate: connects that time out later do not dilute it).
+    pub connect_up_s: f64,
     /// Round-trip latency of measured messages (open loop: from the intended send time).
     pub latency: Histogram<u64>,
     /// Open loop: the same messages from their actual send time.
@@ -125,9 +140,12 @@ impl Tally {
         Self {
             requested,
             established: 0,
+            served: 0,
+            unserved: 0,
             failed_by_errno: BTreeMap::new(),
             connect: new_histogram(),
             connect_s: 0.0,
+            connect_up_s: 0.0,
             latency: new_histogram(),
             latency_uncorrected: new_histogram(),
             schedule_lag: new_histogram(),
@@ -154,6 +172,8 @@ impl Tally {
     pub fn merge(&mut self, o: &Tally) {
         self.requested += o.requested;
         self.established += o.established;
+        self.served += o.served;
+        self.unserved += o.unserved;
         for (k, v) in &o.failed_by_errno {
             *self.failed_by_errno.entry(k.clone()).or_default() += v;
         }
@@ -163,6 +183,7 @@ impl Tally {
         let _ = self.latency_uncorrected.add(&o.latency_uncorrected);
         let _ = self.schedule_lag.add(&o.schedule_lag);
         self.connect_s = self.connect_s.max(o.connect_s);
+        self.connect_up_s = self.connect_up_s.max(o.connect_up_s);
         self.messages += o.messages;
         self.bytes += o.bytes;
         self.errors.merge(&o.errors);

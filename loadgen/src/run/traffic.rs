@@ -9,6 +9,10 @@
 //! loop the intended time comes from the [`Schedule`]; latency is measured from it
 //! (corrected) and from the actual start (uncorrected), and the generator's own
 //! lateness (start minus the later of intended time and slot-free time) is recorded.
+//!
+//! A connection's first message starts its watch in [`FirstAnswers`]; its first
+//! echoed byte makes it served; one never answered within the connect timeout is
+//! given up as unserved (see `served`).
 
 use std::io;
 
@@ -16,6 +20,7 @@ use super::clock::Clock;
 use super::conn::{Conn, Excess, State};
 use super::payload::Pattern;
 use super::schedule::Schedule;
+use super::served::FirstAnswers;
 use super::tally::{record, Interval, Tally};
 
 /// Phase boundaries of the run, in run-clock nanoseconds.
@@ -61,6 +66,10 @@ pub struct Book {
     pub in_flight: u64,
     /// Connections of this thread still up.
     pub conns_up: u64,
+    /// Of those, connections answered at least once.
+    pub served_up: u64,
+    /// Connections awaiting their first answer.
+    pub first: FirstAnswers,
     /// The totals of this thread.
     pub tally: Tally,
     /// The current second of the measured phase.
@@ -95,6 +104,9 @@ impl Book {
         let base = i * k as usize;
         let slot = c.slot;
         let result = c.send(&self.pattern, &mut self.sbuf, limit, |seq| {
+            if seq == 0 {
+                self.first.sent(i, now);
+            }
             self.sent_ns[base + (seq % k) as usize] = now;
             self.in_flight += 1;
             if let Some(s) = &self.schedule {
@@ -112,8 +124,11 @@ impl Book {
         }
     }
 
-    /// Handles readiness of connection `i`: reads and checks, then sends.
-    pub fn on_ready(&mut self, i: usize, c: &mut Conn, readable: bool) {
+    /// Handles readiness of connection `i`: reads and checks, then sends. `closed`:
+    /// the event also reported the peer's FIN or an error, which no later event
+    /// will repeat (edge-triggered), so reading goes on past a short read until the
+    /// `Ok(0)` or the error is seen, whatever the framing of the bytes before it.
+    pub fn on_ready(&mut self, i: usize, c: &mut Conn, readable: bool, closed: bool) {
         if c.state != State::Up {
             return;
         }
@@ -134,6 +149,10 @@ impl Book {
                     }
                 };
                 now = self.clock.now_ns();
+                if !c.answered() {
+                    // The first answer (counted below once a byte checks in).
+                    self.note_first_answer(c, n);
+                }
                 if self.consume(i, c, n, now) == Excess::Unsent {
                     self.count_mismatch(1);
                     if self.tally.first_mismatch.is_none() {
@@ -145,8 +164,10 @@ impl Book {
                     self.lose(c, LossKind::Closed);
                     return;
                 }
-                // A short read drained the socket (edge-triggered: a new event follows).
-                if n < self.rbuf.len() {
+                // A short read drained the socket (edge-triggered: a new event
+                // follows new bytes), unless the peer's FIN came with this event:
+                // then the next read returns it.
+                if n < self.rbuf.len() && !closed {
                     break;
                 }
             }
@@ -200,6 +221,34 @@ impl Book {
         excess
     }
 
+    /// Counts connection `c` as served when its first `n` bytes of echo are in
+    /// (before they are consumed: it becomes answered when one is).
+    fn note_first_answer(&mut self, c: &Conn, n: usize) {
+        if n > 0 && c.in_flight() > 0 {
+            self.tally.served += 1;
+            self.served_up += 1;
+        }
+    }
+
+    /// Gives up the connections whose first message has waited the connect timeout
+    /// at `now` without an answer (all that wait, with `now = u64::MAX`): each is
+    /// closed and counted as unserved; its messages are not timeouts. Returns how
+    /// many were given up.
+    pub fn expire_unserved(&mut self, conns: &mut [Conn], now: u64) -> u64 {
+        let (tally, in_flight, conns_up) =
+            (&mut self.tally, &mut self.in_flight, &mut self.conns_up);
+        let interval = &mut self.interval.unserved;
+        let before = tally.unserved;
+        self.first.expire(now, conns, |c| {
+            tally.unserved += 1;
+            *interval += 1;
+            *in_flight -= c.in_flight();
+            *conns_up -= 1;
+            c.close();
+        });
+        self.tally.unserved - before
+    }
+
     fn count_mismatch(&mut self, n: u64) {
         self.tally.errors.mismatch += n;
         self.interval.errors += n;
@@ -216,22 +265,37 @@ impl Book {
         self.lose(c, kind);
     }
 
-    /// Closes connection `c`, counting how it was lost.
+    /// Closes connection `c`, counting how it was lost. Every close by the peer is
+    /// an eof, whatever the framing (mid-message, or between two messages: the
+    /// connection was still to carry traffic), except in the drain with nothing
+    /// outstanding, when the run is done with the connection.
     fn lose(&mut self, c: &mut Conn, kind: LossKind) {
         let outstanding = c.in_flight();
-        match kind {
-            // A FIN with nothing outstanding is a clean close by the server.
-            LossKind::Eof if outstanding == 0 => {}
-            LossKind::Eof => self.tally.errors.eof += 1,
-            LossKind::Reset => self.tally.errors.reset += 1,
-            LossKind::Other => self.tally.errors.other += 1,
-            LossKind::Closed => {}
-        }
-        if !(kind == LossKind::Eof && outstanding == 0) && kind != LossKind::Closed {
+        let done = self.draining && outstanding == 0;
+        let counted = match kind {
+            LossKind::Eof if done => false,
+            LossKind::Eof => {
+                self.tally.errors.eof += 1;
+                true
+            }
+            LossKind::Reset => {
+                self.tally.errors.reset += 1;
+                true
+            }
+            LossKind::Other => {
+                self.tally.errors.other += 1;
+                true
+            }
+            LossKind::Closed => false,
+        };
+        if counted {
             self.interval.errors += 1;
         }
         self.in_flight -= outstanding;
         self.conns_up -= 1;
+        if c.answered() {
+            self.served_up -= 1;
+        }
         c.close();
     }
 
@@ -242,10 +306,12 @@ impl Book {
         self.interval.index = index;
         self.interval.end_s = end_s;
         self.interval.conns_up = self.conns_up;
+        self.interval.served = self.served_up;
         send(self.interval.clone());
         self.interval.latency.reset();
         self.interval.msgs = 0;
         self.interval.errors = 0;
+        self.interval.unserved = 0;
     }
 }
 

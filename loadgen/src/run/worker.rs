@@ -3,7 +3,9 @@
 //! the measured phase and the drain, and hand back its [`Tally`]. Once per second of
 //! the measured phase it sends its interval (a histogram and counters) to the
 //! coordinator; nothing else is shared while traffic flows, except one relaxed load
-//! of the stop flag per loop turn.
+//! of the stop flag per loop turn. A connection given up as unserved (no answer to
+//! its first message within the connect timeout) is announced once per run through
+//! [`Shared::on_unserved`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use super::connect::{connect_all, ConnectLimits};
 use super::payload::Pattern;
 use super::plan::ConnSpec;
 use super::schedule::Schedule;
+use super::served::FirstAnswers;
 use super::tally::{new_histogram, Interval, Tally};
 use super::traffic::Book;
 use super::StartLine;
@@ -44,6 +47,11 @@ pub struct Shared {
     pub start: StartLine,
     /// Connections up over all threads (complete at the first meeting).
     pub established: AtomicU64,
+    /// Set by the first worker that gives a connection up as unserved.
+    pub unserved_said: AtomicBool,
+    /// Says so, once per run (stderr, or the parent of a split run), with the
+    /// connect timeout.
+    pub on_unserved: fn(Duration),
 }
 
 /// A message from a worker to the coordinator.
@@ -137,11 +145,15 @@ pub fn run_worker(w: WorkerStart) -> Tally {
         draining: false,
         in_flight: 0,
         conns_up: slots.into(),
+        served_up: 0,
+        first: FirstAnswers::new(conns.len(), config.connect_timeout),
         tally,
         interval: Interval {
             index: 0,
             end_s: 0.0,
             conns_up: 0,
+            served: 0,
+            unserved: 0,
             latency: new_histogram(),
             msgs: 0,
             errors: 0,
@@ -202,7 +214,15 @@ fn traffic_loop(
             index += 1;
             next_tick += SECOND;
         }
+        if book.expire_unserved(conns, now) > 0
+            && !w.shared.unserved_said.swap(true, Ordering::Relaxed)
+        {
+            (w.shared.on_unserved)(w.config.connect_timeout);
+        }
         let mut wake = if book.draining { drain_end } else { next_tick.min(tl.measure_end_ns) };
+        if let Some(deadline) = book.first.next_deadline() {
+            wake = wake.min(deadline);
+        }
         if let Some(s) = book.schedule.filter(|_| !book.draining) {
             let (n, due) = (s.conns(), s.due(now));
             // Each connection with newly due messages sends them (at most one pass).
@@ -225,13 +245,19 @@ fn traffic_loop(
         }
         for ev in events.iter() {
             let i = ev.token().0;
-            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            book.on_ready(i, &mut conns[i], readable);
+            let closed = ev.is_read_closed() || ev.is_error();
+            book.on_ready(i, &mut conns[i], ev.is_readable() || closed, closed);
         }
     }
     let now = book.clock.now_ns();
-    // Echoes that never came, on connections still up.
+    // Echoes that never came, on connections still up: on a connection never
+    // answered at all, it is unserved; on the others, those are timeouts.
     if !stopped && book.draining {
+        if book.expire_unserved(conns, u64::MAX) > 0
+            && !w.shared.unserved_said.swap(true, Ordering::Relaxed)
+        {
+            (w.shared.on_unserved)(w.config.connect_timeout);
+        }
         book.tally.errors.timeout += book.in_flight;
         book.interval.errors += book.in_flight;
     }

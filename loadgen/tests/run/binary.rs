@@ -1,6 +1,6 @@
 //! The `loadgen` binary: bad flags exit 2 with one line naming the flag; nothing
-//! listening exits 2 naming the address; wrong echoes exit 1; `--json` and `--hgrm`
-//! files read back. Every spawned process is bounded by `--duration` and killed if
+//! listening exits 1 (every connection missing) naming the address; wrong echoes
+//! exit 1; `--help` states the exit codes; `--json` and `--hgrm` files read back. Every spawned process is bounded by `--duration` and killed if
 //! it outlives a generous deadline.
 
 use std::path::PathBuf;
@@ -45,17 +45,29 @@ fn bad_flags_exit_2_with_one_line() {
     }
 }
 
-/// Nothing listening: exit 2 within the connect timeout, naming the address and
+/// Nothing listening: every connection is missing, so exit 1 (the rule for some
+/// missing connections too), within the connect timeout, naming the address and
 /// the errno with its hint.
 #[test]
-fn nothing_listening_exits_2_naming_the_address() {
+fn nothing_listening_exits_1_naming_the_address() {
     let addr = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("a");
     let target = addr.to_string();
     let o = loadgen(&["--target", &target, "--conns", "3", "--connect-timeout", "2s", "-q"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
     let last = err.lines().last().expect("a line");
     assert!(last.contains(&target) && last.contains("ECONNREFUSED"), "{err}");
+}
+
+/// `--help` states the one rule for exit codes.
+#[test]
+fn help_states_the_exit_codes() {
+    let o = loadgen(&["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(help.contains("Exit codes:"), "{help}");
+    assert!(help.contains("missing connections (some or all)"), "{help}");
+    assert!(help.contains("130/143"), "{help}");
 }
 
 /// Wrong echoes: exit 1, and the summary says so.

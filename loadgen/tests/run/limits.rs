@@ -108,3 +108,26 @@ fn impossible_plans_are_refused() {
         assert!(stderr.contains(flag), "{args:?}: {stderr}");
     }
 }
+
+/// A source address that is not this machine's is refused before anything
+/// connects: one line naming --src and why, the OS's reason once, exit 2 (it was
+/// taken for running out of ephemeral ports).
+#[test]
+fn a_source_address_not_of_this_machine_is_refused() {
+    let server = Server::echo();
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg(format!("--target={}", server.addr))
+        .args(["--conns", "2", "--duration", "200ms", "--warmup", "0s", "--src", "10.0.0.1"])
+        .output()
+        .expect("run loadgen");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("loadgen: --src: 10.0.0.1 is not an address of this machine"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("ephemeral"), "{stderr}");
+    assert_eq!(stderr.matches("assign requested address").count(), 1, "{stderr}");
+    assert_eq!(server.accepted().len(), 0);
+}

@@ -1,12 +1,14 @@
 //! Small echo servers for the run tests: a thread per connection (std, blocking, with
 //! read timeouts so every thread sees `stop` within 20 ms), with a configurable
 //! misbehaviour: delay every echo, corrupt one byte per connection, echo in small
-//! fragments, stall for a while, or be killed mid-run. Dropping a server stops it
+//! fragments, stall for a while, close each connection after so many bytes, accept
+//! only the first K connections (the rest wait in a large accept queue, completed by
+//! the kernel and never served), or be killed mid-run. Dropping a server stops it
 //! and joins every thread.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,7 +24,19 @@ pub struct Behaviour {
     pub fragment: Option<usize>,
     /// From `.0` after the server started, hold every echo until `.0 + .1`.
     pub stall: Option<(Duration, Duration)>,
+    /// Echo this many bytes of each connection, then close it (FIN).
+    pub close_after: Option<u64>,
+    /// Accept this many connections and never more; the listener's queue (4096)
+    /// keeps the others, whose handshakes the kernel completes.
+    pub accept_only: Option<usize>,
+    /// The listener's queue instead of 4096 (0 holds one connection: with nothing
+    /// accepted, the kernel drops later SYNs and their connects time out).
+    pub backlog: Option<i32>,
 }
+
+/// Accept queue of every test server: large, so `accept_only` leaves the extra
+/// connections established (as a server at its descriptor limit does).
+const BACKLOG: i32 = 4096;
 
 /// A running test server.
 pub struct Server {
@@ -34,6 +48,8 @@ pub struct Server {
     conns: Arc<Mutex<Vec<TcpStream>>>,
     /// The accept thread and its connection threads.
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Connections this server closed on purpose (`close_after`).
+    closed: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -44,24 +60,33 @@ impl Server {
 
     /// A server with `behaviour`.
     pub fn start(behaviour: Behaviour) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = listen(behaviour.backlog.unwrap_or(BACKLOG));
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let accept = {
             let (stop, conns, threads) = (stop.clone(), conns.clone(), threads.clone());
+            let closed = closed.clone();
+            let mut left = behaviour.accept_only.unwrap_or(usize::MAX);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
+                    if left == 0 {
+                        // Accepts no more; the queue holds the rest until the end.
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
                     match listener.accept() {
                         Ok((s, _)) => {
+                            left -= 1;
                             s.set_nonblocking(false).expect("blocking");
                             let _ = s.set_nodelay(true);
                             conns.lock().expect("lock").push(s.try_clone().expect("clone"));
-                            let (stop, b) = (stop.clone(), behaviour.clone());
-                            let h = std::thread::spawn(move || serve(s, b, started, stop));
+                            let (stop, b, closed) =
+                                (stop.clone(), behaviour.clone(), closed.clone());
+                            let h = std::thread::spawn(move || serve(s, b, started, stop, &closed));
                             threads.lock().expect("lock").push(h);
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -73,7 +98,12 @@ impl Server {
             })
         };
         threads.lock().expect("lock").push(accept);
-        Server { addr, stop, conns, threads }
+        Server { addr, stop, conns, threads, closed }
+    }
+
+    /// Connections this server closed on purpose (`close_after`).
+    pub fn closed(&self) -> u64 {
+        self.closed.load(Ordering::Relaxed)
     }
 
     /// Every accepted connection as the server sees it: (local, peer) addresses.
@@ -102,8 +132,25 @@ impl Drop for Server {
     }
 }
 
+/// A non-blocking listener on 127.0.0.1 port 0 with a `backlog`-deep queue.
+fn listen(backlog: i32) -> TcpListener {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    socket.bind(&addr.into()).expect("bind");
+    socket.listen(backlog).expect("listen");
+    socket.set_nonblocking(true).expect("nonblocking");
+    socket.into()
+}
+
 /// One connection: read, misbehave as told, write back.
-fn serve(mut s: TcpStream, b: Behaviour, started: Instant, stop: Arc<AtomicBool>) {
+fn serve(
+    mut s: TcpStream,
+    b: Behaviour,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    closed: &AtomicU64,
+) {
     let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
     let mut buf = vec![0u8; 64 << 10];
     let mut offset = 0u64;
@@ -131,11 +178,23 @@ fn serve(mut s: TcpStream, b: Behaviour, started: Instant, stop: Arc<AtomicBool>
                 std::thread::sleep(end - now);
             }
         }
-        let chunk = b.fragment.unwrap_or(n).max(1);
-        for piece in buf[..n].chunks(chunk) {
+        // The bytes to echo: all, or up to the close-after limit.
+        let echoed_before = offset - n as u64;
+        let echo = match b.close_after {
+            Some(limit) => n.min(limit.saturating_sub(echoed_before) as usize),
+            None => n,
+        };
+        let chunk = b.fragment.unwrap_or(echo).max(1);
+        for piece in buf[..echo].chunks(chunk) {
             if s.write_all(piece).is_err() {
                 return;
             }
+        }
+        if b.close_after.is_some_and(|limit| offset >= limit) {
+            // Everything read was consumed, so the close sends FIN, not RST.
+            let _ = s.shutdown(Shutdown::Both);
+            closed.fetch_add(1, Ordering::Relaxed);
+            return;
         }
     }
 }

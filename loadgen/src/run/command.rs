@@ -1,0 +1,138 @@
+//! The binary's run (`loadgen [OPTIONS]`): validates the flags, wires SIGINT and
+//! SIGTERM to the stop flag, prints the preflight, runs in this process or split
+//! over several, prints the summary, writes `--json` and `--hgrm`, and returns the
+//! exit code. A child of a split run takes the short path: run, hand its figures
+//! to the parent.
+//!
+//! A run ended by SIGINT or SIGTERM exits 128 + the signal (130, 143), the shell's
+//! convention, whatever its figures; its JSON says `interrupted: true` with that
+//! exit code. A second signal ends the process at once with the same code.
+//!
+//! The output paths are proven writable before any work; a file that still cannot
+//! be written at the end is saved elsewhere (said on stderr) and the run exits 2,
+//! which the saved JSON carries (`output`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::{child, connect, output, processes, run, run_gated, summary, Config, RunArgs};
+use super::{RunOutcome, EXIT_USAGE};
+
+/// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
+/// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
+/// unwritable paths, an impossible plan) become one line and exit code 2; a run in
+/// which no connection came up is exit 1 like any with missing connections, with
+/// one line naming the target and why.
+pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
+    let mut config = args.validate()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    // The last signal caught (0: none).
+    let caught = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once (checked before the flag is set).
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .and_then(|_| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    // The exit code of a run a signal ended, if one did.
+    let interrupted_by = || match caught.load(Ordering::Relaxed) {
+        0 => None,
+        sig => Some(u8::try_from(128 + sig).unwrap_or(u8::MAX)),
+    };
+    if args.child.is_some() {
+        // A child of a split run: the parent printed the preflight and merges the
+        // figures; stdout is the parent's channel, so no summary here.
+        let outcome = run_gated(&config, stop, &mut child::child_gate)?;
+        let figures = child::ChildFigures::from_outcome(&outcome)?;
+        let path = args.child_out.as_ref().context("--child needs --child-out")?;
+        std::fs::write(path, serde_json::to_string(&figures)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(interrupted_by().unwrap_or(outcome.exit_code));
+    }
+    // A result must not be lost to a bad path at the end: prove them now.
+    for (flag, path) in [("--json", &args.json), ("--hgrm", &args.hgrm)] {
+        if let Some(path) = path {
+            output::check_writable(flag, path)?;
+        }
+    }
+    let plan = preflight(&mut config)?;
+    let mut outcome = if plan.processes > 1 {
+        processes::run_split(&config, plan.processes, &stop)?
+    } else {
+        run(&config, stop)?
+    };
+    outcome.result.command = argv;
+    if let Some(code) = interrupted_by() {
+        outcome.exit_code = code;
+        outcome.result.exit_code = code.into();
+        outcome.result.interrupted = true;
+    }
+    let r = &outcome.result;
+    print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
+    // A lost output file makes the exit code 2, unless a signal decided it.
+    let lost_code = if interrupted_by().is_some() { outcome.exit_code } else { EXIT_USAGE };
+    // --hgrm first, so the JSON carries the exit code the process ends with.
+    if let Some(path) = &args.hgrm {
+        let text = output::hgrm(&outcome.tally.latency, 1_000.0);
+        if let Err(line) = output::write_or_save("--hgrm", path, &text, &text, "hgrm") {
+            eprintln!("loadgen: {line}");
+            set_exit_code(&mut outcome, lost_code);
+        }
+    }
+    if let Some(path) = &args.json {
+        let text = output::json_text(&outcome.result)?;
+        let mut if_lost = outcome.result.clone();
+        if_lost.exit_code = lost_code.into();
+        let text_if_lost = output::json_text(&if_lost)?;
+        if let Err(line) = output::write_or_save("--json", path, &text, &text_if_lost, "json") {
+            eprintln!("loadgen: {line}");
+            set_exit_code(&mut outcome, lost_code);
+        }
+    }
+    let r = &outcome.result;
+    if r.connections.established == 0 && r.connections.requested > 0 && !r.interrupted {
+        let failures: Vec<String> = r
+            .connections
+            .failed_by_errno
+            .iter()
+            .map(|(e, n)| format!("{n} x {e} ({})", connect::hint(e)))
+            .collect();
+        eprintln!(
+            "loadgen: no connection to {} came up: {}",
+            config.target_text.join(", "),
+            if failures.is_empty() { "stopped".to_string() } else { failures.join(", ") }
+        );
+    }
+    Ok(outcome.exit_code)
+}
+
+/// Sets the exit code the process ends with, and the one its result records.
+fn set_exit_code(outcome: &mut RunOutcome, code: u8) {
+    outcome.exit_code = code;
+    outcome.result.exit_code = code.into();
+}
+
+/// Checks the run against this machine's limits before anything connects, prints
+/// the budget (always when a limit is hit: the user must see why loadgen fans out
+/// or splits), and settles the source addresses and the process count.
+fn preflight(config: &mut Config) -> anyhow::Result<crate::limits::budget::Plan> {
+    use crate::limits::{budget, preflight};
+    let limits = preflight::read_limits();
+    let req = budget::Request {
+        conns: config.conns,
+        targets: config.targets.clone(),
+        sources: (!config.sources.is_empty()).then(|| config.sources.clone()),
+        processes: config.processes,
+        server_is_local: config.targets.iter().all(|t| t.ip().is_loopback()),
+    };
+    let plan = budget::plan(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
+    if config.live || plan.auto_fanout || plan.processes > 1 {
+        eprint!("{}", preflight::render(&req, &limits, &plan));
+    }
+    config.sources.clone_from(&plan.sources);
+    config.processes = budget::Processes::Fixed(plan.processes);
+    Ok(plan)
+}
