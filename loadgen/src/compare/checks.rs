@@ -29,14 +29,22 @@ pub(super) fn connections_row(base: &[Loaded], new: &[Loaded]) -> Row {
 }
 
 /// Each run that established fewer connections than it asked for, named.
+/// A connection the kernel completed but the server never answered (it sat in the
+/// accept queue) is missing too, whatever `established` says.
 fn short_of_connections(runs: &[Loaded]) -> Vec<String> {
-    runs.iter()
-        .filter(|l| l.result.connections.established < l.result.connections.requested)
-        .map(|l| {
-            let c = &l.result.connections;
-            format!("{}: {} of {} requested", l.path.display(), c.established, c.requested)
-        })
-        .collect()
+    let mut problems = Vec::new();
+    for l in runs {
+        let c = &l.result.connections;
+        if c.established < c.requested {
+            let path = l.path.display();
+            problems.push(format!("{path}: {} of {} requested", c.established, c.requested));
+        }
+        if let Some(unserved) = c.unserved.filter(|n| *n > 0) {
+            let path = l.path.display();
+            problems.push(format!("{path}: {unserved} established but never served"));
+        }
+    }
+    problems
 }
 
 /// What is wrong with runs that have nothing to be compared with (a scenario only

@@ -285,6 +285,7 @@ pub fn run_gated(
     })
     .map_err(RunError::Histogram)?;
     result.environment = crate::env::capture();
+    result.client_cpu_s = cpu_s;
     let exit_code = report::exit_code(&tally);
     Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code, cpu_s })
 }

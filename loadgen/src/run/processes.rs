@@ -70,6 +70,7 @@ pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::R
     .map_err(anyhow::Error::msg)?;
     result.environment = crate::env::capture();
     let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
+    result.client_cpu_s = cpu_s;
     let exit_code = report::exit_code(&tally);
     Ok(RunOutcome { result, tally, intervals, exit_code, cpu_s })
 }

@@ -273,6 +273,20 @@ fn new_only_scenarios_are_checked_too() {
     assert!(text.contains("3 failed checks in NEW-only scenarios"), "{text}");
 }
 
+/// Connections established but never served (they sat in the server's accept
+/// queue) fail the connections check, though `established` equals `requested`.
+#[test]
+fn unserved_connections_fail() {
+    let mut new = result(SCENARIO, 100_000.0, 200.0);
+    new.connections.served = Some(400);
+    new.connections.unserved = Some(600);
+    let c = compare_runs(&[result(SCENARIO, 100_000.0, 200.0)], &[new], &Options::default());
+    let row = row(&c, "connections");
+    assert_eq!(row.verdict, Verdict::Fail);
+    assert!(row.detail.as_deref().unwrap_or("").contains("600 established but never served"));
+    assert!(!c.passed);
+}
+
 /// A machine 20% slower moves raw figures 20%; normalized by calibration, nothing moved.
 #[test]
 fn normalize_by_calibration() {
