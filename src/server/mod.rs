@@ -28,7 +28,8 @@ pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};
 
 /// Why the server could not start or stopped with an error. Messages name the flag
-/// and the fix.
+/// and the fix. An OS error appears once: either as the source (printed after the
+/// message by `{:#}`) or inside the message, never both.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// A setting is out of range.
@@ -48,17 +49,18 @@ pub enum ServerError {
     },
     /// The bind address is not assigned to this machine.
     #[error(
-        "--bind {ip}: not an address of this machine ({source}): use one assigned to a \
+        "--bind {ip}: not an address of this machine ({cause}): use one assigned to a \
          local interface, e.g. 127.0.0.1 or 0.0.0.0"
     )]
     NotLocal {
         /// The address asked for.
         ip: std::net::IpAddr,
-        /// The bind error.
-        source: io::Error,
+        /// The bind error: printed inside the message, before the fix, so it is not
+        /// also the error's source (which would print it a second time).
+        cause: io::Error,
     },
     /// Binding or listening failed otherwise.
-    #[error("binding {addr} (--bind/--port): {source}")]
+    #[error("binding {addr} (--bind/--port)")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -66,7 +68,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// Creating an event loop or a waker failed (out of descriptors, usually).
-    #[error("creating worker {worker}'s event loop: {source}")]
+    #[error("creating worker {worker}'s event loop")]
     Poll {
         /// Which worker.
         worker: usize,
@@ -74,7 +76,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// A worker thread could not be started.
-    #[error("starting worker {worker}'s thread: {source}")]
+    #[error("starting worker {worker}'s thread")]
     Spawn {
         /// Which worker.
         worker: usize,
@@ -82,7 +84,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// A worker's event loop failed.
-    #[error("worker {worker} failed: {source}")]
+    #[error("worker {worker} failed")]
     Worker {
         /// Which worker.
         worker: usize,
@@ -110,8 +112,32 @@ impl ServerError {
     pub(crate) fn from_bind(addr: SocketAddr, source: io::Error) -> ServerError {
         match source.raw_os_error() {
             Some(libc::EADDRINUSE) => ServerError::PortInUse { port: addr.port(), addr },
-            Some(libc::EADDRNOTAVAIL) => ServerError::NotLocal { ip: addr.ip(), source },
+            Some(libc::EADDRNOTAVAIL) => ServerError::NotLocal { ip: addr.ip(), cause: source },
             _ => ServerError::Bind { addr, source },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error that carries an OS error prints it once, as `tool: what: cause`
+    /// would (anyhow's `{:#}` walks the source chain).
+    #[test]
+    fn os_error_printed_once() {
+        let addr: SocketAddr = "10.9.9.9:1".parse().expect("addr");
+        let os = || io::Error::from_raw_os_error(libc::EACCES);
+        let all = [
+            ServerError::from_bind(addr, io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)),
+            ServerError::from_bind(addr, os()),
+            ServerError::Poll { worker: 1, source: os() },
+            ServerError::Spawn { worker: 1, source: os() },
+            ServerError::Worker { worker: 1, source: os() },
+        ];
+        for e in all {
+            let line = format!("{:#}", anyhow::Error::from(e));
+            assert_eq!(line.matches("os error").count(), 1, "{line}");
         }
     }
 }

@@ -175,14 +175,15 @@ fn binary_refuses_port_in_use() {
     }
 }
 
-/// Bad input: exit 2 and one line naming the flag.
+/// Bad input: exit 2 and one line naming the flag, the OS's cause at most once.
 #[test]
 fn bad_flags_exit_2_with_one_line() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--bogus"], "--bogus"),
         (&["--workers", "0"], "--workers"),
         (&["--port", "70000"], "--port"),
         (&["--bind", "192.0.2.1", "--port", "0"], "--bind"),
+        (&["--bind", "10.9.9.9", "--port", "0"], "--bind"),
         (&["--buffer", "0"], "--buffer"),
         (&["--model", "fork"], "--model"),
     ];
@@ -192,6 +193,7 @@ fn bad_flags_exit_2_with_one_line() {
         let err = echod.stderr_lines();
         assert_eq!(err.len(), 1, "{args:?}: {err:?}");
         assert!(err[0].starts_with("echod: ") && err[0].contains(flag), "{args:?}: {err:?}");
+        assert!(err[0].matches("os error").count() <= 1, "the cause twice: {err:?}");
     }
 }
 
