@@ -10,16 +10,16 @@
 //!
 //! - [`server`]: the server. `config` (validated settings), `pool` (bind every
 //!   listener, spawn and supervise the workers), `worker` (one worker's event loop),
-//!   `accept` (the accept loop, `--max-conns`, the EMFILE back-off), `conn` (one
-//!   connection's state: what is pending toward the peer), `slab` (connections by
-//!   token), `stats` (per-worker counters and the `--stats-json` report),
-//!   `processes` (the `--processes` supervisor: P processes sharing the port), and
-//!   the alternative models (`shared` listener, `threads` per connection) kept for
-//!   comparison.
+//!   `accept` (the accept loop, the EMFILE back-off), `limit` (`--max-conns`: one
+//!   count over every worker and process), `conn` (one connection's state: what is
+//!   pending toward the peer), `slab` (connections by token), `stats` (per-worker
+//!   counters and the `--stats-json` report), `processes` (the `--processes`
+//!   supervisor: P processes sharing the port), and the alternative models (`shared`
+//!   listener, `threads` per connection) kept for comparison.
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the only module allowed `unsafe`: rlimits, `IP_BIND_ADDRESS_NO_PORT`,
-//!   and SIGTERM to one process.
+//!   SIGTERM to one process, and counters in memory shared with child processes.
 //! - [`pin`]: which cores workers are pinned to.
 //! - [`cli`]: one-line errors and exit codes shared by both binaries.
 //! - [`units`]: parsing sizes and durations; printing numbers by magnitude.

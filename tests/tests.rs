@@ -5,4 +5,5 @@ mod binary;
 mod common;
 mod echo;
 mod limits;
+mod processes;
 mod sockets;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use echod::server::processes::Supervisor;
-use echod::server::{Config, Model, Server, ServerStats, ShutdownHandle};
+use echod::server::{Config, Model, Server, ServerStats, SharedLimit, ShutdownHandle};
 
 /// Multi-core TCP echo server: one pinned worker per core, each with its own mio
 /// event loop and its own SO_REUSEPORT listener on the one port.
@@ -39,7 +39,8 @@ struct Cli {
     /// Each worker's read buffer, e.g. 64KiB; also the most bytes held for one peer.
     #[arg(long, default_value = "64KiB", value_parser = parse_buffer)]
     buffer: usize,
-    /// Accept connections beyond this many, close them at once and count them.
+    /// Accept connections beyond this many (whole server, all processes), close them at
+    /// once and count them.
     #[arg(long)]
     max_conns: Option<usize>,
     /// How connections reach workers: reuseport (default), shared, or threads.
@@ -63,6 +64,9 @@ struct Cli {
     /// (internal, --processes children) id of this process's first worker.
     #[arg(long, hide = true, default_value_t = 0)]
     first_worker: usize,
+    /// (internal, --processes children) FD:SLOT:PROCESSES of the shared --max-conns count.
+    #[arg(long, hide = true, value_parser = parse_shared_limit)]
+    max_conns_shared: Option<SharedLimit>,
     /// (internal, --processes children) where to write stats; stdin EOF stops.
     #[arg(long, hide = true, value_name = "FILE")]
     child_stats: Option<PathBuf>,
@@ -82,6 +86,17 @@ fn parse_buffer(text: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_shared_limit(text: &str) -> Result<SharedLimit, String> {
+    let mut parts = text.split(':').map(str::parse::<usize>);
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(fd)), Some(Ok(slot)), Some(Ok(processes)), None) => {
+            let fd = i32::try_from(fd).map_err(|_| format!("'{text}': descriptor too large"))?;
+            Ok(SharedLimit { fd, slot, processes })
+        }
+        _ => Err(format!("'{text}': expected FD:SLOT:PROCESSES")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli: Cli = echod::cli::parse_or_exit("echod");
     match run(cli) {
@@ -98,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         backlog: cli.backlog,
         buffer: cli.buffer,
         max_conns: cli.max_conns,
+        max_conns_shared: cli.max_conns_shared,
         model: match cli.model {
             CliModel::Reuseport => Model::Reuseport,
             CliModel::Shared => Model::Shared,

@@ -1,5 +1,6 @@
 //! Accepting on one worker's listener: drain the accept queue until WouldBlock, apply
-//! `--max-conns`, and back off on EMFILE/ENFILE instead of spinning.
+//! `--max-conns` (counted in `limit`), and back off on EMFILE/ENFILE instead of
+//! spinning.
 //!
 //! Why a back-off: the listener is edge-triggered and the queued connection stays in
 //! the backlog when accept fails for lack of descriptors, so retrying at once spins at
@@ -9,12 +10,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 
+use super::limit::ConnLimit;
 use super::stats::WorkerStats;
 
 /// How long accepting pauses after EMFILE/ENFILE.
@@ -22,39 +23,6 @@ pub(crate) const BACKOFF: Duration = Duration::from_millis(50);
 
 /// Set once the EMFILE hint was printed, so a storm of failures prints one line.
 static HINT_PRINTED: AtomicBool = AtomicBool::new(false);
-
-/// The server-wide connection limit, shared by every worker.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnLimit {
-    /// `--max-conns`; `None` skips the shared counter entirely.
-    max: Option<usize>,
-    /// Connections open in the whole server (only kept when `max` is set).
-    open: Arc<AtomicUsize>,
-}
-
-impl ConnLimit {
-    /// A limit of `max` connections (or none).
-    pub(crate) fn new(max: Option<usize>) -> ConnLimit {
-        ConnLimit { max, open: Arc::new(AtomicUsize::new(0)) }
-    }
-
-    /// Takes a place for a new connection; false when the server is full.
-    pub(crate) fn admit(&self) -> bool {
-        let Some(max) = self.max else { return true };
-        if self.open.fetch_add(1, Ordering::Relaxed) >= max {
-            self.open.fetch_sub(1, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-
-    /// Gives a place back when a connection closes.
-    pub(crate) fn release(&self) {
-        if self.max.is_some() {
-            self.open.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
 
 /// One worker's listener and its accept state.
 #[derive(Debug)]

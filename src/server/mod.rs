@@ -4,14 +4,16 @@
 //! until a [`ShutdownHandle`] fires, then returns every worker's [`ServerStats`].
 //!
 //! Files: `config` (validated settings), `pool` (bind, spawn, supervise, shutdown),
-//! `worker` (one event loop), `accept` (the accept loop, `--max-conns`, EMFILE
-//! back-off), `conn` (one connection's state), `slab` (connections by token), `stats`
-//! (counters and the report), `shared` / `threads` (the comparison models) and
-//! `processes` (the `--processes` supervisor).
+//! `worker` (one event loop), `accept` (the accept loop, EMFILE back-off), `limit`
+//! (`--max-conns`: one count over every worker and process), `conn` (one
+//! connection's state), `slab` (connections by token), `stats` (counters and the
+//! report), `shared` / `threads` (the comparison models) and `processes` (the
+//! `--processes` supervisor).
 
 mod accept;
 mod config;
 mod conn;
+mod limit;
 mod pool;
 pub mod processes;
 mod shared;
@@ -23,7 +25,7 @@ mod worker;
 use std::io;
 use std::net::SocketAddr;
 
-pub use config::{Config, Model};
+pub use config::{Config, Model, SharedLimit};
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};
 

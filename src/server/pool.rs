@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use mio::{Interest, Poll, Waker};
 
-use super::accept::{Acceptor, ConnLimit};
+use super::accept::Acceptor;
+use super::limit::ConnLimit;
 use super::stats::LiveStats;
 use super::worker::{Worker, LISTENER, WAKER};
 use super::{shared, Config, Model, ServerError, ServerStats};
+use crate::sys::SharedCounters;
 
 /// Stops a server: cheap to clone, usable from any thread (a signal thread, a test).
 #[derive(Clone, Debug)]
@@ -87,7 +89,20 @@ impl Server {
         let local_addr =
             listeners[0].local_addr().map_err(|e| ServerError::Bind { addr, source: e })?;
         let stop = Arc::new(AtomicBool::new(false));
-        let limit = ConnLimit::new(config.max_conns);
+        let limit = match (config.max_conns, config.max_conns_shared) {
+            (Some(max), Some(shared)) => {
+                let counters = SharedCounters::open_inherited(shared.fd, 1 + shared.processes)
+                    .map_err(|e| {
+                        ServerError::Invalid(format!(
+                            "--max-conns: the count shared by the --processes children \
+                             (descriptor {}): {e}",
+                            shared.fd
+                        ))
+                    })?;
+                ConnLimit::shared(max, counters, shared.slot)
+            }
+            (max, _) => ConnLimit::new(max),
+        };
         let mut workers = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());
         for (i, std_listener) in listeners.into_iter().enumerate() {

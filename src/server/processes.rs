@@ -7,7 +7,9 @@
 //! and `--child-stats` plus `--allow-shared-port`, waits for every child's ready line,
 //! then supervises: a child that dies stops the others and fails the run. Shutdown
 //! reaches the children through their stdin: the parent closes it, a child sees EOF
-//! and stops (and a child whose parent died stops the same way). Each child writes its
+//! and stops (and a child whose parent died stops the same way). `--max-conns` caps
+//! all children together: each is passed the whole cap and a shared count (a memfd it
+//! inherits; see `limit`), never a share of its own. Each child writes its
 //! stats as JSON to a temporary file at exit; the parent concatenates them (worker ids
 //! are unique across children because of `--first-worker`).
 
@@ -18,8 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Config, ServerError, ServerStats};
+use super::{limit, Config, ServerError, ServerStats};
 use crate::net;
+use crate::sys::SharedCounters;
 
 /// How long a child may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -33,6 +36,9 @@ pub struct Supervisor {
     children: Vec<(Child, PathBuf)>,
     /// The shared address (the real port when 0 was asked).
     local_addr: SocketAddr,
+    /// The `--max-conns` count every child maps (None without `--max-conns`): held
+    /// so its descriptor stays open for every child started.
+    _counters: Option<SharedCounters>,
 }
 
 /// The workers child `index` of `processes` runs: an even split, the remainder first.
@@ -44,16 +50,28 @@ pub fn split_workers(workers: usize, processes: usize, index: usize) -> (usize, 
     (first, count)
 }
 
-/// The command-line flags that make a child run `count` workers from `first` of
-/// `config`, writing its stats to `stats`.
+/// What one child is: its index, its workers, and where it writes its stats.
+#[derive(Clone, Debug)]
+pub struct ChildPlan {
+    /// 0-based index among the children (its slot in the shared `--max-conns` count).
+    pub index: usize,
+    /// Id of its first worker.
+    pub first: usize,
+    /// How many workers it runs.
+    pub count: usize,
+    /// Its stats file, written at exit.
+    pub stats: PathBuf,
+}
+
+/// The command-line flags that make a child run `plan`'s workers of `config` on
+/// `port`; `shared` is the descriptor and size of the `--max-conns` count.
 pub fn child_args(
     config: &Config,
     port: u16,
-    first: usize,
-    count: usize,
-    share: usize,
-    stats: &Path,
+    plan: &ChildPlan,
+    shared: Option<(i32, usize)>,
 ) -> Vec<String> {
+    let (first, count, stats) = (plan.first, plan.count, &plan.stats);
     let mut args = vec![
         format!("--bind={}", config.bind),
         format!("--port={port}"),
@@ -69,7 +87,11 @@ pub fn child_args(
         args.push("--no-pin".into());
     }
     if let Some(max) = config.max_conns {
-        args.push(format!("--max-conns={}", max.div_ceil(share)));
+        // The whole server's cap, counted in memory every child shares (see `limit`).
+        args.push(format!("--max-conns={max}"));
+        if let Some((fd, processes)) = shared {
+            args.push(format!("--max-conns-shared={fd}:{}:{processes}", plan.index));
+        }
     }
     if let Some(every) = config.stats_interval {
         args.push(format!("--stats-interval={}", humantime::format_duration(every)));
@@ -101,15 +123,28 @@ impl Supervisor {
             }
             addr.port()
         };
-        let mut sup =
-            Supervisor { children: Vec::new(), local_addr: SocketAddr::new(config.bind, port) };
+        let counters = match config.max_conns {
+            Some(_) => Some(limit::shared_counters(processes).map_err(|e| {
+                ServerError::Invalid(format!(
+                    "--max-conns with --processes: sharing the count: {e}"
+                ))
+            })?),
+            None => None,
+        };
+        let shared = counters.as_ref().map(|c| (c.fd(), processes));
+        let mut sup = Supervisor {
+            children: Vec::new(),
+            local_addr: SocketAddr::new(config.bind, port),
+            _counters: counters,
+        };
         let (tx, rx) = crossbeam::channel::unbounded();
         for index in 0..processes {
             let (first, count) = split_workers(config.workers, processes, index);
             let stats =
                 std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
+            let plan = ChildPlan { index, first, count, stats: stats.clone() };
             let mut child = Command::new(exe)
-                .args(child_args(config, port, first, count, processes, &stats))
+                .args(child_args(config, port, &plan, shared))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::accept::ConnLimit;
+use super::limit::ConnLimit;
 use super::stats::{self, LiveStats};
 
 /// How often a blocked connection thread looks at the stop flag.

@@ -75,7 +75,7 @@ fn binary_refuses_port_in_use() {
 /// Bad input: exit 2 and one line naming the flag, the OS's cause at most once.
 #[test]
 fn bad_flags_exit_2_with_one_line() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--bogus"], "--bogus"),
         (&["--workers", "0"], "--workers"),
         (&["--port", "70000"], "--port"),
@@ -83,6 +83,7 @@ fn bad_flags_exit_2_with_one_line() {
         (&["--bind", "10.9.9.9", "--port", "0"], "--bind"),
         (&["--buffer", "0"], "--buffer"),
         (&["--model", "fork"], "--model"),
+        (&["--max-conns", "0", "--port", "0"], "--max-conns"),
     ];
     for (args, flag) in cases {
         let mut echod = spawn(args);
