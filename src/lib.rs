@@ -13,7 +13,7 @@
 //!   `accept` (the accept loop, the EMFILE back-off), `limit` (`--max-conns`: one
 //!   count over every worker and process), `conn` (one connection's state: what is
 //!   pending toward the peer), `slab` (connections by token), `stats` (per-worker
-//!   counters and the `--stats-json` report), `processes` (the `--processes`
+//!   counters), `stats_file` (the `--stats-json` report), `processes` (the `--processes`
 //!   supervisor: P processes sharing the port), and the alternative models (`shared`
 //!   listener, `threads` per connection) kept for comparison.
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a

@@ -7,3 +7,4 @@ mod echo;
 mod limits;
 mod processes;
 mod sockets;
+mod stats_file;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use echod::server::processes::Supervisor;
+use echod::server::stats_file::{self, StatsFileError};
 use echod::server::{Config, Model, Server, ServerStats, SharedLimit, ShutdownHandle};
 
 /// Multi-core TCP echo server: one pinned worker per core, each with its own mio
@@ -101,11 +102,25 @@ fn main() -> ExitCode {
     let cli: Cli = echod::cli::parse_or_exit("echod");
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => echod::cli::report_error("echod", &e),
+        Err(e) => echod::cli::report_error_with("echod", &e, exit_code(&e)),
+    }
+}
+
+/// 1 for a run that went wrong after it started (the stats went elsewhere), else 2.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<StatsFileError>() {
+        Some(StatsFileError::WroteFallback { .. } | StatsFileError::Lost { .. }) => {
+            echod::cli::EXIT_FAILED
+        }
+        _ => echod::cli::EXIT_USAGE,
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.stats_json {
+        // Before anything starts: a run must not end in "cannot write the stats".
+        stats_file::check_writable(path)?;
+    }
     let config = Config {
         bind: cli.bind,
         port: cli.port,
@@ -136,8 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = cli.child_stats.iter().chain(&cli.stats_json).next() {
-        let json = serde_json::to_vec_pretty(&stats).context("encoding stats")?;
-        std::fs::write(path, json).with_context(|| format!("--stats-json {}", path.display()))?;
+        stats_file::write(path, &stats)?;
     }
     Ok(())
 }

@@ -7,8 +7,9 @@
 //! `worker` (one event loop), `accept` (the accept loop, EMFILE back-off), `limit`
 //! (`--max-conns`: one count over every worker and process), `conn` (one
 //! connection's state), `slab` (connections by token), `stats` (counters and the
-//! report), `shared` / `threads` (the comparison models) and `processes` (the
-//! `--processes` supervisor).
+//! report), `stats_file` (`--stats-json`: checked first, written last, never lost),
+//! `shared` / `threads` (the comparison models) and `processes` (the `--processes`
+//! supervisor).
 
 mod accept;
 mod config;
@@ -19,6 +20,7 @@ pub mod processes;
 mod shared;
 mod slab;
 mod stats;
+pub mod stats_file;
 mod threads;
 mod worker;
 
