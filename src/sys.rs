@@ -2,7 +2,7 @@
 //! mio wrap. Each block has a `// SAFETY:` comment and a test.
 //!
 //! - RLIMIT_NOFILE: read it, and raise the soft limit to the hard limit (a process
-//!   may always do that without privileges).
+//!   may always do that without privileges); RLIMIT_NPROC: read it.
 //! - `IP_BIND_ADDRESS_NO_PORT`: lets a socket bind a source *address* while the
 //!   kernel picks the source *port* at `connect()` time, so the port is shared across
 //!   destinations instead of being reserved for every destination by `bind()`.
@@ -29,15 +29,28 @@ pub struct NofileLimit {
     pub hard: u64,
 }
 
-/// Reads RLIMIT_NOFILE.
-pub fn nofile_limit() -> io::Result<NofileLimit> {
+/// Reads one resource limit.
+fn rlimit(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid, writable rlimit; getrlimit only writes into it.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    let rc = unsafe { libc::getrlimit(resource, &mut lim) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(lim)
+}
+
+/// Reads RLIMIT_NOFILE.
+pub fn nofile_limit() -> io::Result<NofileLimit> {
+    let lim = rlimit(libc::RLIMIT_NOFILE)?;
     Ok(NofileLimit { soft: lim.rlim_cur, hard: lim.rlim_max })
+}
+
+/// The soft RLIMIT_NPROC: how many processes and threads this user may run (`None`:
+/// unlimited). The kernel does not apply it to root (CAP_SYS_RESOURCE).
+pub fn nproc_limit() -> io::Result<Option<u64>> {
+    let lim = rlimit(libc::RLIMIT_NPROC)?;
+    Ok((lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur))
 }
 
 /// Raises the RLIMIT_NOFILE soft limit to the hard limit and returns the new limits.
@@ -272,6 +285,16 @@ mod tests {
         assert_eq!(after.soft, after.hard);
         assert_eq!(after.hard, before.hard);
         assert!(after.soft >= before.soft);
+    }
+
+    /// RLIMIT_NPROC reads back as the kernel reports it in /proc/self/limits.
+    #[test]
+    fn nproc_limit_matches_proc() {
+        let limits = std::fs::read_to_string("/proc/self/limits").expect("limits");
+        let line = limits.lines().find(|l| l.starts_with("Max processes")).expect("a line");
+        let soft = line.split_whitespace().nth(2).expect("soft");
+        let expected = soft.parse::<u64>().ok(); // "unlimited" reads as None
+        assert_eq!(nproc_limit().expect("getrlimit"), expected);
     }
 
     /// SIGTERM reaches a real child process; pid 0 (a process group) is refused.

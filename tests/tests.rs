@@ -8,3 +8,4 @@ mod limits;
 mod processes;
 mod sockets;
 mod stats_file;
+mod threads;

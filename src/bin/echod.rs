@@ -47,6 +47,10 @@ struct Cli {
     /// How connections reach workers: reuseport (default), shared, or threads.
     #[arg(long, value_enum, default_value_t = CliModel::Reuseport)]
     model: CliModel,
+    /// With --model threads: at most N connection threads (whole server); past that,
+    /// connections are accepted and closed. Default: what this machine allows.
+    #[arg(long, value_name = "N")]
+    max_threads: Option<usize>,
     /// Do not pin workers to cores.
     #[arg(long)]
     no_pin: bool,
@@ -134,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             CliModel::Shared => Model::Shared,
             CliModel::Threads => Model::Threads,
         },
+        max_threads: cli.max_threads,
         pin: !cli.no_pin,
         allow_shared_port: cli.allow_shared_port,
         stats_interval: cli.stats_interval,
@@ -177,6 +182,9 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
             50_000u64.div_ceil(holds.max(1))
         );
     }
+    if let (false, Some(limit)) = (child, server.thread_limit()) {
+        eprintln!("echod: {}", thread_line(limit));
+    }
     let handle = server.shutdown_handle();
     on_signal(handle.clone())?;
     if child {
@@ -193,6 +201,15 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
         config.model.name()
     );
     Ok(server.run()?)
+}
+
+/// The start-up line of `--model threads`: the connection-thread cap and its source.
+fn thread_line(limit: &echod::server::thread_budget::Limit) -> String {
+    format!(
+        "--model threads: at most {} connection threads ({}); past that, new connections \
+         are accepted and closed, counted in rejected_resources",
+        limit.threads, limit.why
+    )
 }
 
 /// Connections one process with `workers` workers holds under a descriptor limit of
@@ -223,6 +240,9 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStat
         each.iter().sum::<u64>(),
         shares.join(" + ")
     );
+    if let Some(limit) = sup.thread_limit() {
+        eprintln!("echod: {}", thread_line(limit));
+    }
     println!(
         "listening on {} workers={} model={} processes={processes}",
         sup.local_addr(),

@@ -68,6 +68,10 @@ pub struct Config {
     pub max_conns_shared: Option<SharedLimit>,
     /// How connections reach workers (`--model`).
     pub model: Model,
+    /// `--model threads` only: at most this many connection threads in the whole
+    /// server (`--max-threads`); past it connections are accepted and closed. `None`:
+    /// what this machine allows (see `thread_budget`), worked out at bind.
+    pub max_threads: Option<usize>,
     /// Pin worker `i` to the `i`-th allowed core (`--no-pin` turns it off).
     pub pin: bool,
     /// Join a port that another SO_REUSEPORT listener already holds
@@ -91,6 +95,7 @@ impl Default for Config {
             max_conns: None,
             max_conns_shared: None,
             model: Model::Reuseport,
+            max_threads: None,
             pin: true,
             allow_shared_port: false,
             stats_interval: None,
@@ -140,6 +145,14 @@ impl Config {
         if self.max_conns == Some(0) {
             return bad("--max-conns 0: the server could hold no connection; use at least 1, \
                         or leave the flag out for no cap");
+        }
+        if self.max_threads == Some(0) {
+            return bad("--max-threads 0: no connection could be served; use at least 1, or \
+                        leave the flag out for what this machine allows");
+        }
+        if self.max_threads.is_some() && self.model != Model::Threads {
+            return bad("--max-threads: only --model threads starts a thread per connection; \
+                        add --model threads, or drop --max-threads");
         }
         if self.stats_interval == Some(Duration::ZERO) {
             return bad("--stats-interval 0: use a positive interval, e.g. 1s");

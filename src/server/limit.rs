@@ -78,6 +78,14 @@ impl ConnLimit {
         true
     }
 
+    /// Places taken now (0 when there is no cap).
+    pub(crate) fn open(&self) -> u64 {
+        match self.max {
+            Some(_) => self.total().load(Ordering::Acquire),
+            None => 0,
+        }
+    }
+
     /// Gives a place back when a connection closes.
     pub(crate) fn release(&self) {
         if self.max.is_none() {

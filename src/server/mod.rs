@@ -8,8 +8,8 @@
 //! (`--max-conns`: one count over every worker and process), `conn` (one
 //! connection's state), `slab` (connections by token), `stats` (counters and the
 //! report), `stats_file` (`--stats-json`: checked first, written last, never lost),
-//! `shared` / `threads` (the comparison models) and `processes` (the `--processes`
-//! supervisor).
+//! `shared` / `threads` (the comparison models; `thread_budget`: how many connection
+//! threads the machine allows) and `processes` (the `--processes` supervisor).
 
 mod accept;
 mod config;
@@ -21,6 +21,7 @@ mod shared;
 mod slab;
 mod stats;
 pub mod stats_file;
+pub mod thread_budget;
 mod threads;
 mod worker;
 

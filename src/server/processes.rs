@@ -20,7 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{limit, Config, ServerError, ServerStats};
+use super::thread_budget::{self, Limit};
+use super::{limit, Config, Model, ServerError, ServerStats};
 use crate::net;
 use crate::sys::SharedCounters;
 
@@ -36,6 +37,8 @@ pub struct Supervisor {
     children: Vec<(Child, PathBuf)>,
     /// The shared address (the real port when 0 was asked).
     local_addr: SocketAddr,
+    /// `--model threads`: the connection-thread cap of all children together.
+    thread_limit: Option<Limit>,
     /// The `--max-conns` count every child maps (None without `--max-conns`): held
     /// so its descriptor stays open for every child started.
     _counters: Option<SharedCounters>,
@@ -43,11 +46,8 @@ pub struct Supervisor {
 
 /// The workers child `index` of `processes` runs: an even split, the remainder first.
 pub fn split_workers(workers: usize, processes: usize, index: usize) -> (usize, usize) {
-    let base = workers / processes;
-    let extra = workers % processes;
-    let count = base + usize::from(index < extra);
-    let first = index * base + index.min(extra);
-    (first, count)
+    let first = index * (workers / processes) + index.min(workers % processes);
+    (first, share(workers, processes, index))
 }
 
 /// What one child is: its index, its workers, and where it writes its stats.
@@ -61,6 +61,13 @@ pub struct ChildPlan {
     pub count: usize,
     /// Its stats file, written at exit.
     pub stats: PathBuf,
+    /// `--model threads`: its share of the server's connection threads.
+    pub max_threads: Option<usize>,
+}
+
+/// Share `index` of `total` split over `parts`: even, the remainder to the first.
+pub fn share(total: usize, parts: usize, index: usize) -> usize {
+    total / parts + usize::from(index < total % parts)
 }
 
 /// The command-line flags that make a child run `plan`'s workers of `config` on
@@ -93,6 +100,10 @@ pub fn child_args(
             args.push(format!("--max-conns-shared={fd}:{}:{processes}", plan.index));
         }
     }
+    if let Some(threads) = plan.max_threads {
+        // Threads and their mappings belong to a process: an exact share each.
+        args.push(format!("--max-threads={threads}"));
+    }
     if let Some(every) = config.stats_interval {
         args.push(format!("--stats-interval={}", humantime::format_duration(every)));
     }
@@ -123,6 +134,12 @@ impl Supervisor {
             }
             addr.port()
         };
+        let thread_limit = match config.model {
+            Model::Threads => {
+                Some(thread_budget::resolve(config.max_threads, config.buffer, processes)?)
+            }
+            _ => None,
+        };
         let counters = match config.max_conns {
             Some(_) => Some(limit::shared_counters(processes).map_err(|e| {
                 ServerError::Invalid(format!(
@@ -136,13 +153,16 @@ impl Supervisor {
             children: Vec::new(),
             local_addr: SocketAddr::new(config.bind, port),
             _counters: counters,
+            thread_limit: thread_limit.clone(),
         };
         let (tx, rx) = crossbeam::channel::unbounded();
         for index in 0..processes {
             let (first, count) = split_workers(config.workers, processes, index);
             let stats =
                 std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
-            let plan = ChildPlan { index, first, count, stats: stats.clone() };
+            let max_threads =
+                thread_limit.as_ref().map(|l| share(l.threads as usize, processes, index));
+            let plan = ChildPlan { index, first, count, stats: stats.clone(), max_threads };
             let mut child = Command::new(exe)
                 .args(child_args(config, port, &plan, shared))
                 .stdin(Stdio::piped())
@@ -190,6 +210,11 @@ impl Supervisor {
     /// The shared address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// `--model threads`: the whole server's connection-thread cap and its source.
+    pub fn thread_limit(&self) -> Option<&Limit> {
+        self.thread_limit.as_ref()
     }
 
     /// Supervises until `stop` is set (a signal) or a child exits; then stops every
@@ -282,5 +307,12 @@ mod tests {
         assert_eq!(split_workers(8, 3, 1), (3, 3));
         assert_eq!(split_workers(8, 3, 2), (6, 2));
         assert_eq!(split_workers(2, 2, 1), (1, 1));
+    }
+
+    /// Shares add up exactly: 10 over 3 is 4 + 3 + 3.
+    #[test]
+    fn shares_are_exact() {
+        assert_eq!((0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
+        assert_eq!((0..3).map(|i| share(3, 3, i)).sum::<usize>(), 3);
     }
 }
