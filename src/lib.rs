@@ -13,10 +13,10 @@
 //!   `accept` (the accept loop, the EMFILE back-off), `limit` (`--max-conns`: one
 //!   count over every worker and process), `conn` (one connection's state: what is
 //!   pending toward the peer), `slab` (connections by token), `stats` (per-worker
-//!   counters), `stats_file` (the `--stats-json` report), `processes` (the `--processes`
-//!   supervisor: P processes sharing the port), and the alternative models (`shared`
-//!   listener, `threads` per connection, capped by `thread_budget`) kept for
-//!   comparison.
+//!   counters), `stats_file` (the `--stats-json` report), `processes` (the
+//!   `--processes` supervisor: P processes sharing the port, dead ones restarted;
+//!   `children`, `restart`), and the alternative models (`shared` listener, `threads`
+//!   per connection, capped by `thread_budget`) kept for comparison.
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the only module allowed `unsafe`: rlimits, `IP_BIND_ADDRESS_NO_PORT`,

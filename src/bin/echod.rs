@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use echod::server::processes::Supervisor;
+use echod::server::processes::{self, Outcome, Supervisor};
 use echod::server::stats_file::{self, StatsFileError};
-use echod::server::{Config, Model, Server, ServerStats, SharedLimit, ShutdownHandle};
+use echod::server::{Config, Model, Server, ServerError, ServerStats, SharedLimit, ShutdownHandle};
 
 /// Multi-core TCP echo server: one pinned worker per core, each with its own mio
 /// event loop and its own SO_REUSEPORT listener on the one port.
@@ -110,13 +110,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// 1 for a run that went wrong after it started (the stats went elsewhere), else 2.
+/// 1 for a run that went wrong after it started (the stats went elsewhere, or a
+/// `--processes` child kept dying or lost its stats), else 2.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<StatsFileError>() {
-        Some(StatsFileError::WroteFallback { .. } | StatsFileError::Lost { .. }) => {
-            echod::cli::EXIT_FAILED
-        }
-        _ => echod::cli::EXIT_USAGE,
+    let stats_elsewhere = matches!(
+        e.downcast_ref::<StatsFileError>(),
+        Some(StatsFileError::WroteFallback { .. } | StatsFileError::Lost { .. })
+    );
+    let child_failed = matches!(
+        e.downcast_ref::<ServerError>(),
+        Some(ServerError::GaveUp { .. } | ServerError::ChildLost { .. })
+    );
+    if stats_elsewhere || child_failed {
+        echod::cli::EXIT_FAILED
+    } else {
+        echod::cli::EXIT_USAGE
     }
 }
 
@@ -144,10 +152,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         stats_interval: cli.stats_interval,
         first_worker: cli.first_worker,
     };
-    let stats = if cli.processes > 1 {
+    let Outcome { stats, failure } = if cli.processes > 1 {
         run_processes(&config, cli.processes as usize)?
     } else {
-        run_one(config, cli.child_stats.is_some())?
+        Outcome { stats: run_one(config, cli.child_stats.is_some())?, failure: None }
     };
     if cli.child_stats.is_none() {
         // A --processes child leaves the report to its parent, which merges all.
@@ -155,10 +163,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("echod: {line}");
         }
     }
+    // The stats are written also when the run failed: they say what happened.
     if let Some(path) = cli.child_stats.iter().chain(&cli.stats_json).next() {
-        stats_file::write(path, &stats)?;
+        match (stats_file::write(path, &stats), &failure) {
+            (Err(e), None) => return Err(e.into()),
+            (Err(e), Some(_)) => eprintln!("echod: {e}"), // the failure is the last line
+            (Ok(()), _) => {}
+        }
     }
-    Ok(())
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// One process: raise the descriptor limit, bind, print the ready line, serve until a
@@ -200,6 +216,11 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
         config.workers,
         config.model.name()
     );
+    if child && std::env::var_os(processes::TEST_CHILD_EXITS).is_some() {
+        // Test-only: a child that dies right after its ready line (restart tests).
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        std::process::exit(3);
+    }
     Ok(server.run()?)
 }
 
@@ -219,7 +240,7 @@ fn capacity(soft: u64, workers: usize) -> u64 {
 }
 
 /// Several processes sharing the port, supervised from here.
-fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStats> {
+fn run_processes(config: &Config, processes: usize) -> anyhow::Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
@@ -229,9 +250,7 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStat
     // Each child raised its own limit to the hard limit, which it inherits from here.
     let hard = echod::sys::nofile_limit().context("reading RLIMIT_NOFILE")?.hard;
     let each: Vec<u64> = (0..processes)
-        .map(|i| {
-            capacity(hard, echod::server::processes::split_workers(config.workers, processes, i).1)
-        })
+        .map(|i| capacity(hard, processes::split_workers(config.workers, processes, i).1))
         .collect();
     let shares: Vec<String> = each.iter().map(u64::to_string).collect();
     eprintln!(
@@ -249,7 +268,7 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStat
         config.workers,
         config.model.name()
     );
-    Ok(sup.run(&stop)?)
+    Ok(sup.run(&stop))
 }
 
 /// SIGINT/SIGTERM fire the shutdown handle from a signal thread.

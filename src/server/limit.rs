@@ -104,11 +104,20 @@ pub(crate) fn shared_counters(processes: usize) -> std::io::Result<SharedCounter
     SharedCounters::create(1 + processes)
 }
 
+/// Gives back every place dead child `slot` held (its connections died with it);
+/// returns how many. Call only once the child is reaped.
+pub(crate) fn reclaim(counters: &SharedCounters, slot: usize) -> u64 {
+    let held = counters.get(1 + slot).swap(0, Ordering::AcqRel);
+    counters.get(0).fetch_sub(held, Ordering::AcqRel);
+    held
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Never more than `max` places, across two "processes" sharing the counters.
+    /// Never more than `max` places, across two "processes" sharing the counters; a
+    /// dead one's places come back with `reclaim`.
     #[test]
     fn shared_cap_and_reclaim() {
         let counters = shared_counters(2).expect("memfd");
@@ -120,6 +129,8 @@ mod tests {
         b.release();
         assert!(a.admit(), "a place freed by one child serves the other");
         assert!(!b.admit());
+        assert_eq!(reclaim(&counters, 0), 3, "child 0 held 3");
+        assert!(b.admit() && b.admit() && b.admit() && !b.admit());
     }
 
     /// No cap: always admitted, nothing counted.

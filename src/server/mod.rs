@@ -9,14 +9,17 @@
 //! connection's state), `slab` (connections by token), `stats` (counters and the
 //! report), `stats_file` (`--stats-json`: checked first, written last, never lost),
 //! `shared` / `threads` (the comparison models; `thread_budget`: how many connection
-//! threads the machine allows) and `processes` (the `--processes` supervisor).
+//! threads the machine allows) and `processes` (the `--processes` supervisor; `children`
+//! starts one child, `restart` paces restarts of children that die).
 
 mod accept;
+mod children;
 mod config;
 mod conn;
 mod limit;
 mod pool;
 pub mod processes;
+mod restart;
 mod shared;
 mod slab;
 mod stats;
@@ -102,12 +105,35 @@ pub enum ServerError {
         /// Which worker.
         worker: usize,
     },
-    /// A `--processes` child failed to start, to get ready, or died.
+    /// A `--processes` child failed to start or to get ready.
     #[error("worker process {index}: {what}")]
     Child {
         /// Which child (0-based).
         index: usize,
         /// What went wrong.
+        what: String,
+    },
+    /// A `--processes` child kept dying: the parent stopped everything.
+    #[error(
+        "worker process {index} died {deaths} times within {window:?} (last: {last}); gave \
+         up and stopped every process: see the lines above for why it dies"
+    )]
+    GaveUp {
+        /// Which child.
+        index: usize,
+        /// Its deaths within the window.
+        deaths: usize,
+        /// The restart policy's window.
+        window: std::time::Duration,
+        /// How it died last.
+        last: String,
+    },
+    /// A `--processes` child's stats could not be had at shutdown.
+    #[error("worker process {index}: {what}")]
+    ChildLost {
+        /// Which child.
+        index: usize,
+        /// What is missing, and why.
         what: String,
     },
 }

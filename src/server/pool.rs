@@ -61,7 +61,7 @@ pub struct StatsHandle {
 impl StatsHandle {
     /// The counters now (published once per event-loop turn, so slightly behind).
     pub fn snapshot(&self) -> ServerStats {
-        ServerStats { workers: self.live.iter().map(|l| l.snapshot()).collect() }
+        ServerStats { workers: self.live.iter().map(|l| l.snapshot()).collect(), restarts: 0 }
     }
 }
 

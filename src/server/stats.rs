@@ -53,6 +53,10 @@ pub struct WorkerStats {
 pub struct ServerStats {
     /// One entry per worker, in id order.
     pub workers: Vec<WorkerStats>,
+    /// `--processes`: children restarted after they died. A dead child's counters died
+    /// with it; its workers' entries are its last restart's.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 impl ServerStats {
@@ -75,8 +79,11 @@ impl ServerStats {
         t
     }
 
-    /// One line per worker, for stderr at exit.
+    /// One line per worker, for stderr at exit (and one for `--processes` restarts).
     pub fn lines(&self) -> Vec<String> {
+        let restarts = (self.restarts > 0).then(|| {
+            format!("restarts {} (worker processes restarted after dying)", self.restarts)
+        });
         self.workers
             .iter()
             .map(|w| {
@@ -96,6 +103,7 @@ impl ServerStats {
                     w.closed_by_error
                 )
             })
+            .chain(restarts)
             .collect()
     }
 }
@@ -225,7 +233,7 @@ mod tests {
         let s = live.snapshot();
         assert_eq!((s.id, s.cpu, s.accepted, s.bytes_in), (3, Some(1), 5, 10));
         assert_eq!(s.rejected_resources, 2);
-        let all = ServerStats { workers: vec![s.clone(), s] };
+        let all = ServerStats { workers: vec![s.clone(), s], restarts: 0 };
         let t = all.total();
         assert_eq!((t.accepted, t.bytes_in, t.pending_peak), (10, 20, 7));
         assert_eq!(t.rejected_resources, 4);

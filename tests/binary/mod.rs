@@ -123,24 +123,6 @@ fn processes_serve_and_shut_down() {
     assert_eq!(stats.total().accepted, 60);
 }
 
-/// A `--processes` child that dies makes the parent stop the others and exit non-zero.
-#[test]
-fn processes_parent_fails_when_a_child_dies() {
-    let mut args = LOCAL.to_vec();
-    args.extend(["--workers", "2", "--processes", "2"]);
-    let mut echod = spawn(&args);
-    let _ = echod.ready();
-    let pid = echod.child.id();
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .expect("children of the parent");
-    let victim = children.split_whitespace().next().expect("a child").to_string();
-    assert!(Command::new("kill").args(["-KILL", &victim]).status().expect("kill").success());
-    let status = echod.wait();
-    assert!(!status.success(), "{status:?}");
-    let err = echod.stderr_lines();
-    assert!(err.iter().any(|l| l.contains("worker process") && l.contains("died")), "{err:?}");
-}
-
 /// Out of descriptors (a hard limit of 40 via prlimit): echod pauses accepting instead
 /// of spinning, counts it, prints one hint, and accepts the queued connections once
 /// closed ones free descriptors.
