@@ -20,7 +20,8 @@ pub struct WorkerStats {
     pub cpu: Option<usize>,
     /// The process that ran it (several with `--processes`).
     pub pid: u32,
-    /// Connections accepted and served (those refused by `--max-conns` not included).
+    /// Connections accepted and served (those closed at once, counted below, not
+    /// included).
     pub accepted: u64,
     /// Connections open now (at exit: when shutdown began).
     pub active: u64,
