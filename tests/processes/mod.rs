@@ -10,7 +10,7 @@ use std::process::Command;
 
 use echod::server::ServerStats;
 
-use crate::common::process::{spawn, spawn_with, temp_json, Echod, LOCAL};
+use crate::common::process::{spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo, random_bytes, wait_for};
 
 /// The children of `pid`, from /proc/PID/task/*/children.
@@ -177,7 +177,7 @@ fn child_dying_repeatedly_makes_the_parent_give_up() {
     let mut args = LOCAL.to_vec();
     args.extend(["--workers", "2", "--processes", "2", "--stats-json"]);
     args.push(json.to_str().expect("utf-8"));
-    let mut echod: Echod = spawn_with(command, &args);
+    let mut echod = spawn_with(command, &args);
     echod.ready();
     assert_eq!(echod.wait().code(), Some(1));
     let err = echod.stderr_lines();
