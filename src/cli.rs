@@ -1,12 +1,17 @@
 //! Command-line conventions shared by echod and loadgen (ripgrep's model):
 //! `main -> run() -> exit code`; errors printed once, on one line, as
 //! `tool: what is wrong: why`, naming the flag and the fix; exit codes with meaning:
-//! 0 ok, 1 "ran, but the result is wrong" (loadgen), 2 bad input or failure to start.
+//! 0 ok, 1 "ran, but the result is wrong" (loadgen) or "ran, then failed" (echod: its
+//! stats went to a fallback file, or `--processes` gave up restarting a child), 2 bad
+//! input or failure to start.
 
 use std::process::ExitCode;
 
 /// Exit code for bad input or a failure to start.
 pub const EXIT_USAGE: u8 = 2;
+
+/// Exit code for a run that went wrong after it started.
+pub const EXIT_FAILED: u8 = 1;
 
 /// Parses the command line; on a usage error prints one line and exits 2.
 /// `--help` and `--version` print as usual and exit 0.
@@ -58,8 +63,13 @@ fn one_line(e: &clap::Error) -> String {
 
 /// Prints an error chain once, as `tool: cause: cause`, and returns exit code 2.
 pub fn report_error(tool: &str, err: &anyhow::Error) -> ExitCode {
+    report_error_with(tool, err, EXIT_USAGE)
+}
+
+/// Prints an error chain once, as `tool: cause: cause`, and returns `code`.
+pub fn report_error_with(tool: &str, err: &anyhow::Error, code: u8) -> ExitCode {
     eprintln!("{tool}: {err:#}");
-    ExitCode::from(EXIT_USAGE)
+    ExitCode::from(code)
 }
 
 #[cfg(test)]

@@ -10,16 +10,17 @@
 //!
 //! - [`server`]: the server. `config` (validated settings), `pool` (bind every
 //!   listener, spawn and supervise the workers), `worker` (one worker's event loop),
-//!   `accept` (the accept loop, `--max-conns`, the EMFILE back-off), `conn` (one
-//!   connection's state: what is pending toward the peer), `slab` (connections by
-//!   token), `stats` (per-worker counters and the `--stats-json` report),
-//!   `processes` (the `--processes` supervisor: P processes sharing the port), and
-//!   the alternative models (`shared` listener, `threads` per connection) kept for
-//!   comparison.
+//!   `accept` (the accept loop, the EMFILE back-off), `limit` (`--max-conns`: one
+//!   count over every worker and process), `conn` (one connection's state: what is
+//!   pending toward the peer), `slab` (connections by token), `stats` (per-worker
+//!   counters), `stats_file` (the `--stats-json` report), `processes` (the
+//!   `--processes` supervisor: P processes sharing the port, dead ones restarted;
+//!   `children`, `restart`), and the alternative models (`shared` listener, `threads`
+//!   per connection, capped by `thread_budget`) kept for comparison.
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the only module allowed `unsafe`: rlimits, `IP_BIND_ADDRESS_NO_PORT`,
-//!   and SIGTERM to one process.
+//!   SIGTERM to one process, and counters in memory shared with child processes.
 //! - [`pin`]: which cores workers are pinned to.
 //! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
 //!   descendants): the one reader, shared with loadgen.

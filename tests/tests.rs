@@ -5,4 +5,7 @@ mod binary;
 mod common;
 mod echo;
 mod limits;
+mod processes;
 mod sockets;
+mod stats_file;
+mod threads;

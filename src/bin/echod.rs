@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use echod::server::processes::Supervisor;
-use echod::server::{Config, Model, Server, ServerStats, ShutdownHandle};
+use echod::server::processes::{self, Outcome, Supervisor};
+use echod::server::stats_file::{self, StatsFileError};
+use echod::server::{Config, Model, Server, ServerError, ServerStats, SharedLimit, ShutdownHandle};
 
 /// Multi-core TCP echo server: one pinned worker per core, each with its own mio
 /// event loop and its own SO_REUSEPORT listener on the one port.
@@ -39,12 +40,17 @@ struct Cli {
     /// Each worker's read buffer, e.g. 64KiB; also the most bytes held for one peer.
     #[arg(long, default_value = "64KiB", value_parser = parse_buffer)]
     buffer: usize,
-    /// Accept connections beyond this many, close them at once and count them.
+    /// Accept connections beyond this many (whole server, all processes), close them at
+    /// once and count them.
     #[arg(long)]
     max_conns: Option<usize>,
     /// How connections reach workers: reuseport (default), shared, or threads.
     #[arg(long, value_enum, default_value_t = CliModel::Reuseport)]
     model: CliModel,
+    /// With --model threads: at most N connection threads (whole server); past that,
+    /// connections are accepted and closed. Default: what this machine allows.
+    #[arg(long, value_name = "N")]
+    max_threads: Option<usize>,
     /// Do not pin workers to cores.
     #[arg(long)]
     no_pin: bool,
@@ -63,6 +69,9 @@ struct Cli {
     /// (internal, --processes children) id of this process's first worker.
     #[arg(long, hide = true, default_value_t = 0)]
     first_worker: usize,
+    /// (internal, --processes children) FD:SLOT:PROCESSES of the shared --max-conns count.
+    #[arg(long, hide = true, value_parser = parse_shared_limit)]
+    max_conns_shared: Option<SharedLimit>,
     /// (internal, --processes children) where to write stats; stdin EOF stops.
     #[arg(long, hide = true, value_name = "FILE")]
     child_stats: Option<PathBuf>,
@@ -82,15 +91,48 @@ fn parse_buffer(text: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_shared_limit(text: &str) -> Result<SharedLimit, String> {
+    let mut parts = text.split(':').map(str::parse::<usize>);
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(fd)), Some(Ok(slot)), Some(Ok(processes)), None) => {
+            let fd = i32::try_from(fd).map_err(|_| format!("'{text}': descriptor too large"))?;
+            Ok(SharedLimit { fd, slot, processes })
+        }
+        _ => Err(format!("'{text}': expected FD:SLOT:PROCESSES")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli: Cli = echod::cli::parse_or_exit("echod");
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => echod::cli::report_error("echod", &e),
+        Err(e) => echod::cli::report_error_with("echod", &e, exit_code(&e)),
+    }
+}
+
+/// 1 for a run that went wrong after it started (the stats went elsewhere, or a
+/// `--processes` child kept dying or lost its stats), else 2.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let stats_elsewhere = matches!(
+        e.downcast_ref::<StatsFileError>(),
+        Some(StatsFileError::WroteFallback { .. } | StatsFileError::Lost { .. })
+    );
+    let child_failed = matches!(
+        e.downcast_ref::<ServerError>(),
+        Some(ServerError::GaveUp { .. } | ServerError::ChildLost { .. })
+    );
+    if stats_elsewhere || child_failed {
+        echod::cli::EXIT_FAILED
+    } else {
+        echod::cli::EXIT_USAGE
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.stats_json {
+        // Before anything starts: a run must not end in "cannot write the stats".
+        stats_file::check_writable(path)?;
+    }
     let config = Config {
         bind: cli.bind,
         port: cli.port,
@@ -98,20 +140,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         backlog: cli.backlog,
         buffer: cli.buffer,
         max_conns: cli.max_conns,
+        max_conns_shared: cli.max_conns_shared,
         model: match cli.model {
             CliModel::Reuseport => Model::Reuseport,
             CliModel::Shared => Model::Shared,
             CliModel::Threads => Model::Threads,
         },
+        max_threads: cli.max_threads,
         pin: !cli.no_pin,
         allow_shared_port: cli.allow_shared_port,
         stats_interval: cli.stats_interval,
         first_worker: cli.first_worker,
     };
-    let stats = if cli.processes > 1 {
+    let Outcome { stats, failure } = if cli.processes > 1 {
         run_processes(&config, cli.processes as usize)?
     } else {
-        run_one(config, cli.child_stats.is_some())?
+        Outcome { stats: run_one(config, cli.child_stats.is_some())?, failure: None }
     };
     if cli.child_stats.is_none() {
         // A --processes child leaves the report to its parent, which merges all.
@@ -119,11 +163,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("echod: {line}");
         }
     }
+    // The stats are written also when the run failed: they say what happened.
     if let Some(path) = cli.child_stats.iter().chain(&cli.stats_json).next() {
-        let json = serde_json::to_vec_pretty(&stats).context("encoding stats")?;
-        std::fs::write(path, json).with_context(|| format!("--stats-json {}", path.display()))?;
+        match (stats_file::write(path, &stats), &failure) {
+            (Err(e), None) => return Err(e.into()),
+            (Err(e), Some(_)) => eprintln!("echod: {e}"), // the failure is the last line
+            (Ok(()), _) => {}
+        }
     }
-    Ok(())
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// One process: raise the descriptor limit, bind, print the ready line, serve until a
@@ -147,6 +198,9 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
             50_000u64.div_ceil(holds.max(1))
         );
     }
+    if let (false, Some(limit)) = (child, server.thread_limit()) {
+        eprintln!("echod: {}", thread_line(limit));
+    }
     let handle = server.shutdown_handle();
     on_signal(handle.clone())?;
     if child {
@@ -162,7 +216,21 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
         config.workers,
         config.model.name()
     );
+    if child && std::env::var_os(processes::TEST_CHILD_EXITS).is_some() {
+        // Test-only: a child that dies right after its ready line (restart tests).
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        std::process::exit(3);
+    }
     Ok(server.run()?)
+}
+
+/// The start-up line of `--model threads`: the connection-thread cap and its source.
+fn thread_line(limit: &echod::server::thread_budget::Limit) -> String {
+    format!(
+        "--model threads: at most {} connection threads ({}); past that, new connections \
+         are accepted and closed, counted in rejected_resources",
+        limit.threads, limit.why
+    )
 }
 
 /// Connections one process with `workers` workers holds under a descriptor limit of
@@ -172,7 +240,7 @@ fn capacity(soft: u64, workers: usize) -> u64 {
 }
 
 /// Several processes sharing the port, supervised from here.
-fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStats> {
+fn run_processes(config: &Config, processes: usize) -> anyhow::Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
@@ -182,9 +250,7 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStat
     // Each child raised its own limit to the hard limit, which it inherits from here.
     let hard = echod::sys::nofile_limit().context("reading RLIMIT_NOFILE")?.hard;
     let each: Vec<u64> = (0..processes)
-        .map(|i| {
-            capacity(hard, echod::server::processes::split_workers(config.workers, processes, i).1)
-        })
+        .map(|i| capacity(hard, processes::split_workers(config.workers, processes, i).1))
         .collect();
     let shares: Vec<String> = each.iter().map(u64::to_string).collect();
     eprintln!(
@@ -193,13 +259,16 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<ServerStat
         each.iter().sum::<u64>(),
         shares.join(" + ")
     );
+    if let Some(limit) = sup.thread_limit() {
+        eprintln!("echod: {}", thread_line(limit));
+    }
     println!(
         "listening on {} workers={} model={} processes={processes}",
         sup.local_addr(),
         config.workers,
         config.model.name()
     );
-    Ok(sup.run(&stop)?)
+    Ok(sup.run(&stop))
 }
 
 /// SIGINT/SIGTERM fire the shutdown handle from a signal thread.

@@ -1,5 +1,6 @@
 //! Accepting on one worker's listener: drain the accept queue until WouldBlock, apply
-//! `--max-conns`, and back off on EMFILE/ENFILE instead of spinning.
+//! `--max-conns` (counted in `limit`), and back off on EMFILE/ENFILE instead of
+//! spinning.
 //!
 //! Why a back-off: the listener is edge-triggered and the queued connection stays in
 //! the backlog when accept fails for lack of descriptors, so retrying at once spins at
@@ -9,12 +10,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 
+use super::limit::ConnLimit;
 use super::stats::WorkerStats;
 
 /// How long accepting pauses after EMFILE/ENFILE.
@@ -23,35 +24,49 @@ pub(crate) const BACKOFF: Duration = Duration::from_millis(50);
 /// Set once the EMFILE hint was printed, so a storm of failures prints one line.
 static HINT_PRINTED: AtomicBool = AtomicBool::new(false);
 
-/// The server-wide connection limit, shared by every worker.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnLimit {
-    /// `--max-conns`; `None` skips the shared counter entirely.
-    max: Option<usize>,
-    /// Connections open in the whole server (only kept when `max` is set).
-    open: Arc<AtomicUsize>,
+/// One bit per kind of [`NoRoom`] whose hint was printed.
+static NO_ROOM_PRINTED: AtomicU8 = AtomicU8::new(0);
+
+/// Why an accepted connection could not be served: it is closed at once and counted
+/// in `rejected_resources`; the first of each kind prints a hint.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NoRoom {
+    /// `--model threads` runs `--max-threads` connection threads already.
+    #[error(
+        "--max-threads {0} reached: closing new connections at once until a connection \
+         thread ends (counted in rejected_resources); raise --max-threads if this machine \
+         allows more, or use --model reuseport, which needs no thread per connection"
+    )]
+    MaxThreads(usize),
+    /// The OS refused a connection thread (threads, pids or memory ran out).
+    #[error(
+        "could not start a connection thread ({0}): closing such connections at once \
+         (counted in rejected_resources); lower --max-threads, or use --model reuseport, \
+         which needs no thread per connection"
+    )]
+    Spawn(io::Error),
+    /// The event loop refused the connection (epoll's watch limit, or memory).
+    #[error(
+        "could not add a connection to the event loop ({0}): closing such connections at \
+         once (counted in rejected_resources); raise fs.epoll.max_user_watches, or cap \
+         connections with --max-conns"
+    )]
+    Register(io::Error),
 }
 
-impl ConnLimit {
-    /// A limit of `max` connections (or none).
-    pub(crate) fn new(max: Option<usize>) -> ConnLimit {
-        ConnLimit { max, open: Arc::new(AtomicUsize::new(0)) }
-    }
-
-    /// Takes a place for a new connection; false when the server is full.
-    pub(crate) fn admit(&self) -> bool {
-        let Some(max) = self.max else { return true };
-        if self.open.fetch_add(1, Ordering::Relaxed) >= max {
-            self.open.fetch_sub(1, Ordering::Relaxed);
-            return false;
+impl NoRoom {
+    fn bit(&self) -> u8 {
+        match self {
+            NoRoom::MaxThreads(_) => 1,
+            NoRoom::Spawn(_) => 2,
+            NoRoom::Register(_) => 4,
         }
-        true
     }
 
-    /// Gives a place back when a connection closes.
-    pub(crate) fn release(&self) {
-        if self.max.is_some() {
-            self.open.fetch_sub(1, Ordering::Relaxed);
+    /// Prints this kind's hint, the first time only (per process).
+    fn hint_once(&self) {
+        if NO_ROOM_PRINTED.fetch_or(self.bit(), Ordering::Relaxed) & self.bit() == 0 {
+            eprintln!("echod: {self}");
         }
     }
 }
@@ -89,11 +104,13 @@ impl Acceptor {
     }
 
     /// Accepts until the queue is empty, calling `serve` with each admitted
-    /// connection; refused ones (`--max-conns`) are closed at once and counted.
+    /// connection; refused ones (`--max-conns`, or [`NoRoom`] from `serve`) are closed
+    /// at once and counted. `serve` owns the connection's `--max-conns` place once it
+    /// returns `Ok`; on `Err` this gives it back.
     pub(crate) fn accept_all(
         &mut self,
         stats: &mut WorkerStats,
-        mut serve: impl FnMut(TcpStream, SocketAddr),
+        mut serve: impl FnMut(TcpStream, SocketAddr) -> Result<(), NoRoom>,
     ) {
         if let Some(t) = self.paused_until {
             if Instant::now() < t {
@@ -111,8 +128,14 @@ impl Acceptor {
                     }
                     // Echo replies are small; Nagle would hold them for the peer's ACK.
                     let _ = stream.set_nodelay(true);
-                    stats.accepted += 1;
-                    serve(stream, peer);
+                    match serve(stream, peer) {
+                        Ok(()) => stats.accepted += 1,
+                        Err(no_room) => {
+                            stats.rejected_resources += 1;
+                            self.limit.release();
+                            no_room.hint_once();
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // A connection reset while queued, or a signal: try the next one.

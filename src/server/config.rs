@@ -33,6 +33,18 @@ impl Model {
     }
 }
 
+/// Where a `--processes` child counts its `--max-conns` places: the descriptor of the
+/// memory its parent shares with every child, and this child's slot in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedLimit {
+    /// The inherited memfd (see [`crate::sys::SharedCounters`]).
+    pub fd: i32,
+    /// This child's index among the parent's children.
+    pub slot: usize,
+    /// How many children share it.
+    pub processes: usize,
+}
+
 /// Everything a [`Server`](super::Server) needs to bind and run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -47,11 +59,19 @@ pub struct Config {
     /// Size of each worker's read buffer (`--buffer`), and so the most bytes one
     /// connection can have pending toward a peer that does not read.
     pub buffer: usize,
-    /// Connections above this many (whole server) are accepted and closed at once
-    /// (`--max-conns`), so the backlog does not fill with connections nobody serves.
+    /// Connections above this many (whole server: every worker of every process) are
+    /// accepted and closed at once (`--max-conns`), so the backlog does not fill with
+    /// connections nobody serves.
     pub max_conns: Option<usize>,
+    /// Set in `--processes` children only: `max_conns` is counted in memory shared
+    /// with the other children, so it caps all of them together.
+    pub max_conns_shared: Option<SharedLimit>,
     /// How connections reach workers (`--model`).
     pub model: Model,
+    /// `--model threads` only: at most this many connection threads in the whole
+    /// server (`--max-threads`); past it connections are accepted and closed. `None`:
+    /// what this machine allows (see `thread_budget`), worked out at bind.
+    pub max_threads: Option<usize>,
     /// Pin worker `i` to the `i`-th allowed core (`--no-pin` turns it off).
     pub pin: bool,
     /// Join a port that another SO_REUSEPORT listener already holds
@@ -73,7 +93,9 @@ impl Default for Config {
             backlog: 4096,
             buffer: 64 * 1024,
             max_conns: None,
+            max_conns_shared: None,
             model: Model::Reuseport,
+            max_threads: None,
             pin: true,
             allow_shared_port: false,
             stats_interval: None,
@@ -120,6 +142,18 @@ impl Config {
         if self.backlog == 0 {
             return bad("--backlog 0: use at least 1, e.g. 4096");
         }
+        if self.max_conns == Some(0) {
+            return bad("--max-conns 0: the server could hold no connection; use at least 1, \
+                        or leave the flag out for no cap");
+        }
+        if self.max_threads == Some(0) {
+            return bad("--max-threads 0: no connection could be served; use at least 1, or \
+                        leave the flag out for what this machine allows");
+        }
+        if self.max_threads.is_some() && self.model != Model::Threads {
+            return bad("--max-threads: only --model threads starts a thread per connection; \
+                        add --model threads, or drop --max-threads");
+        }
         if self.stats_interval == Some(Duration::ZERO) {
             return bad("--stats-interval 0: use a positive interval, e.g. 1s");
         }
@@ -131,7 +165,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    /// Zero workers, a zero buffer and a zero backlog are refused, naming the flag.
+    /// Zero workers, buffer, backlog or `--max-conns` are refused, naming the flag.
     #[test]
     fn validation_names_the_flag() {
         assert!(Config::local_test(2).validate().is_ok());
@@ -141,5 +175,7 @@ mod tests {
         assert!(e.to_string().contains("--buffer"));
         let e = Config { backlog: 0, ..Config::local_test(1) }.validate().expect_err("0");
         assert!(e.to_string().contains("--backlog"));
+        let e = Config { max_conns: Some(0), ..Config::local_test(1) }.validate().expect_err("0");
+        assert!(e.to_string().contains("--max-conns"));
     }
 }

@@ -4,31 +4,40 @@
 //! until a [`ShutdownHandle`] fires, then returns every worker's [`ServerStats`].
 //!
 //! Files: `config` (validated settings), `pool` (bind, spawn, supervise, shutdown),
-//! `worker` (one event loop), `accept` (the accept loop, `--max-conns`, EMFILE
-//! back-off), `conn` (one connection's state), `slab` (connections by token), `stats`
-//! (counters and the report), `shared` / `threads` (the comparison models) and
-//! `processes` (the `--processes` supervisor).
+//! `worker` (one event loop), `accept` (the accept loop, EMFILE back-off), `limit`
+//! (`--max-conns`: one count over every worker and process), `conn` (one
+//! connection's state), `slab` (connections by token), `stats` (counters and the
+//! report), `stats_file` (`--stats-json`: checked first, written last, never lost),
+//! `shared` / `threads` (the comparison models; `thread_budget`: how many connection
+//! threads the machine allows) and `processes` (the `--processes` supervisor; `children`
+//! starts one child, `restart` paces restarts of children that die).
 
 mod accept;
+mod children;
 mod config;
 mod conn;
+mod limit;
 mod pool;
 pub mod processes;
+mod restart;
 mod shared;
 mod slab;
 mod stats;
+pub mod stats_file;
+pub mod thread_budget;
 mod threads;
 mod worker;
 
 use std::io;
 use std::net::SocketAddr;
 
-pub use config::{Config, Model};
+pub use config::{Config, Model, SharedLimit};
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};
 
 /// Why the server could not start or stopped with an error. Messages name the flag
-/// and the fix.
+/// and the fix. An OS error appears once: either as the source (printed after the
+/// message by `{:#}`) or inside the message, never both.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// A setting is out of range.
@@ -48,17 +57,18 @@ pub enum ServerError {
     },
     /// The bind address is not assigned to this machine.
     #[error(
-        "--bind {ip}: not an address of this machine ({source}): use one assigned to a \
+        "--bind {ip}: not an address of this machine ({cause}): use one assigned to a \
          local interface, e.g. 127.0.0.1 or 0.0.0.0"
     )]
     NotLocal {
         /// The address asked for.
         ip: std::net::IpAddr,
-        /// The bind error.
-        source: io::Error,
+        /// The bind error: printed inside the message, before the fix, so it is not
+        /// also the error's source (which would print it a second time).
+        cause: io::Error,
     },
     /// Binding or listening failed otherwise.
-    #[error("binding {addr} (--bind/--port): {source}")]
+    #[error("binding {addr} (--bind/--port)")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -66,7 +76,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// Creating an event loop or a waker failed (out of descriptors, usually).
-    #[error("creating worker {worker}'s event loop: {source}")]
+    #[error("creating worker {worker}'s event loop")]
     Poll {
         /// Which worker.
         worker: usize,
@@ -74,7 +84,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// A worker thread could not be started.
-    #[error("starting worker {worker}'s thread: {source}")]
+    #[error("starting worker {worker}'s thread")]
     Spawn {
         /// Which worker.
         worker: usize,
@@ -82,7 +92,7 @@ pub enum ServerError {
         source: io::Error,
     },
     /// A worker's event loop failed.
-    #[error("worker {worker} failed: {source}")]
+    #[error("worker {worker} failed")]
     Worker {
         /// Which worker.
         worker: usize,
@@ -95,12 +105,35 @@ pub enum ServerError {
         /// Which worker.
         worker: usize,
     },
-    /// A `--processes` child failed to start, to get ready, or died.
+    /// A `--processes` child failed to start or to get ready.
     #[error("worker process {index}: {what}")]
     Child {
         /// Which child (0-based).
         index: usize,
         /// What went wrong.
+        what: String,
+    },
+    /// A `--processes` child kept dying: the parent stopped everything.
+    #[error(
+        "worker process {index} died {deaths} times within {window:?} (last: {last}); gave \
+         up and stopped every process: see the lines above for why it dies"
+    )]
+    GaveUp {
+        /// Which child.
+        index: usize,
+        /// Its deaths within the window.
+        deaths: usize,
+        /// The restart policy's window.
+        window: std::time::Duration,
+        /// How it died last.
+        last: String,
+    },
+    /// A `--processes` child's stats could not be had at shutdown.
+    #[error("worker process {index}: {what}")]
+    ChildLost {
+        /// Which child.
+        index: usize,
+        /// What is missing, and why.
         what: String,
     },
 }
@@ -110,8 +143,32 @@ impl ServerError {
     pub(crate) fn from_bind(addr: SocketAddr, source: io::Error) -> ServerError {
         match source.raw_os_error() {
             Some(libc::EADDRINUSE) => ServerError::PortInUse { port: addr.port(), addr },
-            Some(libc::EADDRNOTAVAIL) => ServerError::NotLocal { ip: addr.ip(), source },
+            Some(libc::EADDRNOTAVAIL) => ServerError::NotLocal { ip: addr.ip(), cause: source },
             _ => ServerError::Bind { addr, source },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error that carries an OS error prints it once, as `tool: what: cause`
+    /// would (anyhow's `{:#}` walks the source chain).
+    #[test]
+    fn os_error_printed_once() {
+        let addr: SocketAddr = "10.9.9.9:1".parse().expect("addr");
+        let os = || io::Error::from_raw_os_error(libc::EACCES);
+        let all = [
+            ServerError::from_bind(addr, io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)),
+            ServerError::from_bind(addr, os()),
+            ServerError::Poll { worker: 1, source: os() },
+            ServerError::Spawn { worker: 1, source: os() },
+            ServerError::Worker { worker: 1, source: os() },
+        ];
+        for e in all {
+            let line = format!("{:#}", anyhow::Error::from(e));
+            assert_eq!(line.matches("os error").count(), 1, "{line}");
         }
     }
 }

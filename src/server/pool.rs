@@ -16,10 +16,13 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use mio::{Interest, Poll, Waker};
 
-use super::accept::{Acceptor, ConnLimit};
+use super::accept::Acceptor;
+use super::limit::ConnLimit;
 use super::stats::LiveStats;
+use super::thread_budget::{self, Limit};
 use super::worker::{Worker, LISTENER, WAKER};
 use super::{shared, Config, Model, ServerError, ServerStats};
+use crate::sys::SharedCounters;
 
 /// Stops a server: cheap to clone, usable from any thread (a signal thread, a test).
 #[derive(Clone, Debug)]
@@ -58,7 +61,7 @@ pub struct StatsHandle {
 impl StatsHandle {
     /// The counters now (published once per event-loop turn, so slightly behind).
     pub fn snapshot(&self) -> ServerStats {
-        ServerStats { workers: self.live.iter().map(|l| l.snapshot()).collect() }
+        ServerStats { workers: self.live.iter().map(|l| l.snapshot()).collect(), restarts: 0 }
     }
 }
 
@@ -75,6 +78,8 @@ pub struct Server {
     shutdown: ShutdownHandle,
     /// Fired by the handle; `run` waits on it.
     stopped: Receiver<()>,
+    /// `--model threads`: the connection-thread cap and what set it.
+    thread_limit: Option<Limit>,
 }
 
 impl Server {
@@ -87,7 +92,29 @@ impl Server {
         let local_addr =
             listeners[0].local_addr().map_err(|e| ServerError::Bind { addr, source: e })?;
         let stop = Arc::new(AtomicBool::new(false));
-        let limit = ConnLimit::new(config.max_conns);
+        let limit = match (config.max_conns, config.max_conns_shared) {
+            (Some(max), Some(shared)) => {
+                let counters = SharedCounters::open_inherited(shared.fd, 1 + shared.processes)
+                    .map_err(|e| {
+                        ServerError::Invalid(format!(
+                            "--max-conns: the count shared by the --processes children \
+                             (descriptor {}): {e}",
+                            shared.fd
+                        ))
+                    })?;
+                ConnLimit::shared(max, counters, shared.slot)
+            }
+            (max, _) => ConnLimit::new(max),
+        };
+        let thread_limit = match config.model {
+            Model::Threads => Some(thread_budget::resolve(config.max_threads, config.buffer, 1)?),
+            _ => None,
+        };
+        let threads = thread_limit.as_ref().map(|l| {
+            let max = usize::try_from(l.threads).unwrap_or(usize::MAX);
+            (ConnLimit::new(Some(max)), max) // one count for every worker's threads
+        });
+        let config = Config { max_threads: threads.as_ref().map(|t| t.1), ..config };
         let mut workers = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());
         for (i, std_listener) in listeners.into_iter().enumerate() {
@@ -100,17 +127,23 @@ impl Server {
                 .map_err(poll_err)?;
             wakers.push(Waker::new(poll.registry(), WAKER).map_err(poll_err)?);
             let acceptor = Acceptor::new(listener, limit.clone());
-            let threads = config.model == Model::Threads;
+            let threads = threads.clone();
             workers.push(Worker::new(id, poll, acceptor, config.buffer, stop.clone(), threads));
         }
         let (notify, stopped) = channel::bounded(1);
         let shutdown = ShutdownHandle { stop, wakers: Arc::new(wakers), notify };
-        Ok(Server { config, local_addr, workers, shutdown, stopped })
+        Ok(Server { config, local_addr, workers, shutdown, stopped, thread_limit })
     }
 
     /// The address the listeners are bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// `--model threads`: at most how many connection threads, and why (for the
+    /// start-up line).
+    pub fn thread_limit(&self) -> Option<&Limit> {
+        self.thread_limit.as_ref()
     }
 
     /// The settings this server runs with.

@@ -2,84 +2,117 @@
 //! model), each with its own descriptor limit, so a machine whose per-process limit
 //! is 20,000 descriptors can hold 50,000 connections.
 //!
-//! The parent probes the port (or, for `--port 0`, reserves one without listening),
-//! re-executes itself once per child with the hidden flags `--first-worker`
-//! and `--child-stats` plus `--allow-shared-port`, waits for every child's ready line,
-//! then supervises: a child that dies stops the others and fails the run. Shutdown
-//! reaches the children through their stdin: the parent closes it, a child sees EOF
-//! and stops (and a child whose parent died stops the same way). Each child writes its
-//! stats as JSON to a temporary file at exit; the parent concatenates them (worker ids
-//! are unique across children because of `--first-worker`).
+//! The parent reserves the port (bound with SO_REUSEPORT, never listening, held for
+//! the whole run so a restarted child always gets it back), starts the children
+//! (`children`), waits for every ready line, then supervises. A child that dies is
+//! restarted (`restart`: a back-off, at most 3 restarts per child per minute; one more
+//! death stops everything with [`ServerError::GaveUp`]) while the others keep serving:
+//! its connections died with it, the rest never notice, and the kernel hashes new
+//! connections over the listeners still open. Its `--max-conns` places are given back
+//! (`limit::reclaim`) before it starts again.
+//!
+//! Shutdown reaches the children through their stdin: the parent closes it, a child
+//! sees EOF and stops (and a child whose parent died, even by SIGKILL, stops the same
+//! way). Each child writes its stats as JSON to a temporary file at exit; the parent
+//! concatenates them (worker ids are unique across children because of
+//! `--first-worker`) and adds its restart count. A dead child's counters die with it:
+//! its workers' entries are those of its last start.
+//!
+//! Tests make children die on purpose with the environment variable
+//! [`TEST_CHILD_EXITS`] (see the binary); nothing else reads it.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Config, ServerError, ServerStats};
-use crate::net;
+use crossbeam::channel::{Receiver, Sender};
 
-/// How long a child may take to print its ready line.
+pub use super::children::split_workers;
+use super::children::{self, ChildPlan, ReadyLine};
+use super::restart::{Deaths, Decision, POLICY};
+use super::thread_budget::{self, Limit};
+use super::{limit, Config, Model, ServerError, ServerStats};
+use crate::net;
+use crate::sys::SharedCounters;
+
+/// Test-only: a child started with this set in its environment exits with status 3
+/// right after its ready line.
+pub const TEST_CHILD_EXITS: &str = "ECHOD_TEST_ONLY_CHILD_EXITS_AFTER_READY";
+
+/// How long a child may take to print its ready line at start.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long children may take to exit once told to.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the parent looks at its children.
+const TICK: Duration = Duration::from_millis(20);
+
+/// One child's place in the supervisor.
+#[derive(Debug)]
+struct Slot {
+    /// What it runs.
+    plan: ChildPlan,
+    /// Its flags (the same at every start).
+    args: Vec<String>,
+    /// Running, or waiting to start again.
+    state: State,
+    /// Its recent deaths, for the restart policy.
+    deaths: Deaths,
+    /// How many times it was started (the next start's generation).
+    starts: u64,
+}
+
+/// A child is up, or down until its restart is due.
+#[derive(Debug)]
+enum State {
+    /// Running (perhaps not yet listening, after a restart).
+    Up(Child),
+    /// Dead; start it again at `at`.
+    Down {
+        /// When the back-off ends.
+        at: Instant,
+    },
+}
+
+/// How a supervised run ended: the merged stats (also after a failure), and the
+/// failure, if any (the binary exits 1 with it, after writing the stats).
+#[derive(Debug)]
+pub struct Outcome {
+    /// Every child's stats that could be read, and the restart count.
+    pub stats: ServerStats,
+    /// Why the run failed after it started.
+    pub failure: Option<ServerError>,
+}
 
 /// The children of a `--processes` run.
 #[derive(Debug)]
 pub struct Supervisor {
-    /// Running children, with their stats files, in worker order.
-    children: Vec<(Child, PathBuf)>,
+    /// The binary the children run.
+    exe: PathBuf,
+    /// One per child, in worker order.
+    slots: Vec<Slot>,
     /// The shared address (the real port when 0 was asked).
     local_addr: SocketAddr,
-}
-
-/// The workers child `index` of `processes` runs: an even split, the remainder first.
-pub fn split_workers(workers: usize, processes: usize, index: usize) -> (usize, usize) {
-    let base = workers / processes;
-    let extra = workers % processes;
-    let count = base + usize::from(index < extra);
-    let first = index * base + index.min(extra);
-    (first, count)
-}
-
-/// The command-line flags that make a child run `count` workers from `first` of
-/// `config`, writing its stats to `stats`.
-pub fn child_args(
-    config: &Config,
-    port: u16,
-    first: usize,
-    count: usize,
-    share: usize,
-    stats: &Path,
-) -> Vec<String> {
-    let mut args = vec![
-        format!("--bind={}", config.bind),
-        format!("--port={port}"),
-        format!("--workers={count}"),
-        format!("--backlog={}", config.backlog),
-        format!("--buffer={}", config.buffer),
-        format!("--model={}", config.model.name()),
-        "--allow-shared-port".to_string(),
-        format!("--first-worker={first}"),
-        format!("--child-stats={}", stats.display()),
-    ];
-    if !config.pin {
-        args.push("--no-pin".into());
-    }
-    if let Some(max) = config.max_conns {
-        args.push(format!("--max-conns={}", max.div_ceil(share)));
-    }
-    if let Some(every) = config.stats_interval {
-        args.push(format!("--stats-interval={}", humantime::format_duration(every)));
-    }
-    args
+    /// Holds the port for the whole run, so a restarted child can always join it.
+    _reserved: socket2::Socket,
+    /// `--model threads`: the connection-thread cap of all children together.
+    thread_limit: Option<Limit>,
+    /// The `--max-conns` count every child maps (None without `--max-conns`): held so
+    /// its descriptor stays open for every child started, and to reclaim the places
+    /// of a child that died.
+    counters: Option<SharedCounters>,
+    /// Children's ready lines.
+    ready_tx: Sender<ReadyLine>,
+    /// Read at start, then every tick for the restarted ones.
+    ready_rx: Receiver<ReadyLine>,
+    /// Children restarted so far.
+    restarts: u64,
 }
 
 impl Supervisor {
-    /// Probes or reserves the port, starts `processes` children of `exe` and waits
-    /// until every one listens.
+    /// Reserves the port, starts `processes` children of `exe` and waits until every
+    /// one listens.
     pub fn start(config: &Config, processes: usize, exe: &Path) -> Result<Supervisor, ServerError> {
         config.validate()?;
         if processes == 0 || processes > config.workers {
@@ -89,57 +122,72 @@ impl Supervisor {
             )));
         }
         let addr = config.addr();
-        let mut reserved = None;
-        let port = if addr.port() == 0 {
-            let socket = net::reserve_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
-            let local = socket.local_addr().ok().and_then(|a| a.as_socket());
-            reserved = Some(socket);
-            local.map_or(0, |a| a.port())
-        } else {
-            if !config.allow_shared_port {
-                net::probe_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+        if addr.port() != 0 && !config.allow_shared_port {
+            net::probe_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+        }
+        let reserved = net::reserve_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+        let port = reserved.local_addr().ok().and_then(|a| a.as_socket()).map_or(0, |a| a.port());
+        let thread_limit = match config.model {
+            Model::Threads => {
+                Some(thread_budget::resolve(config.max_threads, config.buffer, processes)?)
             }
-            addr.port()
+            _ => None,
         };
-        let mut sup =
-            Supervisor { children: Vec::new(), local_addr: SocketAddr::new(config.bind, port) };
-        let (tx, rx) = crossbeam::channel::unbounded();
+        let counters = match config.max_conns {
+            Some(_) => Some(limit::shared_counters(processes).map_err(|e| {
+                ServerError::Invalid(format!(
+                    "--max-conns with --processes: sharing the count: {e}"
+                ))
+            })?),
+            None => None,
+        };
+        let shared = counters.as_ref().map(|c| (c.fd(), processes));
+        let slots = (0..processes)
+            .map(|index| {
+                let (first, count) = children::split_workers(config.workers, processes, index);
+                let stats =
+                    std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
+                let max_threads = thread_limit
+                    .as_ref()
+                    .map(|l| children::share(l.threads as usize, processes, index));
+                let plan = ChildPlan { index, first, count, stats, max_threads };
+                let args = children::child_args(config, port, &plan, shared);
+                Slot {
+                    plan,
+                    args,
+                    state: State::Down { at: Instant::now() },
+                    deaths: Deaths::default(),
+                    starts: 0,
+                }
+            })
+            .collect();
+        let (ready_tx, ready_rx) = crossbeam::channel::unbounded();
+        let mut sup = Supervisor {
+            exe: exe.to_path_buf(),
+            slots,
+            local_addr: SocketAddr::new(config.bind, port),
+            _reserved: reserved,
+            thread_limit,
+            counters,
+            ready_tx,
+            ready_rx,
+            restarts: 0,
+        };
         for index in 0..processes {
-            let (first, count) = split_workers(config.workers, processes, index);
-            let stats =
-                std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
-            let mut child = Command::new(exe)
-                .args(child_args(config, port, first, count, processes, &stats))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .map_err(|e| ServerError::Child {
-                    index,
-                    what: format!("could not start {}: {e}", exe.display()),
-                })?;
-            let stdout = child.stdout.take();
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let Some(stdout) = stdout else { return };
-                let mut lines = BufReader::new(stdout).lines();
-                let ready = matches!(lines.next(), Some(Ok(l)) if l.starts_with("listening on "));
-                let _ = tx.send((index, ready));
-                for _ in lines {} // drain: a child never blocks on a full pipe
-            });
-            sup.children.push((child, stats));
+            if let Err(e) = sup.start_child(index) {
+                sup.stop_all();
+                let what = format!("could not start {}: {e}", exe.display());
+                return Err(ServerError::Child { index, what });
+            }
         }
         let deadline = Instant::now() + READY_TIMEOUT;
         for _ in 0..processes {
-            let got = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-            match got {
-                Ok((_, true)) => {}
-                Ok((index, false)) => {
+            match sup.ready_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(ReadyLine { ready: true, .. }) => {}
+                Ok(ReadyLine { index, .. }) => {
                     sup.stop_all();
-                    return Err(ServerError::Child {
-                        index,
-                        what: "exited before listening".into(),
-                    });
+                    let what = "exited before listening".into();
+                    return Err(ServerError::Child { index, what });
                 }
                 Err(_) => {
                     sup.stop_all();
@@ -148,7 +196,6 @@ impl Supervisor {
                 }
             }
         }
-        drop(reserved); // every child listens now; the reservation may go
         Ok(sup)
     }
 
@@ -157,65 +204,132 @@ impl Supervisor {
         self.local_addr
     }
 
-    /// Supervises until `stop` is set (a signal) or a child exits; then stops every
-    /// child, waits for them and merges their stats. A child that died (non-zero exit
-    /// or a signal) fails the run.
-    pub fn run(mut self, stop: &AtomicBool) -> Result<ServerStats, ServerError> {
-        let mut died = None;
-        'watch: while !stop.load(Ordering::Acquire) {
-            for (index, (child, _)) in self.children.iter_mut().enumerate() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    if !status.success() {
-                        died = Some(ServerError::Child { index, what: format!("died ({status})") });
-                    }
-                    break 'watch; // a child that exited 0 was stopped by a signal too
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let statuses = self.stop_all();
-        if let Some(e) = died {
-            return Err(e);
-        }
-        let mut merged = ServerStats::default();
-        for (index, ((_, path), status)) in self.children.iter().zip(statuses).enumerate() {
-            if !status {
-                return Err(ServerError::Child { index, what: "exited with an error".into() });
-            }
-            let read = std::fs::read(path).map_err(|e| e.to_string()).and_then(|bytes| {
-                serde_json::from_slice::<ServerStats>(&bytes).map_err(|e| e.to_string())
-            });
-            let _ = std::fs::remove_file(path);
-            match read {
-                Ok(stats) => merged.workers.extend(stats.workers),
-                Err(e) => {
-                    let what = format!("its stats file {}: {e}", path.display());
-                    return Err(ServerError::Child { index, what });
-                }
-            }
-        }
-        Ok(merged)
+    /// `--model threads`: the whole server's connection-thread cap and its source.
+    pub fn thread_limit(&self) -> Option<&Limit> {
+        self.thread_limit.as_ref()
     }
 
-    /// Closes every child's stdin (their signal to stop), waits up to
-    /// [`EXIT_TIMEOUT`], kills stragglers. Returns whether each exited successfully.
-    fn stop_all(&mut self) -> Vec<bool> {
-        for (child, _) in &mut self.children {
-            drop(child.stdin.take());
+    /// Supervises until `stop` is set (a signal), restarting children that die, or
+    /// until a child dies too often; then stops every child and merges their stats.
+    pub fn run(mut self, stop: &AtomicBool) -> Outcome {
+        let mut failure = None;
+        'watch: while !stop.load(Ordering::Acquire) {
+            // Ready lines first: a restart is reported before that child's next death.
+            while let Ok(line) = self.ready_rx.try_recv() {
+                if line.ready && line.generation > 0 {
+                    eprintln!(
+                        "echod: worker process {} restarted (pid {}), listening",
+                        line.index, line.pid
+                    );
+                }
+            }
+            for index in 0..self.slots.len() {
+                if let Err(e) = self.look_after(index, stop) {
+                    failure = Some(e);
+                    break 'watch;
+                }
+            }
+            std::thread::sleep(TICK);
+        }
+        let exited = self.stop_all();
+        let mut stats = ServerStats { restarts: self.restarts, ..ServerStats::default() };
+        for (slot, status) in self.slots.iter().zip(exited) {
+            let read = match status {
+                Some(status) if status.success() => read_stats(&slot.plan.stats),
+                Some(status) => Err(format!("it ended with {status}")),
+                None => Err("it was down, waiting to restart".into()),
+            };
+            match read {
+                Ok(child) => stats.workers.extend(child.workers),
+                Err(why) => {
+                    let what = format!("its workers are missing from the stats: {why}");
+                    let e = ServerError::ChildLost { index: slot.plan.index, what };
+                    if failure.is_none() {
+                        failure = Some(e);
+                    } else {
+                        eprintln!("echod: {e}");
+                    }
+                }
+            }
+        }
+        Outcome { stats, failure }
+    }
+
+    /// Reaps child `index` if it died (unless the run is stopping) and decides on its
+    /// restart; starts it when its back-off is over.
+    fn look_after(&mut self, index: usize, stop: &AtomicBool) -> Result<(), ServerError> {
+        let now = Instant::now();
+        let slot = &mut self.slots[index];
+        let status = match &mut slot.state {
+            State::Up(child) => match child.try_wait() {
+                Ok(Some(status)) if !stop.load(Ordering::Acquire) => status.to_string(),
+                _ => return Ok(()), // running, or exited because the run is stopping
+            },
+            State::Down { at } if now >= *at => match self.start_child(index) {
+                Ok(()) => {
+                    self.restarts += 1;
+                    return Ok(());
+                }
+                Err(e) => format!("could not be started again: {e}"),
+            },
+            State::Down { .. } => return Ok(()),
+        };
+        // Its connections died with it: give their --max-conns places back.
+        let lost = match &self.counters {
+            Some(c) => format!("; {} connections closed", limit::reclaim(c, index)),
+            None => String::new(),
+        };
+        let slot = &mut self.slots[index];
+        let (first, last) = (slot.plan.first, slot.plan.first + slot.plan.count - 1);
+        match slot.deaths.record(now, &POLICY) {
+            Decision::RestartAfter { delay, nth } => {
+                eprintln!(
+                    "echod: worker process {index} (workers {first}-{last}) died \
+                     ({status}{lost}); restarting it in {delay:?} (restart {nth} of at most \
+                     {} within {:?})",
+                    POLICY.max_restarts, POLICY.window
+                );
+                slot.state = State::Down { at: now + delay };
+                Ok(())
+            }
+            Decision::GiveUp { deaths } => {
+                slot.state = State::Down { at: now + POLICY.window };
+                Err(ServerError::GaveUp { index, deaths, window: POLICY.window, last: status })
+            }
+        }
+    }
+
+    /// Starts child `index` (again).
+    fn start_child(&mut self, index: usize) -> std::io::Result<()> {
+        let slot = &mut self.slots[index];
+        let child = children::spawn(&self.exe, &slot.args, index, slot.starts, &self.ready_tx)?;
+        slot.starts += 1;
+        slot.state = State::Up(child);
+        Ok(())
+    }
+
+    /// Closes every running child's stdin (their signal to stop), waits up to
+    /// [`EXIT_TIMEOUT`], kills stragglers. Returns each child's exit status (`None`
+    /// for one that was down).
+    fn stop_all(&mut self) -> Vec<Option<ExitStatus>> {
+        for slot in &mut self.slots {
+            if let State::Up(child) = &mut slot.state {
+                drop(child.stdin.take());
+            }
         }
         let deadline = Instant::now() + EXIT_TIMEOUT;
-        self.children
+        self.slots
             .iter_mut()
-            .map(|(child, _)| loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break status.success(),
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break false;
+            .map(|slot| {
+                let State::Up(child) = &mut slot.state else { return None };
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(status)) => break Some(status),
+                        Ok(None) if Instant::now() < deadline => std::thread::sleep(TICK),
+                        _ => {
+                            let _ = child.kill();
+                            break child.wait().ok();
+                        }
                     }
                 }
             })
@@ -223,29 +337,26 @@ impl Supervisor {
     }
 }
 
+/// A child's stats file, removed once read.
+fn read_stats(path: &Path) -> Result<ServerStats, String> {
+    let read = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice::<ServerStats>(&bytes).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_file(path);
+    read.map_err(|e| format!("its stats file {}: {e}", path.display()))
+}
+
 impl Drop for Supervisor {
     fn drop(&mut self) {
         // Never leave children behind, whatever path led here.
-        for (child, path) in &mut self.children {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-                let _ = child.wait();
+        for slot in &mut self.slots {
+            if let State::Up(child) = &mut slot.state {
+                if matches!(child.try_wait(), Ok(None)) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
             }
-            let _ = std::fs::remove_file(&*path);
+            let _ = std::fs::remove_file(&slot.plan.stats);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Workers split evenly, the remainder to the first children, ids contiguous.
-    #[test]
-    fn split() {
-        assert_eq!(split_workers(8, 3, 0), (0, 3));
-        assert_eq!(split_workers(8, 3, 1), (3, 3));
-        assert_eq!(split_workers(8, 3, 2), (6, 2));
-        assert_eq!(split_workers(2, 2, 1), (1, 1));
     }
 }

@@ -20,7 +20,8 @@ pub struct WorkerStats {
     pub cpu: Option<usize>,
     /// The process that ran it (several with `--processes`).
     pub pid: u32,
-    /// Connections accepted and served (those refused by `--max-conns` not included).
+    /// Connections accepted and served (those closed at once, counted below, not
+    /// included).
     pub accepted: u64,
     /// Connections open now (at exit: when shutdown began).
     pub active: u64,
@@ -36,6 +37,11 @@ pub struct WorkerStats {
     pub accept_errors: u64,
     /// Connections accepted and closed at once because of `--max-conns`.
     pub rejected_max_conns: u64,
+    /// Connections accepted and closed at once because serving them needed what was
+    /// not there: a connection thread (`--max-threads` reached, or refused by the OS)
+    /// or a place in the event loop.
+    #[serde(default)]
+    pub rejected_resources: u64,
     /// Connections closed by an I/O error (a reset, mostly) rather than an orderly EOF.
     pub closed_by_error: u64,
     /// The most bytes one connection had pending toward its peer: bounded by
@@ -48,6 +54,10 @@ pub struct WorkerStats {
 pub struct ServerStats {
     /// One entry per worker, in id order.
     pub workers: Vec<WorkerStats>,
+    /// `--processes`: children restarted after they died. A dead child's counters died
+    /// with it; its workers' entries are its last restart's.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 impl ServerStats {
@@ -63,21 +73,25 @@ impl ServerStats {
             t.reads += w.reads;
             t.accept_errors += w.accept_errors;
             t.rejected_max_conns += w.rejected_max_conns;
+            t.rejected_resources += w.rejected_resources;
             t.closed_by_error += w.closed_by_error;
             t.pending_peak = t.pending_peak.max(w.pending_peak);
         }
         t
     }
 
-    /// One line per worker, for stderr at exit.
+    /// One line per worker, for stderr at exit (and one for `--processes` restarts).
     pub fn lines(&self) -> Vec<String> {
+        let restarts = (self.restarts > 0).then(|| {
+            format!("restarts {} (worker processes restarted after dying)", self.restarts)
+        });
         self.workers
             .iter()
             .map(|w| {
                 let cpu = w.cpu.map_or("-".to_string(), |c| c.to_string());
                 format!(
                     "worker {} cpu {cpu} pid {}: accepted {} active_peak {} bytes_in {} \
-                     bytes_out {} accept_errors {} rejected {} resets {}",
+                     bytes_out {} accept_errors {} rejected {} rejected_resources {} resets {}",
                     w.id,
                     w.pid,
                     w.accepted,
@@ -86,9 +100,11 @@ impl ServerStats {
                     w.bytes_out,
                     w.accept_errors,
                     w.rejected_max_conns,
+                    w.rejected_resources,
                     w.closed_by_error
                 )
             })
+            .chain(restarts)
             .collect()
     }
 }
@@ -98,8 +114,9 @@ impl ServerStats {
 #[derive(Debug, Default)]
 pub struct LiveStats {
     /// `[accepted, active, active_peak, bytes_in, bytes_out, reads, accept_errors,
-    /// rejected_max_conns, closed_by_error, pending_peak]`, in that order.
-    counters: [AtomicU64; 10],
+    /// rejected_max_conns, closed_by_error, pending_peak, rejected_resources]`, in
+    /// that order.
+    counters: [AtomicU64; 11],
     /// Worker id, set once before the worker starts.
     id: usize,
     /// The pinned core plus one (0 = unpinned), set by the worker once pinned.
@@ -130,6 +147,7 @@ impl LiveStats {
             s.rejected_max_conns,
             s.closed_by_error,
             s.pending_peak,
+            s.rejected_resources,
         ];
         for (slot, v) in self.counters.iter().zip(values) {
             slot.store(v, Relaxed);
@@ -142,6 +160,7 @@ impl LiveStats {
         self.counters[ACCEPTED].store(s.accepted, Relaxed);
         self.counters[ACCEPT_ERRORS].store(s.accept_errors, Relaxed);
         self.counters[REJECTED].store(s.rejected_max_conns, Relaxed);
+        self.counters[REJECTED_RESOURCES].store(s.rejected_resources, Relaxed);
     }
 
     /// Adds to one counter (the thread-per-connection model, whose many threads share
@@ -178,6 +197,7 @@ impl LiveStats {
             rejected_max_conns: c(REJECTED),
             closed_by_error: c(CLOSED_BY_ERROR),
             pending_peak: c(PENDING_PEAK),
+            rejected_resources: c(REJECTED_RESOURCES),
         }
     }
 }
@@ -193,6 +213,7 @@ pub(crate) const ACCEPT_ERRORS: usize = 6;
 pub(crate) const REJECTED: usize = 7;
 pub(crate) const CLOSED_BY_ERROR: usize = 8;
 pub(crate) const PENDING_PEAK: usize = 9;
+pub(crate) const REJECTED_RESOURCES: usize = 10;
 
 #[cfg(test)]
 mod tests {
@@ -207,13 +228,16 @@ mod tests {
             accepted: 5,
             bytes_in: 10,
             pending_peak: 7,
+            rejected_resources: 2,
             ..Default::default()
         });
         let s = live.snapshot();
         assert_eq!((s.id, s.cpu, s.accepted, s.bytes_in), (3, Some(1), 5, 10));
-        let all = ServerStats { workers: vec![s.clone(), s] };
+        assert_eq!(s.rejected_resources, 2);
+        let all = ServerStats { workers: vec![s.clone(), s], restarts: 0 };
         let t = all.total();
         assert_eq!((t.accepted, t.bytes_in, t.pending_peak), (10, 20, 7));
+        assert_eq!(t.rejected_resources, 4);
         let json = serde_json::to_string(&all).expect("json");
         assert_eq!(serde_json::from_str::<ServerStats>(&json).expect("parse"), all);
     }

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Token};
 
-use super::accept::Acceptor;
+use super::accept::{Acceptor, NoRoom};
 use super::conn::{Conn, Next};
+use super::limit::ConnLimit;
 use super::slab::Slab;
 use super::stats::{LiveStats, WorkerStats};
 use super::threads::ConnThreads;
@@ -51,16 +52,19 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// A worker around a bound acceptor and a poll holding its registrations.
+    /// `threads`: in the thread-per-connection model, the process's connection-thread
+    /// cap (shared by its workers) and its value.
     pub(crate) fn new(
         id: usize,
         poll: Poll,
         acceptor: Acceptor,
         buffer: usize,
         stop: Arc<AtomicBool>,
-        threads: bool,
+        threads: Option<(ConnLimit, usize)>,
     ) -> Worker {
         let live = Arc::new(LiveStats::new(id));
-        let threads = threads.then(|| ConnThreads::new(live.clone(), stop.clone(), buffer));
+        let threads = threads
+            .map(|(cap, max)| ConnThreads::new(live.clone(), stop.clone(), buffer, cap, max));
         Worker {
             id,
             poll,
@@ -119,20 +123,15 @@ impl Worker {
         let limit = acceptor.limit().clone();
         acceptor.accept_all(stats, |mut stream, _peer| {
             if let Some(threads) = threads {
-                threads.spawn(stream, limit.clone());
-                return;
+                return threads.spawn(stream, limit.clone());
             }
             let key = conns.vacant_key();
             let interest = Interest::READABLE | Interest::WRITABLE;
-            match poll.registry().register(&mut stream, Token(key), interest) {
-                Ok(()) => {
-                    conns.insert(Conn::new(stream));
-                }
-                Err(e) => {
-                    eprintln!("echod: registering a connection failed: {e}");
-                    limit.release();
-                }
-            }
+            poll.registry()
+                .register(&mut stream, Token(key), interest)
+                .map_err(NoRoom::Register)?; // `stream` closes on the way out
+            conns.insert(Conn::new(stream));
+            Ok(())
         });
         stats.active = conns.len() as u64;
         stats.active_peak = stats.active_peak.max(stats.active);
@@ -163,8 +162,8 @@ impl Worker {
             self.acceptor.limit().release();
         }
         debug_assert!(open == 0 || self.conns.len() == 0);
-        if let Some(threads) = &mut self.threads {
-            threads.join_all();
+        if let Some(threads) = &self.threads {
+            threads.wait_all();
         }
         self.publish();
     }

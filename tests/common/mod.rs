@@ -2,6 +2,8 @@
 //! and reads concurrently (so payloads larger than the socket buffers cannot
 //! deadlock), and bounded waits.
 
+pub mod process;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;

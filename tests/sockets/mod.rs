@@ -44,10 +44,15 @@ fn accepted_sockets_share_the_port_peers_differ() {
     let client_addrs: BTreeSet<SocketAddr> =
         clients.iter().map(|c| c.local_addr().expect("local")).collect();
     assert_eq!(client_addrs.len(), 40, "every client has its own source port");
-    let server_side: Vec<_> = established()
-        .into_iter()
-        .filter(|(local, remote)| local.port() == srv.addr.port() && client_addrs.contains(remote))
-        .collect();
+    // /proc/net/tcp is read in pieces while other tests open and close connections, so
+    // one read may repeat a line or skip one: a set, re-read until complete (bounded).
+    let server_side = wait_for("every server-side socket in /proc/net/tcp", || {
+        let mine: BTreeSet<(SocketAddr, SocketAddr)> = established()
+            .into_iter()
+            .filter(|(l, r)| l.port() == srv.addr.port() && client_addrs.contains(r))
+            .collect();
+        (mine.len() == 40).then_some(mine)
+    });
     assert_eq!(server_side.len(), 40, "one server-side socket per client");
     let peers: BTreeSet<SocketAddr> = server_side.iter().map(|(_, r)| *r).collect();
     assert_eq!(peers, client_addrs, "the peers differ; the local port is the same");
