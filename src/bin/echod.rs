@@ -271,7 +271,13 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<Outcome> {
     Ok(sup.run(&stop))
 }
 
-/// SIGINT/SIGTERM fire the shutdown handle from a signal thread.
+/// How long a graceful stop may take before echod exits without it.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// SIGINT/SIGTERM fire the shutdown handle from a signal thread. SIGTERM works in
+/// every state: a second signal, or a graceful stop that has not finished within
+/// [`STOP_GRACE`] (a worker stuck on a pipe nobody reads), ends the process at
+/// once, with one line saying so (exit 128 + signal, or 1).
 fn on_signal(handle: ShutdownHandle) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
@@ -279,9 +285,22 @@ fn on_signal(handle: ShutdownHandle) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("echod-signals".into())
         .spawn(move || {
-            if signals.forever().next().is_some() {
-                handle.shutdown();
+            if signals.forever().next().is_none() {
+                return;
             }
+            handle.shutdown();
+            let deadline = std::time::Instant::now() + STOP_GRACE;
+            while std::time::Instant::now() < deadline {
+                if let Some(sig) = signals.pending().next() {
+                    eprintln!("echod: a second signal: exiting now, without waiting for workers");
+                    std::process::exit(128 + sig);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!(
+                "echod: the workers did not stop within {STOP_GRACE:?}: exiting without them"
+            );
+            std::process::exit(1);
         })
         .context("starting the signal thread")?;
     Ok(())

@@ -197,6 +197,7 @@ impl Server {
             supervise(&config, &stopped, &stats);
         }
         shutdown.shutdown();
+        stall_for_tests();
         let mut first_error = spawn_error;
         for (id, h) in handles {
             let err = match h.join() {
@@ -212,6 +213,18 @@ impl Server {
             Some(e) => Err(e),
             None => Ok(stats.snapshot()),
         }
+    }
+}
+
+/// Test-only: with this set to a number of milliseconds, a stopping server waits
+/// that long before joining its workers, as one stuck on a blocked pipe would (the
+/// tests of echod's second-signal exit need a stop that does not finish at once).
+pub const TEST_STALL_STOP_MS: &str = "ECHOD_TEST_ONLY_STALL_STOP_MS";
+
+fn stall_for_tests() {
+    let ms = std::env::var(TEST_STALL_STOP_MS).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = ms {
+        std::thread::sleep(Duration::from_millis(ms.min(60_000)));
     }
 }
 

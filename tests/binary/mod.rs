@@ -57,6 +57,25 @@ fn sigterm_exits_cleanly_with_stats() {
 
 /// A port held by a plain listener or by another SO_REUSEPORT listener: exit 2 and
 /// one line naming --port.
+/// SIGTERM works in every state: while a graceful stop hangs (a test-only stall
+/// stands in for a worker stuck on a blocked pipe), a second SIGTERM ends echod at
+/// once with exit 143 and one line saying it did not wait.
+#[test]
+fn second_sigterm_exits_at_once() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_echod"));
+    command.env("ECHOD_TEST_ONLY_STALL_STOP_MS", "60000");
+    let mut echod = spawn_with(command, &LOCAL);
+    echod.ready();
+    echod.signal("-TERM");
+    // Bounded: the first signal was taken (the stop began) before the second is sent.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(echod.child.try_wait().expect("try_wait").is_none(), "the stall holds the stop");
+    echod.signal("-TERM");
+    assert_eq!(echod.wait().code(), Some(143));
+    let line = echod.stderr_line_with("second signal");
+    assert!(line.starts_with("echod: a second signal: exiting now"), "{line}");
+}
+
 #[test]
 fn binary_refuses_port_in_use() {
     let plain = TcpListener::bind("127.0.0.1:0").expect("occupant");
