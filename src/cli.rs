@@ -1,34 +1,46 @@
 //! Command-line conventions shared by echod and loadgen (ripgrep's model):
 //! `main -> run() -> exit code`; errors printed once, on one line, as
-//! `tool: what is wrong: why`, naming the flag and the fix; exit codes with meaning:
-//! 0 ok, 1 "ran, but the result is wrong" (loadgen) or "ran, then failed" (echod: its
-//! stats went to a fallback file, or `--processes` gave up restarting a child), 2 bad
-//! input or failure to start.
+//! `tool: what is wrong: why`, naming the flag and the fix; exit codes with meaning,
+//! the same for every command of both binaries, defined here and nowhere else:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | [`EXIT_OK`] 0 | it ran and found nothing wrong |
+//! | [`EXIT_FAILED`] 1 | it ran, and the result is wrong or missing: echoes that differ, connections missing (loadgen), a regression or a failed check (compare), a step that failed (suite), stats written to a fallback file or a child that kept dying (echod) |
+//! | [`EXIT_USAGE`] 2 | bad input, or it could not start (or could not write its result) |
+//! | [`EXIT_SIGINT`] 130, [`EXIT_SIGTERM`] 143 | it was interrupted (128 + the signal), with what it measured until then |
 
 use std::process::ExitCode;
 
-/// Exit code for bad input or a failure to start.
+/// It ran and found nothing wrong.
+pub const EXIT_OK: u8 = 0;
+
+/// It ran, and the result is wrong or missing (see the module doc).
+pub const EXIT_FAILED: u8 = 1;
+
+/// Bad input or a failure to start.
 pub const EXIT_USAGE: u8 = 2;
 
-/// Exit code for a run that went wrong after it started.
-pub const EXIT_FAILED: u8 = 1;
+/// Interrupted by SIGINT (128 + 2).
+pub const EXIT_SIGINT: u8 = 130;
+
+/// Interrupted by SIGTERM (128 + 15).
+pub const EXIT_SIGTERM: u8 = 143;
+
+/// Writes `text` to stdout. A closed stdout (`loadgen ... | head`) is not an error:
+/// the rest of the text is dropped quietly and the caller goes on (its files are
+/// still written, its exit code is still the result's), instead of the panic of
+/// `print!` on a broken pipe.
+pub fn print(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
 
 /// Parses the command line; on a usage error prints one line and exits 2.
 /// `--help` and `--version` print as usual and exit 0.
 pub fn parse_or_exit<T: clap::Parser>(tool: &str) -> T {
     match T::try_parse() {
-        Ok(v) => v,
-        Err(e) => exit_on_clap_error(tool, e),
-    }
-}
-
-/// The same for an explicit argument list (tests and sub-processes).
-pub fn parse_from_or_exit<T: clap::Parser, I, S>(tool: &str, args: I) -> T
-where
-    I: IntoIterator<Item = S>,
-    S: Into<std::ffi::OsString> + Clone,
-{
-    match T::try_parse_from(args) {
         Ok(v) => v,
         Err(e) => exit_on_clap_error(tool, e),
     }

@@ -24,6 +24,9 @@
 //! - [`pin`]: which cores workers are pinned to.
 //! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
 //!   descendants): the one reader, shared with loadgen.
+//! - [`child`]: a child process under control (start pinned, die with the parent,
+//!   lines read on threads, ready line, bounded waits, stop with grace): the one
+//!   way every program here starts another.
 //! - [`cli`]: one-line errors and exit codes shared by both binaries.
 //! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
 //!
@@ -31,6 +34,7 @@
 //! the server; tests drive the library directly. The load generator lives in the
 //! `loadgen` crate of this workspace.
 
+pub mod child;
 pub mod cli;
 pub mod net;
 pub mod pin;

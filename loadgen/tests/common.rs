@@ -1,26 +1,47 @@
-//! Helpers the test modules share: running the `loadgen` binary with a deadline.
+//! Helpers the test modules share: running the `loadgen` binary with a deadline,
+//! through [`echod::child`] (the one way this project starts another program).
 
-use std::process::{Command, Output, Stdio};
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
+
+use echod::child::{Child, Line, Spec};
+
+/// How long the lines of a process that ended may take to arrive.
+const LAST_LINES: Duration = Duration::from_secs(5);
 
 /// Runs the `loadgen` binary with `args` and collects its output; kills it if it
 /// outlives `limit` (every run under test stops by itself well before).
 pub fn loadgen(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn loadgen");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut child =
+        Child::start(Spec::new(env!("CARGO_BIN_EXE_loadgen")).args(args)).expect("spawn loadgen");
+    let status = finish(&mut child, limit);
+    let (stdout, stderr) = split(child.remaining_lines(LAST_LINES));
+    Output { status, stdout: stdout.into_bytes(), stderr: stderr.join("\n").into_bytes() }
+}
+
+/// Waits for `child` (killing it after `limit`).
+fn finish(child: &mut Child, limit: Duration) -> ExitStatus {
+    match child.wait_bounded(limit, None).expect("wait") {
+        Some(status) => status,
+        None => child.kill().unwrap_or_else(|_| ExitStatus::from_raw(9)),
     }
-    child.wait_with_output().expect("output")
+}
+
+/// Lines as stdout text and stderr lines.
+fn split(lines: Vec<Line>) -> (String, Vec<String>) {
+    let mut stdout = String::new();
+    let mut stderr = Vec::new();
+    for line in lines {
+        match line {
+            Line::Out(l) => {
+                stdout.push_str(&l);
+                stdout.push('\n');
+            }
+            Line::Err(l) => stderr.push(l),
+        }
+    }
+    (stdout, stderr)
 }
 
 /// A process's stderr as text.
@@ -32,9 +53,7 @@ pub fn stderr(o: &Output) -> String {
 /// runs, so a test can wait for a line, then signal it.
 pub struct Running {
     /// The process.
-    pub child: std::process::Child,
-    /// Its stderr lines, as they come (the reader thread ends at EOF).
-    lines: std::sync::mpsc::Receiver<String>,
+    pub child: Child,
     /// Every stderr line read so far.
     pub seen: Vec<String>,
 }
@@ -42,23 +61,11 @@ pub struct Running {
 /// Starts the `loadgen` binary with `args` in folder `dir` (where it may write),
 /// with `TMPDIR` set to `tmp` when given.
 pub fn spawn(args: &[&str], dir: &std::path::Path, tmp: Option<&std::path::Path>) -> Running {
-    use std::io::BufRead as _;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadgen"));
-    cmd.args(args).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut spec = Spec::new(env!("CARGO_BIN_EXE_loadgen")).args(args).current_dir(dir);
     if let Some(tmp) = tmp {
-        cmd.env("TMPDIR", tmp);
+        spec = spec.env("TMPDIR", tmp);
     }
-    let mut child = cmd.spawn().expect("spawn loadgen");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Running { child, lines, seen: Vec::new() }
+    Running { child: Child::start(spec).expect("spawn loadgen"), seen: Vec::new() }
 }
 
 impl Running {
@@ -69,15 +76,11 @@ impl Running {
             return true;
         }
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    self.seen.push(line);
-                    if found {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
+            let Some(line) = self.child.next_line_of(false, left) else { return false };
+            let found = line.contains(text);
+            self.seen.push(line);
+            if found {
+                return true;
             }
         }
         false
@@ -86,12 +89,12 @@ impl Running {
     /// Sends `signal` (e.g. `INT`, `TERM`) with kill(1), unless the process has
     /// ended (once reaped, its pid may be another process's).
     pub fn signal(&mut self, signal: &str) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
+        if !self.child.running() {
             return;
         }
-        let status = Command::new("kill")
+        let status = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
+            .arg(self.child.pid().to_string())
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{signal} failed");
@@ -100,24 +103,9 @@ impl Running {
     /// Waits for the process to end (killing it after `limit`); returns its exit
     /// code (None: killed), its stdout and every stderr line.
     pub fn finish(mut self, limit: Duration) -> (Option<i32>, String, Vec<String>) {
-        use std::io::Read as _;
-        let deadline = Instant::now() + limit;
-        while self.child.try_wait().expect("wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let status = self.child.wait().expect("wait");
-        let mut stdout = String::new();
-        if let Some(mut out) = self.child.stdout.take() {
-            let _ = out.read_to_string(&mut stdout);
-        }
-        // The reader thread ends at EOF: collect what it has left.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
+        let status = finish(&mut self.child, limit);
+        let (stdout, stderr) = split(self.child.remaining_lines(LAST_LINES));
+        self.seen.extend(stderr);
         (status.code(), stdout, self.seen)
     }
 }

@@ -210,12 +210,12 @@ fn run_one(config: Config, child: bool) -> anyhow::Result<ServerStats> {
             handle.shutdown();
         });
     }
-    println!(
-        "listening on {} workers={} model={}",
+    echod::cli::print(&format!(
+        "listening on {} workers={} model={}\n",
         server.local_addr(),
         config.workers,
         config.model.name()
-    );
+    ));
     if child && std::env::var_os(processes::TEST_CHILD_EXITS).is_some() {
         // Test-only: a child that dies right after its ready line (restart tests).
         let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -262,12 +262,12 @@ fn run_processes(config: &Config, processes: usize) -> anyhow::Result<Outcome> {
     if let Some(limit) = sup.thread_limit() {
         eprintln!("echod: {}", thread_line(limit));
     }
-    println!(
-        "listening on {} workers={} model={} processes={processes}",
+    echod::cli::print(&format!(
+        "listening on {} workers={} model={} processes={processes}\n",
         sup.local_addr(),
         config.workers,
         config.model.name()
-    );
+    ));
     Ok(sup.run(&stop))
 }
 

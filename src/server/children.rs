@@ -1,16 +1,13 @@
 //! One `--processes` child: what it runs (its workers, its share of `--max-threads`,
-//! its stats file), the flags that say so, and starting it: the same binary
-//! re-executed with hidden flags, stdin a pipe whose closing stops it, stdout read
-//! for the ready line on a thread that then drains it (a child never blocks on a
-//! full pipe). Starting and restarting a child go through [`spawn`] alike.
+//! its stats file), the flags that say so, and starting it ([`crate::child`]): the
+//! same binary re-executed with hidden flags, stdin a pipe whose closing stops it,
+//! stdout read for the ready line (a child never blocks on a full pipe). Starting
+//! and restarting a child go through [`spawn`] alike.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-use crossbeam::channel::Sender;
 
 use super::Config;
+use crate::child::{Child, ChildError, Out, Spec};
 
 /// What one child is: its index, its workers, and where it writes its stats.
 #[derive(Clone, Debug)]
@@ -25,19 +22,6 @@ pub struct ChildPlan {
     pub stats: PathBuf,
     /// `--model threads`: its share of the server's connection threads.
     pub max_threads: Option<usize>,
-}
-
-/// A child's first line, or its absence: sent once per start of a child.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadyLine {
-    /// Which child.
-    pub index: usize,
-    /// Which start of it: 0 first, then one more per restart.
-    pub generation: u64,
-    /// Its pid.
-    pub pid: u32,
-    /// True when it printed `listening on ...`; false when it exited first.
-    pub ready: bool,
 }
 
 /// Share `index` of `total` split over `parts`: even, the remainder to the first.
@@ -90,30 +74,17 @@ pub fn child_args(
     args
 }
 
-/// Starts child `index` (its `generation`-th start) of `exe` with `args`; its ready
-/// line (or its absence) arrives on `ready`.
-pub fn spawn(
-    exe: &Path,
-    args: &[String],
-    index: usize,
-    generation: u64,
-    ready: &Sender<ReadyLine>,
-) -> std::io::Result<Child> {
-    let mut child = Command::new(exe)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let (stdout, pid, tx) = (child.stdout.take(), child.id(), ready.clone());
-    std::thread::spawn(move || {
-        let Some(stdout) = stdout else { return };
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = matches!(lines.next(), Some(Ok(l)) if l.starts_with("listening on "));
-        let _ = tx.send(ReadyLine { index, generation, pid, ready });
-        for _ in lines {} // drain: a child never blocks on a full pipe
-    });
-    Ok(child)
+/// Starts child `index` of `exe` with `args`: its stdin a pipe whose closing stops
+/// it, its stdout read for the ready line, its stderr this process's.
+pub fn spawn(exe: &Path, args: &[String], index: usize) -> Result<Child, ChildError> {
+    Child::start(
+        Spec::new(exe)
+            .name(format!("worker process {index}"))
+            .args(args)
+            .stdin_pipe()
+            .stdout(Out::Lines)
+            .stderr(Out::Inherit),
+    )
 }
 
 #[cfg(test)]

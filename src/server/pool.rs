@@ -44,11 +44,6 @@ impl ShutdownHandle {
         }
         let _ = self.notify.try_send(());
     }
-
-    /// Whether shutdown was asked for.
-    pub fn is_shutdown(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
 }
 
 /// Reads every worker's published counters while the server runs.

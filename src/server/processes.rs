@@ -23,17 +23,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, Sender};
-
 pub use super::children::split_workers;
-use super::children::{self, ChildPlan, ReadyLine};
+use super::children::{self, ChildPlan};
 use super::restart::{Deaths, Decision, POLICY};
 use super::thread_budget::{self, Limit};
 use super::{limit, Config, Model, ServerError, ServerStats};
+use crate::child::{Child, ChildError, Line, Stop};
 use crate::net;
 use crate::sys::SharedCounters;
 
@@ -47,6 +46,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the parent looks at its children.
 const TICK: Duration = Duration::from_millis(20);
+/// How a child's ready line starts.
+const READY_LINE: &str = "listening on ";
 
 /// One child's place in the supervisor.
 #[derive(Debug)]
@@ -66,8 +67,8 @@ struct Slot {
 /// A child is up, or down until its restart is due.
 #[derive(Debug)]
 enum State {
-    /// Running (perhaps not yet listening, after a restart).
-    Up(Child),
+    /// Running; `listening` once its ready line came (after a restart, later).
+    Up { child: Child, listening: bool },
     /// Dead; start it again at `at`.
     Down {
         /// When the back-off ends.
@@ -102,10 +103,6 @@ pub struct Supervisor {
     /// its descriptor stays open for every child started, and to reclaim the places
     /// of a child that died.
     counters: Option<SharedCounters>,
-    /// Children's ready lines.
-    ready_tx: Sender<ReadyLine>,
-    /// Read at start, then every tick for the restarted ones.
-    ready_rx: Receiver<ReadyLine>,
     /// Children restarted so far.
     restarts: u64,
 }
@@ -161,7 +158,6 @@ impl Supervisor {
                 }
             })
             .collect();
-        let (ready_tx, ready_rx) = crossbeam::channel::unbounded();
         let mut sup = Supervisor {
             exe: exe.to_path_buf(),
             slots,
@@ -169,32 +165,29 @@ impl Supervisor {
             _reserved: reserved,
             thread_limit,
             counters,
-            ready_tx,
-            ready_rx,
             restarts: 0,
         };
         for index in 0..processes {
             if let Err(e) = sup.start_child(index) {
                 sup.stop_all();
-                let what = format!("could not start {}: {e}", exe.display());
-                return Err(ServerError::Child { index, what });
+                return Err(ServerError::Child { index, what: e.to_string() });
             }
         }
         let deadline = Instant::now() + READY_TIMEOUT;
-        for _ in 0..processes {
-            match sup.ready_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(ReadyLine { ready: true, .. }) => {}
-                Ok(ReadyLine { index, .. }) => {
-                    sup.stop_all();
-                    let what = "exited before listening".into();
-                    return Err(ServerError::Child { index, what });
-                }
-                Err(_) => {
-                    sup.stop_all();
-                    let what = format!("not listening after {READY_TIMEOUT:?}");
-                    return Err(ServerError::Child { index: 0, what });
-                }
+        for index in 0..processes {
+            let State::Up { child, listening } = &mut sup.slots[index].state else { continue };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(e) = child.wait_for_line(READY_LINE, left) {
+                let what = match e {
+                    ChildError::Exited { status, .. } => {
+                        format!("exited before listening ({status})")
+                    }
+                    _ => format!("not listening after {READY_TIMEOUT:?}"),
+                };
+                sup.stop_all();
+                return Err(ServerError::Child { index, what });
             }
+            *listening = true;
         }
         Ok(sup)
     }
@@ -215,12 +208,16 @@ impl Supervisor {
         let mut failure = None;
         'watch: while !stop.load(Ordering::Acquire) {
             // Ready lines first: a restart is reported before that child's next death.
-            while let Ok(line) = self.ready_rx.try_recv() {
-                if line.ready && line.generation > 0 {
-                    eprintln!(
-                        "echod: worker process {} restarted (pid {}), listening",
-                        line.index, line.pid
-                    );
+            for (index, slot) in self.slots.iter_mut().enumerate() {
+                let State::Up { child, listening: listening @ false } = &mut slot.state else {
+                    continue;
+                };
+                if let Some(Line::Out(line)) = child.next_line(Duration::ZERO) {
+                    if line.starts_with(READY_LINE) {
+                        *listening = true;
+                        let pid = child.pid();
+                        eprintln!("echod: worker process {index} restarted (pid {pid}), listening");
+                    }
                 }
             }
             for index in 0..self.slots.len() {
@@ -261,7 +258,7 @@ impl Supervisor {
         let now = Instant::now();
         let slot = &mut self.slots[index];
         let status = match &mut slot.state {
-            State::Up(child) => match child.try_wait() {
+            State::Up { child, .. } => match child.try_wait() {
                 Ok(Some(status)) if !stop.load(Ordering::Acquire) => status.to_string(),
                 _ => return Ok(()), // running, or exited because the run is stopping
             },
@@ -300,37 +297,32 @@ impl Supervisor {
     }
 
     /// Starts child `index` (again).
-    fn start_child(&mut self, index: usize) -> std::io::Result<()> {
+    fn start_child(&mut self, index: usize) -> Result<(), ChildError> {
         let slot = &mut self.slots[index];
-        let child = children::spawn(&self.exe, &slot.args, index, slot.starts, &self.ready_tx)?;
+        let child = children::spawn(&self.exe, &slot.args, index)?;
         slot.starts += 1;
-        slot.state = State::Up(child);
+        slot.state = State::Up { child, listening: false };
         Ok(())
     }
 
     /// Closes every running child's stdin (their signal to stop), waits up to
-    /// [`EXIT_TIMEOUT`], kills stragglers. Returns each child's exit status (`None`
-    /// for one that was down).
+    /// [`EXIT_TIMEOUT`] for them all, kills stragglers. Returns each child's exit
+    /// status (`None` for one that was down).
     fn stop_all(&mut self) -> Vec<Option<ExitStatus>> {
         for slot in &mut self.slots {
-            if let State::Up(child) = &mut slot.state {
-                drop(child.stdin.take());
+            if let State::Up { child, .. } = &mut slot.state {
+                child.close_stdin();
             }
         }
         let deadline = Instant::now() + EXIT_TIMEOUT;
         self.slots
             .iter_mut()
             .map(|slot| {
-                let State::Up(child) = &mut slot.state else { return None };
-                loop {
-                    match child.try_wait() {
-                        Ok(Some(status)) => break Some(status),
-                        Ok(None) if Instant::now() < deadline => std::thread::sleep(TICK),
-                        _ => {
-                            let _ = child.kill();
-                            break child.wait().ok();
-                        }
-                    }
+                let State::Up { child, .. } = &mut slot.state else { return None };
+                let left = deadline.saturating_duration_since(Instant::now());
+                match child.wait_bounded(left, None) {
+                    Ok(Some(status)) => Some(status),
+                    _ => child.stop(Stop::Term, Duration::ZERO).ok(),
                 }
             })
             .collect()
@@ -348,14 +340,10 @@ fn read_stats(path: &Path) -> Result<ServerStats, String> {
 
 impl Drop for Supervisor {
     fn drop(&mut self) {
-        // Never leave children behind, whatever path led here.
+        // Never leave children behind, whatever path led here (a child stops when
+        // dropped; its stats file goes too).
         for slot in &mut self.slots {
-            if let State::Up(child) = &mut slot.state {
-                if matches!(child.try_wait(), Ok(None)) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-            }
+            slot.state = State::Down { at: Instant::now() };
             let _ = std::fs::remove_file(&slot.plan.stats);
         }
     }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use echod::server::ServerStats;
 
-use crate::common::process::{spawn, spawn_with, temp_json, LOCAL};
+use crate::common::process::{echod_spec, spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo, WAIT};
 
 /// The start-up line states the descriptor limit, what one process holds, and how
@@ -16,7 +16,7 @@ fn startup_line_names_the_descriptor_limit_and_processes() {
     let mut echod = spawn(&LOCAL);
     echod.ready();
     let line = crate::common::wait_for("the descriptor line", || {
-        echod.stderr.recv_timeout(WAIT).ok().filter(|l| l.starts_with("echod: descriptor limit"))
+        echod.stderr_line(WAIT).filter(|l| l.starts_with("echod: descriptor limit"))
     });
     assert!(line.contains("this process can hold about"), "{line}");
     assert!(line.contains("--processes N"), "{line}");
@@ -40,7 +40,7 @@ fn sigterm_exits_cleanly_with_stats() {
         assert_eq!(echo(c, b"hello"), b"hello");
     }
     let line = crate::common::wait_for("a stats line", || {
-        echod.stderr.recv_timeout(WAIT).ok().filter(|l| l.starts_with("echod: stats: w0"))
+        echod.stderr_line(WAIT).filter(|l| l.starts_with("echod: stats: w0"))
     });
     assert!(line.contains("conns="), "{line}");
     echod.signal("-TERM");
@@ -62,14 +62,13 @@ fn sigterm_exits_cleanly_with_stats() {
 /// once with exit 143 and one line saying it did not wait.
 #[test]
 fn second_sigterm_exits_at_once() {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_echod"));
-    command.env("ECHOD_TEST_ONLY_STALL_STOP_MS", "60000");
+    let command = echod_spec().env("ECHOD_TEST_ONLY_STALL_STOP_MS", "60000");
     let mut echod = spawn_with(command, &LOCAL);
     echod.ready();
     echod.signal("-TERM");
     // Bounded: the first signal was taken (the stop began) before the second is sent.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(echod.child.try_wait().expect("try_wait").is_none(), "the stall holds the stop");
+    assert!(echod.try_wait().is_none(), "the stall holds the stop");
     echod.signal("-TERM");
     assert_eq!(echod.wait().code(), Some(143));
     let line = echod.stderr_line_with("second signal");
@@ -153,8 +152,11 @@ fn emfile_pauses_accepting_then_resumes() {
     }
     let json = temp_json("emfile");
     let path = json.to_str().expect("utf-8 path");
-    let mut prlimit = Command::new("prlimit");
-    prlimit.args(["--nofile=40:40", "--", env!("CARGO_BIN_EXE_echod")]);
+    let prlimit = echod::child::Spec::new("prlimit").args([
+        "--nofile=40:40",
+        "--",
+        env!("CARGO_BIN_EXE_echod"),
+    ]);
     let mut args = LOCAL.to_vec();
     args.extend(["--workers", "1", "--stats-json", path]);
     let mut echod = spawn_with(prlimit, &args);
@@ -162,7 +164,7 @@ fn emfile_pauses_accepting_then_resumes() {
     // More connections than descriptors: the kernel completes them all into the backlog.
     let mut clients: Vec<_> = (0..60).map(|_| connect(addr)).collect();
     let hint = crate::common::wait_for("the EMFILE hint", || {
-        echod.stderr.recv_timeout(WAIT).ok().filter(|l| l.contains("out of file descriptors"))
+        echod.stderr_line(WAIT).filter(|l| l.contains("out of file descriptors"))
     });
     assert!(hint.contains("--max-conns"), "{hint}");
     let last = clients.split_off(40);

@@ -1,87 +1,90 @@
-//! The built `echod` binary as a child process: spawn it, read its ready line and its
-//! output line by line (on channels, so every read is bounded), signal it, and wait
-//! for it with a bound (killing it if it overstays, and when dropped).
+//! The built `echod` binary as a child process (through [`echod::child`], as every
+//! program here starts another): spawn it, read its ready line and its output line
+//! by line (every read bounded), signal it, and wait for it with a bound (killing it
+//! if it overstays, and when dropped).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use echod::child::{Child, Spec};
 
 use super::WAIT;
 
-/// A running echod with its output lines arriving on channels.
+/// A running echod.
 pub struct Echod {
-    /// The process.
-    pub child: Child,
-    /// Its stdout, line by line.
-    pub stdout: Receiver<String>,
-    /// Its stderr, line by line.
-    pub stderr: Receiver<String>,
+    child: Child,
 }
 
-fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
+/// The built echod, as a [`Spec`] a test can add to (environment, folder).
+pub fn echod_spec() -> Spec {
+    Spec::new(env!("CARGO_BIN_EXE_echod")).name("echod")
 }
 
 /// Starts the built echod with `args`.
 pub fn spawn(args: &[&str]) -> Echod {
-    spawn_with(Command::new(env!("CARGO_BIN_EXE_echod")), args)
+    spawn_with(echod_spec(), args)
 }
 
-/// Starts echod through `command` (e.g. prlimit) with `args`.
-pub fn spawn_with(mut command: Command, args: &[&str]) -> Echod {
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn echod");
-    let stdout = lines(child.stdout.take().expect("stdout"));
-    let stderr = lines(child.stderr.take().expect("stderr"));
-    Echod { child, stdout, stderr }
+/// Starts `spec` (echod, or a wrapper such as prlimit ending in echod) with `args`.
+pub fn spawn_with(spec: Spec, args: &[&str]) -> Echod {
+    Echod { child: Child::start(spec.args(args)).expect("spawn echod") }
 }
 
 impl Echod {
     /// Waits for the ready line; returns the address it names.
-    pub fn ready(&self) -> SocketAddr {
-        let line = self.stdout.recv_timeout(WAIT).expect("a ready line");
+    pub fn ready(&mut self) -> SocketAddr {
+        let line = self.child.next_line_of(true, WAIT).expect("a ready line");
         let addr = line.strip_prefix("listening on ").expect("ready line").split(' ').next();
         addr.expect("address").parse().expect("socket address")
     }
 
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
     /// Sends `sig` (e.g. "-TERM") with kill(1).
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status();
+        let ok = std::process::Command::new("kill").args([sig, &self.pid().to_string()]).status();
         assert!(ok.expect("kill").success());
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL echod");
+    }
+
+    /// Its exit status if it has ended.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
     }
 
     /// Waits (bounded) for exit; kills it if it overstays.
     pub fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            if Instant::now() > deadline {
+        match self.child.wait_bounded(WAIT, None).expect("wait") {
+            Some(status) => status,
+            None => {
                 let _ = self.child.kill();
                 panic!("echod did not exit");
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
+    /// The next stdout line, waiting at most `wait`.
+    pub fn stdout_line(&mut self, wait: Duration) -> Option<String> {
+        self.child.next_line_of(true, wait)
+    }
+
+    /// The next stderr line, waiting at most `wait`.
+    pub fn stderr_line(&mut self, wait: Duration) -> Option<String> {
+        self.child.next_line_of(false, wait)
+    }
+
     /// Reads stderr (bounded) until a line contains `needle`; returns that line.
-    pub fn stderr_line_with(&self, needle: &str) -> String {
+    pub fn stderr_line_with(&mut self, needle: &str) -> String {
         let mut seen = Vec::new();
-        while let Ok(l) = self.stderr.recv_timeout(WAIT) {
+        while let Some(l) = self.stderr_line(WAIT) {
             if l.contains(needle) {
                 return l;
             }
@@ -91,21 +94,12 @@ impl Echod {
     }
 
     /// Every stderr line until none came for 5 s (or the stream ended).
-    pub fn stderr_lines(&self) -> Vec<String> {
+    pub fn stderr_lines(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+        while let Some(l) = self.stderr_line(Duration::from_secs(5)) {
             out.push(l);
         }
         out
-    }
-}
-
-impl Drop for Echod {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use echod::server::ServerStats;
 
-use crate::common::process::{spawn, spawn_with, temp_json, LOCAL};
+use crate::common::process::{echod_spec, spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo, random_bytes, wait_for};
 
 /// The children of `pid`, from /proc/PID/task/*/children.
@@ -109,7 +109,7 @@ fn killed_child_is_restarted_while_the_others_serve() {
     args.push(json.to_str().expect("utf-8"));
     let mut echod = spawn(&args);
     let addr = echod.ready();
-    let first = children(echod.child.id());
+    let first = children(echod.pid());
     assert_eq!(first.len(), 3, "{first:?}");
     let clients: Vec<_> = (0..30).map(|_| connect(addr)).collect();
     for c in &clients {
@@ -172,8 +172,7 @@ fn killed_child_is_restarted_while_the_others_serve() {
 #[test]
 fn child_dying_repeatedly_makes_the_parent_give_up() {
     let json = temp_json("give-up");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_echod"));
-    command.env("ECHOD_TEST_ONLY_CHILD_EXITS_AFTER_READY", "1");
+    let command = echod_spec().env("ECHOD_TEST_ONLY_CHILD_EXITS_AFTER_READY", "1");
     let mut args = LOCAL.to_vec();
     args.extend(["--workers", "2", "--processes", "2", "--stats-json"]);
     args.push(json.to_str().expect("utf-8"));
@@ -196,9 +195,8 @@ fn children_stop_when_the_parent_is_killed() {
     args.extend(["--workers", "2", "--processes", "2"]);
     let mut echod = spawn(&args);
     echod.ready();
-    let kids = children(echod.child.id());
+    let kids = children(echod.pid());
     assert_eq!(kids.len(), 2, "{kids:?}");
-    echod.child.kill().expect("SIGKILL the parent");
-    let _ = echod.child.wait();
+    echod.kill();
     wait_for("the children to stop", || kids.iter().all(|&k| !alive(k)).then_some(()));
 }

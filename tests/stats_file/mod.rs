@@ -2,11 +2,11 @@
 //! write that still fails at exit goes to a fallback file, named on stderr.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use echod::server::ServerStats;
 
-use crate::common::process::{spawn, spawn_with, temp_json, LOCAL};
+use crate::common::process::{echod_spec, spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo};
 
 /// A fresh, empty folder under the temporary folder.
@@ -41,7 +41,7 @@ fn unwritable_stats_json_is_refused_before_starting() {
         args.extend(["--stats-json", path.to_str().expect("utf-8")]);
         let mut echod = spawn(&args);
         assert_eq!(echod.wait().code(), Some(2), "{path:?}");
-        assert!(echod.stdout.try_recv().is_err(), "{path:?}: it started serving");
+        assert!(echod.stdout_line(Duration::ZERO).is_none(), "{path:?}: it started serving");
         let err = echod.stderr_lines();
         assert_eq!(err.len(), 1, "{path:?}: {err:?}");
         assert!(err[0].starts_with("echod: --stats-json "), "{err:?}");
@@ -59,8 +59,7 @@ fn stats_json_falls_back_when_the_write_fails() {
     let (gone, cwd) = (dir.join("gone"), dir.join("cwd"));
     std::fs::create_dir_all(&gone).expect("mkdir");
     std::fs::create_dir_all(&cwd).expect("mkdir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_echod"));
-    command.current_dir(&cwd);
+    let command = echod_spec().current_dir(&cwd);
     let target = gone.join("stats.json");
     let mut args = LOCAL.to_vec();
     args.extend(["--workers", "1", "--stats-json", target.to_str().expect("utf-8")]);

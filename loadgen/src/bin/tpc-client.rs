@@ -61,10 +61,10 @@ fn main() -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     let ok = handles.into_iter().filter_map(|h| h.join().ok()).filter(|ok| *ok).count();
     let (rts, cpu) = (n1 - n0, c1 - c0);
-    println!(
-        "conns={conns} ok={ok} spawn_failed={failed} rts={rts} rps={:.0} cpu_s={cpu:.2} rt_per_cpu_s={:.0}",
+    echod::cli::print(&format!(
+        "conns={conns} ok={ok} spawn_failed={failed} rts={rts} rps={:.0} cpu_s={cpu:.2} rt_per_cpu_s={:.0}\n",
         rts as f64 / window,
         if cpu > 0.0 { rts as f64 / cpu } else { 0.0 }
-    );
+    ));
     Ok(())
 }

@@ -76,7 +76,11 @@ pub struct Comparison {
 impl Comparison {
     /// 0 when nothing regressed or failed, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
-        u8::from(!self.passed)
+        if self.passed {
+            echod::cli::EXIT_OK
+        } else {
+            echod::cli::EXIT_FAILED
+        }
     }
 }
 

@@ -29,10 +29,7 @@ pub mod row;
 pub mod stats;
 pub mod verdict;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
 
 pub use comparison::{Comparison, Options, ScenarioComparison};
 pub use load::LoadError;
@@ -151,10 +148,6 @@ pub fn compare_paths(base: &Path, new: &Path, options: &Options) -> Result<Compa
 /// regressed, 1 a regression or a failure). Unreadable input is an error (exit 2).
 pub fn execute(args: CompareArgs) -> anyhow::Result<u8> {
     let comparison = compare_paths(&args.base, &args.new, &args.options())?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(render::render(&comparison, args.format).as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("cannot write the comparison to stdout")?;
+    echod::cli::print(&render::render(&comparison, args.format));
     Ok(comparison.exit_code())
 }

@@ -82,13 +82,13 @@ pub fn execute(args: PortsArgs) -> anyhow::Result<u8> {
         return reexec_in_namespace(&args);
     }
     let report = run_inner(&args)?;
-    print!("{}", render(&report));
+    echod::cli::print(&render(&report));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text).with_context(|| format!("--json {}", path.display()))?;
     }
     let all_match = report.cases.iter().all(|c| c.measured == c.predicted);
-    Ok(if all_match { 0 } else { 1 })
+    Ok(if all_match { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
 }
 
 fn reexec_in_namespace(args: &PortsArgs) -> anyhow::Result<u8> {

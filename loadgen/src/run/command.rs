@@ -71,7 +71,7 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         outcome.result.interrupted = true;
     }
     let r = &outcome.result;
-    print!("{}", summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
+    echod::cli::print(&summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
     // A lost output file makes the exit code 2, unless a signal decided it.
     let lost_code = if interrupted_by().is_some() { outcome.exit_code } else { EXIT_USAGE };
     // --hgrm first, so the JSON carries the exit code the process ends with.

@@ -13,14 +13,14 @@
 //! parent's scratch folder is swept by the next split run (`scratch`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use echod::child::{Child, Out, Spec};
 
 use super::args::Config;
 use super::child::{parse_line, ChildFigures, ChildLine};
@@ -33,6 +33,8 @@ use super::{report, RunOutcome};
 
 /// The errno name counted for connections of a child that died before reporting.
 pub const CHILD_FAILED: &str = "CHILD_FAILED";
+/// How often the parent looks at its children.
+const TICK: Duration = Duration::from_millis(20);
 
 /// Merges children's figures into one outcome for `config` (the whole run's).
 pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::Result<RunOutcome> {
@@ -118,11 +120,15 @@ fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> Vec<String
     a
 }
 
-/// One running child.
+/// One child of the split run.
 struct Running {
+    /// The process ([`echod::child`]): stdin a pipe for the word, stdout its lines.
     child: Child,
+    /// Its index among the children.
     index: u64,
+    /// Where it writes its figures at the end.
     out: PathBuf,
+    /// Connections it has up, once its connect phase is over.
     connected: Option<u64>,
 }
 
@@ -135,157 +141,161 @@ pub fn run_split(
     let exe = std::env::current_exe().context("cannot find loadgen's own path")?;
     // Removed when dropped, whichever way this function returns.
     let scratch = Scratch::create()?;
-    let dir = &scratch.dir;
-    // Each child's stdout, a line at a time; None when it closed.
-    let (tx, rx) = mpsc::channel::<(u64, Option<String>)>();
-    let mut kids: Vec<Running> = Vec::new();
-    for index in 0..count {
-        let out = dir.join(format!("child-{index}.json"));
-        let mut command = Command::new(&exe);
-        command
-            .args(child_args(config, index, count, &out))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        // A parent killed with SIGKILL leaves no load behind: the child gets SIGTERM
-        // (its Ctrl-C path: stop, keep nothing running) when this thread dies. This
-        // is the thread that waits for the children, so it outlives them.
-        echod::sys::die_with_parent(&mut command, libc::SIGTERM);
-        let mut child =
-            command.spawn().with_context(|| format!("cannot start child process {index}"))?;
-        let stdout = child.stdout.take().context("child stdout")?;
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send((index, Some(line)));
-            }
-            let _ = tx.send((index, None));
-        });
-        kids.push(Running { child, index, out, connected: None });
-    }
-    drop(tx);
-    // Every child connects; bounded by the connect timeout and the connection count.
-    let connect_bound = config.connect_timeout * 4 + Duration::from_secs(30 + config.conns / 2_000);
-    let deadline = Instant::now() + connect_bound;
-    // Children whose stdout closed already (they died while connecting).
-    let mut closed = vec![false; kids.len()];
-    while kids.iter_mut().any(|k| k.connected.is_none() && is_running(&mut k.child))
-        && Instant::now() < deadline
-        && !stop.load(Ordering::Relaxed)
-    {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((index, Some(line))) => {
-                if let ChildLine::Connected(n) = parse_line(&line) {
-                    kids[index as usize].connected = Some(n);
-                }
-            }
-            Ok((index, None)) => closed[index as usize] = true,
-            Err(_) => {}
-        }
-    }
-    let up: u64 = kids.iter().filter_map(|k| k.connected).sum();
-    let all = kids.iter().all(|k| k.connected.is_some());
-    let word = if all && !stop.load(Ordering::Relaxed) { "go" } else { "stop" };
-    if config.live {
-        eprintln!(
-            "loadgen: {up}/{} connections up across {count} processes; {}",
-            config.conns,
-            if word == "go" {
-                format!("warm-up {:?}, then {:?} measured", config.warmup, config.duration)
-            } else {
-                "stopping".to_string()
-            }
-        );
-    }
-    for k in &mut kids {
-        if let Some(stdin) = k.child.stdin.as_mut() {
-            let _ = writeln!(stdin, "{word}");
-        }
-        k.child.stdin.take();
-    }
-    // Wait for every child: warm-up, measured phase, drain, and a margin.
-    let bound = config.warmup + config.duration + config.drain_timeout + Duration::from_secs(30);
-    let deadline = Instant::now() + bound;
-    let mut forwarded = false;
-    // The live line merges the children's seconds as they arrive; a child counts as
-    // done when its stdout closes, so none of its seconds is left behind.
-    let mut live = Live::new(kids.len(), config.live, config.conns);
-    for (index, _) in closed.iter().enumerate().filter(|(_, c)| **c) {
-        live.on_report(Report::Done(index));
-    }
-    // Per child: None while running, Some(exit code) once it ended.
-    let mut statuses: Vec<Option<Option<i32>>> = vec![None; kids.len()];
-    let mut unserved_said = false;
-    while statuses.iter().any(Option::is_none) || !live.all_done() {
-        if stop.load(Ordering::Relaxed) && !forwarded {
-            for k in &mut kids {
-                // Only a child not yet reaped: its pid cannot belong to another
-                // process yet (a reaped child's may).
-                if is_running(&mut k.child) {
-                    let _ = echod::sys::terminate(k.child.id());
-                }
-            }
-            forwarded = true;
-        }
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok((index, Some(line))) => match parse_line(&line) {
-                ChildLine::Interval(iv) => live.on_report(Report::Interval(index as usize, iv)),
-                ChildLine::Unserved if !unserved_said => {
-                    served::say(config.connect_timeout);
-                    unserved_said = true;
-                }
-                _ => {}
-            },
-            Ok((index, None)) => live.on_report(Report::Done(index as usize)),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Every child's stdout is closed; wait for their exit codes.
-                live.finish();
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        for (k, status) in kids.iter_mut().zip(statuses.iter_mut()) {
-            if status.is_none() {
-                if let Ok(Some(s)) = k.child.try_wait() {
-                    *status = Some(s.code());
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            for (k, status) in kids.iter_mut().zip(statuses.iter_mut()) {
-                if status.is_none() {
-                    let _ = k.child.kill();
-                    *status = Some(k.child.wait().ok().and_then(|s| s.code()));
-                }
-            }
-            // A killed child's stdout may be held open by nobody else: stop waiting.
-            live.finish();
-        }
-    }
-    let mut figures = Vec::new();
-    let mut lost = 0;
-    for k in &kids {
-        match std::fs::read_to_string(&k.out).ok().and_then(|t| serde_json::from_str(&t).ok()) {
-            Some(f) => figures.push(f),
-            None => {
-                eprintln!(
-                    "loadgen: child process {} ended ({:?}) without figures: its {} connections count as {CHILD_FAILED}",
-                    k.index,
-                    statuses[k.index as usize].flatten(),
-                    share(config.conns, k.index, count)
-                );
-                lost += share(config.conns, k.index, count);
-            }
-        }
-    }
+    let mut kids = start_children(config, count, &exe, &scratch.dir)?;
+    let all = await_connected(config, &mut kids, stop);
+    let go = all && !stop.load(Ordering::Relaxed);
+    give_word(config, &mut kids, go);
+    let statuses = watch(config, &mut kids, stop);
+    let (figures, lost) = collect(config, &kids, &statuses, count);
     if figures.is_empty() {
         bail!("no child process of the split run reported figures");
     }
     merge(config, &figures, lost)
 }
 
-fn is_running(child: &mut Child) -> bool {
-    matches!(child.try_wait(), Ok(None))
+/// Starts the `count` children of `exe`, each writing its figures into `dir`. A
+/// parent killed with SIGKILL leaves no load behind: a child gets SIGTERM (its
+/// Ctrl-C path) when the thread that started it dies, and this is the thread that
+/// waits for them, so it outlives them.
+fn start_children(
+    config: &Config,
+    count: u64,
+    exe: &Path,
+    dir: &Path,
+) -> anyhow::Result<Vec<Running>> {
+    let mut kids = Vec::new();
+    for index in 0..count {
+        let out = dir.join(format!("child-{index}.json"));
+        let spec = Spec::new(exe)
+            .name(format!("child process {index}"))
+            .args(child_args(config, index, count, &out))
+            .stdin_pipe()
+            .stdout(Out::Lines)
+            .stderr(Out::Inherit);
+        let child = Child::start(spec)?;
+        kids.push(Running { child, index, out, connected: None });
+    }
+    Ok(kids)
+}
+
+/// Waits until every child has connected (bounded by the connect timeout and the
+/// connection count), or one died, or the run is stopped; whether all connected.
+fn await_connected(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> bool {
+    let bound = config.connect_timeout * 4 + Duration::from_secs(30 + config.conns / 2_000);
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        let mut waiting = false;
+        for k in kids.iter_mut().filter(|k| k.connected.is_none()) {
+            while let Some(line) = k.child.next_line_of(true, Duration::ZERO) {
+                if let ChildLine::Connected(n) = parse_line(&line) {
+                    k.connected = Some(n);
+                }
+            }
+            waiting |= k.connected.is_none() && k.child.running();
+        }
+        if !waiting {
+            break;
+        }
+        std::thread::sleep(TICK);
+    }
+    kids.iter().all(|k| k.connected.is_some())
+}
+
+/// Tells every child to go (or to stop), and closes its stdin.
+fn give_word(config: &Config, kids: &mut [Running], go: bool) {
+    if config.live {
+        let up: u64 = kids.iter().filter_map(|k| k.connected).sum();
+        eprintln!(
+            "loadgen: {up}/{} connections up across {} processes; {}",
+            config.conns,
+            kids.len(),
+            if go {
+                format!("warm-up {:?}, then {:?} measured", config.warmup, config.duration)
+            } else {
+                "stopping".to_string()
+            }
+        );
+    }
+    for k in kids.iter_mut() {
+        if let Some(stdin) = k.child.stdin() {
+            let _ = writeln!(stdin, "{}", if go { "go" } else { "stop" });
+        }
+        k.child.close_stdin();
+    }
+}
+
+/// Follows the children through warm-up, measured phase and drain (bounded, with a
+/// margin): merges their seconds into the live line as they arrive, says once that
+/// connections are unserved, passes a stop on. Each child's exit code (None: killed).
+fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option<i32>> {
+    let bound = config.warmup + config.duration + config.drain_timeout + Duration::from_secs(30);
+    let deadline = Instant::now() + bound;
+    // A child counts as done when its stdout has ended, so none of its seconds is
+    // left behind.
+    let mut live = Live::new(kids.len(), config.live, config.conns);
+    let mut done = vec![false; kids.len()];
+    let (mut forwarded, mut unserved_said) = (false, false);
+    loop {
+        if stop.load(Ordering::Relaxed) && !forwarded {
+            kids.iter_mut().for_each(|k| k.child.terminate());
+            forwarded = true;
+        }
+        for (i, k) in kids.iter_mut().enumerate() {
+            while let Some(line) = k.child.next_line_of(true, Duration::ZERO) {
+                match parse_line(&line) {
+                    ChildLine::Interval(iv) => live.on_report(Report::Interval(i, iv)),
+                    ChildLine::Unserved if !unserved_said => {
+                        served::say(config.connect_timeout);
+                        unserved_said = true;
+                    }
+                    _ => {}
+                }
+            }
+            if !done[i] && k.child.lines_done() {
+                done[i] = true;
+                live.on_report(Report::Done(i));
+            }
+        }
+        let ended = kids.iter_mut().all(|k| !k.child.running());
+        if (ended && live.all_done()) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(TICK);
+    }
+    live.finish();
+    kids.iter_mut()
+        .map(|k| match k.child.try_wait() {
+            Ok(Some(status)) => status.code(),
+            _ => k.child.kill().ok().and_then(|s| s.code()),
+        })
+        .collect()
+}
+
+/// Reads every child's figures; the connections of a child that left none count
+/// as failed. The figures and how many connections were lost.
+fn collect(
+    config: &Config,
+    kids: &[Running],
+    statuses: &[Option<i32>],
+    count: u64,
+) -> (Vec<ChildFigures>, u64) {
+    let mut figures = Vec::new();
+    let mut lost = 0;
+    for k in kids {
+        match std::fs::read_to_string(&k.out).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+            Some(f) => figures.push(f),
+            None => {
+                let conns = share(config.conns, k.index, count);
+                eprintln!(
+                    "loadgen: child process {} ended ({:?}) without figures: its {conns} \
+                     connections count as {CHILD_FAILED}",
+                    k.index, statuses[k.index as usize]
+                );
+                lost += conns;
+            }
+        }
+    }
+    (figures, lost)
 }
 
 #[cfg(test)]

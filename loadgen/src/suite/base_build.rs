@@ -63,7 +63,7 @@ pub fn execute(args: BuildBaseArgs) -> anyhow::Result<u8> {
     std::fs::write(args.out.join("revision.txt"), format!("{short} {subject}\nchosen: {why}\n"))
         .with_context(|| format!("--out {}: cannot write revision.txt", args.out.display()))?;
     eprintln!("build-base: {} holds the base build of {short}", args.out.display());
-    Ok(0)
+    Ok(echod::cli::EXIT_OK)
 }
 
 /// The top folder of the git checkout `dir` is in.

@@ -9,10 +9,10 @@
 //! client CPU-second" means the same thing for all three.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use echod::child::{Child, Spec};
 
 use super::plan::{Client, Step};
 use super::programs::Programs;
@@ -27,24 +27,17 @@ pub fn run(
     log: &Path,
 ) -> anyhow::Result<ClientFigures> {
     let (program, args) = command(programs, step, port)?;
-    let mut cmd = match step.client_cores.first() {
-        Some(core) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(core.to_string()).arg(&program);
-            c
-        }
-        None => Command::new(&program),
-    };
-    cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    echod::sys::die_with_parent(&mut cmd, libc::SIGTERM);
+    let spec = Spec::new(&program)
+        .args(&args)
+        .pinned(&step.client_cores[..1.min(step.client_cores.len())]);
+    let mut child = Child::start(spec)?;
     let limit = step.duration + step.warmup + Duration::from_secs(60);
-    let child = cmd.spawn().with_context(|| format!("cannot start {}", program.display()))?;
-    let output = wait_bounded(child, limit)?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let status = match child.wait_bounded(limit, None)? {
+        Some(status) => status,
+        None => child.kill()?,
+    };
+    let lines = child.remaining_lines(Duration::from_secs(2));
+    let text: String = lines.iter().map(|l| format!("{}\n", l.text())).collect();
     std::fs::write(log, &text).with_context(|| format!("cannot write {}", log.display()))?;
     let figures = match step.client {
         Client::Echoload => parse_echoload(&text),
@@ -54,11 +47,7 @@ pub fn run(
     };
     figures.with_context(|| {
         let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-        format!(
-            "{} printed no figures (exit {:?}): {last}",
-            step.client.label(),
-            output.status.code()
-        )
+        format!("{} printed no figures ({status}): {last}", step.client.label())
     })
 }
 
@@ -111,22 +100,6 @@ fn command(
         ),
         other => bail!("{} is not an outside client", other.label()),
     })
-}
-
-/// Waits for `child` at most `limit`, then kills it; its output either way.
-fn wait_bounded(
-    mut child: std::process::Child,
-    limit: Duration,
-) -> anyhow::Result<std::process::Output> {
-    let deadline = std::time::Instant::now() + limit;
-    while child.try_wait()?.is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(child.wait_with_output()?)
 }
 
 /// The value of `key=` on a `key=value ...` line.

@@ -119,7 +119,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         let index = crate::suite_index::read(dir).context("--render")?;
         let report = crate::report::write(dir, &index).context("cannot write the report")?;
         eprintln!("suite: report {}", report.display());
-        return Ok(0);
+        return Ok(echod::cli::EXIT_OK);
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -238,7 +238,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         .iter()
         .filter(|s| s.side != Some(Side::Base))
         .all(|s| s.record.error.is_none() && s.record.exit_code == Some(0));
-    Ok(if clean && !index.interrupted { 0 } else { 1 })
+    Ok(if clean && !index.interrupted { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
 }
 
 /// What every step of a suite run shares: the programs, the first port, the stop

@@ -4,7 +4,6 @@
 //! fails is recorded with its reason and the suite goes on; every wait is bounded.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use super::{clients, idle};
 use crate::result::RunResult;
 use crate::suite_index::{Section, Side, StepRecord};
 use anyhow::{bail, Context as _};
+use echod::child::{Child, Out, Spec};
 use echod::procfs;
 
 /// Runs `step` number `index` against the servers of `side`'s build; the result
@@ -169,29 +169,24 @@ fn run_loadgen(
     if let Some(r) = rate {
         args.push(format!("--rate={r:.0}"));
     }
-    let mut command = Command::new(&programs.loadgen);
-    command.args(&args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // Like the server, the run dies with the suite (and takes its own children along).
-    echod::sys::die_with_parent(&mut command, libc::SIGTERM);
-    let mut child = command.spawn().context("cannot start loadgen")?;
-    let started = Instant::now();
+    let spec = Spec::new(&programs.loadgen)
+        .name("loadgen")
+        .args(&args)
+        .stdout(Out::File(log.try_clone()?))
+        .stderr(Out::File(log));
+    let mut child = Child::start(spec)?;
     let limit = step.duration + step.warmup + Duration::from_secs(90);
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break Some(s);
-        }
-        if started.elapsed() > limit || stop.load(Ordering::Relaxed) {
-            // Ctrl-C reaches loadgen by itself (same process group); give it a moment
-            // to write its interrupted result, then make sure it is gone.
-            std::thread::sleep(Duration::from_millis(1_500));
-            if child.try_wait()?.is_none() {
-                let _ = child.kill();
-            }
-            break child.wait().ok();
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let status = match child.wait_bounded(limit, Some(stop))? {
+        Some(status) => status,
+        // Ctrl-C reaches loadgen by itself (same process group); give it a moment to
+        // write its interrupted result, then make sure it is gone.
+        None => match child.wait_bounded(Duration::from_millis(1_500), None)? {
+            Some(status) => status,
+            None => child.kill()?,
+        },
     };
-    Ok(status.and_then(|s| s.code()))
+    Ok(status.code())
 }
 
 fn server_command(

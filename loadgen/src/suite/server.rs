@@ -1,16 +1,17 @@
-//! A server process under the suite's control: started (pinned with taskset when
-//! asked), ready once it prints its `listening on` line, measured (RSS and CPU time
-//! summed over its process tree, since echod `--processes` forks children), and
-//! stopped with SIGTERM — then SIGKILL after a bounded wait — also when dropped, so
-//! a failing or interrupted suite leaves nothing running.
+//! A server process under the suite's control ([`echod::child`]): started (pinned
+//! with taskset when asked, dying with the suite), ready once it prints its ready
+//! line, measured (RSS and CPU time summed over its process tree, since echod
+//! `--processes` forks children), and stopped with SIGTERM — then SIGKILL after a
+//! bounded wait — also when dropped, so a failing or interrupted suite leaves
+//! nothing running. A server that exits or stays silent is reported with its last
+//! line of stderr.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
+use echod::child::{Child, Spec, Stop};
 use echod::procfs;
 
 /// How long a server may take to print its ready line.
@@ -39,44 +40,17 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
-    /// Starts the server and waits for its `listening on` line.
+    /// Starts the server and waits for its ready line (on stdout or stderr).
     pub fn start(cmd: &ServerCommand) -> anyhow::Result<ServerProc> {
-        let mut command = if cmd.cores.is_empty() {
-            Command::new(&cmd.program)
-        } else {
-            let list: Vec<String> = cmd.cores.iter().map(ToString::to_string).collect();
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(list.join(",")).arg(&cmd.program);
-            c
-        };
-        command.args(&cmd.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // A suite killed with SIGKILL must not leave its server listening for good.
-        echod::sys::die_with_parent(&mut command, libc::SIGTERM);
-        let mut child =
-            command.spawn().with_context(|| format!("cannot start {}", cmd.program.display()))?;
-        // Servers print their ready line on stdout (echod, tokio-echo) or stderr
-        // (epoll_echo); both are read to the end so the server never blocks on a pipe.
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().context("server stdout")?;
-        let stderr = child.stderr.take().context("server stderr")?;
-        watch_for_ready(stdout, &cmd.ready, tx.clone());
-        watch_for_ready(stderr, &cmd.ready, tx);
-        let mut proc = ServerProc { name: cmd.name.clone(), child: Some(child) };
-        match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(_) => Ok(proc),
-            Err(_) => {
-                let status = proc.stop()?;
-                bail!(
-                    "{} did not print its ready line within {READY_TIMEOUT:?} (exit: {status})",
-                    cmd.name
-                )
-            }
-        }
+        let spec = Spec::new(&cmd.program).name(&cmd.name).args(&cmd.args).pinned(&cmd.cores);
+        let mut child = Child::start(spec)?;
+        child.wait_for_line(&cmd.ready, READY_TIMEOUT)?;
+        Ok(ServerProc { name: cmd.name.clone(), child: Some(child) })
     }
 
     /// The pid of the top process.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.child.as_ref().map_or(0, Child::pid)
     }
 
     /// Resident memory of the process and its descendants, in bytes.
@@ -92,19 +66,8 @@ impl ServerProc {
     /// SIGTERM, a bounded wait, then SIGKILL. Returns how it exited.
     pub fn stop(&mut self) -> anyhow::Result<ExitStatus> {
         let Some(mut child) = self.child.take() else { bail!("{} was already stopped", self.name) };
-        let descendants: Vec<u32> = procfs::tree(child.id()).into_iter().skip(1).collect();
-        let _ = echod::sys::terminate(child.id());
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                break child.wait()?;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let descendants: Vec<u32> = procfs::tree(child.pid()).into_iter().skip(1).collect();
+        let status = child.stop(Stop::Term, STOP_TIMEOUT)?;
         // Descendants that outlived their parent (a shell's children, say) are stopped too.
         for pid in descendants {
             if procfs::alive(pid) {
@@ -123,21 +86,6 @@ impl Drop for ServerProc {
     }
 }
 
-fn watch_for_ready(
-    stream: impl std::io::Read + Send + 'static,
-    ready: &str,
-    tx: mpsc::Sender<String>,
-) {
-    let ready = ready.to_string();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if line.contains(&ready) {
-                let _ = tx.send(line);
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,7 +101,7 @@ mod tests {
             ready: "listening on".into(),
         };
         let err = ServerProc::start(&quick).err().expect("must fail");
-        assert!(err.to_string().contains("ready line"), "{err}");
+        assert!(err.to_string().contains("quitter exited (exit status: 3) before"), "{err}");
     }
 
     /// A real process tree is measured and stopped by SIGTERM.

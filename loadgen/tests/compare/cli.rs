@@ -140,3 +140,24 @@ fn help_documents_the_rules() {
         assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
     }
 }
+
+/// A closed stdout (`loadgen compare ... | head -0`) ends the command quietly with
+/// its verdict's exit code: no panic, nothing on stderr. It panicked before
+/// (`print!` on a broken pipe) or exited 2 naming stdout.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::process::Stdio;
+    let dir = sides(50_000.0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("compare")
+        .arg(dir.path().join("base"))
+        .arg(dir.path().join("new"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader is gone before a byte is written
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "the regression's exit code");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -141,7 +141,7 @@ fn unserved_is_said_while_the_run_goes_on() {
     all.extend(["--connect-timeout", "300ms", "-q", "--json", "r.json"]);
     let mut lg = crate::common::spawn(&all, &dir, None);
     let said = lg.wait_for_line(UNSERVED_HINT, Duration::from_secs(20));
-    let running = lg.child.try_wait().expect("wait").is_none();
+    let running = lg.child.running();
     lg.signal("TERM");
     let (_, _, stderr) = lg.finish(Duration::from_secs(20));
     assert!(said && running, "no hint while the run went on: {stderr:?}");

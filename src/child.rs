@@ -1,0 +1,558 @@
+//! A child process under a parent's control, the one way every program of this
+//! project starts another (echod's `--processes` children, a split loadgen run's
+//! children, the suite's servers and runs, the tests): started, optionally pinned
+//! with `taskset`, always dying with its parent (`PR_SET_PDEATHSIG`); its output read
+//! line by line on threads, so it never blocks on a full pipe and every read of it is
+//! bounded; ready once a line says so; waited for with a bound; stopped with grace —
+//! SIGTERM, or closing its stdin (echod's own children stop on that), a bounded
+//! wait, then SIGKILL. Dropping a running child stops it the same way.
+//!
+//! Invariants: a child is signalled only while it has not been reaped (a reaped
+//! child's pid may already belong to another process); the exit status, once seen,
+//! is kept, so `try_wait` after the end is cheap and never fails.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lines of stderr kept for error messages.
+const TAIL: usize = 20;
+/// How often bounded waits look at the child.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Where one of a child's output streams goes.
+#[derive(Debug)]
+pub enum Out {
+    /// Read line by line: [`Child::next_line`], [`Child::wait_for_line`].
+    Lines,
+    /// To this process's own stream.
+    Inherit,
+    /// Discarded.
+    Null,
+    /// Into a file.
+    File(File),
+}
+
+/// How to ask a child to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (servers, loadgen runs).
+    Term,
+    /// Close its stdin (echod's `--processes` children watch it).
+    CloseStdin,
+}
+
+/// What to start.
+#[derive(Debug)]
+pub struct Spec {
+    /// For messages: `echod`, `loadgen child 2`, ...
+    name: String,
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    /// Its working folder (None: this process's).
+    dir: Option<PathBuf>,
+    /// Cores to pin to with `taskset -c` (empty: not pinned).
+    cores: Vec<usize>,
+    /// A pipe the parent keeps (true) or nothing (false).
+    stdin: bool,
+    stdout: Out,
+    stderr: Out,
+}
+
+impl Spec {
+    /// `program` with no arguments, stdin empty, output read as lines.
+    pub fn new(program: impl Into<PathBuf>) -> Spec {
+        let program = program.into();
+        let name = program.file_name().map_or("child".into(), |n| n.to_string_lossy().into());
+        Spec {
+            name,
+            program,
+            args: Vec::new(),
+            env: Vec::new(),
+            dir: None,
+            cores: Vec::new(),
+            stdin: false,
+            stdout: Out::Lines,
+            stderr: Out::Lines,
+        }
+    }
+
+    /// The name messages use.
+    pub fn name(mut self, name: impl Into<String>) -> Spec {
+        self.name = name.into();
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<I, S>(mut self, args: I) -> Spec
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the child.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Spec {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the child in `dir`.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Spec {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Pins the child to `cores` with `taskset -c` (nothing when empty).
+    pub fn pinned(mut self, cores: &[usize]) -> Spec {
+        self.cores = cores.to_vec();
+        self
+    }
+
+    /// Gives the child a stdin pipe the parent holds ([`Child::stdin`]).
+    pub fn stdin_pipe(mut self) -> Spec {
+        self.stdin = true;
+        self
+    }
+
+    /// Where stdout goes.
+    pub fn stdout(mut self, out: Out) -> Spec {
+        self.stdout = out;
+        self
+    }
+
+    /// Where stderr goes.
+    pub fn stderr(mut self, out: Out) -> Spec {
+        self.stderr = out;
+        self
+    }
+}
+
+/// A line a child printed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// On stdout.
+    Out(String),
+    /// On stderr.
+    Err(String),
+}
+
+impl Line {
+    /// The text, whichever stream it came on.
+    pub fn text(&self) -> &str {
+        match self {
+            Line::Out(t) | Line::Err(t) => t,
+        }
+    }
+}
+
+/// Why a child did not get where it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    /// It could not be started.
+    #[error("cannot start {name}: {source}")]
+    Start {
+        /// The child's name.
+        name: String,
+        /// The OS's reason.
+        source: io::Error,
+    },
+    /// It ended first: how, and its last lines of stderr.
+    #[error("{name} exited ({status}) before {waited_for}{}", tail_text(.tail))]
+    Exited {
+        /// The child's name.
+        name: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// What was awaited.
+        waited_for: String,
+        /// Its last lines of stderr.
+        tail: Vec<String>,
+    },
+    /// It is still running after the bound (it was stopped).
+    #[error("{name} did not print {waited_for} within {limit:?}{}", tail_text(.tail))]
+    TimedOut {
+        /// The child's name.
+        name: String,
+        /// What was awaited.
+        waited_for: String,
+        /// The bound.
+        limit: Duration,
+        /// Its last lines of stderr.
+        tail: Vec<String>,
+    },
+}
+
+fn tail_text(tail: &[String]) -> String {
+    match tail.last() {
+        Some(last) => format!("; its last line: {last}"),
+        None => String::new(),
+    }
+}
+
+/// A started child.
+#[derive(Debug)]
+pub struct Child {
+    name: String,
+    inner: std::process::Child,
+    stdin: Option<ChildStdin>,
+    /// Lines of the streams read as lines (None: neither is).
+    lines: Option<Receiver<Line>>,
+    /// The last lines of stderr (when read as lines).
+    tail: Arc<Mutex<VecDeque<String>>>,
+    /// Lines read while looking for a line of the other stream, in order.
+    pending: VecDeque<Line>,
+    /// Every stream read as lines has ended (all its lines are received).
+    closed: bool,
+    /// The exit status, once seen.
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// Starts `spec`. The child gets SIGTERM if the thread that starts it dies, so
+    /// start it from a thread that lives as long as it should (main, or the thread
+    /// that waits for it).
+    pub fn start(spec: Spec) -> Result<Child, ChildError> {
+        let Spec { name, program, args, env, dir, cores, stdin, stdout, stderr } = spec;
+        let mut command = if cores.is_empty() {
+            Command::new(&program)
+        } else {
+            let list: Vec<String> = cores.iter().map(ToString::to_string).collect();
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(list.join(",")).arg(&program);
+            c
+        };
+        command.args(&args).envs(env);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        command.stdin(if stdin { Stdio::piped() } else { Stdio::null() });
+        let (read_out, read_err) = (matches!(stdout, Out::Lines), matches!(stderr, Out::Lines));
+        command.stdout(stdio(stdout)).stderr(stdio(stderr));
+        crate::sys::die_with_parent(&mut command, libc::SIGTERM);
+        let mut inner =
+            command.spawn().map_err(|source| ChildError::Start { name: name.clone(), source })?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let lines = (read_out || read_err).then(|| {
+            let (tx, rx) = mpsc::channel();
+            if let Some(out) = inner.stdout.take() {
+                read_lines(out, tx.clone(), None, Line::Out);
+            }
+            if let Some(err) = inner.stderr.take() {
+                read_lines(err, tx, Some(tail.clone()), Line::Err);
+            }
+            rx
+        });
+        let stdin = inner.stdin.take();
+        let closed = lines.is_none();
+        let pending = VecDeque::new();
+        Ok(Child { name, inner, stdin, lines, tail, pending, closed, status: None })
+    }
+
+    /// Its pid (of `taskset` until it execs the program: the same process).
+    pub fn pid(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its stdin pipe, when it has one that is still open.
+    pub fn stdin(&mut self) -> Option<&mut ChildStdin> {
+        self.stdin.as_mut()
+    }
+
+    /// Closes its stdin (echod's children stop on that).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next line it printed, waiting at most `wait`; None when none came (or
+    /// its streams are closed: then [`Child::try_wait`] tells whether it ended).
+    pub fn next_line(&mut self, wait: Duration) -> Option<Line> {
+        if let Some(line) = self.pending.pop_front() {
+            return Some(line);
+        }
+        self.receive(wait)
+    }
+
+    /// The next line of stdout (`stdout` true) or of stderr, waiting at most `wait`;
+    /// lines of the other stream read meanwhile stay for later, in order.
+    pub fn next_line_of(&mut self, stdout: bool, wait: Duration) -> Option<String> {
+        let wanted = |l: &Line| matches!(l, Line::Out(_)) == stdout;
+        if let Some(i) = self.pending.iter().position(wanted) {
+            return self.pending.remove(i).map(|l| l.text().to_string());
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let line = self.receive(deadline.saturating_duration_since(Instant::now()))?;
+            if wanted(&line) {
+                return Some(line.text().to_string());
+            }
+            self.pending.push_back(line);
+        }
+    }
+
+    /// Every line still to come, until its streams close (at most `limit`): what it
+    /// printed, once it has ended.
+    pub fn remaining_lines(&mut self, limit: Duration) -> Vec<Line> {
+        let deadline = Instant::now() + limit;
+        let mut out: Vec<Line> = self.pending.drain(..).collect();
+        let Some(lines) = self.lines.as_ref() else { return out };
+        loop {
+            match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => out.push(line),
+                Err(_) => return out,
+            }
+        }
+    }
+
+    /// Whether every line it will ever print has been taken: its streams ended and
+    /// nothing is left unread.
+    pub fn lines_done(&self) -> bool {
+        self.closed && self.pending.is_empty()
+    }
+
+    fn receive(&mut self, wait: Duration) -> Option<Line> {
+        let lines = self.lines.as_ref()?;
+        match lines.recv_timeout(wait) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.closed = true;
+                std::thread::sleep(wait.min(TICK));
+                None
+            }
+        }
+    }
+
+    /// Waits until a line (either stream) contains `needle`, at most `limit`, and
+    /// returns it. If the child ends first, or the bound passes (the child is then
+    /// stopped), the error says so with its last lines of stderr.
+    pub fn wait_for_line(&mut self, needle: &str, limit: Duration) -> Result<String, ChildError> {
+        let deadline = Instant::now() + limit;
+        let waited_for = format!("'{needle}'");
+        while Instant::now() < deadline {
+            if let Some(line) = self.next_line(TICK) {
+                if line.text().contains(needle) {
+                    return Ok(line.text().to_string());
+                }
+                continue;
+            }
+            if let Ok(Some(status)) = self.try_wait() {
+                // Lines printed just before the end are still in the channel.
+                while let Some(line) = self.next_line(Duration::ZERO) {
+                    if line.text().contains(needle) {
+                        return Ok(line.text().to_string());
+                    }
+                }
+                let (name, tail) = (self.name.clone(), self.tail());
+                return Err(ChildError::Exited { name, status, waited_for, tail });
+            }
+        }
+        let _ = self.stop(Stop::Term, Duration::from_secs(2));
+        let (name, tail) = (self.name.clone(), self.tail());
+        Err(ChildError::TimedOut { name, waited_for, limit, tail })
+    }
+
+    /// Its last lines of stderr (when read as lines).
+    pub fn tail(&self) -> Vec<String> {
+        self.tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Its exit status if it has ended (reaping it).
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = self.inner.try_wait()?;
+        }
+        Ok(self.status)
+    }
+
+    /// Whether it still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.try_wait(), Ok(None))
+    }
+
+    /// Waits for it to end, at most `limit`, or until `stop` is set; None when it
+    /// still runs then.
+    pub fn wait_bounded(
+        &mut self,
+        limit: Duration,
+        stop: Option<&AtomicBool>,
+    ) -> io::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Ok(None);
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Sends SIGTERM if it has not ended (never to a reaped child).
+    pub fn terminate(&mut self) {
+        if self.running() {
+            let _ = crate::sys::terminate(self.pid());
+        }
+    }
+
+    /// SIGKILL (if it has not ended) and reap: how it ended.
+    pub fn kill(&mut self) -> io::Result<ExitStatus> {
+        if self.running() {
+            let _ = self.inner.kill();
+        }
+        let status = self.inner.wait()?;
+        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// Asks it to stop (`how`), waits up to `grace`, then kills it; how it ended.
+    pub fn stop(&mut self, how: Stop, grace: Duration) -> io::Result<ExitStatus> {
+        match how {
+            Stop::Term => self.terminate(),
+            Stop::CloseStdin => self.close_stdin(),
+        }
+        match self.wait_bounded(grace, None)? {
+            Some(status) => Ok(status),
+            None => self.kill(),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.stop(Stop::Term, Duration::from_secs(2));
+        }
+    }
+}
+
+fn stdio(out: Out) -> Stdio {
+    match out {
+        Out::Lines => Stdio::piped(),
+        Out::Inherit => Stdio::inherit(),
+        Out::Null => Stdio::null(),
+        Out::File(f) => Stdio::from(f),
+    }
+}
+
+/// Reads `stream` line by line on its own thread into `tx` (as `wrap`), keeping
+/// the last [`TAIL`] lines in `tail` when given; ends with the stream.
+fn read_lines(
+    stream: impl io::Read + Send + 'static,
+    tx: Sender<Line>,
+    tail: Option<Arc<Mutex<VecDeque<String>>>>,
+    wrap: fn(String) -> Line,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(tail) = &tail {
+                if let Ok(mut t) = tail.lock() {
+                    if t.len() == TAIL {
+                        t.pop_front();
+                    }
+                    t.push_back(line.clone());
+                }
+            }
+            // The receiver may be gone (the parent stopped listening): keep draining
+            // so the child never blocks on a full pipe.
+            let _ = tx.send(wrap(line));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Spec {
+        Spec::new("sh").args(["-c", script])
+    }
+
+    /// A ready line is found on either stream; the lines before it are read past.
+    #[test]
+    fn waits_for_a_line() {
+        let mut c =
+            Child::start(sh("echo starting; echo 'listening on x' >&2; sleep 30")).expect("start");
+        let line = c.wait_for_line("listening on", Duration::from_secs(10)).expect("ready");
+        assert_eq!(line, "listening on x");
+        let status = c.stop(Stop::Term, Duration::from_secs(5)).expect("stop");
+        assert!(!status.success());
+        assert!(!c.running());
+    }
+
+    /// A child that ends before its line: the error says how, with its last line.
+    #[test]
+    fn exit_before_the_line_is_an_error() {
+        let mut c = Child::start(sh("echo 'no such flag' >&2; exit 2")).expect("start");
+        let err = c.wait_for_line("listening on", Duration::from_secs(10)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("sh exited (exit status: 2) before 'listening on'"), "{text}");
+        assert!(text.ends_with("its last line: no such flag"), "{text}");
+    }
+
+    /// A child that never prints the line is stopped at the bound and reported.
+    #[test]
+    fn a_silent_child_times_out_and_is_stopped() {
+        let mut c = Child::start(sh("sleep 30")).expect("start");
+        let err = c.wait_for_line("ready", Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(err, ChildError::TimedOut { .. }), "{err}");
+        assert!(!c.running(), "stopped at the bound");
+    }
+
+    /// Closing stdin stops a child that reads it; SIGKILL follows a child that
+    /// ignores SIGTERM past the grace.
+    #[test]
+    fn stops_with_grace_then_kills() {
+        let mut reader = Child::start(sh("read x; exit 7").stdin_pipe()).expect("start");
+        let status = reader.stop(Stop::CloseStdin, Duration::from_secs(5)).expect("stop");
+        assert_eq!(status.code(), Some(7));
+        let mut stubborn = Child::start(sh("trap '' TERM; echo up; sleep 30")).expect("start");
+        stubborn.wait_for_line("up", Duration::from_secs(10)).expect("up");
+        let status = stubborn.stop(Stop::Term, Duration::from_millis(200)).expect("stop");
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+    }
+
+    /// Pinned with taskset, the program itself runs (taskset execs it): its pid is
+    /// the child's, and its affinity is the one asked for.
+    #[test]
+    fn pinned_child_is_the_program() {
+        let mut c = Child::start(sh("echo pid $$; sleep 30").pinned(&[0])).expect("start");
+        let line = c.wait_for_line("pid", Duration::from_secs(10)).expect("pid");
+        assert_eq!(line, format!("pid {}", c.pid()));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", c.pid())).expect("status");
+        let allowed = status.lines().find(|l| l.starts_with("Cpus_allowed_list:")).expect("line");
+        assert_eq!(allowed.split_whitespace().nth(1), Some("0"));
+        drop(c);
+    }
+
+    /// A bounded wait returns None while it runs and the status once it ends; a
+    /// stop flag ends the wait early.
+    #[test]
+    fn bounded_waits() {
+        let mut c = Child::start(sh("sleep 0.2; exit 4")).expect("start");
+        assert_eq!(c.wait_bounded(Duration::ZERO, None).expect("wait"), None);
+        let status = c.wait_bounded(Duration::from_secs(10), None).expect("wait").expect("ended");
+        assert_eq!(status.code(), Some(4));
+        assert_eq!(c.try_wait().expect("again").and_then(|s| s.code()), Some(4));
+        let mut long = Child::start(sh("sleep 30")).expect("start");
+        let stop = AtomicBool::new(true);
+        assert_eq!(long.wait_bounded(Duration::from_secs(30), Some(&stop)).expect("wait"), None);
+    }
+}
