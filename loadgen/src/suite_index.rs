@@ -95,6 +95,8 @@ pub enum Section {
     Floor,
     /// Memory per idle connection, for each server.
     IdleMemory,
+    /// 50,000 connections for a long time: memory, descriptors and throughput flat?
+    Soak,
 }
 
 /// What one step produced (the suite index keeps one per step).
@@ -126,6 +128,9 @@ pub struct StepRecord {
     /// Seconds from SIGTERM until the server had exited.
     #[serde(default)]
     pub server_stop_s: f64,
+    /// The server's memory and descriptors once a second while the client ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_series: Vec<ServerSample>,
     /// Wall seconds loadgen ran (connect + warm-up + measured + drain).
     pub client_wall_s: f64,
     /// echod only: connections accepted by each worker.
@@ -139,6 +144,17 @@ pub struct StepRecord {
     pub idle: Option<IdleFigures>,
     /// Why the step produced no result, if it did not.
     pub error: Option<String>,
+}
+
+/// The server's process tree at one moment of a step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerSample {
+    /// Seconds since the client started.
+    pub t_s: f64,
+    /// Resident memory, bytes (all its processes).
+    pub rss: u64,
+    /// Open descriptors (all its processes).
+    pub fds: u64,
 }
 
 /// What a client reported, in the units every client shares.

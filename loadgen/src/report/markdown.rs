@@ -39,6 +39,7 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     spread(&mut md, &rows);
     peers(&mut md, &by(Section::Peers), index.c_peer);
     super::tools::sections(&mut md, index);
+    super::soak::section(&mut md, out, index)?;
     ports(&mut md, out, index);
     failures(&mut md, index);
     let path = out.join("report.md");

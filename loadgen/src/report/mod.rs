@@ -1,11 +1,12 @@
 //! The suite's report: Markdown text ([`markdown`]) and SVG plots ([`plot`]) built
 //! from the suite index and the result files; [`builds`] is the base-vs-new
 //! section of a `--base` run; [`tools`] the sections on the measuring tools
-//! (clients, latency floor, idle memory).
+//! (clients, latency floor, idle memory); [`soak`] the long run at 50,000 connections.
 
 pub mod builds;
 pub mod markdown;
 pub mod plot;
+pub mod soak;
 pub mod tools;
 
 pub use markdown::write;

@@ -278,11 +278,20 @@ pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
             steps.push(s);
         }
     }
+    if profile == Profile::Full {
+        // A minute here; `--section soak --duration 10m` for the real soak.
+        let mut s =
+            step(Section::Soak, echod(SOAK_CONNS), server_cores.clone(), SOAK_CONNS, "soak");
+        s.duration = Duration::from_secs(60);
+        steps.push(s);
+    }
     Plan { profile, steps, ports_experiment: true }
 }
 
 /// Idle connections held while a server's memory is read.
 pub const IDLE_CONNS: u64 = 10_000;
+/// Connections of the soak: past one process's descriptors on both sides.
+pub const SOAK_CONNS: u64 = 50_000;
 
 /// `clients tpc-client → epoll_echo t=1 conns=1000`, `floor sockperf → sockperf-server
 /// same-core conns=1`: the client, the server, and the pinning when it varies.
@@ -346,6 +355,7 @@ pub fn section_scenarios(plan: &Plan, name: &str) -> Result<Vec<String>, String>
         Section::Clients,
         Section::Floor,
         Section::IdleMemory,
+        Section::Soak,
     ];
     let key = |s: Section| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from));
     let names: Vec<String> = all.iter().filter_map(|s| key(*s)).collect();

@@ -14,10 +14,13 @@ use super::programs::Programs;
 use super::server::{ServerCommand, ServerProc};
 use super::{clients, idle};
 use crate::result::RunResult;
-use crate::suite_index::{Section, Side, StepRecord};
+use crate::suite_index::{Section, ServerSample, Side, StepRecord};
 use anyhow::{bail, Context as _};
 use echod::child::{Child, Out, Spec};
 use echod::procfs;
+
+/// How often the server's memory and descriptors go into the step's time series.
+const SERIES_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs `step` number `index` against the servers of `side`'s build; the result
 /// lands in `dir/runs/`.
@@ -48,6 +51,7 @@ pub fn run_step(
         server_rss_peak: 0,
         server_cpu_s: 0.0,
         server_fds_peak: 0,
+        server_series: Vec::new(),
         server_stop_s: 0.0,
         client_wall_s: 0.0,
         worker_accepted: Vec::new(),
@@ -113,9 +117,10 @@ fn run_into(
     };
     record.client_wall_s = started.elapsed().as_secs_f64();
     record.server_cpu_s = server.cpu_seconds() - cpu_before;
-    let peaks = sampler.finish();
+    let (peaks, series) = sampler.finish();
     record.server_rss_peak = peaks.rss.max(record.server_rss_idle);
     record.server_fds_peak = peaks.fds;
+    record.server_series = series;
     let stopping = Instant::now();
     let _ = server.stop();
     record.server_stop_s = stopping.elapsed().as_secs_f64();
@@ -267,10 +272,10 @@ pub fn slug(text: &str) -> String {
 }
 
 /// Samples a process tree's RSS and open descriptors every 100 ms on its own
-/// thread; keeps the peak of each.
+/// thread; keeps the peak of each, and one point a second for the time series.
 struct Sampler {
     done: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Peaks>,
+    thread: std::thread::JoinHandle<(Peaks, Vec<ServerSample>)>,
 }
 
 /// The most a server's process tree held while it was sampled.
@@ -284,22 +289,33 @@ impl Sampler {
     fn start(pid: u32) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
-        let read = move |peaks: Peaks| Peaks {
-            rss: peaks.rss.max(procfs::tree_sum(pid, procfs::rss_bytes)),
-            fds: peaks.fds.max(procfs::tree_sum(pid, procfs::fd_count)),
-        };
         let thread = std::thread::spawn(move || {
+            let started = Instant::now();
             let mut peaks = Peaks::default();
-            while !flag.load(Ordering::Relaxed) {
-                peaks = read(peaks);
+            let mut series = Vec::new();
+            let mut next_point = Duration::ZERO;
+            loop {
+                let finished = flag.load(Ordering::Relaxed);
+                let now = ServerSample {
+                    t_s: started.elapsed().as_secs_f64(),
+                    rss: procfs::tree_sum(pid, procfs::rss_bytes),
+                    fds: procfs::tree_sum(pid, procfs::fd_count),
+                };
+                peaks = Peaks { rss: peaks.rss.max(now.rss), fds: peaks.fds.max(now.fds) };
+                if started.elapsed() >= next_point || finished {
+                    series.push(now);
+                    next_point += SERIES_EVERY;
+                }
+                if finished {
+                    return (peaks, series);
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            read(peaks)
         });
         Sampler { done, thread }
     }
 
-    fn finish(self) -> Peaks {
+    fn finish(self) -> (Peaks, Vec<ServerSample>) {
         self.done.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }

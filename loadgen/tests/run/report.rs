@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use loadgen::run::{run, Config};
-use loadgen::suite_index::{RepStep, Section, StepRecord, SuiteIndex};
+use loadgen::suite_index::{RepStep, Section, ServerSample, StepRecord, SuiteIndex};
 
 use super::servers::Server;
 
@@ -30,6 +30,7 @@ fn step(index: usize, conns: u64, file: &str, accepted: Vec<u64>) -> RepStep {
             server_rss_peak: (2 << 20) + conns * 40,
             server_cpu_s: 0.1,
             server_fds_peak: conns + 10,
+            server_series: Vec::new(),
             server_stop_s: 0.01,
             client_wall_s: 1.0,
             worker_accepted: accepted,
@@ -55,6 +56,14 @@ fn report_renders_from_real_results() {
         loadgen::run::output::write_json(&dir.join(&file), &outcome.result).unwrap();
         steps.push(step(i, conns, &file, vec![conns / 2, conns - conns / 2]));
     }
+    // The same 10-connection run read as a soak, with a server series that grows.
+    let mut soak = step(2, 10, "runs/1.json", Vec::new());
+    soak.record.section = Section::Soak;
+    soak.record.scenario = "soak test conns=10".into();
+    soak.record.server_series = (0..10)
+        .map(|t: u32| ServerSample { t_s: f64::from(t), rss: 1 << 20, fds: 10 + u64::from(t) })
+        .collect();
+    steps.push(soak);
     let index = SuiteIndex {
         suite_format: "loadgen-suite/1".into(),
         profile: "quick".into(),
@@ -76,7 +85,10 @@ fn report_renders_from_real_results() {
     assert!(md.lines().any(|l| l.starts_with("| 10 |")), "{md}");
     assert!(md.contains("## How SO_REUSEPORT spread the connections"), "{md}");
     assert!(md.contains("Not run: not run (--no-ports)"), "{md}");
-    for svg in ["scaling-throughput.svg", "scaling-latency.svg", "latency-percentiles.svg"] {
+    assert!(md.contains("## Soak: 10 connections, held"), "{md}");
+    assert!(md.contains("| server descriptors | 10 | 19 | 10 | 19 | +"), "{md}");
+    let svgs = ["scaling-throughput.svg", "scaling-latency.svg", "latency-percentiles.svg"];
+    for svg in svgs.into_iter().chain(["soak-0-throughput.svg", "soak-0-server.svg"]) {
         let text = std::fs::read_to_string(dir.join(svg)).unwrap();
         assert!(text.contains("<polyline"), "{svg}");
     }
