@@ -49,9 +49,9 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) -> anyhow::Resul
             r.exit_code.map_or("-".into(), |c| c.to_string())
         );
         let _ = writeln!(md, "| | first | last | min | max | drift |\n|:--|--:|--:|--:|--:|--:|");
-        row(md, "round trips/s", &rates, |v| fmt_count(v));
-        row(md, "server RSS", &rss, |v| fmt_bytes(v));
-        row(md, "server descriptors", &fds, |v| fmt_count(v));
+        row(md, "round trips/s", &rates, fmt_count);
+        row(md, "server RSS", &rss, fmt_bytes);
+        row(md, "server descriptors", &fds, fmt_count);
         let _ =
             writeln!(md, "\nThroughput per second ranged {}–{}.\n", fmt_count(lo), fmt_count(hi));
         let stem = format!("soak-{n}");
