@@ -42,6 +42,7 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     super::soak::section(&mut md, out, index)?;
     ports(&mut md, out, index);
     failures(&mut md, index);
+    super::tracking::write(out, index)?;
     let path = out.join("report.md");
     std::fs::write(&path, md)?;
     Ok(path)

@@ -1,12 +1,15 @@
 //! The suite's report: Markdown text ([`markdown`]) and SVG plots ([`plot`]) built
 //! from the suite index and the result files; [`builds`] is the base-vs-new
 //! section of a `--base` run; [`tools`] the sections on the measuring tools
-//! (clients, latency floor, idle memory); [`soak`] the long run at 50,000 connections.
+//! (clients, latency floor, idle memory); [`soak`] the long run at 50,000 connections;
+//! [`tracking`] the same results for benchmark trackers (Bencher's BMF,
+//! github-action-benchmark).
 
 pub mod builds;
 pub mod markdown;
 pub mod plot;
 pub mod soak;
 pub mod tools;
+pub mod tracking;
 
 pub use markdown::write;

@@ -92,5 +92,50 @@ fn report_renders_from_real_results() {
         let text = std::fs::read_to_string(dir.join(svg)).unwrap();
         assert!(text.contains("<polyline"), "{svg}");
     }
+    tracking_files_have_their_documented_shape(&dir);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// bmf.json follows Bencher's BMF JSON schema (an object of benchmarks, each an
+/// object of measures, each `{value, lower_value?, upper_value?}` numbers); the
+/// github-action-benchmark files are arrays of `{name, unit, value, range?, extra?}`
+/// with the right measures on each side.
+fn tracking_files_have_their_documented_shape(dir: &std::path::Path) {
+    use serde_json::Value;
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).expect(name)).expect(name)
+    };
+    let bmf = read("bmf.json");
+    let benchmarks = bmf.as_object().expect("an object of benchmarks");
+    assert!(benchmarks.contains_key("conns=1 size=64 pipeline=1 closed"), "{bmf}");
+    for (name, measures) in benchmarks {
+        let measures = measures.as_object().expect("an object of measures");
+        for slug in ["throughput", "latency", "latency-p99", "latency-p999", "connect-rate"] {
+            let m = measures.get(slug).and_then(Value::as_object).expect(slug);
+            assert!(m["value"].is_number(), "{name} {slug}");
+            let (lo, hi, v) =
+                (m["lower_value"].as_f64(), m["upper_value"].as_f64(), m["value"].as_f64());
+            assert!(lo <= v && v <= hi, "{name} {slug}: {m:?}");
+            assert!(m
+                .keys()
+                .all(|k| ["value", "lower_value", "upper_value"].contains(&k.as_str())));
+        }
+    }
+    for (file, measures) in [
+        ("benchmark-bigger.json", ["throughput", "connect-rate"].as_slice()),
+        ("benchmark-smaller.json", ["latency", "latency-p99", "latency-p999"].as_slice()),
+    ] {
+        let doc = read(file);
+        let entries = doc.as_array().expect("an array");
+        assert_eq!(entries.len(), benchmarks.len() * measures.len(), "{file}");
+        for e in entries {
+            assert!(
+                e["name"].is_string() && e["unit"].is_string() && e["value"].is_number(),
+                "{e}"
+            );
+            assert!(e["range"].is_string() && e["extra"].is_string(), "{e}");
+            let name = e["name"].as_str().unwrap_or("");
+            assert!(measures.iter().any(|m| name.ends_with(&format!(" / {m}"))), "{file}: {name}");
+        }
+    }
 }
