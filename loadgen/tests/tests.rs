@@ -5,3 +5,4 @@ mod compare;
 mod ports;
 mod run;
 mod suite;
+mod workflow;
