@@ -6,6 +6,8 @@
 //! - [`env`]: the machine fingerprint (kernel, CPU, limits, git revision).
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
 //! - [`limits`]: the connection budget and the preflight (ports, descriptors, fan-out).
+//! - [`plot`]: SVG charts (plotters): percentile curves on HdrHistogram's log axis,
+//!   x/y series; used by the report and by `compare --plot`.
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
 //! - [`report`]: the suite report: Markdown and SVG plots (plotters).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).
@@ -27,6 +29,7 @@ pub mod compare;
 pub mod env;
 pub mod errno;
 pub mod limits;
+pub mod plot;
 pub mod ports;
 pub mod report;
 pub mod result;

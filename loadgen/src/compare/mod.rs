@@ -18,11 +18,13 @@
 //! - [`comparison`]: the structured comparison (what tests inspect), performance rows.
 //! - `checks`: correctness checks, the calibration row, notes.
 //! - [`relative`]: `--relative-to PEER`, echod as a ratio to a peer of the same run.
+//! - [`plot`]: `--plot FILE`, BASE and NEW on one percentile axis.
 //! - [`render`]: text, markdown and JSON output.
 
 mod checks;
 pub mod comparison;
 pub mod load;
+pub mod plot;
 pub mod relative;
 pub mod render;
 pub mod row;
@@ -111,6 +113,10 @@ pub struct CompareArgs {
     /// (results/baseline against today's host).
     #[arg(long, value_name = "PEER", conflicts_with = "normalize")]
     pub relative_to: Vec<String>,
+    /// Draw BASE and NEW latency on one percentile axis into FILE (an SVG; with
+    /// several scenarios, one chart each beside it: FILE-<scenario>.svg).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Which figure of each side's runs to compare: the best run (the highest
     /// throughput, the lowest latency: the least disturbed on a shared machine,
     /// where noise only slows runs down) or the median.
@@ -148,6 +154,12 @@ pub fn compare_paths(base: &Path, new: &Path, options: &Options) -> Result<Compa
 /// regressed, 1 a regression or a failure). Unreadable input is an error (exit 2).
 pub fn execute(args: CompareArgs) -> anyhow::Result<u8> {
     let comparison = compare_paths(&args.base, &args.new, &args.options())?;
+    if let Some(file) = &args.plot {
+        let (base, new) = (load::load_side(&args.base)?, load::load_side(&args.new)?);
+        for path in plot::draw(&base, &new, file).map_err(anyhow::Error::msg)? {
+            eprintln!("compare: plot {}", path.display());
+        }
+    }
     echod::cli::print(&render::render(&comparison, args.format));
     Ok(comparison.exit_code())
 }

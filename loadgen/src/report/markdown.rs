@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use echod::units::{fmt_bytes, fmt_count, fmt_micros};
 
-use super::plot::{percentile_chart, percentile_points, xy_chart, Series};
+use crate::plot::{percentile_chart, percentile_points, xy_chart, Series};
 use crate::result::{decode_histogram, read as load_result, RunResult};
 use crate::suite_index::{Section, Side, StepRecord, SuiteIndex};
 

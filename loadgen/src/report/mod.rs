@@ -1,4 +1,4 @@
-//! The suite's report: Markdown text ([`markdown`]) and SVG plots ([`plot`]) built
+//! The suite's report: Markdown text ([`markdown`]) and SVG plots ([`crate::plot`]) built
 //! from the suite index and the result files; [`builds`] is the base-vs-new
 //! section of a `--base` run; [`tools`] the sections on the measuring tools
 //! (clients, latency floor, idle memory); [`soak`] the long run at 50,000 connections;
@@ -7,7 +7,6 @@
 
 pub mod builds;
 pub mod markdown;
-pub mod plot;
 pub mod soak;
 pub mod tools;
 pub mod tracking;

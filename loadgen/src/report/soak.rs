@@ -9,7 +9,7 @@ use std::path::Path;
 
 use echod::units::{fmt_bytes, fmt_count};
 
-use super::plot::{xy_chart, Series};
+use crate::plot::{xy_chart, Series};
 use crate::suite_index::{Section, ServerSample, Side, SuiteIndex};
 
 /// Writes the section (nothing when no soak ran).

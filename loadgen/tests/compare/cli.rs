@@ -161,3 +161,41 @@ fn closed_stdout_ends_quietly() {
     assert_eq!(out.status.code(), Some(1), "the regression's exit code");
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A result of `scenario` whose latency histogram holds `values` (ns).
+fn with_latency(scenario: &str, values: &[u64]) -> loadgen::result::RunResult {
+    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("h");
+    for v in values {
+        h.record(*v).expect("record");
+    }
+    let mut r = result(scenario, 100_000.0, 200.0);
+    r.histograms.latency = loadgen::result::encode_histogram(&h).expect("encode");
+    r
+}
+
+/// `--plot FILE` draws BASE and NEW on one percentile axis (each side's runs added);
+/// with several scenarios, one chart each beside FILE.
+#[test]
+fn plot_overlays_base_and_new() {
+    let dir = TempDir::new("plot");
+    dir.write("base/a.json", &with_latency("a", &[10_000, 20_000, 30_000]));
+    dir.write("base/a2.json", &with_latency("a", &[11_000, 21_000]));
+    dir.write("new/a.json", &with_latency("a", &[40_000, 50_000]));
+    let svg = dir.path().join("out.svg");
+    let (code, _, stderr) =
+        run(&dir, &["--plot", svg.to_str().expect("utf-8"), "--threshold", "1000%"]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&svg).expect("the chart");
+    // The two curves in the first two colours of the palette (axes are black/grey).
+    assert!(text.contains("#1F77B4") && text.contains("#D62728"), "two curves: {text}");
+    assert!(text.contains("BASE (2 runs, 5 round trips)"), "{text}");
+    assert!(text.contains("NEW (1 run, 2 round trips)"), "{text}");
+
+    dir.write("base/b.json", &with_latency("scaling b conns=10", &[10_000]));
+    dir.write("new/b.json", &with_latency("scaling b conns=10", &[10_000]));
+    let (code, _, stderr) =
+        run(&dir, &["--plot", svg.to_str().expect("utf-8"), "--threshold", "1000%"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dir.path().join("out-a.svg").exists(), "{stderr}");
+    assert!(dir.path().join("out-scaling-b-conns10.svg").exists(), "{stderr}");
+}
