@@ -136,6 +136,63 @@ pub fn xy_chart(
     root.present().map_err(err)
 }
 
+/// Throughput and p99 per second of one run, on two y axes (round trips/s on the
+/// left, linear; p99 in µs on the right, log), over the seconds of the measured
+/// phase: a stall, a slow start or a drift shows as a dip or a spike.
+pub fn series_chart(
+    path: &Path,
+    title: &str,
+    throughput: &[(f64, f64)],
+    p99_us: &[(f64, f64)],
+) -> Result<(), String> {
+    let x_hi = throughput.iter().chain(p99_us).map(|p| p.0).fold(1.0, f64::max);
+    let t_hi = throughput.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
+    let (l_lo, l_hi) = y_range(&[Series { label: String::new(), points: p99_us.to_vec() }]);
+    let root = SVGBackend::new(path, (800, 360)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .right_y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_hi, 0f64..t_hi)
+        .map_err(err)?
+        .set_secondary_coord(0f64..x_hi, (l_lo..l_hi).log_scale());
+    chart
+        .configure_mesh()
+        .x_desc("seconds into the measured phase")
+        .y_desc("round trips / s")
+        .y_label_formatter(&|y| short_number(*y))
+        .draw()
+        .map_err(err)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("p99 latency (µs)")
+        .y_label_formatter(&|y| short_number(*y))
+        .draw()
+        .map_err(err)?;
+    let (blue, red) = (PALETTE[0], PALETTE[1]);
+    chart
+        .draw_series(LineSeries::new(throughput.iter().copied(), blue.stroke_width(2)))
+        .map_err(err)?
+        .label("round trips / s (left)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
+    chart
+        .draw_secondary_series(LineSeries::new(p99_us.iter().copied(), red.stroke_width(2)))
+        .map_err(err)?
+        .label("p99 µs (right, log)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerLeft)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
 fn draw_series<'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
     series: &[Series],

@@ -33,6 +33,7 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     header(&mut md, index);
     super::builds::section(&mut md, out, index);
     scaling(&mut md, out, &by(Section::Scaling))?;
+    servers_chart(&mut md, out, &rows)?;
     latency(&mut md, out, &by(Section::Scaling), &by(Section::OpenLoop))?;
     workers(&mut md, out, &by(Section::Workers))?;
     models(&mut md, &by(Section::Models));
@@ -40,10 +41,12 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     peers(&mut md, &by(Section::Peers), index.c_peer);
     super::tools::sections(&mut md, index);
     super::soak::section(&mut md, out, index)?;
+    super::series::section(&mut md, out, index)?;
     ports(&mut md, out, index);
     failures(&mut md, index);
     super::tracking::write(out, index)?;
     let path = out.join("report.md");
+    super::html::write(out, &md)?;
     std::fs::write(&path, md)?;
     Ok(path)
 }
@@ -170,12 +173,13 @@ fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()>
         p999.push((c, l.p999));
     }
     let s = |label: &str, points| Series { label: label.into(), points };
+    let server = rows.first().map_or("echod", |r| r.rec.server.as_str());
     xy_chart(
         &out.join("scaling-throughput.svg"),
         "Throughput by connections (echod reuseport, closed loop)",
         ("connections", "round trips / s"),
         (true, false),
-        &[s("msgs/s", tput)],
+        &[s(&format!("{server}, closed loop"), tput)],
     )
     .map_err(anyhow::Error::msg)?;
     xy_chart(
@@ -192,6 +196,43 @@ fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()>
     if reps > 1 {
         let _ = writeln!(md, "Each row is the median-throughput run of {reps} repeats.\n");
     }
+    Ok(())
+}
+
+/// Every server of the run on the same axes: throughput by connections of echod
+/// (scaling), each echod model, tokio-echo and the C server (peers), one line each.
+fn servers_chart(md: &mut String, out: &Path, rows: &[Row<'_>]) -> anyhow::Result<()> {
+    let mut by_server: BTreeMap<&str, BTreeMap<u64, f64>> = BTreeMap::new();
+    for section in [Section::Scaling, Section::Models, Section::Peers] {
+        for r in rows.iter().filter(|r| r.rec.section == section) {
+            let points = by_server.entry(r.rec.server.as_str()).or_default();
+            // The scaling step's figure stands when a later section ran the same.
+            points.entry(r.rec.conns).or_insert(r.res.throughput.msgs_per_sec);
+        }
+    }
+    if by_server.len() < 2 {
+        return Ok(());
+    }
+    let series: Vec<Series> = by_server
+        .into_iter()
+        .map(|(server, points)| Series {
+            label: server.to_string(),
+            points: points.into_iter().map(|(c, t)| (c as f64, t)).collect(),
+        })
+        .collect();
+    xy_chart(
+        &out.join("servers-throughput.svg"),
+        "Throughput by connections: echod, its models and its peers (closed loop)",
+        ("connections", "round trips / s"),
+        (true, false),
+        &series,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let _ = writeln!(
+        md,
+        "Every server of this run on the same axes (from the scaling, models and peers \
+         sections):\n\n![servers](servers-throughput.svg)\n"
+    );
     Ok(())
 }
 
@@ -219,7 +260,8 @@ fn latency(
         .iter()
         .filter_map(|r| {
             let h = decode_histogram(&r.res.histograms.latency).ok()?;
-            Some(Series { label: format!("{} conns", r.rec.conns), points: percentile_points(&h) })
+            let label = format!("{}, {} conns", r.rec.server, r.rec.conns);
+            Some(Series { label, points: percentile_points(&h) })
         })
         .collect();
     chart_into(md, out, "latency-percentiles.svg", "Closed-loop latency by percentile", &curves)?;
@@ -335,9 +377,9 @@ fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()>
         let list = if is_pinned { &mut pinned } else { &mut unpinned };
         list.push((w, r.res.throughput.msgs_per_sec));
     }
-    let mut series = vec![Series { label: "pinned".into(), points: pinned }];
+    let mut series = vec![Series { label: "echod reuseport, pinned".into(), points: pinned }];
     if !unpinned.is_empty() {
-        series.push(Series { label: "unpinned".into(), points: unpinned });
+        series.push(Series { label: "echod reuseport, unpinned".into(), points: unpinned });
     }
     xy_chart(
         &out.join("workers.svg"),

@@ -93,7 +93,65 @@ fn report_renders_from_real_results() {
         assert!(text.contains("<polyline"), "{svg}");
     }
     tracking_files_have_their_documented_shape(&dir);
+    html_renders_every_section_and_plot(&dir, &md);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// report.html, rendered by headless Chromium (Debian's package; .ci/run installs
+/// it), has every section of report.md as a heading and every plot as an inline
+/// SVG, with no file beside it. Without Chromium: says so and checks the page as
+/// written instead.
+fn html_renders_every_section_and_plot(dir: &std::path::Path, md: &str) {
+    let html_path = dir.join("report.html");
+    let written = std::fs::read_to_string(&html_path).expect("report.html");
+    let dom = match chromium_dom(&html_path) {
+        Some(dom) => dom,
+        None => {
+            eprintln!("chromium is not installed (apt-get install chromium): checking report.html as written");
+            written
+        }
+    };
+    for heading in md.lines().filter_map(|l| l.strip_prefix("## ")) {
+        let escaped = heading.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        assert!(dom.contains(&format!("<h2>{escaped}</h2>")), "section {heading:?} in the page");
+    }
+    let plots = md.matches(".svg)").count();
+    assert!(plots >= 5, "{md}");
+    assert_eq!(dom.matches("<svg").count(), plots, "every plot inlined");
+    assert!(!dom.contains("not found)"), "no plot missing");
+}
+
+/// The DOM headless Chromium builds from `page` (bounded at 60 s), if it is here.
+fn chromium_dom(page: &std::path::Path) -> Option<String> {
+    let program = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|p| std::process::Command::new(p).arg("--version").output().is_ok())?;
+    let profile = std::env::temp_dir().join(format!("chromium-profile-{}", std::process::id()));
+    let spec = echod::child::Spec::new(program)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .args([format!("--user-data-dir={}", profile.display()), "--dump-dom".into()])
+        .args([format!("file://{}", page.display())]);
+    let mut child = echod::child::Child::start(spec).expect("start chromium");
+    let status = child.wait_bounded(std::time::Duration::from_secs(60), None).expect("wait");
+    let lines = child.remaining_lines(std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(status.is_some_and(|s| s.success()), "chromium failed: {status:?}");
+    let dom: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| match l {
+            echod::child::Line::Out(t) => Some(t.as_str()),
+            echod::child::Line::Err(_) => None,
+        })
+        .collect();
+    Some(dom.join("\n"))
 }
 
 /// bmf.json follows Bencher's BMF JSON schema (an object of benchmarks, each an
