@@ -12,6 +12,7 @@ pub mod base_build;
 pub mod builds;
 pub mod clients;
 pub mod confirm;
+pub mod custom;
 pub mod idle;
 pub mod plan;
 pub mod programs;
@@ -77,6 +78,11 @@ pub struct SuiteArgs {
     /// the scaling step it takes its rate from.
     #[arg(long, value_name = "SCENARIO")]
     pub only: Vec<String>,
+    /// A server of your own beside echod and its peers (repeatable):
+    /// 'NAME=COMMAND ... {port} ...', run with `sh -c` for each peers step with
+    /// {port} replaced, ready once the port accepts, stopped with SIGTERM.
+    #[arg(long, value_name = "NAME=COMMAND")]
+    pub server: Vec<String>,
     /// Run only the steps of this section (repeatable): scaling, open_loop, workers,
     /// models, peers, clients, floor, idle_memory.
     #[arg(long, value_name = "SECTION")]
@@ -133,6 +139,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    let customs = custom::parse_all(&args.server).map_err(anyhow::Error::msg)?;
     let base_build = match &args.base {
         Some(dir) => Some(Build::from_dir(dir).map_err(anyhow::Error::msg)?),
         None => None,
@@ -147,6 +154,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     prepare_out(&out, args.force)?;
     let cores = echod::pin::allowed_cores();
     let mut plan = plan::build(profile, &cores, programs.tools());
+    custom::add_to(&mut plan, &customs);
     for step in &mut plan.steps {
         step.duration = args.duration.unwrap_or(step.duration);
         step.warmup = args.warmup.unwrap_or(step.warmup);

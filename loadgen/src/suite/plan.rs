@@ -33,6 +33,8 @@ pub enum ServerKind {
     CEpoll { threads: usize },
     /// `sockperf server` (answers only sockperf's own messages: the floor's peer).
     Sockperf,
+    /// A user's own server (`--server NAME=COMMAND`).
+    Custom(super::custom::CustomServer),
 }
 
 impl ServerKind {
@@ -52,6 +54,7 @@ impl ServerKind {
             ServerKind::Tokio { threads } => format!("tokio-echo t={threads}"),
             ServerKind::CEpoll { threads } => format!("epoll_echo t={threads}"),
             ServerKind::Sockperf => "sockperf-server".to_string(),
+            ServerKind::Custom(c) => c.name.clone(),
         }
     }
 }

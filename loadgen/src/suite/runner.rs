@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::builds::Build;
 use super::plan::{Client, ServerKind, Step};
 use super::programs::Programs;
-use super::server::{ServerCommand, ServerProc};
+use super::server::{Ready, ServerCommand, ServerProc};
 use super::{clients, idle};
 use crate::result::RunResult;
 use crate::suite_index::{Section, ServerSample, Side, StepRecord};
@@ -244,12 +244,21 @@ fn server_command(
                 program: p.clone(),
                 args,
                 cores: cores.to_vec(),
-                ready: "listen on".into(),
+                ready: Ready::Line("listen on".into()),
             };
             return Ok(cmd);
         }
+        ServerKind::Custom(custom) => {
+            return Ok(ServerCommand {
+                name: custom.name.clone(),
+                program: "sh".into(),
+                args: vec!["-c".into(), custom.command_for(port)],
+                cores: cores.to_vec(),
+                ready: Ready::Port(port),
+            });
+        }
     };
-    let ready = "listening on".to_string();
+    let ready = Ready::Line("listening on".to_string());
     Ok(ServerCommand { name: name.into(), program, args, cores: cores.to_vec(), ready })
 }
 

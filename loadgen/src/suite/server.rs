@@ -28,9 +28,18 @@ pub struct ServerCommand {
     pub args: Vec<String>,
     /// Cores to pin the process to with `taskset -c` (empty: not pinned).
     pub cores: Vec<usize>,
-    /// The text of the line the server prints once it listens (`listening on` for
-    /// echod, tokio-echo and epoll_echo; `listen on` for sockperf).
-    pub ready: String,
+    /// How to tell it is ready.
+    pub ready: Ready,
+}
+
+/// How the suite tells that a server is ready.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// It prints a line with this text (`listening on` for echod, tokio-echo and
+    /// epoll_echo; `listen on` for sockperf).
+    Line(String),
+    /// Its port accepts a connection (a user's own server, which may print nothing).
+    Port(u16),
 }
 
 /// A running server.
@@ -44,7 +53,12 @@ impl ServerProc {
     pub fn start(cmd: &ServerCommand) -> anyhow::Result<ServerProc> {
         let spec = Spec::new(&cmd.program).name(&cmd.name).args(&cmd.args).pinned(&cmd.cores);
         let mut child = Child::start(spec)?;
-        child.wait_for_line(&cmd.ready, READY_TIMEOUT)?;
+        match &cmd.ready {
+            Ready::Line(text) => {
+                child.wait_for_line(text, READY_TIMEOUT)?;
+            }
+            Ready::Port(port) => wait_for_port(&mut child, *port)?,
+        }
         Ok(ServerProc { name: cmd.name.clone(), child: Some(child) })
     }
 
@@ -78,6 +92,27 @@ impl ServerProc {
     }
 }
 
+/// Waits (bounded) until 127.0.0.1:`port` accepts; an error with the server's last
+/// line of stderr if it exits first or the bound passes (it is then stopped).
+fn wait_for_port(child: &mut Child, port: u16) -> anyhow::Result<()> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    let last =
+        |c: &Child| c.tail().last().map_or(String::new(), |l| format!("; its last line: {l}"));
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            let _ = child.remaining_lines(Duration::from_millis(500));
+            bail!("{} exited ({status}) before port {port} accepted{}", child.name(), last(child));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.stop(Stop::Term, STOP_TIMEOUT);
+    bail!("{} did not accept on port {port} within {READY_TIMEOUT:?}{}", child.name(), last(child))
+}
+
 impl Drop for ServerProc {
     fn drop(&mut self) {
         if self.child.is_some() {
@@ -98,7 +133,7 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), "exit 3".into()],
             cores: vec![],
-            ready: "listening on".into(),
+            ready: Ready::Line("listening on".into()),
         };
         let err = ServerProc::start(&quick).err().expect("must fail");
         assert!(err.to_string().contains("quitter exited (exit status: 3) before"), "{err}");
@@ -112,7 +147,7 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), "sleep 30 & echo listening on test; wait".into()],
             cores: vec![0],
-            ready: "listening on".into(),
+            ready: Ready::Line("listening on".into()),
         };
         let mut p = ServerProc::start(&cmd).expect("start");
         let pids = procfs::tree(p.pid());

@@ -50,3 +50,67 @@ fn outside_client_and_idle_memory() {
     assert!(report.contains("| echod reuseport w=1 | 10.0k |"), "{report}");
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// `--server NAME=COMMAND`: a server of the user's own (here echod, started by its
+/// command, ready once its port accepts) gets a peers row under NAME; a command that
+/// exits before listening fails its step with its last line of stderr, and the suite
+/// goes on.
+#[test]
+fn a_server_of_your_own() {
+    let out = temp("own-server");
+    let port = free_port();
+    let echod = std::path::PathBuf::from(env!("CARGO_BIN_EXE_loadgen")).with_file_name("echod");
+    let mine =
+        format!("mine={} --bind 127.0.0.1 --port {{port}} --workers 1 --no-pin", echod.display());
+    let broken = "broken=echo no such flag >&2; exit 3; {port}";
+    let o = loadgen(&[
+        "suite",
+        "--quick",
+        "--no-ports",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--port",
+        &port,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--server",
+        &mine,
+        "--server",
+        broken,
+        "--only",
+        "peers mine conns=1000",
+        "--only",
+        "peers broken conns=1000",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "a step failed: {err}");
+    let idx = index(&out);
+    let step = |name: &str| idx.steps.iter().find(|s| s.record.scenario == name).expect(name);
+    let ran = step("peers mine conns=1000");
+    assert_eq!(ran.record.exit_code, Some(0), "{:?}", ran.record.error);
+    assert!(ran.record.server_cpu_s > 0.0 && ran.record.server_rss_peak > 0);
+    let failed = step("peers broken conns=1000");
+    let why = failed.record.error.as_deref().unwrap_or("");
+    assert!(why.contains("broken exited (exit status: 3) before port"), "{why}");
+    assert!(why.ends_with("its last line: no such flag"), "{why}");
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report");
+    assert!(report.contains("| 1000 | mine |"), "{report}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// A `--server` without a name or without {port}: exit 2, one line, nothing run.
+#[test]
+fn bad_server_exits_2_before_running() {
+    let out = temp("bad-server");
+    for bad in ["./myecho --port {port}", "mine=./myecho --port 7"] {
+        let o =
+            loadgen(&["suite", "--quick", "--out", out.to_str().expect("utf-8"), "--server", bad]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.starts_with("loadgen: --server '"), "{err}");
+        assert!(!out.exists(), "nothing was written");
+    }
+}
