@@ -167,10 +167,12 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let needs_tokio =
         selected.iter().any(|&i| matches!(plan.steps[i].server, plan::ServerKind::Tokio { .. }));
     if needs_tokio && programs.new.tokio_echo.is_none() {
+        let dir = programs.loadgen.parent().unwrap_or(Path::new("."));
         bail!(
-            "{} is missing: build the workspace first (cargo build --release --workspace), \
-             or run scripts/bench",
-            programs.loadgen.with_file_name("tokio-echo").display()
+            "tokio-echo is neither beside loadgen ({}) nor on PATH: build the workspace \
+             (cargo build --release --workspace, or scripts/bench), or install it \
+             (cargo install --path benches/tokio-echo)",
+            dir.display()
         );
     }
     let runs_per_rep: usize = selected

@@ -50,28 +50,24 @@ impl Programs {
     }
 }
 
-/// Finds loadgen (this program), echod and tokio-echo beside it (tokio-echo is
-/// checked later, only when a chosen step needs it), tpc-client beside it, sockperf
-/// on PATH, and the reference peers: the C epoll server always (gcc, a second), the
-/// reference client echoload only when `with_echoload` (cargo, a minute the first
-/// time: the quick profile has no step for it).
+/// Finds loadgen (this program); echod, tokio-echo and tpc-client beside it or on
+/// PATH (so `cargo install` works; tokio-echo is checked later, only when a chosen
+/// step needs it); sockperf on PATH; and the reference peers: the C epoll server
+/// always (gcc, a second), the reference client echoload only when `with_echoload`
+/// (cargo, a minute the first time: the quick profile has no step for it).
 pub fn find_programs(peers: Option<&Path>, with_echoload: bool) -> anyhow::Result<Programs> {
     let loadgen = std::env::current_exe().context("cannot find loadgen's own path")?;
     let dir = loadgen.parent().context("loadgen has no folder")?.to_path_buf();
-    let sibling = |name: &str| -> anyhow::Result<PathBuf> {
-        let p = dir.join(name);
-        if !p.exists() {
-            bail!(
-                "{} is missing: build the workspace first (cargo build --release --workspace), \
-                 or run scripts/bench",
-                p.display()
-            );
-        }
-        Ok(p)
+    let Some(echod) = beside_or_on_path(&dir, "echod") else {
+        bail!(
+            "echod is neither beside loadgen ({}) nor on PATH: build the workspace \
+             (cargo build --release --workspace, or scripts/bench), or install it \
+             (cargo install --path .)",
+            dir.display()
+        );
     };
-    let echod = sibling("echod")?;
     // Needed only by the peers steps: checked once the steps are chosen.
-    let tokio_echo = Some(dir.join("tokio-echo")).filter(|p| p.exists());
+    let tokio_echo = beside_or_on_path(&dir, "tokio-echo");
     let peers = peers.map(Path::to_path_buf).or_else(default_peers_dir);
     let epoll_echo = peers.as_deref().and_then(|p| build_c_peer(p, &dir));
     let echoload =
@@ -83,7 +79,7 @@ pub fn find_programs(peers: Option<&Path>, with_echoload: bool) -> anyhow::Resul
         base: None,
         epoll_echo,
         echoload,
-        tpc_client: Some(dir.join("tpc-client")).filter(|p| p.exists()),
+        tpc_client: beside_or_on_path(&dir, "tpc-client"),
         sockperf: on_path("sockperf"),
         echod_args: Vec::new(),
     })
@@ -94,6 +90,12 @@ fn default_peers_dir() -> Option<PathBuf> {
     let top = Command::new("git").args(["rev-parse", "--show-toplevel"]).output().ok()?;
     let top = PathBuf::from(String::from_utf8_lossy(&top.stdout).trim());
     Some(top.parent()?.join("shared/peers")).filter(|p| p.is_dir())
+}
+
+/// `name` in `dir` (beside loadgen: a build's target folder), else on $PATH (an
+/// installed one).
+fn beside_or_on_path(dir: &Path, name: &str) -> Option<PathBuf> {
+    Some(dir.join(name)).filter(|p| p.is_file()).or_else(|| on_path(name))
 }
 
 /// `name` in a folder of $PATH, if it is there.

@@ -114,3 +114,38 @@ fn bad_server_exits_2_before_running() {
         assert!(!out.exists(), "nothing was written");
     }
 }
+
+/// Installed binaries (`cargo install`): a loadgen with no echod beside it finds
+/// the one on PATH; with none anywhere it says where it looked, exit 2.
+#[test]
+fn installed_loadgen_finds_echod_on_path() {
+    let home = temp("installed");
+    let (bin, elsewhere) = (home.join("bin"), home.join("elsewhere"));
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let built = std::path::PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    std::fs::copy(&built, elsewhere.join("loadgen")).expect("copy loadgen");
+    let lonely = elsewhere.join("loadgen");
+    let run = |path: &str| {
+        let out = home.join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        let spec = echod::child::Spec::new(&lonely)
+            .args(["suite", "--quick", "--no-ports", "--peers", "/nonexistent"])
+            .args(["--duration", "500ms", "--warmup", "100ms", "--port", &free_port()])
+            .args(["--only", "scaling echod reuseport w=1 conns=1", "--out"])
+            .args([out.as_os_str()])
+            .env("PATH", path);
+        let mut child = echod::child::Child::start(spec).expect("start");
+        let status = child.wait_bounded(std::time::Duration::from_secs(120), None).expect("wait");
+        let lines = child.remaining_lines(std::time::Duration::from_secs(5));
+        let text: Vec<String> = lines.iter().map(|l| l.text().to_string()).collect();
+        (status.and_then(|s| s.code()), text.join("\n"))
+    };
+    let (code, text) = run("/usr/bin:/bin");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("echod is neither beside loadgen") && text.contains("on PATH"), "{text}");
+    std::fs::copy(built.with_file_name("echod"), bin.join("echod")).expect("install echod");
+    let (code, text) = run(&format!("{}:/usr/bin:/bin", bin.display()));
+    assert_eq!(code, Some(0), "{text}");
+    let _ = std::fs::remove_dir_all(home);
+}
