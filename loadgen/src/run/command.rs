@@ -17,8 +17,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use echod::cli::{EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use super::RunOutcome;
 use super::{child, connect, output, processes, run, run_gated, summary, Config, RunArgs};
-use super::{RunOutcome, EXIT_USAGE};
 
 /// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
 /// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
@@ -30,9 +33,10 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let stop = Arc::new(AtomicBool::new(false));
     // The last signal caught (0: none).
     let caught = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [SIGINT, SIGTERM] {
         // A second signal ends the process at once (checked before the flag is set).
-        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone())
+        let code = i32::from(exit_code_of(sig));
+        signal_hook::flag::register_conditional_shutdown(sig, code, stop.clone())
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .and_then(|_| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize))
             .context("cannot install the Ctrl-C handler")?;
@@ -40,7 +44,7 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     // The exit code of a run a signal ended, if one did.
     let interrupted_by = || match caught.load(Ordering::Relaxed) {
         0 => None,
-        sig => Some(u8::try_from(128 + sig).unwrap_or(u8::MAX)),
+        sig => Some(exit_code_of(sig as i32)),
     };
     if args.child.is_some() {
         // A child of a split run: the parent printed the preflight and merges the
@@ -107,6 +111,15 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         );
     }
     Ok(outcome.exit_code)
+}
+
+/// The exit code of a run that `signal` (SIGINT or SIGTERM) ended.
+fn exit_code_of(signal: i32) -> u8 {
+    if signal == SIGINT {
+        EXIT_SIGINT
+    } else {
+        EXIT_SIGTERM
+    }
 }
 
 /// Sets the exit code the process ends with, and the one its result records.

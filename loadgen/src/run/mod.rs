@@ -52,7 +52,6 @@ use std::time::{Duration, SystemTime};
 pub use args::{Config, ConfigError, RunArgs};
 pub use command::execute;
 pub use payload::{Pattern, HEADER_LEN};
-pub use report::{EXIT_OK, EXIT_USAGE, EXIT_WRONG};
 pub use summary::render as render_summary;
 pub use tally::{Interval, Tally};
 

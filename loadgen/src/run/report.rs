@@ -6,6 +6,8 @@
 //! (not established, or never served). Exit 2 is never a figure: it means loadgen
 //! could not do what was asked (bad input, an output file not written).
 
+use echod::cli::{EXIT_FAILED, EXIT_OK};
+
 use crate::result::{
     encode_histogram, Connections, Errors, Histograms, Percentiles, RunConfig, RunResult,
     Throughput, SCHEMA_VERSION,
@@ -14,18 +16,10 @@ use crate::result::{
 use super::args::Config;
 use super::tally::Tally;
 
-/// Exit code: the run was right.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: wrong or missing echoes, or missing connections (some or all).
-pub const EXIT_WRONG: u8 = 1;
-/// Exit code: bad input (flags, output paths, an impossible plan), or an output
-/// file that could not be written.
-pub const EXIT_USAGE: u8 = 2;
-
 /// The exit code a run with these figures reports.
 pub fn exit_code(t: &Tally) -> u8 {
     if t.errors.total() > 0 || t.established < t.requested || t.unserved > 0 {
-        EXIT_WRONG
+        EXIT_FAILED
     } else {
         EXIT_OK
     }
@@ -139,16 +133,16 @@ mod tests {
     #[test]
     fn exit_codes() {
         let mut t = Tally::new(2);
-        assert_eq!(exit_code(&t), EXIT_WRONG, "none up: missing connections, like some");
+        assert_eq!(exit_code(&t), EXIT_FAILED, "none up: missing connections, like some");
         t.established = 2;
         assert_eq!(exit_code(&t), EXIT_OK);
         t.errors.mismatch = 1;
-        assert_eq!(exit_code(&t), EXIT_WRONG);
+        assert_eq!(exit_code(&t), EXIT_FAILED);
         t.errors.mismatch = 0;
         t.established = 1;
-        assert_eq!(exit_code(&t), EXIT_WRONG);
+        assert_eq!(exit_code(&t), EXIT_FAILED);
         t.established = 2;
         t.unserved = 1;
-        assert_eq!(exit_code(&t), EXIT_WRONG);
+        assert_eq!(exit_code(&t), EXIT_FAILED);
     }
 }
