@@ -5,7 +5,8 @@
 //! - [`calibrate`]: the one-connection ping-pong recorded before each suite run.
 //! - [`env`]: the machine fingerprint (kernel, CPU, limits, git revision).
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
-//! - [`limits`]: the connection budget and the preflight (ports, descriptors, fan-out).
+//! - [`limits`]: the connection budget (`Budget`: sources and processes a run needs)
+//!   and the preflight (ports, descriptors, fan-out).
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
 //! - [`report`]: the suite report: Markdown and SVG plots (plotters).
 //! - [`result`]: the JSON result format (the schema compare and the suite read).

@@ -21,6 +21,9 @@ use echod::cli::{EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::RunOutcome;
+use crate::limits::budget::{self, Budget, Processes, Request};
+use crate::limits::preflight;
+
 use super::{child, connect, output, processes, run, run_gated, summary, Config, RunArgs};
 
 /// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
@@ -62,9 +65,9 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             output::check_writable(flag, path)?;
         }
     }
-    let plan = preflight(&mut config)?;
-    let mut outcome = if plan.processes > 1 {
-        processes::run_split(&config, plan.processes, &stop)?
+    let budget = preflight(&mut config)?;
+    let mut outcome = if budget.processes > 1 {
+        processes::run_split(&config, budget.processes, &stop)?
     } else {
         run(&config, stop)?
     };
@@ -131,21 +134,20 @@ fn set_exit_code(outcome: &mut RunOutcome, code: u8) {
 /// Checks the run against this machine's limits before anything connects, prints
 /// the budget (always when a limit is hit: the user must see why loadgen fans out
 /// or splits), and settles the source addresses and the process count.
-fn preflight(config: &mut Config) -> anyhow::Result<crate::limits::budget::Plan> {
-    use crate::limits::{budget, preflight};
+fn preflight(config: &mut Config) -> anyhow::Result<Budget> {
     let limits = preflight::read_limits();
-    let req = budget::Request {
+    let req = Request {
         conns: config.conns,
         targets: config.targets.clone(),
         sources: (!config.sources.is_empty()).then(|| config.sources.clone()),
         processes: config.processes,
         server_is_local: config.targets.iter().all(|t| t.ip().is_loopback()),
     };
-    let plan = budget::plan(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
-    if config.live || plan.auto_fanout || plan.processes > 1 {
-        eprint!("{}", preflight::render(&req, &limits, &plan));
+    let budget = budget::work_out(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
+    if config.live || budget.auto_fanout || budget.processes > 1 {
+        eprint!("{}", preflight::render(&req, &limits, &budget));
     }
-    config.sources.clone_from(&plan.sources);
-    config.processes = budget::Processes::Fixed(plan.processes);
-    Ok(plan)
+    config.sources.clone_from(&budget.sources);
+    config.processes = Processes::Fixed(budget.processes);
+    Ok(budget)
 }

@@ -16,7 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::clock::Clock;
 use super::conn::{Conn, State};
-use super::plan::ConnSpec;
+use super::layout::ConnSpec;
 use super::tally::{record, Tally};
 use crate::errno::{errno_hint, errno_name};
 

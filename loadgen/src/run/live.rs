@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use echod::units::{fmt_count, fmt_micros};
 
 use super::tally::Interval;
-use super::worker::Report;
+use super::worker::WorkerMsg;
 use crate::result::SecondSample;
 
 /// Merges and prints the per-second intervals.
@@ -52,10 +52,10 @@ impl Live {
         self
     }
 
-    /// Takes one worker message; prints what became complete.
-    pub fn on_report(&mut self, report: Report) {
-        match report {
-            Report::Interval(w, iv) => {
+    /// Takes one worker's message; prints what became complete.
+    pub fn on_msg(&mut self, msg: WorkerMsg) {
+        match msg {
+            WorkerMsg::Interval(w, iv) => {
                 self.reported[w] = Some(iv.index);
                 match self.pending.get_mut(&iv.index) {
                     Some(merged) => merged.merge(&iv),
@@ -64,7 +64,7 @@ impl Live {
                     }
                 }
             }
-            Report::Done(w) => self.done[w] = true,
+            WorkerMsg::Done(w) => self.done[w] = true,
         }
         self.emit_complete();
     }
@@ -186,14 +186,14 @@ mod tests {
     #[test]
     fn merges_when_complete() {
         let mut live = Live::new(2, false, 2);
-        live.on_report(Report::Interval(0, iv(0, 10, 1_000)));
+        live.on_msg(WorkerMsg::Interval(0, iv(0, 10, 1_000)));
         assert!(live.intervals.is_empty());
-        live.on_report(Report::Interval(1, iv(0, 5, 3_000)));
+        live.on_msg(WorkerMsg::Interval(1, iv(0, 5, 3_000)));
         assert_eq!(live.intervals.len(), 1);
         assert_eq!(live.intervals[0].msgs, 15);
         assert_eq!(live.intervals[0].latency.len(), 2);
-        live.on_report(Report::Interval(0, iv(1, 1, 1_000)));
-        live.on_report(Report::Done(1));
+        live.on_msg(WorkerMsg::Interval(0, iv(1, 1, 1_000)));
+        live.on_msg(WorkerMsg::Done(1));
         assert_eq!(live.intervals.len(), 2);
         let s = live.series();
         assert_eq!((s[1].msgs, s[1].conns_up), (1, 1));

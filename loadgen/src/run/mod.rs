@@ -5,8 +5,8 @@
 //! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`];
 //!   `command`: the binary's run ([`execute`]: signals, preflight, summary, files,
 //!   exit code).
-//! - `plan`: every connection's parameters (id, target, later a source address) and
-//!   the split over worker threads.
+//! - `layout`: every connection's parameters (id, target, source address) and the
+//!   split over worker threads.
 //! - `connect`: one thread's connect phase (bounded window, rate, timeout, errnos).
 //! - `worker`: one thread's life (pin, connect, start line, event loop, drain).
 //! - `traffic`: per-readiness work: read, verify, record, send.
@@ -15,7 +15,7 @@
 //! - `served`: whether each established connection is served (answered once), and
 //!   giving up the unserved.
 //! - `tally`: per-thread mergeable figures; `live`: per-second merge and line.
-//! - `report`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
+//! - `outcome`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
 //!   `output`: `--json` and `--hgrm`; `clock`: the run clock.
 //! - `processes`: a run split over processes (the parent); `child`: a child's side
 //!   and the wire between them; `scratch`: the split run's temporary folder.
@@ -31,12 +31,12 @@ mod clock;
 mod command;
 mod conn;
 mod connect;
+mod layout;
 mod live;
+mod outcome;
 pub mod output;
 mod payload;
-mod plan;
 pub mod processes;
-mod report;
 mod schedule;
 mod scratch;
 mod served;
@@ -57,7 +57,7 @@ pub use tally::{Interval, Tally};
 
 use crate::result::RunResult;
 use traffic::Timeline;
-use worker::{Report, Shared, WorkerStart};
+use worker::{Shared, WorkerMsg, WorkerStart};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -178,18 +178,18 @@ pub fn run_gated(
         on_unserved: if config.forward_intervals { child::forward_unserved } else { served::say },
     });
     let config = Arc::new(config.clone());
-    let (tx, rx) = crossbeam::channel::unbounded::<Report>();
+    let (tx, rx) = crossbeam::channel::unbounded::<WorkerMsg>();
     let mut handles = Vec::with_capacity(config.threads);
     for index in 0..config.threads {
         let core = (!config.cores.is_empty()).then(|| echod::pin::core_for(index, &config.cores));
         let start = WorkerStart {
             index,
             core,
-            specs: plan::worker_specs(&config, index),
+            specs: layout::worker_specs(&config, index),
             config: config.clone(),
             clock,
             shared: shared.clone(),
-            reports: tx.clone(),
+            to_coordinator: tx.clone(),
         };
         let name = match core {
             Some(c) => format!("loadgen-w{index}-cpu{c}"),
@@ -252,7 +252,7 @@ pub fn run_gated(
             if cpu_a.is_none() { timeline.measure_start_ns } else { timeline.measure_end_ns };
         let wait = Duration::from_nanos(next.saturating_sub(now).clamp(1_000_000, 100_000_000));
         match rx.recv_timeout(wait) {
-            Ok(report) => live.on_report(report),
+            Ok(msg) => live.on_msg(msg),
             Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam::channel::RecvTimeoutError::Disconnected) => break,
         }
@@ -274,7 +274,7 @@ pub fn run_gated(
         0
     };
     let interrupted = stop.load(Ordering::Relaxed) || (go && end_ns < timeline.measure_end_ns);
-    let mut result = report::build(report::Measured {
+    let mut result = outcome::build(outcome::Measured {
         config: &config,
         tally: &tally,
         measured_s: measured_ns as f64 / 1e9,
@@ -285,7 +285,7 @@ pub fn run_gated(
     .map_err(RunError::Histogram)?;
     result.environment = crate::env::capture();
     result.client_cpu_s = cpu_s;
-    let exit_code = report::exit_code(&tally);
+    let exit_code = outcome::exit_code(&tally);
     Ok(RunOutcome { result, tally, intervals: live.intervals, exit_code, cpu_s })
 }
 

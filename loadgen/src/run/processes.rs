@@ -28,8 +28,8 @@ use super::live::{self, Live};
 use super::scratch::Scratch;
 use super::served;
 use super::tally::{Interval, Tally};
-use super::worker::Report;
-use super::{report, RunOutcome};
+use super::worker::WorkerMsg;
+use super::{outcome, RunOutcome};
 
 /// The errno name counted for connections of a child that died before reporting.
 pub const CHILD_FAILED: &str = "CHILD_FAILED";
@@ -61,7 +61,7 @@ pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::R
     let measured_s = children.iter().map(|c| c.measured_s).fold(0.0, f64::max);
     let interrupted = lost > 0 || children.iter().any(|c| c.interrupted);
     let started_at = children.iter().map(|c| c.started_at.clone()).min().unwrap_or_default();
-    let mut result = report::build(report::Measured {
+    let mut result = outcome::build(outcome::Measured {
         config,
         tally: &tally,
         measured_s,
@@ -73,7 +73,7 @@ pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::R
     result.environment = crate::env::capture();
     let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
     result.client_cpu_s = cpu_s;
-    let exit_code = report::exit_code(&tally);
+    let exit_code = outcome::exit_code(&tally);
     Ok(RunOutcome { result, tally, intervals, exit_code, cpu_s })
 }
 
@@ -243,7 +243,7 @@ fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option
         for (i, k) in kids.iter_mut().enumerate() {
             while let Some(line) = k.child.next_line_of(true, Duration::ZERO) {
                 match parse_line(&line) {
-                    ChildLine::Interval(iv) => live.on_report(Report::Interval(i, iv)),
+                    ChildLine::Interval(iv) => live.on_msg(WorkerMsg::Interval(i, iv)),
                     ChildLine::Unserved if !unserved_said => {
                         served::say(config.connect_timeout);
                         unserved_said = true;
@@ -253,7 +253,7 @@ fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option
             }
             if !done[i] && k.child.lines_done() {
                 done[i] = true;
-                live.on_report(Report::Done(i));
+                live.on_msg(WorkerMsg::Done(i));
             }
         }
         let ended = kids.iter_mut().all(|k| !k.child.running());
@@ -337,7 +337,7 @@ mod tests {
         }
         t.messages = values.len() as u64;
         t.bytes = t.messages * 64;
-        let result = report::build(report::Measured {
+        let result = outcome::build(outcome::Measured {
             config,
             tally: &t,
             measured_s: 1.0,

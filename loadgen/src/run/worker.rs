@@ -18,8 +18,8 @@ use super::args::Config;
 use super::clock::Clock;
 use super::conn::{Conn, State};
 use super::connect::{connect_all, ConnectLimits};
+use super::layout::ConnSpec;
 use super::payload::Pattern;
-use super::plan::ConnSpec;
 use super::schedule::Schedule;
 use super::served::FirstAnswers;
 use super::tally::{new_histogram, Interval, Tally};
@@ -56,7 +56,7 @@ pub struct Shared {
 
 /// A message from a worker to the coordinator.
 #[derive(Debug)]
-pub enum Report {
+pub enum WorkerMsg {
     /// One finished interval of worker `.0`.
     Interval(usize, Interval),
     /// Worker `.0` sends nothing more.
@@ -77,8 +77,8 @@ pub struct WorkerStart {
     pub clock: Clock,
     /// Shared coordination state.
     pub shared: Arc<Shared>,
-    /// Where intervals go.
-    pub reports: Sender<Report>,
+    /// Where its intervals, and its last word, go.
+    pub to_coordinator: Sender<WorkerMsg>,
 }
 
 /// The body of one worker thread; returns what it measured.
@@ -115,7 +115,7 @@ pub fn run_worker(w: WorkerStart) -> Tally {
     };
     w.shared.established.fetch_add(tally.established, Ordering::Relaxed);
     let Some(timeline) = w.shared.start.arrive_and_wait() else {
-        let _ = w.reports.send(Report::Done(w.index));
+        let _ = w.to_coordinator.send(WorkerMsg::Done(w.index));
         return tally;
     };
     let mut slots = 0u32;
@@ -164,7 +164,7 @@ pub fn run_worker(w: WorkerStart) -> Tally {
     }
     let mut tally = book.tally;
     tally.conns_up_at_end = conns.iter().filter(|c| c.state == State::Up).count() as u64;
-    let _ = w.reports.send(Report::Done(w.index));
+    let _ = w.to_coordinator.send(WorkerMsg::Done(w.index));
     tally
 }
 
@@ -209,7 +209,7 @@ fn traffic_loop(
         while now >= next_tick && next_tick < tl.measure_end_ns {
             let end_s = (next_tick - tl.measure_start_ns) as f64 / 1e9;
             book.flush_interval(index, end_s, |iv| {
-                let _ = w.reports.send(Report::Interval(w.index, iv));
+                let _ = w.to_coordinator.send(WorkerMsg::Interval(w.index, iv));
             });
             index += 1;
             next_tick += SECOND;
@@ -264,7 +264,7 @@ fn traffic_loop(
     if now >= tl.measure_start_ns {
         let end = now.min(tl.measure_end_ns) - tl.measure_start_ns;
         book.flush_interval(index, end as f64 / 1e9, |iv| {
-            let _ = w.reports.send(Report::Interval(w.index, iv));
+            let _ = w.to_coordinator.send(WorkerMsg::Interval(w.index, iv));
         });
     }
 }
