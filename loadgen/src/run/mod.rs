@@ -14,6 +14,7 @@
 //! - `schedule`: the open-loop schedule (latency from intended send times).
 //! - `served`: whether each established connection is served (answered once), and
 //!   giving up the unserved.
+//! - `start_line`: where the workers wait for the coordinator's word after connecting.
 //! - `tally`: per-thread mergeable figures; `live`: per-second merge and line.
 //! - `outcome`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
 //!   `output`: `--json` and `--hgrm`; `clock`: the run clock.
@@ -40,13 +41,14 @@ pub mod processes;
 mod schedule;
 mod scratch;
 mod served;
+mod start_line;
 mod summary;
 pub mod tally;
 mod traffic;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use args::{Config, ConfigError, RunArgs};
@@ -56,6 +58,7 @@ pub use summary::render as render_summary;
 pub use tally::{Interval, Tally};
 
 use crate::result::RunResult;
+use start_line::{StartLine, Word};
 use traffic::Timeline;
 use worker::{Shared, WorkerMsg, WorkerStart};
 
@@ -96,53 +99,6 @@ pub enum RunError {
     /// A histogram could not be serialized.
     #[error("{0}")]
     Histogram(String),
-}
-
-/// Where the workers meet the coordinator after their connect phase.
-pub(crate) struct StartLine {
-    /// Workers arrived, and the coordinator's word (`Some(None)`: do not run).
-    state: Mutex<(usize, Option<Option<Timeline>>)>,
-    /// Wakes the waiting side.
-    cond: Condvar,
-}
-
-impl StartLine {
-    fn new() -> Self {
-        Self { state: Mutex::new((0, None)), cond: Condvar::new() }
-    }
-
-    /// A worker arrives and waits for the word (bounded by the coordinator, which
-    /// always gives it).
-    pub(crate) fn arrive_and_wait(&self) -> Option<Timeline> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.0 += 1;
-        self.cond.notify_all();
-        loop {
-            if let Some(word) = s.1 {
-                return word;
-            }
-            s = self.cond.wait(s).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// The coordinator waits until `n` workers arrived.
-    fn wait_for(&self, n: usize) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while s.0 < n {
-            s = self
-                .cond
-                .wait_timeout(s, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    /// The coordinator gives the word.
-    fn release(&self, word: Option<Timeline>) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.1 = Some(word);
-        self.cond.notify_all();
-    }
 }
 
 /// Runs the load described by `config` until it ends or `stop` is set; returns
@@ -201,7 +157,7 @@ pub fn run_gated(
                 // Release those already started without traffic, then report.
                 stop.store(true, Ordering::Relaxed);
                 shared.start.wait_for(handles.len());
-                shared.start.release(None);
+                shared.start.release(Word::DoNotRun);
                 for h in handles {
                     let _ = h.join();
                 }
@@ -233,7 +189,7 @@ pub fn run_gated(
             }
         );
     }
-    shared.start.release(go.then_some(timeline));
+    shared.start.release(if go { Word::Go(timeline) } else { Word::DoNotRun });
     let mut live = live::Live::new(config.threads, config.live, config.conns);
     if config.forward_intervals {
         live = live.forward_to(child::forward_interval);

@@ -24,7 +24,7 @@ use super::served::FirstAnswers;
 use super::tally::{record, Interval, Tally};
 
 /// Phase boundaries of the run, in run-clock nanoseconds.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeline {
     /// Traffic (warm-up) begins.
     pub traffic_start_ns: u64,

@@ -22,9 +22,9 @@ use super::layout::ConnSpec;
 use super::payload::Pattern;
 use super::schedule::Schedule;
 use super::served::FirstAnswers;
+use super::start_line::StartLine;
 use super::tally::{new_histogram, Interval, Tally};
 use super::traffic::Book;
-use super::StartLine;
 use crate::errno::errno_name;
 
 /// Receive buffer per thread: large enough that one read drains a socket in the
