@@ -17,7 +17,7 @@
 use std::io;
 
 use super::clock::Clock;
-use super::conn::{Conn, Excess, State};
+use super::conn::{Conn, Excess};
 use super::payload::Pattern;
 use super::schedule::Schedule;
 use super::served::FirstAnswers;
@@ -86,14 +86,14 @@ impl Book {
         let window = c.recv_seq + self.pipeline;
         match &self.schedule {
             None => window,
-            Some(s) => window.min(s.due_for(u64::from(c.slot), s.due(now))),
+            Some(s) => window.min(s.due_for(u64::from(c.slot()), s.due(now))),
         }
     }
 
     /// Sends what connection `i` may send now. `ready_ns`: when its pipeline slot
     /// freed (0 if not from an echo), for the schedule-lag figure.
     pub fn fill(&mut self, i: usize, c: &mut Conn, now: u64, ready_ns: u64) {
-        if c.state != State::Up {
+        if !c.is_up() {
             return;
         }
         let limit = self.send_limit(c, now);
@@ -102,7 +102,7 @@ impl Book {
         }
         let k = self.pipeline;
         let base = i * k as usize;
-        let slot = c.slot;
+        let slot = c.slot();
         let result = c.send(&self.pattern, &mut self.sbuf, limit, |seq| {
             if seq == 0 {
                 self.first.sent(i, now);
@@ -129,7 +129,7 @@ impl Book {
     /// will repeat (edge-triggered), so reading goes on past a short read until the
     /// `Ok(0)` or the error is seen, whatever the framing of the bytes before it.
     pub fn on_ready(&mut self, i: usize, c: &mut Conn, readable: bool, closed: bool) {
-        if c.state != State::Up {
+        if !c.is_up() {
             return;
         }
         let mut now = self.clock.now_ns();
@@ -179,7 +179,7 @@ impl Book {
     fn consume(&mut self, i: usize, c: &mut Conn, n: usize, now: u64) -> Excess {
         let k = self.pipeline;
         let base = i * k as usize;
-        let slot = u64::from(c.slot);
+        let slot = u64::from(c.slot());
         let id = c.id;
         let size = self.pattern.size() as u64;
         let mut bad_messages = 0;

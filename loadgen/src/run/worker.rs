@@ -16,7 +16,7 @@ use mio::{Events, Poll};
 
 use super::args::Config;
 use super::clock::Clock;
-use super::conn::{Conn, State};
+use super::conn::Conn;
 use super::connect::{connect_all, ConnectLimits};
 use super::layout::ConnSpec;
 use super::payload::Pattern;
@@ -119,8 +119,8 @@ pub fn run_worker(w: WorkerStart) -> Tally {
         return tally;
     };
     let mut slots = 0u32;
-    for c in conns.iter_mut().filter(|c| c.state == State::Up) {
-        c.slot = slots;
+    for c in conns.iter_mut().filter(|c| c.is_up()) {
+        c.set_slot(slots);
         slots += 1;
     }
     let schedule = config.rate.map(|rate| {
@@ -163,7 +163,7 @@ pub fn run_worker(w: WorkerStart) -> Tally {
         traffic_loop(poll, &mut events, &mut conns, &mut book, &w);
     }
     let mut tally = book.tally;
-    tally.conns_up_at_end = conns.iter().filter(|c| c.state == State::Up).count() as u64;
+    tally.conns_up_at_end = conns.iter().filter(|c| c.is_up()).count() as u64;
     let _ = w.to_coordinator.send(WorkerMsg::Done(w.index));
     tally
 }
@@ -180,7 +180,7 @@ fn traffic_loop(
     let drain_ns = w.config.drain_timeout.as_nanos() as u64;
     // Slot -> connection index, for the open-loop schedule.
     let by_slot: Vec<usize> =
-        conns.iter().enumerate().filter(|(_, c)| c.state == State::Up).map(|(i, _)| i).collect();
+        conns.iter().enumerate().filter(|(_, c)| c.is_up()).map(|(i, _)| i).collect();
     let mut next_tick = tl.measure_start_ns + SECOND;
     let mut index = 0u64;
     let mut due_done = 0u64;
