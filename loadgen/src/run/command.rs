@@ -24,7 +24,9 @@ use super::RunOutcome;
 use crate::limits::budget::{self, Budget, Processes, Request};
 use crate::limits::preflight;
 
-use super::{child, connect, output, processes, run, run_gated, summary, Config, RunArgs};
+use super::{
+    child, connect, coordinator, outcome, output, processes, run, summary, Config, RunArgs,
+};
 
 /// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
 /// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
@@ -52,12 +54,10 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     if args.child.is_some() {
         // A child of a split run: the parent printed the preflight and merges the
         // figures; stdout is the parent's channel, so no summary here.
-        let outcome = run_gated(&config, stop, &mut child::child_gate)?;
-        let figures = child::ChildFigures::from_outcome(&outcome)?;
         let path = args.child_out.as_ref().context("--child needs --child-out")?;
-        std::fs::write(path, serde_json::to_string(&figures)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        return Ok(interrupted_by().unwrap_or(outcome.exit_code));
+        let measured = coordinator::measure(&config, stop, &mut child::child_gate)?;
+        child::write_figures(&measured, path)?;
+        return Ok(interrupted_by().unwrap_or(outcome::exit_code(&measured.tally)));
     }
     // A result must not be lost to a bad path at the end: prove them now.
     for (flag, path) in [("--json", &args.json), ("--hgrm", &args.hgrm)] {
@@ -78,7 +78,7 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         outcome.result.interrupted = true;
     }
     let r = &outcome.result;
-    echod::cli::print(&summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
+    echod::cli::print(&summary::render(r, outcome.tally.first_mismatch.as_deref()));
     // A lost output file makes the exit code 2, unless a signal decided it.
     let lost_code = if interrupted_by().is_some() { outcome.exit_code } else { EXIT_USAGE };
     // --hgrm first, so the JSON carries the exit code the process ends with.

@@ -16,8 +16,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::clock::Clock;
 use super::conn::{Conn, State};
+use super::histogram::record;
 use super::layout::ConnSpec;
-use super::tally::{record, Tally};
+use super::tally::Tally;
 use crate::errno::{errno_hint, errno_name};
 
 /// Connects outstanding at once per thread (a SYN burst that fits common backlogs).

@@ -104,11 +104,6 @@ impl Live {
         self.done.iter_mut().for_each(|d| *d = true);
         self.emit_complete();
     }
-
-    /// The per-second series of the result.
-    pub fn series(&self) -> Vec<SecondSample> {
-        series_of(&self.intervals)
-    }
 }
 
 /// The per-second series of merged intervals (also a split run's, merged across
@@ -164,7 +159,7 @@ pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::tally::{new_histogram, record};
+    use crate::run::histogram::{new_histogram, record};
 
     fn iv(index: u64, msgs: u64, ns: u64) -> Interval {
         let mut latency = new_histogram();
@@ -195,7 +190,7 @@ mod tests {
         live.on_msg(WorkerMsg::Interval(0, iv(1, 1, 1_000)));
         live.on_msg(WorkerMsg::Done(1));
         assert_eq!(live.intervals.len(), 2);
-        let s = live.series();
+        let s = series_of(&live.intervals);
         assert_eq!((s[1].msgs, s[1].conns_up), (1, 1));
         assert!(line(&live.intervals[0], 0.0, 2, 0).contains("conns 2/2 up, 2 served |"));
         assert!(

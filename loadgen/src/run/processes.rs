@@ -23,31 +23,36 @@ use anyhow::{bail, Context as _};
 use echod::child::{Child, Out, Spec};
 
 use super::args::Config;
-use super::child::{parse_line, ChildFigures, ChildLine};
-use super::live::{self, Live};
+use super::child::{parse_line, read_figures, ChildLine};
+use super::live::Live;
+use super::outcome::Measurement;
 use super::scratch::Scratch;
 use super::served;
 use super::tally::{Interval, Tally};
 use super::worker::WorkerMsg;
-use super::{outcome, RunOutcome};
+use super::RunOutcome;
 
 /// The errno name counted for connections of a child that died before reporting.
 pub const CHILD_FAILED: &str = "CHILD_FAILED";
 /// How often the parent looks at its children.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Merges children's figures into one outcome for `config` (the whole run's).
-pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::Result<RunOutcome> {
+/// Merges children's measurements into one outcome for `config` (the whole
+/// run's); `lost`: connections of children that left no figures.
+pub fn merge(config: &Config, children: Vec<Measurement>, lost: u64) -> anyhow::Result<RunOutcome> {
     let mut tally = Tally::new(0);
     let mut seconds: BTreeMap<u64, Interval> = BTreeMap::new();
-    for c in children {
-        tally.merge(&c.tally()?);
-        for f in &c.intervals {
-            let iv = f.interval()?;
-            match seconds.get_mut(&f.index) {
+    let measured_s = children.iter().map(|c| c.measured_s).fold(0.0, f64::max);
+    let interrupted = lost > 0 || children.iter().any(|c| c.interrupted);
+    let started_at = children.iter().map(|c| c.started_at.clone()).min().unwrap_or_default();
+    let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
+    for child in children {
+        tally.merge(&child.tally);
+        for iv in child.intervals {
+            match seconds.get_mut(&iv.index) {
                 Some(have) => have.merge(&iv),
                 None => {
-                    seconds.insert(f.index, iv);
+                    seconds.insert(iv.index, iv);
                 }
             }
         }
@@ -57,24 +62,9 @@ pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::R
     if lost > 0 {
         *tally.failed_by_errno.entry(CHILD_FAILED.to_string()).or_default() += lost;
     }
-    let intervals: Vec<Interval> = seconds.into_values().collect();
-    let measured_s = children.iter().map(|c| c.measured_s).fold(0.0, f64::max);
-    let interrupted = lost > 0 || children.iter().any(|c| c.interrupted);
-    let started_at = children.iter().map(|c| c.started_at.clone()).min().unwrap_or_default();
-    let mut result = outcome::build(outcome::Measured {
-        config,
-        tally: &tally,
-        measured_s,
-        series: live::series_of(&intervals),
-        interrupted,
-        started_at,
-    })
-    .map_err(anyhow::Error::msg)?;
-    result.environment = crate::env::capture();
-    let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
-    result.client_cpu_s = cpu_s;
-    let exit_code = outcome::exit_code(&tally);
-    Ok(RunOutcome { result, tally, intervals, exit_code, cpu_s })
+    let intervals = seconds.into_values().collect();
+    let merged = Measurement { tally, intervals, measured_s, interrupted, cpu_s, started_at };
+    RunOutcome::of(config, merged).map_err(anyhow::Error::msg)
 }
 
 /// The connections child `index` of `count` opens (ids `index, index + count, ...`).
@@ -150,7 +140,7 @@ pub fn run_split(
     if figures.is_empty() {
         bail!("no child process of the split run reported figures");
     }
-    merge(config, &figures, lost)
+    merge(config, figures, lost)
 }
 
 /// Starts the `count` children of `exe`, each writing its figures into `dir`. A
@@ -278,11 +268,11 @@ fn collect(
     kids: &[Running],
     statuses: &[Option<i32>],
     count: u64,
-) -> (Vec<ChildFigures>, u64) {
+) -> (Vec<Measurement>, u64) {
     let mut figures = Vec::new();
     let mut lost = 0;
     for k in kids {
-        match std::fs::read_to_string(&k.out).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+        match read_figures(&k.out) {
             Some(f) => figures.push(f),
             None => {
                 let conns = share(config.conns, k.index, count);
@@ -316,16 +306,16 @@ mod tests {
         assert_eq!(share(50_000, 2, 3), 16_666);
     }
 
-    fn outcome(config: &Config, values: &[u64]) -> RunOutcome {
-        use super::super::tally::{new_histogram, record};
-        let mut t = Tally::new(config.conns);
-        t.established = config.conns;
-        t.served = config.conns;
+    fn measurement(conns: u64, values: &[u64]) -> Measurement {
+        use super::super::histogram::{new_histogram, record};
+        let mut t = Tally::new(conns);
+        t.established = conns;
+        t.served = conns;
         let mut iv = Interval {
             index: 0,
             end_s: 1.0,
-            conns_up: config.conns,
-            served: config.conns,
+            conns_up: conns,
+            served: conns,
             unserved: 0,
             latency: new_histogram(),
             msgs: values.len() as u64,
@@ -337,32 +327,31 @@ mod tests {
         }
         t.messages = values.len() as u64;
         t.bytes = t.messages * 64;
-        let result = outcome::build(outcome::Measured {
-            config,
-            tally: &t,
+        Measurement {
+            tally: t,
+            intervals: vec![iv],
             measured_s: 1.0,
-            series: live::series_of(std::slice::from_ref(&iv)),
             interrupted: false,
+            cpu_s: Some(0.25),
             started_at: "2026-01-01T00:00:00Z".into(),
-        })
-        .unwrap();
-        RunOutcome { result, tally: t, intervals: vec![iv], exit_code: 0, cpu_s: Some(0.25) }
+        }
     }
 
-    /// Children's figures travel through JSON and merge exactly: counts add, the
-    /// histograms hold every sample, per-second series add; a lost child's
-    /// connections count as failed.
+    /// Children's measurements travel through JSON whole and merge exactly: counts
+    /// add, the histograms hold every sample, per-second series add; a lost
+    /// child's connections count as failed.
     #[test]
     fn merge_is_exact_across_processes() {
         let addr = "127.0.0.1:9".parse().unwrap();
-        let (a, b) = (Config::local_test(addr, 2), Config::local_test(addr, 3));
-        let fa = ChildFigures::from_outcome(&outcome(&a, &[1_000, 2_000])).unwrap();
-        let fb = ChildFigures::from_outcome(&outcome(&b, &[3_000, 4_000, 5_000_000])).unwrap();
-        let wire = |f: &ChildFigures| -> ChildFigures {
-            serde_json::from_str(&serde_json::to_string(f).unwrap()).unwrap()
+        let (a, b) = (measurement(2, &[1_000, 2_000]), measurement(3, &[3_000, 4_000, 5_000_000]));
+        let wire = |m: &Measurement| -> Measurement {
+            let back: Measurement =
+                serde_json::from_str(&serde_json::to_string(m).unwrap()).unwrap();
+            assert_eq!(&back, m, "a measurement travels whole");
+            back
         };
         let total = Config::local_test(addr, 5);
-        let m = merge(&total, &[wire(&fa), wire(&fb)], 0).unwrap();
+        let m = merge(&total, vec![wire(&a), wire(&b)], 0).unwrap();
         assert_eq!(m.tally.latency.len(), 5);
         assert_eq!(m.tally.latency.min(), 1_000);
         assert!(m.tally.latency.max() >= 5_000_000);
@@ -373,9 +362,9 @@ mod tests {
         assert_eq!(m.result.series.len(), 1);
         assert_eq!(m.result.series[0].msgs, 5);
         assert_eq!(m.intervals[0].latency.len(), 5);
-        assert_eq!(m.cpu_s, Some(0.5));
+        assert_eq!(m.result.client_cpu_s, Some(0.5));
         assert_eq!(m.exit_code, 0);
-        let lost = merge(&Config::local_test(addr, 8), &[wire(&fa), wire(&fb)], 3).unwrap();
+        let lost = merge(&Config::local_test(addr, 8), vec![wire(&a), wire(&b)], 3).unwrap();
         assert_eq!(lost.result.connections.failed_by_errno[CHILD_FAILED], 3);
         assert!(lost.result.interrupted);
         assert_eq!(lost.exit_code, 1);

@@ -39,8 +39,9 @@ fn fmt_rate(per_s: f64) -> String {
 }
 
 /// The summary text; `first_mismatch` describes the first wrong byte, if any;
-/// `cpu_s` is the generator's own CPU time in the measured phase.
-pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -> String {
+/// the generator's own CPU time in the measured phase is the result's
+/// `client_cpu_s`.
+pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
     let c = &r.config;
     let mode = match c.rate {
         Some(rate) => format!("open loop at {} msgs/s (pipeline {})", fmt_count(rate), c.pipeline),
@@ -105,7 +106,7 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -
     if let Some(m) = first_mismatch {
         let _ = writeln!(s, "  first mismatch: {m}");
     }
-    if let Some(cpu) = cpu_s.filter(|_| t.duration_s > 0.0) {
+    if let Some(cpu) = r.client_cpu_s.filter(|_| t.duration_s > 0.0) {
         let per_cpu =
             if cpu > 0.0 { fmt_count((t.messages as f64 / cpu).round()) } else { "-".into() };
         let _ = writeln!(

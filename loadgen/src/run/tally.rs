@@ -1,33 +1,22 @@
 //! What one worker thread measured, in a form that merges exactly: histograms
 //! (nanoseconds, merged with `Histogram::add`) and counters. A run's result is the
-//! merge of its threads' [`Tally`]s, and a later multi-process run will merge the
-//! tallies of its processes the same way. Recording is lock-free and allocation-free:
-//! each thread owns its tally until it hands it back at the end.
+//! merge of its threads' [`Tally`]s, and a split run merges its processes' tallies
+//! the same way. Recording is lock-free and allocation-free: each thread owns its
+//! tally until it hands it back at the end.
+//!
+//! A [`Tally`] and an [`Interval`] serialize as they are (serde; histograms as
+//! base64 HdrHistogram V2+DEFLATE, see `histogram`): a split run's child hands its
+//! parent the very structs, so a counter added here travels without another edit.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
-/// Highest latency a histogram tracks: 60 s in nanoseconds (larger values saturate).
-pub const HIGHEST_NS: u64 = 60_000_000_000;
-/// Significant figures kept by every histogram.
-pub const SIGFIG: u8 = 3;
-
-/// A fresh histogram with the run's bounds (1 ns .. 60 s, 3 significant figures).
-pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants that HdrHistogram accepts; `expect` cannot fire.
-    #[allow(clippy::expect_used)]
-    Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("constant histogram bounds")
-}
-
-/// Records `ns` (at least 1, at most [`HIGHEST_NS`]).
-#[inline]
-pub fn record(h: &mut Histogram<u64>, ns: u64) {
-    h.saturating_record(ns.max(1));
-}
+use super::histogram::{as_base64, new_histogram};
 
 /// Error counters of the traffic phase.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorCounts {
     /// Messages whose echoed bytes differ from what was sent.
     pub mismatch: u64,
@@ -58,7 +47,7 @@ impl ErrorCounts {
 }
 
 /// One second (or the last, partial interval) of the measured phase.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// Index of the second since the measured phase began (0-based).
     pub index: u64,
@@ -72,6 +61,7 @@ pub struct Interval {
     /// series show the running total).
     pub unserved: u64,
     /// Latencies recorded in the interval (corrected ones in open loop).
+    #[serde(with = "as_base64")]
     pub latency: Histogram<u64>,
     /// Echoed messages received in the interval.
     pub msgs: u64,
@@ -94,7 +84,7 @@ impl Interval {
 }
 
 /// Everything one thread measured.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     /// Connections this thread was asked to open.
     pub requested: u64,
@@ -108,6 +98,7 @@ pub struct Tally {
     /// Failed connects by errno name.
     pub failed_by_errno: BTreeMap<String, u64>,
     /// Time from connect() to established.
+    #[serde(with = "as_base64")]
     pub connect: Histogram<u64>,
     /// Seconds the connect phase of this thread took.
     pub connect_s: f64,
@@ -115,10 +106,13 @@ pub struct Tally {
     /// window of the connect rate: connects that time out later do not dilute it).
     pub connect_up_s: f64,
     /// Round-trip latency of measured messages (open loop: from the intended send time).
+    #[serde(with = "as_base64")]
     pub latency: Histogram<u64>,
     /// Open loop: the same messages from their actual send time.
+    #[serde(with = "as_base64")]
     pub latency_uncorrected: Histogram<u64>,
     /// Open loop: how late the generator started each message against its schedule.
+    #[serde(with = "as_base64")]
     pub schedule_lag: Histogram<u64>,
     /// Echoes received during the measured phase.
     pub messages: u64,
@@ -204,6 +198,7 @@ impl Tally {
 
 #[cfg(test)]
 mod tests {
+    use super::super::histogram::record;
     use super::*;
 
     /// Merging two tallies adds counts and histograms exactly.
@@ -223,5 +218,47 @@ mod tests {
         assert_eq!(a.latency.min(), 1);
         assert_eq!(a.failed_by_errno["ECONNREFUSED"], 2);
         assert_eq!(a.errors.total(), 1);
+    }
+
+    /// A tally goes through JSON whole and comes back equal, histograms included;
+    /// so does an interval.
+    #[test]
+    fn round_trips_through_json() {
+        let mut t = Tally::new(3);
+        t.established = 2;
+        t.served = 2;
+        t.unserved = 1;
+        t.connect_failed("ECONNREFUSED");
+        t.established_from("127.0.0.2".parse().expect("ip"));
+        t.connect_s = 0.25;
+        t.connect_up_s = 0.125;
+        for ns in [1_000, 2_000, 3_000_000] {
+            record(&mut t.latency, ns);
+            record(&mut t.latency_uncorrected, ns / 2);
+        }
+        record(&mut t.connect, 40_000);
+        record(&mut t.schedule_lag, 7);
+        t.messages = 3;
+        t.bytes = 192;
+        t.errors = ErrorCounts { mismatch: 1, reset: 2, eof: 3, timeout: 4, other: 5 };
+        t.first_mismatch = Some("conn 1 message 2: first wrong byte at offset 3".into());
+        t.conns_up_at_end = 1;
+        let back: Tally =
+            serde_json::from_str(&serde_json::to_string(&t).expect("to json")).expect("from");
+        assert_eq!(back, t);
+        let mut iv = Interval {
+            index: 4,
+            end_s: 5.0,
+            conns_up: 2,
+            served: 2,
+            unserved: 1,
+            latency: new_histogram(),
+            msgs: 9,
+            errors: 1,
+        };
+        record(&mut iv.latency, 12_345);
+        let back: Interval =
+            serde_json::from_str(&serde_json::to_string(&iv).expect("to json")).expect("from");
+        assert_eq!(back, iv);
     }
 }

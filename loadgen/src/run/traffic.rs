@@ -15,13 +15,15 @@
 //! given up as unserved (see `served`).
 
 use std::io;
+use std::time::Duration;
 
 use super::clock::Clock;
 use super::conn::{Conn, Excess};
+use super::histogram::record;
 use super::payload::Pattern;
 use super::schedule::Schedule;
 use super::served::FirstAnswers;
-use super::tally::{record, Interval, Tally};
+use super::tally::{Interval, Tally};
 
 /// Phase boundaries of the run, in run-clock nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,16 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// Traffic from `now_ns`: `warmup`, then `duration` measured.
+    pub fn starting_at(now_ns: u64, warmup: Duration, duration: Duration) -> Self {
+        let measure_start_ns = now_ns + warmup.as_nanos() as u64;
+        Self {
+            traffic_start_ns: now_ns,
+            measure_start_ns,
+            measure_end_ns: measure_start_ns + duration.as_nanos() as u64,
+        }
+    }
+
     /// Whether `t` lies in the measured phase.
     #[inline]
     pub fn measured(&self, t: u64) -> bool {

@@ -18,12 +18,13 @@ use super::args::Config;
 use super::clock::Clock;
 use super::conn::Conn;
 use super::connect::{connect_all, ConnectLimits};
+use super::histogram::new_histogram;
 use super::layout::ConnSpec;
 use super::payload::Pattern;
 use super::schedule::Schedule;
 use super::served::FirstAnswers;
 use super::start_line::StartLine;
-use super::tally::{new_histogram, Interval, Tally};
+use super::tally::{Interval, Tally};
 use super::traffic::Book;
 use crate::errno::errno_name;
 
