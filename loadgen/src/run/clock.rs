@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::traffic::Timeline;
+use super::phase::Timeline;
 
 /// Nanoseconds since the run's epoch.
 #[derive(Clone, Copy, Debug)]

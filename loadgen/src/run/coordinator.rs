@@ -17,9 +17,9 @@ use super::args::Config;
 use super::clock::{Clock, CpuWatch};
 use super::live::Live;
 use super::outcome::Measurement;
+use super::phase::Timeline;
 use super::start_line::{StartLine, Word};
 use super::tally::Tally;
-use super::traffic::Timeline;
 use super::worker::{self, Shared, WorkerMsg, WorkerStart};
 use super::{child, layout, served, RunError};
 

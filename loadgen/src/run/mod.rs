@@ -5,26 +5,30 @@
 //! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`];
 //!   `command`: the binary's run ([`execute`]: signals, preflight, summary, files,
 //!   exit code).
+//! - `coordinator`: one process's run: spawn the workers, the start line's word,
+//!   the live line, the CPU time, the merged `Measurement`;
+//!   `start_line`: where the workers wait for the coordinator's word.
 //! - `layout`: every connection's parameters (id, target, source address) and the
 //!   split over worker threads.
-//! - `connect`: one thread's connect phase (bounded window, rate, timeout, errnos).
-//! - `worker`: one thread's life (pin, connect, start line, event loop, drain).
-//! - `traffic`: per-readiness work: read, verify, record, send.
-//! - `conn`: one connection's offsets; `payload`: the message layout and checks.
+//! - `worker`: one thread's life (pin, connect, start line, traffic, last word);
+//!   `connect`: its connect phase (bounded window, rate, timeout, errnos).
+//! - `traffic_loop`: its event loop; `phase`: the timeline, the loop's phase
+//!   (warm-up, measure, drain, and how it ended) and its seconds; `traffic`: the
+//!   per-readiness work (read, verify, record, send).
+//! - `conn`: one connection's state (its socket inside it) and offsets; `payload`:
+//!   the message layout and checks.
 //! - `schedule`: the open-loop schedule (latency from intended send times).
 //! - `served`: whether each established connection is served (answered once), and
 //!   giving up the unserved.
-//! - `start_line`: where the workers wait for the coordinator's word after connecting.
-//! - `tally`: per-thread mergeable figures; `live`: per-second merge and line.
-//! - `outcome`: figures -> [`RunResult`] and exit code; `summary`: the text on stdout;
-//!   `output`: `--json` and `--hgrm`; `clock`: the run clock.
+//! - `tally`: per-thread mergeable figures; `histogram`: their bounds and serde
+//!   form; `live`: per-second merge and line; `clock`: the run clock and the CPU
+//!   time of the measured phase.
+//! - `outcome`: a measurement -> [`RunResult`](crate::result::RunResult) and exit
+//!   code; `summary`: the text on stdout; `output`: `--json` and `--hgrm`.
 //! - `processes`: a run split over processes (the parent); `child`: a child's side
 //!   and the wire between them; `scratch`: the split run's temporary folder.
 //!
-//! The coordinator (the caller of [`run`]) spawns the workers, waits for every
-//! connect phase to end, sets the timeline (warm-up, measured phase), releases the
-//! workers, prints the live line from their per-second intervals, and merges their
-//! tallies at the end. Tests call [`run`] directly with a stop flag.
+//! Tests call [`run`] directly with a stop flag.
 
 mod args;
 mod child;
@@ -39,6 +43,7 @@ mod live;
 mod outcome;
 pub mod output;
 mod payload;
+mod phase;
 pub mod processes;
 mod schedule;
 mod scratch;
@@ -47,6 +52,7 @@ mod start_line;
 mod summary;
 pub mod tally;
 mod traffic;
+mod traffic_loop;
 mod worker;
 
 use std::sync::atomic::AtomicBool;

@@ -7,7 +7,7 @@
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::traffic::Timeline;
+use super::phase::Timeline;
 
 /// The coordinator's word to the workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
