@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::args::Config;
 use super::clock::{Clock, CpuWatch};
+use super::config::Config;
 use super::live::Live;
 use super::outcome::Measurement;
 use super::phase::Timeline;

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use super::args::Config;
+use super::config::Config;
 use crate::limits::budget::family_of;
 
 /// One connection's parameters.

@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //!
-//! - `args`: the flags ([`RunArgs`]) and their validation into a [`Config`];
+//! - `args`: the flags ([`RunArgs`]) and the way back to them (`to_args`);
+//!   `values`: their typed values and clap parsers, each value's rule once;
+//!   `config`: the settings ([`Config`]) and the way between them and the flags;
 //!   `command`: the binary's run ([`execute`]: signals, preflight, summary, files,
 //!   exit code).
 //! - `coordinator`: one process's run: spawn the workers, the start line's word,
@@ -34,6 +36,7 @@ mod args;
 mod child;
 mod clock;
 mod command;
+mod config;
 mod conn;
 mod connect;
 mod coordinator;
@@ -53,17 +56,20 @@ mod summary;
 pub mod tally;
 mod traffic;
 mod traffic_loop;
+mod values;
 mod worker;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-pub use args::{Config, ConfigError, RunArgs};
+pub use args::RunArgs;
 pub use command::execute;
+pub use config::{Config, ConfigError};
 pub use outcome::RunOutcome;
 pub use payload::{Pattern, HEADER_LEN};
 pub use summary::render as render_summary;
 pub use tally::{Interval, Tally};
+pub use values::{ChildOf, CoreList, SourceList, Target};
 
 /// A run that could not take place.
 #[derive(Debug, thiserror::Error)]

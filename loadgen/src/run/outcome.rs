@@ -19,7 +19,7 @@ use crate::result::{
     Throughput, SCHEMA_VERSION,
 };
 
-use super::args::Config;
+use super::config::Config;
 use super::live::series_of;
 use super::tally::{Interval, Tally};
 

@@ -22,15 +22,18 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use echod::child::{Child, Out, Spec};
 
-use super::args::Config;
+use super::args::RunArgs;
 use super::child::{parse_line, read_figures, ChildLine};
+use super::config::Config;
 use super::live::Live;
 use super::outcome::Measurement;
 use super::scratch::Scratch;
 use super::served;
 use super::tally::{Interval, Tally};
+use super::values::{ChildOf, CoreList};
 use super::worker::WorkerMsg;
 use super::RunOutcome;
+use crate::limits::budget::Processes;
 
 /// The errno name counted for connections of a child that died before reporting.
 pub const CHILD_FAILED: &str = "CHILD_FAILED";
@@ -72,42 +75,28 @@ pub fn share(conns: u64, index: u64, count: u64) -> u64 {
     (conns + count - 1 - index) / count
 }
 
-/// The flags child `index` of `count` runs with.
-fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> Vec<String> {
+/// The flags child `index` of `count` runs with: the whole run's settings with
+/// this child's share of the connections, rates, threads and cores, written as
+/// flags by [`RunArgs::to_args`].
+pub fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> RunArgs {
     let per = count as f64;
     let threads = (config.threads as u64).div_ceil(count).max(1) as usize;
-    let mut a: Vec<String> = config.target_text.iter().map(|t| format!("--target={t}")).collect();
-    a.push(format!("--conns={}", share(config.conns, index, count)));
-    a.push(format!("--size={}", config.size));
-    a.push(format!("--pipeline={}", config.pipeline));
-    a.push(format!("--duration={}ms", config.duration.as_millis()));
-    a.push(format!("--warmup={}ms", config.warmup.as_millis()));
-    a.push(format!("--connect-timeout={}ms", config.connect_timeout.as_millis()));
-    a.push(format!("--threads={threads}"));
-    if !config.cores.is_empty() {
+    let mut args = RunArgs::of(config);
+    args.conns = share(config.conns, index, count);
+    args.threads = Some(threads);
+    args.cores = (!config.cores.is_empty()).then(|| {
         let n = config.cores.len();
-        let cores: Vec<String> = (0..threads.min(n))
-            .map(|j| config.cores[(index as usize * threads + j) % n].to_string())
-            .collect();
-        a.push(format!("--cores={}", cores.join(",")));
-    }
-    if let Some(r) = config.rate {
-        a.push(format!("--rate={}", r / per));
-    }
-    if let Some(r) = config.connect_rate {
-        a.push(format!("--connect-rate={}", r / per));
-    }
-    if !config.sources.is_empty() {
-        let s: Vec<String> = config.sources.iter().map(ToString::to_string).collect();
-        a.push(format!("--src={}", s.join(",")));
-    }
-    a.push(format!("--scenario={}", config.scenario));
-    a.push("--processes=1".into());
-    a.push(format!("--child={index}/{count}"));
-    a.push("--quiet".into());
-    a.push("--child-out".into());
-    a.push(out.display().to_string());
-    a
+        CoreList(
+            (0..threads.min(n)).map(|j| config.cores[(index as usize * threads + j) % n]).collect(),
+        )
+    });
+    args.rate = config.rate.map(|r| r / per);
+    args.connect_rate = config.connect_rate.map(|r| r / per);
+    args.processes = Processes::Fixed(1);
+    args.child = Some(ChildOf { index, count });
+    args.quiet = true;
+    args.child_out = Some(out.to_path_buf());
+    args
 }
 
 /// One child of the split run.
@@ -158,7 +147,7 @@ fn start_children(
         let out = dir.join(format!("child-{index}.json"));
         let spec = Spec::new(exe)
             .name(format!("child process {index}"))
-            .args(child_args(config, index, count, &out))
+            .args(child_args(config, index, count, &out).to_args())
             .stdin_pipe()
             .stdout(Out::Lines)
             .stderr(Out::Inherit);
@@ -368,5 +357,40 @@ mod tests {
         assert_eq!(lost.result.connections.failed_by_errno[CHILD_FAILED], 3);
         assert!(lost.result.interrupted);
         assert_eq!(lost.exit_code, 1);
+    }
+
+    /// A child's share is a RunArgs: its flags parse back into it, and validate
+    /// into the whole run's settings with the child's part of the connections
+    /// (ids `index, index + count, ...`), rates, threads and cores.
+    #[test]
+    fn child_flags_round_trip_to_their_share() {
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let mut whole = Config::local_test(addr, 50_000);
+        whole.threads = 4;
+        whole.rate = Some(50_000.0);
+        whole.connect_rate = Some(9_000.0);
+        whole.cores = echod::pin::allowed_cores();
+        whole.sources = vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
+        whole.processes = Processes::Fixed(3);
+        let out = Path::new("/tmp/loadgen-split-1/child-2.json");
+        for index in 0..3 {
+            let share_args = child_args(&whole, index, 3, out);
+            let text = share_args.to_args();
+            assert_eq!(RunArgs::parse_from(&text).unwrap(), share_args, "{text:?}");
+            let c = share_args.validate().unwrap();
+            assert_eq!(c.conns, share(50_000, index, 3));
+            assert_eq!((c.id_base, c.id_step, c.forward_intervals), (index, 3, true));
+            assert_eq!((c.threads, c.processes, c.live), (2, Processes::Fixed(1), false));
+            assert_eq!((c.rate, c.connect_rate), (Some(50_000.0 / 3.0), Some(3_000.0)));
+            assert!(c.cores.iter().all(|core| whole.cores.contains(core)) && !c.cores.is_empty());
+            assert_eq!(
+                (c.sources.clone(), c.scenario.clone()),
+                (whole.sources.clone(), whole.scenario.clone())
+            );
+            assert_eq!(
+                (c.targets.clone(), c.size, c.duration),
+                (whole.targets.clone(), 64, whole.duration)
+            );
+        }
     }
 }

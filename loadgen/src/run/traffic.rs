@@ -16,8 +16,8 @@
 
 use std::io;
 
-use super::args::Config;
 use super::clock::Clock;
+use super::config::Config;
 use super::conn::{Conn, Excess};
 use super::histogram::{new_histogram, record};
 use super::payload::Pattern;

@@ -14,8 +14,8 @@ use std::time::Duration;
 use crossbeam::channel::Sender;
 use mio::{Events, Poll};
 
-use super::args::Config;
 use super::clock::Clock;
+use super::config::Config;
 use super::conn::Conn;
 use super::connect::{connect_all, ConnectLimits};
 use super::layout::ConnSpec;
