@@ -36,13 +36,15 @@ impl ErrorCounts {
         self.mismatch + self.reset + self.eof + self.timeout + self.other
     }
 
-    /// Adds another thread's counts.
+    /// Adds another thread's counts (every field named: a new one does not
+    /// compile until it merges).
     pub fn merge(&mut self, o: &ErrorCounts) {
-        self.mismatch += o.mismatch;
-        self.reset += o.reset;
-        self.eof += o.eof;
-        self.timeout += o.timeout;
-        self.other += o.other;
+        let ErrorCounts { mismatch, reset, eof, timeout, other } = *o;
+        self.mismatch += mismatch;
+        self.reset += reset;
+        self.eof += eof;
+        self.timeout += timeout;
+        self.other += other;
     }
 }
 
@@ -70,16 +72,18 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// Adds another thread's interval with the same index.
+    /// Adds another thread's interval with the same index (every field named: a
+    /// new one does not compile until it merges).
     pub fn merge(&mut self, o: &Interval) {
+        let Interval { index: _, end_s, conns_up, served, unserved, latency, msgs, errors } = o;
         // Same bounds on both sides: `add` cannot fail.
-        let _ = self.latency.add(&o.latency);
-        self.conns_up += o.conns_up;
-        self.served += o.served;
-        self.unserved += o.unserved;
-        self.msgs += o.msgs;
-        self.errors += o.errors;
-        self.end_s = self.end_s.max(o.end_s);
+        let _ = self.latency.add(latency);
+        self.conns_up += conns_up;
+        self.served += served;
+        self.unserved += unserved;
+        self.msgs += msgs;
+        self.errors += errors;
+        self.end_s = self.end_s.max(*end_s);
     }
 }
 
@@ -162,30 +166,50 @@ impl Tally {
         *self.failed_by_errno.entry(errno.to_string()).or_default() += 1;
     }
 
-    /// Adds another thread's (or process's) tally.
+    /// Adds another thread's (or process's) tally (every field named: a new one
+    /// does not compile until it merges).
     pub fn merge(&mut self, o: &Tally) {
-        self.requested += o.requested;
-        self.established += o.established;
-        self.served += o.served;
-        self.unserved += o.unserved;
-        for (k, v) in &o.failed_by_errno {
+        let Tally {
+            requested,
+            established,
+            served,
+            unserved,
+            failed_by_errno,
+            connect,
+            connect_s,
+            connect_up_s,
+            latency,
+            latency_uncorrected,
+            schedule_lag,
+            messages,
+            bytes,
+            errors,
+            first_mismatch,
+            conns_up_at_end,
+            per_source,
+        } = o;
+        self.requested += requested;
+        self.established += established;
+        self.served += served;
+        self.unserved += unserved;
+        for (k, v) in failed_by_errno {
             *self.failed_by_errno.entry(k.clone()).or_default() += v;
         }
         // Same bounds everywhere: `add` cannot fail.
-        let _ = self.connect.add(&o.connect);
-        let _ = self.latency.add(&o.latency);
-        let _ = self.latency_uncorrected.add(&o.latency_uncorrected);
-        let _ = self.schedule_lag.add(&o.schedule_lag);
-        self.connect_s = self.connect_s.max(o.connect_s);
-        self.connect_up_s = self.connect_up_s.max(o.connect_up_s);
-        self.messages += o.messages;
-        self.bytes += o.bytes;
-        self.errors.merge(&o.errors);
+        let _ = self.connect.add(connect);
+        let _ = self.latency.add(latency);
+        let _ = self.latency_uncorrected.add(latency_uncorrected);
+        let _ = self.schedule_lag.add(schedule_lag);
+        self.connect_s = self.connect_s.max(*connect_s);
+        self.connect_up_s = self.connect_up_s.max(*connect_up_s);
+        self.messages += messages;
+        self.bytes += bytes;
+        self.errors.merge(errors);
         if self.first_mismatch.is_none() {
-            self.first_mismatch.clone_from(&o.first_mismatch);
+            self.first_mismatch.clone_from(first_mismatch);
         }
-        self.conns_up_at_end += o.conns_up_at_end;
-        for (k, v) in &o.per_source {
+        self.conns_up_at_end += conns_up_at_end;
+        for (k, v) in per_source {
             *self.per_source.entry(k.clone()).or_default() += v;
         }
     }
