@@ -14,9 +14,11 @@
 //!   the report reads it).
 //! - [`scenario`]: scenario names (`peers epoll_echo t=1 conns=1000`): written by
 //!   the suite, read back by compare.
-//! - [`run`]: one run: config from flags, the preflight, connect phase, the per-thread
-//!   event loops, verification of every echoed byte, latency recording, the live line,
-//!   the summary; `run::processes` splits a run over processes and merges exactly.
+//! - [`run`]: one run: typed flags and config (and back to flags for another
+//!   process: `RunArgs::to_args`), the preflight, connect phase, the per-thread event
+//!   loops and their phases, verification of every echoed byte, latency recording, the
+//!   live line, the summary; `run::processes` splits a run over processes and merges
+//!   the children's serialized tallies exactly.
 //! - [`suite`]: `loadgen suite`, the benchmark suite (plan, servers, runner, and
 //!   `--confirm`: re-running what looks slower than a baseline).
 //! - [`compare`]: `loadgen compare BASE NEW`, the CI verdict.
