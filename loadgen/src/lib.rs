@@ -5,7 +5,8 @@
 //! - [`calibrate`]: the one-connection ping-pong recorded before each suite run.
 //! - [`env`]: the machine fingerprint (kernel, CPU, limits, git revision).
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
-//! - [`limits`]: the connection budget and the preflight (ports, descriptors, fan-out).
+//! - [`limits`]: the connection budget (`Budget`: sources and processes a run needs)
+//!   and the preflight (ports, descriptors, fan-out).
 //! - [`plot`]: SVG charts (plotters): percentile curves on HdrHistogram's log axis,
 //!   x/y series; used by the report and by `compare --plot`.
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
@@ -15,11 +16,14 @@
 //!   the report reads it).
 //! - [`scenario`]: scenario names (`peers epoll_echo t=1 conns=1000`): written by
 //!   the suite, read back by compare.
-//! - [`run`]: one run: config from flags, the preflight, connect phase, the per-thread
-//!   event loops, verification of every echoed byte, latency recording, the live line,
-//!   the summary; `run::processes` splits a run over processes and merges exactly.
-//! - [`suite`]: `loadgen suite`, the benchmark suite (plan, servers, runner, and
-//!   `--confirm`: re-running what looks slower than a baseline).
+//! - [`run`]: one run: typed flags and config (and back to flags for another
+//!   process: `RunArgs::to_args`), the preflight, connect phase, the per-thread event
+//!   loops and their phases, verification of every echoed byte, latency recording, the
+//!   live line, the summary; `run::processes` splits a run over processes and merges
+//!   the children's serialized tallies exactly.
+//! - [`suite`]: `loadgen suite`, the benchmark suite (plan, programs, servers, runner,
+//!   outside clients and idle memory, `--base` builds side by side, `--confirm`,
+//!   `build-base`, `--server` of your own).
 //! - [`compare`]: `loadgen compare BASE NEW`, the CI verdict.
 //!
 //! `src/main.rs` is thin: it parses the command line and dispatches.

@@ -5,9 +5,13 @@
 //! suite's clients section to set against loadgen's figure.
 //!
 //! usage: tpc-client ADDR CONNS SIZE WARMUP_S DURATION_S
+//!
+//! Exit codes are the project's ([`echod::cli`]): 0 it ran; 2 bad arguments, one
+//! line naming the argument (`tpc-client: CONNS: invalid digit ...`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +23,14 @@ fn cpu_s() -> f64 {
     echod::procfs::self_cpu_seconds().unwrap_or(0.0)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::from(echod::cli::EXIT_OK),
+        Err(e) => echod::cli::report_error("tpc-client", &e),
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() != 5 {
         bail!("usage: tpc-client ADDR CONNS SIZE WARMUP_S DURATION_S");

@@ -88,7 +88,7 @@ pub struct Request {
 
 /// What loadgen will do.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Plan {
+pub struct Budget {
     pub ports_per_family: u64,
     pub usable_ports_per_family: u64,
     /// Source addresses to bind (IP_BIND_ADDRESS_NO_PORT); empty = kernel's choice.
@@ -97,7 +97,7 @@ pub struct Plan {
     pub families: u64,
     /// Connections the families can hold (usable ports × families).
     pub port_capacity: u64,
-    /// Largest number of connections one family carries under this plan.
+    /// Largest number of connections one family carries under this budget.
     pub conns_per_family: u64,
     pub conns_per_process_max: u64,
     pub processes: u64,
@@ -108,9 +108,9 @@ pub struct Plan {
     pub fanout_for_speed: bool,
 }
 
-/// Why a plan is impossible; each names the limit and the fix.
+/// Why a request cannot be carried; each names the limit and the fix.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PlanError {
+pub enum BudgetError {
     #[error("--conns must be at least 1")]
     NoConnections,
     #[error("no --target given")]
@@ -159,12 +159,12 @@ pub enum PlanError {
 }
 
 /// Works out sources and processes for a request, or says why it cannot be done.
-pub fn plan(req: &Request, limits: &Limits) -> Result<Plan, PlanError> {
+pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
     if req.conns == 0 {
-        return Err(PlanError::NoConnections);
+        return Err(BudgetError::NoConnections);
     }
     if req.targets.is_empty() {
-        return Err(PlanError::NoTargets);
+        return Err(BudgetError::NoTargets);
     }
     let dests = req.targets.len() as u64;
     let usable = limits.usable_ports_per_family().max(1);
@@ -177,7 +177,7 @@ pub fn plan(req: &Request, limits: &Limits) -> Result<Plan, PlanError> {
         Some(given) => {
             let have = given.len().max(1) as u64 * dests;
             if have < families_needed {
-                return Err(PlanError::TooFewSources {
+                return Err(BudgetError::TooFewSources {
                     conns: req.conns,
                     needed: families_needed,
                     usable,
@@ -195,12 +195,12 @@ pub fn plan(req: &Request, limits: &Limits) -> Result<Plan, PlanError> {
         None if sources_needed.max(sources_for_speed) <= 1 => (Vec::new(), false),
         None => {
             if !req.targets.iter().all(|t| t.ip().is_loopback()) {
-                return Err(PlanError::CannotFanOut { conns: req.conns, usable });
+                return Err(BudgetError::CannotFanOut { conns: req.conns, usable });
             }
             let sources_needed =
                 sources_needed.max(sources_for_speed).min(MAX_AUTO_SOURCES.max(sources_needed));
             if sources_needed > MAX_AUTO_SOURCES {
-                return Err(PlanError::TooManySources {
+                return Err(BudgetError::TooManySources {
                     conns: req.conns,
                     needed: sources_needed,
                     max: MAX_AUTO_SOURCES,
@@ -213,7 +213,7 @@ pub fn plan(req: &Request, limits: &Limits) -> Result<Plan, PlanError> {
 
     let fit = limits.conns_per_process();
     if fit == 0 {
-        return Err(PlanError::NoDescriptors { hard: limits.nofile_hard });
+        return Err(BudgetError::NoDescriptors { hard: limits.nofile_hard });
     }
     let needed_processes = req.conns.div_ceil(fit);
     let processes = match req.processes {
@@ -221,7 +221,7 @@ pub fn plan(req: &Request, limits: &Limits) -> Result<Plan, PlanError> {
         Processes::Fixed(p) => {
             let per_process = req.conns.div_ceil(p.max(1));
             if per_process > fit {
-                return Err(PlanError::TooFewProcesses {
+                return Err(BudgetError::TooFewProcesses {
                     processes: p,
                     per_process,
                     fit,
@@ -237,11 +237,11 @@ pub fn plan(req: &Request, limits: &Limits) -> Result<Plan, PlanError> {
         let per_conn = if req.server_is_local { 2 } else { 1 };
         let need = req.conns * per_conn;
         if need > file_max {
-            return Err(PlanError::FileMax { conns: req.conns, need, file_max });
+            return Err(BudgetError::FileMax { conns: req.conns, need, file_max });
         }
     }
 
-    Ok(Plan {
+    Ok(Budget {
         ports_per_family: limits.ports_per_family(),
         usable_ports_per_family: usable,
         sources,
@@ -307,7 +307,7 @@ mod tests {
     /// A small run needs one family and one process, and binds no source.
     #[test]
     fn small_run_is_plain() {
-        let p = plan(&req(1000), &limits()).unwrap();
+        let p = work_out(&req(1000), &limits()).unwrap();
         assert_eq!((p.families, p.processes, p.auto_fanout), (1, 1, false));
         assert!(p.sources.is_empty());
     }
@@ -316,7 +316,7 @@ mod tests {
     /// than a quarter full: 7,058 ports), three processes.
     #[test]
     fn fifty_thousand_fans_out_and_splits() {
-        let p = plan(&req(50_000), &limits()).unwrap();
+        let p = work_out(&req(50_000), &limits()).unwrap();
         assert!(p.auto_fanout && !p.fanout_for_speed);
         assert_eq!(p.sources, loopback_sources(8));
         assert_eq!(p.families, 8);
@@ -329,12 +329,12 @@ mod tests {
     /// a remote target past a quarter of the range is left alone.
     #[test]
     fn fan_out_for_speed_on_loopback_only() {
-        let p = plan(&req(10_000), &limits()).unwrap();
+        let p = work_out(&req(10_000), &limits()).unwrap();
         assert!(p.auto_fanout && p.fanout_for_speed);
         assert_eq!(p.sources.len(), 2);
         let mut r = req(10_000);
         r.targets = vec!["10.1.1.1:12000".parse().unwrap()];
-        let p = plan(&r, &limits()).unwrap();
+        let p = work_out(&r, &limits()).unwrap();
         assert!(p.sources.is_empty() && !p.auto_fanout);
     }
 
@@ -343,10 +343,10 @@ mod tests {
     fn destinations_count_as_families() {
         let mut r = req(50_000);
         r.targets.push("127.0.0.2:12000".parse().unwrap());
-        let p = plan(&r, &limits()).unwrap();
+        let p = work_out(&r, &limits()).unwrap();
         assert_eq!((p.families, p.sources.len(), p.auto_fanout), (8, 4, true));
         r.conns = 20_000;
-        let p = plan(&r, &limits()).unwrap();
+        let p = work_out(&r, &limits()).unwrap();
         assert_eq!((p.families, p.sources.len()), (4, 2), "3 families needed, 2 sources × 2");
     }
 
@@ -355,8 +355,8 @@ mod tests {
     fn too_few_sources_refused() {
         let mut r = req(60_000);
         r.sources = Some(vec!["127.0.0.5".parse().unwrap()]);
-        let e = plan(&r, &limits()).unwrap_err();
-        assert!(matches!(e, PlanError::TooFewSources { needed: 3, .. }), "{e:?}");
+        let e = work_out(&r, &limits()).unwrap_err();
+        assert!(matches!(e, BudgetError::TooFewSources { needed: 3, .. }), "{e:?}");
         assert!(e.to_string().contains("--src 127.0.0.1-127.0.0.3"), "{e}");
     }
 
@@ -365,10 +365,10 @@ mod tests {
     fn too_few_processes_refused() {
         let mut r = req(50_000);
         r.processes = Processes::Fixed(2);
-        let e = plan(&r, &limits()).unwrap_err();
-        assert!(matches!(e, PlanError::TooFewProcesses { needed: 3, per_process: 25_000, .. }));
+        let e = work_out(&r, &limits()).unwrap_err();
+        assert!(matches!(e, BudgetError::TooFewProcesses { needed: 3, per_process: 25_000, .. }));
         r.processes = Processes::Fixed(4);
-        assert_eq!(plan(&r, &limits()).unwrap().processes, 4);
+        assert_eq!(work_out(&r, &limits()).unwrap().processes, 4);
     }
 
     /// A non-loopback target past one family cannot be fanned out automatically.
@@ -376,7 +376,7 @@ mod tests {
     fn remote_target_cannot_fan_out() {
         let mut r = req(30_000);
         r.targets = vec!["10.1.1.1:12000".parse().unwrap()];
-        assert!(matches!(plan(&r, &limits()), Err(PlanError::CannotFanOut { .. })));
+        assert!(matches!(work_out(&r, &limits()), Err(BudgetError::CannotFanOut { .. })));
     }
 
     /// fs.file-max counts both ends of a loopback connection.
@@ -384,20 +384,23 @@ mod tests {
     fn file_max_counts_both_ends() {
         let mut l = limits();
         l.file_max = Some(150_000);
-        assert!(plan(&req(70_000), &l).is_ok());
-        assert!(matches!(plan(&req(80_000), &l), Err(PlanError::FileMax { need: 160_000, .. })));
+        assert!(work_out(&req(70_000), &l).is_ok());
+        assert!(matches!(
+            work_out(&req(80_000), &l),
+            Err(BudgetError::FileMax { need: 160_000, .. })
+        ));
     }
 
     /// Zero connections, no targets, and a hard limit below the reserve are refused.
     #[test]
     fn degenerate_requests_refused() {
-        assert_eq!(plan(&req(0), &limits()), Err(PlanError::NoConnections));
+        assert_eq!(work_out(&req(0), &limits()), Err(BudgetError::NoConnections));
         let mut r = req(10);
         r.targets.clear();
-        assert_eq!(plan(&r, &limits()), Err(PlanError::NoTargets));
+        assert_eq!(work_out(&r, &limits()), Err(BudgetError::NoTargets));
         let mut l = limits();
         l.nofile_hard = 10;
-        assert!(matches!(plan(&req(10), &l), Err(PlanError::NoDescriptors { hard: 10 })));
+        assert!(matches!(work_out(&req(10), &l), Err(BudgetError::NoDescriptors { hard: 10 })));
     }
 
     /// Round-robin assignment gives every family an equal share.

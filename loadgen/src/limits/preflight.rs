@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::budget::{Limits, Plan, Request, RESERVED_FDS};
+use super::budget::{Budget, Limits, Request, RESERVED_FDS};
 use crate::env::{port_range, sysctl_u64};
 
 /// Reads the limits of this machine and process (the soft RLIMIT_NOFILE as it is now,
@@ -30,7 +30,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 /// The preflight text (several lines, for stderr).
-pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
+pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
     let mut s = String::new();
     let dests = req.targets.len() as u64;
     let targets: Vec<String> = req.targets.iter().map(ToString::to_string).collect();
@@ -40,21 +40,21 @@ pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
         s,
         "  ephemeral ports per four-tuple family  {} (net.ipv4.ip_local_port_range {lo} {hi}); \
          {} planned, 5% kept for TIME_WAIT and others",
-        plan.ports_per_family, plan.usable_ports_per_family
+        budget.ports_per_family, budget.usable_ports_per_family
     );
-    let src_text = if plan.sources.is_empty() {
+    let src_text = if budget.sources.is_empty() {
         "1 source (kernel's choice)".to_string()
     } else {
-        format!("{} source address(es) {}", plan.sources.len(), source_span(plan))
+        format!("{} source address(es) {}", budget.sources.len(), source_span(budget))
     };
     let _ = writeln!(
         s,
         "  families: {src_text} × {dests} destination(s) = {} → capacity {} connections, \
          {} per family",
-        plan.families, plan.port_capacity, plan.conns_per_family
+        budget.families, budget.port_capacity, budget.conns_per_family
     );
-    if plan.auto_fanout {
-        let why = if plan.fanout_for_speed {
+    if budget.auto_fanout {
+        let why = if budget.fanout_for_speed {
             format!(
                 "one family could hold {} connections, but connect() searches longer for a free \
                  port as a family fills, so loadgen keeps each under {}% of its ports",
@@ -64,7 +64,7 @@ pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
         } else {
             format!(
                 "limit: one family holds {} ports < {} connections",
-                plan.usable_ports_per_family, req.conns
+                budget.usable_ports_per_family, req.conns
             )
         };
         let _ = writeln!(
@@ -72,35 +72,35 @@ pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
             "    {why}. loadgen binds {} loopback source addresses with IP_BIND_ADDRESS_NO_PORT \
              (the port is picked at connect time, per destination). By hand: --src, or more \
              --target addresses if the server listens on 0.0.0.0.",
-            plan.sources.len()
+            budget.sources.len()
         );
     }
     let _ = writeln!(
         s,
         "  RLIMIT_NOFILE soft {} hard {} → soft raised to hard: {} connections per process \
          ({RESERVED_FDS} descriptors kept)",
-        limits.nofile_soft, limits.nofile_hard, plan.conns_per_process_max
+        limits.nofile_soft, limits.nofile_hard, budget.conns_per_process_max
     );
-    if plan.processes > 1 && req.conns <= plan.conns_per_process_max {
-        let _ = writeln!(s, "    --processes {}: loadgen splits into {} processes as asked and merges their histograms.", plan.processes, plan.processes);
-    } else if plan.processes > 1 {
+    if budget.processes > 1 && req.conns <= budget.conns_per_process_max {
+        let _ = writeln!(s, "    --processes {}: loadgen splits into {} processes as asked and merges their histograms.", budget.processes, budget.processes);
+    } else if budget.processes > 1 {
         let _ = writeln!(
             s,
             "    limit: {} connections > {} per process. loadgen splits into {} processes and \
              merges their histograms. Fix: raise the hard limit (limits.conf nofile, systemd \
              LimitNOFILE; at most fs.nr_open {}).",
             req.conns,
-            plan.conns_per_process_max,
-            plan.processes,
+            budget.conns_per_process_max,
+            budget.processes,
             opt(limits.nr_open)
         );
     }
-    if req.server_is_local && req.conns > plan.conns_per_process_max {
+    if req.server_is_local && req.conns > budget.conns_per_process_max {
         let _ = writeln!(
             s,
             "    the server on this machine has the same limit: one process of it holds at most \
              {} connections, so it needs {} processes too (echod --processes {} --workers {})",
-            plan.conns_per_process_max, plan.processes, plan.processes, plan.processes
+            budget.conns_per_process_max, budget.processes, budget.processes, budget.processes
         );
     }
     let _ = writeln!(
@@ -135,8 +135,8 @@ pub fn render(req: &Request, limits: &Limits, plan: &Plan) -> String {
     s
 }
 
-fn source_span(plan: &Plan) -> String {
-    match plan.sources.as_slice() {
+fn source_span(budget: &Budget) -> String {
+    match budget.sources.as_slice() {
         [] => String::new(),
         [one] => one.to_string(),
         [first, .., last] => format!("{first}-{last}"),
@@ -145,7 +145,7 @@ fn source_span(plan: &Plan) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::budget::{plan, Processes};
+    use super::super::budget::{work_out, Processes};
     use super::*;
 
     /// The machine's limits are read; the port range matches the sysctl.
@@ -176,7 +176,7 @@ mod tests {
             processes: Processes::Auto,
             server_is_local: true,
         };
-        let p = plan(&req, &limits).unwrap();
+        let p = work_out(&req, &limits).unwrap();
         let text = render(&req, &limits, &p);
         assert!(text.contains("ephemeral ports per four-tuple family  28232"), "{text}");
         assert!(text.contains("8 source address(es) 127.0.0.1-127.0.0.8"), "{text}");

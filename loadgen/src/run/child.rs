@@ -1,92 +1,21 @@
 //! The child's side of a split run (see `processes`) and the wire between a child
 //! and its parent. On stdout a child says `connected K` after its connect phase,
-//! then one `interval {json}` line per completed second (merged over its threads,
-//! histogram included) and `unserved` when it first gives a connection up as
-//! unserved; it reads `go` (or anything else: do not run; EOF: the parent is gone)
-//! on stdin. At the end it writes [`ChildFigures`] — counters and full histograms
-//! (base64 HdrHistogram V2), per second too — to its `--child-out` file. A parent
-//! that went away is never an error here.
+//! then one `interval {json}` line per completed second (an [`Interval`] merged
+//! over its threads, histogram included) and `unserved` when it first gives a
+//! connection up as unserved; it reads `go` (or anything else: do not run; EOF:
+//! the parent is gone) on stdin. At the end it writes its whole [`Measurement`]
+//! (tally, histograms as base64 HdrHistogram V2, per second too) as JSON to its
+//! `--child-out` file. The structs travel as they are (serde): nothing here copies
+//! them field by field. A parent that went away is never an error here.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use anyhow::Context as _;
 
-use super::tally::{new_histogram, ErrorCounts, Interval, Tally};
-use super::RunOutcome;
-use crate::result::{decode_histogram, encode_histogram};
-
-/// What a child hands its parent.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ChildFigures {
-    requested: u64,
-    established: u64,
-    #[serde(default)]
-    served: u64,
-    #[serde(default)]
-    unserved: u64,
-    failed_by_errno: BTreeMap<String, u64>,
-    connect_s: f64,
-    #[serde(default)]
-    connect_up_s: f64,
-    messages: u64,
-    bytes: u64,
-    errors: [u64; 5],
-    first_mismatch: Option<String>,
-    conns_up_at_end: u64,
-    per_source: BTreeMap<String, u64>,
-    /// base64 V2+DEFLATE: connect, latency, uncorrected, schedule lag.
-    histograms: [String; 4],
-    pub(super) intervals: Vec<IntervalFigures>,
-    pub(super) measured_s: f64,
-    pub(super) interrupted: bool,
-    pub(super) cpu_s: Option<f64>,
-    pub(super) started_at: String,
-}
-
-/// One second of one child.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct IntervalFigures {
-    pub(super) index: u64,
-    end_s: f64,
-    conns_up: u64,
-    #[serde(default)]
-    served: u64,
-    #[serde(default)]
-    unserved: u64,
-    msgs: u64,
-    errors: u64,
-    latency: String,
-}
-
-impl IntervalFigures {
-    fn of(iv: &Interval) -> anyhow::Result<Self> {
-        Ok(Self {
-            index: iv.index,
-            end_s: iv.end_s,
-            conns_up: iv.conns_up,
-            served: iv.served,
-            unserved: iv.unserved,
-            msgs: iv.msgs,
-            errors: iv.errors,
-            latency: enc(&iv.latency)?,
-        })
-    }
-
-    pub(super) fn interval(&self) -> anyhow::Result<Interval> {
-        Ok(Interval {
-            index: self.index,
-            end_s: self.end_s,
-            conns_up: self.conns_up,
-            served: self.served,
-            unserved: self.unserved,
-            latency: dec(&self.latency)?,
-            msgs: self.msgs,
-            errors: self.errors,
-        })
-    }
-}
+use super::outcome::Measurement;
+use super::tally::Interval;
 
 /// The prefix of a child's stdout line that carries one completed second.
 const INTERVAL_LINE: &str = "interval ";
@@ -103,81 +32,25 @@ pub fn forward_unserved(_timeout: Duration) {
 /// included) as one stdout line, `interval {json}`, for the parent's live line.
 /// A parent that went away is not an error here.
 pub fn forward_interval(iv: &Interval) {
-    if let Ok(json) = IntervalFigures::of(iv).and_then(|f| Ok(serde_json::to_string(&f)?)) {
-        let _ = writeln!(std::io::stdout().lock(), "{INTERVAL_LINE}{json}");
+    if let Some(line) = interval_line(iv) {
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 }
 
-fn enc(h: &hdrhistogram::Histogram<u64>) -> anyhow::Result<String> {
-    encode_histogram(h).map_err(anyhow::Error::msg)
+/// The line that carries `iv` to the parent.
+fn interval_line(iv: &Interval) -> Option<String> {
+    serde_json::to_string(iv).ok().map(|json| format!("{INTERVAL_LINE}{json}"))
 }
 
-fn dec(text: &str) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
-    // Re-bound to the run's histogram so merges never fail.
-    let mut h = new_histogram();
-    h.add(decode_histogram(text).map_err(anyhow::Error::msg)?)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok(h)
+/// A child hands its parent what it measured: `m` as JSON in `path`.
+pub fn write_figures(m: &Measurement, path: &Path) -> anyhow::Result<()> {
+    let text = serde_json::to_string(m).context("cannot serialize the child's figures")?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-impl ChildFigures {
-    /// A child's outcome in transferable form.
-    pub fn from_outcome(o: &RunOutcome) -> anyhow::Result<Self> {
-        let t = &o.tally;
-        let e = t.errors;
-        Ok(Self {
-            requested: t.requested,
-            established: t.established,
-            served: t.served,
-            unserved: t.unserved,
-            failed_by_errno: t.failed_by_errno.clone(),
-            connect_s: t.connect_s,
-            connect_up_s: t.connect_up_s,
-            messages: t.messages,
-            bytes: t.bytes,
-            errors: [e.mismatch, e.reset, e.eof, e.timeout, e.other],
-            first_mismatch: t.first_mismatch.clone(),
-            conns_up_at_end: t.conns_up_at_end,
-            per_source: t.per_source.clone(),
-            histograms: [
-                enc(&t.connect)?,
-                enc(&t.latency)?,
-                enc(&t.latency_uncorrected)?,
-                enc(&t.schedule_lag)?,
-            ],
-            intervals: o
-                .intervals
-                .iter()
-                .map(IntervalFigures::of)
-                .collect::<anyhow::Result<_>>()?,
-            measured_s: o.result.throughput.duration_s,
-            interrupted: o.result.interrupted,
-            cpu_s: o.cpu_s,
-            started_at: o.result.started_at.clone(),
-        })
-    }
-
-    pub(super) fn tally(&self) -> anyhow::Result<Tally> {
-        let [mismatch, reset, eof, timeout, other] = self.errors;
-        let mut t = Tally::new(self.requested);
-        t.established = self.established;
-        t.served = self.served;
-        t.unserved = self.unserved;
-        t.failed_by_errno = self.failed_by_errno.clone();
-        t.connect_s = self.connect_s;
-        t.connect_up_s = self.connect_up_s;
-        t.messages = self.messages;
-        t.bytes = self.bytes;
-        t.errors = ErrorCounts { mismatch, reset, eof, timeout, other };
-        t.first_mismatch = self.first_mismatch.clone();
-        t.conns_up_at_end = self.conns_up_at_end;
-        t.per_source = self.per_source.clone();
-        t.connect = dec(&self.histograms[0])?;
-        t.latency = dec(&self.histograms[1])?;
-        t.latency_uncorrected = dec(&self.histograms[2])?;
-        t.schedule_lag = dec(&self.histograms[3])?;
-        Ok(t)
-    }
+/// The parent reads what a child left in `path`; `None` when it left nothing whole.
+pub fn read_figures(path: &Path) -> Option<Measurement> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// The child's gate: report the connections up, wait for the parent's word.
@@ -216,7 +89,34 @@ pub fn parse_line(line: &str) -> ChildLine {
         return ChildLine::Connected(n);
     }
     line.strip_prefix(INTERVAL_LINE)
-        .and_then(|json| serde_json::from_str::<IntervalFigures>(json).ok())
-        .and_then(|f| f.interval().ok())
+        .and_then(|json| serde_json::from_str::<Interval>(json).ok())
         .map_or(ChildLine::Other, ChildLine::Interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::histogram::{new_histogram, record};
+
+    /// A second forwarded by a child is read back by its parent as it was,
+    /// histogram included; the other lines are told apart.
+    #[test]
+    fn lines_read_back() {
+        let mut iv = Interval {
+            index: 2,
+            end_s: 3.0,
+            conns_up: 5,
+            served: 4,
+            unserved: 1,
+            latency: new_histogram(),
+            msgs: 10,
+            errors: 0,
+        };
+        record(&mut iv.latency, 5_000);
+        let line = interval_line(&iv).expect("a line");
+        assert!(matches!(parse_line(&line), ChildLine::Interval(back) if back == iv));
+        assert!(matches!(parse_line("connected 7"), ChildLine::Connected(7)));
+        assert!(matches!(parse_line(UNSERVED_LINE), ChildLine::Unserved));
+        assert!(matches!(parse_line("interval {"), ChildLine::Other));
+    }
 }

@@ -17,8 +17,17 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::{child, connect, output, processes, run, run_gated, summary, Config, RunArgs};
-use super::{RunOutcome, EXIT_USAGE};
+use echod::cli::{EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use super::RunOutcome;
+use crate::limits::budget::{self, Budget, Processes, Request};
+use crate::limits::preflight;
+use crate::result::RunResult;
+
+use super::{
+    child, connect, coordinator, outcome, output, processes, run, summary, Config, RunArgs,
+};
 
 /// The binary's run: validates the flags, runs with Ctrl-C wired to stop, prints
 /// the summary, writes `--json`/`--hgrm`; returns the exit code. Errors (bad flags,
@@ -27,30 +36,9 @@ use super::{RunOutcome, EXIT_USAGE};
 /// one line naming the target and why.
 pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let mut config = args.validate()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    // The last signal caught (0: none).
-    let caught = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once (checked before the flag is set).
-        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .and_then(|_| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize))
-            .context("cannot install the Ctrl-C handler")?;
-    }
-    // The exit code of a run a signal ended, if one did.
-    let interrupted_by = || match caught.load(Ordering::Relaxed) {
-        0 => None,
-        sig => Some(u8::try_from(128 + sig).unwrap_or(u8::MAX)),
-    };
+    let signals = Signals::install()?;
     if args.child.is_some() {
-        // A child of a split run: the parent printed the preflight and merges the
-        // figures; stdout is the parent's channel, so no summary here.
-        let outcome = run_gated(&config, stop, &mut child::child_gate)?;
-        let figures = child::ChildFigures::from_outcome(&outcome)?;
-        let path = args.child_out.as_ref().context("--child needs --child-out")?;
-        std::fs::write(path, serde_json::to_string(&figures)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        return Ok(interrupted_by().unwrap_or(outcome.exit_code));
+        return run_child(&args, &config, &signals);
     }
     // A result must not be lost to a bad path at the end: prove them now.
     for (flag, path) in [("--json", &args.json), ("--hgrm", &args.hgrm)] {
@@ -58,28 +46,75 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             output::check_writable(flag, path)?;
         }
     }
-    let plan = preflight(&mut config)?;
-    let mut outcome = if plan.processes > 1 {
-        processes::run_split(&config, plan.processes, &stop)?
+    let budget = preflight(&mut config)?;
+    let mut outcome = if budget.processes > 1 {
+        processes::run_split(&config, budget.processes, &signals.stop)?
     } else {
-        run(&config, stop)?
+        run(&config, signals.stop.clone())?
     };
     outcome.result.command = argv;
-    if let Some(code) = interrupted_by() {
-        outcome.exit_code = code;
-        outcome.result.exit_code = code.into();
+    let interrupted_by = signals.interrupted_by();
+    if let Some(code) = interrupted_by {
+        set_exit_code(&mut outcome, code);
         outcome.result.interrupted = true;
     }
-    let r = &outcome.result;
-    echod::cli::print(&summary::render(r, outcome.tally.first_mismatch.as_deref(), outcome.cpu_s));
+    echod::cli::print(&summary::render(&outcome.result, outcome.tally.first_mismatch.as_deref()));
     // A lost output file makes the exit code 2, unless a signal decided it.
-    let lost_code = if interrupted_by().is_some() { outcome.exit_code } else { EXIT_USAGE };
-    // --hgrm first, so the JSON carries the exit code the process ends with.
+    write_outputs(&args, &mut outcome, interrupted_by.unwrap_or(EXIT_USAGE))?;
+    say_if_none_came_up(&config, &outcome.result);
+    Ok(outcome.exit_code)
+}
+
+/// SIGINT and SIGTERM, wired to the run's stop flag.
+struct Signals {
+    /// Set by the first signal: the run stops, keeping what it measured.
+    stop: Arc<AtomicBool>,
+    /// The last signal caught (0: none).
+    caught: Arc<AtomicUsize>,
+}
+
+impl Signals {
+    /// Installs the handlers: the first signal sets the stop flag, a second ends
+    /// the process at once (checked before the flag is set) with the same code.
+    fn install() -> anyhow::Result<Self> {
+        let (stop, caught) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        for sig in [SIGINT, SIGTERM] {
+            let code = i32::from(exit_code_of(sig));
+            signal_hook::flag::register_conditional_shutdown(sig, code, stop.clone())
+                .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+                .and_then(|_| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize))
+                .context("cannot install the Ctrl-C handler")?;
+        }
+        Ok(Self { stop, caught })
+    }
+
+    /// The exit code of a run a signal ended, if one did.
+    fn interrupted_by(&self) -> Option<u8> {
+        match self.caught.load(Ordering::Relaxed) {
+            0 => None,
+            sig => Some(exit_code_of(sig as i32)),
+        }
+    }
+}
+
+/// A child of a split run: the parent printed the preflight and merges the figures;
+/// stdout is the parent's channel, so no summary here.
+fn run_child(args: &RunArgs, config: &Config, signals: &Signals) -> anyhow::Result<u8> {
+    let path = args.child_out.as_ref().context("--child needs --child-out")?;
+    let measured = coordinator::measure(config, signals.stop.clone(), &mut child::child_gate)?;
+    child::write_figures(&measured, path)?;
+    Ok(signals.interrupted_by().unwrap_or(outcome::exit_code(&measured.tally)))
+}
+
+/// Writes `--hgrm` and `--json`; one that cannot be written is saved elsewhere,
+/// said on stderr, and the run ends with `lost_code`. `--hgrm` goes first, so the
+/// JSON carries the exit code the process ends with.
+fn write_outputs(args: &RunArgs, outcome: &mut RunOutcome, lost_code: u8) -> anyhow::Result<()> {
     if let Some(path) = &args.hgrm {
         let text = output::hgrm(&outcome.tally.latency, 1_000.0);
         if let Err(line) = output::write_or_save("--hgrm", path, &text, &text, "hgrm") {
             eprintln!("loadgen: {line}");
-            set_exit_code(&mut outcome, lost_code);
+            set_exit_code(outcome, lost_code);
         }
     }
     if let Some(path) = &args.json {
@@ -89,24 +124,38 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         let text_if_lost = output::json_text(&if_lost)?;
         if let Err(line) = output::write_or_save("--json", path, &text, &text_if_lost, "json") {
             eprintln!("loadgen: {line}");
-            set_exit_code(&mut outcome, lost_code);
+            set_exit_code(outcome, lost_code);
         }
     }
-    let r = &outcome.result;
-    if r.connections.established == 0 && r.connections.requested > 0 && !r.interrupted {
-        let failures: Vec<String> = r
-            .connections
-            .failed_by_errno
-            .iter()
-            .map(|(e, n)| format!("{n} x {e} ({})", connect::hint(e)))
-            .collect();
-        eprintln!(
-            "loadgen: no connection to {} came up: {}",
-            config.target_text.join(", "),
-            if failures.is_empty() { "stopped".to_string() } else { failures.join(", ") }
-        );
+    Ok(())
+}
+
+/// A run in which no connection came up says so in one line: the targets, and
+/// each errno with its hint.
+fn say_if_none_came_up(config: &Config, r: &RunResult) {
+    if r.connections.established > 0 || r.connections.requested == 0 || r.interrupted {
+        return;
     }
-    Ok(outcome.exit_code)
+    let failures: Vec<String> = r
+        .connections
+        .failed_by_errno
+        .iter()
+        .map(|(e, n)| format!("{n} x {e} ({})", connect::hint(e)))
+        .collect();
+    eprintln!(
+        "loadgen: no connection to {} came up: {}",
+        config.target_text.join(", "),
+        if failures.is_empty() { "stopped".to_string() } else { failures.join(", ") }
+    );
+}
+
+/// The exit code of a run that `signal` (SIGINT or SIGTERM) ended.
+fn exit_code_of(signal: i32) -> u8 {
+    if signal == SIGINT {
+        EXIT_SIGINT
+    } else {
+        EXIT_SIGTERM
+    }
 }
 
 /// Sets the exit code the process ends with, and the one its result records.
@@ -118,21 +167,20 @@ fn set_exit_code(outcome: &mut RunOutcome, code: u8) {
 /// Checks the run against this machine's limits before anything connects, prints
 /// the budget (always when a limit is hit: the user must see why loadgen fans out
 /// or splits), and settles the source addresses and the process count.
-fn preflight(config: &mut Config) -> anyhow::Result<crate::limits::budget::Plan> {
-    use crate::limits::{budget, preflight};
+fn preflight(config: &mut Config) -> anyhow::Result<Budget> {
     let limits = preflight::read_limits();
-    let req = budget::Request {
+    let req = Request {
         conns: config.conns,
         targets: config.targets.clone(),
         sources: (!config.sources.is_empty()).then(|| config.sources.clone()),
         processes: config.processes,
         server_is_local: config.targets.iter().all(|t| t.ip().is_loopback()),
     };
-    let plan = budget::plan(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
-    if config.live || plan.auto_fanout || plan.processes > 1 {
-        eprint!("{}", preflight::render(&req, &limits, &plan));
+    let budget = budget::work_out(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
+    if config.live || budget.auto_fanout || budget.processes > 1 {
+        eprint!("{}", preflight::render(&req, &limits, &budget));
     }
-    config.sources.clone_from(&plan.sources);
-    config.processes = budget::Processes::Fixed(plan.processes);
-    Ok(plan)
+    config.sources.clone_from(&budget.sources);
+    config.processes = Processes::Fixed(budget.processes);
+    Ok(budget)
 }

@@ -16,8 +16,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::clock::Clock;
 use super::conn::{Conn, State};
-use super::plan::ConnSpec;
-use super::tally::{record, Tally};
+use super::histogram::record;
+use super::layout::ConnSpec;
+use super::tally::Tally;
 use crate::errno::{errno_hint, errno_name};
 
 /// Connects outstanding at once per thread (a SYN burst that fits common backlogs).
@@ -82,6 +83,181 @@ fn finish(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 
+/// How far the connect phase has got with connects that time out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    /// No connect has timed out: connects are started as the window and rate allow.
+    Starting,
+    /// A connect has timed out; connects go on being started while others come up.
+    TimingOut,
+    /// Connects timed out and none came up for a whole timeout: the server stopped
+    /// accepting, so no more are started (the rest count as [`NOT_STARTED`]).
+    Stalled,
+}
+
+/// One thread's connect phase under way.
+struct ConnectPhase<'a> {
+    /// Every connection's parameters; connection `i` is started from `specs[i]`.
+    specs: &'a [ConnSpec],
+    /// Pacing and bounds.
+    limits: ConnectLimits,
+    /// One per spec started so far (token = index), each connecting, up or dead.
+    conns: Vec<Conn>,
+    /// Indices of the connections still connecting (at most [`CONNECT_WINDOW`]).
+    pending: Vec<usize>,
+    /// Run-clock nanoseconds when the phase began.
+    began: u64,
+    /// When the last connection came up (`began` until one does).
+    last_up: u64,
+    /// Whether connects are timing out, or the phase stalled.
+    progress: Progress,
+}
+
+impl<'a> ConnectPhase<'a> {
+    fn new(specs: &'a [ConnSpec], limits: ConnectLimits, began: u64) -> Self {
+        Self {
+            specs,
+            limits,
+            conns: Vec::with_capacity(specs.len()),
+            pending: Vec::with_capacity(CONNECT_WINDOW),
+            began,
+            last_up: began,
+            progress: Progress::Starting,
+        }
+    }
+
+    /// Whether connects are left to start or to finish.
+    fn goes_on(&self) -> bool {
+        (self.progress != Progress::Stalled && self.conns.len() < self.specs.len())
+            || !self.pending.is_empty()
+    }
+
+    /// Bounded phase: start no more when the server stopped accepting.
+    fn check_stall(&mut self, now: u64) {
+        if self.progress == Progress::TimingOut
+            && now.saturating_sub(self.last_up) > self.limits.timeout_ns
+        {
+            self.progress = Progress::Stalled;
+        }
+    }
+
+    /// Starts connects while the window and the rate allow.
+    fn start_more(&mut self, poll: &Poll, clock: &Clock, now: u64, tally: &mut Tally) {
+        let allowed = match self.limits.rate_per_s {
+            Some(r) => ((now - self.began) as f64 * r / 1e9) as usize + 1,
+            None => usize::MAX,
+        };
+        while self.progress != Progress::Stalled
+            && self.conns.len() < self.specs.len()
+            && self.pending.len() < CONNECT_WINDOW
+            && self.conns.len() < allowed
+        {
+            let i = self.conns.len();
+            let spec = &self.specs[i];
+            let t = clock.now_ns();
+            match start(spec).and_then(|mut s| {
+                poll.registry().register(
+                    &mut s,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+                Ok(s)
+            }) {
+                Ok(s) => {
+                    self.conns.push(Conn::connecting(s, spec.id, t));
+                    self.pending.push(i);
+                }
+                Err(e) => {
+                    tally.connect_failed(&errno_name(&e));
+                    self.conns.push(Conn::dead(spec.id));
+                }
+            }
+        }
+    }
+
+    /// How long to poll: short while a rate paces the starts.
+    fn wait(&self) -> Duration {
+        match self.limits.rate_per_s {
+            Some(_) if self.conns.len() < self.specs.len() => Duration::from_millis(1),
+            _ => Duration::from_millis(10),
+        }
+    }
+
+    /// The poll itself failed: what is pending counts as failed.
+    fn fail_pending(&mut self, e: &io::Error, tally: &mut Tally) {
+        for &i in &self.pending {
+            tally.connect_failed(&errno_name(e));
+            self.conns[i].close();
+        }
+        self.pending.clear();
+    }
+
+    /// Finishes the connects the events report ready: up, or failed.
+    fn on_events(&mut self, events: &Events, now: u64, tally: &mut Tally) {
+        for ev in events.iter() {
+            let i = ev.token().0;
+            let Some(c) = self.conns.get_mut(i) else { continue };
+            let State::Connecting { stream, started_ns } = &c.state else { continue };
+            let started_ns = *started_ns;
+            match finish(stream) {
+                Ok(true) => {
+                    c.establish();
+                    record(&mut tally.connect, now - started_ns);
+                    tally.established += 1;
+                    if let Some(src) = self.specs.get(i).and_then(|s| s.source) {
+                        tally.established_from(src.ip());
+                    }
+                    self.last_up = now;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tally.connect_failed(&errno_name(&e));
+                    c.close();
+                }
+            }
+        }
+    }
+
+    /// Times out the connects that took too long; forgets those finished.
+    fn time_out(&mut self, now: u64, tally: &mut Tally) {
+        let (conns, timeout_ns) = (&mut self.conns, self.limits.timeout_ns);
+        let mut timed_out = false;
+        self.pending.retain(|&i| {
+            let c = &mut conns[i];
+            let State::Connecting { started_ns, .. } = c.state else { return false };
+            if now.saturating_sub(started_ns) >= timeout_ns {
+                tally.connect_failed("ETIMEDOUT");
+                c.close();
+                timed_out = true;
+                return false;
+            }
+            true
+        });
+        if timed_out && self.progress == Progress::Starting {
+            self.progress = Progress::TimingOut;
+        }
+    }
+
+    /// Ends the phase: whatever did not finish (stop, stall) is closed and counted,
+    /// connections never started are dead; one [`Conn`] per spec.
+    fn end(mut self, stopped: bool, end_ns: u64, tally: &mut Tally) -> Vec<Conn> {
+        for c in self.conns.iter_mut().filter(|c| matches!(c.state, State::Connecting { .. })) {
+            tally.connect_failed("ETIMEDOUT");
+            c.close();
+        }
+        let not_started = self.specs.len() - self.conns.len();
+        if not_started > 0 && !stopped {
+            *tally.failed_by_errno.entry(NOT_STARTED.into()).or_default() += not_started as u64;
+        }
+        for spec in &self.specs[self.conns.len()..] {
+            self.conns.push(Conn::dead(spec.id));
+        }
+        tally.connect_s = (end_ns - self.began) as f64 / 1e9;
+        tally.connect_up_s = (self.last_up - self.began) as f64 / 1e9;
+        self.conns
+    }
+}
+
 /// Opens this thread's connections; returns one [`Conn`] per spec (token = index),
 /// each `Up` or `Dead`. Counts go to `tally`; `stop` ends the phase early.
 pub fn connect_all(
@@ -93,120 +269,25 @@ pub fn connect_all(
     stop: &AtomicBool,
     tally: &mut Tally,
 ) -> Vec<Conn> {
-    let began = clock.now_ns();
-    let mut conns: Vec<Conn> = Vec::with_capacity(specs.len());
-    let mut pending: Vec<usize> = Vec::with_capacity(CONNECT_WINDOW);
-    let mut last_up = began;
-    let mut timed_out = false;
-    let mut stalled = false;
-    while (!stalled && conns.len() < specs.len()) || !pending.is_empty() {
+    let mut phase = ConnectPhase::new(specs, limits, clock.now_ns());
+    while phase.goes_on() {
         let now = clock.now_ns();
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        // Bounded phase: start no more when the server stopped accepting.
-        stalled |= timed_out && now.saturating_sub(last_up) > limits.timeout_ns;
-        // Start connects while the window and the rate allow.
-        let allowed = match limits.rate_per_s {
-            Some(r) => ((now - began) as f64 * r / 1e9) as usize + 1,
-            None => usize::MAX,
-        };
-        while !stalled
-            && conns.len() < specs.len()
-            && pending.len() < CONNECT_WINDOW
-            && conns.len() < allowed
-        {
-            let i = conns.len();
-            let spec = &specs[i];
-            let t = clock.now_ns();
-            match start(spec).and_then(|mut s| {
-                poll.registry().register(
-                    &mut s,
-                    Token(i),
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
-                Ok(s)
-            }) {
-                Ok(s) => {
-                    conns.push(Conn::connecting(s, spec.id, t));
-                    pending.push(i);
-                }
-                Err(e) => {
-                    tally.connect_failed(&errno_name(&e));
-                    conns.push(Conn::dead(spec.id));
-                }
-            }
-        }
-        let wait = match limits.rate_per_s {
-            Some(_) if conns.len() < specs.len() => Duration::from_millis(1),
-            _ => Duration::from_millis(10),
-        };
-        if let Err(e) = poll.poll(events, Some(wait)) {
+        phase.check_stall(now);
+        phase.start_more(poll, clock, now, tally);
+        if let Err(e) = poll.poll(events, Some(phase.wait())) {
             if e.kind() != io::ErrorKind::Interrupted {
-                // The poll itself failed: count what is pending as failed and stop.
-                for &i in &pending {
-                    tally.connect_failed(&errno_name(&e));
-                    conns[i].close();
-                }
-                pending.clear();
+                phase.fail_pending(&e, tally);
                 break;
             }
         }
         let now = clock.now_ns();
-        for ev in events.iter() {
-            let i = ev.token().0;
-            let Some(c) = conns.get_mut(i) else { continue };
-            if c.state != State::Connecting {
-                continue;
-            }
-            let Some(stream) = c.stream.as_ref() else { continue };
-            match finish(stream) {
-                Ok(true) => {
-                    c.state = State::Up;
-                    record(&mut tally.connect, now - c.connect_started_ns);
-                    tally.established += 1;
-                    if let Some(src) = specs.get(i).and_then(|s| s.source) {
-                        tally.established_from(src.ip());
-                    }
-                    last_up = now;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tally.connect_failed(&errno_name(&e));
-                    c.close();
-                }
-            }
-        }
-        // Time out connects that took too long.
-        pending.retain(|&i| {
-            let c = &mut conns[i];
-            if c.state != State::Connecting {
-                return false;
-            }
-            if now.saturating_sub(c.connect_started_ns) >= limits.timeout_ns {
-                tally.connect_failed("ETIMEDOUT");
-                c.close();
-                timed_out = true;
-                return false;
-            }
-            true
-        });
+        phase.on_events(events, now, tally);
+        phase.time_out(now, tally);
     }
-    // Whatever did not finish (stop, stall) is closed and counted.
-    for c in conns.iter_mut().filter(|c| c.state == State::Connecting) {
-        tally.connect_failed("ETIMEDOUT");
-        c.close();
-    }
-    let not_started = specs.len() - conns.len();
-    if not_started > 0 && !stop.load(Ordering::Relaxed) {
-        *tally.failed_by_errno.entry(NOT_STARTED.into()).or_default() += not_started as u64;
-    }
-    for spec in &specs[conns.len()..] {
-        conns.push(Conn::dead(spec.id));
-    }
-    tally.connect_s = (clock.now_ns() - began) as f64 / 1e9;
-    tally.connect_up_s = (last_up - began) as f64 / 1e9;
-    conns
+    phase.end(stop.load(Ordering::Relaxed), clock.now_ns(), tally)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use echod::units::{fmt_count, fmt_micros};
 
 use super::tally::Interval;
-use super::worker::Report;
+use super::worker::WorkerMsg;
 use crate::result::SecondSample;
 
 /// Merges and prints the per-second intervals.
@@ -52,10 +52,10 @@ impl Live {
         self
     }
 
-    /// Takes one worker message; prints what became complete.
-    pub fn on_report(&mut self, report: Report) {
-        match report {
-            Report::Interval(w, iv) => {
+    /// Takes one worker's message; prints what became complete.
+    pub fn on_msg(&mut self, msg: WorkerMsg) {
+        match msg {
+            WorkerMsg::Interval(w, iv) => {
                 self.reported[w] = Some(iv.index);
                 match self.pending.get_mut(&iv.index) {
                     Some(merged) => merged.merge(&iv),
@@ -64,7 +64,7 @@ impl Live {
                     }
                 }
             }
-            Report::Done(w) => self.done[w] = true,
+            WorkerMsg::Done(w) => self.done[w] = true,
         }
         self.emit_complete();
     }
@@ -103,11 +103,6 @@ impl Live {
     pub fn finish(&mut self) {
         self.done.iter_mut().for_each(|d| *d = true);
         self.emit_complete();
-    }
-
-    /// The per-second series of the result.
-    pub fn series(&self) -> Vec<SecondSample> {
-        series_of(&self.intervals)
     }
 }
 
@@ -164,7 +159,7 @@ pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::tally::{new_histogram, record};
+    use crate::run::histogram::{new_histogram, record};
 
     fn iv(index: u64, msgs: u64, ns: u64) -> Interval {
         let mut latency = new_histogram();
@@ -186,16 +181,16 @@ mod tests {
     #[test]
     fn merges_when_complete() {
         let mut live = Live::new(2, false, 2);
-        live.on_report(Report::Interval(0, iv(0, 10, 1_000)));
+        live.on_msg(WorkerMsg::Interval(0, iv(0, 10, 1_000)));
         assert!(live.intervals.is_empty());
-        live.on_report(Report::Interval(1, iv(0, 5, 3_000)));
+        live.on_msg(WorkerMsg::Interval(1, iv(0, 5, 3_000)));
         assert_eq!(live.intervals.len(), 1);
         assert_eq!(live.intervals[0].msgs, 15);
         assert_eq!(live.intervals[0].latency.len(), 2);
-        live.on_report(Report::Interval(0, iv(1, 1, 1_000)));
-        live.on_report(Report::Done(1));
+        live.on_msg(WorkerMsg::Interval(0, iv(1, 1, 1_000)));
+        live.on_msg(WorkerMsg::Done(1));
         assert_eq!(live.intervals.len(), 2);
-        let s = live.series();
+        let s = series_of(&live.intervals);
         assert_eq!((s[1].msgs, s[1].conns_up), (1, 1));
         assert!(line(&live.intervals[0], 0.0, 2, 0).contains("conns 2/2 up, 2 served |"));
         assert!(

@@ -183,7 +183,7 @@ fn sub_buckets(sigfig: u8) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::tally::{new_histogram, record};
+    use crate::run::histogram::{new_histogram, record};
 
     /// A missing folder, a folder, and a file inside a file are refused naming the
     /// flag; an existing file is left as it was, a new one is not left behind.

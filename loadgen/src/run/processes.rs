@@ -22,32 +22,40 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use echod::child::{Child, Out, Spec};
 
-use super::args::Config;
-use super::child::{parse_line, ChildFigures, ChildLine};
-use super::live::{self, Live};
+use super::args::RunArgs;
+use super::child::{parse_line, read_figures, ChildLine};
+use super::config::Config;
+use super::live::Live;
+use super::outcome::Measurement;
 use super::scratch::Scratch;
 use super::served;
 use super::tally::{Interval, Tally};
-use super::worker::Report;
-use super::{report, RunOutcome};
+use super::values::{ChildOf, CoreList};
+use super::worker::WorkerMsg;
+use super::RunOutcome;
+use crate::limits::budget::Processes;
 
 /// The errno name counted for connections of a child that died before reporting.
 pub const CHILD_FAILED: &str = "CHILD_FAILED";
 /// How often the parent looks at its children.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Merges children's figures into one outcome for `config` (the whole run's).
-pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::Result<RunOutcome> {
+/// Merges children's measurements into one outcome for `config` (the whole
+/// run's); `lost`: connections of children that left no figures.
+pub fn merge(config: &Config, children: Vec<Measurement>, lost: u64) -> anyhow::Result<RunOutcome> {
     let mut tally = Tally::new(0);
     let mut seconds: BTreeMap<u64, Interval> = BTreeMap::new();
-    for c in children {
-        tally.merge(&c.tally()?);
-        for f in &c.intervals {
-            let iv = f.interval()?;
-            match seconds.get_mut(&f.index) {
+    let measured_s = children.iter().map(|c| c.measured_s).fold(0.0, f64::max);
+    let interrupted = lost > 0 || children.iter().any(|c| c.interrupted);
+    let started_at = children.iter().map(|c| c.started_at.clone()).min().unwrap_or_default();
+    let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
+    for child in children {
+        tally.merge(&child.tally);
+        for iv in child.intervals {
+            match seconds.get_mut(&iv.index) {
                 Some(have) => have.merge(&iv),
                 None => {
-                    seconds.insert(f.index, iv);
+                    seconds.insert(iv.index, iv);
                 }
             }
         }
@@ -57,24 +65,9 @@ pub fn merge(config: &Config, children: &[ChildFigures], lost: u64) -> anyhow::R
     if lost > 0 {
         *tally.failed_by_errno.entry(CHILD_FAILED.to_string()).or_default() += lost;
     }
-    let intervals: Vec<Interval> = seconds.into_values().collect();
-    let measured_s = children.iter().map(|c| c.measured_s).fold(0.0, f64::max);
-    let interrupted = lost > 0 || children.iter().any(|c| c.interrupted);
-    let started_at = children.iter().map(|c| c.started_at.clone()).min().unwrap_or_default();
-    let mut result = report::build(report::Measured {
-        config,
-        tally: &tally,
-        measured_s,
-        series: live::series_of(&intervals),
-        interrupted,
-        started_at,
-    })
-    .map_err(anyhow::Error::msg)?;
-    result.environment = crate::env::capture();
-    let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
-    result.client_cpu_s = cpu_s;
-    let exit_code = report::exit_code(&tally);
-    Ok(RunOutcome { result, tally, intervals, exit_code, cpu_s })
+    let intervals = seconds.into_values().collect();
+    let merged = Measurement { tally, intervals, measured_s, interrupted, cpu_s, started_at };
+    RunOutcome::of(config, merged).map_err(anyhow::Error::msg)
 }
 
 /// The connections child `index` of `count` opens (ids `index, index + count, ...`).
@@ -82,42 +75,28 @@ pub fn share(conns: u64, index: u64, count: u64) -> u64 {
     (conns + count - 1 - index) / count
 }
 
-/// The flags child `index` of `count` runs with.
-fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> Vec<String> {
+/// The flags child `index` of `count` runs with: the whole run's settings with
+/// this child's share of the connections, rates, threads and cores, written as
+/// flags by [`RunArgs::to_args`].
+pub fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> RunArgs {
     let per = count as f64;
     let threads = (config.threads as u64).div_ceil(count).max(1) as usize;
-    let mut a: Vec<String> = config.target_text.iter().map(|t| format!("--target={t}")).collect();
-    a.push(format!("--conns={}", share(config.conns, index, count)));
-    a.push(format!("--size={}", config.size));
-    a.push(format!("--pipeline={}", config.pipeline));
-    a.push(format!("--duration={}ms", config.duration.as_millis()));
-    a.push(format!("--warmup={}ms", config.warmup.as_millis()));
-    a.push(format!("--connect-timeout={}ms", config.connect_timeout.as_millis()));
-    a.push(format!("--threads={threads}"));
-    if !config.cores.is_empty() {
+    let mut args = RunArgs::of(config);
+    args.conns = share(config.conns, index, count);
+    args.threads = Some(threads);
+    args.cores = (!config.cores.is_empty()).then(|| {
         let n = config.cores.len();
-        let cores: Vec<String> = (0..threads.min(n))
-            .map(|j| config.cores[(index as usize * threads + j) % n].to_string())
-            .collect();
-        a.push(format!("--cores={}", cores.join(",")));
-    }
-    if let Some(r) = config.rate {
-        a.push(format!("--rate={}", r / per));
-    }
-    if let Some(r) = config.connect_rate {
-        a.push(format!("--connect-rate={}", r / per));
-    }
-    if !config.sources.is_empty() {
-        let s: Vec<String> = config.sources.iter().map(ToString::to_string).collect();
-        a.push(format!("--src={}", s.join(",")));
-    }
-    a.push(format!("--scenario={}", config.scenario));
-    a.push("--processes=1".into());
-    a.push(format!("--child={index}/{count}"));
-    a.push("--quiet".into());
-    a.push("--child-out".into());
-    a.push(out.display().to_string());
-    a
+        CoreList(
+            (0..threads.min(n)).map(|j| config.cores[(index as usize * threads + j) % n]).collect(),
+        )
+    });
+    args.rate = config.rate.map(|r| r / per);
+    args.connect_rate = config.connect_rate.map(|r| r / per);
+    args.processes = Processes::Fixed(1);
+    args.child = Some(ChildOf { index, count });
+    args.quiet = true;
+    args.child_out = Some(out.to_path_buf());
+    args
 }
 
 /// One child of the split run.
@@ -150,7 +129,7 @@ pub fn run_split(
     if figures.is_empty() {
         bail!("no child process of the split run reported figures");
     }
-    merge(config, &figures, lost)
+    merge(config, figures, lost)
 }
 
 /// Starts the `count` children of `exe`, each writing its figures into `dir`. A
@@ -168,7 +147,7 @@ fn start_children(
         let out = dir.join(format!("child-{index}.json"));
         let spec = Spec::new(exe)
             .name(format!("child process {index}"))
-            .args(child_args(config, index, count, &out))
+            .args(child_args(config, index, count, &out).to_args())
             .stdin_pipe()
             .stdout(Out::Lines)
             .stderr(Out::Inherit);
@@ -243,7 +222,7 @@ fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option
         for (i, k) in kids.iter_mut().enumerate() {
             while let Some(line) = k.child.next_line_of(true, Duration::ZERO) {
                 match parse_line(&line) {
-                    ChildLine::Interval(iv) => live.on_report(Report::Interval(i, iv)),
+                    ChildLine::Interval(iv) => live.on_msg(WorkerMsg::Interval(i, iv)),
                     ChildLine::Unserved if !unserved_said => {
                         served::say(config.connect_timeout);
                         unserved_said = true;
@@ -253,7 +232,7 @@ fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option
             }
             if !done[i] && k.child.lines_done() {
                 done[i] = true;
-                live.on_report(Report::Done(i));
+                live.on_msg(WorkerMsg::Done(i));
             }
         }
         let ended = kids.iter_mut().all(|k| !k.child.running());
@@ -278,11 +257,11 @@ fn collect(
     kids: &[Running],
     statuses: &[Option<i32>],
     count: u64,
-) -> (Vec<ChildFigures>, u64) {
+) -> (Vec<Measurement>, u64) {
     let mut figures = Vec::new();
     let mut lost = 0;
     for k in kids {
-        match std::fs::read_to_string(&k.out).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+        match read_figures(&k.out) {
             Some(f) => figures.push(f),
             None => {
                 let conns = share(config.conns, k.index, count);
@@ -316,16 +295,16 @@ mod tests {
         assert_eq!(share(50_000, 2, 3), 16_666);
     }
 
-    fn outcome(config: &Config, values: &[u64]) -> RunOutcome {
-        use super::super::tally::{new_histogram, record};
-        let mut t = Tally::new(config.conns);
-        t.established = config.conns;
-        t.served = config.conns;
+    fn measurement(conns: u64, values: &[u64]) -> Measurement {
+        use super::super::histogram::{new_histogram, record};
+        let mut t = Tally::new(conns);
+        t.established = conns;
+        t.served = conns;
         let mut iv = Interval {
             index: 0,
             end_s: 1.0,
-            conns_up: config.conns,
-            served: config.conns,
+            conns_up: conns,
+            served: conns,
             unserved: 0,
             latency: new_histogram(),
             msgs: values.len() as u64,
@@ -337,32 +316,31 @@ mod tests {
         }
         t.messages = values.len() as u64;
         t.bytes = t.messages * 64;
-        let result = report::build(report::Measured {
-            config,
-            tally: &t,
+        Measurement {
+            tally: t,
+            intervals: vec![iv],
             measured_s: 1.0,
-            series: live::series_of(std::slice::from_ref(&iv)),
             interrupted: false,
+            cpu_s: Some(0.25),
             started_at: "2026-01-01T00:00:00Z".into(),
-        })
-        .unwrap();
-        RunOutcome { result, tally: t, intervals: vec![iv], exit_code: 0, cpu_s: Some(0.25) }
+        }
     }
 
-    /// Children's figures travel through JSON and merge exactly: counts add, the
-    /// histograms hold every sample, per-second series add; a lost child's
-    /// connections count as failed.
+    /// Children's measurements travel through JSON whole and merge exactly: counts
+    /// add, the histograms hold every sample, per-second series add; a lost
+    /// child's connections count as failed.
     #[test]
     fn merge_is_exact_across_processes() {
         let addr = "127.0.0.1:9".parse().unwrap();
-        let (a, b) = (Config::local_test(addr, 2), Config::local_test(addr, 3));
-        let fa = ChildFigures::from_outcome(&outcome(&a, &[1_000, 2_000])).unwrap();
-        let fb = ChildFigures::from_outcome(&outcome(&b, &[3_000, 4_000, 5_000_000])).unwrap();
-        let wire = |f: &ChildFigures| -> ChildFigures {
-            serde_json::from_str(&serde_json::to_string(f).unwrap()).unwrap()
+        let (a, b) = (measurement(2, &[1_000, 2_000]), measurement(3, &[3_000, 4_000, 5_000_000]));
+        let wire = |m: &Measurement| -> Measurement {
+            let back: Measurement =
+                serde_json::from_str(&serde_json::to_string(m).unwrap()).unwrap();
+            assert_eq!(&back, m, "a measurement travels whole");
+            back
         };
         let total = Config::local_test(addr, 5);
-        let m = merge(&total, &[wire(&fa), wire(&fb)], 0).unwrap();
+        let m = merge(&total, vec![wire(&a), wire(&b)], 0).unwrap();
         assert_eq!(m.tally.latency.len(), 5);
         assert_eq!(m.tally.latency.min(), 1_000);
         assert!(m.tally.latency.max() >= 5_000_000);
@@ -373,11 +351,46 @@ mod tests {
         assert_eq!(m.result.series.len(), 1);
         assert_eq!(m.result.series[0].msgs, 5);
         assert_eq!(m.intervals[0].latency.len(), 5);
-        assert_eq!(m.cpu_s, Some(0.5));
+        assert_eq!(m.result.client_cpu_s, Some(0.5));
         assert_eq!(m.exit_code, 0);
-        let lost = merge(&Config::local_test(addr, 8), &[wire(&fa), wire(&fb)], 3).unwrap();
+        let lost = merge(&Config::local_test(addr, 8), vec![wire(&a), wire(&b)], 3).unwrap();
         assert_eq!(lost.result.connections.failed_by_errno[CHILD_FAILED], 3);
         assert!(lost.result.interrupted);
         assert_eq!(lost.exit_code, 1);
+    }
+
+    /// A child's share is a RunArgs: its flags parse back into it, and validate
+    /// into the whole run's settings with the child's part of the connections
+    /// (ids `index, index + count, ...`), rates, threads and cores.
+    #[test]
+    fn child_flags_round_trip_to_their_share() {
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let mut whole = Config::local_test(addr, 50_000);
+        whole.threads = 4;
+        whole.rate = Some(50_000.0);
+        whole.connect_rate = Some(9_000.0);
+        whole.cores = echod::pin::allowed_cores();
+        whole.sources = vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
+        whole.processes = Processes::Fixed(3);
+        let out = Path::new("/tmp/loadgen-split-1/child-2.json");
+        for index in 0..3 {
+            let share_args = child_args(&whole, index, 3, out);
+            let text = share_args.to_args();
+            assert_eq!(RunArgs::parse_from(&text).unwrap(), share_args, "{text:?}");
+            let c = share_args.validate().unwrap();
+            assert_eq!(c.conns, share(50_000, index, 3));
+            assert_eq!((c.id_base, c.id_step, c.forward_intervals), (index, 3, true));
+            assert_eq!((c.threads, c.processes, c.live), (2, Processes::Fixed(1), false));
+            assert_eq!((c.rate, c.connect_rate), (Some(50_000.0 / 3.0), Some(3_000.0)));
+            assert!(c.cores.iter().all(|core| whole.cores.contains(core)) && !c.cores.is_empty());
+            assert_eq!(
+                (c.sources.clone(), c.scenario.clone()),
+                (whole.sources.clone(), whole.scenario.clone())
+            );
+            assert_eq!(
+                (c.targets.clone(), c.size, c.duration),
+                (whole.targets.clone(), 64, whole.duration)
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::conn::{Conn, State};
+use super::conn::Conn;
 
 /// The connections of one worker awaiting their first answer.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ impl FirstAnswers {
     pub fn expire(&mut self, now_ns: u64, conns: &mut [Conn], mut give_up: impl FnMut(&mut Conn)) {
         while let Some(&(i, deadline)) = self.waiting.front() {
             let c = &mut conns[i];
-            if c.state == State::Up && !c.answered() {
+            if c.is_up() && !c.answered() {
                 if now_ns < deadline {
                     break;
                 }
@@ -83,10 +83,9 @@ mod tests {
     /// Overdue connections are given up in order; answered ones are forgotten.
     #[test]
     fn expires_in_order() {
-        let mut conns: Vec<Conn> = (0..3).map(Conn::dead).collect();
-        for c in &mut conns {
-            c.state = State::Up;
-        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut conns: Vec<Conn> =
+            (0..3).map(|id| crate::run::conn::up_for_test(id, &listener)).collect();
         conns[1].recv_off = 1; // answered
         let mut w = FirstAnswers::new(3, Duration::from_nanos(100));
         for i in 0..3 {

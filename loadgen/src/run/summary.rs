@@ -39,14 +39,41 @@ fn fmt_rate(per_s: f64) -> String {
 }
 
 /// The summary text; `first_mismatch` describes the first wrong byte, if any;
-/// `cpu_s` is the generator's own CPU time in the measured phase.
-pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -> String {
+/// the generator's own CPU time in the measured phase is the result's
+/// `client_cpu_s`.
+pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
+    let mut s = String::new();
+    what_ran(&mut s, r);
+    connections(&mut s, r);
+    let t = &r.throughput;
+    let _ = writeln!(
+        s,
+        "  throughput    {} msgs/s, {}/s ({} messages)",
+        fmt_count(t.msgs_per_sec.round()),
+        fmt_bytes(t.bytes_per_sec),
+        fmt_count(t.messages as f64)
+    );
+    latency(&mut s, r);
+    let e = &r.errors;
+    let _ = writeln!(
+        s,
+        "  errors        mismatch {}, reset {}, eof {}, timeout {}",
+        e.mismatch, e.reset, e.eof, e.timeout
+    );
+    if let Some(m) = first_mismatch {
+        let _ = writeln!(s, "  first mismatch: {m}");
+    }
+    cpu(&mut s, r);
+    s
+}
+
+/// The first line: connections, targets, message size, mode, time measured.
+fn what_ran(s: &mut String, r: &RunResult) {
     let c = &r.config;
     let mode = match c.rate {
         Some(rate) => format!("open loop at {} msgs/s (pipeline {})", fmt_count(rate), c.pipeline),
         None => format!("closed loop (pipeline {})", c.pipeline),
     };
-    let mut s = String::new();
     let _ = writeln!(
         s,
         "loadgen: {} connections to {}, {} messages, {mode}, {:.2} s measured{}",
@@ -56,6 +83,11 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -
         r.throughput.duration_s,
         if r.interrupted { " (INTERRUPTED)" } else { "" }
     );
+}
+
+/// Connections established, served and unserved, connect times, and a hint per
+/// failing errno.
+fn connections(s: &mut String, r: &RunResult) {
     let k = &r.connections;
     let served = match (k.served, k.unserved) {
         (Some(n), Some(0)) => format!(", {n} served"),
@@ -76,19 +108,15 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -
         let _ = writeln!(s, "    failed      {n} x {errno}: {}", hint(errno));
     }
     if let Some(u) = k.unserved.filter(|u| *u > 0) {
-        let timeout = std::time::Duration::from_secs_f64(c.connect_timeout_s);
+        let timeout = std::time::Duration::from_secs_f64(r.config.connect_timeout_s);
         let _ =
             writeln!(s, "    unserved    {u} established, never served: {}", served::why(timeout));
     }
-    let t = &r.throughput;
-    let _ = writeln!(
-        s,
-        "  throughput    {} msgs/s, {}/s ({} messages)",
-        fmt_count(t.msgs_per_sec.round()),
-        fmt_bytes(t.bytes_per_sec),
-        fmt_count(t.messages as f64)
-    );
-    let label = if c.rate.is_some() { "latency (CO-corrected)" } else { "latency" };
+}
+
+/// Latency percentiles; in open loop also the uncorrected ones and the schedule lag.
+fn latency(s: &mut String, r: &RunResult) {
+    let label = if r.config.rate.is_some() { "latency (CO-corrected)" } else { "latency" };
     let _ = writeln!(s, "  {label:<13} {}", percentiles(&r.latency_us));
     if let Some(u) = &r.latency_uncorrected_us {
         let _ = writeln!(s, "  uncorrected   {}", percentiles(u));
@@ -96,16 +124,12 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -
     if let Some(lag) = &r.schedule_lag_us {
         let _ = writeln!(s, "  schedule lag  {}", percentiles(lag));
     }
-    let e = &r.errors;
-    let _ = writeln!(
-        s,
-        "  errors        mismatch {}, reset {}, eof {}, timeout {}",
-        e.mismatch, e.reset, e.eof, e.timeout
-    );
-    if let Some(m) = first_mismatch {
-        let _ = writeln!(s, "  first mismatch: {m}");
-    }
-    if let Some(cpu) = cpu_s.filter(|_| t.duration_s > 0.0) {
+}
+
+/// The generator's own CPU time in the measured phase, and round trips per CPU-second.
+fn cpu(s: &mut String, r: &RunResult) {
+    let t = &r.throughput;
+    if let Some(cpu) = r.client_cpu_s.filter(|_| t.duration_s > 0.0) {
         let per_cpu =
             if cpu > 0.0 { fmt_count((t.messages as f64 / cpu).round()) } else { "-".into() };
         let _ = writeln!(
@@ -115,5 +139,59 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>, cpu_s: Option<f64>) -
             100.0 * cpu / t.duration_s
         );
     }
-    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::histogram::record;
+    use crate::run::outcome::{build, Measurement};
+    use crate::run::{Config, Tally};
+
+    /// The summary's lines come in their order, each section when it applies:
+    /// what ran, connections (a failing errno, the unserved), throughput, the open
+    /// loop's three latency lines, errors, the first mismatch, the CPU line.
+    #[test]
+    fn lines_in_order() {
+        let mut c = Config::local_test("127.0.0.1:9".parse().expect("addr"), 4);
+        c.rate = Some(1000.0);
+        let mut t = Tally::new(4);
+        (t.established, t.served, t.unserved, t.messages) = (3, 2, 1, 500);
+        t.connect_failed("ECONNREFUSED");
+        for ns in [10_000, 20_000] {
+            record(&mut t.latency, ns);
+            record(&mut t.latency_uncorrected, ns);
+            record(&mut t.schedule_lag, ns);
+        }
+        let m = Measurement {
+            tally: t,
+            intervals: Vec::new(),
+            measured_s: 1.0,
+            interrupted: true,
+            cpu_s: Some(0.5),
+            started_at: String::new(),
+        };
+        let text = render(&build(&c, &m).expect("result"), Some("conn 1 message 2: ..."));
+        let starts = [
+            "loadgen: 4 connections to 127.0.0.1:9",
+            "  connections   3/4 established",
+            "    failed      1 x ECONNREFUSED: ",
+            "    unserved    1 established, never served: ",
+            "  throughput    500 msgs/s",
+            "  latency (CO-corrected) min 10.0",
+            "  uncorrected   min ",
+            "  schedule lag  min ",
+            "  errors        mismatch 0, reset 0, eof 0, timeout 0",
+            "  first mismatch: conn 1 message 2",
+            "  loadgen cpu   0.50 s in 1.00 s measured (50% of one core), 1000 round trips",
+        ];
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), starts.len(), "{text}");
+        for (line, start) in lines.iter().zip(starts) {
+            assert!(line.starts_with(start), "{line:?} should start with {start:?}\n{text}");
+        }
+        assert!(
+            lines[0].contains("open loop at 1000 msgs/s") && lines[0].ends_with("(INTERRUPTED)")
+        );
+    }
 }

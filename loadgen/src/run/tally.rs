@@ -1,33 +1,22 @@
 //! What one worker thread measured, in a form that merges exactly: histograms
 //! (nanoseconds, merged with `Histogram::add`) and counters. A run's result is the
-//! merge of its threads' [`Tally`]s, and a later multi-process run will merge the
-//! tallies of its processes the same way. Recording is lock-free and allocation-free:
-//! each thread owns its tally until it hands it back at the end.
+//! merge of its threads' [`Tally`]s, and a split run merges its processes' tallies
+//! the same way. Recording is lock-free and allocation-free: each thread owns its
+//! tally until it hands it back at the end.
+//!
+//! A [`Tally`] and an [`Interval`] serialize as they are (serde; histograms as
+//! base64 HdrHistogram V2+DEFLATE, see `histogram`): a split run's child hands its
+//! parent the very structs, so a counter added here travels without another edit.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
-/// Highest latency a histogram tracks: 60 s in nanoseconds (larger values saturate).
-pub const HIGHEST_NS: u64 = 60_000_000_000;
-/// Significant figures kept by every histogram.
-pub const SIGFIG: u8 = 3;
-
-/// A fresh histogram with the run's bounds (1 ns .. 60 s, 3 significant figures).
-pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants that HdrHistogram accepts; `expect` cannot fire.
-    #[allow(clippy::expect_used)]
-    Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("constant histogram bounds")
-}
-
-/// Records `ns` (at least 1, at most [`HIGHEST_NS`]).
-#[inline]
-pub fn record(h: &mut Histogram<u64>, ns: u64) {
-    h.saturating_record(ns.max(1));
-}
+use super::histogram::{as_base64, new_histogram};
 
 /// Error counters of the traffic phase.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorCounts {
     /// Messages whose echoed bytes differ from what was sent.
     pub mismatch: u64,
@@ -47,18 +36,20 @@ impl ErrorCounts {
         self.mismatch + self.reset + self.eof + self.timeout + self.other
     }
 
-    /// Adds another thread's counts.
+    /// Adds another thread's counts (every field named: a new one does not
+    /// compile until it merges).
     pub fn merge(&mut self, o: &ErrorCounts) {
-        self.mismatch += o.mismatch;
-        self.reset += o.reset;
-        self.eof += o.eof;
-        self.timeout += o.timeout;
-        self.other += o.other;
+        let ErrorCounts { mismatch, reset, eof, timeout, other } = *o;
+        self.mismatch += mismatch;
+        self.reset += reset;
+        self.eof += eof;
+        self.timeout += timeout;
+        self.other += other;
     }
 }
 
 /// One second (or the last, partial interval) of the measured phase.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// Index of the second since the measured phase began (0-based).
     pub index: u64,
@@ -72,6 +63,7 @@ pub struct Interval {
     /// series show the running total).
     pub unserved: u64,
     /// Latencies recorded in the interval (corrected ones in open loop).
+    #[serde(with = "as_base64")]
     pub latency: Histogram<u64>,
     /// Echoed messages received in the interval.
     pub msgs: u64,
@@ -80,21 +72,23 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// Adds another thread's interval with the same index.
+    /// Adds another thread's interval with the same index (every field named: a
+    /// new one does not compile until it merges).
     pub fn merge(&mut self, o: &Interval) {
+        let Interval { index: _, end_s, conns_up, served, unserved, latency, msgs, errors } = o;
         // Same bounds on both sides: `add` cannot fail.
-        let _ = self.latency.add(&o.latency);
-        self.conns_up += o.conns_up;
-        self.served += o.served;
-        self.unserved += o.unserved;
-        self.msgs += o.msgs;
-        self.errors += o.errors;
-        self.end_s = self.end_s.max(o.end_s);
+        let _ = self.latency.add(latency);
+        self.conns_up += conns_up;
+        self.served += served;
+        self.unserved += unserved;
+        self.msgs += msgs;
+        self.errors += errors;
+        self.end_s = self.end_s.max(*end_s);
     }
 }
 
 /// Everything one thread measured.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
     /// Connections this thread was asked to open.
     pub requested: u64,
@@ -108,6 +102,7 @@ pub struct Tally {
     /// Failed connects by errno name.
     pub failed_by_errno: BTreeMap<String, u64>,
     /// Time from connect() to established.
+    #[serde(with = "as_base64")]
     pub connect: Histogram<u64>,
     /// Seconds the connect phase of this thread took.
     pub connect_s: f64,
@@ -115,10 +110,13 @@ pub struct Tally {
     /// window of the connect rate: connects that time out later do not dilute it).
     pub connect_up_s: f64,
     /// Round-trip latency of measured messages (open loop: from the intended send time).
+    #[serde(with = "as_base64")]
     pub latency: Histogram<u64>,
     /// Open loop: the same messages from their actual send time.
+    #[serde(with = "as_base64")]
     pub latency_uncorrected: Histogram<u64>,
     /// Open loop: how late the generator started each message against its schedule.
+    #[serde(with = "as_base64")]
     pub schedule_lag: Histogram<u64>,
     /// Echoes received during the measured phase.
     pub messages: u64,
@@ -168,30 +166,50 @@ impl Tally {
         *self.failed_by_errno.entry(errno.to_string()).or_default() += 1;
     }
 
-    /// Adds another thread's (or process's) tally.
+    /// Adds another thread's (or process's) tally (every field named: a new one
+    /// does not compile until it merges).
     pub fn merge(&mut self, o: &Tally) {
-        self.requested += o.requested;
-        self.established += o.established;
-        self.served += o.served;
-        self.unserved += o.unserved;
-        for (k, v) in &o.failed_by_errno {
+        let Tally {
+            requested,
+            established,
+            served,
+            unserved,
+            failed_by_errno,
+            connect,
+            connect_s,
+            connect_up_s,
+            latency,
+            latency_uncorrected,
+            schedule_lag,
+            messages,
+            bytes,
+            errors,
+            first_mismatch,
+            conns_up_at_end,
+            per_source,
+        } = o;
+        self.requested += requested;
+        self.established += established;
+        self.served += served;
+        self.unserved += unserved;
+        for (k, v) in failed_by_errno {
             *self.failed_by_errno.entry(k.clone()).or_default() += v;
         }
         // Same bounds everywhere: `add` cannot fail.
-        let _ = self.connect.add(&o.connect);
-        let _ = self.latency.add(&o.latency);
-        let _ = self.latency_uncorrected.add(&o.latency_uncorrected);
-        let _ = self.schedule_lag.add(&o.schedule_lag);
-        self.connect_s = self.connect_s.max(o.connect_s);
-        self.connect_up_s = self.connect_up_s.max(o.connect_up_s);
-        self.messages += o.messages;
-        self.bytes += o.bytes;
-        self.errors.merge(&o.errors);
+        let _ = self.connect.add(connect);
+        let _ = self.latency.add(latency);
+        let _ = self.latency_uncorrected.add(latency_uncorrected);
+        let _ = self.schedule_lag.add(schedule_lag);
+        self.connect_s = self.connect_s.max(*connect_s);
+        self.connect_up_s = self.connect_up_s.max(*connect_up_s);
+        self.messages += messages;
+        self.bytes += bytes;
+        self.errors.merge(errors);
         if self.first_mismatch.is_none() {
-            self.first_mismatch.clone_from(&o.first_mismatch);
+            self.first_mismatch.clone_from(first_mismatch);
         }
-        self.conns_up_at_end += o.conns_up_at_end;
-        for (k, v) in &o.per_source {
+        self.conns_up_at_end += conns_up_at_end;
+        for (k, v) in per_source {
             *self.per_source.entry(k.clone()).or_default() += v;
         }
     }
@@ -204,6 +222,7 @@ impl Tally {
 
 #[cfg(test)]
 mod tests {
+    use super::super::histogram::record;
     use super::*;
 
     /// Merging two tallies adds counts and histograms exactly.
@@ -223,5 +242,47 @@ mod tests {
         assert_eq!(a.latency.min(), 1);
         assert_eq!(a.failed_by_errno["ECONNREFUSED"], 2);
         assert_eq!(a.errors.total(), 1);
+    }
+
+    /// A tally goes through JSON whole and comes back equal, histograms included;
+    /// so does an interval.
+    #[test]
+    fn round_trips_through_json() {
+        let mut t = Tally::new(3);
+        t.established = 2;
+        t.served = 2;
+        t.unserved = 1;
+        t.connect_failed("ECONNREFUSED");
+        t.established_from("127.0.0.2".parse().expect("ip"));
+        t.connect_s = 0.25;
+        t.connect_up_s = 0.125;
+        for ns in [1_000, 2_000, 3_000_000] {
+            record(&mut t.latency, ns);
+            record(&mut t.latency_uncorrected, ns / 2);
+        }
+        record(&mut t.connect, 40_000);
+        record(&mut t.schedule_lag, 7);
+        t.messages = 3;
+        t.bytes = 192;
+        t.errors = ErrorCounts { mismatch: 1, reset: 2, eof: 3, timeout: 4, other: 5 };
+        t.first_mismatch = Some("conn 1 message 2: first wrong byte at offset 3".into());
+        t.conns_up_at_end = 1;
+        let back: Tally =
+            serde_json::from_str(&serde_json::to_string(&t).expect("to json")).expect("from");
+        assert_eq!(back, t);
+        let mut iv = Interval {
+            index: 4,
+            end_s: 5.0,
+            conns_up: 2,
+            served: 2,
+            unserved: 1,
+            latency: new_histogram(),
+            msgs: 9,
+            errors: 1,
+        };
+        record(&mut iv.latency, 12_345);
+        let back: Interval =
+            serde_json::from_str(&serde_json::to_string(&iv).expect("to json")).expect("from");
+        assert_eq!(back, iv);
     }
 }

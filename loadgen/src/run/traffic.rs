@@ -17,30 +17,14 @@
 use std::io;
 
 use super::clock::Clock;
-use super::conn::{Conn, Excess, State};
+use super::config::Config;
+use super::conn::{Conn, Excess};
+use super::histogram::{new_histogram, record};
 use super::payload::Pattern;
+use super::phase::{Phase, Timeline};
 use super::schedule::Schedule;
 use super::served::FirstAnswers;
-use super::tally::{record, Interval, Tally};
-
-/// Phase boundaries of the run, in run-clock nanoseconds.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeline {
-    /// Traffic (warm-up) begins.
-    pub traffic_start_ns: u64,
-    /// The measured phase begins.
-    pub measure_start_ns: u64,
-    /// The measured phase ends; no message is started after it.
-    pub measure_end_ns: u64,
-}
-
-impl Timeline {
-    /// Whether `t` lies in the measured phase.
-    #[inline]
-    pub fn measured(&self, t: u64) -> bool {
-        t >= self.measure_start_ns && t < self.measure_end_ns
-    }
-}
+use super::tally::{Interval, Tally};
 
 /// The per-thread bookkeeping of the traffic phase (everything but the connections).
 pub struct Book {
@@ -60,8 +44,9 @@ pub struct Book {
     pub timeline: Timeline,
     /// The run clock.
     pub clock: Clock,
-    /// True once the measured phase is over: only started messages are finished.
-    pub draining: bool,
+    /// Where the thread's traffic stands; once it drains, only started messages
+    /// are finished.
+    pub phase: Phase,
     /// Messages in flight on live connections, over all of this thread's connections.
     pub in_flight: u64,
     /// Connections of this thread still up.
@@ -76,24 +61,77 @@ pub struct Book {
     pub interval: Interval,
 }
 
+/// Receive buffer per thread: large enough that one read drains a socket in the
+/// common case.
+const RBUF: usize = 64 << 10;
+/// Send buffer per thread: messages up to this size are assembled and sent with one
+/// send() (cheaper than writev's iovec import); larger ones use writev.
+const SBUF: usize = 16 << 10;
+
 impl Book {
+    /// The bookkeeping of a thread with `conns` connections, `up` of them up (their
+    /// slots `0..up`), out of `established` over the whole run (its share of an open
+    /// loop's rate is `up / established`), on `timeline`; `tally` holds what its
+    /// connect phase counted.
+    pub fn new(
+        config: &Config,
+        conns: usize,
+        up: u32,
+        established: u64,
+        timeline: Timeline,
+        clock: Clock,
+        tally: Tally,
+    ) -> Self {
+        let schedule = config.rate.map(|rate| {
+            let share = rate * f64::from(up) / established.max(1) as f64;
+            let (start, end) = (timeline.traffic_start_ns, timeline.measure_end_ns);
+            Schedule::new(start, end, share.max(1e-9), up.into())
+        });
+        Self {
+            pattern: Pattern::new(config.size),
+            rbuf: vec![0u8; RBUF],
+            sbuf: vec![0u8; SBUF],
+            sent_ns: vec![0u64; conns * config.pipeline as usize],
+            pipeline: config.pipeline.into(),
+            schedule,
+            timeline,
+            clock,
+            phase: Phase::WarmUp,
+            in_flight: 0,
+            conns_up: up.into(),
+            served_up: 0,
+            first: FirstAnswers::new(conns, config.connect_timeout),
+            tally,
+            interval: Interval {
+                index: 0,
+                end_s: 0.0,
+                conns_up: 0,
+                served: 0,
+                unserved: 0,
+                latency: new_histogram(),
+                msgs: 0,
+                errors: 0,
+            },
+        }
+    }
+
     /// How many messages connection `c` may have written in all, now.
     #[inline]
     fn send_limit(&self, c: &Conn, now: u64) -> u64 {
-        if self.draining {
+        if self.phase.draining() {
             return c.send_seq + u64::from(c.send_off > 0);
         }
         let window = c.recv_seq + self.pipeline;
         match &self.schedule {
             None => window,
-            Some(s) => window.min(s.due_for(u64::from(c.slot), s.due(now))),
+            Some(s) => window.min(s.due_for(u64::from(c.slot()), s.due(now))),
         }
     }
 
     /// Sends what connection `i` may send now. `ready_ns`: when its pipeline slot
     /// freed (0 if not from an echo), for the schedule-lag figure.
     pub fn fill(&mut self, i: usize, c: &mut Conn, now: u64, ready_ns: u64) {
-        if c.state != State::Up {
+        if !c.is_up() {
             return;
         }
         let limit = self.send_limit(c, now);
@@ -102,7 +140,7 @@ impl Book {
         }
         let k = self.pipeline;
         let base = i * k as usize;
-        let slot = c.slot;
+        let slot = c.slot();
         let result = c.send(&self.pattern, &mut self.sbuf, limit, |seq| {
             if seq == 0 {
                 self.first.sent(i, now);
@@ -129,7 +167,7 @@ impl Book {
     /// will repeat (edge-triggered), so reading goes on past a short read until the
     /// `Ok(0)` or the error is seen, whatever the framing of the bytes before it.
     pub fn on_ready(&mut self, i: usize, c: &mut Conn, readable: bool, closed: bool) {
-        if c.state != State::Up {
+        if !c.is_up() {
             return;
         }
         let mut now = self.clock.now_ns();
@@ -179,7 +217,7 @@ impl Book {
     fn consume(&mut self, i: usize, c: &mut Conn, n: usize, now: u64) -> Excess {
         let k = self.pipeline;
         let base = i * k as usize;
-        let slot = u64::from(c.slot);
+        let slot = u64::from(c.slot());
         let id = c.id;
         let size = self.pattern.size() as u64;
         let mut bad_messages = 0;
@@ -271,7 +309,7 @@ impl Book {
     /// outstanding, when the run is done with the connection.
     fn lose(&mut self, c: &mut Conn, kind: LossKind) {
         let outstanding = c.in_flight();
-        let done = self.draining && outstanding == 0;
+        let done = self.phase.draining() && outstanding == 0;
         let counted = match kind {
             LossKind::Eof if done => false,
             LossKind::Eof => {

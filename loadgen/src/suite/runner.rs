@@ -14,6 +14,7 @@ use super::programs::Programs;
 use super::server::{Ready, ServerCommand, ServerProc};
 use super::{clients, idle};
 use crate::result::RunResult;
+use crate::run::{CoreList, RunArgs, Target};
 use crate::suite_index::{Section, ServerSample, Side, StepRecord};
 use anyhow::{bail, Context as _};
 use echod::child::{Child, Out, Spec};
@@ -156,24 +157,21 @@ fn run_loadgen(
     log: &Path,
 ) -> anyhow::Result<Option<i32>> {
     let log = std::fs::File::create(log)?;
-    let mut args: Vec<String> = vec![
-        format!("--target=127.0.0.1:{port}"),
-        format!("--conns={}", step.conns),
-        format!("--duration={}ms", step.duration.as_millis()),
-        format!("--warmup={}ms", step.warmup.as_millis()),
-        format!("--threads={}", step.client_threads),
-        format!("--scenario={}", step.scenario),
-        "--quiet".into(),
-        "--json".into(),
-        json.display().to_string(),
-    ];
-    if !step.client_cores.is_empty() {
-        let list: Vec<String> = step.client_cores.iter().map(ToString::to_string).collect();
-        args.push(format!("--cores={}", list.join(",")));
-    }
-    if let Some(r) = rate {
-        args.push(format!("--rate={r:.0}"));
-    }
+    // The run's flags go through loadgen's own flag definitions (`to_args`), so the
+    // suite cannot ask for a flag loadgen does not have.
+    let mut run = RunArgs::defaults();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    run.targets = vec![Target { text: addr.to_string(), addr }];
+    run.conns = step.conns;
+    run.duration = step.duration;
+    run.warmup = step.warmup;
+    run.threads = Some(step.client_threads);
+    run.scenario = Some(step.scenario.clone());
+    run.quiet = true;
+    run.json = Some(json.to_path_buf());
+    run.cores = (!step.client_cores.is_empty()).then(|| CoreList(step.client_cores.clone()));
+    run.rate = rate.map(f64::round);
+    let args = run.to_args();
     // Like the server, the run dies with the suite (and takes its own children along).
     let spec = Spec::new(&programs.loadgen)
         .name("loadgen")

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use echod::cli::EXIT_FAILED;
 use loadgen::result::RunResult;
-use loadgen::run::{run, Config, EXIT_WRONG};
+use loadgen::run::{run, Config};
 
 use super::go;
 use super::servers::{Behaviour, Server};
@@ -42,7 +43,7 @@ fn close_after_a_partial_message_is_an_eof() {
     let e = &out.result.errors;
     assert_eq!((e.eof, e.timeout, e.reset, e.mismatch), (50, 0, 0, 0), "{e:?}");
     assert_eq!(out.result.connections.established, 50);
-    assert_eq!(out.exit_code, EXIT_WRONG);
+    assert_eq!(out.exit_code, EXIT_FAILED);
 }
 
 /// A server that closes each connection right after a whole message (640 bytes:
@@ -55,7 +56,7 @@ fn close_at_a_message_boundary_is_an_eof_too() {
     let out = go(&c);
     let e = &out.result.errors;
     assert_eq!((e.eof, e.timeout, e.reset, e.mismatch), (50, 0, 0, 0), "{e:?}");
-    assert_eq!(out.exit_code, EXIT_WRONG);
+    assert_eq!(out.exit_code, EXIT_FAILED);
 }
 
 /// While the run goes on (a second, well-behaved server keeps it going), the
@@ -123,7 +124,7 @@ fn accepting_only_five_leaves_fifteen_unserved() {
     assert_eq!((k.served, k.unserved), (Some(5), Some(15)));
     assert_eq!(out.result.errors, Default::default());
     assert!(out.result.throughput.messages > 0, "the five served connections carried traffic");
-    assert_eq!(out.exit_code, EXIT_WRONG, "unserved connections are missing connections");
+    assert_eq!(out.exit_code, EXIT_FAILED, "unserved connections are missing connections");
     let last = out.result.series.last().expect("a second");
     assert_eq!((last.conns_up, last.conns_served, last.conns_unserved), (5, Some(5), Some(15)));
 }

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use loadgen::run::{run, Config, RunOutcome, EXIT_OK, EXIT_WRONG};
+use echod::cli::{EXIT_FAILED, EXIT_OK};
+use loadgen::run::{run, Config, RunOutcome};
 use servers::{Behaviour, Server};
 
 fn go(config: &Config) -> RunOutcome {
@@ -99,7 +100,7 @@ fn corrupted_byte_is_counted() {
     let server = Server::start(Behaviour { corrupt_at: Some(100), ..Default::default() });
     let out = go(&Config::local_test(server.addr, 3));
     assert_eq!(out.result.errors.mismatch, 3);
-    assert_eq!(out.exit_code, EXIT_WRONG);
+    assert_eq!(out.exit_code, EXIT_FAILED);
     assert_eq!(out.result.exit_code, 1);
     let first = out.tally.first_mismatch.expect("described");
     assert!(first.contains("message 1") && first.contains("offset 36"), "{first}");
@@ -143,7 +144,7 @@ fn nothing_listening_fails_fast() {
     let k = &out.result.connections;
     assert_eq!(k.established, 0);
     assert_eq!(k.failed_by_errno.get("ECONNREFUSED"), Some(&5));
-    assert_eq!(out.exit_code, EXIT_WRONG);
+    assert_eq!(out.exit_code, EXIT_FAILED);
     assert_eq!(out.result.throughput.messages, 0);
 }
 
@@ -173,7 +174,7 @@ fn server_killed_mid_run_ends_the_run() {
     let e = &out.result.errors;
     assert_eq!(e.eof + e.reset, 6, "{e:?} {:?}", out.result.connections);
     assert!(out.result.interrupted);
-    assert_eq!(out.exit_code, EXIT_WRONG);
+    assert_eq!(out.exit_code, EXIT_FAILED);
     assert!(out.result.throughput.messages > 0);
 }
 

@@ -1,11 +1,11 @@
-//! Which connection goes where: every connection's parameters ([`ConnSpec`]: its id,
-//! target and, later, its source address) and the split of connections over worker
-//! threads. Kept apart from the connect procedure so that fanning out over source
-//! addresses or processes changes only this plan.
+//! The run's layout, which connection goes where: every connection's parameters
+//! ([`ConnSpec`]: its id, target and source address) and the split of connections
+//! over worker threads. Kept apart from the connect procedure so that fanning out
+//! over source addresses or processes changes only this layout.
 
 use std::net::SocketAddr;
 
-use super::args::Config;
+use super::config::Config;
 use crate::limits::budget::family_of;
 
 /// One connection's parameters.
@@ -47,7 +47,7 @@ pub fn worker_specs(config: &Config, worker: usize) -> Vec<ConnSpec> {
 mod tests {
     use super::*;
 
-    /// Every connection is planned exactly once; targets alternate.
+    /// Every connection is laid out exactly once; targets alternate.
     #[test]
     fn split_covers_every_connection() {
         let a: SocketAddr = "127.0.0.1:1".parse().expect("addr");

@@ -1,0 +1,296 @@
+//! The values of a run's flags as types, and the clap value parsers that make them
+//! (`value_parser = ...` in [`RunArgs`](super::RunArgs)): a bad value is refused
+//! while the flags are parsed, in one line that names the flag (clap's) and the
+//! fix (ours), exit 2. Each value's rule is written once here, and
+//! [`Config::check`](super::Config::check) applies the same rules to settings a
+//! caller built by hand. What depends on this machine (which cores this process
+//! may use, which addresses are its own) is checked by `RunArgs::validate`.
+//!
+//! Every value prints back as text its parser reads as the same value (`Display`,
+//! or `fmt_*` here): `RunArgs::to_args` relies on it.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::limits::budget::Processes;
+
+use super::payload::HEADER_LEN;
+
+/// Most messages in flight per connection.
+pub const MAX_PIPELINE: u32 = 1024;
+/// Largest message.
+pub const MAX_SIZE: u64 = 64 << 20;
+/// Most processes a run splits into.
+pub const MAX_PROCESSES: u64 = 256;
+
+/// A server address as given (`--target HOST:PORT`) and the address it resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// As the user wrote it (the JSON keeps it).
+    pub text: String,
+    /// What it resolves to (a loopback entry when a name has one).
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Cores to pin worker threads to (`--cores 0,2-3`), in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreList(pub Vec<usize>);
+
+impl fmt::Display for CoreList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&join(&self.0))
+    }
+}
+
+/// Source addresses to spread connections over (`--src 127.0.0.2-127.0.0.9`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceList(pub Vec<IpAddr>);
+
+impl fmt::Display for SourceList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&join(&self.0))
+    }
+}
+
+/// This process is child `index` of `count` of a split run (`--child I/N`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildOf {
+    /// Its index, below `count`.
+    pub index: u64,
+    /// How many processes the run is split into.
+    pub count: u64,
+}
+
+impl fmt::Display for ChildOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+fn join<T: ToString>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// `--target`: resolves HOST:PORT, preferring the loopback entry a name like
+/// `localhost` resolves to.
+pub fn parse_target(text: &str) -> Result<Target, String> {
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("'{text}' is not HOST:PORT ({e}): use e.g. 127.0.0.1:12000"))?
+        .collect();
+    let addr = addrs.iter().find(|a| a.ip().is_loopback()).or(addrs.first()).copied();
+    let addr = addr.ok_or_else(|| format!("'{text}' resolves to no address"))?;
+    Ok(Target { text: text.to_string(), addr })
+}
+
+/// `--conns`: 1 to 2^32 - 1 (a connection id is 32 bits).
+pub fn parse_conns(text: &str) -> Result<u64, String> {
+    conns_rule(number(text)?)
+}
+
+/// The rule of `--conns`.
+pub fn conns_rule(n: u64) -> Result<u64, String> {
+    if (1..=u64::from(u32::MAX)).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("use 1 to {} connections", u32::MAX))
+    }
+}
+
+/// `--size`: a byte size with an optional unit, header included.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    size_rule(echod::units::parse_size(text)?)
+}
+
+/// The rule of `--size`: at least the header, at most [`MAX_SIZE`].
+pub fn size_rule(bytes: u64) -> Result<usize, String> {
+    if (HEADER_LEN as u64..=MAX_SIZE).contains(&bytes) {
+        Ok(bytes as usize)
+    } else {
+        Err(format!(
+            "{bytes} bytes: use {HEADER_LEN} B to 64 MiB (each message carries a \
+             {HEADER_LEN}-byte header)"
+        ))
+    }
+}
+
+/// `--pipeline`: 1 to [`MAX_PIPELINE`].
+pub fn parse_pipeline(text: &str) -> Result<u32, String> {
+    let n = number(text)?;
+    pipeline_rule(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// The rule of `--pipeline`.
+pub fn pipeline_rule(n: u32) -> Result<u32, String> {
+    if (1..=MAX_PIPELINE).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("use 1 to {MAX_PIPELINE}"))
+    }
+}
+
+/// `--rate`: messages per second in total, more than 0.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    rate_rule(real(text)?, "messages")
+}
+
+/// `--connect-rate`: connections per second in total, more than 0.
+pub fn parse_connect_rate(text: &str) -> Result<f64, String> {
+    rate_rule(real(text)?, "connections")
+}
+
+/// The rule of a rate of `what` per second: finite and more than 0.
+pub fn rate_rule(per_s: f64, what: &str) -> Result<f64, String> {
+    if per_s.is_finite() && per_s > 0.0 {
+        Ok(per_s)
+    } else {
+        Err(format!("use a positive number of {what} per second"))
+    }
+}
+
+/// `--duration`: the measured phase, more than 0.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    nonzero_rule(echod::units::parse_duration(text)?, "10s")
+}
+
+/// `--warmup`: any duration, 0 included.
+pub fn parse_warmup(text: &str) -> Result<Duration, String> {
+    echod::units::parse_duration(text)
+}
+
+/// `--connect-timeout`: more than 0.
+pub fn parse_connect_timeout(text: &str) -> Result<Duration, String> {
+    nonzero_rule(echod::units::parse_duration(text)?, "5s")
+}
+
+/// The rule of a duration that must be more than 0 (`example`: one that is).
+pub fn nonzero_rule(d: Duration, example: &str) -> Result<Duration, String> {
+    if d.is_zero() {
+        Err(format!("use more than 0, e.g. {example}"))
+    } else {
+        Ok(d)
+    }
+}
+
+/// A duration as text [`echod::units::parse_duration`] reads back exactly.
+pub fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// `--threads`: 1 or more.
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    threads_rule(usize::try_from(number(text)?).unwrap_or(usize::MAX))
+}
+
+/// The rule of `--threads`.
+pub fn threads_rule(n: usize) -> Result<usize, String> {
+    if n == 0 {
+        Err("use 1 or more".to_string())
+    } else {
+        Ok(n)
+    }
+}
+
+/// `--cores`: ids and ranges, e.g. `0` or `0,2-3`.
+pub fn parse_cores(text: &str) -> Result<CoreList, String> {
+    echod::pin::parse_core_list(text).map(CoreList)
+}
+
+/// `--src`: addresses and ranges, e.g. `127.0.0.2-127.0.0.9`.
+pub fn parse_sources(text: &str) -> Result<SourceList, String> {
+    crate::limits::sources::parse_sources(text).map(SourceList)
+}
+
+/// `--processes`: `auto` or 1 to [`MAX_PROCESSES`].
+pub fn parse_processes(text: &str) -> Result<Processes, String> {
+    match text.trim() {
+        "auto" => Ok(Processes::Auto),
+        n => match n.parse::<u64>() {
+            Ok(p) if (1..=MAX_PROCESSES).contains(&p) => Ok(Processes::Fixed(p)),
+            _ => Err(format!("'{text}' is not auto or a number from 1 to {MAX_PROCESSES}")),
+        },
+    }
+}
+
+/// `--processes` as text [`parse_processes`] reads back.
+pub fn fmt_processes(p: Processes) -> String {
+    match p {
+        Processes::Auto => "auto".to_string(),
+        Processes::Fixed(n) => n.to_string(),
+    }
+}
+
+/// `--child I/N` (internal): the index below the count.
+pub fn parse_child(text: &str) -> Result<ChildOf, String> {
+    let bad = || format!("'{text}': use I/N with I below N");
+    let (a, b) = text.split_once('/').ok_or_else(bad)?;
+    let (index, count) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if index >= count {
+        return Err(bad());
+    }
+    Ok(ChildOf { index, count })
+}
+
+/// A whole number.
+fn number(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| format!("'{text}' is not a whole number"))
+}
+
+/// A number, fractions allowed.
+fn real(text: &str) -> Result<f64, String> {
+    text.trim().parse().map_err(|_| format!("'{text}' is not a number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every value prints back as text that parses to the same value.
+    #[test]
+    fn values_print_back() {
+        let t = parse_target("127.0.0.1:9").unwrap();
+        assert_eq!(parse_target(&t.to_string()).unwrap(), t);
+        let c = parse_cores("3,0-1").unwrap();
+        assert_eq!((c.0.clone(), parse_cores(&c.to_string()).unwrap()), (vec![3, 0, 1], c));
+        let s = parse_sources("127.0.0.3-127.0.0.4,127.0.0.2").unwrap();
+        assert_eq!(parse_sources(&s.to_string()).unwrap(), s);
+        for d in ["1500ms", "0s", "2m 3s 4ns", "10s"] {
+            let d = parse_warmup(d).unwrap();
+            assert_eq!(parse_warmup(&fmt_duration(d)).unwrap(), d);
+        }
+        for p in [Processes::Auto, Processes::Fixed(3)] {
+            assert_eq!(parse_processes(&fmt_processes(p)).unwrap(), p);
+        }
+        let child = parse_child("2/3").unwrap();
+        assert_eq!(parse_child(&child.to_string()).unwrap(), child);
+        let r = 50_000.0 / 3.0;
+        assert_eq!(parse_rate(&r.to_string()).unwrap(), r);
+    }
+
+    /// Each rule refuses what it must, saying what to use instead.
+    #[test]
+    fn rules_refuse_with_the_fix() {
+        assert!(parse_size("8").unwrap_err().contains("use 16 B to 64 MiB"));
+        assert!(parse_size("12XB").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_size("1KiB"), Ok(1024));
+        assert!(parse_conns("0").unwrap_err().contains("use 1 to"));
+        assert!(parse_pipeline("0").is_err() && parse_pipeline("1025").is_err());
+        assert!(parse_rate("0").unwrap_err().contains("messages per second"));
+        assert!(parse_connect_rate("NaN").unwrap_err().contains("connections per second"));
+        assert!(parse_duration("0s").unwrap_err().contains("more than 0"));
+        assert!(parse_duration("ten").is_err());
+        assert_eq!(parse_warmup("0s"), Ok(Duration::ZERO));
+        assert!(parse_threads("0").is_err());
+        assert!(parse_processes("zero").unwrap_err().contains("auto or a number"));
+        assert!(parse_processes("257").is_err());
+        assert!(parse_child("3/3").is_err() && parse_child("1").is_err());
+        assert!(parse_target("nonsense").unwrap_err().contains("not HOST:PORT"));
+    }
+}
