@@ -219,6 +219,48 @@ pub(crate) const REJECTED_RESOURCES: usize = 10;
 mod tests {
     use super::*;
 
+    /// Every counter set to a different value (its position), for the shape tests.
+    fn numbered() -> WorkerStats {
+        WorkerStats {
+            id: 3,
+            cpu: Some(1),
+            pid: 7,
+            accepted: 1,
+            active: 2,
+            active_peak: 3,
+            bytes_in: 4,
+            bytes_out: 5,
+            reads: 6,
+            accept_errors: 7,
+            rejected_max_conns: 8,
+            rejected_resources: 9,
+            closed_by_error: 10,
+            pending_peak: 11,
+        }
+    }
+
+    /// The JSON shape (field names and order) and the stats line at exit are what
+    /// readers (tests, loadgen's report) expect; this pins them.
+    #[test]
+    fn json_and_line_shapes_are_pinned() {
+        let all = ServerStats { workers: vec![numbered()], restarts: 0 };
+        let json = serde_json::to_string(&all.workers[0]).expect("json");
+        assert_eq!(
+            json,
+            r#"{"id":3,"cpu":1,"pid":7,"accepted":1,"active":2,"active_peak":3,"bytes_in":4,"bytes_out":5,"reads":6,"accept_errors":7,"rejected_max_conns":8,"rejected_resources":9,"closed_by_error":10,"pending_peak":11}"#
+        );
+        assert_eq!(
+            all.lines(),
+            ["worker 3 cpu 1 pid 7: accepted 1 active_peak 3 bytes_in 4 bytes_out 5 \
+              accept_errors 7 rejected 8 rejected_resources 9 resets 10"]
+        );
+        let restarted = ServerStats { restarts: 2, ..all };
+        assert_eq!(
+            restarted.lines().last().map(String::as_str),
+            Some("restarts 2 (worker processes restarted after dying)")
+        );
+    }
+
     /// Published counters read back; totals sum and peaks take the maximum.
     #[test]
     fn publish_snapshot_total() {
