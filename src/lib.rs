@@ -12,8 +12,8 @@
 //!   listener, spawn and supervise the workers), `worker` (one worker's event loop),
 //!   `accept` (the accept loop, the EMFILE back-off), `limit` (`--max-conns`: one
 //!   count over every worker and process), `conn` (one connection's state: what is
-//!   pending toward the peer), `slab` (connections by token), `stats` (per-worker
-//!   counters), `stats_file` (the `--stats-json` report), `processes` (the
+//!   pending toward the peer), `slab` (connections by token), `counters` (the one list
+//!   of a worker's counters), `stats` (per-worker stats, live and at exit), `stats_file` (the `--stats-json` report), `processes` (the
 //!   `--processes` supervisor: P processes sharing the port, dead ones restarted;
 //!   `children`, `restart`), and the alternative models (`shared` listener, `threads`
 //!   per connection, capped by `thread_budget`) kept for comparison.

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 
+use super::counters::Counters;
 use super::limit::ConnLimit;
-use super::stats::WorkerStats;
 
 /// How long accepting pauses after EMFILE/ENFILE.
 pub(crate) const BACKOFF: Duration = Duration::from_millis(50);
@@ -109,7 +109,7 @@ impl Acceptor {
     /// returns `Ok`; on `Err` this gives it back.
     pub(crate) fn accept_all(
         &mut self,
-        stats: &mut WorkerStats,
+        stats: &mut Counters,
         mut serve: impl FnMut(TcpStream, SocketAddr) -> Result<(), NoRoom>,
     ) {
         if let Some(t) = self.paused_until {

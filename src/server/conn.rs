@@ -15,7 +15,7 @@ use std::io::{self, Read, Write};
 
 use mio::net::TcpStream;
 
-use super::stats::WorkerStats;
+use super::counters::Counters;
 
 /// What the worker does with a connection after an event.
 #[derive(Debug, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl Conn {
         readable: bool,
         read_closed: bool,
         buf: &mut [u8],
-        stats: &mut WorkerStats,
+        stats: &mut Counters,
     ) -> Next {
         self.read_ready |= readable || read_closed;
         self.read_closed |= read_closed;
@@ -71,7 +71,7 @@ impl Conn {
 
     /// Flushes `pending`, then reads and writes back until the socket is drained or a
     /// write comes back short.
-    fn echo(&mut self, buf: &mut [u8], stats: &mut WorkerStats) -> io::Result<Next> {
+    fn echo(&mut self, buf: &mut [u8], stats: &mut Counters) -> io::Result<Next> {
         if !self.flush(stats)? {
             return Ok(Next::Keep); // still pending: wait for the writable edge
         }
@@ -108,7 +108,7 @@ impl Conn {
     }
 
     /// Writes what is pending. `Ok(true)` when nothing is left (the buffer is freed).
-    fn flush(&mut self, stats: &mut WorkerStats) -> io::Result<bool> {
+    fn flush(&mut self, stats: &mut Counters) -> io::Result<bool> {
         let Some(pending) = &self.pending else { return Ok(true) };
         let rest = &pending[self.sent as usize..];
         let written = write_some(&self.stream, rest)?;

@@ -6,8 +6,9 @@
 //! Files: `config` (validated settings), `pool` (bind, spawn, supervise, shutdown),
 //! `worker` (one event loop), `accept` (the accept loop, EMFILE back-off), `limit`
 //! (`--max-conns`: one count over every worker and process), `conn` (one
-//! connection's state), `slab` (connections by token), `stats` (counters and the
-//! report), `stats_file` (`--stats-json`: checked first, written last, never lost),
+//! connection's state), `slab` (connections by token), `counters` (the one list of
+//! a worker's counters: fields, JSON keys, totals, labels), `stats` (per-worker stats,
+//! published live, and the report), `stats_file` (`--stats-json`: checked first, written last, never lost),
 //! `shared` / `threads` (the comparison models; `thread_budget`: how many connection
 //! threads the machine allows) and `processes` (the `--processes` supervisor; `children`
 //! starts one child, `restart` paces restarts of children that die).
@@ -16,6 +17,7 @@ mod accept;
 mod children;
 mod config;
 mod conn;
+mod counters;
 mod limit;
 mod pool;
 pub mod processes;
@@ -32,6 +34,7 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use config::{Config, Model, SharedLimit};
+pub use counters::{Counter, Counters, Merge};
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};
 

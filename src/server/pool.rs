@@ -251,8 +251,13 @@ fn interval_line(prev: &ServerStats, now: &ServerStats, every: Duration) -> Stri
         .iter()
         .zip(&prev.workers)
         .map(|(n, p)| {
-            let rate = (n.reads - p.reads) as f64 / secs;
-            format!("w{} conns={} msgs/s={}", n.id, n.active, crate::units::fmt_count(rate.round()))
+            let rate = (n.counters.reads - p.counters.reads) as f64 / secs;
+            format!(
+                "w{} conns={} msgs/s={}",
+                n.id,
+                n.counters.active,
+                crate::units::fmt_count(rate.round())
+            )
         })
         .collect();
     format!("echod: stats: {}", parts.join(" | "))

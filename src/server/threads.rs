@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::accept::NoRoom;
+use super::counters::Counter;
 use super::limit::ConnLimit;
-use super::stats::{self, LiveStats};
+use super::stats::LiveStats;
 use super::thread_budget::THREAD_STACK;
 
 /// How often a blocked connection thread looks at the stop flag.
@@ -85,7 +86,7 @@ impl ConnThreads {
                 // Made inside the thread: if the spawn fails, nothing is given back twice.
                 let _running = Running::start(&live, limit, cap);
                 if serve(std_stream, &live, &stop, buffer).is_err() {
-                    live.add(stats::CLOSED_BY_ERROR, 1);
+                    live.add(Counter::ClosedByError, 1);
                 }
             });
         match spawned {
@@ -128,16 +129,15 @@ struct Running<'a> {
 
 impl<'a> Running<'a> {
     fn start(live: &'a LiveStats, limit: ConnLimit, cap: ConnLimit) -> Running<'a> {
-        let active = live.snapshot().active + 1;
-        live.add(stats::ACTIVE, 1);
-        live.raise(stats::ACTIVE_PEAK, active);
+        let active = live.add(Counter::Active, 1);
+        live.raise(Counter::ActivePeak, active);
         Running { live, limit, cap }
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.live.sub(stats::ACTIVE, 1);
+        self.live.sub(Counter::Active, 1);
         self.limit.release();
         self.cap.release();
     }
@@ -164,15 +164,15 @@ fn serve(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        live.add(stats::BYTES_IN, n as u64);
-        live.add(stats::READS, 1);
+        live.add(Counter::BytesIn, n as u64);
+        live.add(Counter::Reads, 1);
         let mut done = 0;
         while done < n {
             match stream.write(&buf[done..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(k) => {
                     done += k;
-                    live.add(stats::BYTES_OUT, k as u64);
+                    live.add(Counter::BytesOut, k as u64);
                 }
                 // A peer that does not read: wait, but let shutdown through.
                 Err(e)

@@ -16,10 +16,20 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::accept::{Acceptor, NoRoom};
 use super::conn::{Conn, Next};
+use super::counters::{Counter, Counters};
 use super::limit::ConnLimit;
 use super::slab::Slab;
-use super::stats::{LiveStats, WorkerStats};
+use super::stats::LiveStats;
 use super::threads::ConnThreads;
+
+/// What the accept loop counts (the thread-per-connection model publishes only these:
+/// its connection threads add the others themselves).
+const ACCEPT_COUNTERS: [Counter; 4] = [
+    Counter::Accepted,
+    Counter::AcceptErrors,
+    Counter::RejectedMaxConns,
+    Counter::RejectedResources,
+];
 
 /// The listener's token; connections use their slab index, below it.
 pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
@@ -40,7 +50,7 @@ pub(crate) struct Worker {
     /// The one read buffer every connection of this worker reads into.
     buf: Box<[u8]>,
     /// This worker's counters (plain integers: only this thread writes them).
-    stats: WorkerStats,
+    stats: Counters,
     /// Where the counters are published for other threads.
     pub(crate) live: Arc<LiveStats>,
     /// Set by the shutdown handle before it wakes the poll.
@@ -71,7 +81,7 @@ impl Worker {
             acceptor,
             conns: Slab::new(),
             buf: vec![0; if threads.is_some() { 1 } else { buffer }].into_boxed_slice(),
-            stats: WorkerStats { id, ..WorkerStats::default() },
+            stats: Counters::default(),
             live,
             stop,
             threads,
@@ -88,7 +98,6 @@ impl Worker {
             }
             pinned
         });
-        self.stats.cpu = cpu;
         self.live.set_cpu(cpu);
         let result = self.serve();
         self.close_all();
@@ -170,7 +179,7 @@ impl Worker {
 
     fn publish(&self) {
         if self.threads.is_some() {
-            self.live.publish_accepts(&self.stats); // connection threads count the rest
+            self.live.publish_only(&self.stats, &ACCEPT_COUNTERS); // connection threads count the rest
         } else {
             self.live.publish(&self.stats);
         }

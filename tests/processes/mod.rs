@@ -163,7 +163,7 @@ fn killed_child_is_restarted_while_the_others_serve() {
     let pids: BTreeSet<u32> = stats.workers.iter().map(|w| w.pid).collect();
     assert!(!pids.contains(&victim), "{stats:?}");
     let reborn = stats.workers.iter().find(|w| !first.contains(&w.pid)).expect("the new child");
-    assert!(reborn.accepted > 0, "the restarted child served nothing: {stats:?}");
+    assert!(reborn.counters.accepted > 0, "the restarted child served nothing: {stats:?}");
 }
 
 /// A child that dies right after its ready line (a test-only hook) is restarted
