@@ -9,14 +9,16 @@
 //! # Layout
 //!
 //! - [`server`]: the server. `config` (validated settings), `pool` (bind every
-//!   listener, spawn and supervise the workers), `worker` (one worker's event loop),
-//!   `accept` (the accept loop, the EMFILE back-off), `limit` (`--max-conns`: one
-//!   count over every worker and process), `conn` (one connection's state: what is
-//!   pending toward the peer), `slab` (connections by token), `counters` (the one list
-//!   of a worker's counters), `stats` (per-worker stats, live and at exit), `stats_file` (the `--stats-json` report), `processes` (the
-//!   `--processes` supervisor: P processes sharing the port, dead ones restarted;
-//!   `children`, `restart`), and the alternative models (`shared` listener, `threads`
-//!   per connection, capped by `thread_budget`) kept for comparison.
+//!   listener, spawn and supervise the workers), `base` (what every model's worker has: its poll, listener, waker
+//!   and stats), `worker` (one worker's event loop), `accept` (the accept loop, the
+//!   EMFILE back-off), `limit` (`--max-conns`: one count over every worker and
+//!   process), `conn` (one connection's state: what is pending toward the peer),
+//!   `slab` (connections by token), `counters` (the one list of a worker's counters),
+//!   `stats` (per-worker stats, live and at exit), `stats_file` (the `--stats-json`
+//!   report), `processes` (the `--processes` supervisor: P processes sharing the
+//!   port, dead ones restarted; `children`, `restart`), and the alternative models
+//!   (`shared` listener; `threads` per connection, with its own accept loop,
+//!   `conn_thread`, capped by `thread_budget`) kept for comparison.
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the only module allowed `unsafe`: rlimits, `IP_BIND_ADDRESS_NO_PORT`,
