@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: the server. `config` (validated settings), `pool` (bind every
+//! - [`server`]: the server. `flags` (the command line, and flags written back for
+//!   a program that starts echod), `config` (validated settings), `pool` (bind every
 //!   listener, spawn and supervise the workers), `base` (what every model's worker has: its poll, listener, waker
 //!   and stats), `worker` (one worker's event loop), `accept` (the accept loop, the
 //!   EMFILE back-off), `limit` (`--max-conns`: one count over every worker and
@@ -32,8 +33,8 @@
 //! - [`cli`]: one-line errors and exit codes shared by both binaries.
 //! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
 //!
-//! The binary `src/bin/echod.rs` only parses flags into a [`server::Config`] and calls
-//! the server; tests drive the library directly. The load generator lives in the
+//! The binary `src/bin/echod.rs` only parses [`server::Flags`] into a
+//! [`server::Config`] and calls the server; tests drive the library directly. The load generator lives in the
 //! `loadgen` crate of this workspace.
 
 pub mod child;

@@ -1,110 +1,21 @@
-//! The `echod` binary: flags -> validated [`Config`] -> [`Server`] (or the
-//! `--processes` [`Supervisor`]) -> stats. All logic lives in the library.
+//! The `echod` binary: [`Flags`] -> validated [`Config`] -> [`Server`] (or the
+//! `--processes` [`Supervisor`]) -> stats. The flags and all logic live in the
+//! library.
 
 use std::io::Read;
-use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use echod::server::processes::{self, Outcome, Supervisor};
 use echod::server::stats_file::{self, StatsFileError};
-use echod::server::{Config, Model, Server, ServerError, ServerStats, SharedLimit, ShutdownHandle};
-
-/// Multi-core TCP echo server: one pinned worker per core, each with its own mio
-/// event loop and its own SO_REUSEPORT listener on the one port.
-///
-/// Examples:
-///   echod --workers 8 --port 12000
-///   echod --port 12000 --stats-interval 1s --stats-json stats.json
-///   echod --workers 4 --processes 4 --port 12000   (4 processes, 1 worker each)
-#[derive(Parser, Debug)]
-#[command(version, verbatim_doc_comment)]
-struct Cli {
-    /// Worker threads (default: one per allowed core).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    workers: Option<u64>,
-    /// Port to listen on; 0 lets the kernel pick one.
-    #[arg(long, default_value_t = 12000)]
-    port: u16,
-    /// Address to listen on; must be assigned to this machine.
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: IpAddr,
-    /// Listen backlog per listener (capped by net.core.somaxconn).
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
-    backlog: u32,
-    /// Each worker's read buffer, e.g. 64KiB; also the most bytes held for one peer.
-    #[arg(long, default_value = "64KiB", value_parser = parse_buffer)]
-    buffer: usize,
-    /// Accept connections beyond this many (whole server, all processes), close them at
-    /// once and count them.
-    #[arg(long)]
-    max_conns: Option<usize>,
-    /// How connections reach workers: reuseport (default), shared, or threads.
-    #[arg(long, value_enum, default_value_t = CliModel::Reuseport)]
-    model: CliModel,
-    /// With --model threads: at most N connection threads (whole server); past that,
-    /// connections are accepted and closed. Default: what this machine allows.
-    #[arg(long, value_name = "N")]
-    max_threads: Option<usize>,
-    /// Do not pin workers to cores.
-    #[arg(long)]
-    no_pin: bool,
-    /// Join a port another SO_REUSEPORT listener already holds (traffic is split).
-    #[arg(long)]
-    allow_shared_port: bool,
-    /// Print connections and messages per worker every interval, e.g. 1s.
-    #[arg(long, value_parser = echod::units::parse_duration)]
-    stats_interval: Option<Duration>,
-    /// Write per-worker stats as JSON to FILE at exit.
-    #[arg(long, value_name = "FILE")]
-    stats_json: Option<PathBuf>,
-    /// Run the workers in P processes sharing the port (each its own fd limit).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
-    processes: u64,
-    /// (internal, --processes children) id of this process's first worker.
-    #[arg(long, hide = true, default_value_t = 0)]
-    first_worker: usize,
-    /// (internal, --processes children) FD:SLOT:PROCESSES of the shared --max-conns count.
-    #[arg(long, hide = true, value_parser = parse_shared_limit)]
-    max_conns_shared: Option<SharedLimit>,
-    /// (internal, --processes children) where to write stats; stdin EOF stops.
-    #[arg(long, hide = true, value_name = "FILE")]
-    child_stats: Option<PathBuf>,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum CliModel {
-    Reuseport,
-    Shared,
-    Threads,
-}
-
-fn parse_buffer(text: &str) -> Result<usize, String> {
-    match echod::units::parse_size(text)? {
-        0 => Err("the buffer must hold at least one byte, e.g. 64KiB".into()),
-        n => usize::try_from(n).map_err(|_| format!("'{text}' is too large")),
-    }
-}
-
-fn parse_shared_limit(text: &str) -> Result<SharedLimit, String> {
-    let mut parts = text.split(':').map(str::parse::<usize>);
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(Ok(fd)), Some(Ok(slot)), Some(Ok(processes)), None) => {
-            let fd = i32::try_from(fd).map_err(|_| format!("'{text}': descriptor too large"))?;
-            Ok(SharedLimit { fd, slot, processes })
-        }
-        _ => Err(format!("'{text}': expected FD:SLOT:PROCESSES")),
-    }
-}
+use echod::server::{Config, Flags, Server, ServerError, ServerStats, ShutdownHandle};
 
 fn main() -> ExitCode {
-    let cli: Cli = echod::cli::parse_or_exit("echod");
-    match run(cli) {
+    let flags: Flags = echod::cli::parse_or_exit("echod");
+    match run(flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => echod::cli::report_error_with("echod", &e, exit_code(&e)),
     }
@@ -128,43 +39,24 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(path) = &cli.stats_json {
+fn run(flags: Flags) -> anyhow::Result<()> {
+    if let Some(path) = &flags.stats_json {
         // Before anything starts: a run must not end in "cannot write the stats".
         stats_file::check_writable(path)?;
     }
-    let config = Config {
-        bind: cli.bind,
-        port: cli.port,
-        workers: cli.workers.map_or_else(|| Config::default().workers, |w| w as usize),
-        backlog: cli.backlog,
-        buffer: cli.buffer,
-        max_conns: cli.max_conns,
-        max_conns_shared: cli.max_conns_shared,
-        model: match cli.model {
-            CliModel::Reuseport => Model::Reuseport,
-            CliModel::Shared => Model::Shared,
-            CliModel::Threads => Model::Threads,
-        },
-        max_threads: cli.max_threads,
-        pin: !cli.no_pin,
-        allow_shared_port: cli.allow_shared_port,
-        stats_interval: cli.stats_interval,
-        first_worker: cli.first_worker,
-    };
-    let Outcome { stats, failure } = if cli.processes > 1 {
-        run_processes(&config, cli.processes as usize)?
+    let Outcome { stats, failure } = if flags.processes > 1 {
+        run_processes(&flags)?
     } else {
-        Outcome { stats: run_one(config, cli.child_stats.is_some())?, failure: None }
+        Outcome { stats: run_one(flags.config(), flags.child_stats.is_some())?, failure: None }
     };
-    if cli.child_stats.is_none() {
+    if flags.child_stats.is_none() {
         // A --processes child leaves the report to its parent, which merges all.
         for line in stats.lines() {
             eprintln!("echod: {line}");
         }
     }
     // The stats are written also when the run failed: they say what happened.
-    if let Some(path) = cli.child_stats.iter().chain(&cli.stats_json).next() {
+    if let Some(path) = flags.child_stats.iter().chain(&flags.stats_json).next() {
         match (stats_file::write(path, &stats), &failure) {
             (Err(e), None) => return Err(e.into()),
             (Err(e), Some(_)) => eprintln!("echod: {e}"), // the failure is the last line
@@ -240,13 +132,14 @@ fn capacity(soft: u64, workers: usize) -> u64 {
 }
 
 /// Several processes sharing the port, supervised from here.
-fn run_processes(config: &Config, processes: usize) -> anyhow::Result<Outcome> {
+fn run_processes(flags: &Flags) -> anyhow::Result<Outcome> {
+    let (config, processes) = (flags.config(), flags.processes as usize);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     let exe = std::env::current_exe().context("finding echod's own executable")?;
-    let sup = Supervisor::start(config, processes, &exe)?;
+    let sup = Supervisor::start(flags, &exe)?;
     // Each child raised its own limit to the hard limit, which it inherits from here.
     let hard = echod::sys::nofile_limit().context("reading RLIMIT_NOFILE")?.hard;
     let each: Vec<u64> = (0..processes)

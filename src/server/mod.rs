@@ -3,7 +3,9 @@
 //! line, or a test can read the port); [`Server::run`] spawns the workers and blocks
 //! until a [`ShutdownHandle`] fires, then returns every worker's [`ServerStats`].
 //!
-//! Files: `config` (validated settings), `pool` (bind, spawn, supervise, shutdown),
+//! Files: `flags` (the command line: parsed, turned into a config, written back as
+//! arguments for the `--processes` children and other programs), `config` (validated
+//! settings), `pool` (bind, spawn, supervise, shutdown),
 //! `base` (what every model's worker has: poll, listener, waker, stats), `worker`
 //! (one event loop), `accept` (the accept loop, EMFILE back-off), `limit`
 //! (`--max-conns`: one count over every worker and process), `conn` (one
@@ -22,6 +24,7 @@ mod config;
 mod conn;
 mod conn_thread;
 mod counters;
+mod flags;
 mod limit;
 mod pool;
 pub mod processes;
@@ -39,6 +42,7 @@ use std::net::SocketAddr;
 
 pub use config::{Config, Model, SharedLimit};
 pub use counters::{Counter, Counters, Merge};
+pub use flags::Flags;
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};
 

@@ -55,8 +55,26 @@ fn sigterm_exits_cleanly_with_stats() {
     assert_eq!(stats.total().bytes_out, 50);
 }
 
-/// A port held by a plain listener or by another SO_REUSEPORT listener: exit 2 and
-/// one line naming --port.
+/// Flags written back by `Flags::to_args` (as loadgen's suite starts echod) start
+/// the binary as asked: the ready line names the workers and the model.
+#[test]
+fn flags_written_back_start_the_binary() {
+    let flags = echod::server::Flags {
+        workers: Some(2),
+        port: 0,
+        bind: "127.0.0.1".parse().expect("ip"),
+        no_pin: true,
+        model: echod::server::Model::Shared,
+        ..echod::server::Flags::default()
+    };
+    let mut echod = spawn_with(echod_spec().args(flags.to_args()), &[]);
+    let line = echod.stdout_line(WAIT).expect("a ready line");
+    assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
+    assert!(line.ends_with(" workers=2 model=shared"), "{line}");
+    echod.signal("-TERM");
+    assert!(echod.wait().success());
+}
+
 /// SIGTERM works in every state: while a graceful stop hangs (a test-only stall
 /// stands in for a worker stuck on a blocked pipe), a second SIGTERM ends echod at
 /// once with exit 143 and one line saying it did not wait.
@@ -75,6 +93,8 @@ fn second_sigterm_exits_at_once() {
     assert!(line.starts_with("echod: a second signal: exiting now"), "{line}");
 }
 
+/// A port held by a plain listener or by another SO_REUSEPORT listener: exit 2 and
+/// one line naming --port.
 #[test]
 fn binary_refuses_port_in_use() {
     let plain = TcpListener::bind("127.0.0.1:0").expect("occupant");
