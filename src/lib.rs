@@ -22,8 +22,9 @@
 //!   `conn_thread`, capped by `thread_budget`) kept for comparison.
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
-//! - [`sys`]: the only module allowed `unsafe`: rlimits, `IP_BIND_ADDRESS_NO_PORT`,
-//!   SIGTERM to one process, and counters in memory shared with child processes.
+//! - [`sys`]: the only module allowed `unsafe`, one private file per concern: rlimits,
+//!   `IP_BIND_ADDRESS_NO_PORT`, processes (SIGTERM to one, death with the parent),
+//!   and counters in memory shared with child processes.
 //! - [`pin`]: which cores workers are pinned to.
 //! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
 //!   descendants): the one reader, shared with loadgen.
