@@ -10,16 +10,17 @@
 //!
 //! - [`server`]: the server. `flags` (the command line, and flags written back for
 //!   a program that starts echod), `config` (validated settings), `pool` (bind every
-//!   listener, spawn and supervise the workers), `base` (what every model's worker has: its poll, listener, waker
-//!   and stats), `worker` (one worker's event loop), `accept` (the accept loop, the
-//!   EMFILE back-off), `limit` (`--max-conns`: one count over every worker and
-//!   process), `conn` (one connection's state: what is pending toward the peer),
-//!   `slab` (connections by token), `counters` (the one list of a worker's counters),
-//!   `stats` (per-worker stats, live and at exit), `stats_file` (the `--stats-json`
-//!   report), `processes` (the `--processes` supervisor: P processes sharing the
-//!   port, dead ones restarted; `children`, `restart`), and the alternative models
-//!   (`shared` listener; `threads` per connection, with its own accept loop,
-//!   `conn_thread`, capped by `thread_budget`) kept for comparison.
+//!   listener, spawn and supervise the workers), `base` (what every model's worker
+//!   has: its poll, listener, waker and stats), `worker` (one worker's event loop),
+//!   `accept` (the accept loop, the EMFILE back-off), `limit` (a cap: `--max-conns`,
+//!   one count over every worker and process; `--max-threads`), `conn` (one
+//!   connection's state: what is pending toward the peer), `slab` (connections by
+//!   token), `counters` (the one list of a worker's counters), `stats` (per-worker
+//!   stats, live and at exit), `stats_file` (the `--stats-json` report), `processes`
+//!   (the `--processes` supervisor: P processes sharing the port, dead ones
+//!   restarted; `children`, `restart`), and the alternative models (`shared`
+//!   listener; `threads` per connection, with its own accept loop, `conn_thread`,
+//!   capped by `thread_budget`) kept for comparison.
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the only module allowed `unsafe`, one private file per concern: rlimits,
@@ -35,8 +36,8 @@
 //! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
 //!
 //! The binary `src/bin/echod.rs` only parses [`server::Flags`] into a
-//! [`server::Config`] and calls the server; tests drive the library directly. The load generator lives in the
-//! `loadgen` crate of this workspace.
+//! [`server::Config`] and calls the server; tests drive the library directly. The
+//! load generator lives in the `loadgen` crate of this workspace.
 
 pub mod child;
 pub mod cli;

@@ -8,10 +8,13 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+#[cfg(doc)]
+use super::Child;
+
 /// Where one of a child's output streams goes.
 #[derive(Debug)]
 pub enum Out {
-    /// Read line by line: [`Child::next_line`](super::Child::next_line), [`Child::wait_for_line`](super::Child::wait_for_line).
+    /// Read line by line: [`Child::next_line`], [`Child::wait_for_line`].
     Lines,
     /// To this process's own stream.
     Inherit,

@@ -1,5 +1,5 @@
 //! Accepting on one worker's listener: drain the accept queue until WouldBlock, apply
-//! `--max-conns` (counted in `limit`), and back off on EMFILE/ENFILE instead of
+//! `--max-conns` (a `limit::Cap`), and back off on EMFILE/ENFILE instead of
 //! spinning.
 //!
 //! Why a back-off: the listener is edge-triggered and the queued connection stays in
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 
 use super::counters::Counters;
-use super::limit::ConnLimit;
+use super::limit::Cap;
 
 /// How long accepting pauses after EMFILE/ENFILE.
 pub(crate) const BACKOFF: Duration = Duration::from_millis(50);
@@ -48,18 +48,18 @@ pub(crate) struct Acceptor {
     /// Accepting is paused until then (after EMFILE/ENFILE).
     paused_until: Option<Instant>,
     /// The server-wide `--max-conns`.
-    limit: ConnLimit,
+    max_conns: Cap,
 }
 
 impl Acceptor {
     /// An acceptor for `listener`.
-    pub(crate) fn new(listener: TcpListener, limit: ConnLimit) -> Acceptor {
-        Acceptor { listener, paused_until: None, limit }
+    pub(crate) fn new(listener: TcpListener, max_conns: Cap) -> Acceptor {
+        Acceptor { listener, paused_until: None, max_conns }
     }
 
-    /// The limit, to release a place when a connection closes.
-    pub(crate) fn limit(&self) -> &ConnLimit {
-        &self.limit
+    /// `--max-conns`, to give a place back when a connection closes.
+    pub(crate) fn max_conns(&self) -> &Cap {
+        &self.max_conns
     }
 
     /// How long the worker's poll may sleep: until the pause ends, or forever.
@@ -90,7 +90,7 @@ impl Acceptor {
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
-                    if !self.limit.admit() {
+                    if !self.max_conns.admit() {
                         counters.rejected_max_conns += 1;
                         drop(stream); // accepted and closed at once
                         continue;
@@ -101,7 +101,7 @@ impl Acceptor {
                         Ok(()) => counters.accepted += 1,
                         Err(no_room) => {
                             counters.rejected_resources += 1;
-                            self.limit.release();
+                            self.max_conns.release();
                             no_room.hint_once();
                         }
                     }

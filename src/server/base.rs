@@ -17,7 +17,7 @@ use std::sync::Arc;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::accept::Acceptor;
-use super::limit::ConnLimit;
+use super::limit::Cap;
 use super::stats::LiveStats;
 use super::ServerError;
 
@@ -47,7 +47,7 @@ impl WorkerBase {
     pub(crate) fn new(
         id: usize,
         listener: TcpListener,
-        limit: ConnLimit,
+        max_conns: Cap,
         stop: Arc<AtomicBool>,
     ) -> Result<(WorkerBase, Waker), ServerError> {
         let poll_err = |source| ServerError::Poll { worker: id, source };
@@ -55,7 +55,7 @@ impl WorkerBase {
         let mut listener = mio::net::TcpListener::from_std(listener);
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(poll_err)?;
         let waker = Waker::new(poll.registry(), WAKER).map_err(poll_err)?;
-        let acceptor = Acceptor::new(listener, limit);
+        let acceptor = Acceptor::new(listener, max_conns);
         let live = Arc::new(LiveStats::new(id));
         Ok((WorkerBase { id, poll, acceptor, live, stop }, waker))
     }
@@ -105,7 +105,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let (mut base, waker) =
-            WorkerBase::new(5, listener, ConnLimit::new(None), stop.clone()).expect("base");
+            WorkerBase::new(5, listener, Cap::new(None), stop.clone()).expect("base");
         let mut events = Events::with_capacity(8);
         let _client = std::net::TcpStream::connect(addr).expect("connect");
         let mut seen = Vec::new();

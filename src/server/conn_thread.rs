@@ -15,23 +15,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::counters::Counter;
-use super::limit::ConnLimit;
+use super::limit::Cap;
 use super::stats::LiveStats;
 
 /// How often a blocked connection thread looks at the stop flag.
 pub(crate) const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// Serves `stream` until it ends, counting into `live`; gives back `limit`'s and
-/// `cap`'s places when it returns. Runs on the connection's own thread.
+/// Serves `stream` until it ends, counting into `live`; gives back its places in
+/// `max_conns` and `max_threads` when it returns. Runs on the connection's own thread.
 pub(crate) fn run(
     stream: TcpStream,
     live: &LiveStats,
     stop: &AtomicBool,
     buffer: usize,
-    limit: ConnLimit,
-    cap: ConnLimit,
+    max_conns: Cap,
+    max_threads: Cap,
 ) {
-    let _running = Running::start(live, limit, cap);
+    let _running = Running::start(live, max_conns, max_threads);
     if serve(stream, live, stop, buffer).is_err() {
         live.add(Counter::ClosedByError, 1);
     }
@@ -43,24 +43,24 @@ struct Running<'a> {
     /// The worker's counters.
     live: &'a LiveStats,
     /// `--max-conns`'s place.
-    limit: ConnLimit,
+    max_conns: Cap,
     /// `--max-threads`'s place.
-    cap: ConnLimit,
+    max_threads: Cap,
 }
 
 impl<'a> Running<'a> {
-    fn start(live: &'a LiveStats, limit: ConnLimit, cap: ConnLimit) -> Running<'a> {
+    fn start(live: &'a LiveStats, max_conns: Cap, max_threads: Cap) -> Running<'a> {
         let active = live.add(Counter::Active, 1);
         live.raise(Counter::ActivePeak, active);
-        Running { live, limit, cap }
+        Running { live, max_conns, max_threads }
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.live.sub(Counter::Active, 1);
-        self.limit.release();
-        self.cap.release();
+        self.max_conns.release();
+        self.max_threads.release();
     }
 }
 
@@ -123,7 +123,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
         let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (server_side, _) = listener.accept().expect("accept");
-        let (limit, cap) = (ConnLimit::new(Some(1)), ConnLimit::new(Some(1)));
+        let (limit, cap) = (Cap::new(Some(1)), Cap::new(Some(1)));
         assert!(limit.admit() && cap.admit());
         let live = LiveStats::new(0);
         let stop = AtomicBool::new(false);

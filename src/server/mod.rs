@@ -5,17 +5,18 @@
 //!
 //! Files: `flags` (the command line: parsed, turned into a config, written back as
 //! arguments for the `--processes` children and other programs), `config` (validated
-//! settings), `pool` (bind, spawn, supervise, shutdown),
-//! `base` (what every model's worker has: poll, listener, waker, stats), `worker`
-//! (one event loop), `accept` (the accept loop, EMFILE back-off), `limit`
-//! (`--max-conns`: one count over every worker and process), `conn` (one
-//! connection's state), `slab` (connections by token), `counters` (the one list of
-//! a worker's counters: fields, JSON keys, totals, labels), `stats` (per-worker stats,
-//! published live, and the report), `stats_file` (`--stats-json`: checked first, written last, never lost),
-//! `shared` / `threads` (the comparison models; `threads` has its own accept loop,
-//! `conn_thread` is one connection's thread, `thread_budget` how many connection
-//! threads the machine allows) and `processes` (the `--processes` supervisor; `children`
-//! starts one child, `restart` paces restarts of children that die).
+//! settings), `pool` (bind, spawn, supervise, shutdown), `base` (what every model's
+//! worker has: poll, listener, waker, stats), `worker` (one event loop), `accept`
+//! (the accept loop, EMFILE back-off), `limit` (a cap on places: `--max-conns`, one
+//! count over every worker and process; `--max-threads`), `conn` (one connection's
+//! state), `slab` (connections by token), `counters` (the one list of a worker's
+//! counters: fields, JSON keys, totals, labels), `stats` (per-worker stats, published
+//! live, and the report), `stats_file` (`--stats-json`: checked first, written last,
+//! never lost), `shared` / `threads` (the comparison models; `threads` has its own
+//! accept loop, `conn_thread` is one connection's thread, `thread_budget` how many
+//! connection threads the machine allows) and `processes` (the `--processes`
+//! supervisor; `children` starts one child, `restart` paces restarts of children that
+//! die).
 
 mod accept;
 mod base;

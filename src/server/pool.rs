@@ -17,7 +17,7 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use mio::Waker;
 
 use super::base::WorkerBase;
-use super::limit::ConnLimit;
+use super::limit::Cap;
 use super::stats::LiveStats;
 use super::thread_budget::Limit;
 use super::threads::{ThreadCap, ThreadsWorker};
@@ -88,7 +88,7 @@ impl Server {
         let local_addr =
             listeners[0].local_addr().map_err(|e| ServerError::Bind { addr, source: e })?;
         let stop = Arc::new(AtomicBool::new(false));
-        let limit = conn_limit(&config)?;
+        let max_conns = max_conns(&config)?;
         let threads = match config.model {
             Model::Threads => Some(ThreadCap::resolve(&config)?),
             Model::Reuseport | Model::Shared => None,
@@ -98,7 +98,7 @@ impl Server {
         let mut wakers = Vec::with_capacity(listeners.len());
         for (i, listener) in listeners.into_iter().enumerate() {
             let id = config.first_worker + i;
-            let (base, waker) = WorkerBase::new(id, listener, limit.clone(), stop.clone())?;
+            let (base, waker) = WorkerBase::new(id, listener, max_conns.clone(), stop.clone())?;
             wakers.push(waker);
             workers.push(match &threads {
                 Some((cap, _)) => {
@@ -193,9 +193,9 @@ impl ModelWorker {
 
 /// The `--max-conns` count: this process's own, or (a `--processes` child) the one
 /// in memory its parent shares with every child.
-fn conn_limit(config: &Config) -> Result<ConnLimit, ServerError> {
+fn max_conns(config: &Config) -> Result<Cap, ServerError> {
     let (Some(max), Some(shared)) = (config.max_conns, config.max_conns_shared) else {
-        return Ok(ConnLimit::new(config.max_conns));
+        return Ok(Cap::new(config.max_conns));
     };
     let counters =
         SharedCounters::open_inherited(shared.fd, 1 + shared.processes).map_err(|e| {
@@ -204,7 +204,7 @@ fn conn_limit(config: &Config) -> Result<ConnLimit, ServerError> {
                 shared.fd
             ))
         })?;
-    Ok(ConnLimit::shared(max, counters, shared.slot))
+    Ok(Cap::shared(max, counters, shared.slot))
 }
 
 /// A started worker's id and thread.

@@ -31,7 +31,7 @@ use super::accept::NoRoom;
 use super::base::{WorkerBase, LISTENER};
 use super::conn_thread;
 use super::counters::{Counter, Counters};
-use super::limit::ConnLimit;
+use super::limit::Cap;
 use super::stats::LiveStats;
 use super::thread_budget::{self, Limit, THREAD_STACK};
 use super::{Config, ServerError};
@@ -56,7 +56,7 @@ static LEFT_PRINTED: AtomicBool = AtomicBool::new(false);
 #[derive(Clone, Debug)]
 pub(crate) struct ThreadCap {
     /// The running threads.
-    running: ConnLimit,
+    running: Cap,
     /// The cap's value, for the hint.
     max: usize,
 }
@@ -67,7 +67,7 @@ impl ThreadCap {
     pub(crate) fn resolve(config: &Config) -> Result<(ThreadCap, Limit), ServerError> {
         let limit = thread_budget::resolve(config.max_threads, config.buffer, 1)?;
         let max = usize::try_from(limit.threads).unwrap_or(usize::MAX);
-        Ok((ThreadCap { running: ConnLimit::new(Some(max)), max }, limit))
+        Ok((ThreadCap { running: Cap::new(Some(max)), max }, limit))
     }
 
     /// The cap's value.
@@ -153,9 +153,9 @@ impl ThreadsWorker {
     fn accept(&mut self) {
         let ThreadsWorker { base, cap, buffer, counters } = self;
         let (live, stop) = (&base.live, &base.stop);
-        let limit = base.acceptor.limit().clone();
+        let max_conns = base.acceptor.max_conns().clone();
         base.acceptor.accept_all(counters, |stream, _peer| {
-            spawn(stream, live, stop, *buffer, limit.clone(), cap)
+            spawn(stream, live, stop, *buffer, max_conns.clone(), cap)
         });
     }
 
@@ -180,15 +180,16 @@ impl ThreadsWorker {
     }
 }
 
-/// Serves `stream` on a new thread, which gives back `limit`'s place and its own
-/// when it ends. Past the cap, or when the OS refuses the thread, `stream` is closed
-/// and the caller keeps `limit`'s place to give back.
+/// Serves `stream` on a new thread, which gives back its `--max-conns` place and
+/// its `--max-threads` place when it ends. Past the thread cap, or when the OS
+/// refuses the thread, `stream` is closed and the caller keeps the `--max-conns`
+/// place to give back.
 fn spawn(
     stream: mio::net::TcpStream,
     live: &Arc<LiveStats>,
     stop: &Arc<AtomicBool>,
     buffer: usize,
-    limit: ConnLimit,
+    max_conns: Cap,
     cap: &ThreadCap,
 ) -> Result<(), NoThread> {
     if !cap.running.admit() {
@@ -199,7 +200,7 @@ fn spawn(
     let spawned = std::thread::Builder::new()
         .name("echod-conn".into())
         .stack_size(THREAD_STACK)
-        .spawn(move || conn_thread::run(stream, &live, &stop, buffer, limit, running));
+        .spawn(move || conn_thread::run(stream, &live, &stop, buffer, max_conns, running));
     match spawned {
         Ok(_detached) => Ok(()), // waited for through the cap, not joined
         Err(e) => {

@@ -119,7 +119,7 @@ impl Worker {
         }
         // Closing the descriptor removes it from the poll; no deregister needed.
         drop(self.conns.remove(key));
-        self.base.acceptor.limit().release();
+        self.base.acceptor.max_conns().release();
         self.counters.active = self.conns.len() as u64;
     }
 
@@ -128,7 +128,7 @@ impl Worker {
     fn close_all(&mut self) {
         for conn in self.conns.drain() {
             drop(conn);
-            self.base.acceptor.limit().release();
+            self.base.acceptor.max_conns().release();
         }
         self.base.live.publish(&self.counters);
     }
