@@ -22,7 +22,7 @@ pub struct ChildPlan {
     /// How many workers it runs.
     pub count: usize,
     /// Its stats file, written at exit.
-    pub stats: PathBuf,
+    pub stats_file: PathBuf,
     /// `--model threads`: its share of the server's connection threads.
     pub max_threads: Option<usize>,
 }
@@ -54,7 +54,7 @@ pub fn child_flags(flags: &Flags, port: u16, plan: &ChildPlan, shared_fd: Option
         processes: 1,
         allow_shared_port: true,
         stats_json: None,
-        child_stats: Some(plan.stats.clone()),
+        child_stats: Some(plan.stats_file.clone()),
         // Threads and their mappings belong to a process: an exact share each.
         max_threads: plan.max_threads,
         // The whole server's cap, counted in memory every child shares (see `limit`).
@@ -118,7 +118,7 @@ mod tests {
             index: 1,
             first: 3,
             count: 3,
-            stats: "child-1.json".into(),
+            stats_file: "child-1.json".into(),
             max_threads: Some(10),
         };
         let child = child_flags(&parent, 4242, &plan, Some(9));

@@ -234,7 +234,7 @@ impl Supervisor {
         let mut stats = ServerStats { restarts: self.restarts, ..ServerStats::default() };
         for (slot, status) in self.slots.iter().zip(exited) {
             let read = match status {
-                Some(status) if status.success() => read_stats(&slot.plan.stats),
+                Some(status) if status.success() => read_stats(&slot.plan.stats_file),
                 Some(status) => Err(format!("it ended with {status}")),
                 None => Err("it was down, waiting to restart".into()),
             };
@@ -334,9 +334,10 @@ impl Supervisor {
 /// server's connection `threads` (`--model threads`), and its stats file.
 fn plan_child(workers: usize, processes: usize, index: usize, threads: Option<usize>) -> ChildPlan {
     let (first, count) = children::split_workers(workers, processes, index);
-    let stats = std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
+    let stats_file =
+        std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
     let max_threads = threads.map(|t| children::share(t, processes, index));
-    ChildPlan { index, first, count, stats, max_threads }
+    ChildPlan { index, first, count, stats_file, max_threads }
 }
 
 /// A child's stats file, removed once read.
@@ -354,7 +355,7 @@ impl Drop for Supervisor {
         // dropped; its stats file goes too).
         for slot in &mut self.slots {
             slot.state = State::Down { at: Instant::now() };
-            let _ = std::fs::remove_file(&slot.plan.stats);
+            let _ = std::fs::remove_file(&slot.plan.stats_file);
         }
     }
 }
