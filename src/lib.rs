@@ -20,7 +20,8 @@
 //!   (the `--processes` supervisor: P processes sharing the port, dead ones
 //!   restarted; `children`, `restart`), and the alternative models (`shared`
 //!   listener; `threads` per connection, with its own accept loop, `conn_thread`,
-//!   capped by `thread_budget`) kept for comparison.
+//!   capped by `thread_budget`) kept for comparison; `program` runs the echod
+//!   program (signals, start-up lines, stats at exit).
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the only module allowed `unsafe`, one private file per concern: rlimits,
@@ -35,8 +36,8 @@
 //! - [`cli`]: one-line errors and exit codes shared by both binaries.
 //! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
 //!
-//! The binary `src/bin/echod.rs` only parses [`server::Flags`] into a
-//! [`server::Config`] and calls the server; tests drive the library directly. The
+//! The binary `src/bin/echod.rs` only parses [`server::Flags`] and calls
+//! [`server::program::run`]; tests drive the library directly. The
 //! load generator lives in the `loadgen` crate of this workspace.
 
 pub mod child;

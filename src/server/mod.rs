@@ -16,7 +16,8 @@
 //! accept loop, `conn_thread` is one connection's thread, `thread_budget` how many
 //! connection threads the machine allows) and `processes` (the `--processes`
 //! supervisor; `children` starts one child, `restart` paces restarts of children that
-//! die).
+//! die); `program` is the echod program around them (signals, start-up lines, stats
+//! at exit).
 
 mod accept;
 mod base;
@@ -29,6 +30,7 @@ mod flags;
 mod limit;
 mod pool;
 pub mod processes;
+pub mod program;
 mod restart;
 mod shared;
 mod slab;
