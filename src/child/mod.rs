@@ -12,8 +12,10 @@
 //! is kept, so `try_wait` after the end is cheap and never fails.
 //!
 //! Files: `spec` (what to start, and the one `Command` it becomes), `lines` (its
-//! output, read line by line on threads); the started [`Child`] is here.
+//! output, read line by line on threads), `error` (why a child did not get where it
+//! was asked to); the started [`Child`] is here.
 
+mod error;
 mod lines;
 mod spec;
 
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+pub use error::ChildError;
 pub use lines::Line;
 use lines::Tail;
 pub use spec::{Out, Spec};
@@ -38,50 +41,6 @@ pub enum Stop {
     Term,
     /// Close its stdin (echod's `--processes` children watch it).
     CloseStdin,
-}
-
-/// Why a child did not get where it was asked to.
-#[derive(Debug, thiserror::Error)]
-pub enum ChildError {
-    /// It could not be started.
-    #[error("cannot start {name}: {source}")]
-    Start {
-        /// The child's name.
-        name: String,
-        /// The OS's reason.
-        source: io::Error,
-    },
-    /// It ended first: how, and its last lines of stderr.
-    #[error("{name} exited ({status}) before {waited_for}{}", tail_text(.tail))]
-    Exited {
-        /// The child's name.
-        name: String,
-        /// How it ended.
-        status: ExitStatus,
-        /// What was awaited.
-        waited_for: String,
-        /// Its last lines of stderr.
-        tail: Vec<String>,
-    },
-    /// It is still running after the bound (it was stopped).
-    #[error("{name} did not print {waited_for} within {limit:?}{}", tail_text(.tail))]
-    TimedOut {
-        /// The child's name.
-        name: String,
-        /// What was awaited.
-        waited_for: String,
-        /// The bound.
-        limit: Duration,
-        /// Its last lines of stderr.
-        tail: Vec<String>,
-    },
-}
-
-fn tail_text(tail: &[String]) -> String {
-    match tail.last() {
-        Some(last) => format!("; its last line: {last}"),
-        None => String::new(),
-    }
 }
 
 /// A started child.
