@@ -110,9 +110,7 @@ mod tests {
                 break pid.parse::<u32>().expect("pid");
             }
         };
-        let alive = |pid: u32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-        };
+        let alive = crate::procfs::alive;
         assert!(alive(pid), "the sleeper runs while its parent lives");
         middle.kill().expect("SIGKILL the middle process");
         middle.wait().expect("reap");

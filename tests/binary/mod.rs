@@ -4,9 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 
-use echod::server::ServerStats;
-
-use crate::common::process::{echod_spec, spawn, spawn_with, temp_json, LOCAL};
+use crate::common::process::{echod_spec, read_stats, spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo, WAIT};
 
 /// The start-up line states the descriptor limit, what one process holds, and how
@@ -47,9 +45,7 @@ fn sigterm_exits_cleanly_with_stats() {
     assert!(echod.wait().success());
     let report: Vec<String> = echod.stderr_lines();
     assert_eq!(report.iter().filter(|l| l.starts_with("echod: worker ")).count(), 2, "{report:?}");
-    let stats: ServerStats =
-        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(&json);
+    let stats = read_stats(&json);
     assert_eq!(stats.workers.len(), 2);
     assert_eq!(stats.total().accepted, 10);
     assert_eq!(stats.total().bytes_out, 50);
@@ -152,9 +148,7 @@ fn processes_serve_and_shut_down() {
     }
     echod.signal("-TERM");
     assert!(echod.wait().success(), "{:?}", echod.stderr_lines());
-    let stats: ServerStats =
-        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(&json);
+    let stats = read_stats(&json);
     assert_eq!(stats.workers.len(), 2);
     assert_eq!(stats.workers.iter().map(|w| w.id).collect::<Vec<_>>(), [0, 1]);
     assert_ne!(stats.workers[0].pid, stats.workers[1].pid, "two processes");
@@ -196,9 +190,7 @@ fn emfile_pauses_accepting_then_resumes() {
     assert!(echod.wait().success());
     let err = echod.stderr_lines();
     assert!(!err.iter().any(|l| l.contains("out of file descriptors")), "one hint: {err:?}");
-    let stats: ServerStats =
-        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(&json);
+    let stats = read_stats(&json);
     assert!(stats.total().accept_errors >= 1, "{stats:?}");
     assert_eq!(stats.total().accepted, 60);
 }
