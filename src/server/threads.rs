@@ -215,6 +215,27 @@ mod tests {
     use super::super::thread_budget::MAPS_PER_THREAD;
     use super::*;
 
+    /// Past the cap a connection gets no thread: `MaxThreads`, its stream closed
+    /// (the client reads EOF), the cap unchanged; each kind has its own hint flag.
+    #[test]
+    fn past_the_cap_no_thread() {
+        use std::io::Read as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server_side, _) = listener.accept().expect("accept");
+        let cap = ThreadCap { running: Cap::new(Some(1)), max: 1 };
+        assert!(cap.running.admit(), "the one thread runs");
+        let (live, stop) = (Arc::new(LiveStats::new(0)), Arc::new(AtomicBool::new(false)));
+        let stream = mio::net::TcpStream::from_std(server_side);
+        let refused = spawn(stream, &live, &stop, 16, Cap::new(None), &cap);
+        assert!(matches!(refused, Err(NoThread::MaxThreads(1))), "{refused:?}");
+        assert_eq!(cap.running.open(), 1);
+        client.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        assert_eq!(client.read(&mut [0u8; 1]).expect("EOF"), 0);
+        let spawn_failed = NoThread::Spawn(io::Error::other("no threads left"));
+        assert!(!std::ptr::eq(NoThread::MaxThreads(1).hint_printed(), spawn_failed.hint_printed()));
+    }
+
     fn maps() -> u64 {
         let text = std::fs::read_to_string("/proc/self/maps").expect("maps");
         text.lines().count() as u64
