@@ -2,8 +2,9 @@
 //! counter once; the `counters!` macro generates from it everything that must agree:
 //! the plain counters a worker counts into ([`Counters`], serialized as they are, so
 //! the `--stats-json` keys are the field names), the [`Counter`] that names one of
-//! them (and indexes its atomic slot in [`LiveStats`](super::LiveStats)), how the
-//! workers' values add up ([`Merge`]), and the label in the stats line at exit.
+//! them (and indexes its atomic slot in [`LiveStats`](super::LiveStats)), who counts
+//! it ([`CountedBy`]), how the workers' values add up ([`Merge`]), and the label in
+//! the stats line at exit.
 //! Adding a counter is one row; nothing else lists them.
 //!
 //! Invariants: [`Counter::ALL`] holds every counter in the table's order, and
@@ -21,9 +22,19 @@ pub enum Merge {
     Max,
 }
 
+/// Who counts a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountedBy {
+    /// The accept loop ([`Acceptor`](super::accept::Acceptor)), in every model.
+    Acceptor,
+    /// Whatever serves connections: the worker's event loop, or (`--model threads`)
+    /// the connection threads, which add to the live counters themselves.
+    Service,
+}
+
 /// Generates [`Counters`], [`Counter`] and their accessors from one table. A row:
-/// `/// doc`, then `field, Variant, Merge` and, when the stats line at exit prints
-/// it, `printed "label"`.
+/// `/// doc`, then `field, Variant, CountedBy, Merge` and, when the stats line at
+/// exit prints it, `printed "label"`.
 macro_rules! counters {
     (@label) => {
         None
@@ -33,7 +44,7 @@ macro_rules! counters {
     };
     ($(
         $(#[doc = $doc:literal])*
-        $field:ident, $variant:ident, $merge:ident $(, printed $label:literal)?;
+        $field:ident, $variant:ident, $by:ident, $merge:ident $(, printed $label:literal)?;
     )*) => {
         /// One worker's counters: plain integers, written by that worker's thread alone
         /// (no atomic, no lock per event). A key missing from older JSON reads as 0.
@@ -57,6 +68,13 @@ macro_rules! counters {
             pub fn name(self) -> &'static str {
                 match self {
                     $(Counter::$variant => stringify!($field),)*
+                }
+            }
+
+            /// Who counts it.
+            pub fn counted_by(self) -> CountedBy {
+                match self {
+                    $(Counter::$variant => CountedBy::$by,)*
                 }
             }
 
@@ -96,30 +114,30 @@ macro_rules! counters {
 counters! {
     /// Connections accepted and served (those closed at once, counted below, not
     /// included).
-    accepted, Accepted, Sum, printed "accepted";
+    accepted, Accepted, Acceptor, Sum, printed "accepted";
     /// Connections open now (at exit: when shutdown began).
-    active, Active, Sum;
+    active, Active, Service, Sum;
     /// The most connections open at once: how evenly the kernel spread them.
-    active_peak, ActivePeak, Sum, printed "active_peak";
+    active_peak, ActivePeak, Service, Sum, printed "active_peak";
     /// Bytes read from peers.
-    bytes_in, BytesIn, Sum, printed "bytes_in";
+    bytes_in, BytesIn, Service, Sum, printed "bytes_in";
     /// Bytes written back to peers.
-    bytes_out, BytesOut, Sum, printed "bytes_out";
+    bytes_out, BytesOut, Service, Sum, printed "bytes_out";
     /// Reads that returned data: messages, for a closed-loop client.
-    reads, Reads, Sum;
+    reads, Reads, Service, Sum;
     /// Failed accepts (EMFILE/ENFILE and others); each EMFILE pauses accepting briefly.
-    accept_errors, AcceptErrors, Sum, printed "accept_errors";
+    accept_errors, AcceptErrors, Acceptor, Sum, printed "accept_errors";
     /// Connections accepted and closed at once because of `--max-conns`.
-    rejected_max_conns, RejectedMaxConns, Sum, printed "rejected";
+    rejected_max_conns, RejectedMaxConns, Acceptor, Sum, printed "rejected";
     /// Connections accepted and closed at once because serving them needed what was
     /// not there: a connection thread (`--max-threads` reached, or refused by the OS)
     /// or a place in the event loop.
-    rejected_resources, RejectedResources, Sum, printed "rejected_resources";
+    rejected_resources, RejectedResources, Acceptor, Sum, printed "rejected_resources";
     /// Connections closed by an I/O error (a reset, mostly) rather than an orderly EOF.
-    closed_by_error, ClosedByError, Sum, printed "resets";
+    closed_by_error, ClosedByError, Service, Sum, printed "resets";
     /// The most bytes one connection had pending toward its peer: bounded by
     /// `--buffer`, the proof that a peer that does not read cannot grow echod.
-    pending_peak, PendingPeak, Max;
+    pending_peak, PendingPeak, Service, Max;
 }
 
 impl Counter {
@@ -180,6 +198,26 @@ mod tests {
         assert_eq!(json, format!("{{{}}}", expected.join(",")));
         let old: Counters = serde_json::from_str(r#"{"accepted":5}"#).expect("parse");
         assert_eq!(old, Counters { accepted: 5, ..Counters::default() });
+    }
+
+    /// The accept loop keeps the accept counters; everything about serving is kept
+    /// by the service.
+    #[test]
+    fn who_counts_what() {
+        let by_acceptor: Vec<Counter> = Counter::ALL
+            .iter()
+            .copied()
+            .filter(|c| c.counted_by() == CountedBy::Acceptor)
+            .collect();
+        assert_eq!(
+            by_acceptor,
+            [
+                Counter::Accepted,
+                Counter::AcceptErrors,
+                Counter::RejectedMaxConns,
+                Counter::RejectedResources
+            ]
+        );
     }
 
     /// Sums add and maxima take the largest.

@@ -44,7 +44,7 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use config::{Config, Model, SharedLimit};
-pub use counters::{Counter, Counters, Merge};
+pub use counters::{CountedBy, Counter, Counters, Merge};
 pub use flags::Flags;
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
-use super::counters::{Counter, Counters};
+use super::counters::{CountedBy, Counter, Counters};
 
 /// One worker's stats: who it was, and its counters (as fields of the same JSON
 /// object).
@@ -111,13 +111,15 @@ impl LiveStats {
 
     /// Publishes every counter of the worker.
     pub fn publish(&self, counters: &Counters) {
-        self.publish_only(counters, Counter::ALL);
+        for &c in Counter::ALL {
+            self.slot(c).store(counters.get(c), Relaxed);
+        }
     }
 
-    /// Publishes the counters `which` only (a model whose connection threads add the
-    /// others themselves).
-    pub fn publish_only(&self, counters: &Counters, which: &[Counter]) {
-        for &c in which {
+    /// Publishes only the counters `by` counts (the thread-per-connection model's
+    /// accept loop: its connection threads add the others themselves).
+    pub fn publish_counted_by(&self, counters: &Counters, by: CountedBy) {
+        for &c in Counter::ALL.iter().filter(|c| c.counted_by() == by) {
             self.slot(c).store(counters.get(c), Relaxed);
         }
     }
@@ -191,7 +193,7 @@ mod tests {
     }
 
     /// Every counter published reads back in the snapshot, with the worker's id and
-    /// core; `publish_only` leaves the others as they were.
+    /// core; publishing what the acceptor counts leaves the others as they were.
     #[test]
     fn publish_snapshot_every_counter() {
         let live = LiveStats::new(3);
@@ -202,7 +204,7 @@ mod tests {
         assert_eq!((s.id, s.cpu, s.pid), (3, Some(1), std::process::id()));
         assert_eq!(s.counters, w.counters);
         let accepts = Counters { accepted: 100, bytes_in: 100, ..Counters::default() };
-        live.publish_only(&accepts, &[Counter::Accepted]);
+        live.publish_counted_by(&accepts, CountedBy::Acceptor);
         let s = live.snapshot().counters;
         assert_eq!((s.accepted, s.bytes_in), (100, w.counters.bytes_in));
     }

@@ -11,8 +11,9 @@
 //! or one whose thread the OS refuses, is accepted and closed at once, counted in
 //! `rejected_resources`, with a hint printed once: never an abort, never a retry loop.
 //!
-//! Stats: the loop counts and publishes the accept counters ([`ACCEPT_COUNTERS`]);
-//! connection threads add the others to the worker's live stats themselves.
+//! Stats: the loop counts and publishes what the acceptor counts
+//! ([`CountedBy::Acceptor`]); connection threads add the others to the worker's live
+//! stats themselves.
 //!
 //! Shutdown: each connection thread sees the stop flag within `STOP_CHECK`. The
 //! workers then wait at most [`EXIT_WAIT`] for the threads; any still running (a
@@ -30,7 +31,7 @@ use mio::Events;
 use super::accept::NoRoom;
 use super::base::{WorkerBase, LISTENER};
 use super::conn_thread;
-use super::counters::{Counter, Counters};
+use super::counters::{CountedBy, Counters};
 use super::limit::Cap;
 use super::stats::LiveStats;
 use super::thread_budget::{self, Limit, THREAD_STACK};
@@ -38,14 +39,6 @@ use super::{Config, ServerError};
 
 /// How long shutdown waits for connection threads before leaving them to the exit.
 const EXIT_WAIT: Duration = Duration::from_secs(1);
-
-/// The counters the accept loop keeps; connection threads add all the others.
-const ACCEPT_COUNTERS: [Counter; 4] = [
-    Counter::Accepted,
-    Counter::AcceptErrors,
-    Counter::RejectedMaxConns,
-    Counter::RejectedResources,
-];
 
 /// Set once the "threads left running" line was printed (every worker waits for the
 /// same threads).
@@ -160,7 +153,7 @@ impl ThreadsWorker {
     }
 
     fn publish(&self) {
-        self.base.live.publish_only(&self.counters, &ACCEPT_COUNTERS);
+        self.base.live.publish_counted_by(&self.counters, CountedBy::Acceptor);
     }
 
     /// Waits until every connection thread of this process ended, at most
