@@ -25,7 +25,7 @@ pub enum Merge {
 /// Who counts a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CountedBy {
-    /// The accept loop ([`Acceptor`](super::accept::Acceptor)), in every model.
+    /// The accept loop (`accept::Acceptor`), in every model.
     Acceptor,
     /// Whatever serves connections: the worker's event loop, or (`--model threads`)
     /// the connection threads, which add to the live counters themselves.

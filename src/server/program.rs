@@ -7,7 +7,7 @@
 //! prints no start-up lines and no stats lines (its parent speaks for the whole
 //! server), stops when its stdin closes, and writes its stats where `--child-stats`
 //! says. SIGINT/SIGTERM stop a process gracefully; a second signal, or a graceful
-//! stop that takes more than [`STOP_GRACE`], ends it at once.
+//! stop that takes more than `STOP_GRACE` (10 s), ends it at once.
 
 use std::io::{self, Read};
 use std::sync::atomic::AtomicBool;
