@@ -8,19 +8,25 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: the server. `config` (validated settings), `pool` (bind every
-//!   listener, spawn and supervise the workers), `worker` (one worker's event loop),
-//!   `accept` (the accept loop, the EMFILE back-off), `limit` (`--max-conns`: one
-//!   count over every worker and process), `conn` (one connection's state: what is
-//!   pending toward the peer), `slab` (connections by token), `stats` (per-worker
-//!   counters), `stats_file` (the `--stats-json` report), `processes` (the
-//!   `--processes` supervisor: P processes sharing the port, dead ones restarted;
-//!   `children`, `restart`), and the alternative models (`shared` listener, `threads`
-//!   per connection, capped by `thread_budget`) kept for comparison.
+//! - [`server`]: the server. `flags` (the command line, and flags written back for
+//!   a program that starts echod), `config` (validated settings), `pool` (bind every
+//!   listener, spawn and supervise the workers), `base` (what every model's worker
+//!   has: its poll, listener, waker and stats), `worker` (one worker's event loop),
+//!   `accept` (the accept loop, the EMFILE back-off), `limit` (a cap: `--max-conns`,
+//!   one count over every worker and process; `--max-threads`), `conn` (one
+//!   connection's state: what is pending toward the peer), `slab` (connections by
+//!   token), `counters` (the one list of a worker's counters), `stats` (per-worker
+//!   stats, live and at exit), `stats_file` (the `--stats-json` report), `processes`
+//!   (the `--processes` supervisor: P processes sharing the port, dead ones
+//!   restarted; `children`, `restart`), and the alternative models (`shared`
+//!   listener; `threads` per connection, with its own accept loop, `conn_thread`,
+//!   capped by `thread_budget`) kept for comparison; `program` runs the echod
+//!   program (signals, start-up lines, stats at exit).
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
-//! - [`sys`]: the only module allowed `unsafe`: rlimits, `IP_BIND_ADDRESS_NO_PORT`,
-//!   SIGTERM to one process, and counters in memory shared with child processes.
+//! - [`sys`]: the only module allowed `unsafe`, one private file per concern: rlimits,
+//!   `IP_BIND_ADDRESS_NO_PORT`, processes (SIGTERM to one, death with the parent),
+//!   and counters in memory shared with child processes.
 //! - [`pin`]: which cores workers are pinned to.
 //! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
 //!   descendants): the one reader, shared with loadgen.
@@ -30,9 +36,9 @@
 //! - [`cli`]: one-line errors and exit codes shared by both binaries.
 //! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
 //!
-//! The binary `src/bin/echod.rs` only parses flags into a [`server::Config`] and calls
-//! the server; tests drive the library directly. The load generator lives in the
-//! `loadgen` crate of this workspace.
+//! The binary `src/bin/echod.rs` only parses [`server::Flags`] and calls
+//! [`server::program::run`]; tests drive the library directly. The
+//! load generator lives in the `loadgen` crate of this workspace.
 
 pub mod child;
 pub mod cli;

@@ -1,5 +1,5 @@
 //! Accepting on one worker's listener: drain the accept queue until WouldBlock, apply
-//! `--max-conns` (counted in `limit`), and back off on EMFILE/ENFILE instead of
+//! `--max-conns` (a `limit::Cap`), and back off on EMFILE/ENFILE instead of
 //! spinning.
 //!
 //! Why a back-off: the listener is edge-triggered and the queued connection stays in
@@ -10,13 +10,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 
-use super::limit::ConnLimit;
-use super::stats::WorkerStats;
+use super::counters::Counters;
+use super::limit::Cap;
 
 /// How long accepting pauses after EMFILE/ENFILE.
 pub(crate) const BACKOFF: Duration = Duration::from_millis(50);
@@ -24,48 +24,17 @@ pub(crate) const BACKOFF: Duration = Duration::from_millis(50);
 /// Set once the EMFILE hint was printed, so a storm of failures prints one line.
 static HINT_PRINTED: AtomicBool = AtomicBool::new(false);
 
-/// One bit per kind of [`NoRoom`] whose hint was printed.
-static NO_ROOM_PRINTED: AtomicU8 = AtomicU8::new(0);
+/// Why a model could not serve a connection it accepted (no thread, no place in the
+/// event loop): [`Acceptor::accept_all`] closes it at once, counts it in
+/// `rejected_resources` and prints its hint (the `Display` text) the first time
+/// only. Each model names its own kinds.
+pub(crate) trait NoRoom: std::fmt::Display {
+    /// Set once this kind's hint was printed: one flag per kind, per process.
+    fn hint_printed(&self) -> &'static AtomicBool;
 
-/// Why an accepted connection could not be served: it is closed at once and counted
-/// in `rejected_resources`; the first of each kind prints a hint.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum NoRoom {
-    /// `--model threads` runs `--max-threads` connection threads already.
-    #[error(
-        "--max-threads {0} reached: closing new connections at once until a connection \
-         thread ends (counted in rejected_resources); raise --max-threads if this machine \
-         allows more, or use --model reuseport, which needs no thread per connection"
-    )]
-    MaxThreads(usize),
-    /// The OS refused a connection thread (threads, pids or memory ran out).
-    #[error(
-        "could not start a connection thread ({0}): closing such connections at once \
-         (counted in rejected_resources); lower --max-threads, or use --model reuseport, \
-         which needs no thread per connection"
-    )]
-    Spawn(io::Error),
-    /// The event loop refused the connection (epoll's watch limit, or memory).
-    #[error(
-        "could not add a connection to the event loop ({0}): closing such connections at \
-         once (counted in rejected_resources); raise fs.epoll.max_user_watches, or cap \
-         connections with --max-conns"
-    )]
-    Register(io::Error),
-}
-
-impl NoRoom {
-    fn bit(&self) -> u8 {
-        match self {
-            NoRoom::MaxThreads(_) => 1,
-            NoRoom::Spawn(_) => 2,
-            NoRoom::Register(_) => 4,
-        }
-    }
-
-    /// Prints this kind's hint, the first time only (per process).
+    /// Prints this kind's hint, the first time only.
     fn hint_once(&self) {
-        if NO_ROOM_PRINTED.fetch_or(self.bit(), Ordering::Relaxed) & self.bit() == 0 {
+        if !self.hint_printed().swap(true, Ordering::Relaxed) {
             eprintln!("echod: {self}");
         }
     }
@@ -79,18 +48,18 @@ pub(crate) struct Acceptor {
     /// Accepting is paused until then (after EMFILE/ENFILE).
     paused_until: Option<Instant>,
     /// The server-wide `--max-conns`.
-    limit: ConnLimit,
+    max_conns: Cap,
 }
 
 impl Acceptor {
     /// An acceptor for `listener`.
-    pub(crate) fn new(listener: TcpListener, limit: ConnLimit) -> Acceptor {
-        Acceptor { listener, paused_until: None, limit }
+    pub(crate) fn new(listener: TcpListener, max_conns: Cap) -> Acceptor {
+        Acceptor { listener, paused_until: None, max_conns }
     }
 
-    /// The limit, to release a place when a connection closes.
-    pub(crate) fn limit(&self) -> &ConnLimit {
-        &self.limit
+    /// `--max-conns`, to give a place back when a connection closes.
+    pub(crate) fn max_conns(&self) -> &Cap {
+        &self.max_conns
     }
 
     /// How long the worker's poll may sleep: until the pause ends, or forever.
@@ -104,13 +73,13 @@ impl Acceptor {
     }
 
     /// Accepts until the queue is empty, calling `serve` with each admitted
-    /// connection; refused ones (`--max-conns`, or [`NoRoom`] from `serve`) are closed
-    /// at once and counted. `serve` owns the connection's `--max-conns` place once it
+    /// connection; refused ones (`--max-conns`, or a [`NoRoom`] from `serve`) are
+    /// closed at once and counted. `serve` owns the connection's `--max-conns` place once it
     /// returns `Ok`; on `Err` this gives it back.
-    pub(crate) fn accept_all(
+    pub(crate) fn accept_all<E: NoRoom>(
         &mut self,
-        stats: &mut WorkerStats,
-        mut serve: impl FnMut(TcpStream, SocketAddr) -> Result<(), NoRoom>,
+        counters: &mut Counters,
+        mut serve: impl FnMut(TcpStream, SocketAddr) -> Result<(), E>,
     ) {
         if let Some(t) = self.paused_until {
             if Instant::now() < t {
@@ -121,18 +90,18 @@ impl Acceptor {
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
-                    if !self.limit.admit() {
-                        stats.rejected_max_conns += 1;
+                    if !self.max_conns.admit() {
+                        counters.rejected_max_conns += 1;
                         drop(stream); // accepted and closed at once
                         continue;
                     }
                     // Echo replies are small; Nagle would hold them for the peer's ACK.
                     let _ = stream.set_nodelay(true);
                     match serve(stream, peer) {
-                        Ok(()) => stats.accepted += 1,
+                        Ok(()) => counters.accepted += 1,
                         Err(no_room) => {
-                            stats.rejected_resources += 1;
-                            self.limit.release();
+                            counters.rejected_resources += 1;
+                            self.max_conns.release();
                             no_room.hint_once();
                         }
                     }
@@ -141,7 +110,7 @@ impl Acceptor {
                 // A connection reset while queued, or a signal: try the next one.
                 Err(e) if is_transient(&e) => continue,
                 Err(e) => {
-                    stats.accept_errors += 1;
+                    counters.accept_errors += 1;
                     if is_out_of_descriptors(&e) {
                         self.paused_until = Some(Instant::now() + BACKOFF);
                         print_hint_once(&e);

@@ -1,12 +1,15 @@
 //! One `--processes` child: what it runs (its workers, its share of `--max-threads`,
-//! its stats file), the flags that say so, and starting it ([`crate::child`]): the
+//! its stats file), the flags that say so (the parent's [`Flags`], changed where the
+//! child differs, written back by [`Flags::to_args`]), and starting it ([`crate::child`]): the
 //! same binary re-executed with hidden flags, stdin a pipe whose closing stops it,
 //! stdout read for the ready line (a child never blocks on a full pipe). Starting
 //! and restarting a child go through [`spawn`] alike.
 
 use std::path::{Path, PathBuf};
 
-use super::Config;
+use std::ffi::OsString;
+
+use super::{Flags, SharedLimit};
 use crate::child::{Child, ChildError, Out, Spec};
 
 /// What one child is: its index, its workers, and where it writes its stats.
@@ -19,7 +22,7 @@ pub struct ChildPlan {
     /// How many workers it runs.
     pub count: usize,
     /// Its stats file, written at exit.
-    pub stats: PathBuf,
+    pub stats_file: PathBuf,
     /// `--model threads`: its share of the server's connection threads.
     pub max_threads: Option<usize>,
 }
@@ -35,48 +38,34 @@ pub fn split_workers(workers: usize, processes: usize, index: usize) -> (usize, 
     (first, share(workers, processes, index))
 }
 
-/// The command-line flags that make a child run `plan`'s workers of `config` on
-/// `port`; `shared` is the descriptor and size of the `--max-conns` count.
-pub fn child_args(
-    config: &Config,
-    port: u16,
-    plan: &ChildPlan,
-    shared: Option<(i32, usize)>,
-) -> Vec<String> {
-    let mut args = vec![
-        format!("--bind={}", config.bind),
-        format!("--port={port}"),
-        format!("--workers={}", plan.count),
-        format!("--backlog={}", config.backlog),
-        format!("--buffer={}", config.buffer),
-        format!("--model={}", config.model.name()),
-        "--allow-shared-port".to_string(),
-        format!("--first-worker={}", plan.first),
-        format!("--child-stats={}", plan.stats.display()),
-    ];
-    if !config.pin {
-        args.push("--no-pin".into());
-    }
-    if let Some(max) = config.max_conns {
-        // The whole server's cap, counted in memory every child shares (see `limit`).
-        args.push(format!("--max-conns={max}"));
-        if let Some((fd, processes)) = shared {
-            args.push(format!("--max-conns-shared={fd}:{}:{processes}", plan.index));
-        }
-    }
-    if let Some(threads) = plan.max_threads {
+/// The flags that make a child run `plan`'s workers: the parent's `flags`, with the
+/// child's own workers, first worker id and stats file, its share of
+/// `--max-threads`, and the port the parent reserved (which it joins:
+/// `--allow-shared-port`). It runs as one process and leaves `--stats-json` to the
+/// parent; with `--max-conns` it counts in the memory shared through `shared_fd`.
+/// Passed to the child as [`Flags::to_args`], so only what differs from the defaults.
+pub fn child_flags(flags: &Flags, port: u16, plan: &ChildPlan, shared_fd: Option<i32>) -> Flags {
+    let processes = usize::try_from(flags.processes).unwrap_or(usize::MAX);
+    let shared = |fd| SharedLimit { fd, slot: plan.index, processes };
+    Flags {
+        port,
+        workers: Some(plan.count as u64),
+        first_worker: plan.first,
+        processes: 1,
+        allow_shared_port: true,
+        stats_json: None,
+        child_stats: Some(plan.stats_file.clone()),
         // Threads and their mappings belong to a process: an exact share each.
-        args.push(format!("--max-threads={threads}"));
+        max_threads: plan.max_threads,
+        // The whole server's cap, counted in memory every child shares (see `limit`).
+        max_conns_shared: flags.max_conns.and(shared_fd).map(shared),
+        ..flags.clone()
     }
-    if let Some(every) = config.stats_interval {
-        args.push(format!("--stats-interval={}", humantime::format_duration(every)));
-    }
-    args
 }
 
 /// Starts child `index` of `exe` with `args`: its stdin a pipe whose closing stops
 /// it, its stdout read for the ready line, its stderr this process's.
-pub fn spawn(exe: &Path, args: &[String], index: usize) -> Result<Child, ChildError> {
+pub fn spawn(exe: &Path, args: &[OsString], index: usize) -> Result<Child, ChildError> {
     Child::start(
         Spec::new(exe)
             .name(format!("worker process {index}"))
@@ -105,5 +94,56 @@ mod tests {
     fn shares_are_exact() {
         assert_eq!((0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
         assert_eq!((0..3).map(|i| share(3, 3, i)).sum::<usize>(), 3);
+    }
+
+    /// A child's flags are the parent's with its own workers, port, stats file and
+    /// shares; they reach it through `to_args` and parse back the same.
+    #[test]
+    fn child_flags_are_the_parents_with_its_own() {
+        use clap::Parser as _;
+        let parent = Flags {
+            workers: Some(8),
+            port: 0,
+            bind: "127.0.0.1".parse().expect("ip"),
+            no_pin: true,
+            max_conns: Some(100),
+            model: super::super::Model::Threads,
+            max_threads: Some(30),
+            processes: 3,
+            stats_json: Some("parent.json".into()),
+            stats_interval: Some(std::time::Duration::from_secs(1)),
+            ..Flags::default()
+        };
+        let plan = ChildPlan {
+            index: 1,
+            first: 3,
+            count: 3,
+            stats_file: "child-1.json".into(),
+            max_threads: Some(10),
+        };
+        let child = child_flags(&parent, 4242, &plan, Some(9));
+        let args = child.to_args();
+        let argv = std::iter::once(OsString::from("echod")).chain(args.iter().cloned());
+        assert_eq!(Flags::try_parse_from(argv).expect("parse"), child);
+        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            text,
+            [
+                "--workers=3",
+                "--port=4242",
+                "--bind=127.0.0.1",
+                "--max-conns=100",
+                "--model=threads",
+                "--max-threads=10",
+                "--no-pin",
+                "--allow-shared-port",
+                "--stats-interval=1s",
+                "--first-worker=3",
+                "--max-conns-shared=9:1:3",
+                "--child-stats=child-1.json",
+            ]
+        );
+        let uncapped = Flags { max_conns: None, ..parent };
+        assert_eq!(child_flags(&uncapped, 1, &plan, Some(9)).max_conns_shared, None);
     }
 }

@@ -23,13 +23,27 @@ pub enum Model {
 }
 
 impl Model {
-    /// The name the CLI and the ready line use.
+    /// Every model.
+    pub const ALL: [Model; 3] = [Model::Reuseport, Model::Shared, Model::Threads];
+
+    /// The name `--model` takes, the ready line and the JSON use.
     pub fn name(self) -> &'static str {
         match self {
             Model::Reuseport => "reuseport",
             Model::Shared => "shared",
             Model::Threads => "threads",
         }
+    }
+}
+
+/// `--model NAME` takes [`Model::name`].
+impl clap::ValueEnum for Model {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Model::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
     }
 }
 
@@ -43,6 +57,29 @@ pub struct SharedLimit {
     pub slot: usize,
     /// How many children share it.
     pub processes: usize,
+}
+
+/// Written as `FD:SLOT:PROCESSES` (`--max-conns-shared`).
+impl std::fmt::Display for SharedLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.fd, self.slot, self.processes)
+    }
+}
+
+impl std::str::FromStr for SharedLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SharedLimit, String> {
+        let mut parts = text.split(':').map(str::parse::<usize>);
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(fd)), Some(Ok(slot)), Some(Ok(processes)), None) => {
+                let fd =
+                    i32::try_from(fd).map_err(|_| format!("'{text}': descriptor too large"))?;
+                Ok(SharedLimit { fd, slot, processes })
+            }
+            _ => Err(format!("'{text}': expected FD:SLOT:PROCESSES")),
+        }
+    }
 }
 
 /// Everything a [`Server`](super::Server) needs to bind and run.
@@ -177,5 +214,26 @@ mod tests {
         assert!(e.to_string().contains("--backlog"));
         let e = Config { max_conns: Some(0), ..Config::local_test(1) }.validate().expect_err("0");
         assert!(e.to_string().contains("--max-conns"));
+    }
+
+    /// A model has one name: `--model`'s, the ready line's and the JSON's.
+    #[test]
+    fn one_name_per_model() {
+        use clap::ValueEnum as _;
+        for model in Model::ALL {
+            let json = serde_json::to_string(&model).expect("json");
+            assert_eq!(json, format!("\"{}\"", model.name()));
+            assert_eq!(Model::from_str(model.name(), false), Ok(model));
+        }
+    }
+
+    /// `FD:SLOT:PROCESSES` reads back; anything else is refused.
+    #[test]
+    fn shared_limit_text() {
+        let limit = SharedLimit { fd: 7, slot: 1, processes: 3 };
+        assert_eq!(limit.to_string().parse::<SharedLimit>(), Ok(limit));
+        assert!("7:1".parse::<SharedLimit>().is_err());
+        assert!("7:1:3:4".parse::<SharedLimit>().is_err());
+        assert!("99999999999:1:3".parse::<SharedLimit>().is_err());
     }
 }

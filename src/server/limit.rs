@@ -1,6 +1,8 @@
-//! `--max-conns`: a cap on the connections the whole server holds at once, over every
-//! worker of every process. A connection takes a place before it is served and gives
-//! it back when it closes; past the cap it is accepted and closed at once.
+//! A [`Cap`] on places taken at once. `--max-conns`: the connections the whole server
+//! holds, over every worker of every process. `--max-threads` (`--model threads`):
+//! the connection threads of one process. A connection takes a place before it is
+//! served and gives it back when it closes; past the cap it is accepted and closed
+//! at once.
 //!
 //! Invariant: the places taken and not given back never exceed `max`. Admission is a
 //! compare-and-swap below `max` (never an add-then-undo, which would refuse a
@@ -19,16 +21,17 @@ use std::sync::Arc;
 
 use crate::sys::SharedCounters;
 
-/// The server-wide connection limit, shared by every worker of a process.
+/// A cap on places (connections, or connection threads), shared by every worker of a
+/// process: clones count in the same places.
 #[derive(Debug, Clone)]
-pub(crate) struct ConnLimit {
-    /// `--max-conns`; `None` skips counting entirely.
+pub(crate) struct Cap {
+    /// `--max-conns` or `--max-threads`; `None` skips counting entirely.
     max: Option<u64>,
     /// Where the places are counted.
     places: Places,
 }
 
-/// Where a limit counts its places.
+/// Where a cap counts its places.
 #[derive(Debug, Clone)]
 enum Places {
     /// One process: a counter its workers share.
@@ -42,18 +45,18 @@ enum Places {
     },
 }
 
-impl ConnLimit {
-    /// A limit of `max` connections (or none) in one process.
-    pub(crate) fn new(max: Option<usize>) -> ConnLimit {
-        ConnLimit { max: max.map(|m| m as u64), places: Places::Local(Arc::default()) }
+impl Cap {
+    /// A cap of `max` places (or none) in one process.
+    pub(crate) fn new(max: Option<usize>) -> Cap {
+        Cap { max: max.map(|m| m as u64), places: Places::Local(Arc::default()) }
     }
 
-    /// A limit of `max` connections counted in `counters` shared with the other
+    /// A cap of `max` connections counted in `counters` shared with the other
     /// children, this process being child `slot`.
-    pub(crate) fn shared(max: usize, counters: SharedCounters, slot: usize) -> ConnLimit {
+    pub(crate) fn shared(max: usize, counters: SharedCounters, slot: usize) -> Cap {
         assert!(slot + 1 < counters.len(), "slot {slot} of {} counters", counters.len());
         let places = Places::Shared { counters: Arc::new(counters), slot };
-        ConnLimit { max: Some(max as u64), places }
+        Cap { max: Some(max as u64), places }
     }
 
     fn total(&self) -> &AtomicU64 {
@@ -123,7 +126,7 @@ mod tests {
         let counters = shared_counters(2).expect("memfd");
         let fd = counters.fd();
         let open = || SharedCounters::open_inherited(fd, 3).expect("map");
-        let (a, b) = (ConnLimit::shared(3, open(), 0), ConnLimit::shared(3, open(), 1));
+        let (a, b) = (Cap::shared(3, open(), 0), Cap::shared(3, open(), 1));
         assert!(a.admit() && a.admit() && b.admit());
         assert!(!a.admit() && !b.admit(), "full at 3 in all");
         b.release();
@@ -136,9 +139,9 @@ mod tests {
     /// No cap: always admitted, nothing counted.
     #[test]
     fn no_cap() {
-        let none = ConnLimit::new(None);
+        let none = Cap::new(None);
         assert!((0..10).all(|_| none.admit()));
-        let one = ConnLimit::new(Some(1));
+        let one = Cap::new(Some(1));
         assert!(one.admit() && !one.admit());
         one.release();
         assert!(one.admit());

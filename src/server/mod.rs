@@ -3,22 +3,34 @@
 //! line, or a test can read the port); [`Server::run`] spawns the workers and blocks
 //! until a [`ShutdownHandle`] fires, then returns every worker's [`ServerStats`].
 //!
-//! Files: `config` (validated settings), `pool` (bind, spawn, supervise, shutdown),
-//! `worker` (one event loop), `accept` (the accept loop, EMFILE back-off), `limit`
-//! (`--max-conns`: one count over every worker and process), `conn` (one
-//! connection's state), `slab` (connections by token), `stats` (counters and the
-//! report), `stats_file` (`--stats-json`: checked first, written last, never lost),
-//! `shared` / `threads` (the comparison models; `thread_budget`: how many connection
-//! threads the machine allows) and `processes` (the `--processes` supervisor; `children`
-//! starts one child, `restart` paces restarts of children that die).
+//! Files: `flags` (the command line: parsed, turned into a config, written back as
+//! arguments for the `--processes` children and other programs), `config` (validated
+//! settings), `pool` (bind, spawn, supervise, shutdown), `base` (what every model's
+//! worker has: poll, listener, waker, stats), `worker` (one event loop), `accept`
+//! (the accept loop, EMFILE back-off), `limit` (a cap on places: `--max-conns`, one
+//! count over every worker and process; `--max-threads`), `conn` (one connection's
+//! state), `slab` (connections by token), `counters` (the one list of a worker's
+//! counters: fields, JSON keys, totals, labels), `stats` (per-worker stats, published
+//! live, and the report), `stats_file` (`--stats-json`: checked first, written last,
+//! never lost), `shared` / `threads` (the comparison models; `threads` has its own
+//! accept loop, `conn_thread` is one connection's thread, `thread_budget` how many
+//! connection threads the machine allows) and `processes` (the `--processes`
+//! supervisor; `children` starts one child, `restart` paces restarts of children that
+//! die); `program` is the echod program around them (signals, start-up lines, stats
+//! at exit).
 
 mod accept;
+mod base;
 mod children;
 mod config;
 mod conn;
+mod conn_thread;
+mod counters;
+mod flags;
 mod limit;
 mod pool;
 pub mod processes;
+pub mod program;
 mod restart;
 mod shared;
 mod slab;
@@ -32,6 +44,8 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use config::{Config, Model, SharedLimit};
+pub use counters::{CountedBy, Counter, Counters, Merge};
+pub use flags::Flags;
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};
 

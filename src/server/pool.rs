@@ -14,13 +14,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
-use mio::{Interest, Poll, Waker};
+use mio::Waker;
 
-use super::accept::Acceptor;
-use super::limit::ConnLimit;
+use super::base::WorkerBase;
+use super::limit::Cap;
 use super::stats::LiveStats;
-use super::thread_budget::{self, Limit};
-use super::worker::{Worker, LISTENER, WAKER};
+use super::thread_budget::Limit;
+use super::threads::{ThreadCap, ThreadsWorker};
+use super::worker::Worker;
 use super::{shared, Config, Model, ServerError, ServerStats};
 use crate::sys::SharedCounters;
 
@@ -68,7 +69,7 @@ pub struct Server {
     /// The address every listener is bound to (the real port when 0 was asked).
     local_addr: SocketAddr,
     /// One per worker: poll, listener and waker built, nothing running.
-    workers: Vec<Worker>,
+    workers: Vec<ModelWorker>,
     /// The handle given out to stop this server.
     shutdown: ShutdownHandle,
     /// Fired by the handle; `run` waits on it.
@@ -87,46 +88,28 @@ impl Server {
         let local_addr =
             listeners[0].local_addr().map_err(|e| ServerError::Bind { addr, source: e })?;
         let stop = Arc::new(AtomicBool::new(false));
-        let limit = match (config.max_conns, config.max_conns_shared) {
-            (Some(max), Some(shared)) => {
-                let counters = SharedCounters::open_inherited(shared.fd, 1 + shared.processes)
-                    .map_err(|e| {
-                        ServerError::Invalid(format!(
-                            "--max-conns: the count shared by the --processes children \
-                             (descriptor {}): {e}",
-                            shared.fd
-                        ))
-                    })?;
-                ConnLimit::shared(max, counters, shared.slot)
-            }
-            (max, _) => ConnLimit::new(max),
+        let max_conns = max_conns(&config)?;
+        let threads = match config.model {
+            Model::Threads => Some(ThreadCap::resolve(&config)?),
+            Model::Reuseport | Model::Shared => None,
         };
-        let thread_limit = match config.model {
-            Model::Threads => Some(thread_budget::resolve(config.max_threads, config.buffer, 1)?),
-            _ => None,
-        };
-        let threads = thread_limit.as_ref().map(|l| {
-            let max = usize::try_from(l.threads).unwrap_or(usize::MAX);
-            (ConnLimit::new(Some(max)), max) // one count for every worker's threads
-        });
-        let config = Config { max_threads: threads.as_ref().map(|t| t.1), ..config };
+        let config = Config { max_threads: threads.as_ref().map(|(cap, _)| cap.max()), ..config };
         let mut workers = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());
-        for (i, std_listener) in listeners.into_iter().enumerate() {
+        for (i, listener) in listeners.into_iter().enumerate() {
             let id = config.first_worker + i;
-            let poll_err = |source| ServerError::Poll { worker: id, source };
-            let poll = Poll::new().map_err(poll_err)?;
-            let mut listener = mio::net::TcpListener::from_std(std_listener);
-            poll.registry()
-                .register(&mut listener, LISTENER, Interest::READABLE)
-                .map_err(poll_err)?;
-            wakers.push(Waker::new(poll.registry(), WAKER).map_err(poll_err)?);
-            let acceptor = Acceptor::new(listener, limit.clone());
-            let threads = threads.clone();
-            workers.push(Worker::new(id, poll, acceptor, config.buffer, stop.clone(), threads));
+            let (base, waker) = WorkerBase::new(id, listener, max_conns.clone(), stop.clone())?;
+            wakers.push(waker);
+            workers.push(match &threads {
+                Some((cap, _)) => {
+                    ModelWorker::Threads(ThreadsWorker::new(base, cap.clone(), config.buffer))
+                }
+                None => ModelWorker::Events(Worker::new(base, config.buffer)),
+            });
         }
         let (notify, stopped) = channel::bounded(1);
         let shutdown = ShutdownHandle { stop, wakers: Arc::new(wakers), notify };
+        let thread_limit = threads.map(|(_, limit)| limit);
         Ok(Server { config, local_addr, workers, shutdown, stopped, thread_limit })
     }
 
@@ -153,41 +136,15 @@ impl Server {
 
     /// A handle that reads the workers' counters while the server runs.
     pub fn stats_handle(&self) -> StatsHandle {
-        StatsHandle { live: self.workers.iter().map(|w| w.live.clone()).collect() }
+        StatsHandle { live: self.workers.iter().map(|w| w.base().live.clone()).collect() }
     }
 
     /// Spawns the workers, blocks until shutdown, joins them and returns their stats.
     /// If a worker fails, the others are stopped and the first failure is returned.
     pub fn run(self) -> Result<ServerStats, ServerError> {
         let Server { config, workers, shutdown, stopped, .. } = self;
-        let stats = StatsHandle { live: workers.iter().map(|w| w.live.clone()).collect() };
-        let cores = crate::pin::allowed_cores();
-        let mut handles: Vec<(usize, JoinHandle<std::io::Result<()>>)> = Vec::new();
-        let mut spawn_error = None;
-        for worker in workers {
-            let id = worker.id;
-            let core = config.pin.then(|| crate::pin::core_for(id, &cores));
-            let name = match core {
-                Some(c) => format!("echod-w{id}-cpu{c}"),
-                None => format!("echod-w{id}"),
-            };
-            let on_exit = shutdown.clone();
-            let spawned = std::thread::Builder::new().name(name).spawn(move || {
-                let result = worker.run(core);
-                if result.is_err() {
-                    on_exit.shutdown(); // one failed worker stops the others
-                }
-                result
-            });
-            match spawned {
-                Ok(h) => handles.push((id, h)),
-                Err(source) => {
-                    spawn_error = Some(ServerError::Spawn { worker: id, source });
-                    shutdown.shutdown();
-                    break;
-                }
-            }
-        }
+        let stats = StatsHandle { live: workers.iter().map(|w| w.base().live.clone()).collect() };
+        let (handles, spawn_error) = spawn_workers(workers, &config, &shutdown);
         if spawn_error.is_none() {
             supervise(&config, &stopped, &stats);
         }
@@ -200,15 +157,92 @@ impl Server {
                 Ok(Err(source)) => Some(ServerError::Worker { worker: id, source }),
                 Err(_) => Some(ServerError::Panicked { worker: id }),
             };
-            if first_error.is_none() {
-                first_error = err;
-            }
+            first_error = first_error.or(err);
         }
         match first_error {
             Some(e) => Err(e),
             None => Ok(stats.snapshot()),
         }
     }
+}
+
+/// A worker of the model the config names, before its thread starts.
+#[derive(Debug)]
+enum ModelWorker {
+    /// `reuseport` and `shared`: an event loop that serves its connections itself.
+    Events(Worker),
+    /// `threads`: an accept loop that gives every connection a thread of its own.
+    Threads(ThreadsWorker),
+}
+
+impl ModelWorker {
+    fn base(&self) -> &WorkerBase {
+        match self {
+            ModelWorker::Events(w) => &w.base,
+            ModelWorker::Threads(w) => &w.base,
+        }
+    }
+
+    fn run(self, core: Option<usize>) -> std::io::Result<()> {
+        match self {
+            ModelWorker::Events(w) => w.run(core),
+            ModelWorker::Threads(w) => w.run(core),
+        }
+    }
+}
+
+/// The `--max-conns` count: this process's own, or (a `--processes` child) the one
+/// in memory its parent shares with every child.
+fn max_conns(config: &Config) -> Result<Cap, ServerError> {
+    let (Some(max), Some(shared)) = (config.max_conns, config.max_conns_shared) else {
+        return Ok(Cap::new(config.max_conns));
+    };
+    let counters =
+        SharedCounters::open_inherited(shared.fd, 1 + shared.processes).map_err(|e| {
+            ServerError::Invalid(format!(
+                "--max-conns: the count shared by the --processes children (descriptor {}): {e}",
+                shared.fd
+            ))
+        })?;
+    Ok(Cap::shared(max, counters, shared.slot))
+}
+
+/// A started worker's id and thread.
+type WorkerThread = (usize, JoinHandle<std::io::Result<()>>);
+
+/// Spawns one named thread per worker (pinned when `--no-pin` is off). If a thread
+/// cannot be started, stops the ones started and returns the error beside them.
+fn spawn_workers(
+    workers: Vec<ModelWorker>,
+    config: &Config,
+    shutdown: &ShutdownHandle,
+) -> (Vec<WorkerThread>, Option<ServerError>) {
+    let cores = crate::pin::allowed_cores();
+    let mut handles = Vec::with_capacity(workers.len());
+    for worker in workers {
+        let id = worker.base().id;
+        let core = config.pin.then(|| crate::pin::core_for(id, &cores));
+        let name = match core {
+            Some(c) => format!("echod-w{id}-cpu{c}"),
+            None => format!("echod-w{id}"),
+        };
+        let on_exit = shutdown.clone();
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let result = worker.run(core);
+            if result.is_err() {
+                on_exit.shutdown(); // one failed worker stops the others
+            }
+            result
+        });
+        match spawned {
+            Ok(h) => handles.push((id, h)),
+            Err(source) => {
+                shutdown.shutdown();
+                return (handles, Some(ServerError::Spawn { worker: id, source }));
+            }
+        }
+    }
+    (handles, None)
 }
 
 /// Test-only: with this set to a number of milliseconds, a stopping server waits
@@ -251,8 +285,13 @@ fn interval_line(prev: &ServerStats, now: &ServerStats, every: Duration) -> Stri
         .iter()
         .zip(&prev.workers)
         .map(|(n, p)| {
-            let rate = (n.reads - p.reads) as f64 / secs;
-            format!("w{} conns={} msgs/s={}", n.id, n.active, crate::units::fmt_count(rate.round()))
+            let rate = (n.counters.reads - p.counters.reads) as f64 / secs;
+            format!(
+                "w{} conns={} msgs/s={}",
+                n.id,
+                n.counters.active,
+                crate::units::fmt_count(rate.round())
+            )
         })
         .collect();
     format!("echod: stats: {}", parts.join(" | "))

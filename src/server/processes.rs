@@ -21,6 +21,7 @@
 //! Tests make children die on purpose with the environment variable
 //! [`TEST_CHILD_EXITS`] (see the binary); nothing else reads it.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -31,7 +32,7 @@ pub use super::children::split_workers;
 use super::children::{self, ChildPlan};
 use super::restart::{Deaths, Decision, POLICY};
 use super::thread_budget::{self, Limit};
-use super::{limit, Config, Model, ServerError, ServerStats};
+use super::{limit, Flags, Model, ServerError, ServerStats};
 use crate::child::{Child, ChildError, Line, Stop};
 use crate::net;
 use crate::sys::SharedCounters;
@@ -55,13 +56,11 @@ struct Slot {
     /// What it runs.
     plan: ChildPlan,
     /// Its flags (the same at every start).
-    args: Vec<String>,
+    args: Vec<OsString>,
     /// Running, or waiting to start again.
     state: State,
     /// Its recent deaths, for the restart policy.
     deaths: Deaths,
-    /// How many times it was started (the next start's generation).
-    starts: u64,
 }
 
 /// A child is up, or down until its restart is due.
@@ -108,9 +107,11 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Reserves the port, starts `processes` children of `exe` and waits until every
-    /// one listens.
-    pub fn start(config: &Config, processes: usize, exe: &Path) -> Result<Supervisor, ServerError> {
+    /// Reserves the port, starts the `--processes` children of `exe` that `flags`
+    /// ask for and waits until every one listens.
+    pub fn start(flags: &Flags, exe: &Path) -> Result<Supervisor, ServerError> {
+        let config = flags.config();
+        let processes = usize::try_from(flags.processes).unwrap_or(usize::MAX);
         config.validate()?;
         if processes == 0 || processes > config.workers {
             return Err(ServerError::Invalid(format!(
@@ -128,7 +129,7 @@ impl Supervisor {
             Model::Threads => {
                 Some(thread_budget::resolve(config.max_threads, config.buffer, processes)?)
             }
-            _ => None,
+            Model::Reuseport | Model::Shared => None,
         };
         let counters = match config.max_conns {
             Some(_) => Some(limit::shared_counters(processes).map_err(|e| {
@@ -138,23 +139,17 @@ impl Supervisor {
             })?),
             None => None,
         };
-        let shared = counters.as_ref().map(|c| (c.fd(), processes));
+        let shared_fd = counters.as_ref().map(SharedCounters::fd);
+        let threads = thread_limit.as_ref().map(|l| l.threads as usize);
         let slots = (0..processes)
             .map(|index| {
-                let (first, count) = children::split_workers(config.workers, processes, index);
-                let stats =
-                    std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
-                let max_threads = thread_limit
-                    .as_ref()
-                    .map(|l| children::share(l.threads as usize, processes, index));
-                let plan = ChildPlan { index, first, count, stats, max_threads };
-                let args = children::child_args(config, port, &plan, shared);
+                let plan = plan_child(config.workers, processes, index, threads);
+                let args = children::child_flags(flags, port, &plan, shared_fd).to_args();
                 Slot {
                     plan,
                     args,
                     state: State::Down { at: Instant::now() },
                     deaths: Deaths::default(),
-                    starts: 0,
                 }
             })
             .collect();
@@ -167,15 +162,22 @@ impl Supervisor {
             counters,
             restarts: 0,
         };
-        for index in 0..processes {
-            if let Err(e) = sup.start_child(index) {
-                sup.stop_all();
+        sup.start_all()?;
+        Ok(sup)
+    }
+
+    /// Starts every child and waits (bounded) for each one's ready line; on a
+    /// failure stops them all and says which child failed.
+    fn start_all(&mut self) -> Result<(), ServerError> {
+        for index in 0..self.slots.len() {
+            if let Err(e) = self.start_child(index) {
+                self.stop_all();
                 return Err(ServerError::Child { index, what: e.to_string() });
             }
         }
         let deadline = Instant::now() + READY_TIMEOUT;
-        for index in 0..processes {
-            let State::Up { child, listening } = &mut sup.slots[index].state else { continue };
+        for index in 0..self.slots.len() {
+            let State::Up { child, listening } = &mut self.slots[index].state else { continue };
             let left = deadline.saturating_duration_since(Instant::now());
             if let Err(e) = child.wait_for_line(READY_LINE, left) {
                 let what = match e {
@@ -184,12 +186,12 @@ impl Supervisor {
                     }
                     _ => format!("not listening after {READY_TIMEOUT:?}"),
                 };
-                sup.stop_all();
+                self.stop_all();
                 return Err(ServerError::Child { index, what });
             }
             *listening = true;
         }
-        Ok(sup)
+        Ok(())
     }
 
     /// The shared address.
@@ -232,7 +234,7 @@ impl Supervisor {
         let mut stats = ServerStats { restarts: self.restarts, ..ServerStats::default() };
         for (slot, status) in self.slots.iter().zip(exited) {
             let read = match status {
-                Some(status) if status.success() => read_stats(&slot.plan.stats),
+                Some(status) if status.success() => read_stats(&slot.plan.stats_file),
                 Some(status) => Err(format!("it ended with {status}")),
                 None => Err("it was down, waiting to restart".into()),
             };
@@ -300,7 +302,6 @@ impl Supervisor {
     fn start_child(&mut self, index: usize) -> Result<(), ChildError> {
         let slot = &mut self.slots[index];
         let child = children::spawn(&self.exe, &slot.args, index)?;
-        slot.starts += 1;
         slot.state = State::Up { child, listening: false };
         Ok(())
     }
@@ -329,6 +330,16 @@ impl Supervisor {
     }
 }
 
+/// What child `index` of `processes` runs: its share of the `workers` and of the
+/// server's connection `threads` (`--model threads`), and its stats file.
+fn plan_child(workers: usize, processes: usize, index: usize, threads: Option<usize>) -> ChildPlan {
+    let (first, count) = children::split_workers(workers, processes, index);
+    let stats_file =
+        std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
+    let max_threads = threads.map(|t| children::share(t, processes, index));
+    ChildPlan { index, first, count, stats_file, max_threads }
+}
+
 /// A child's stats file, removed once read.
 fn read_stats(path: &Path) -> Result<ServerStats, String> {
     let read = std::fs::read(path)
@@ -344,7 +355,7 @@ impl Drop for Supervisor {
         // dropped; its stats file goes too).
         for slot in &mut self.slots {
             slot.state = State::Down { at: Instant::now() };
-            let _ = std::fs::remove_file(&slot.plan.stats);
+            let _ = std::fs::remove_file(&slot.plan.stats_file);
         }
     }
 }

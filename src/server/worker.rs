@@ -1,95 +1,71 @@
-//! One worker: a thread with its own mio `Poll`, its own listener (or a duplicate of
-//! the shared one), its connections in a slab indexed by `Token`, and one read buffer
-//! shared by all of them. Nothing here is shared with other workers except the
-//! shutdown flag, the `--max-conns` counter and the published stats.
+//! One worker of the default models (`reuseport`, `shared`): a thread with its own
+//! mio `Poll` and listener ([`WorkerBase`]), its connections in a slab indexed by
+//! `Token`, and one read buffer shared by all of them. Nothing here is shared with
+//! other workers except the shutdown flag, the `--max-conns` counter and the
+//! published stats. (`--model threads` has its own loop, in `threads`.)
 //!
 //! The loop: poll; accept on the listener's edge; drive a connection on its edge;
 //! retry accepting when an EMFILE pause ends; publish the counters once per turn. On
 //! shutdown (the waker) it stops accepting and closes every connection.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use mio::event::Event;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Token};
 
-use super::accept::{Acceptor, NoRoom};
+use super::accept::NoRoom;
+use super::base::{WorkerBase, LISTENER, WAKER};
 use super::conn::{Conn, Next};
-use super::limit::ConnLimit;
+use super::counters::Counters;
 use super::slab::Slab;
-use super::stats::{LiveStats, WorkerStats};
-use super::threads::ConnThreads;
-
-/// The listener's token; connections use their slab index, below it.
-pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
-/// The shutdown waker's token.
-pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// A worker before its thread starts: everything was built and bound by `Server::bind`.
 #[derive(Debug)]
 pub(crate) struct Worker {
-    /// Worker id (unique across `--processes` children).
-    pub(crate) id: usize,
-    /// This worker's event loop; the listener and the waker are registered in it.
-    pub(crate) poll: Poll,
-    /// The listener and the accept state.
-    pub(crate) acceptor: Acceptor,
+    /// Its poll, listener, acceptor and published stats.
+    pub(crate) base: WorkerBase,
     /// Open connections, indexed by token.
     conns: Slab<Conn>,
     /// The one read buffer every connection of this worker reads into.
     buf: Box<[u8]>,
     /// This worker's counters (plain integers: only this thread writes them).
-    stats: WorkerStats,
-    /// Where the counters are published for other threads.
-    pub(crate) live: Arc<LiveStats>,
-    /// Set by the shutdown handle before it wakes the poll.
-    stop: Arc<AtomicBool>,
-    /// `Some` in the thread-per-connection model: accepted connections go to their
-    /// own blocking threads instead of this loop.
-    threads: Option<ConnThreads>,
+    counters: Counters,
+}
+
+/// The event loop refused an accepted connection (epoll's watch limit, or memory).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "could not add a connection to the event loop ({0}): closing such connections at \
+     once (counted in rejected_resources); raise fs.epoll.max_user_watches, or cap \
+     connections with --max-conns"
+)]
+pub(crate) struct NotRegistered(io::Error);
+
+/// Set once a [`NotRegistered`] hint was printed.
+static NOT_REGISTERED_PRINTED: AtomicBool = AtomicBool::new(false);
+
+impl NoRoom for NotRegistered {
+    fn hint_printed(&self) -> &'static AtomicBool {
+        &NOT_REGISTERED_PRINTED
+    }
 }
 
 impl Worker {
-    /// A worker around a bound acceptor and a poll holding its registrations.
-    /// `threads`: in the thread-per-connection model, the process's connection-thread
-    /// cap (shared by its workers) and its value.
-    pub(crate) fn new(
-        id: usize,
-        poll: Poll,
-        acceptor: Acceptor,
-        buffer: usize,
-        stop: Arc<AtomicBool>,
-        threads: Option<(ConnLimit, usize)>,
-    ) -> Worker {
-        let live = Arc::new(LiveStats::new(id));
-        let threads = threads
-            .map(|(cap, max)| ConnThreads::new(live.clone(), stop.clone(), buffer, cap, max));
+    /// A worker over `base`, with a `buffer`-byte read buffer.
+    pub(crate) fn new(base: WorkerBase, buffer: usize) -> Worker {
         Worker {
-            id,
-            poll,
-            acceptor,
+            base,
             conns: Slab::new(),
-            buf: vec![0; if threads.is_some() { 1 } else { buffer }].into_boxed_slice(),
-            stats: WorkerStats { id, ..WorkerStats::default() },
-            live,
-            stop,
-            threads,
+            buf: vec![0; buffer].into_boxed_slice(),
+            counters: Counters::default(),
         }
     }
 
     /// Runs the loop until shutdown; pins first when `core` is given (a refusal is
     /// reported and the worker runs unpinned).
     pub(crate) fn run(mut self, core: Option<usize>) -> io::Result<()> {
-        let cpu = core.filter(|&c| {
-            let pinned = crate::pin::pin_current_thread(c);
-            if !pinned {
-                eprintln!("echod: worker {}: could not pin to cpu {c}; running unpinned", self.id);
-            }
-            pinned
-        });
-        self.stats.cpu = cpu;
-        self.live.set_cpu(cpu);
+        self.base.pin(core);
         let result = self.serve();
         self.close_all();
         result
@@ -97,12 +73,8 @@ impl Worker {
 
     fn serve(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        while !self.stop.load(Ordering::Acquire) {
-            match self.poll.poll(&mut events, self.acceptor.timeout()) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
+        while !self.base.stopping() {
+            self.base.wait(&mut events)?;
             for event in events.iter() {
                 match event.token() {
                     WAKER => {} // the stop flag is checked at the top of the loop
@@ -110,69 +82,54 @@ impl Worker {
                     Token(key) => self.on_conn_event(key, event),
                 }
             }
-            if self.acceptor.pause_expired() {
+            if self.base.acceptor.pause_expired() {
                 self.accept();
             }
-            self.publish();
+            self.base.live.publish(&self.counters);
         }
         Ok(())
     }
 
     fn accept(&mut self) {
-        let Worker { acceptor, conns, poll, stats, threads, .. } = self;
-        let limit = acceptor.limit().clone();
-        acceptor.accept_all(stats, |mut stream, _peer| {
-            if let Some(threads) = threads {
-                return threads.spawn(stream, limit.clone());
-            }
+        let Worker { base, conns, counters, .. } = self;
+        let registry = base.poll.registry();
+        base.acceptor.accept_all(counters, |mut stream, _peer| {
             let key = conns.vacant_key();
             let interest = Interest::READABLE | Interest::WRITABLE;
-            poll.registry()
-                .register(&mut stream, Token(key), interest)
-                .map_err(NoRoom::Register)?; // `stream` closes on the way out
+            if let Err(e) = registry.register(&mut stream, Token(key), interest) {
+                return Err(NotRegistered(e)); // `stream` closes on the way out
+            }
             conns.insert(Conn::new(stream));
             Ok(())
         });
-        stats.active = conns.len() as u64;
-        stats.active_peak = stats.active_peak.max(stats.active);
+        counters.active = conns.len() as u64;
+        counters.active_peak = counters.active_peak.max(counters.active);
     }
 
     fn on_conn_event(&mut self, key: usize, event: &Event) {
         let Some(conn) = self.conns.get_mut(key) else { return }; // spurious: closed
         let read_closed = event.is_read_closed() || event.is_error();
-        let next = conn.on_event(event.is_readable(), read_closed, &mut self.buf, &mut self.stats);
+        let next =
+            conn.on_event(event.is_readable(), read_closed, &mut self.buf, &mut self.counters);
         if next == Next::Keep {
             return;
         }
         if next == Next::Failed {
-            self.stats.closed_by_error += 1;
+            self.counters.closed_by_error += 1;
         }
         // Closing the descriptor removes it from the poll; no deregister needed.
         drop(self.conns.remove(key));
-        self.acceptor.limit().release();
-        self.stats.active = self.conns.len() as u64;
+        self.base.acceptor.max_conns().release();
+        self.counters.active = self.conns.len() as u64;
     }
 
     /// Shutdown: close every connection (the kernel sends FIN, or RST where unread
-    /// bytes remain) and wait for connection threads.
+    /// bytes remain) and publish the counters once more.
     fn close_all(&mut self) {
-        let open = self.conns.len();
         for conn in self.conns.drain() {
             drop(conn);
-            self.acceptor.limit().release();
+            self.base.acceptor.max_conns().release();
         }
-        debug_assert!(open == 0 || self.conns.len() == 0);
-        if let Some(threads) = &self.threads {
-            threads.wait_all();
-        }
-        self.publish();
-    }
-
-    fn publish(&self) {
-        if self.threads.is_some() {
-            self.live.publish_accepts(&self.stats); // connection threads count the rest
-        } else {
-            self.live.publish(&self.stats);
-        }
+        self.base.live.publish(&self.counters);
     }
 }

@@ -4,9 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 
-use echod::server::ServerStats;
-
-use crate::common::process::{echod_spec, spawn, spawn_with, temp_json, LOCAL};
+use crate::common::process::{echod_spec, read_stats, spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo, WAIT};
 
 /// The start-up line states the descriptor limit, what one process holds, and how
@@ -47,16 +45,32 @@ fn sigterm_exits_cleanly_with_stats() {
     assert!(echod.wait().success());
     let report: Vec<String> = echod.stderr_lines();
     assert_eq!(report.iter().filter(|l| l.starts_with("echod: worker ")).count(), 2, "{report:?}");
-    let stats: ServerStats =
-        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(&json);
+    let stats = read_stats(&json);
     assert_eq!(stats.workers.len(), 2);
     assert_eq!(stats.total().accepted, 10);
     assert_eq!(stats.total().bytes_out, 50);
 }
 
-/// A port held by a plain listener or by another SO_REUSEPORT listener: exit 2 and
-/// one line naming --port.
+/// Flags written back by `Flags::to_args` (as loadgen's suite starts echod) start
+/// the binary as asked: the ready line names the workers and the model.
+#[test]
+fn flags_written_back_start_the_binary() {
+    let flags = echod::server::Flags {
+        workers: Some(2),
+        port: 0,
+        bind: "127.0.0.1".parse().expect("ip"),
+        no_pin: true,
+        model: echod::server::Model::Shared,
+        ..echod::server::Flags::default()
+    };
+    let mut echod = spawn_with(echod_spec().args(flags.to_args()), &[]);
+    let line = echod.stdout_line(WAIT).expect("a ready line");
+    assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
+    assert!(line.ends_with(" workers=2 model=shared"), "{line}");
+    echod.signal("-TERM");
+    assert!(echod.wait().success());
+}
+
 /// SIGTERM works in every state: while a graceful stop hangs (a test-only stall
 /// stands in for a worker stuck on a blocked pipe), a second SIGTERM ends echod at
 /// once with exit 143 and one line saying it did not wait.
@@ -75,6 +89,8 @@ fn second_sigterm_exits_at_once() {
     assert!(line.starts_with("echod: a second signal: exiting now"), "{line}");
 }
 
+/// A port held by a plain listener or by another SO_REUSEPORT listener: exit 2 and
+/// one line naming --port.
 #[test]
 fn binary_refuses_port_in_use() {
     let plain = TcpListener::bind("127.0.0.1:0").expect("occupant");
@@ -132,9 +148,7 @@ fn processes_serve_and_shut_down() {
     }
     echod.signal("-TERM");
     assert!(echod.wait().success(), "{:?}", echod.stderr_lines());
-    let stats: ServerStats =
-        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(&json);
+    let stats = read_stats(&json);
     assert_eq!(stats.workers.len(), 2);
     assert_eq!(stats.workers.iter().map(|w| w.id).collect::<Vec<_>>(), [0, 1]);
     assert_ne!(stats.workers[0].pid, stats.workers[1].pid, "two processes");
@@ -176,9 +190,7 @@ fn emfile_pauses_accepting_then_resumes() {
     assert!(echod.wait().success());
     let err = echod.stderr_lines();
     assert!(!err.iter().any(|l| l.contains("out of file descriptors")), "one hint: {err:?}");
-    let stats: ServerStats =
-        serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(&json);
+    let stats = read_stats(&json);
     assert!(stats.total().accept_errors >= 1, "{stats:?}");
     assert_eq!(stats.total().accepted, 60);
 }

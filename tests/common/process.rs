@@ -108,5 +108,12 @@ pub fn temp_json(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("echod-test-{}-{name}.json", std::process::id()))
 }
 
+/// The stats JSON echod wrote at `json`, removed once read.
+pub fn read_stats(json: &std::path::Path) -> echod::server::ServerStats {
+    let stats = serde_json::from_slice(&std::fs::read(json).expect("stats json")).expect("parse");
+    let _ = std::fs::remove_file(json);
+    stats
+}
+
 /// Flags for a loopback echod on a kernel-chosen port, unpinned.
 pub const LOCAL: [&str; 5] = ["--bind", "127.0.0.1", "--port", "0", "--no-pin"];

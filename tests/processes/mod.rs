@@ -8,25 +8,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 
-use echod::server::ServerStats;
-
-use crate::common::process::{echod_spec, spawn, spawn_with, temp_json, LOCAL};
+use crate::common::process::{echod_spec, read_stats, spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo, random_bytes, wait_for};
 
-/// The children of `pid`, from /proc/PID/task/*/children.
+/// The processes `pid` started (echod's children start none of their own).
 fn children(pid: u32) -> Vec<u32> {
-    let mut all = Vec::new();
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
-    for task in tasks.map_while(Result::ok) {
-        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        all.extend(text.split_whitespace().map(|p| p.parse::<u32>().expect("pid")));
-    }
-    all
-}
-
-/// Whether `pid` runs (not gone, not a zombie).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    echod::procfs::tree(pid).split_off(1)
 }
 
 /// Which of `pids` holds the server side (`server`) of the connection from `client`:
@@ -50,13 +37,6 @@ fn owner(server: SocketAddr, client: SocketAddr, pids: &[u32]) -> Option<u32> {
         fds.map_while(Result::ok)
             .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy() == link))
     })
-}
-
-/// Stats JSON at `json`, removed once read.
-fn read_stats(json: &std::path::Path) -> ServerStats {
-    let stats = serde_json::from_slice(&std::fs::read(json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(json);
-    stats
 }
 
 /// Whether echod serves `c`: a byte comes back (a refused connection reads EOF, or a
@@ -89,9 +69,7 @@ fn max_conns_caps_the_whole_server() {
         assert_eq!(held.len(), max, "--max-conns {max} over 3 processes");
         echod.signal("-TERM");
         assert!(echod.wait().success(), "{:?}", echod.stderr_lines());
-        let stats: ServerStats =
-            serde_json::from_slice(&std::fs::read(&json).expect("stats json")).expect("parse");
-        let _ = std::fs::remove_file(&json);
+        let stats = read_stats(&json);
         assert_eq!(stats.total().accepted, max as u64, "{stats:?}");
         assert_eq!(stats.total().rejected_max_conns, (tries - max) as u64, "{stats:?}");
     }
@@ -163,7 +141,7 @@ fn killed_child_is_restarted_while_the_others_serve() {
     let pids: BTreeSet<u32> = stats.workers.iter().map(|w| w.pid).collect();
     assert!(!pids.contains(&victim), "{stats:?}");
     let reborn = stats.workers.iter().find(|w| !first.contains(&w.pid)).expect("the new child");
-    assert!(reborn.accepted > 0, "the restarted child served nothing: {stats:?}");
+    assert!(reborn.counters.accepted > 0, "the restarted child served nothing: {stats:?}");
 }
 
 /// A child that dies right after its ready line (a test-only hook) is restarted
@@ -198,5 +176,7 @@ fn children_stop_when_the_parent_is_killed() {
     let kids = children(echod.pid());
     assert_eq!(kids.len(), 2, "{kids:?}");
     echod.kill();
-    wait_for("the children to stop", || kids.iter().all(|&k| !alive(k)).then_some(()));
+    wait_for("the children to stop", || {
+        kids.iter().all(|&k| !echod::procfs::alive(k)).then_some(())
+    });
 }

@@ -69,7 +69,7 @@ fn connections_spread_over_all_workers() {
     }
     let stats = srv.wait_stats("200 accepted", |s| s.total().accepted == 200);
     for w in &stats.workers {
-        assert!(w.accepted > 0, "worker {} got no connection: {:?}", w.id, stats);
+        assert!(w.counters.accepted > 0, "worker {} got no connection: {:?}", w.id, stats);
     }
 }
 

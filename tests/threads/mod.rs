@@ -7,9 +7,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use echod::server::ServerStats;
-
-use crate::common::process::{spawn, temp_json, Echod, LOCAL};
+use crate::common::process::{read_stats, spawn, temp_json, Echod, LOCAL};
 use crate::common::{connect, echo, wait_for};
 
 /// A threads-model echod with `extra` flags, writing its stats to the returned path.
@@ -20,12 +18,6 @@ fn threads_echod(name: &str, extra: &[&str]) -> (Echod, std::path::PathBuf) {
     args.push(json.to_str().expect("utf-8"));
     args.extend(extra);
     (spawn(&args), json)
-}
-
-fn read_stats(json: &std::path::Path) -> ServerStats {
-    let stats = serde_json::from_slice(&std::fs::read(json).expect("stats json")).expect("parse");
-    let _ = std::fs::remove_file(json);
-    stats
 }
 
 /// Closed at once: EOF, or a reset if our byte raced the close.

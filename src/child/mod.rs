@@ -10,35 +10,29 @@
 //! Invariants: a child is signalled only while it has not been reaped (a reaped
 //! child's pid may already belong to another process); the exit status, once seen,
 //! is kept, so `try_wait` after the end is cheap and never fails.
+//!
+//! Files: `spec` (what to start, and the one `Command` it becomes), `lines` (its
+//! output, read line by line on threads), `error` (why a child did not get where it
+//! was asked to); the started [`Child`] is here.
+
+mod error;
+mod lines;
+mod spec;
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::io;
+use std::process::{ChildStdin, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-/// Lines of stderr kept for error messages.
-const TAIL: usize = 20;
+pub use error::ChildError;
+pub use lines::Line;
+use lines::Tail;
+pub use spec::{Out, Spec};
+
 /// How often bounded waits look at the child.
 const TICK: Duration = Duration::from_millis(10);
-
-/// Where one of a child's output streams goes.
-#[derive(Debug)]
-pub enum Out {
-    /// Read line by line: [`Child::next_line`], [`Child::wait_for_line`].
-    Lines,
-    /// To this process's own stream.
-    Inherit,
-    /// Discarded.
-    Null,
-    /// Into a file.
-    File(File),
-}
 
 /// How to ask a child to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,167 +43,19 @@ pub enum Stop {
     CloseStdin,
 }
 
-/// What to start.
-#[derive(Debug)]
-pub struct Spec {
-    /// For messages: `echod`, `loadgen child 2`, ...
-    name: String,
-    program: PathBuf,
-    args: Vec<OsString>,
-    env: Vec<(OsString, OsString)>,
-    /// Its working folder (None: this process's).
-    dir: Option<PathBuf>,
-    /// Cores to pin to with `taskset -c` (empty: not pinned).
-    cores: Vec<usize>,
-    /// A pipe the parent keeps (true) or nothing (false).
-    stdin: bool,
-    stdout: Out,
-    stderr: Out,
-}
-
-impl Spec {
-    /// `program` with no arguments, stdin empty, output read as lines.
-    pub fn new(program: impl Into<PathBuf>) -> Spec {
-        let program = program.into();
-        let name = program.file_name().map_or("child".into(), |n| n.to_string_lossy().into());
-        Spec {
-            name,
-            program,
-            args: Vec::new(),
-            env: Vec::new(),
-            dir: None,
-            cores: Vec::new(),
-            stdin: false,
-            stdout: Out::Lines,
-            stderr: Out::Lines,
-        }
-    }
-
-    /// The name messages use.
-    pub fn name(mut self, name: impl Into<String>) -> Spec {
-        self.name = name.into();
-        self
-    }
-
-    /// Appends arguments.
-    pub fn args<I, S>(mut self, args: I) -> Spec
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    /// Sets an environment variable for the child.
-    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Spec {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// Runs the child in `dir`.
-    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Spec {
-        self.dir = Some(dir.into());
-        self
-    }
-
-    /// Pins the child to `cores` with `taskset -c` (nothing when empty).
-    pub fn pinned(mut self, cores: &[usize]) -> Spec {
-        self.cores = cores.to_vec();
-        self
-    }
-
-    /// Gives the child a stdin pipe the parent holds ([`Child::stdin`]).
-    pub fn stdin_pipe(mut self) -> Spec {
-        self.stdin = true;
-        self
-    }
-
-    /// Where stdout goes.
-    pub fn stdout(mut self, out: Out) -> Spec {
-        self.stdout = out;
-        self
-    }
-
-    /// Where stderr goes.
-    pub fn stderr(mut self, out: Out) -> Spec {
-        self.stderr = out;
-        self
-    }
-}
-
-/// A line a child printed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Line {
-    /// On stdout.
-    Out(String),
-    /// On stderr.
-    Err(String),
-}
-
-impl Line {
-    /// The text, whichever stream it came on.
-    pub fn text(&self) -> &str {
-        match self {
-            Line::Out(t) | Line::Err(t) => t,
-        }
-    }
-}
-
-/// Why a child did not get where it was asked to.
-#[derive(Debug, thiserror::Error)]
-pub enum ChildError {
-    /// It could not be started.
-    #[error("cannot start {name}: {source}")]
-    Start {
-        /// The child's name.
-        name: String,
-        /// The OS's reason.
-        source: io::Error,
-    },
-    /// It ended first: how, and its last lines of stderr.
-    #[error("{name} exited ({status}) before {waited_for}{}", tail_text(.tail))]
-    Exited {
-        /// The child's name.
-        name: String,
-        /// How it ended.
-        status: ExitStatus,
-        /// What was awaited.
-        waited_for: String,
-        /// Its last lines of stderr.
-        tail: Vec<String>,
-    },
-    /// It is still running after the bound (it was stopped).
-    #[error("{name} did not print {waited_for} within {limit:?}{}", tail_text(.tail))]
-    TimedOut {
-        /// The child's name.
-        name: String,
-        /// What was awaited.
-        waited_for: String,
-        /// The bound.
-        limit: Duration,
-        /// Its last lines of stderr.
-        tail: Vec<String>,
-    },
-}
-
-fn tail_text(tail: &[String]) -> String {
-    match tail.last() {
-        Some(last) => format!("; its last line: {last}"),
-        None => String::new(),
-    }
-}
-
 /// A started child.
 #[derive(Debug)]
 pub struct Child {
+    /// For messages.
     name: String,
+    /// The process.
     inner: std::process::Child,
+    /// Its stdin pipe, while open.
     stdin: Option<ChildStdin>,
     /// Lines of the streams read as lines (None: neither is).
     lines: Option<Receiver<Line>>,
     /// The last lines of stderr (when read as lines).
-    tail: Arc<Mutex<VecDeque<String>>>,
+    tail: Tail,
     /// Lines read while looking for a line of the other stream, in order.
     pending: VecDeque<Line>,
     /// Every stream read as lines has ended (all its lines are received).
@@ -223,36 +69,11 @@ impl Child {
     /// start it from a thread that lives as long as it should (main, or the thread
     /// that waits for it).
     pub fn start(spec: Spec) -> Result<Child, ChildError> {
-        let Spec { name, program, args, env, dir, cores, stdin, stdout, stderr } = spec;
-        let mut command = if cores.is_empty() {
-            Command::new(&program)
-        } else {
-            let list: Vec<String> = cores.iter().map(ToString::to_string).collect();
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(list.join(",")).arg(&program);
-            c
-        };
-        command.args(&args).envs(env);
-        if let Some(dir) = dir {
-            command.current_dir(dir);
-        }
-        command.stdin(if stdin { Stdio::piped() } else { Stdio::null() });
-        let (read_out, read_err) = (matches!(stdout, Out::Lines), matches!(stderr, Out::Lines));
-        command.stdout(stdio(stdout)).stderr(stdio(stderr));
-        crate::sys::die_with_parent(&mut command, libc::SIGTERM);
+        let (name, mut command) = spec.command();
         let mut inner =
             command.spawn().map_err(|source| ChildError::Start { name: name.clone(), source })?;
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let lines = (read_out || read_err).then(|| {
-            let (tx, rx) = mpsc::channel();
-            if let Some(out) = inner.stdout.take() {
-                read_lines(out, tx.clone(), None, Line::Out);
-            }
-            if let Some(err) = inner.stderr.take() {
-                read_lines(err, tx, Some(tail.clone()), Line::Err);
-            }
-            rx
-        });
+        let tail = Tail::default();
+        let lines = lines::read(inner.stdout.take(), inner.stderr.take(), &tail);
         let stdin = inner.stdin.take();
         let closed = lines.is_none();
         let pending = VecDeque::new();
@@ -442,40 +263,6 @@ impl Drop for Child {
     }
 }
 
-fn stdio(out: Out) -> Stdio {
-    match out {
-        Out::Lines => Stdio::piped(),
-        Out::Inherit => Stdio::inherit(),
-        Out::Null => Stdio::null(),
-        Out::File(f) => Stdio::from(f),
-    }
-}
-
-/// Reads `stream` line by line on its own thread into `tx` (as `wrap`), keeping
-/// the last [`TAIL`] lines in `tail` when given; ends with the stream.
-fn read_lines(
-    stream: impl io::Read + Send + 'static,
-    tx: Sender<Line>,
-    tail: Option<Arc<Mutex<VecDeque<String>>>>,
-    wrap: fn(String) -> Line,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Some(tail) = &tail {
-                if let Ok(mut t) = tail.lock() {
-                    if t.len() == TAIL {
-                        t.pop_front();
-                    }
-                    t.push_back(line.clone());
-                }
-            }
-            // The receiver may be gone (the parent stopped listening): keep draining
-            // so the child never blocks on a full pipe.
-            let _ = tx.send(wrap(line));
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +281,24 @@ mod tests {
         let status = c.stop(Stop::Term, Duration::from_secs(5)).expect("stop");
         assert!(!status.success());
         assert!(!c.running());
+    }
+
+    /// Only the last 20 lines of stderr are kept for messages; a child whose
+    /// streams all go elsewhere has no lines to read.
+    #[test]
+    fn keeps_the_last_lines_and_reads_only_pipes() {
+        let mut c =
+            Child::start(sh("for i in $(seq 1 30); do echo line $i >&2; done")).expect("start");
+        c.wait_bounded(Duration::from_secs(10), None).expect("wait").expect("ended");
+        let all = c.remaining_lines(Duration::from_secs(10));
+        assert_eq!(all.len(), 30, "{all:?}");
+        let tail = c.tail();
+        assert_eq!(tail.len(), 20);
+        assert_eq!((tail[0].as_str(), tail[19].as_str()), ("line 11", "line 30"));
+        let mut quiet =
+            Child::start(sh("echo hidden").stdout(Out::Null).stderr(Out::Null)).expect("start");
+        assert_eq!(quiet.next_line(Duration::from_millis(50)), None);
+        assert!(quiet.lines_done());
     }
 
     /// A child that ends before its line: the error says how, with its last line.

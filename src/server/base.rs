@@ -1,0 +1,129 @@
+//! What every worker has, whatever its model, built by the pool before any thread
+//! starts: an id, its own mio `Poll` with its listener (token [`LISTENER`]) and the
+//! shutdown waker (token [`WAKER`]) registered, the [`Acceptor`] over that listener
+//! (`--max-conns`, the EMFILE back-off), the stop flag and the stats it publishes.
+//! Each model runs its own loop over it (`worker`: the event loop that serves
+//! connections itself; `threads`: a loop that hands them to threads); the small
+//! steps they share are here: pin, look at the stop flag, wait for the next events.
+//!
+//! Invariant: the listener and the waker are registered once, here; the waker is
+//! handed to the shutdown handle, which sets the stop flag before waking the poll.
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::accept::Acceptor;
+use super::limit::Cap;
+use super::stats::LiveStats;
+use super::ServerError;
+
+/// The listener's token; connections use their slab index, below it.
+pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
+/// The shutdown waker's token.
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// A worker's poll, listener and published stats, before its loop runs.
+#[derive(Debug)]
+pub(crate) struct WorkerBase {
+    /// Worker id (unique across `--processes` children).
+    pub(crate) id: usize,
+    /// This worker's event loop; the listener and the waker are registered in it.
+    pub(crate) poll: Poll,
+    /// The listener and the accept state.
+    pub(crate) acceptor: Acceptor,
+    /// Where the worker's counters are published for other threads.
+    pub(crate) live: Arc<LiveStats>,
+    /// Set by the shutdown handle before it wakes the poll.
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+impl WorkerBase {
+    /// Worker `id` over `listener`: a new poll with the listener and a waker
+    /// registered. Returns the waker for the shutdown handle.
+    pub(crate) fn new(
+        id: usize,
+        listener: TcpListener,
+        max_conns: Cap,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(WorkerBase, Waker), ServerError> {
+        let poll_err = |source| ServerError::Poll { worker: id, source };
+        let poll = Poll::new().map_err(poll_err)?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(poll_err)?;
+        let waker = Waker::new(poll.registry(), WAKER).map_err(poll_err)?;
+        let acceptor = Acceptor::new(listener, max_conns);
+        let live = Arc::new(LiveStats::new(id));
+        Ok((WorkerBase { id, poll, acceptor, live, stop }, waker))
+    }
+
+    /// Pins the calling thread to `core` when given and records where it runs; a
+    /// refusal is reported and the worker runs unpinned.
+    pub(crate) fn pin(&self, core: Option<usize>) {
+        let cpu = core.filter(|&c| {
+            let pinned = crate::pin::pin_current_thread(c);
+            if !pinned {
+                eprintln!("echod: worker {}: could not pin to cpu {c}; running unpinned", self.id);
+            }
+            pinned
+        });
+        self.live.set_cpu(cpu);
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Waits for the next events, or until an accept pause ends. A signal (EINTR)
+    /// is a turn with no events, not an error.
+    pub(crate) fn wait(&mut self, events: &mut Events) -> io::Result<()> {
+        match self.poll.poll(events, self.acceptor.timeout()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                events.clear();
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A connection makes the listener's token ready, the waker its own; a stop
+    /// flag set by another reads as stopping.
+    #[test]
+    fn listener_and_waker_are_registered() {
+        let listener = crate::net::listener("127.0.0.1:0".parse().expect("addr"), 16, false)
+            .expect("listener");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (mut base, waker) =
+            WorkerBase::new(5, listener, Cap::new(None), stop.clone()).expect("base");
+        let mut events = Events::with_capacity(8);
+        let _client = std::net::TcpStream::connect(addr).expect("connect");
+        let mut seen = Vec::new();
+        // Bounded: a few turns of at most 5 s each.
+        for _ in 0..10 {
+            if seen.contains(&LISTENER) && seen.contains(&WAKER) {
+                break;
+            }
+            waker.wake().expect("wake");
+            base.poll.poll(&mut events, Some(Duration::from_secs(5))).expect("poll");
+            seen.extend(events.iter().map(|e| e.token()));
+        }
+        assert!(seen.contains(&LISTENER) && seen.contains(&WAKER), "{seen:?}");
+        assert!(!base.stopping());
+        stop.store(true, Ordering::Release);
+        assert!(base.stopping());
+        waker.wake().expect("wake");
+        base.wait(&mut events).expect("a turn");
+        assert!(events.iter().any(|e| e.token() == WAKER));
+    }
+}

@@ -1,0 +1,24 @@
+//! The only module allowed `unsafe`: the few syscalls that neither std, socket2 nor
+//! mio wrap, one file per concern (as mio's `sys/`). Every `unsafe` block in this
+//! folder has a `// SAFETY:` comment and a test; callers get safe functions only,
+//! at the paths they have always used (`echod::sys::...`).
+//!
+//! - `rlimit`: RLIMIT_NOFILE (read it, raise the soft limit to the hard limit) and
+//!   RLIMIT_NPROC (read it).
+//! - `sockopt`: `IP_BIND_ADDRESS_NO_PORT`, so a source address is bound while the
+//!   kernel picks the port at `connect()` time, per destination.
+//! - `process`: SIGTERM to one process, `PR_SET_PDEATHSIG` (a child dies with the
+//!   thread that started it), the clock tick of /proc's CPU times.
+//! - `shared_memory`: [`SharedCounters`], atomic counters in a memfd mapped
+//!   `MAP_SHARED`, so `--processes` children count `--max-conns` in one total.
+#![allow(unsafe_code)]
+
+mod process;
+mod rlimit;
+mod shared_memory;
+mod sockopt;
+
+pub use process::{clock_ticks_per_second, die_with_parent, terminate};
+pub use rlimit::{nofile_limit, nproc_limit, raise_nofile_limit, NofileLimit};
+pub use shared_memory::SharedCounters;
+pub use sockopt::{bind_address_no_port, set_bind_address_no_port};
