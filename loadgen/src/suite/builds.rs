@@ -90,6 +90,7 @@ pub fn sides(server: &ServerKind, base: Option<&Build>, rep: u32) -> Vec<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use echod::server::Model;
 
     fn build(tokio: bool) -> Build {
         Build {
@@ -112,7 +113,7 @@ mod tests {
     #[test]
     fn which_steps_run_twice() {
         let echod =
-            ServerKind::Echod { model: "reuseport".into(), workers: 1, pin: true, processes: 1 };
+            ServerKind::Echod { model: Model::Reuseport, workers: 1, pin: true, processes: 1 };
         let tokio = ServerKind::Tokio { threads: 1 };
         let c = ServerKind::CEpoll { threads: 1 };
         let with = build(true);

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use crate::suite_index::Section;
+use echod::server::Model;
 
 /// How long and how wide the suite runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub enum Profile {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerKind {
     /// echod with a model (`reuseport`, `shared`, `threads`), workers and pinning.
-    Echod { model: String, workers: usize, pin: bool, processes: usize },
+    Echod { model: Model, workers: usize, pin: bool, processes: usize },
     /// The project's tokio echo server (benches/tokio-echo).
     Tokio { threads: usize },
     /// The reference C epoll server from ../shared/peers.
@@ -42,7 +43,7 @@ impl ServerKind {
     pub fn label(&self) -> String {
         match self {
             ServerKind::Echod { model, workers, pin, processes } => {
-                let mut s = format!("echod {model} w={workers}");
+                let mut s = format!("echod {} w={workers}", model.name());
                 if !pin {
                     s.push_str(" unpinned");
                 }
@@ -168,7 +169,7 @@ pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
         Profile::Full => &[1, 10, 100, 1_000, 10_000, 50_000],
     };
     let echod = |conns: u64| ServerKind::Echod {
-        model: "reuseport".into(),
+        model: Model::Reuseport,
         // Past one process's descriptors, echod splits itself (the nginx model).
         processes: if conns > 19_000 { 3 } else { 1 },
         workers: sw.max(if conns > 19_000 { 3 } else { 1 }),
@@ -208,7 +209,7 @@ pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
         }
         for &w in &worker_counts {
             let server =
-                ServerKind::Echod { model: "reuseport".into(), workers: w, pin, processes: 1 };
+                ServerKind::Echod { model: Model::Reuseport, workers: w, pin, processes: 1 };
             let mut s = step(Section::Workers, server, Vec::new(), workers_conns, "workers");
             s.client_cores = all.clone();
             s.client_threads = cores.len().max(1);
@@ -217,9 +218,8 @@ pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
     }
     let model_conns: &[u64] = if profile == Profile::Quick { &[100] } else { &[100, 1_000] };
     for &c in model_conns {
-        for model in ["reuseport", "shared", "threads"] {
-            let server =
-                ServerKind::Echod { model: model.into(), workers: sw, pin: true, processes: 1 };
+        for model in Model::ALL {
+            let server = ServerKind::Echod { model, workers: sw, pin: true, processes: 1 };
             steps.push(step(Section::Models, server, server_cores.clone(), c, "models"));
         }
     }

@@ -202,17 +202,20 @@ fn server_command(
 ) -> anyhow::Result<ServerCommand> {
     let (name, program, args) = match kind {
         ServerKind::Echod { model, workers, pin, processes } => {
-            let mut a = vec![
-                "--bind=127.0.0.1".to_string(),
-                format!("--port={port}"),
-                format!("--workers={workers}"),
-                format!("--model={model}"),
-                format!("--processes={processes}"),
-                format!("--stats-json={}", stats_file.display()),
-            ];
-            if !pin {
-                a.push("--no-pin".into());
-            }
+            // echod's own flag definitions write the flags (`to_args`: only those that
+            // differ from the defaults, so an older build understands them too).
+            let flags = echod::server::Flags {
+                bind: std::net::Ipv4Addr::LOCALHOST.into(),
+                port,
+                workers: Some(*workers as u64),
+                model: *model,
+                processes: *processes as u64,
+                stats_json: Some(stats_file.to_path_buf()),
+                no_pin: !pin,
+                ..echod::server::Flags::default()
+            };
+            let mut a: Vec<String> =
+                flags.to_args().into_iter().map(|s| s.to_string_lossy().into_owned()).collect();
             a.extend(programs.echod_args.iter().cloned());
             ("echod", build.echod.clone(), a)
         }
