@@ -1,14 +1,29 @@
-//! The suite's report: Markdown text ([`markdown`]) and SVG plots ([`crate::plot`]) built
-//! from the suite index and the result files; [`builds`] is the base-vs-new
-//! section of a `--base` run; [`html`] the same report as one self-contained page; [`tools`] the sections on the measuring tools
-//! (clients, latency floor, idle memory); [`soak`] the long run at 50,000 connections;
-//! [`tracking`] the same results for benchmark trackers (Bencher's BMF,
-//! github-action-benchmark).
+//! The suite's report, built from the suite index and the result files: Markdown
+//! with SVG charts ([`crate::plot`]), one file per part.
+//!
+//! # Layout
+//!
+//! - [`markdown`]: `report.md` in order: the machine, then each section below; the
+//!   four-tuple experiment and the steps that failed.
+//! - `rows`: one representative run per scenario and the figures derived from it.
+//! - [`builds`]: base vs new (a `--base` run).
+//! - `scaling`: connection scaling, every server on one chart, latency histograms.
+//! - `servers`: workers, models, how SO_REUSEPORT spread connections, peers.
+//! - [`tools`]: the measuring tools: clients side by side, the latency floor, idle
+//!   memory.
+//! - [`soak`]: the long run at 50,000 connections.
+//! - [`series`]: every run second by second.
+//! - [`html`]: `report.html`, the same report as one self-contained page.
+//! - [`tracking`]: the results for benchmark trackers (Bencher's BMF,
+//!   github-action-benchmark).
 
 pub mod builds;
 pub mod html;
 pub mod markdown;
+mod rows;
+mod scaling;
 pub mod series;
+mod servers;
 pub mod soak;
 pub mod tools;
 pub mod tracking;

@@ -12,6 +12,7 @@
 //!   `start_line`: where the workers wait for the coordinator's word.
 //! - `layout`: every connection's parameters (id, target, source address) and the
 //!   split over worker threads.
+//! - `worker_start`: what a worker thread starts with and shares, its messages.
 //! - `worker`: one thread's life (pin, connect, start line, traffic, last word);
 //!   `connect`: its connect phase (bounded window, rate, timeout, errnos).
 //! - `traffic_loop`: its event loop; `phase`: the timeline, the loop's phase
@@ -58,6 +59,7 @@ mod traffic;
 mod traffic_loop;
 mod values;
 mod worker;
+mod worker_start;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

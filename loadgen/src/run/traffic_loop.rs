@@ -16,7 +16,7 @@ use super::conn::Conn;
 use super::phase::{Phase, Seconds};
 use super::schedule::Schedule;
 use super::traffic::Book;
-use super::worker::WorkerStart;
+use super::worker_start::WorkerStart;
 
 /// Longest poll wait, so the stop flag is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(50);

@@ -15,9 +15,9 @@
 //! the base side measured beside it, and every suspect runs again on both sides.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
-use super::{plan, Session, SuiteArgs};
+use super::session::Session;
+use super::{plan, SuiteArgs};
 use crate::compare::load::{self, LoadError, Side};
 use crate::compare::{comparison, Options, Verdict};
 use crate::suite_index::{RepStep, Side as BuildSide};
@@ -91,7 +91,7 @@ fn rerun_suspects(
     session: &mut Session<'_>,
     repeat: u32,
 ) -> anyhow::Result<Vec<RepStep>> {
-    if session.stop.load(Ordering::Relaxed) {
+    if session.stopped() {
         return Ok(Vec::new());
     }
     let found = match find() {

@@ -7,9 +7,6 @@
 //! SIGTERM, then SIGKILL, with every process it started. A command that exits early
 //! or never listens fails its step with its last line of stderr; the suite goes on.
 
-use super::plan::{Plan, ServerKind, Step};
-use crate::suite_index::Section;
-
 /// One `--server NAME=COMMAND`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomServer {
@@ -60,31 +57,6 @@ pub fn parse_all(values: &[String]) -> Result<Vec<CustomServer>, String> {
         }
     }
     Ok(servers)
-}
-
-/// Adds a peers step for each custom server at every connection count the plan's
-/// peers section measures, after that count's own peers.
-pub fn add_to(plan: &mut Plan, servers: &[CustomServer]) {
-    if servers.is_empty() {
-        return;
-    }
-    let mut steps = Vec::new();
-    let peers = |s: &Step| s.section == Section::Peers;
-    for (i, step) in plan.steps.iter().enumerate() {
-        steps.push(step.clone());
-        let last_of_its_count = peers(step)
-            && !plan.steps.get(i + 1).is_some_and(|n| peers(n) && n.conns == step.conns);
-        if last_of_its_count {
-            for custom in servers {
-                let server = ServerKind::Custom(custom.clone());
-                let mut s = step.clone();
-                s.scenario = crate::scenario::format("peers", &server.label(), step.conns);
-                s.server = server;
-                steps.push(s);
-            }
-        }
-    }
-    plan.steps = steps;
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod programs;
 pub mod runner;
 pub mod server;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,10 +28,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 
 use crate::compare;
-use crate::suite_index::{BuildsInfo, RepStep, Section, Side, StepRecord, SuiteIndex};
+use crate::suite_index::{BuildsInfo, Side, SuiteIndex};
 use builds::Build;
 use plan::Profile;
-use programs::Programs;
+use session::Session;
 
 /// Flags of `loadgen suite`.
 #[derive(clap::Args, Debug, Clone)]
@@ -154,7 +155,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     prepare_out(&out, args.force)?;
     let cores = echod::pin::allowed_cores();
     let mut plan = plan::build(profile, &cores, programs.tools());
-    custom::add_to(&mut plan, &customs);
+    plan::add_custom(&mut plan, &customs);
     for step in &mut plan.steps {
         step.duration = args.duration.unwrap_or(step.duration);
         step.warmup = args.warmup.unwrap_or(step.warmup);
@@ -201,7 +202,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         );
     }
     let total = runs_per_rep * args.repeat as usize;
-    let mut session = Session { programs: &programs, port: args.port, stop: &stop, n: 0, total };
+    let mut session = Session::new(&programs, args.port, &stop, total);
     let mut steps = Vec::new();
     for rep in 1..=args.repeat {
         let sub = if args.repeat > 1 { format!("rep{rep}/") } else { String::new() };
@@ -249,137 +250,6 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         .filter(|s| s.side != Some(Side::Base))
         .all(|s| s.record.error.is_none() && s.record.exit_code == Some(0));
     Ok(if clean && !index.interrupted { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
-}
-
-/// What every step of a suite run shares: the programs, the first port, the stop
-/// flag and the progress count.
-struct Session<'a> {
-    programs: &'a Programs,
-    port: u16,
-    stop: &'a Arc<AtomicBool>,
-    /// Steps run so far, and how many the progress line expects.
-    n: usize,
-    total: usize,
-}
-
-impl Session<'_> {
-    /// Runs the scenarios `names` `repeat` more times, into `out/confirm1/`, ...
-    /// (under each side's folder with a base build), the repeat count continuing
-    /// from the first runs so the side order keeps alternating.
-    fn rerun(
-        &mut self,
-        plan: &plan::Plan,
-        names: &[String],
-        out: &Path,
-        repeat: u32,
-    ) -> anyhow::Result<Vec<RepStep>> {
-        let selected = plan::select(plan, names).map_err(anyhow::Error::msg)?;
-        let per_rep: usize = selected
-            .iter()
-            .map(|&i| builds::sides(&plan.steps[i].server, self.programs.base.as_ref(), 1).len())
-            .sum();
-        self.n = 0;
-        self.total = per_rep * repeat as usize;
-        let mut steps = Vec::new();
-        for k in 1..=repeat {
-            let sub = format!("confirm{k}/");
-            steps.extend(self.run_rep(plan, &selected, out, &sub, repeat + k, true)?);
-        }
-        Ok(steps)
-    }
-
-    /// Runs the `selected` steps of `plan` once into `out/sub` (`sub` is empty or
-    /// ends in `/`), each on the sides [`builds::sides`] gives it (into
-    /// `out/<side>/sub` with a base build); stops early when asked to. Each step
-    /// listens on `port` + its index in the plan, whatever the selection or side.
-    fn run_rep(
-        &mut self,
-        plan: &plan::Plan,
-        selected: &[usize],
-        out: &Path,
-        sub: &str,
-        rep: u32,
-        confirm: bool,
-    ) -> anyhow::Result<Vec<RepStep>> {
-        // Closed-loop msgs/s measured in this repeat, by connections: an open-loop
-        // step offers half of the lowest, so both builds get the same rate.
-        let mut rates: Vec<(u64, f64)> = Vec::new();
-        let mut steps = Vec::new();
-        for &i in selected {
-            let step = &plan.steps[i];
-            for side in builds::sides(&step.server, self.programs.base.as_ref(), rep) {
-                if self.stop.load(Ordering::Relaxed) {
-                    return Ok(steps);
-                }
-                let prefix = match side {
-                    Some(side) => format!("{}/{sub}", side.folder()),
-                    None => sub.to_string(),
-                };
-                let dir = out.join(&prefix);
-                std::fs::create_dir_all(dir.join("runs"))
-                    .with_context(|| format!("--out {}: cannot create", dir.display()))?;
-                self.n += 1;
-                let rate = step.rate_fraction.map(|f| f * closed_loop_rate(&rates, step.conns));
-                let tag = side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
-                eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
-                let port = self.port.wrapping_add(i as u16);
-                let record =
-                    runner::run_step(self.programs, side, &dir, i, step, port, rate, self.stop);
-                let result = record.result_file.as_deref().map(|f| crate::result::read(&dir, f));
-                eprintln!("{}", progress_summary(&record, result.as_ref()));
-                if let (Section::Scaling, Some(Ok(r))) = (step.section, &result) {
-                    rates.push((step.conns, r.throughput.msgs_per_sec));
-                }
-                let mut record = record;
-                record.result_file = record.result_file.map(|f| format!("{prefix}{f}"));
-                steps.push(RepStep { rep, confirm, side, record });
-            }
-        }
-        Ok(steps)
-    }
-}
-
-/// The lowest closed-loop msgs/s measured at `conns` earlier in this repeat (on
-/// either side); 10,000 when none was.
-fn closed_loop_rate(rates: &[(u64, f64)], conns: u64) -> f64 {
-    rates
-        .iter()
-        .filter(|(c, r)| *c == conns && *r > 0.0)
-        .map(|(_, r)| *r)
-        .reduce(f64::min)
-        .unwrap_or(10_000.0)
-}
-
-fn progress_summary(
-    r: &StepRecord,
-    result: Option<&anyhow::Result<crate::result::RunResult>>,
-) -> String {
-    if let Some(e) = &r.error {
-        return format!("FAILED: {e}");
-    }
-    if let Some(i) = &r.idle {
-        return format!("{:>9.0} bytes per idle connection", i.bytes_per_conn);
-    }
-    if let (Some(f), None) = (&r.client_figures, result) {
-        let us = |v: Option<f64>| v.map_or("-".into(), echod::units::fmt_micros);
-        return format!(
-            "{:>9} msgs/s  p50 {:>9}  p99 {:>9}  ({})",
-            echod::units::fmt_count(f.msgs_per_sec),
-            us(f.p50_us),
-            us(f.p99_us),
-            f.tool
-        );
-    }
-    match result {
-        Some(Ok(res)) => format!(
-            "{:>9} msgs/s  p50 {:>9}  p99 {:>9}  exit {}",
-            echod::units::fmt_count(res.throughput.msgs_per_sec),
-            echod::units::fmt_micros(res.latency_us.p50),
-            echod::units::fmt_micros(res.latency_us.p99),
-            r.exit_code.unwrap_or(-1)
-        ),
-        _ => "no result".into(),
-    }
 }
 
 /// Makes sure `out` holds nothing from before: a new or empty folder is fine; one

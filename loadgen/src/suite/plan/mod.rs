@@ -9,8 +9,11 @@
 
 use std::time::Duration;
 
+mod kinds;
+mod sections;
+
 use crate::suite_index::Section;
-use echod::server::Model;
+pub use kinds::{Client, ServerKind, Tools};
 
 /// How long and how wide the suite runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,85 +24,6 @@ pub enum Profile {
     Default,
     /// Up to 50,000 connections.
     Full,
-}
-
-/// Which server a step runs against.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ServerKind {
-    /// echod with a model (`reuseport`, `shared`, `threads`), workers and pinning.
-    Echod { model: Model, workers: usize, pin: bool, processes: usize },
-    /// The project's tokio echo server (benches/tokio-echo).
-    Tokio { threads: usize },
-    /// The reference C epoll server from ../shared/peers.
-    CEpoll { threads: usize },
-    /// `sockperf server` (answers only sockperf's own messages: the floor's peer).
-    Sockperf,
-    /// A user's own server (`--server NAME=COMMAND`).
-    Custom(super::custom::CustomServer),
-}
-
-impl ServerKind {
-    /// Short name for tables: `echod`, `echod shared`, `tokio-echo`, `epoll_echo`.
-    pub fn label(&self) -> String {
-        match self {
-            ServerKind::Echod { model, workers, pin, processes } => {
-                let mut s = format!("echod {} w={workers}", model.name());
-                if !pin {
-                    s.push_str(" unpinned");
-                }
-                if *processes > 1 {
-                    s.push_str(&format!(" p={processes}"));
-                }
-                s
-            }
-            ServerKind::Tokio { threads } => format!("tokio-echo t={threads}"),
-            ServerKind::CEpoll { threads } => format!("epoll_echo t={threads}"),
-            ServerKind::Sockperf => "sockperf-server".to_string(),
-            ServerKind::Custom(c) => c.name.clone(),
-        }
-    }
-}
-
-/// Which client a step drives the server with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Client {
-    /// loadgen: every byte verified, every latency recorded.
-    Loadgen,
-    /// The peers' bare client (`echoload`): mio, no verification.
-    Echoload,
-    /// A blocking thread per connection (the rust_echo_bench design): `tpc-client`.
-    TpcClient,
-    /// `sockperf ping-pong` against `sockperf server`: the latency floor's reference.
-    Sockperf,
-    /// No traffic: opens the connections, one exchange each, and holds them idle
-    /// while the server's memory is read.
-    Idle,
-}
-
-impl Client {
-    /// The name in scenario names and tables.
-    pub fn label(self) -> &'static str {
-        match self {
-            Client::Loadgen => "loadgen",
-            Client::Echoload => "echoload",
-            Client::TpcClient => "tpc-client",
-            Client::Sockperf => "sockperf",
-            Client::Idle => "idle",
-        }
-    }
-}
-
-/// The optional programs found on this machine: which steps the plan can hold.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tools {
-    /// The reference C epoll server (../shared/peers, built with gcc).
-    pub c_peer: bool,
-    /// The reference client `echoload` (../shared/peers, built with cargo).
-    pub echoload: bool,
-    /// `tpc-client` beside loadgen.
-    pub tpc_client: bool,
-    /// `sockperf` on PATH (Debian's package).
-    pub sockperf: bool,
 }
 
 /// One loadgen run against one server.
@@ -154,139 +78,20 @@ pub fn split_cores(cores: &[usize]) -> (Vec<usize>, Vec<usize>) {
 /// Builds the plan for a profile on a machine with these allowed cores, holding
 /// the steps whose programs `tools` says are there.
 pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
-    let with_c_peer = tools.c_peer;
-    let (server_cores, client_cores) = split_cores(cores);
-    let sw = server_cores.len().max(1);
-    let cw = client_cores.len().max(1);
-    let (dur, warm) = match profile {
-        Profile::Quick => (Duration::from_secs(2), Duration::from_millis(500)),
-        Profile::Default => (Duration::from_secs(5), Duration::from_secs(1)),
-        Profile::Full => (Duration::from_secs(8), Duration::from_secs(2)),
-    };
-    let scaling: &[u64] = match profile {
-        Profile::Quick => &[1, 100, 1_000],
-        Profile::Default => &[1, 10, 100, 1_000, 10_000],
-        Profile::Full => &[1, 10, 100, 1_000, 10_000, 50_000],
-    };
-    let echod = |conns: u64| ServerKind::Echod {
-        model: Model::Reuseport,
-        // Past one process's descriptors, echod splits itself (the nginx model).
-        processes: if conns > 19_000 { 3 } else { 1 },
-        workers: sw.max(if conns > 19_000 { 3 } else { 1 }),
-        pin: true,
-    };
-    let step =
-        |section, server: ServerKind, server_cores: Vec<usize>, conns: u64, tag: &str| Step {
-            scenario: crate::scenario::format(tag, &server.label(), conns),
-            host_bound: (conns == 1).then_some(ONE_CONN_HOST_BOUND),
-            section,
-            server,
-            server_cores,
-            conns,
-            rate_fraction: None,
-            duration: dur,
-            warmup: warm,
-            client_threads: cw.min(conns as usize).max(1),
-            client_cores: client_cores.clone(),
-            client: Client::Loadgen,
-        };
+    let b = sections::Builder::new(profile, cores, tools);
     let mut steps = Vec::new();
-    for &c in scaling {
-        steps.push(step(Section::Scaling, echod(c), server_cores.clone(), c, "scaling"));
-    }
-    let open_at: &[u64] = if profile == Profile::Quick { &[100] } else { &[100, 1_000] };
-    for &c in open_at {
-        let mut s = step(Section::OpenLoop, echod(c), server_cores.clone(), c, "open-loop");
-        s.rate_fraction = Some(0.5);
-        steps.push(s);
-    }
-    let all: Vec<usize> = cores.to_vec();
-    let worker_counts: Vec<usize> = (1..=cores.len().max(1)).collect();
-    let workers_conns = 1_000;
-    for pin in [true, false] {
-        if profile == Profile::Quick && !pin {
-            continue;
-        }
-        for &w in &worker_counts {
-            let server =
-                ServerKind::Echod { model: Model::Reuseport, workers: w, pin, processes: 1 };
-            let mut s = step(Section::Workers, server, Vec::new(), workers_conns, "workers");
-            s.client_cores = all.clone();
-            s.client_threads = cores.len().max(1);
-            steps.push(s);
-        }
-    }
-    let model_conns: &[u64] = if profile == Profile::Quick { &[100] } else { &[100, 1_000] };
-    for &c in model_conns {
-        for model in Model::ALL {
-            let server = ServerKind::Echod { model, workers: sw, pin: true, processes: 1 };
-            steps.push(step(Section::Models, server, server_cores.clone(), c, "models"));
-        }
-    }
-    let peer_conns: &[u64] = match profile {
-        Profile::Quick => &[1_000],
-        _ => &[10, 1_000, 5_000],
-    };
-    for &c in peer_conns {
-        let mut servers = vec![echod(c), ServerKind::Tokio { threads: sw }];
-        if with_c_peer {
-            servers.push(ServerKind::CEpoll { threads: sw });
-        }
-        for server in servers {
-            steps.push(step(Section::Peers, server, server_cores.clone(), c, "peers"));
-        }
-    }
+    steps.extend(b.scaling());
+    steps.extend(b.open_loop());
+    steps.extend(b.workers());
+    steps.extend(b.models());
+    steps.extend(b.peers());
     if profile != Profile::Quick {
-        let reference = if with_c_peer { ServerKind::CEpoll { threads: 1 } } else { echod(1) };
-        let clients_conns: &[u64] =
-            if profile == Profile::Full { &[10, 1_000, 5_000] } else { &[10, 1_000] };
-        let mut clients = vec![Client::Loadgen];
-        clients.extend(tools.echoload.then_some(Client::Echoload));
-        clients.extend(tools.tpc_client.then_some(Client::TpcClient));
-        for &c in clients_conns {
-            for &client in &clients {
-                let mut s = step(Section::Clients, reference.clone(), server_cores.clone(), c, "");
-                s.client = client;
-                s.client_threads = 1;
-                s.client_cores = client_cores[..1].to_vec();
-                s.scenario = client_scenario("clients", client, &reference, "", c);
-                steps.push(s);
-            }
-        }
-        // One connection, server and client on one core, then on two.
-        let one_core = client_cores[..1].to_vec();
-        for (pinning, server_at) in
-            [("same-core", one_core.clone()), ("cross-core", server_cores.clone())]
-        {
-            let mut pairs = vec![(Client::Loadgen, reference.clone())];
-            if tools.sockperf {
-                pairs.push((Client::Sockperf, ServerKind::Sockperf));
-            }
-            for (client, server) in pairs {
-                let mut s = step(Section::Floor, server.clone(), server_at.clone(), 1, "");
-                s.client = client;
-                s.client_cores = one_core.clone();
-                s.scenario = client_scenario("floor", client, &server, pinning, 1);
-                steps.push(s);
-            }
-        }
-        let mut idle_servers = vec![echod(1), ServerKind::Tokio { threads: 1 }];
-        if with_c_peer {
-            idle_servers.push(ServerKind::CEpoll { threads: 1 });
-        }
-        for server in idle_servers {
-            let mut s = step(Section::IdleMemory, server, server_cores.clone(), IDLE_CONNS, "idle");
-            s.client = Client::Idle;
-            s.host_bound = None;
-            steps.push(s);
-        }
+        steps.extend(b.clients());
+        steps.extend(b.floor());
+        steps.extend(b.idle());
     }
     if profile == Profile::Full {
-        // A minute here; `--section soak --duration 10m` for the real soak.
-        let mut s =
-            step(Section::Soak, echod(SOAK_CONNS), server_cores.clone(), SOAK_CONNS, "soak");
-        s.duration = Duration::from_secs(60);
-        steps.push(s);
+        steps.extend(b.soak());
     }
     Plan { profile, steps, ports_experiment: true }
 }
@@ -296,21 +101,29 @@ pub const IDLE_CONNS: u64 = 10_000;
 /// Connections of the soak: past one process's descriptors on both sides.
 pub const SOAK_CONNS: u64 = 50_000;
 
-/// `clients tpc-client → epoll_echo t=1 conns=1000`, `floor sockperf → sockperf-server
-/// same-core conns=1`: the client, the server, and the pinning when it varies.
-fn client_scenario(
-    tag: &str,
-    client: Client,
-    server: &ServerKind,
-    pinning: &str,
-    conns: u64,
-) -> String {
-    let mut who = format!("{} → {}", client.label(), server.label());
-    if !pinning.is_empty() {
-        who.push(' ');
-        who.push_str(pinning);
+/// Adds a peers step for each custom server at every connection count the plan's
+/// peers section measures, after that count's own peers.
+pub fn add_custom(plan: &mut Plan, servers: &[crate::suite::custom::CustomServer]) {
+    if servers.is_empty() {
+        return;
     }
-    crate::scenario::format(tag, &who, conns)
+    let mut steps = Vec::new();
+    let peers = |s: &Step| s.section == Section::Peers;
+    for (i, step) in plan.steps.iter().enumerate() {
+        steps.push(step.clone());
+        let last_of_its_count = peers(step)
+            && !plan.steps.get(i + 1).is_some_and(|n| peers(n) && n.conns == step.conns);
+        if last_of_its_count {
+            for custom in servers {
+                let server = ServerKind::Custom(custom.clone());
+                let mut s = step.clone();
+                s.scenario = crate::scenario::format("peers", &server.label(), step.conns);
+                s.server = server;
+                steps.push(s);
+            }
+        }
+    }
+    plan.steps = steps;
 }
 
 /// The indices of the steps to run: every step when `only` is empty; otherwise the
