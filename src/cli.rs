@@ -38,12 +38,67 @@ pub fn print(text: &str) {
 }
 
 /// Parses the command line; on a usage error prints one line and exits 2.
-/// `--help` and `--version` print as usual and exit 0.
+/// `--help` and `--version` print as usual and exit 0, and so does `--generate
+/// KIND`: a man page or a shell completion script made from the same flag
+/// definitions (every tool takes it; it is not one of the tool's own settings).
 pub fn parse_or_exit<T: clap::Parser>(tool: &str) -> T {
-    match T::try_parse() {
+    let matches = match with_generate(T::command()).try_get_matches() {
+        Ok(m) => m,
+        Err(e) => exit_on_clap_error(tool, e),
+    };
+    if let Some(kind) = matches.get_one::<Generate>(GENERATE) {
+        print(&String::from_utf8_lossy(&generate(with_generate(T::command()), *kind)));
+        std::process::exit(EXIT_OK.into());
+    }
+    match T::from_arg_matches(&matches) {
         Ok(v) => v,
         Err(e) => exit_on_clap_error(tool, e),
     }
+}
+
+/// The id of `--generate`.
+const GENERATE: &str = "generate";
+
+/// What `--generate` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generate {
+    /// A man page (roff): `echod --generate man > /usr/local/share/man/man1/echod.1`.
+    Man,
+    /// A bash completion script.
+    CompleteBash,
+    /// A zsh completion script.
+    CompleteZsh,
+    /// A fish completion script.
+    CompleteFish,
+}
+
+/// `cmd` with `--generate KIND`.
+pub fn with_generate(cmd: clap::Command) -> clap::Command {
+    cmd.arg(
+        clap::Arg::new(GENERATE)
+            .long(GENERATE)
+            .value_name("KIND")
+            .value_parser(clap::value_parser!(Generate))
+            .help("Print a man page or a shell completion script (man, complete-bash, complete-zsh, complete-fish) and exit"),
+    )
+}
+
+/// The man page or completion script of `cmd`.
+pub fn generate(mut cmd: clap::Command, kind: Generate) -> Vec<u8> {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let mut out = Vec::new();
+    let shell = match kind {
+        Generate::Man => {
+            let _ = clap_mangen::Man::new(cmd).render(&mut out);
+            return out;
+        }
+        Generate::CompleteBash => Shell::Bash,
+        Generate::CompleteZsh => Shell::Zsh,
+        Generate::CompleteFish => Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    out
 }
 
 fn exit_on_clap_error(tool: &str, e: clap::Error) -> ! {

@@ -194,3 +194,25 @@ fn emfile_pauses_accepting_then_resumes() {
     assert!(stats.total().accept_errors >= 1, "{stats:?}");
     assert_eq!(stats.total().accepted, 60);
 }
+
+/// `--generate` prints a man page and bash, zsh and fish completions made from the
+/// flag definitions, and exits 0; they name echod's flags.
+#[test]
+fn generates_man_page_and_completions() {
+    for (kind, marker) in [
+        ("man", ".TH echod 1"),
+        ("complete-bash", "_echod()"),
+        ("complete-zsh", "#compdef echod"),
+        ("complete-fish", "complete -c echod"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_echod"))
+            .args(["--generate", kind])
+            .output()
+            .expect("run echod");
+        // roff escapes the dashes of a man page: read it without the escapes.
+        let text = String::from_utf8_lossy(&out.stdout).replace('\\', "");
+        assert_eq!(out.status.code(), Some(0), "{kind}");
+        assert!(text.contains(marker), "{kind}: {text}");
+        assert!(text.contains("workers") && text.contains("stats-json"), "{kind}: {text}");
+    }
+}

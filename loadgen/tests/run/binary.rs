@@ -141,3 +141,22 @@ fn json_and_hgrm_read_back() {
     let _ = std::fs::remove_file(&json);
     let _ = std::fs::remove_file(&hgrm);
 }
+
+/// `--generate` prints a man page and shell completions of loadgen and its
+/// subcommands, made from the flag definitions; exit 0.
+#[test]
+fn generates_man_page_and_completions() {
+    for (kind, marker) in [
+        ("man", ".TH loadgen 1"),
+        ("complete-bash", "_loadgen()"),
+        ("complete-zsh", "#compdef loadgen"),
+        ("complete-fish", "complete -c loadgen"),
+    ] {
+        let o = loadgen(&["--generate", kind]);
+        // roff escapes the dashes of a man page: read it without the escapes.
+        let text = String::from_utf8_lossy(&o.stdout).replace('\\', "");
+        assert_eq!(o.status.code(), Some(0), "{kind}: {}", stderr(&o));
+        assert!(text.contains(marker), "{kind}: {text}");
+        assert!(text.contains("conns") && text.contains("suite"), "{kind}: {text}");
+    }
+}
