@@ -62,6 +62,8 @@ pub struct Child {
     closed: bool,
     /// The exit status, once seen.
     status: Option<ExitStatus>,
+    /// It leads a process group of its own: stopping it signals the whole group.
+    group: bool,
 }
 
 impl Child {
@@ -69,6 +71,7 @@ impl Child {
     /// start it from a thread that lives as long as it should (main, or the thread
     /// that waits for it).
     pub fn start(spec: Spec) -> Result<Child, ChildError> {
+        let group = spec.has_own_group();
         let (name, mut command) = spec.command();
         let mut inner =
             command.spawn().map_err(|source| ChildError::Start { name: name.clone(), source })?;
@@ -77,7 +80,7 @@ impl Child {
         let stdin = inner.stdin.take();
         let closed = lines.is_none();
         let pending = VecDeque::new();
-        Ok(Child { name, inner, stdin, lines, tail, pending, closed, status: None })
+        Ok(Child { name, inner, stdin, lines, tail, pending, closed, status: None, group })
     }
 
     /// Its pid (of `taskset` until it execs the program: the same process).
@@ -225,15 +228,22 @@ impl Child {
         }
     }
 
-    /// Sends SIGTERM if it has not ended (never to a reaped child).
+    /// Sends SIGTERM if it has not ended (never to a reaped child); to its whole
+    /// group when it leads one (whose members may outlive it).
     pub fn terminate(&mut self) {
-        if self.running() {
+        if self.group {
+            let _ = crate::sys::signal_group(self.pid(), libc::SIGTERM);
+        } else if self.running() {
             let _ = crate::sys::terminate(self.pid());
         }
     }
 
-    /// SIGKILL (if it has not ended) and reap: how it ended.
+    /// SIGKILL (if it has not ended; and its group, when it leads one) and reap:
+    /// how it ended.
     pub fn kill(&mut self) -> io::Result<ExitStatus> {
+        if self.group {
+            let _ = crate::sys::signal_group(self.pid(), libc::SIGKILL);
+        }
         if self.running() {
             let _ = self.inner.kill();
         }

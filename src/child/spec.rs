@@ -45,6 +45,8 @@ pub struct Spec {
     stdout: Out,
     /// Where its stderr goes.
     stderr: Out,
+    /// A process group of its own (stopping it stops everything it started).
+    own_group: bool,
 }
 
 impl Spec {
@@ -62,6 +64,7 @@ impl Spec {
             stdin: false,
             stdout: Out::Lines,
             stderr: Out::Lines,
+            own_group: false,
         }
     }
 
@@ -99,6 +102,18 @@ impl Spec {
         self
     }
 
+    /// Starts the child in a process group of its own, so stopping it stops
+    /// everything it started (a user's shell command and its children).
+    pub fn own_group(mut self) -> Spec {
+        self.own_group = true;
+        self
+    }
+
+    /// Whether it asked for a group of its own.
+    pub(super) fn has_own_group(&self) -> bool {
+        self.own_group
+    }
+
     /// Gives the child a stdin pipe the parent holds ([`Child::stdin`]).
     pub fn stdin_pipe(mut self) -> Spec {
         self.stdin = true;
@@ -120,7 +135,7 @@ impl Spec {
     /// The command that starts it (through `taskset` when pinned, dying with the
     /// thread that spawns it), and its name.
     pub(super) fn command(self) -> (String, Command) {
-        let Spec { name, program, args, env, dir, cores, stdin, stdout, stderr } = self;
+        let Spec { name, program, args, env, dir, cores, stdin, stdout, stderr, own_group } = self;
         let mut command = if cores.is_empty() {
             Command::new(&program)
         } else {
@@ -136,6 +151,10 @@ impl Spec {
         command.stdin(if stdin { Stdio::piped() } else { Stdio::null() });
         command.stdout(stdout.stdio()).stderr(stderr.stdio());
         crate::sys::die_with_parent(&mut command, libc::SIGTERM);
+        if own_group {
+            use std::os::unix::process::CommandExt as _;
+            command.process_group(0);
+        }
         (name, command)
     }
 }

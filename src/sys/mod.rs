@@ -18,7 +18,7 @@ mod rlimit;
 mod shared_memory;
 mod sockopt;
 
-pub use process::{clock_ticks_per_second, die_with_parent, terminate};
+pub use process::{clock_ticks_per_second, die_with_parent, signal_group, terminate};
 pub use rlimit::{nofile_limit, nproc_limit, raise_nofile_limit, NofileLimit};
 pub use shared_memory::SharedCounters;
 pub use sockopt::{bind_address_no_port, set_bind_address_no_port};

@@ -32,6 +32,22 @@ pub fn terminate(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Sends `signal` to every process of group `pgid` (a child started in a group of
+/// its own, and everything it started). Refuses groups 0 and 1 (ours, and init's).
+pub fn signal_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pgid = libc::pid_t::try_from(pgid)
+        .ok()
+        .filter(|g| *g > 1)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a process group"))?;
+    // SAFETY: kill(2) takes plain integers; -pgid (pgid > 1) names one process group,
+    // never our own (0) or every process (-1).
+    let rc = unsafe { libc::kill(-pgid, signal) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Makes the child that `command` starts receive `signal` when the thread that
 /// spawns it exits (`PR_SET_PDEATHSIG`), so a parent killed with SIGKILL leaves no
 /// child behind. The setting survives `exec` of an ordinary program (taskset, a
@@ -83,6 +99,34 @@ mod tests {
         terminate(child.id()).expect("kill");
         assert_eq!(child.wait().expect("wait").signal(), Some(libc::SIGTERM));
         assert!(terminate(0).is_err());
+    }
+
+    /// A shell and both of its sleeping children, in a group of their own, all get
+    /// the group's SIGTERM; groups 0 and 1 are refused.
+    #[test]
+    fn signal_group_reaches_every_member() {
+        use std::os::unix::process::CommandExt as _;
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & echo started; wait"])
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut out = std::io::BufReader::new(shell.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("started");
+        let members = crate::procfs::tree(shell.id());
+        assert_eq!(members.len(), 3, "{members:?}");
+        signal_group(shell.id(), libc::SIGTERM).expect("signal");
+        shell.wait().expect("reap");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while members.iter().any(|p| crate::procfs::alive(*p))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!members.iter().any(|p| crate::procfs::alive(*p)), "a member survived");
+        assert!(signal_group(0, libc::SIGTERM).is_err() && signal_group(1, libc::SIGTERM).is_err());
     }
 
     /// A grandchild started with `die_with_parent` is killed when its parent (a

@@ -246,6 +246,7 @@ fn server_command(
                 args,
                 cores: cores.to_vec(),
                 ready: Ready::Line("listen on".into()),
+                own_group: false,
             };
             return Ok(cmd);
         }
@@ -256,11 +257,19 @@ fn server_command(
                 args: vec!["-c".into(), custom.command_for(port)],
                 cores: cores.to_vec(),
                 ready: Ready::Port(port),
+                own_group: true,
             });
         }
     };
     let ready = Ready::Line("listening on".to_string());
-    Ok(ServerCommand { name: name.into(), program, args, cores: cores.to_vec(), ready })
+    Ok(ServerCommand {
+        name: name.into(),
+        program,
+        args,
+        cores: cores.to_vec(),
+        ready,
+        own_group: false,
+    })
 }
 
 fn read_accepted(path: &Path) -> Option<Vec<u64>> {

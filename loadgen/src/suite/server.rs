@@ -30,6 +30,9 @@ pub struct ServerCommand {
     pub cores: Vec<usize>,
     /// How to tell it is ready.
     pub ready: Ready,
+    /// Start it in a process group of its own, so stopping it stops everything it
+    /// started (a user's shell command and its children).
+    pub own_group: bool,
 }
 
 /// How the suite tells that a server is ready.
@@ -51,7 +54,10 @@ pub struct ServerProc {
 impl ServerProc {
     /// Starts the server and waits for its ready line (on stdout or stderr).
     pub fn start(cmd: &ServerCommand) -> anyhow::Result<ServerProc> {
-        let spec = Spec::new(&cmd.program).name(&cmd.name).args(&cmd.args).pinned(&cmd.cores);
+        let mut spec = Spec::new(&cmd.program).name(&cmd.name).args(&cmd.args).pinned(&cmd.cores);
+        if cmd.own_group {
+            spec = spec.own_group();
+        }
         let mut child = Child::start(spec)?;
         match &cmd.ready {
             Ready::Line(text) => {
@@ -134,6 +140,7 @@ mod tests {
             args: vec!["-c".into(), "exit 3".into()],
             cores: vec![],
             ready: Ready::Line("listening on".into()),
+            own_group: false,
         };
         let err = ServerProc::start(&quick).err().expect("must fail");
         assert!(err.to_string().contains("quitter exited (exit status: 3) before"), "{err}");
@@ -148,6 +155,7 @@ mod tests {
             args: vec!["-c".into(), "sleep 30 & echo listening on test; wait".into()],
             cores: vec![0],
             ready: Ready::Line("listening on".into()),
+            own_group: false,
         };
         let mut p = ServerProc::start(&cmd).expect("start");
         let pids = procfs::tree(p.pid());
