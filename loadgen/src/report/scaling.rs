@@ -90,6 +90,17 @@ pub(super) fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow:
     if reps > 1 {
         let _ = writeln!(md, "Each row is the median-throughput run of {reps} repeats.\n");
     }
+    for r in rows {
+        if let Some(why) = &r.res.host_bound {
+            let _ = writeln!(
+                md,
+                "The {}-connection figure is the host's more than the code's ({why}): \
+                 `loadgen compare` shows it but does not gate on it between results from \
+                 different machines.\n",
+                r.rec.conns
+            );
+        }
+    }
     Ok(())
 }
 

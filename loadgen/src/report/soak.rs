@@ -36,8 +36,13 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) -> anyhow::Resul
         let msgs: Vec<(f64, f64)> = res.series.iter().map(|s| (s.t_s, s.msgs as f64)).collect();
         let rates: Vec<f64> = msgs.iter().map(|p| p.1).collect();
         let (lo, hi) = min_max(&rates);
-        let rss: Vec<f64> = r.server_series.iter().map(|s| s.rss as f64).collect();
-        let fds: Vec<f64> = r.server_series.iter().map(|s| s.fds as f64).collect();
+        // The server's samples of the measured phase only (not the connect phase, the
+        // warm-up or the close), so first, last and drift compare like with like.
+        let (from, to) = measured_window(&res);
+        let held: Vec<&ServerSample> =
+            r.server_series.iter().filter(|s| s.t_s >= from && s.t_s <= to).collect();
+        let rss: Vec<f64> = held.iter().map(|s| s.rss as f64).collect();
+        let fds: Vec<f64> = held.iter().map(|s| s.fds as f64).collect();
         let _ = writeln!(
             md,
             "`{}`, {} s measured: {} of {} connections up, {} mismatched bytes, exit {}.\n",
@@ -47,6 +52,11 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) -> anyhow::Resul
             fmt_count(res.connections.requested as f64),
             res.errors.mismatch,
             r.exit_code.map_or("-".into(), |c| c.to_string())
+        );
+        let _ = writeln!(
+            md,
+            "The server's figures are of its samples from {from:.0} s to {to:.0} s after \
+             loadgen started (the measured phase; the plot shows the whole run).\n"
         );
         let _ = writeln!(md, "| | first | last | min | max | drift |\n|:--|--:|--:|--:|--:|--:|");
         row(md, "round trips/s", &rates, fmt_count);
@@ -84,6 +94,19 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// Seconds after loadgen started when its measured phase began and ended: the
+/// connect phase (connections over their connect rate), then the warm-up.
+fn measured_window(res: &crate::result::RunResult) -> (f64, f64) {
+    let c = &res.connections;
+    let connect_s = if c.connect_rate_per_sec > 0.0 {
+        c.established as f64 / c.connect_rate_per_sec
+    } else {
+        0.0
+    };
+    let from = connect_s + res.config.warmup_s;
+    (from, from + res.throughput.duration_s)
 }
 
 fn min_max(v: &[f64]) -> (f64, f64) {

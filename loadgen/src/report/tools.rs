@@ -61,7 +61,8 @@ fn clients(md: &mut String, index: &SuiteIndex) {
          against each. loadgen verifies every echoed byte and records every latency; \
          `echoload` (the peers' bare mio client) checks nothing; `tpc-client` is a blocking \
          thread per connection (rust_echo_bench's design). Each tool times its own measured \
-         window's CPU.\n",
+         window's CPU. With repeats, the ratio pairs the clients of each repeat: the median \
+         and the range of those.\n",
         first.server, first.server_cores, first.client_cores
     );
     let _ = writeln!(
@@ -71,14 +72,15 @@ fn clients(md: &mut String, index: &SuiteIndex) {
     );
     for r in &rows {
         let Some(f) = figures(r) else { continue };
-        let loadgen = rows
-            .iter()
-            .filter(|o| o.conns == r.conns)
-            .filter_map(|o| figures(o).filter(|f| f.tool == "loadgen"))
-            .find_map(|f| f.rt_per_cpu_s);
-        let ratio = match (loadgen, f.rt_per_cpu_s) {
-            (Some(l), Some(c)) if c > 0.0 => format!("{:.2}", l / c),
-            _ => "-".into(),
+        let ratio = match paired_ratios(index, r.conns, &f.tool) {
+            v if v.is_empty() => "-".into(),
+            v if v.len() == 1 => format!("{:.2}", v[0]),
+            v => format!(
+                "{:.2} ({:.2}–{:.2})",
+                crate::compare::stats::median(&v).unwrap_or(0.0),
+                v.iter().copied().fold(f64::INFINITY, f64::min),
+                v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            ),
         };
         let _ = writeln!(
             md,
@@ -92,6 +94,28 @@ fn clients(md: &mut String, index: &SuiteIndex) {
         );
     }
     let _ = writeln!(md);
+}
+
+/// loadgen's round trips per CPU-second over `tool`'s, at `conns`, one ratio per
+/// repeat: each pairs the two clients of the same repeat (minutes apart), so a slow
+/// spell of the machine does not read as a difference between them.
+fn paired_ratios(index: &SuiteIndex, conns: u64, tool: &str) -> Vec<f64> {
+    let of = |rep: u32, name: &str| {
+        index
+            .steps
+            .iter()
+            .filter(|s| s.rep == rep && s.side != Some(Side::Base))
+            .filter(|s| s.record.section == Section::Clients && s.record.conns == conns)
+            .filter_map(|s| figures(&s.record).filter(|f| f.tool == name))
+            .find_map(|f| f.rt_per_cpu_s)
+    };
+    let reps: std::collections::BTreeSet<u32> = index.steps.iter().map(|s| s.rep).collect();
+    reps.into_iter()
+        .filter_map(|rep| match (of(rep, "loadgen"), of(rep, tool)) {
+            (Some(l), Some(c)) if c > 0.0 => Some(l / c),
+            _ => None,
+        })
+        .collect()
 }
 
 fn floor(md: &mut String, index: &SuiteIndex) {
