@@ -105,7 +105,7 @@ pub fn resolve(repo: &Path, rev: &str) -> anyhow::Result<(String, String)> {
              (a shallow clone?): give the revision to compare with"
         )
     })?;
-    Ok((sha, format!("the revision results/baseline was measured at ({recorded})")))
+    Ok((sha, "the revision results/baseline was measured at".to_string()))
 }
 
 /// The git revision the first result under `dir` was measured at (without `-dirty`).
