@@ -36,7 +36,7 @@ fn four_tuple_cases_match_predictions() {
     std::fs::remove_file(&json).ok();
     let cases = v["cases"].as_array().unwrap();
     let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["a", "b", "c", "d", "e", "e"]);
+    assert_eq!(ids, ["a", "b", "c", "d", "e", "e", "f", "g", "h"]);
     let by = |i: usize, f: &str| cases[i][f].as_u64().unwrap();
     for i in 0..cases.len() {
         assert_eq!(by(i, "measured"), by(i, "predicted"), "case {i}: {stdout}");
@@ -48,6 +48,19 @@ fn four_tuple_cases_match_predictions() {
     assert_eq!(by(3, "measured"), 200, "(d) two destinations double it");
     assert!(by(4, "measured") < 100, "(e) TIME_WAIT holds ports without reuse");
     assert_eq!(by(5, "measured"), 100, "(e) tcp_tw_reuse takes them back");
+    assert_eq!(by(6, "measured"), 100, "(f) connected UDP sockets: the range, like TCP");
+    assert_eq!(by(7, "measured"), 100, "(g) but destinations do not multiply them");
+    assert_eq!(cases[7]["stopped_by"], "EAGAIN");
+    assert_eq!(by(8, "measured"), 200, "(h) one unconnected socket, every peer");
+    let udp = &v["udp_server"];
+    assert_eq!((udp["flows"].as_u64(), udp["distinct_peers"].as_u64()), (Some(200), Some(200)));
+    assert_eq!(udp["udp_sockets_on_port"], 1, "one UDP socket for every flow");
+    assert_eq!(udp["tcp_sockets_on_port"], 200, "TCP: a socket per connection");
+    let spread = &v["udp_reuseport"];
+    assert_eq!(spread["flows_split"], 0, "a flow always reaches the same socket");
+    let per: u64 =
+        spread["flows_per_socket"].as_array().unwrap().iter().filter_map(|x| x.as_u64()).sum();
+    assert_eq!(per, spread["flows"].as_u64().unwrap(), "every flow reached a socket");
     let sample = &v["sample"];
     assert_eq!(sample["accepted"], 200);
     assert_eq!(sample["distinct_local_ports"], 1);
@@ -84,7 +97,7 @@ fn runs_without_root_in_a_user_namespace() {
     }
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let cases: Vec<&str> = stdout.lines().filter(|l| l.starts_with('(')).collect();
-    assert_eq!(cases.len(), 6, "{stdout}");
+    assert_eq!(cases.len(), 9, "{stdout}");
     assert!(cases.iter().all(|l| l.trim_end().ends_with(" ok")), "{stdout}");
     assert!(stdout.contains("ip_local_port_range 41200 41249 = 50 ports per family"), "{stdout}");
 }

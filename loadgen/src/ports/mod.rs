@@ -13,6 +13,7 @@
 mod cases;
 mod holder;
 pub mod tuples;
+pub mod udp;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -73,6 +74,12 @@ pub struct PortsReport {
     pub cases: Vec<CaseResult>,
     /// The server's side, from case (b).
     pub sample: Option<TupleSample>,
+    /// UDP, the server's side: one socket for every flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_server: Option<udp::UdpServerSide>,
+    /// UDP with SO_REUSEPORT: flows over a group of sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_reuseport: Option<udp::ReuseportSpread>,
 }
 
 /// Runs the experiment; exit 0 when every case measured what was predicted, 1 when
@@ -87,7 +94,9 @@ pub fn execute(args: PortsArgs) -> anyhow::Result<u8> {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text).with_context(|| format!("--json {}", path.display()))?;
     }
-    let all_match = report.cases.iter().all(|c| c.measured == c.predicted);
+    let all_match = report.cases.iter().all(|c| c.measured == c.predicted)
+        && report.udp_server.as_ref().map_or(true, udp::UdpServerSide::as_predicted)
+        && report.udp_reuseport.as_ref().map_or(true, |r| r.flows_split == 0);
     Ok(if all_match { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
 }
 
@@ -178,14 +187,35 @@ fn run_inner(args: &PortsArgs) -> anyhow::Result<PortsReport> {
     let setup = cases::Setup { ports, k: args.k, base_port: args.port };
     let mut sample = None;
     let mut rows = vec![cases::case_a(&setup).context("case (a)")?];
+    let mut tcp_on_port = 0;
     rows.push(
-        cases::case_b(&setup, |acc| sample = Some(tuples::sample(acc, args.sample)))
-            .context("case (b)")?,
+        cases::case_b(&setup, |acc| {
+            sample = Some(tuples::sample(acc, args.sample));
+            tcp_on_port = udp::sockets_on_local_port("/proc/net/tcp", setup.base_port + 1);
+        })
+        .context("case (b)")?,
     );
     rows.push(cases::case_c(&setup).context("case (c)")?);
     rows.push(cases::case_d(&setup).context("case (d)")?);
     rows.extend(cases::case_e(&setup).context("case (e)")?);
-    Ok(PortsReport { range: args.range, ports, k: args.k, cases: rows, sample })
+    rows.push(udp::case_f(&setup));
+    rows.push(udp::case_g(&setup));
+    rows.push(udp::case_h(&setup).context("case (h)")?);
+    let flows = (args.k * ports) as usize;
+    let udp_server = udp::server_side(&setup, flows, tcp_on_port).context("UDP server side")?;
+    // Flows from the k sources, within what their ports allow.
+    let spread_flows = ((args.k * ports * 9 / 10) as usize).min(1_000);
+    let udp_reuseport =
+        udp::reuseport_spread(&setup, 2, spread_flows, 5).context("UDP with SO_REUSEPORT")?;
+    Ok(PortsReport {
+        range: args.range,
+        ports,
+        k: args.k,
+        cases: rows,
+        sample,
+        udp_server: Some(udp_server),
+        udp_reuseport: Some(udp_reuseport),
+    })
 }
 
 /// The table and the sample, as printed.
@@ -208,6 +238,38 @@ pub fn render(r: &PortsReport) -> String {
             s,
             "({}) {:<62} {:>9} {:>9}  {:<14} {verdict}",
             c.id, c.name, c.predicted, c.measured, c.stopped_by
+        );
+    }
+    if let Some(u) = &r.udp_server {
+        let verdict = if u.as_predicted() { "ok" } else { "DIFFERS" };
+        let _ = writeln!(
+            s,
+            "\nserver side, UDP: {} flows from {} sources sent one datagram each to one socket: \
+             {} received, {} distinct peers named by recvfrom; sockets on the port: {} in \
+             /proc/net/udp, against {} in /proc/net/tcp for case (b)'s {} TCP connections  {verdict}",
+            u.flows, u.sources, u.received, u.distinct_peers, u.udp_sockets_on_port,
+            u.tcp_sockets_on_port, r.k * r.ports
+        );
+    }
+    if let Some(p) = &r.udp_reuseport {
+        let list: Vec<String> = p.flows_per_socket.iter().map(ToString::to_string).collect();
+        let worst = p
+            .flows_per_socket
+            .iter()
+            .map(|&f| (f as f64 - p.expected).abs() / p.sigma.max(1e-9))
+            .fold(0.0, f64::max);
+        let verdict = if p.flows_split == 0 { "ok" } else { "DIFFERS" };
+        let _ = writeln!(
+            s,
+            "UDP with SO_REUSEPORT: {} sockets on one port, {} flows × {} datagrams: flows per \
+             socket {} (expected {:.0} ± {:.1}, worst {worst:.1}σ); flows split over sockets: {}  {verdict}",
+            p.sockets,
+            p.flows,
+            p.per_flow,
+            list.join(" / "),
+            p.expected,
+            p.sigma,
+            p.flows_split
         );
     }
     if let Some(t) = &r.sample {

@@ -82,7 +82,8 @@ fn header(md: &mut String, index: &SuiteIndex) {
 }
 
 fn ports(md: &mut String, out: &Path, index: &SuiteIndex) {
-    let _ = writeln!(md, "## Four-tuples: ports per family, sources, destinations, TIME_WAIT\n");
+    let _ =
+        writeln!(md, "## Four-tuples: ports per family, sources, destinations, TIME_WAIT, UDP\n");
     let text =
         index.ports_file.as_ref().and_then(|_| std::fs::read_to_string(out.join("ports.txt")).ok());
     match text {
@@ -95,8 +96,12 @@ fn ports(md: &mut String, out: &Path, index: &SuiteIndex) {
                  source addresses bound with IP_BIND_ADDRESS_NO_PORT and destination addresses \
                  each add a family; a plain bind() reserves a port per socket whatever the \
                  destination (EADDRINUSE); ports in TIME_WAIT stay taken unless tcp_tw_reuse \
-                 lets connect() take them back. Below the table, the server's side: every \
-                 accepted socket has the listener's port, and only the peer differs.\n\n```text\n{}```\n",
+                 lets connect() take them back. UDP (f–h) hands a datagram to the socket of \
+                 its destination port whoever sent it: connected UDP sockets stop at the \
+                 range whatever the destinations, one unconnected socket reaches any number \
+                 of peers, one server socket receives from every flow, and SO_REUSEPORT keeps \
+                 a flow on one socket. Below the table, the server's side: every accepted TCP \
+                 socket has the listener's port, and only the peer differs.\n\n```text\n{}```\n",
                 t
             );
         }
