@@ -78,7 +78,10 @@ pub fn sides(server: &ServerKind, base: Option<&Build>, rep: u32) -> Vec<Option<
     let both = match server {
         ServerKind::Echod { .. } => true,
         ServerKind::Tokio { .. } => base.tokio_echo.is_some(),
-        ServerKind::CEpoll { .. } | ServerKind::Sockperf | ServerKind::Custom(_) => false,
+        ServerKind::CEpoll { .. }
+        | ServerKind::CUdp { .. }
+        | ServerKind::Sockperf
+        | ServerKind::Custom(_) => false,
     };
     if both {
         order(rep).into_iter().map(Some).collect()

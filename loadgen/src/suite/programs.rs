@@ -20,6 +20,8 @@ pub struct Programs {
     pub base: Option<Build>,
     /// The reference C server, when ../shared/peers was found and built.
     pub epoll_echo: Option<PathBuf>,
+    /// The reference C UDP server, when ../shared/peers was found and built.
+    pub udp_echo: Option<PathBuf>,
     /// The reference client, when ../shared/peers was found and it built.
     pub echoload: Option<PathBuf>,
     /// The thread-per-connection client beside loadgen.
@@ -35,6 +37,7 @@ impl Programs {
     pub fn tools(&self) -> super::plan::Tools {
         super::plan::Tools {
             c_peer: self.epoll_echo.is_some(),
+            c_udp: self.udp_echo.is_some(),
             echoload: self.echoload.is_some(),
             tpc_client: self.tpc_client.is_some(),
             sockperf: self.sockperf.is_some(),
@@ -69,7 +72,8 @@ pub fn find_programs(peers: Option<&Path>, with_echoload: bool) -> anyhow::Resul
     // Needed only by the peers steps: checked once the steps are chosen.
     let tokio_echo = beside_or_on_path(&dir, "tokio-echo");
     let peers = peers.map(Path::to_path_buf).or_else(default_peers_dir);
-    let epoll_echo = peers.as_deref().and_then(|p| build_c_peer(p, &dir));
+    let epoll_echo = peers.as_deref().and_then(|p| build_c(p, &dir, "c_epoll_echo/epoll_echo.c"));
+    let udp_echo = peers.as_deref().and_then(|p| build_c(p, &dir, "c_udp_echo/udp_echo.c"));
     let echoload =
         if with_echoload { peers.as_deref().and_then(|p| build_echoload(p, &dir)) } else { None };
     let revision = Some(crate::env::capture().git_revision).filter(|r| r != "unknown");
@@ -78,6 +82,7 @@ pub fn find_programs(peers: Option<&Path>, with_echoload: bool) -> anyhow::Resul
         new: Build { echod, tokio_echo, revision },
         base: None,
         epoll_echo,
+        udp_echo,
         echoload,
         tpc_client: beside_or_on_path(&dir, "tpc-client"),
         sockperf: on_path("sockperf"),
@@ -104,16 +109,16 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-/// Compiles PEERS/c_epoll_echo/epoll_echo.c into `<bin dir>/peers/` when the source
-/// is there and gcc works; None otherwise (the suite runs without it).
-fn build_c_peer(peers: &Path, bin_dir: &Path) -> Option<PathBuf> {
-    let src = peers.join("c_epoll_echo/epoll_echo.c");
+/// Compiles a C peer (`source`, relative to PEERS) into `<bin dir>/peers/` when the
+/// source is there and gcc works; None otherwise (the suite runs without it).
+fn build_c(peers: &Path, bin_dir: &Path, source: &str) -> Option<PathBuf> {
+    let src = peers.join(source);
     if !src.exists() {
         return None;
     }
     let out_dir = bin_dir.join("peers");
     std::fs::create_dir_all(&out_dir).ok()?;
-    let bin = out_dir.join("epoll_echo");
+    let bin = out_dir.join(src.file_stem()?);
     let status =
         Command::new("gcc").args(["-O2", "-pthread", "-o"]).arg(&bin).arg(&src).status().ok()?;
     status.success().then_some(bin)

@@ -250,6 +250,29 @@ fn server_command(
             };
             return Ok(cmd);
         }
+        ServerKind::CUdp { threads, batch } => {
+            let Some(p) = &programs.udp_echo else { bail!("the C UDP peer is not built") };
+            let args = vec![
+                port.to_string(),
+                "-t".into(),
+                threads.to_string(),
+                "-b".into(),
+                batch.to_string(),
+                "-i".into(),
+                "127.0.0.1".into(),
+                "-q".into(),
+            ];
+            let ready = Ready::Line("listening on".into());
+            let cmd = ServerCommand {
+                name: "udp_echo".into(),
+                program: p.clone(),
+                args,
+                cores: cores.to_vec(),
+                ready,
+                own_group: false,
+            };
+            return Ok(cmd);
+        }
         ServerKind::Custom(custom) => {
             return Ok(ServerCommand {
                 name: custom.name.clone(),

@@ -14,6 +14,9 @@ pub enum ServerKind {
     CEpoll { threads: usize },
     /// `sockperf server` (answers only sockperf's own messages: the floor's peer).
     Sockperf,
+    /// The reference C UDP server from ../shared/peers: batched recvmmsg/sendmmsg
+    /// (`batch` 32), or a datagram per call (`batch` 1).
+    CUdp { threads: usize, batch: usize },
     /// A user's own server (`--server NAME=COMMAND`).
     Custom(crate::suite::custom::CustomServer),
 }
@@ -35,6 +38,7 @@ impl ServerKind {
             ServerKind::Tokio { threads } => format!("tokio-echo t={threads}"),
             ServerKind::CEpoll { threads } => format!("epoll_echo t={threads}"),
             ServerKind::Sockperf => "sockperf-server".to_string(),
+            ServerKind::CUdp { threads, batch } => format!("udp_echo t={threads} b={batch}"),
             ServerKind::Custom(c) => c.name.clone(),
         }
     }
@@ -74,6 +78,8 @@ impl Client {
 pub struct Tools {
     /// The reference C epoll server (../shared/peers, built with gcc).
     pub c_peer: bool,
+    /// The reference C UDP server (../shared/peers, built with gcc).
+    pub c_udp: bool,
     /// The reference client `echoload` (../shared/peers, built with cargo).
     pub echoload: bool,
     /// `tpc-client` beside loadgen.

@@ -209,9 +209,10 @@ mod tests {
         assert!(section_scenarios(&quick, "clients").unwrap_err().contains("no step in it"));
     }
 
-    const ALL: Tools = Tools { c_peer: true, echoload: true, tpc_client: true, sockperf: true };
+    const ALL: Tools =
+        Tools { c_peer: true, c_udp: true, echoload: true, tpc_client: true, sockperf: true };
     const NONE: Tools =
-        Tools { c_peer: false, echoload: false, tpc_client: false, sockperf: false };
+        Tools { c_peer: false, c_udp: false, echoload: false, tpc_client: false, sockperf: false };
 
     /// Two cores: server on CPU 1, client on CPU 0; one core: shared.
     #[test]
