@@ -7,6 +7,8 @@
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
 //! - [`limits`]: the connection budget (`Budget`: sources and processes a run needs)
 //!   and the preflight (ports, descriptors, fan-out).
+//! - [`netns`]: a private network namespace for the commands that change network
+//!   settings (`ports`, `testbed`): re-executed inside, refused anywhere else.
 //! - [`plot`]: SVG charts (plotters): percentile curves on HdrHistogram's log axis,
 //!   x/y series; used by the report and by `compare --plot`.
 //! - [`ports`]: `loadgen ports`, the four-tuple experiment in a private network namespace.
@@ -33,6 +35,7 @@ pub mod compare;
 pub mod env;
 pub mod errno;
 pub mod limits;
+pub mod netns;
 pub mod plot;
 pub mod ports;
 pub mod report;

@@ -16,7 +16,6 @@ pub mod tuples;
 pub mod udp;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{bail, Context as _};
 use serde::Serialize;
@@ -101,75 +100,27 @@ pub fn execute(args: PortsArgs) -> anyhow::Result<u8> {
 }
 
 fn reexec_in_namespace(args: &PortsArgs) -> anyhow::Result<u8> {
-    let exe = std::env::current_exe().context("cannot find loadgen's own executable")?;
-    let mut cmd = Command::new("unshare");
-    let host = netns_id().context("cannot read /proc/self/ns/net")?;
-    let root = effective_uid() == Some(0);
-    let how: &[&str] = if root { &["--net"] } else { &["--user", "--map-root-user", "--net"] };
-    cmd.args(how).arg("--").arg(exe).args(["ports", "--inner", "--host-netns", &host]);
-    cmd.arg(format!("--range={}-{}", args.range.0, args.range.1));
-    cmd.arg(format!("--k={}", args.k)).arg(format!("--port={}", args.port));
-    cmd.arg(format!("--sample={}", args.sample));
+    let ns = crate::netns::Private::probe(
+        "loadgen ports",
+        "the experiment narrows ip_local_port_range inside a private network namespace",
+    )?;
+    let mut inner: Vec<std::ffi::OsString> = vec!["ports".into(), "--inner".into()];
+    inner.push(format!("--range={}-{}", args.range.0, args.range.1).into());
+    inner.push(format!("--k={}", args.k).into());
+    inner.push(format!("--port={}", args.port).into());
+    inner.push(format!("--sample={}", args.sample).into());
     if let Some(p) = &args.json {
-        cmd.arg("--json").arg(std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+        inner.push("--json".into());
+        inner.push(std::path::absolute(p).unwrap_or_else(|_| p.clone()).into());
     }
-    let shown = format!("unshare {}", how.join(" "));
-    // A namespace that cannot be made fails here, with the reason: unshare's own
-    // failure (exit 1) would read as the experiment's "a case did not match".
-    let probe = Command::new("unshare").args(how).arg("true").output().with_context(|| {
-        format!(
-            "cannot run `{shown}` (util-linux): install it — the experiment narrows \
-             ip_local_port_range inside a private network namespace"
-        )
-    })?;
-    if !probe.status.success() {
-        let why = String::from_utf8_lossy(&probe.stderr).trim().to_string();
-        if root {
-            bail!("cannot make a private network namespace (`{shown}`): {why}");
-        }
-        bail!(
-            "cannot make a private network namespace (`{shown}`): {why}: without root this \
-             needs unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and \
-             kernel.unprivileged_userns_clone = 1 where it exists); or run loadgen ports as root"
-        );
-    }
-    let status = cmd.status().with_context(|| format!("cannot run `{shown}`"))?;
-    match status.code() {
-        Some(code @ 0..=1) => Ok(code as u8),
-        Some(code) => bail!("the experiment's namespace (`{shown}`) exited with {code}"),
-        None => bail!("the experiment was killed by a signal"),
-    }
-}
-
-/// The effective user id: the owner of `/proc/self`.
-fn effective_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
-}
-
-fn netns_id() -> Option<String> {
-    Some(std::fs::read_link("/proc/self/ns/net").ok()?.to_string_lossy().into_owned())
-}
-
-/// True only on positive evidence that this process is in a fresh private network
-/// namespace: its namespace differs from the parent's, and it has no interface but
-/// `lo`. Anything unreadable counts as "not private": the cases rewrite sysctls.
-fn in_private_namespace(host: Option<&str>) -> bool {
-    let (Some(own), Some(host)) = (netns_id(), host) else { return false };
-    let Ok(dev) = std::fs::read_to_string("/proc/self/net/dev") else { return false };
-    let ifaces: Vec<&str> =
-        dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
-    own != host && ifaces == ["lo"]
+    ns.run_inside(&inner)
 }
 
 fn run_inner(args: &PortsArgs) -> anyhow::Result<PortsReport> {
-    if !in_private_namespace(args.host_netns.as_deref()) {
+    if !crate::netns::in_private_namespace(args.host_netns.as_deref()) {
         bail!("--inner runs only inside a private network namespace (use `loadgen ports`)");
     }
-    let up = Command::new("ip").args(["link", "set", "lo", "up"]).status();
-    if !up.is_ok_and(|s| s.success()) {
-        bail!("cannot bring up loopback in the namespace: install iproute2 (`ip`)");
-    }
+    crate::netns::loopback_up()?;
     let (lo, hi) = args.range;
     std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", format!("{lo} {hi}"))
         .context("cannot set ip_local_port_range in the namespace")?;
