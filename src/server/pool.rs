@@ -3,6 +3,10 @@
 //! pinned thread per worker, wait for shutdown while printing `--stats-interval`
 //! lines, then join every worker and collect its stats.
 //!
+//! With `--proto udp|both` each worker also has a UDP loop (`udp`): its own thread on
+//! the worker's core, stopped by the same handle; a snapshot merges the loops of one
+//! worker id into one entry.
+//!
 //! Shutdown is injected: a [`ShutdownHandle`] sets the stop flag and wakes every
 //! worker's poll. A worker that fails fires the same handle, so one failure stops the
 //! others and `run` reports which worker failed.
