@@ -126,14 +126,21 @@ mod tests {
     /// `--proto both` no TCP listener is left behind.
     #[test]
     fn udp_port_in_use_is_refused() {
-        let occupant = UdpSocket::bind("127.0.0.1:0").expect("occupant");
-        let port = occupant.local_addr().expect("addr").port();
+        // A UDP port whose TCP side is free (other tests' connections take TCP
+        // ports too): a few tries at most.
+        let (occupant, addr) = (0..16)
+            .find_map(|_| {
+                let occupant = UdpSocket::bind("127.0.0.1:0").expect("occupant");
+                let addr = occupant.local_addr().expect("addr");
+                net::probe_port(addr).is_ok().then_some((occupant, addr))
+            })
+            .expect("a UDP port whose TCP side is free");
         for proto in [Proto::Udp, Proto::Both] {
-            let e = bind(&Config { port, ..config(proto) }).expect_err("taken");
+            let e = bind(&Config { port: addr.port(), ..config(proto) }).expect_err("taken");
             assert!(matches!(e, ServerError::PortInUse { .. }), "{e}");
-            assert!(e.to_string().starts_with(&format!("--port {port}: ")), "{e}");
+            assert!(e.to_string().starts_with(&format!("--port {}: ", addr.port())), "{e}");
         }
-        net::probe_port(SocketAddr::new(occupant.local_addr().expect("a").ip(), port))
-            .expect("no TCP listener left on the port");
+        net::probe_port(addr).expect("no TCP listener left on the port");
+        drop(occupant);
     }
 }
