@@ -21,12 +21,14 @@
 //!   restarted; `children`, `restart`), and the alternative models (`shared`
 //!   listener; `threads` per connection, with its own accept loop, `conn_thread`,
 //!   capped by `thread_budget`) kept for comparison; `program` runs the echod
-//!   program (signals, start-up lines, stats at exit).
+//!   program (signals, start-up lines, stats at exit). `--proto udp|both`: `proto`,
+//!   `sockets` (TCP and UDP on one port number), `udp` (a worker's UDP loop).
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the only module allowed `unsafe`, one private file per concern: rlimits,
-//!   `IP_BIND_ADDRESS_NO_PORT`, processes (SIGTERM to one, death with the parent),
-//!   and counters in memory shared with child processes.
+//!   `IP_BIND_ADDRESS_NO_PORT` and `SO_RXQ_OVFL`, processes (SIGTERM to one, death
+//!   with the parent), counters in memory shared with child processes, and batched
+//!   datagram I/O (`recvmmsg`/`sendmmsg`).
 //! - [`pin`]: which cores workers are pinned to.
 //! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
 //!   descendants): the one reader, shared with loadgen.

@@ -7,9 +7,14 @@
 //! port silently and split the traffic with it. A plain socket (SO_REUSEADDR, no
 //! SO_REUSEPORT) cannot bind a port that has a listener of any kind, so binding one
 //! first and closing it at once tells "free" from "taken" without joining anything.
+//!
+//! UDP (`--proto udp|both`): one SO_REUSEPORT socket per worker on the port, and
+//! never SO_REUSEADDR, which on UDP lets every socket that sets it share a port
+//! (the last one bound taking the unicast traffic). Its probe is a UDP socket with
+//! neither option: a UDP socket of any kind on the port makes its bind fail.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -56,6 +61,35 @@ pub fn probe_port(addr: SocketAddr) -> io::Result<()> {
     Ok(())
 }
 
+/// The receive and send buffers asked for each UDP socket (the kernel caps them at
+/// net.core.rmem_max / wmem_max): the default 208 KiB queue overflows within a
+/// scheduling delay when small datagrams arrive at a million a second.
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// A non-blocking UDP socket bound to `addr` with SO_REUSEPORT (every worker's socket
+/// joins the one port; the kernel picks one per datagram by four-tuple hash),
+/// SO_RXQ_OVFL (received datagrams carry the socket's drop count) and
+/// [`UDP_BUFFER`]-byte buffers asked for. Returns a std socket, ready for
+/// `mio::net::UdpSocket::from_std`.
+pub fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_recv_buffer_size(UDP_BUFFER)?;
+    socket.set_send_buffer_size(UDP_BUFFER)?;
+    crate::sys::set_rxq_ovfl(&socket, true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Whether something already holds `addr`'s UDP port: binds a UDP socket without
+/// SO_REUSEPORT or SO_REUSEADDR and closes it. `Ok(())`: free.
+pub fn probe_udp_port(addr: SocketAddr) -> io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.bind(&addr.into())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +114,19 @@ mod tests {
         let reserved = reserve_port("127.0.0.1:0".parse().expect("addr")).expect("reserve");
         let addr = reserved.local_addr().expect("local").as_socket().expect("inet");
         assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+
+    /// Two SO_REUSEPORT UDP sockets share a port; the UDP probe sees it taken, and
+    /// free again once they close.
+    #[test]
+    fn udp_sockets_share_a_port_and_the_probe_sees_them() {
+        let first = udp_socket("127.0.0.1:0".parse().expect("addr")).expect("first");
+        let addr = first.local_addr().expect("local_addr");
+        let second = udp_socket(addr).expect("second joins the port");
+        assert!(crate::sys::rxq_ovfl(&second).expect("SO_RXQ_OVFL"));
+        let err = probe_udp_port(addr).expect_err("probe must see the port taken");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        drop((first, second));
+        probe_udp_port(addr).expect("free again once both are closed");
     }
 }

@@ -63,14 +63,7 @@ impl WorkerBase {
     /// Pins the calling thread to `core` when given and records where it runs; a
     /// refusal is reported and the worker runs unpinned.
     pub(crate) fn pin(&self, core: Option<usize>) {
-        let cpu = core.filter(|&c| {
-            let pinned = crate::pin::pin_current_thread(c);
-            if !pinned {
-                eprintln!("echod: worker {}: could not pin to cpu {c}; running unpinned", self.id);
-            }
-            pinned
-        });
-        self.live.set_cpu(cpu);
+        pin_worker(self.id, &self.live, core);
     }
 
     /// Whether shutdown has begun.
@@ -81,13 +74,37 @@ impl WorkerBase {
     /// Waits for the next events, or until an accept pause ends. A signal (EINTR)
     /// is a turn with no events, not an error.
     pub(crate) fn wait(&mut self, events: &mut Events) -> io::Result<()> {
-        match self.poll.poll(events, self.acceptor.timeout()) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                events.clear();
-                Ok(())
-            }
-            other => other,
+        wait_on(&mut self.poll, events, self.acceptor.timeout())
+    }
+}
+
+/// Pins the calling thread (worker `id`'s) to `core` when given and records where it
+/// runs in `live`; a refusal is reported and the worker runs unpinned. Every model's
+/// worker pins through here, and so does `--proto`'s UDP loop.
+pub(crate) fn pin_worker(id: usize, live: &LiveStats, core: Option<usize>) {
+    let cpu = core.filter(|&c| {
+        let pinned = crate::pin::pin_current_thread(c);
+        if !pinned {
+            eprintln!("echod: worker {id}: could not pin to cpu {c}; running unpinned");
         }
+        pinned
+    });
+    live.set_cpu(cpu);
+}
+
+/// Waits on `poll` for the next events, at most `timeout`. A signal (EINTR) is a turn
+/// with no events, not an error.
+pub(crate) fn wait_on(
+    poll: &mut Poll,
+    events: &mut Events,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<()> {
+    match poll.poll(events, timeout) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            events.clear();
+            Ok(())
+        }
+        other => other,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use super::ServerError;
+use super::{Proto, ServerError};
 
 /// How connections reach the workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -105,6 +105,8 @@ pub struct Config {
     pub max_conns_shared: Option<SharedLimit>,
     /// How connections reach workers (`--model`).
     pub model: Model,
+    /// TCP, UDP or both on the one port (`--proto`).
+    pub proto: Proto,
     /// `--model threads` only: at most this many connection threads in the whole
     /// server (`--max-threads`); past it connections are accepted and closed. `None`:
     /// what this machine allows (see `thread_budget`), worked out at bind.
@@ -132,6 +134,7 @@ impl Default for Config {
             max_conns: None,
             max_conns_shared: None,
             model: Model::Reuseport,
+            proto: Proto::Tcp,
             max_threads: None,
             pin: true,
             allow_shared_port: false,
@@ -191,6 +194,18 @@ impl Config {
             return bad("--max-threads: only --model threads starts a thread per connection; \
                         add --model threads, or drop --max-threads");
         }
+        if self.proto.udp() && self.model != Model::Reuseport {
+            return Err(ServerError::Invalid(format!(
+                "--proto {}: UDP is served only by --model reuseport (one SO_REUSEPORT \
+                 socket and loop per worker), not --model {}: drop --model, or use --proto tcp",
+                self.proto.name(),
+                self.model.name()
+            )));
+        }
+        if self.proto == Proto::Udp && self.max_conns.is_some() {
+            return bad("--max-conns: caps TCP connections, and --proto udp serves none: drop \
+                        --max-conns, or use --proto both");
+        }
         if self.stats_interval == Some(Duration::ZERO) {
             return bad("--stats-interval 0: use a positive interval, e.g. 1s");
         }
@@ -214,6 +229,27 @@ mod tests {
         assert!(e.to_string().contains("--backlog"));
         let e = Config { max_conns: Some(0), ..Config::local_test(1) }.validate().expect_err("0");
         assert!(e.to_string().contains("--max-conns"));
+    }
+
+    /// UDP with a model other than reuseport, or `--max-conns` with UDP alone, is
+    /// refused, naming the flags.
+    #[test]
+    fn udp_needs_reuseport_and_no_max_conns() {
+        let udp = Config { proto: Proto::Udp, ..Config::local_test(1) };
+        assert!(udp.validate().is_ok());
+        assert!(Config { proto: Proto::Both, max_conns: Some(5), ..udp.clone() }
+            .validate()
+            .is_ok());
+        for model in [Model::Shared, Model::Threads] {
+            for proto in [Proto::Udp, Proto::Both] {
+                let e = Config { model, proto, ..udp.clone() }.validate().expect_err("refused");
+                let line = e.to_string();
+                assert!(line.starts_with(&format!("--proto {}: ", proto.name())), "{line}");
+                assert!(line.contains(&format!("--model {}", model.name())), "{line}");
+            }
+        }
+        let e = Config { max_conns: Some(5), ..udp }.validate().expect_err("refused");
+        assert!(e.to_string().starts_with("--max-conns: "), "{e}");
     }
 
     /// A model has one name: `--model`'s, the ready line's and the JSON's.

@@ -30,6 +30,9 @@ pub enum CountedBy {
     /// Whatever serves connections: the worker's event loop, or (`--model threads`)
     /// the connection threads, which add to the live counters themselves.
     Service,
+    /// The UDP loop (`--proto udp|both`); its rows are printed at exit only by a
+    /// worker that counted any of them.
+    Udp,
 }
 
 /// Generates [`Counters`], [`Counter`] and their accessors from one table. A row:
@@ -138,6 +141,25 @@ counters! {
     /// The most bytes one connection had pending toward its peer: bounded by
     /// `--buffer`, the proof that a peer that does not read cannot grow echod.
     pending_peak, PendingPeak, Service, Max;
+    /// Datagrams received (`--proto udp|both`).
+    datagrams_in, DatagramsIn, Udp, Sum, printed "datagrams_in";
+    /// Datagrams sent back to their senders.
+    datagrams_out, DatagramsOut, Udp, Sum, printed "datagrams_out";
+    /// Bytes of the datagrams received.
+    datagram_bytes_in, DatagramBytesIn, Udp, Sum, printed "datagram_bytes_in";
+    /// Bytes of the datagrams sent back.
+    datagram_bytes_out, DatagramBytesOut, Udp, Sum, printed "datagram_bytes_out";
+    /// Datagrams received but not sent back because the socket could not take them
+    /// then (its send buffer full: EAGAIN) or refused them (an unreachable sender):
+    /// dropped, never queued.
+    datagrams_dropped, DatagramsDropped, Udp, Sum, printed "datagrams_dropped";
+    /// Datagrams not answered on purpose: from a port below 1024 or from echod's own
+    /// port (two echo services bounced off each other by one forged datagram would
+    /// echo it forever).
+    datagrams_refused, DatagramsRefused, Udp, Sum, printed "datagrams_refused";
+    /// The kernel's count of datagrams it dropped on this worker's full receive queue
+    /// (SO_RXQ_OVFL), as last seen on a datagram; the server's total is the sum.
+    kernel_drops, KernelDrops, Udp, Sum, printed "kernel_drops";
 }
 
 impl Counter {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{Config, Model, SharedLimit};
+use super::{Config, Model, Proto, SharedLimit};
 
 /// Multi-core TCP echo server: one pinned worker per core, each with its own mio
 /// event loop and its own SO_REUSEPORT listener on the one port.
@@ -25,6 +25,7 @@ use super::{Config, Model, SharedLimit};
 ///   echod --workers 8 --port 12000
 ///   echod --port 12000 --stats-interval 1s --stats-json stats.json
 ///   echod --workers 4 --processes 4 --port 12000   (4 processes, 1 worker each)
+///   echod --proto both --port 12000                (TCP and UDP echo on one port)
 #[derive(Parser, Clone, Debug, PartialEq, Eq)]
 #[command(version, verbatim_doc_comment)]
 pub struct Flags {
@@ -50,6 +51,11 @@ pub struct Flags {
     /// How connections reach workers: reuseport (default), shared, or threads.
     #[arg(long, value_enum, default_value_t = Model::Reuseport)]
     pub model: Model,
+    /// Protocols to serve on the port: tcp (default), udp, or both. With udp or both,
+    /// each worker also owns one SO_REUSEPORT UDP socket, served by its own loop on
+    /// the worker's core (needs --model reuseport).
+    #[arg(long, value_enum, default_value_t = Proto::Tcp)]
+    pub proto: Proto,
     /// With --model threads: at most N connection threads (whole server); past that,
     /// connections are accepted and closed. Default: what this machine allows.
     #[arg(long, value_name = "N")]
@@ -111,6 +117,7 @@ impl Flags {
             max_conns: self.max_conns,
             max_conns_shared: self.max_conns_shared,
             model: self.model,
+            proto: self.proto,
             max_threads: self.max_threads,
             pin: !self.no_pin,
             allow_shared_port: self.allow_shared_port,
@@ -131,6 +138,7 @@ impl Flags {
             buffer,
             max_conns,
             model,
+            proto,
             max_threads,
             no_pin,
             allow_shared_port,
@@ -150,6 +158,7 @@ impl Flags {
         args.value("--buffer", buffer, &d.buffer);
         args.value("--max-conns", max_conns, &d.max_conns);
         args.value("--model", model, &d.model);
+        args.value("--proto", proto, &d.proto);
         args.value("--max-threads", max_threads, &d.max_threads);
         args.switch("--no-pin", *no_pin, d.no_pin);
         args.switch("--allow-shared-port", *allow_shared_port, d.allow_shared_port);
@@ -212,6 +221,12 @@ impl ArgText for Model {
     }
 }
 
+impl ArgText for Proto {
+    fn arg_text(&self) -> Option<OsString> {
+        Some(self.name().into())
+    }
+}
+
 impl ArgText for Duration {
     fn arg_text(&self) -> Option<OsString> {
         // humantime writes what `units::parse_duration` reads back exactly: `1s 500ms`.
@@ -255,6 +270,7 @@ mod tests {
             buffer: 65_537,
             max_conns: Some(1000),
             model: Model::Threads,
+            proto: Proto::Both,
             max_threads: Some(33),
             no_pin: true,
             allow_shared_port: true,
@@ -277,6 +293,7 @@ mod tests {
             everything(),
             Flags { port: 0, workers: Some(1), no_pin: true, ..d.clone() },
             Flags { model: Model::Shared, buffer: 16 * 1024, ..d.clone() },
+            Flags { proto: Proto::Udp, processes: 2, ..d.clone() },
             Flags { stats_interval: Some(Duration::new(2, 7)), ..d.clone() },
             Flags { bind: "127.0.0.1".parse().expect("ip"), processes: 2, ..d.clone() },
             Flags { max_conns: Some(1), stats_json: Some("s.json".into()), ..d },

@@ -17,7 +17,9 @@
 //! connection threads the machine allows) and `processes` (the `--processes`
 //! supervisor; `children` starts one child, `restart` paces restarts of children that
 //! die); `program` is the echod program around them (signals, start-up lines, stats
-//! at exit).
+//! at exit). `--proto udp|both`: `proto` (which protocols), `sockets` (every socket
+//! a config asks for, TCP and UDP on one port number), `udp` (one worker's UDP loop:
+//! batched echo, the loop guard).
 
 mod accept;
 mod base;
@@ -31,13 +33,16 @@ mod limit;
 mod pool;
 pub mod processes;
 pub mod program;
+mod proto;
 mod restart;
 mod shared;
 mod slab;
+mod sockets;
 mod stats;
 pub mod stats_file;
 pub mod thread_budget;
 mod threads;
+mod udp;
 mod worker;
 
 use std::io;
@@ -47,6 +52,7 @@ pub use config::{Config, Model, SharedLimit};
 pub use counters::{CountedBy, Counter, Counters, Merge};
 pub use flags::Flags;
 pub use pool::{Server, ShutdownHandle, StatsHandle};
+pub use proto::Proto;
 pub use stats::{LiveStats, ServerStats, WorkerStats};
 
 /// Why the server could not start or stopped with an error. Messages name the flag

@@ -3,10 +3,15 @@
 //! pinned thread per worker, wait for shutdown while printing `--stats-interval`
 //! lines, then join every worker and collect its stats.
 //!
+//! With `--proto udp|both` each worker also has a UDP loop (`udp`): its own thread on
+//! the worker's core, stopped by the same handle; a snapshot merges the loops of one
+//! worker id into one entry.
+//!
 //! Shutdown is injected: a [`ShutdownHandle`] sets the stop flag and wakes every
 //! worker's poll. A worker that fails fires the same handle, so one failure stops the
 //! others and `run` reports which worker failed.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,11 +23,13 @@ use mio::Waker;
 
 use super::base::WorkerBase;
 use super::limit::Cap;
+use super::sockets::{self, Sockets};
 use super::stats::LiveStats;
 use super::thread_budget::Limit;
 use super::threads::{ThreadCap, ThreadsWorker};
+use super::udp::UdpWorker;
 use super::worker::Worker;
-use super::{shared, Config, Model, ServerError, ServerStats};
+use super::{Config, Model, Proto, ServerError, ServerStats, WorkerStats};
 use crate::sys::SharedCounters;
 
 /// Stops a server: cheap to clone, usable from any thread (a signal thread, a test).
@@ -50,14 +57,25 @@ impl ShutdownHandle {
 /// Reads every worker's published counters while the server runs.
 #[derive(Clone, Debug)]
 pub struct StatsHandle {
-    /// One per worker, in id order.
+    /// One per worker loop; with `--proto both` a worker id has two (TCP and UDP).
     live: Vec<Arc<LiveStats>>,
 }
 
 impl StatsHandle {
-    /// The counters now (published once per event-loop turn, so slightly behind).
+    /// The counters now (published once per event-loop turn, so slightly behind),
+    /// one entry per worker id, in id order: the loops of one id (`--proto both`)
+    /// merged, each counter as its row says.
     pub fn snapshot(&self) -> ServerStats {
-        ServerStats { workers: self.live.iter().map(|l| l.snapshot()).collect(), restarts: 0 }
+        let mut workers: Vec<WorkerStats> = self.live.iter().map(|l| l.snapshot()).collect();
+        workers.sort_by_key(|w| w.id); // stable: the TCP loop's entry stays first
+        workers.dedup_by(|later, first| {
+            let same = later.id == first.id;
+            if same {
+                first.counters.merge(&later.counters);
+            }
+            same
+        });
+        ServerStats { workers, restarts: 0 }
     }
 }
 
@@ -83,10 +101,7 @@ impl Server {
     /// worker's event loop. Spawns nothing.
     pub fn bind(config: Config) -> Result<Server, ServerError> {
         config.validate()?;
-        let listeners = shared::bind_listeners(&config)?;
-        let addr = config.addr();
-        let local_addr =
-            listeners[0].local_addr().map_err(|e| ServerError::Bind { addr, source: e })?;
+        let Sockets { listeners, udp, local_addr } = sockets::bind(&config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let max_conns = max_conns(&config)?;
         let threads = match config.model {
@@ -106,6 +121,12 @@ impl Server {
                 }
                 None => ModelWorker::Events(Worker::new(base, config.buffer)),
             });
+        }
+        // `--proto udp|both`: worker i's UDP loop has worker i's id (and core).
+        for (i, socket) in udp.into_iter().enumerate() {
+            let (worker, waker) = UdpWorker::new(config.first_worker + i, socket, stop.clone())?;
+            wakers.push(waker);
+            workers.push(ModelWorker::Udp(worker));
         }
         let (notify, stopped) = channel::bounded(1);
         let shutdown = ShutdownHandle { stop, wakers: Arc::new(wakers), notify };
@@ -136,14 +157,14 @@ impl Server {
 
     /// A handle that reads the workers' counters while the server runs.
     pub fn stats_handle(&self) -> StatsHandle {
-        StatsHandle { live: self.workers.iter().map(|w| w.base().live.clone()).collect() }
+        StatsHandle { live: self.workers.iter().map(|w| w.live().clone()).collect() }
     }
 
     /// Spawns the workers, blocks until shutdown, joins them and returns their stats.
     /// If a worker fails, the others are stopped and the first failure is returned.
     pub fn run(self) -> Result<ServerStats, ServerError> {
         let Server { config, workers, shutdown, stopped, .. } = self;
-        let stats = StatsHandle { live: workers.iter().map(|w| w.base().live.clone()).collect() };
+        let stats = StatsHandle { live: workers.iter().map(|w| w.live().clone()).collect() };
         let (handles, spawn_error) = spawn_workers(workers, &config, &shutdown);
         if spawn_error.is_none() {
             supervise(&config, &stopped, &stats);
@@ -173,13 +194,33 @@ enum ModelWorker {
     Events(Worker),
     /// `threads`: an accept loop that gives every connection a thread of its own.
     Threads(ThreadsWorker),
+    /// `--proto udp|both`: the UDP loop of a worker (its own thread, on the core of
+    /// the TCP worker of the same id).
+    Udp(UdpWorker),
 }
 
 impl ModelWorker {
-    fn base(&self) -> &WorkerBase {
+    fn id(&self) -> usize {
         match self {
-            ModelWorker::Events(w) => &w.base,
-            ModelWorker::Threads(w) => &w.base,
+            ModelWorker::Events(w) => w.base.id,
+            ModelWorker::Threads(w) => w.base.id,
+            ModelWorker::Udp(w) => w.id,
+        }
+    }
+
+    fn live(&self) -> &Arc<LiveStats> {
+        match self {
+            ModelWorker::Events(w) => &w.base.live,
+            ModelWorker::Threads(w) => &w.base.live,
+            ModelWorker::Udp(w) => &w.live,
+        }
+    }
+
+    /// `w` for a TCP worker's thread (`echod-w3-cpu3`), `u` for a UDP loop's.
+    fn thread_letter(&self) -> char {
+        match self {
+            ModelWorker::Udp(_) => 'u',
+            _ => 'w',
         }
     }
 
@@ -187,6 +228,7 @@ impl ModelWorker {
         match self {
             ModelWorker::Events(w) => w.run(core),
             ModelWorker::Threads(w) => w.run(core),
+            ModelWorker::Udp(w) => w.run(core),
         }
     }
 }
@@ -220,11 +262,11 @@ fn spawn_workers(
     let cores = crate::pin::allowed_cores();
     let mut handles = Vec::with_capacity(workers.len());
     for worker in workers {
-        let id = worker.base().id;
+        let (id, letter) = (worker.id(), worker.thread_letter());
         let core = config.pin.then(|| crate::pin::core_for(id, &cores));
         let name = match core {
-            Some(c) => format!("echod-w{id}-cpu{c}"),
-            None => format!("echod-w{id}"),
+            Some(c) => format!("echod-{letter}{id}-cpu{c}"),
+            None => format!("echod-{letter}{id}"),
         };
         let on_exit = shutdown.clone();
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
@@ -271,28 +313,86 @@ fn supervise(config: &Config, stopped: &Receiver<()>, stats: &StatsHandle) {
             _ => return,
         }
         let now = stats.snapshot();
-        eprintln!("{}", interval_line(&prev, &now, every));
+        eprintln!("{}", interval_line(&prev, &now, every, config.proto));
         prev = now;
         next += every;
     }
 }
 
-/// `stats: w0 conns=12 msgs/s=3400 | w1 ...`: connections and messages per worker.
-fn interval_line(prev: &ServerStats, now: &ServerStats, every: Duration) -> String {
+/// `stats: w0 conns=12 msgs/s=3400 | w1 ...`: connections and messages per worker
+/// (TCP); datagrams per second, datagrams dropped and the kernel's drops (UDP).
+fn interval_line(prev: &ServerStats, now: &ServerStats, every: Duration, proto: Proto) -> String {
     let secs = every.as_secs_f64();
+    let rate =
+        |n: u64, p: u64| crate::units::fmt_count((n.saturating_sub(p) as f64 / secs).round());
     let parts: Vec<String> = now
         .workers
         .iter()
         .zip(&prev.workers)
-        .map(|(n, p)| {
-            let rate = (n.counters.reads - p.counters.reads) as f64 / secs;
-            format!(
-                "w{} conns={} msgs/s={}",
-                n.id,
-                n.counters.active,
-                crate::units::fmt_count(rate.round())
-            )
+        .map(|(now, prev)| {
+            let (n, p) = (&now.counters, &prev.counters);
+            let mut part = format!("w{}", now.id);
+            if proto.tcp() {
+                let _ = write!(part, " conns={} msgs/s={}", n.active, rate(n.reads, p.reads));
+            }
+            if proto.udp() {
+                let dgrams = rate(n.datagrams_in, p.datagrams_in);
+                let (dropped, kernel) = (n.datagrams_dropped, n.kernel_drops);
+                let _ = write!(part, " dgrams/s={dgrams} dropped={dropped} kernel_drops={kernel}");
+            }
+            part
         })
         .collect();
     format!("echod: stats: {}", parts.join(" | "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Counters;
+
+    fn worker(id: usize, counters: Counters) -> WorkerStats {
+        WorkerStats { id, cpu: Some(id), pid: 1, counters }
+    }
+
+    /// The interval line names, per worker, what each protocol served: connections
+    /// and messages per second for TCP, datagrams per second and drops for UDP.
+    #[test]
+    fn interval_line_per_proto() {
+        let before = Counters::default();
+        let after = Counters {
+            active: 3,
+            reads: 200,
+            datagrams_in: 1000,
+            datagrams_dropped: 4,
+            kernel_drops: 9,
+            ..Counters::default()
+        };
+        let prev = ServerStats { workers: vec![worker(0, before)], restarts: 0 };
+        let now = ServerStats { workers: vec![worker(0, after)], restarts: 0 };
+        let every = Duration::from_secs(2);
+        let tcp = "w0 conns=3 msgs/s=100";
+        let udp = "w0 dgrams/s=500 dropped=4 kernel_drops=9";
+        assert_eq!(interval_line(&prev, &now, every, Proto::Tcp), format!("echod: stats: {tcp}"));
+        assert_eq!(interval_line(&prev, &now, every, Proto::Udp), format!("echod: stats: {udp}"));
+        assert_eq!(
+            interval_line(&prev, &now, every, Proto::Both),
+            "echod: stats: w0 conns=3 msgs/s=100 dgrams/s=500 dropped=4 kernel_drops=9"
+        );
+    }
+
+    /// The two loops of one worker id (`--proto both`) make one entry in a
+    /// snapshot, their counters merged, in id order.
+    #[test]
+    fn loops_of_one_id_make_one_entry() {
+        let tcp = [LiveStats::new(0), LiveStats::new(1)].map(Arc::new);
+        let udp = [LiveStats::new(0), LiveStats::new(1)].map(Arc::new);
+        tcp[1].publish(&Counters { accepted: 2, bytes_in: 10, ..Counters::default() });
+        udp[1].publish(&Counters { datagrams_in: 5, ..Counters::default() });
+        let live = tcp.iter().chain(&udp).cloned().collect();
+        let stats = StatsHandle { live }.snapshot();
+        assert_eq!(stats.workers.iter().map(|w| w.id).collect::<Vec<_>>(), [0, 1]);
+        let c = &stats.workers[1].counters;
+        assert_eq!((c.accepted, c.bytes_in, c.datagrams_in), (2, 10, 5));
+    }
 }

@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 pub use super::children::split_workers;
 use super::children::{self, ChildPlan};
 use super::restart::{Deaths, Decision, POLICY};
+use super::sockets::PORT_TRIES;
 use super::thread_budget::{self, Limit};
-use super::{limit, Flags, Model, ServerError, ServerStats};
+use super::{limit, Flags, Model, Proto, ServerError, ServerStats};
 use crate::child::{Child, ChildError, Line, Stop};
 use crate::net;
 use crate::sys::SharedCounters;
@@ -94,8 +95,10 @@ pub struct Supervisor {
     slots: Vec<Slot>,
     /// The shared address (the real port when 0 was asked).
     local_addr: SocketAddr,
-    /// Holds the port for the whole run, so a restarted child can always join it.
-    _reserved: socket2::Socket,
+    /// Holds the port for the whole run, so a restarted child can always join it
+    /// (its TCP side; `None` with `--proto udp` on a given port: a UDP socket cannot
+    /// hold a port without taking a share of its datagrams).
+    _reserved: Option<socket2::Socket>,
     /// `--model threads`: the connection-thread cap of all children together.
     thread_limit: Option<Limit>,
     /// The `--max-conns` count every child maps (None without `--max-conns`): held so
@@ -121,10 +124,14 @@ impl Supervisor {
         }
         let addr = config.addr();
         if addr.port() != 0 && !config.allow_shared_port {
-            net::probe_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+            if config.proto.tcp() {
+                net::probe_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+            }
+            if config.proto.udp() {
+                net::probe_udp_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+            }
         }
-        let reserved = net::reserve_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
-        let port = reserved.local_addr().ok().and_then(|a| a.as_socket()).map_or(0, |a| a.port());
+        let (reserved, port) = reserve(addr, config.proto)?;
         let thread_limit = match config.model {
             Model::Threads => {
                 Some(thread_budget::resolve(config.max_threads, config.buffer, processes)?)
@@ -328,6 +335,28 @@ impl Supervisor {
             })
             .collect()
     }
+}
+
+/// The port the children share and what holds it: `addr`'s, or with `--port 0` one
+/// the kernel picks (for UDP too, one whose UDP side is free). The TCP side is held,
+/// bound but not listening, but with `--proto udp` on a given port.
+fn reserve(addr: SocketAddr, proto: Proto) -> Result<(Option<socket2::Socket>, u16), ServerError> {
+    if addr.port() != 0 && !proto.tcp() {
+        return Ok((None, addr.port()));
+    }
+    for _ in 0..PORT_TRIES {
+        let reserved = net::reserve_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+        let port = reserved.local_addr().ok().and_then(|a| a.as_socket()).map_or(0, |a| a.port());
+        let udp_free = || net::probe_udp_port(SocketAddr::new(addr.ip(), port)).is_ok();
+        if addr.port() != 0 || !proto.udp() || udp_free() {
+            return Ok((Some(reserved), port));
+        }
+    }
+    Err(ServerError::Invalid(format!(
+        "--proto {} --port 0: {PORT_TRIES} ports the kernel picked were taken for UDP: choose \
+         a --port",
+        proto.name()
+    )))
 }
 
 /// What child `index` of `processes` runs: its share of the `workers` and of the

@@ -140,10 +140,11 @@ fn run_one(config: Config, role: Role) -> Result<ServerStats, ProgramError> {
         });
     }
     crate::cli::print(&format!(
-        "listening on {} workers={} model={}\n",
+        "listening on {} workers={} model={} proto={}\n",
         server.local_addr(),
         config.workers,
-        config.model.name()
+        config.model.name(),
+        config.proto.name()
     ));
     if role == Role::Child && std::env::var_os(processes::TEST_CHILD_EXITS).is_some() {
         // Test-only: a child that dies right after its ready line (restart tests).
@@ -178,10 +179,11 @@ fn run_processes(flags: &Flags) -> Result<Outcome, ProgramError> {
         eprintln!("echod: {}", thread_line(limit));
     }
     crate::cli::print(&format!(
-        "listening on {} workers={} model={} processes={processes}\n",
+        "listening on {} workers={} model={} proto={} processes={processes}\n",
         sup.local_addr(),
         config.workers,
-        config.model.name()
+        config.model.name(),
+        config.proto.name()
     ));
     Ok(sup.run(&stop))
 }

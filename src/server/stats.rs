@@ -34,11 +34,13 @@ pub struct WorkerStats {
 
 impl WorkerStats {
     /// `worker 0 cpu 1 pid 42: accepted 3 ... resets 0`: the printed counters, each
-    /// under its label.
+    /// under its label; the UDP loop's only when this worker counted any of them.
     pub fn line(&self) -> String {
         let cpu = self.cpu.map_or("-".to_string(), |c| c.to_string());
         let mut line = format!("worker {} cpu {cpu} pid {}:", self.id, self.pid);
-        for &c in Counter::ALL {
+        let udp = |c: &Counter| c.counted_by() == CountedBy::Udp;
+        let served_udp = Counter::ALL.iter().any(|&c| udp(&c) && self.counters.get(c) > 0);
+        for &c in Counter::ALL.iter().filter(|c| served_udp || !udp(c)) {
             if let Some(label) = c.label() {
                 let _ = write!(line, " {label} {}", self.counters.get(c));
             }
@@ -177,18 +179,42 @@ mod tests {
         let json = serde_json::to_string(&all.workers[0]).expect("json");
         assert_eq!(
             json,
-            r#"{"id":3,"cpu":1,"pid":7,"accepted":1,"active":2,"active_peak":3,"bytes_in":4,"bytes_out":5,"reads":6,"accept_errors":7,"rejected_max_conns":8,"rejected_resources":9,"closed_by_error":10,"pending_peak":11}"#
+            r#"{"id":3,"cpu":1,"pid":7,"accepted":1,"active":2,"active_peak":3,"bytes_in":4,"bytes_out":5,"reads":6,"accept_errors":7,"rejected_max_conns":8,"rejected_resources":9,"closed_by_error":10,"pending_peak":11,"datagrams_in":12,"datagrams_out":13,"datagram_bytes_in":14,"datagram_bytes_out":15,"datagrams_dropped":16,"datagrams_refused":17,"kernel_drops":18}"#
         );
         assert_eq!(serde_json::from_str::<WorkerStats>(&json).expect("parse"), numbered());
         assert_eq!(
             all.lines(),
             ["worker 3 cpu 1 pid 7: accepted 1 active_peak 3 bytes_in 4 bytes_out 5 \
-              accept_errors 7 rejected 8 rejected_resources 9 resets 10"]
+              accept_errors 7 rejected 8 rejected_resources 9 resets 10 datagrams_in 12 \
+              datagrams_out 13 datagram_bytes_in 14 datagram_bytes_out 15 \
+              datagrams_dropped 16 datagrams_refused 17 kernel_drops 18"]
         );
         let restarted = ServerStats { restarts: 2, ..all };
         assert_eq!(
             restarted.lines().last().map(String::as_str),
             Some("restarts 2 (worker processes restarted after dying)")
+        );
+    }
+
+    /// A worker that counted no datagram prints no UDP counters (a TCP server's line
+    /// stays as it was); one that did prints them all, zeros too.
+    #[test]
+    fn udp_counters_printed_only_by_a_worker_that_counted_some() {
+        let tcp = WorkerStats { id: 0, cpu: None, pid: 1, counters: Counters::default() };
+        assert_eq!(
+            tcp.line(),
+            "worker 0 cpu - pid 1: accepted 0 active_peak 0 bytes_in 0 bytes_out 0 \
+             accept_errors 0 rejected 0 rejected_resources 0 resets 0"
+        );
+        let refused = Counters { datagrams_refused: 1, ..Counters::default() };
+        let udp = WorkerStats { counters: refused, ..tcp };
+        assert!(
+            udp.line().ends_with(
+                " resets 0 datagrams_in 0 datagrams_out 0 datagram_bytes_in 0 \
+                 datagram_bytes_out 0 datagrams_dropped 0 datagrams_refused 1 kernel_drops 0"
+            ),
+            "{}",
+            udp.line()
         );
     }
 

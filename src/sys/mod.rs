@@ -6,19 +6,24 @@
 //! - `rlimit`: RLIMIT_NOFILE (read it, raise the soft limit to the hard limit) and
 //!   RLIMIT_NPROC (read it).
 //! - `sockopt`: `IP_BIND_ADDRESS_NO_PORT`, so a source address is bound while the
-//!   kernel picks the port at `connect()` time, per destination.
+//!   kernel picks the port at `connect()` time, per destination; `SO_RXQ_OVFL`, so
+//!   received datagrams carry the socket's receive-queue drop count.
+//! - `mmsg`: [`Datagrams`], `recvmmsg`/`sendmmsg` over one preallocated batch (UDP
+//!   echo, up to [`BATCH`] datagrams per system call).
 //! - `process`: SIGTERM to one process, `PR_SET_PDEATHSIG` (a child dies with the
 //!   thread that started it), the clock tick of /proc's CPU times.
 //! - `shared_memory`: [`SharedCounters`], atomic counters in a memfd mapped
 //!   `MAP_SHARED`, so `--processes` children count `--max-conns` in one total.
 #![allow(unsafe_code)]
 
+mod mmsg;
 mod process;
 mod rlimit;
 mod shared_memory;
 mod sockopt;
 
+pub use mmsg::{Datagrams, BATCH, DATAGRAM_SLOT};
 pub use process::{clock_ticks_per_second, die_with_parent, signal_group, terminate};
 pub use rlimit::{nofile_limit, nproc_limit, raise_nofile_limit, NofileLimit};
 pub use shared_memory::SharedCounters;
-pub use sockopt::{bind_address_no_port, set_bind_address_no_port};
+pub use sockopt::{bind_address_no_port, rxq_ovfl, set_bind_address_no_port, set_rxq_ovfl};

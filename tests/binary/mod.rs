@@ -66,7 +66,7 @@ fn flags_written_back_start_the_binary() {
     let mut echod = spawn_with(echod_spec().args(flags.to_args()), &[]);
     let line = echod.stdout_line(WAIT).expect("a ready line");
     assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
-    assert!(line.ends_with(" workers=2 model=shared"), "{line}");
+    assert!(line.ends_with(" workers=2 model=shared proto=tcp"), "{line}");
     echod.signal("-TERM");
     assert!(echod.wait().success());
 }

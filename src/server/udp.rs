@@ -1,0 +1,291 @@
+//! One worker's UDP loop (`--proto udp|both`): a thread with its own mio `Poll`, one
+//! SO_REUSEPORT UDP socket on the server's port (the kernel picks a worker's socket
+//! per datagram by four-tuple hash) and one preallocated batch
+//! ([`Datagrams`](crate::sys::Datagrams): 32 slots of 64 KiB). It runs beside the
+//! TCP worker of the same id (`--proto both`), on the same core; the TCP loop has no
+//! UDP branch.
+//!
+//! The loop: poll; while the socket may hold datagrams, read a batch with one
+//! `recvmmsg`, decide each datagram's fate, send the answered ones back with
+//! `sendmmsg`; publish the counters once per turn. Invariants:
+//!
+//! - Nothing is queued: a datagram the socket cannot send now (EAGAIN) or refuses is
+//!   counted in `datagrams_dropped`; memory stays the batch's whatever the peers do.
+//! - A datagram from a port below 1024 or from echod's own port is never answered
+//!   (counted in `datagrams_refused`): a forged datagram between two echo services
+//!   would otherwise bounce between them forever.
+//! - Readiness is edge-triggered, so the socket is read until `WouldBlock`; a turn
+//!   takes at most [`BATCHES_PER_TURN`] batches, then the loop polls without waiting
+//!   ([`Queue::Pending`]) so the stop flag and the published stats stay current
+//!   under a flood.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::base::{self, WAKER};
+use super::counters::Counters;
+use super::stats::LiveStats;
+use super::ServerError;
+use crate::sys::{Datagrams, BATCH};
+
+/// The UDP socket's token.
+const SOCKET: Token = Token(0);
+
+/// Batches one turn reads at most (32 datagrams each) before it looks at the stop
+/// flag and publishes the counters.
+const BATCHES_PER_TURN: usize = 64;
+
+/// Whether the socket may hold datagrams not yet read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queue {
+    /// Read until `WouldBlock`: the next edge says when more came.
+    Drained,
+    /// A turn ended before `WouldBlock` (or an edge came): read on without waiting.
+    Pending,
+}
+
+/// What happens to one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Sent back to its sender.
+    Echo,
+    /// Not answered: the loop guard ([`fate`]).
+    Refuse,
+    /// Cut by the kernel (longer than a slot): not sent back half.
+    Drop,
+}
+
+/// The loop guard: a datagram from a privileged port (below 1024: another service,
+/// such as echo on 7 or a DNS server) or from echod's own port (another echod, or
+/// this one through a forged source) is not answered; one whose sender is not an IP
+/// address is not either.
+fn fate(source: Option<SocketAddr>, own_port: u16, truncated: bool) -> Fate {
+    match source {
+        _ if truncated => Fate::Drop,
+        Some(s) if s.port() >= 1024 && s.port() != own_port => Fate::Echo,
+        _ => Fate::Refuse,
+    }
+}
+
+/// A worker's UDP loop before its thread starts: built and bound by `Server::bind`.
+#[derive(Debug)]
+pub(crate) struct UdpWorker {
+    /// Worker id: the same as the TCP worker beside it (`--proto both`).
+    pub(crate) id: usize,
+    /// This loop's poll; the socket and the waker are registered in it.
+    poll: Poll,
+    /// The SO_REUSEPORT socket.
+    socket: mio::net::UdpSocket,
+    /// The port echod serves: datagrams from it are refused.
+    own_port: u16,
+    /// The one batch every read and write of this loop goes through.
+    datagrams: Datagrams,
+    /// Where the counters are published (merged with the TCP worker's of the same id
+    /// in the snapshots).
+    pub(crate) live: Arc<LiveStats>,
+    /// Set by the shutdown handle before it wakes the poll.
+    stop: Arc<AtomicBool>,
+    /// This loop's counters (plain integers: only this thread writes them).
+    counters: Counters,
+}
+
+impl UdpWorker {
+    /// Worker `id`'s loop over `socket`: a new poll with the socket and a waker
+    /// registered. Returns the waker for the shutdown handle.
+    pub(crate) fn new(
+        id: usize,
+        socket: UdpSocket,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(UdpWorker, Waker), ServerError> {
+        let poll_err = |source| ServerError::Poll { worker: id, source };
+        let own_port = socket.local_addr().map_err(poll_err)?.port();
+        let poll = Poll::new().map_err(poll_err)?;
+        let mut socket = mio::net::UdpSocket::from_std(socket);
+        poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(poll_err)?;
+        let waker = Waker::new(poll.registry(), WAKER).map_err(poll_err)?;
+        let worker = UdpWorker {
+            id,
+            poll,
+            socket,
+            own_port,
+            datagrams: Datagrams::new(),
+            live: Arc::new(LiveStats::new(id)),
+            stop,
+            counters: Counters::default(),
+        };
+        Ok((worker, waker))
+    }
+
+    /// Runs the loop until shutdown; pins first when `core` is given.
+    pub(crate) fn run(mut self, core: Option<usize>) -> io::Result<()> {
+        base::pin_worker(self.id, &self.live, core);
+        let result = self.serve();
+        self.live.publish(&self.counters);
+        result
+    }
+
+    fn serve(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(4);
+        let mut queue = Queue::Pending;
+        while !self.stop.load(Ordering::Acquire) {
+            let timeout = match queue {
+                Queue::Pending => Some(Duration::ZERO),
+                Queue::Drained => None,
+            };
+            base::wait_on(&mut self.poll, &mut events, timeout)?;
+            if events.iter().any(|e| e.token() == SOCKET) {
+                queue = Queue::Pending;
+            }
+            if queue == Queue::Pending {
+                queue = self.drain()?;
+            }
+            self.live.publish(&self.counters);
+        }
+        Ok(())
+    }
+
+    /// Reads and answers batches until `WouldBlock` or the turn's budget ends.
+    fn drain(&mut self) -> io::Result<Queue> {
+        for _ in 0..BATCHES_PER_TURN {
+            match self.datagrams.recv(&self.socket) {
+                Ok(received) => self.answer(received),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Queue::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // An unconnected UDP socket reports no peer's errors: this is the
+                // socket's own failure, and the worker's.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Queue::Pending)
+    }
+
+    /// Counts the batch's `received` datagrams and sends back those that may be.
+    fn answer(&mut self, received: usize) {
+        let mut echo = [0u8; BATCH];
+        let mut count = 0;
+        let (d, c) = (&self.datagrams, &mut self.counters);
+        for i in 0..received {
+            c.datagrams_in += 1;
+            c.datagram_bytes_in += d.payload(i).len() as u64;
+            if let Some(drops) = d.kernel_drops(i) {
+                c.kernel_drops = u64::from(drops);
+            }
+            match fate(d.peer(i), self.own_port, d.truncated(i)) {
+                Fate::Echo => {
+                    echo[count] = i as u8; // i < BATCH = 32
+                    count += 1;
+                }
+                Fate::Refuse => c.datagrams_refused += 1,
+                Fate::Drop => c.datagrams_dropped += 1,
+            }
+        }
+        self.send_back(&echo[..count]);
+    }
+
+    /// Sends `slots` back, each to its sender. Bounded: every call either sends at
+    /// least one datagram or gives at least one up; an EINTR is retried at most once
+    /// per datagram.
+    fn send_back(&mut self, slots: &[u8]) {
+        let (mut from, mut interrupted) = (0, 0);
+        while from < slots.len() {
+            let rest = &slots[from..];
+            match self.datagrams.send_back(&self.socket, rest) {
+                Ok(sent) if sent > 0 => {
+                    let sent = sent.min(rest.len());
+                    self.counters.datagrams_out += sent as u64;
+                    for &s in &rest[..sent] {
+                        let len = self.datagrams.payload(usize::from(s)).len();
+                        self.counters.datagram_bytes_out += len as u64;
+                    }
+                    from += sent;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && interrupted < slots.len() => {
+                    interrupted += 1;
+                }
+                // The send buffer is full (or the kernel sent none): drop the rest.
+                Ok(_) => self.drop_rest(rest.len(), &mut from),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drop_rest(rest.len(), &mut from);
+                }
+                // This datagram's sender cannot be sent to (EPERM from a firewall,
+                // ENETUNREACH for a forged source...): give it up, send the others.
+                Err(_) => {
+                    self.counters.datagrams_dropped += 1;
+                    from += 1;
+                }
+            }
+        }
+    }
+
+    fn drop_rest(&mut self, rest: usize, from: &mut usize) {
+        self.counters.datagrams_dropped += rest as u64;
+        *from += rest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(addr: &str) -> Option<SocketAddr> {
+        Some(addr.parse().expect("addr"))
+    }
+
+    /// The loop guard: ports below 1024 and echod's own port are refused, the rest
+    /// answered; a cut datagram is dropped, not sent back half.
+    #[test]
+    fn fate_of_a_datagram() {
+        assert_eq!(fate(from("127.0.0.1:40000"), 12000, false), Fate::Echo);
+        assert_eq!(fate(from("[::1]:1024"), 12000, false), Fate::Echo);
+        assert_eq!(fate(from("127.0.0.2:12000"), 12000, false), Fate::Refuse);
+        assert_eq!(fate(from("127.0.0.1:7"), 12000, false), Fate::Refuse);
+        assert_eq!(fate(from("127.0.0.1:1023"), 12000, false), Fate::Refuse);
+        assert_eq!(fate(from("127.0.0.1:0"), 12000, false), Fate::Refuse);
+        assert_eq!(fate(None, 12000, false), Fate::Refuse);
+        assert_eq!(fate(from("127.0.0.1:40000"), 12000, true), Fate::Drop);
+    }
+
+    /// A worker's loop echoes a datagram, refuses one from its own port, counts
+    /// both, and stops when the flag is set and the waker fires.
+    #[test]
+    fn loop_echoes_refuses_and_stops() {
+        let socket = crate::net::udp_socket("127.0.0.1:0".parse().expect("addr")).expect("udp");
+        let addr = socket.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (worker, waker) = UdpWorker::new(4, socket, stop.clone()).expect("worker");
+        let live = worker.live.clone();
+        let thread = std::thread::spawn(move || worker.run(None));
+        let client = UdpSocket::bind("127.0.0.1:0").expect("client");
+        client.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        client.send_to(b"ping", addr).expect("send");
+        let mut buf = [0u8; 16];
+        let (n, src) = client.recv_from(&mut buf).expect("the echo");
+        assert_eq!((&buf[..n], src), (&b"ping"[..], addr));
+        // From echod's own port, on another loopback address.
+        let twin = UdpSocket::bind(("127.0.0.2", addr.port()));
+        if let Ok(twin) = &twin {
+            twin.send_to(b"loop", addr).expect("send");
+        }
+        // Bounded: the refusal is counted within a few turns.
+        for _ in 0..2000 {
+            if twin.is_err() || live.snapshot().counters.datagrams_refused == 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Release);
+        waker.wake().expect("wake");
+        thread.join().expect("joined").expect("clean exit");
+        let c = live.snapshot().counters;
+        assert_eq!((c.datagrams_out, c.datagram_bytes_out), (1, 4));
+        if twin.is_ok() {
+            assert_eq!((c.datagrams_in, c.datagrams_refused), (2, 1));
+        }
+        assert_eq!(live.snapshot().id, 4);
+    }
+}
