@@ -38,6 +38,7 @@ mod stats;
 pub mod stats_file;
 pub mod thread_budget;
 mod threads;
+mod uring;
 mod worker;
 
 use std::io;
@@ -48,6 +49,7 @@ pub use counters::{CountedBy, Counter, Counters, Merge};
 pub use flags::Flags;
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use stats::{LiveStats, ServerStats, WorkerStats};
+pub use uring::{probe as uring_probe, Features as UringFeatures};
 
 /// Why the server could not start or stopped with an error. Messages name the flag
 /// and the fix. An OS error appears once: either as the source (printed after the
@@ -97,6 +99,9 @@ pub enum ServerError {
         /// The error.
         source: io::Error,
     },
+    /// `--model uring` cannot run here: io_uring is refused or too old.
+    #[error("--model uring: {0}")]
+    Uring(String),
     /// A worker thread could not be started.
     #[error("starting worker {worker}'s thread")]
     Spawn {

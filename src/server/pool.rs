@@ -21,6 +21,7 @@ use super::limit::Cap;
 use super::stats::LiveStats;
 use super::thread_budget::Limit;
 use super::threads::{ThreadCap, ThreadsWorker};
+use super::uring::{self, UringWorker};
 use super::worker::Worker;
 use super::{shared, Config, Model, ServerError, ServerStats};
 use crate::sys::SharedCounters;
@@ -76,6 +77,8 @@ pub struct Server {
     stopped: Receiver<()>,
     /// `--model threads`: the connection-thread cap and what set it.
     thread_limit: Option<Limit>,
+    /// `--model uring`: what io_uring gives the workers (for the start-up line).
+    uring: Option<uring::Features>,
 }
 
 impl Server {
@@ -91,7 +94,11 @@ impl Server {
         let max_conns = max_conns(&config)?;
         let threads = match config.model {
             Model::Threads => Some(ThreadCap::resolve(&config)?),
-            Model::Reuseport | Model::Shared => None,
+            Model::Reuseport | Model::Shared | Model::Uring => None,
+        };
+        let uring = match config.model {
+            Model::Uring => Some(uring::probe().map_err(ServerError::Uring)?),
+            Model::Reuseport | Model::Shared | Model::Threads => None,
         };
         let config = Config { max_threads: threads.as_ref().map(|(cap, _)| cap.max()), ..config };
         let mut workers = Vec::with_capacity(listeners.len());
@@ -100,17 +107,20 @@ impl Server {
             let id = config.first_worker + i;
             let (base, waker) = WorkerBase::new(id, listener, max_conns.clone(), stop.clone())?;
             wakers.push(waker);
-            workers.push(match &threads {
-                Some((cap, _)) => {
+            workers.push(match (&threads, &uring) {
+                (Some((cap, _)), _) => {
                     ModelWorker::Threads(ThreadsWorker::new(base, cap.clone(), config.buffer))
                 }
-                None => ModelWorker::Events(Worker::new(base, config.buffer)),
+                (None, Some(features)) => {
+                    ModelWorker::Uring(UringWorker::new(base, features, config.buffer)?)
+                }
+                (None, None) => ModelWorker::Events(Worker::new(base, config.buffer)),
             });
         }
         let (notify, stopped) = channel::bounded(1);
         let shutdown = ShutdownHandle { stop, wakers: Arc::new(wakers), notify };
         let thread_limit = threads.map(|(_, limit)| limit);
-        Ok(Server { config, local_addr, workers, shutdown, stopped, thread_limit })
+        Ok(Server { config, local_addr, workers, shutdown, stopped, thread_limit, uring })
     }
 
     /// The address the listeners are bound to.
@@ -122,6 +132,11 @@ impl Server {
     /// start-up line).
     pub fn thread_limit(&self) -> Option<&Limit> {
         self.thread_limit.as_ref()
+    }
+
+    /// `--model uring`: the start-up line saying what io_uring gives the workers.
+    pub fn uring_line(&self) -> Option<String> {
+        self.uring.as_ref().map(|f| uring::line(f, self.config.buffer))
     }
 
     /// The settings this server runs with.
@@ -173,6 +188,8 @@ enum ModelWorker {
     Events(Worker),
     /// `threads`: an accept loop that gives every connection a thread of its own.
     Threads(ThreadsWorker),
+    /// `uring`: a loop over the worker's own io_uring.
+    Uring(UringWorker),
 }
 
 impl ModelWorker {
@@ -180,6 +197,7 @@ impl ModelWorker {
         match self {
             ModelWorker::Events(w) => &w.base,
             ModelWorker::Threads(w) => &w.base,
+            ModelWorker::Uring(w) => &w.base,
         }
     }
 
@@ -187,6 +205,7 @@ impl ModelWorker {
         match self {
             ModelWorker::Events(w) => w.run(core),
             ModelWorker::Threads(w) => w.run(core),
+            ModelWorker::Uring(w) => w.run(core),
         }
     }
 }
