@@ -9,3 +9,4 @@ mod processes;
 mod sockets;
 mod stats_file;
 mod threads;
+mod uring;

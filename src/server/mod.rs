@@ -14,7 +14,8 @@
 //! live, and the report), `stats_file` (`--stats-json`: checked first, written last,
 //! never lost), `shared` / `threads` (the comparison models; `threads` has its own
 //! accept loop, `conn_thread` is one connection's thread, `thread_budget` how many
-//! connection threads the machine allows) and `processes` (the `--processes`
+//! connection threads the machine allows), `uring` (`--model uring`: the reuseport
+//! shape with a loop over each worker's own io_uring) and `processes` (the `--processes`
 //! supervisor; `children` starts one child, `restart` paces restarts of children that
 //! die); `program` is the echod program around them (signals, start-up lines, stats
 //! at exit).

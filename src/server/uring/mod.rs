@@ -97,8 +97,9 @@ impl NoRoom for NotQueued {
 pub(crate) struct UringWorker {
     /// Its listener, acceptor, stop flag, waker's poll and published stats.
     pub(crate) base: WorkerBase,
-    /// Its ring, built and not running.
-    ring: Ring,
+    /// Its ring, built and not running (boxed: the pool holds workers of every model
+    /// in one enum, and a ring is large).
+    ring: Box<Ring>,
     /// What the kernel offers.
     features: Features,
     /// A multishot receive's byte limit.
@@ -117,7 +118,7 @@ impl UringWorker {
         // The ring accepts now: the mio poll keeps only the waker.
         base.poll.registry().deregister(&mut base.acceptor.listener).map_err(failed)?;
         let listener = base.acceptor.listener.as_raw_fd();
-        let ring = Ring::new(features, sizes(buffer), listener).map_err(failed)?;
+        let ring = Box::new(Ring::new(features, sizes(buffer), listener).map_err(failed)?);
         let limit = recv_limit(features, buffer);
         Ok(UringWorker { base, ring, features: features.clone(), limit })
     }

@@ -588,7 +588,7 @@ fn with_optlen(entry: squeue::Entry, optlen: u32) -> squeue::Entry {
     // io_uring_sqe`, plain integers only, so every byte pattern is a valid value and
     // it round-trips through `[u8; 64]` unchanged; bytes 44..48 are the `optlen`
     // member (tested against the crate's `file_index`, which shares that offset).
-    let mut bytes: [u8; 64] = unsafe { std::mem::transmute(entry) };
+    let mut bytes = unsafe { std::mem::transmute::<squeue::Entry, [u8; 64]>(entry) };
     bytes[OPTLEN_OFFSET..OPTLEN_OFFSET + 4].copy_from_slice(&optlen.to_ne_bytes());
     // SAFETY: as above.
     unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(bytes) }
@@ -688,7 +688,7 @@ mod tests {
             live.wait(Some(Duration::from_millis(10))).expect("submit");
             assert!(live.in_flight() >= 2, "the receive and the send");
             assert!(live.finish(Duration::from_secs(5)), "every request ended");
-            drop(buf);
+            let _ = buf; // held until the send's end, as the loop does
         }
         assert_eq!(ring.in_flight, 0);
         assert!(ring.pool.is_some(), "freed, not leaked");
@@ -736,8 +736,12 @@ mod tests {
         let plain = opcode::Accept::new(Fd(3), std::ptr::null_mut(), std::ptr::null_mut()).build();
         let ours = with_optlen(plain, 42); // the kernel's index argument is slot + 1
                                            // SAFETY: as in `with_optlen`: a repr(C) 64-byte value of plain integers.
-        let (a, b): ([u8; 64], [u8; 64]) =
-            unsafe { (std::mem::transmute(with_index), std::mem::transmute(ours)) };
+        let (a, b) = unsafe {
+            (
+                std::mem::transmute::<squeue::Entry, [u8; 64]>(with_index),
+                std::mem::transmute::<squeue::Entry, [u8; 64]>(ours),
+            )
+        };
         assert_eq!(a, b);
     }
 
