@@ -15,6 +15,9 @@
 //! - Registered descriptors: the ring's own (5.18: no descriptor lookup per
 //!   `io_uring_enter`) and the listener's (fixed file 0), each where registering
 //!   works.
+//!
+//! To measure what each one changes, [`WITHOUT`] leaves features out by name
+//! (benchmarks only; the start-up line shows what is in use).
 
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
@@ -105,6 +108,37 @@ impl Features {
     }
 }
 
+/// Benchmarks only: features to leave out, comma-separated names from
+/// [`KNOWN`] (e.g. `ECHOD_URING_WITHOUT=defer-taskrun,recv-limit`).
+pub const WITHOUT: &str = "ECHOD_URING_WITHOUT";
+
+/// The names [`WITHOUT`] takes.
+const KNOWN: [&str; 4] = ["defer-taskrun", "recv-limit", "ring-fd", "fixed-listener"];
+
+impl Features {
+    /// These features less the ones `names` (comma-separated) leaves out.
+    fn without(mut self, names: &str) -> Result<Features, String> {
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "defer-taskrun" if self.setup == Setup::DeferTaskrun => {
+                    self.setup = Setup::CoopTaskrun;
+                }
+                "defer-taskrun" => {}
+                "recv-limit" => self.recv_limit = false,
+                "ring-fd" => self.ring_fd = false,
+                "fixed-listener" => self.fixed_listener = false,
+                other => {
+                    return Err(format!(
+                        "{WITHOUT}={names}: no feature '{other}'; known: {}",
+                        KNOWN.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// The probe's result, once per process.
 static PROBED: OnceLock<Result<Features, String>> = OnceLock::new();
 
@@ -147,7 +181,8 @@ fn probe_now() -> Result<Features, String> {
         return Err("the io_uring probe's requests did not end within 1 s".into());
     }
     drop(scratch);
-    Ok(Features { setup, recv_limit, ring_fd, fixed_listener: true })
+    let found = Features { setup, recv_limit, ring_fd, fixed_listener: true };
+    found.without(&std::env::var(WITHOUT).unwrap_or_default())
 }
 
 /// Builds a ring with the best setup this kernel takes.
@@ -232,6 +267,24 @@ mod tests {
                 eprintln!("skipped: io_uring is not usable here: {why}");
             }
         }
+    }
+
+    /// The benchmark knob leaves out what it names, and refuses a name it does not
+    /// know.
+    #[test]
+    fn without_leaves_out_by_name() {
+        let all = Features {
+            setup: Setup::DeferTaskrun,
+            recv_limit: true,
+            ring_fd: true,
+            fixed_listener: true,
+        };
+        assert_eq!(all.clone().without(""), Ok(all.clone()));
+        let less = all.clone().without("defer-taskrun, ring-fd").expect("known");
+        assert_eq!((less.setup, less.ring_fd, less.recv_limit), (Setup::CoopTaskrun, false, true));
+        let less = all.clone().without("recv-limit,fixed-listener").expect("known");
+        assert!(!less.recv_limit && !less.fixed_listener && less.ring_fd);
+        assert!(all.without("sqpoll").expect_err("unknown").contains("known: defer-taskrun"));
     }
 
     /// A refused `io_uring_setup` is one line naming the fix.
