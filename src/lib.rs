@@ -20,12 +20,16 @@
 //!   (the `--processes` supervisor: P processes sharing the port, dead ones
 //!   restarted; `children`, `restart`), and the alternative models (`shared`
 //!   listener; `threads` per connection, with its own accept loop, `conn_thread`,
-//!   capped by `thread_budget`) kept for comparison; `program` runs the echod
-//!   program (signals, start-up lines, stats at exit). `--proto udp|both`: `proto`,
-//!   `sockets` (TCP and UDP on one port number), `udp` (a worker's UDP loop).
+//!   capped by `thread_budget`) kept for comparison; `uring` (the reuseport shape
+//!   over io_uring: its own loop, its kernel's features probed at start-up, and the
+//!   ring and its buffers in `uring::ring`, the one place outside `sys` allowed
+//!   `unsafe`); `program` runs the echod program (signals, start-up lines, stats at
+//!   exit). `--proto udp|both`: `proto`, `sockets` (TCP and UDP on one port number),
+//!   `udp` (a worker's UDP loop).
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
-//! - [`sys`]: the only module allowed `unsafe`, one private file per concern: rlimits,
+//! - [`sys`]: the module allowed `unsafe` (besides the io_uring model's ring, whose
+//!   buffers the kernel writes), one private file per concern: rlimits,
 //!   `IP_BIND_ADDRESS_NO_PORT` and `SO_RXQ_OVFL`, processes (SIGTERM to one, death
 //!   with the parent), counters in memory shared with child processes, and batched
 //!   datagram I/O (`recvmmsg`/`sendmmsg`).

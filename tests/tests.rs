@@ -10,3 +10,4 @@ mod sockets;
 mod stats_file;
 mod threads;
 mod udp;
+mod uring;

@@ -7,9 +7,13 @@
 //! 100% CPU. The acceptor stops accepting for [`BACKOFF`] (the worker's poll timeout
 //! wakes it) and then tries again; nothing else is needed to resume, since descriptors
 //! free up as connections close. The first EMFILE in the process prints a hint.
+//!
+//! [`Acceptor::admit`] is one accept's outcome, whoever called accept: `accept_all`
+//! (the mio models) or a model that accepts another way (`--model uring`'s ring
+//! hands it the descriptors its completions carry), so admission, counting and the
+//! back-off are written once.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -79,50 +83,89 @@ impl Acceptor {
     pub(crate) fn accept_all<E: NoRoom>(
         &mut self,
         counters: &mut Counters,
-        mut serve: impl FnMut(TcpStream, SocketAddr) -> Result<(), E>,
+        mut serve: impl FnMut(TcpStream) -> Result<(), E>,
     ) {
-        if let Some(t) = self.paused_until {
-            if Instant::now() < t {
-                return;
-            }
-            self.paused_until = None;
+        if self.paused() {
+            return;
         }
         loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    if !self.max_conns.admit() {
-                        counters.rejected_max_conns += 1;
-                        drop(stream); // accepted and closed at once
-                        continue;
-                    }
-                    // Echo replies are small; Nagle would hold them for the peer's ACK.
-                    let _ = stream.set_nodelay(true);
-                    match serve(stream, peer) {
-                        Ok(()) => counters.accepted += 1,
-                        Err(no_room) => {
-                            counters.rejected_resources += 1;
-                            self.max_conns.release();
-                            no_room.hint_once();
-                        }
-                    }
-                }
+            let next = match self.listener.accept() {
+                Ok((stream, _peer)) => self.admit(Ok(stream), counters, &mut serve),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // A connection reset while queued, or a signal: try the next one.
-                Err(e) if is_transient(&e) => continue,
-                Err(e) => {
-                    counters.accept_errors += 1;
-                    if is_out_of_descriptors(&e) {
-                        self.paused_until = Some(Instant::now() + BACKOFF);
-                        print_hint_once(&e);
-                    } else {
-                        eprintln!("echod: accept failed: {e}; retrying in {BACKOFF:?}");
-                        self.paused_until = Some(Instant::now() + BACKOFF);
-                    }
-                    return;
-                }
+                Err(e) => self.admit(Err(e), counters, &mut serve),
+            };
+            if next == Next::Stop {
+                return;
             }
         }
     }
+
+    /// One accept's outcome, from `accept(2)` here or from a model that accepts
+    /// another way (`--model uring`'s ring): admits the connection (`--max-conns`,
+    /// TCP_NODELAY, `serve`, counters) or handles the error (a transient one is
+    /// skipped; EMFILE/ENFILE and the rest pause accepting for [`BACKOFF`]). Says
+    /// whether to accept the next one now. WouldBlock is the caller's to handle.
+    pub(crate) fn admit<E: NoRoom>(
+        &mut self,
+        accepted: io::Result<TcpStream>,
+        counters: &mut Counters,
+        serve: impl FnOnce(TcpStream) -> Result<(), E>,
+    ) -> Next {
+        match accepted {
+            Ok(stream) => {
+                if !self.max_conns.admit() {
+                    counters.rejected_max_conns += 1;
+                    drop(stream); // accepted and closed at once
+                    return Next::Accept;
+                }
+                // Echo replies are small; Nagle would hold them for the peer's ACK.
+                let _ = stream.set_nodelay(true);
+                match serve(stream) {
+                    Ok(()) => counters.accepted += 1,
+                    Err(no_room) => {
+                        counters.rejected_resources += 1;
+                        self.max_conns.release();
+                        no_room.hint_once();
+                    }
+                }
+                Next::Accept
+            }
+            // A connection reset while queued, or a signal: try the next one.
+            Err(e) if is_transient(&e) => Next::Accept,
+            Err(e) => {
+                counters.accept_errors += 1;
+                if is_out_of_descriptors(&e) {
+                    print_hint_once(&e);
+                } else {
+                    eprintln!("echod: accept failed: {e}; retrying in {BACKOFF:?}");
+                }
+                self.paused_until = Some(Instant::now() + BACKOFF);
+                Next::Stop
+            }
+        }
+    }
+
+    /// Whether accepting is paused now (after EMFILE/ENFILE); clears a pause that is
+    /// over.
+    pub(crate) fn paused(&mut self) -> bool {
+        match self.paused_until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                self.paused_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+/// What to do after one accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Accept the next connection.
+    Accept,
+    /// Stop: accepting is paused (see [`Acceptor::timeout`]).
+    Stop,
 }
 
 /// Errors that concern one queued connection, not the listener.

@@ -20,11 +20,14 @@ pub enum Model {
     Shared,
     /// One blocking thread per connection (the seed articles' Python server's model).
     Threads,
+    /// The shape of `Reuseport`, each worker with its own io_uring instead of epoll:
+    /// multishot accept and receive into provided buffers, sends submitted together.
+    Uring,
 }
 
 impl Model {
     /// Every model.
-    pub const ALL: [Model; 3] = [Model::Reuseport, Model::Shared, Model::Threads];
+    pub const ALL: [Model; 4] = [Model::Reuseport, Model::Shared, Model::Threads, Model::Uring];
 
     /// The name `--model` takes, the ready line and the JSON use.
     pub fn name(self) -> &'static str {
@@ -32,6 +35,7 @@ impl Model {
             Model::Reuseport => "reuseport",
             Model::Shared => "shared",
             Model::Threads => "threads",
+            Model::Uring => "uring",
         }
     }
 }

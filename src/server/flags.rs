@@ -48,7 +48,7 @@ pub struct Flags {
     /// once and count them.
     #[arg(long)]
     pub max_conns: Option<usize>,
-    /// How connections reach workers: reuseport (default), shared, or threads.
+    /// How connections reach workers: reuseport (default), shared, threads, or uring.
     #[arg(long, value_enum, default_value_t = Model::Reuseport)]
     pub model: Model,
     /// Protocols to serve on the port: tcp (default), udp, or both. With udp or both,

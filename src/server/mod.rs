@@ -14,7 +14,8 @@
 //! live, and the report), `stats_file` (`--stats-json`: checked first, written last,
 //! never lost), `shared` / `threads` (the comparison models; `threads` has its own
 //! accept loop, `conn_thread` is one connection's thread, `thread_budget` how many
-//! connection threads the machine allows) and `processes` (the `--processes`
+//! connection threads the machine allows), `uring` (`--model uring`: the reuseport
+//! shape with a loop over each worker's own io_uring) and `processes` (the `--processes`
 //! supervisor; `children` starts one child, `restart` paces restarts of children that
 //! die); `program` is the echod program around them (signals, start-up lines, stats
 //! at exit). `--proto udp|both`: `proto` (which protocols), `sockets` (every socket
@@ -43,6 +44,7 @@ pub mod stats_file;
 pub mod thread_budget;
 mod threads;
 mod udp;
+mod uring;
 mod worker;
 
 use std::io;
@@ -54,6 +56,7 @@ pub use flags::Flags;
 pub use pool::{Server, ShutdownHandle, StatsHandle};
 pub use proto::Proto;
 pub use stats::{LiveStats, ServerStats, WorkerStats};
+pub use uring::{probe as uring_probe, Features as UringFeatures};
 
 /// Why the server could not start or stopped with an error. Messages name the flag
 /// and the fix. An OS error appears once: either as the source (printed after the
@@ -103,6 +106,9 @@ pub enum ServerError {
         /// The error.
         source: io::Error,
     },
+    /// `--model uring` cannot run here: io_uring is refused or too old.
+    #[error("--model uring: {0}")]
+    Uring(String),
     /// A worker thread could not be started.
     #[error("starting worker {worker}'s thread")]
     Spawn {

@@ -28,6 +28,7 @@ use super::stats::LiveStats;
 use super::thread_budget::Limit;
 use super::threads::{ThreadCap, ThreadsWorker};
 use super::udp::UdpWorker;
+use super::uring::{self, UringWorker};
 use super::worker::Worker;
 use super::{Config, Model, Proto, ServerError, ServerStats, WorkerStats};
 use crate::sys::SharedCounters;
@@ -94,6 +95,8 @@ pub struct Server {
     stopped: Receiver<()>,
     /// `--model threads`: the connection-thread cap and what set it.
     thread_limit: Option<Limit>,
+    /// `--model uring`: what io_uring gives the workers (for the start-up line).
+    uring: Option<uring::Features>,
 }
 
 impl Server {
@@ -106,7 +109,11 @@ impl Server {
         let max_conns = max_conns(&config)?;
         let threads = match config.model {
             Model::Threads => Some(ThreadCap::resolve(&config)?),
-            Model::Reuseport | Model::Shared => None,
+            Model::Reuseport | Model::Shared | Model::Uring => None,
+        };
+        let uring = match config.model {
+            Model::Uring => Some(uring::probe().map_err(ServerError::Uring)?),
+            Model::Reuseport | Model::Shared | Model::Threads => None,
         };
         let config = Config { max_threads: threads.as_ref().map(|(cap, _)| cap.max()), ..config };
         let mut workers = Vec::with_capacity(listeners.len());
@@ -115,11 +122,14 @@ impl Server {
             let id = config.first_worker + i;
             let (base, waker) = WorkerBase::new(id, listener, max_conns.clone(), stop.clone())?;
             wakers.push(waker);
-            workers.push(match &threads {
-                Some((cap, _)) => {
+            workers.push(match (&threads, &uring) {
+                (Some((cap, _)), _) => {
                     ModelWorker::Threads(ThreadsWorker::new(base, cap.clone(), config.buffer))
                 }
-                None => ModelWorker::Events(Worker::new(base, config.buffer)),
+                (None, Some(features)) => {
+                    ModelWorker::Uring(UringWorker::new(base, features, config.buffer)?)
+                }
+                (None, None) => ModelWorker::Events(Worker::new(base, config.buffer)),
             });
         }
         // `--proto udp|both`: worker i's UDP loop has worker i's id (and core).
@@ -131,7 +141,7 @@ impl Server {
         let (notify, stopped) = channel::bounded(1);
         let shutdown = ShutdownHandle { stop, wakers: Arc::new(wakers), notify };
         let thread_limit = threads.map(|(_, limit)| limit);
-        Ok(Server { config, local_addr, workers, shutdown, stopped, thread_limit })
+        Ok(Server { config, local_addr, workers, shutdown, stopped, thread_limit, uring })
     }
 
     /// The address the listeners are bound to.
@@ -143,6 +153,11 @@ impl Server {
     /// start-up line).
     pub fn thread_limit(&self) -> Option<&Limit> {
         self.thread_limit.as_ref()
+    }
+
+    /// `--model uring`: the start-up line saying what io_uring gives the workers.
+    pub fn uring_line(&self) -> Option<String> {
+        self.uring.as_ref().map(|f| uring::line(f, self.config.buffer))
     }
 
     /// The settings this server runs with.
@@ -197,6 +212,8 @@ enum ModelWorker {
     /// `--proto udp|both`: the UDP loop of a worker (its own thread, on the core of
     /// the TCP worker of the same id).
     Udp(UdpWorker),
+    /// `uring`: a loop over the worker's own io_uring.
+    Uring(UringWorker),
 }
 
 impl ModelWorker {
@@ -204,6 +221,7 @@ impl ModelWorker {
         match self {
             ModelWorker::Events(w) => w.base.id,
             ModelWorker::Threads(w) => w.base.id,
+            ModelWorker::Uring(w) => w.base.id,
             ModelWorker::Udp(w) => w.id,
         }
     }
@@ -212,6 +230,7 @@ impl ModelWorker {
         match self {
             ModelWorker::Events(w) => &w.base.live,
             ModelWorker::Threads(w) => &w.base.live,
+            ModelWorker::Uring(w) => &w.base.live,
             ModelWorker::Udp(w) => &w.live,
         }
     }
@@ -229,6 +248,7 @@ impl ModelWorker {
             ModelWorker::Events(w) => w.run(core),
             ModelWorker::Threads(w) => w.run(core),
             ModelWorker::Udp(w) => w.run(core),
+            ModelWorker::Uring(w) => w.run(core),
         }
     }
 }

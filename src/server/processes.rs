@@ -136,6 +136,11 @@ impl Supervisor {
             Model::Threads => {
                 Some(thread_budget::resolve(config.max_threads, config.buffer, processes)?)
             }
+            Model::Uring => {
+                // Refused here, in one line, rather than by every child.
+                super::uring::probe().map_err(ServerError::Uring)?;
+                None
+            }
             Model::Reuseport | Model::Shared => None,
         };
         let counters = match config.max_conns {

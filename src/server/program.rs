@@ -129,6 +129,9 @@ fn run_one(config: Config, role: Role) -> Result<ServerStats, ProgramError> {
         if let Some(limit) = server.thread_limit() {
             eprintln!("echod: {}", thread_line(limit));
         }
+        if let Some(line) = server.uring_line() {
+            eprintln!("echod: {line}");
+        }
     }
     let handle = server.shutdown_handle();
     on_signal(handle.clone())?;

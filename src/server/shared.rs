@@ -20,7 +20,7 @@ pub(crate) fn bind_listeners(config: &Config) -> Result<Vec<TcpListener>, Server
         net::listener(a, config.backlog, reuse_port).map_err(|e| ServerError::from_bind(a, e))
     };
     match config.model {
-        Model::Reuseport | Model::Threads => {
+        Model::Reuseport | Model::Threads | Model::Uring => {
             let first = bind(addr, true)?;
             // With --port 0 the kernel picked the port; the others join that one.
             let port = first.local_addr().map_err(|e| ServerError::Bind { addr, source: e })?;

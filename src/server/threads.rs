@@ -147,7 +147,7 @@ impl ThreadsWorker {
         let ThreadsWorker { base, cap, buffer, counters } = self;
         let (live, stop) = (&base.live, &base.stop);
         let max_conns = base.acceptor.max_conns().clone();
-        base.acceptor.accept_all(counters, |stream, _peer| {
+        base.acceptor.accept_all(counters, |stream| {
             spawn(stream, live, stop, *buffer, max_conns.clone(), cap)
         });
     }

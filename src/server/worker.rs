@@ -93,7 +93,7 @@ impl Worker {
     fn accept(&mut self) {
         let Worker { base, conns, counters, .. } = self;
         let registry = base.poll.registry();
-        base.acceptor.accept_all(counters, |mut stream, _peer| {
+        base.acceptor.accept_all(counters, |mut stream| {
             let key = conns.vacant_key();
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = registry.register(&mut stream, Token(key), interest) {

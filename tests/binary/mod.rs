@@ -4,6 +4,8 @@
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 
+use echod::server::Model;
+
 use crate::common::process::{echod_spec, read_stats, spawn, spawn_with, temp_json, LOCAL};
 use crate::common::{connect, echo, WAIT};
 
@@ -157,14 +159,23 @@ fn processes_serve_and_shut_down() {
 
 /// Out of descriptors (a hard limit of 40 via prlimit): echod pauses accepting instead
 /// of spinning, counts it, prints one hint, and accepts the queued connections once
-/// closed ones free descriptors.
+/// closed ones free descriptors. The default model and `uring` (whose accepts are
+/// the ring's).
 #[test]
 fn emfile_pauses_accepting_then_resumes() {
     if Command::new("prlimit").arg("--version").output().is_err() {
         eprintln!("skipped: prlimit (util-linux) is not installed");
         return;
     }
-    let json = temp_json("emfile");
+    for model in [Model::Reuseport, Model::Uring] {
+        if crate::common::runs_here(model) {
+            emfile(model);
+        }
+    }
+}
+
+fn emfile(model: Model) {
+    let json = temp_json(&format!("emfile-{}", model.name()));
     let path = json.to_str().expect("utf-8 path");
     let prlimit = echod::child::Spec::new("prlimit").args([
         "--nofile=40:40",
@@ -172,7 +183,7 @@ fn emfile_pauses_accepting_then_resumes() {
         env!("CARGO_BIN_EXE_echod"),
     ]);
     let mut args = LOCAL.to_vec();
-    args.extend(["--workers", "1", "--stats-json", path]);
+    args.extend(["--workers", "1", "--model", model.name(), "--stats-json", path]);
     let mut echod = spawn_with(prlimit, &args);
     let addr = echod.ready();
     // More connections than descriptors: the kernel completes them all into the backlog.

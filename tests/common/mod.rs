@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use echod::server::{Config, Server, ServerError, ServerStats, ShutdownHandle, StatsHandle};
+use echod::server::{Config, Model, Server, ServerError, ServerStats, ShutdownHandle, StatsHandle};
 
 /// The longest any single wait in these tests may take.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -57,6 +57,26 @@ impl Drop for Running {
         self.handle.shutdown();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Every model this machine runs: [`Model::ALL`], less `uring` where io_uring is
+/// refused (said in one printed line, never silently).
+pub fn models() -> Vec<Model> {
+    Model::ALL.into_iter().filter(|&m| runs_here(m)).collect()
+}
+
+/// Whether `model` runs on this machine; if not, prints one line saying why.
+pub fn runs_here(model: Model) -> bool {
+    if model != Model::Uring {
+        return true;
+    }
+    match echod::server::uring_probe() {
+        Ok(_) => true,
+        Err(why) => {
+            eprintln!("skipped: --model uring: {why}");
+            false
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Byte-exact echo, run against every model: random payloads from 1 B to 4 MiB,
+//! Byte-exact echo, run against every model (`Model::ALL`; `uring` is skipped, with
+//! a printed line, where io_uring is refused): random payloads from 1 B to 4 MiB,
 //! pipelined messages, half-close, and many concurrent clients.
 
 use std::io::Write;
@@ -6,7 +7,7 @@ use std::net::Shutdown;
 
 use echod::server::{Config, Model};
 
-use crate::common::{connect, echo, random_bytes, read_to_eof, Running};
+use crate::common::{connect, echo, models, random_bytes, read_to_eof, Running};
 
 const SIZES: [usize; 9] = [1, 2, 100, 4095, 16 * 1024, 65_537, 300_000, 1 << 20, 4 << 20];
 
@@ -74,44 +75,34 @@ fn concurrent(model: Model) {
     assert_eq!(stats.total().active_peak, 500);
 }
 
-/// Random payloads from 1 B to 4 MiB, reuseport model.
+/// Random payloads from 1 B to 4 MiB, byte-exact, counted exactly: every model.
 #[test]
-fn reuseport_payloads() {
-    payloads(Model::Reuseport);
+fn payloads_every_model() {
+    for model in models() {
+        payloads(model);
+    }
 }
 
-/// Pipelined messages, reuseport model.
+/// Pipelined messages come back in order: every model.
 #[test]
-fn reuseport_pipelined() {
-    pipelined(Model::Reuseport);
+fn pipelined_every_model() {
+    for model in models() {
+        pipelined(model);
+    }
 }
 
-/// Half-close, reuseport model.
+/// Half-close: everything comes back, then EOF: every model.
 #[test]
-fn reuseport_half_close() {
-    half_close(Model::Reuseport);
+fn half_close_every_model() {
+    for model in models() {
+        half_close(model);
+    }
 }
 
-/// 500 concurrent clients, reuseport model.
+/// 500 concurrent clients each get their own bytes back: every model.
 #[test]
-fn reuseport_500_clients() {
-    concurrent(Model::Reuseport);
-}
-
-/// The shared-listener model passes the same echo tests.
-#[test]
-fn shared_model_echoes() {
-    payloads(Model::Shared);
-    pipelined(Model::Shared);
-    half_close(Model::Shared);
-    concurrent(Model::Shared);
-}
-
-/// The thread-per-connection model passes the same echo tests.
-#[test]
-fn threads_model_echoes() {
-    payloads(Model::Threads);
-    pipelined(Model::Threads);
-    half_close(Model::Threads);
-    concurrent(Model::Threads);
+fn concurrent_clients_every_model() {
+    for model in models() {
+        concurrent(model);
+    }
 }

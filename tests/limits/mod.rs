@@ -5,9 +5,9 @@
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 
-use echod::server::{Config, Server, ServerError};
+use echod::server::{Config, Model, Server, ServerError};
 
-use crate::common::{connect, echo, Running};
+use crate::common::{connect, echo, models, Running};
 
 fn on_port(port: u16) -> Config {
     Config { port, ..Config::local_test(2) }
@@ -46,10 +46,17 @@ fn refuses_non_local_bind_address() {
     assert!(err.to_string().contains("--bind"));
 }
 
-/// Connections over --max-conns are accepted, closed at once, and counted.
+/// Connections over --max-conns are accepted, closed at once, and counted; a place
+/// freed serves a new one. Every model.
 #[test]
 fn max_conns_closes_the_excess() {
-    let srv = Running::start(Config { max_conns: Some(3), ..Config::local_test(1) });
+    for model in models() {
+        max_conns(model);
+    }
+}
+
+fn max_conns(model: Model) {
+    let srv = Running::start(Config { max_conns: Some(3), model, ..Config::local_test(1) });
     let kept: Vec<_> = (0..3).map(|_| connect(srv.addr)).collect();
     for c in &kept {
         assert_eq!(echo(c, b"in"), b"in");

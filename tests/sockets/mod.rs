@@ -1,16 +1,18 @@
 //! What the kernel does with echod's sockets: every accepted socket has the
 //! listener's port while the peers differ (the four-tuple tells them apart),
 //! SO_REUSEPORT spreads connections over every worker, a reset closes only its own
-//! connection, and a peer that never reads cannot grow echod.
+//! connection, and a peer that never reads cannot grow echod. Each runs against
+//! every model it concerns (`uring` skipped, with a printed line, where io_uring is
+//! refused).
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use echod::server::Config;
+use echod::server::{Config, Model};
 
-use crate::common::{connect, echo, read_to_eof, wait_for, Running};
+use crate::common::{connect, echo, models, read_to_eof, runs_here, wait_for, Running};
 
 /// `(local, remote)` of every ESTABLISHED IPv4 socket in /proc/net/tcp.
 fn established() -> Vec<(SocketAddr, SocketAddr)> {
@@ -32,10 +34,16 @@ fn established() -> Vec<(SocketAddr, SocketAddr)> {
 }
 
 /// The kernel's table shows every server-side socket on the listener's one port, each
-/// with a different peer: exactly the clients' (address, port) pairs.
+/// with a different peer: exactly the clients' (address, port) pairs. Every model.
 #[test]
 fn accepted_sockets_share_the_port_peers_differ() {
-    let srv = Running::start(Config::local_test(2));
+    for model in models() {
+        share_the_port(model);
+    }
+}
+
+fn share_the_port(model: Model) {
+    let srv = Running::start(Config { model, ..Config::local_test(2) });
     let clients: Vec<_> = (0..40).map(|_| connect(srv.addr)).collect();
     for c in &clients {
         assert_eq!(echo(c, b"ping"), b"ping"); // accepted, surely
@@ -59,24 +67,41 @@ fn accepted_sockets_share_the_port_peers_differ() {
     assert!(server_side.iter().all(|(l, _)| *l == srv.addr));
 }
 
-/// With SO_REUSEPORT the kernel spreads connections over every worker.
+/// With SO_REUSEPORT the kernel spreads connections over every worker: the models
+/// with a listener per worker (not `shared`, where whichever worker wakes first
+/// takes the connection).
 #[test]
 fn connections_spread_over_all_workers() {
-    let srv = Running::start(Config::local_test(4));
+    for model in [Model::Reuseport, Model::Threads, Model::Uring] {
+        if runs_here(model) {
+            spread(model);
+        }
+    }
+}
+
+fn spread(model: Model) {
+    let srv = Running::start(Config { model, ..Config::local_test(4) });
     let clients: Vec<_> = (0..200).map(|_| connect(srv.addr)).collect();
     for c in &clients {
         assert_eq!(echo(c, b"x"), b"x");
     }
     let stats = srv.wait_stats("200 accepted", |s| s.total().accepted == 200);
     for w in &stats.workers {
-        assert!(w.counters.accepted > 0, "worker {} got no connection: {:?}", w.id, stats);
+        assert!(w.counters.accepted > 0, "{model:?}: worker {} got nothing: {stats:?}", w.id);
     }
 }
 
 /// A peer that resets mid-stream is closed and counted; the server keeps serving.
+/// Every model.
 #[test]
 fn reset_mid_stream() {
-    let srv = Running::start(Config::local_test(1));
+    for model in models() {
+        resets(model);
+    }
+}
+
+fn resets(model: Model) {
+    let srv = Running::start(Config { model, ..Config::local_test(1) });
     for _ in 0..5 {
         let s = connect(srv.addr);
         assert_eq!(echo(&s, &[7u8; 5000]), vec![7u8; 5000]);
@@ -86,18 +111,27 @@ fn reset_mid_stream() {
         drop(s);
     }
     let stats = srv.wait_stats("resets closed", |s| s.total().active == 0);
-    assert!(stats.total().closed_by_error >= 1, "{stats:?}");
+    assert!(stats.total().closed_by_error >= 1, "{model:?}: {stats:?}");
     let s = connect(srv.addr);
     assert_eq!(echo(&s, b"still here"), b"still here");
 }
 
 /// A client that writes and never reads stalls once its socket buffers fill; echod
-/// stops reading it and holds at most one read buffer for it. Then it reads
-/// everything back, byte-exact.
+/// stops reading it and holds at most `--buffer` bytes for it. Then it reads
+/// everything back, byte-exact. The event-loop models (`threads` blocks its
+/// connection's thread instead, and counts no pending bytes).
 #[test]
 fn slow_reader_is_bounded() {
+    for model in [Model::Reuseport, Model::Shared, Model::Uring] {
+        if runs_here(model) {
+            slow_reader(model);
+        }
+    }
+}
+
+fn slow_reader(model: Model) {
     let buffer = 16 * 1024;
-    let srv = Running::start(Config { buffer, ..Config::local_test(1) });
+    let srv = Running::start(Config { buffer, model, ..Config::local_test(1) });
     let s = connect(srv.addr);
     s.set_nonblocking(true).expect("nonblocking");
     let pattern = |i: usize| (i % 251) as u8;
@@ -119,13 +153,13 @@ fn slow_reader_is_bounded() {
             Err(e) => panic!("write: {e}"),
         }
     }
-    assert!(written < limit, "the server kept reading from a peer that does not read");
+    assert!(written < limit, "{model:?} kept reading from a peer that does not read");
     let stats = srv.wait_stats("a pending write", |s| s.total().pending_peak > 0);
-    assert!(stats.total().pending_peak <= buffer as u64, "{stats:?}");
+    assert!(stats.total().pending_peak <= buffer as u64, "{model:?}: {stats:?}");
     s.set_nonblocking(false).expect("blocking");
     s.shutdown(std::net::Shutdown::Write).expect("shutdown");
     let back = read_to_eof(&s);
     assert_eq!(back.len(), written);
-    assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo is byte-exact");
+    assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "{model:?}: not byte-exact");
     wait_for("closed", || (srv.stats.snapshot().total().active == 0).then_some(()));
 }

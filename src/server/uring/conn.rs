@@ -1,0 +1,245 @@
+//! One `--model uring` connection and its echo step, driven by its completions:
+//! what it received is sent back from the very buffer the kernel filled, one send
+//! at a time, in order.
+//!
+//! Invariants:
+//! - An idle connection holds no buffer: its receive is armed in the kernel, which
+//!   takes a provided buffer only when bytes arrive; a [`Conn`] is its socket, two
+//!   chain ends and a few flags (a test pins its size).
+//! - At most one send is in flight, for the front of the chain; a completion short
+//!   of the whole front sends the rest (the bytes go out in order, exactly once).
+//! - A receive is (re)armed only while nothing is held toward the peer. A multishot
+//!   receive is armed with a limit (`--buffer` minus one buffer, plus one byte): the
+//!   kernel ends it once that many bytes came in, so at most `--buffer` bytes are
+//!   ever held for a peer that does not read; without the limit, one receive per
+//!   request holds at most one buffer.
+//! - The socket is closed only when no request of this connection is in flight (no
+//!   send, no receive: a receive still armed is cancelled first), so no completion
+//!   ever names a connection that is gone.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use super::chain::{Chain, Chains};
+use super::ring::{Buf, Completion, Live, Op};
+use crate::server::counters::Counters;
+
+/// What a connection's completions need: the ring, the chains, the counters, and
+/// the receive limit.
+pub(crate) struct Io<'a, 'r> {
+    /// The worker's ring.
+    pub(crate) live: &'a mut Live<'r>,
+    /// Every connection's held buffers.
+    pub(crate) chains: &'a mut Chains,
+    /// The worker's counters.
+    pub(crate) counters: &'a mut Counters,
+    /// A multishot receive's byte limit; `None`: one receive per request.
+    pub(crate) limit: Option<u32>,
+    /// Buffers given back this turn (starved receives may be armed again).
+    pub(crate) recycled: u32,
+}
+
+impl Io<'_, '_> {
+    /// Gives `buf` back to the kernel.
+    pub(crate) fn recycle(&mut self, buf: Buf) {
+        self.live.recycle(buf);
+        self.recycled += 1;
+    }
+}
+
+/// Where a connection's receive stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recv {
+    /// A receive request is in the kernel.
+    Armed,
+    /// Not armed: armed again once nothing is held.
+    Off,
+    /// Ended because every buffer was taken (ENOBUFS): armed again when buffers come
+    /// back.
+    Starved,
+    /// Ended for good: EOF, an error, or cancelled.
+    Done,
+}
+
+/// Why a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The peer shut its write side: everything received is sent back, then close.
+    Eof,
+    /// An error (a reset, mostly): close as soon as nothing is in flight.
+    Failed,
+}
+
+/// What the worker does with a connection after a completion.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Keep it.
+    Keep,
+    /// Close it now: nothing of it is in flight.
+    Close(End),
+}
+
+/// One accepted connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// The socket.
+    fd: OwnedFd,
+    /// The bytes received and not yet sent back, in order.
+    chain: Chain,
+    /// Bytes of the chain's buffers not yet fully sent (at most `--buffer`).
+    held: u32,
+    /// Its receive.
+    recv: Recv,
+    /// A send of the chain's front is in flight.
+    sending: bool,
+    /// It is ending, and why.
+    end: Option<End>,
+    /// A cancellation of its receive is in flight.
+    cancelling: bool,
+}
+
+impl Conn {
+    /// Serves `fd` as connection `key`: arms its first receive.
+    pub(crate) fn open(fd: OwnedFd, key: u32, io: &mut Io<'_, '_>) -> io::Result<Conn> {
+        let mut conn = Conn {
+            fd,
+            chain: Chain::EMPTY,
+            held: 0,
+            recv: Recv::Off,
+            sending: false,
+            end: None,
+            cancelling: false,
+        };
+        conn.arm(key, io)?;
+        Ok(conn)
+    }
+
+    /// Where its receive stands.
+    pub(crate) fn recv(&self) -> Recv {
+        self.recv
+    }
+
+    /// Arms the receive if it is off and nothing is held.
+    pub(crate) fn arm(&mut self, key: u32, io: &mut Io<'_, '_>) -> io::Result<()> {
+        if matches!(self.recv, Recv::Off | Recv::Starved) && self.end.is_none() && self.held == 0 {
+            io.live.recv(key, self.fd.as_raw_fd(), io.limit)?;
+            self.recv = Recv::Armed;
+        }
+        Ok(())
+    }
+
+    /// A receive completion: hold the bytes and send them back; note how the
+    /// receive ended, if it did.
+    pub(crate) fn on_recv(
+        &mut self,
+        key: u32,
+        c: Completion,
+        io: &mut Io<'_, '_>,
+    ) -> io::Result<Next> {
+        if let Some(buf) = c.buf {
+            io.counters.bytes_in += u64::from(buf.len());
+            io.counters.reads += 1;
+            if self.end == Some(End::Failed) {
+                io.recycle(buf); // nobody to send it to
+            } else {
+                self.held += buf.len();
+                io.counters.pending_peak = io.counters.pending_peak.max(u64::from(self.held));
+                io.chains.push(&mut self.chain, buf);
+                self.send_front(key, io)?;
+            }
+        }
+        if !c.more {
+            self.recv = match c.result {
+                n if n > 0 => Recv::Off,
+                0 => {
+                    self.end.get_or_insert(End::Eof);
+                    Recv::Done
+                }
+                e if e == -libc::ENOBUFS => Recv::Starved,
+                e if e == -libc::ECANCELED && self.cancelling => Recv::Done,
+                _ => {
+                    self.end = Some(End::Failed);
+                    Recv::Done
+                }
+            };
+            self.arm(key, io)?;
+        }
+        self.next(key, io)
+    }
+
+    /// A send completion: count what went out, send the rest or the next buffer,
+    /// and once nothing is held, receive again.
+    pub(crate) fn on_send(
+        &mut self,
+        key: u32,
+        result: i32,
+        io: &mut Io<'_, '_>,
+    ) -> io::Result<Next> {
+        self.sending = false;
+        match u32::try_from(result) {
+            Ok(n) if n > 0 => {
+                io.counters.bytes_out += u64::from(n);
+                if let Some(buf) = io.chains.advance(&mut self.chain, n) {
+                    self.held -= buf.len();
+                    io.recycle(buf);
+                }
+                self.send_front(key, io)?;
+                self.arm(key, io)?;
+            }
+            // An error, or nothing sent of a non-empty buffer (the peer is gone).
+            _ => self.end = Some(End::Failed),
+        }
+        self.next(key, io)
+    }
+
+    /// Sends the front of the chain unless a send is in flight or the connection
+    /// failed.
+    fn send_front(&mut self, key: u32, io: &mut Io<'_, '_>) -> io::Result<()> {
+        if self.sending || self.end == Some(End::Failed) {
+            return Ok(());
+        }
+        if let Some((buf, sent)) = io.chains.front(&self.chain) {
+            io.live.send(key, self.fd.as_raw_fd(), buf, sent)?;
+            self.sending = true;
+        }
+        Ok(())
+    }
+
+    /// Whether it can close now; cancels a receive still armed when it must end.
+    fn next(&mut self, key: u32, io: &mut Io<'_, '_>) -> io::Result<Next> {
+        let Some(end) = self.end else { return Ok(Next::Keep) };
+        if self.sending || (end == End::Eof && !self.chain.is_empty()) {
+            return Ok(Next::Keep); // the send's completion comes back here
+        }
+        if self.recv == Recv::Armed {
+            if !self.cancelling {
+                io.live.cancel(Op::Recv(key))?;
+                self.cancelling = true;
+            }
+            return Ok(Next::Keep); // the receive's last completion comes back here
+        }
+        Ok(Next::Close(end))
+    }
+
+    /// Closes it (nothing of it is in flight): its buffers go back to the ring.
+    pub(crate) fn close(mut self, io: &mut Io<'_, '_>) {
+        debug_assert!(!self.sending && self.recv != Recv::Armed);
+        while let Some(buf) = io.chains.pop(&mut self.chain) {
+            io.recycle(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle connection is its socket, its chain's two ends, the bytes held and
+    /// four small flags: 16 bytes, far within the 256 bytes an idle connection may
+    /// cost (it holds no buffer).
+    #[test]
+    fn idle_connection_is_small() {
+        let size = std::mem::size_of::<Conn>();
+        assert!(size <= 16, "{size} bytes");
+    }
+}

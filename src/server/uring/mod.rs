@@ -1,0 +1,313 @@
+//! `--model uring`: the same echo through io_uring. The shape of `reuseport` (a
+//! pinned worker per core, each with its own SO_REUSEPORT listener on the one port)
+//! with its own loop: each worker has its own ring, on which a multishot accept
+//! brings connections and a receive per connection fills provided buffers; what
+//! came in is sent back from the buffer the kernel filled. Every request a turn of
+//! the loop makes (sends, receives armed again) goes to the kernel together, in the
+//! one `io_uring_enter` that also waits for the next completions. Nothing is shared
+//! between workers but what every model shares (the stop flag, `--max-conns`, the
+//! published stats).
+//!
+//! Files: `features` (what the kernel offers, probed once at start-up; the line
+//! that says what is used), `ring` (the ring and its buffers: the model's only
+//! `unsafe`), `chain` (the buffers a connection holds, in order), `conn` (one
+//! connection's echo step); this file is the worker and its loop.
+//!
+//! Shutdown: the worker's mio poll keeps only the shutdown waker (the listener is
+//! the ring's); a poll request on its descriptor completes when the waker fires.
+//! The loop then cancels every request and waits until the kernel has let go of
+//! every buffer (at most [`EXIT_WAIT`]) before the buffers are freed, then closes
+//! the connections.
+
+mod chain;
+mod conn;
+mod features;
+mod ring;
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+pub use features::{probe, Features};
+
+use self::chain::Chains;
+use self::conn::{Conn, End, Io, Next, Recv};
+use self::ring::{Completion, Live, Op, Ring, Sizes};
+use super::accept::NoRoom;
+use super::base::WorkerBase;
+use super::counters::Counters;
+use super::slab::Slab;
+use super::ServerError;
+
+/// How long shutdown waits for the kernel to end every request.
+const EXIT_WAIT: Duration = Duration::from_secs(1);
+/// Bytes per provided buffer (at most `--buffer`).
+const BUFFER_SIZE: usize = 4096;
+/// Provided buffers per worker: buffers are held only while their bytes are on the
+/// way back, so this bounds bytes in flight, not connections.
+const BUFFERS: u16 = 2048;
+
+/// The ring's sizes for a `--buffer` of `buffer` bytes.
+fn sizes(buffer: usize) -> Sizes {
+    let buffer_size = buffer.clamp(1, BUFFER_SIZE) as u32;
+    Sizes { sq: 4096, cq: 16384, buffers: BUFFERS, buffer_size }
+}
+
+/// The multishot receive's byte limit for `--buffer` (`None` without the
+/// kernel's limit): after it, the last receive adds at most one buffer less one
+/// byte, so the bytes held for a peer never pass `--buffer`.
+fn recv_limit(features: &Features, buffer: usize) -> Option<u32> {
+    let buffer = u32::try_from(buffer).unwrap_or(u32::MAX);
+    let size = sizes(buffer as usize).buffer_size;
+    features.recv_limit.then(|| buffer - size + 1)
+}
+
+/// The start-up line: what io_uring gives the workers, and their buffers.
+pub fn line(features: &Features, buffer: usize) -> String {
+    let s = sizes(buffer);
+    let pool = crate::units::fmt_bytes(f64::from(s.buffers) * f64::from(s.buffer_size));
+    features.line(&format!(
+        "{} provided buffers of {} bytes per worker ({pool})",
+        s.buffers, s.buffer_size
+    ))
+}
+
+/// The ring could not take a new connection's first receive: the connection is
+/// closed at once (see [`NoRoom`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "could not queue a new connection's receive on the worker's io_uring ({0}): closing \
+     such connections at once (counted in rejected_resources); cap connections with \
+     --max-conns"
+)]
+pub(crate) struct NotQueued(io::Error);
+
+/// Set once a [`NotQueued`] hint was printed.
+static NOT_QUEUED_PRINTED: AtomicBool = AtomicBool::new(false);
+
+impl NoRoom for NotQueued {
+    fn hint_printed(&self) -> &'static AtomicBool {
+        &NOT_QUEUED_PRINTED
+    }
+}
+
+/// A worker of `--model uring` before its thread starts.
+#[derive(Debug)]
+pub(crate) struct UringWorker {
+    /// Its listener, acceptor, stop flag, waker's poll and published stats.
+    pub(crate) base: WorkerBase,
+    /// Its ring, built and not running (boxed: the pool holds workers of every model
+    /// in one enum, and a ring is large).
+    ring: Box<Ring>,
+    /// What the kernel offers.
+    features: Features,
+    /// A multishot receive's byte limit.
+    limit: Option<u32>,
+}
+
+impl UringWorker {
+    /// A worker over `base` with a ring as `features` allow, for `--buffer` bytes.
+    pub(crate) fn new(
+        mut base: WorkerBase,
+        features: &Features,
+        buffer: usize,
+    ) -> Result<UringWorker, ServerError> {
+        let id = base.id;
+        let failed = |source| ServerError::Poll { worker: id, source };
+        // The ring accepts now: the mio poll keeps only the waker.
+        base.poll.registry().deregister(&mut base.acceptor.listener).map_err(failed)?;
+        let listener = base.acceptor.listener.as_raw_fd();
+        let ring = Box::new(Ring::new(features, sizes(buffer), listener).map_err(failed)?);
+        let limit = recv_limit(features, buffer);
+        Ok(UringWorker { base, ring, features: features.clone(), limit })
+    }
+
+    /// Runs the loop until shutdown; pins first when `core` is given.
+    pub(crate) fn run(mut self, core: Option<usize>) -> io::Result<()> {
+        self.base.pin(core);
+        let UringWorker { base, ring, features, limit } = &mut self;
+        let live = ring.start(features.ring_fd)?;
+        let mut worker = Loop {
+            base,
+            live,
+            conns: Slab::new(),
+            chains: Chains::new(BUFFERS),
+            counters: Counters::default(),
+            limit: *limit,
+            accepting: false,
+            multishot_accept: true,
+            starved: Vec::new(),
+        };
+        let result = worker.serve();
+        let Loop { base, live, conns, counters, .. } = worker;
+        live.finish(EXIT_WAIT); // if not every request ended, the ring leaks its buffers
+        close_all(base, conns, &counters);
+        result
+    }
+}
+
+/// A running worker.
+struct Loop<'a, 'r> {
+    /// Its stop flag, acceptor and stats.
+    base: &'a mut WorkerBase,
+    /// Its ring.
+    live: Live<'r>,
+    /// Open connections, by key (the key is in their requests' user data).
+    conns: Slab<Conn>,
+    /// The buffers each connection holds.
+    chains: Chains,
+    /// Its counters.
+    counters: Counters,
+    /// A multishot receive's byte limit.
+    limit: Option<u32>,
+    /// An accept request is in the kernel.
+    accepting: bool,
+    /// Accept with one multishot request (off after the kernel refused it).
+    multishot_accept: bool,
+    /// Connections whose receive ended for want of buffers.
+    starved: Vec<u32>,
+}
+
+impl Loop<'_, '_> {
+    fn serve(&mut self) -> io::Result<()> {
+        self.live.watch(self.base.poll.as_raw_fd())?;
+        let mut batch = Vec::with_capacity(1024);
+        while !self.base.stopping() {
+            if !self.accepting && !self.base.acceptor.paused() {
+                self.live.accept(self.multishot_accept)?;
+                self.accepting = true;
+            }
+            self.live.wait(self.base.acceptor.timeout())?;
+            self.live.completions(&mut batch)?;
+            let mut recycled = 0;
+            for c in batch.drain(..) {
+                recycled += self.on_completion(c)?;
+            }
+            if recycled > 0 && !self.starved.is_empty() {
+                self.feed_starved()?;
+            }
+            self.counters.active = self.conns.len() as u64;
+            self.base.live.publish(&self.counters);
+        }
+        Ok(())
+    }
+
+    /// Handles one completion; returns how many buffers went back to the ring.
+    fn on_completion(&mut self, c: Completion) -> io::Result<u32> {
+        let key = match c.op {
+            Op::Accept => return self.on_accept(c).map(|()| 0),
+            Op::Wake => {
+                if !self.base.stopping() {
+                    self.live.watch(self.base.poll.as_raw_fd())?; // spurious: watch again
+                }
+                return Ok(0);
+            }
+            Op::Cancel => return Ok(0), // the cancelled request's own completion counts
+            Op::Recv(key) | Op::Send(key) => key,
+        };
+        let Loop { base, live, conns, chains, counters, limit, starved, .. } = self;
+        let mut io = Io { live, chains, counters, limit: *limit, recycled: 0 };
+        let Some(conn) = conns.get_mut(key as usize) else {
+            // Never: a connection closes only once none of its requests is in flight.
+            if let Some(buf) = c.buf {
+                io.recycle(buf);
+            }
+            return Ok(io.recycled);
+        };
+        let next = match c.op {
+            Op::Send(_) => conn.on_send(key, c.result, &mut io)?,
+            _ => {
+                let next = conn.on_recv(key, c, &mut io)?;
+                if conn.recv() == Recv::Starved {
+                    starved.push(key);
+                }
+                next
+            }
+        };
+        if let Next::Close(end) = next {
+            if let Some(conn) = conns.remove(key as usize) {
+                conn.close(&mut io);
+                base.acceptor.max_conns().release();
+                if end == End::Failed {
+                    io.counters.closed_by_error += 1;
+                }
+            }
+        }
+        Ok(io.recycled)
+    }
+
+    /// An accept completion: admit the connection (`--max-conns`, counters, the
+    /// EMFILE back-off) and arm its first receive.
+    fn on_accept(&mut self, c: Completion) -> io::Result<()> {
+        if !c.more {
+            self.accepting = false;
+        }
+        if c.result == -libc::EINVAL && self.multishot_accept {
+            eprintln!("echod: --model uring: multishot accept refused; one accept per request");
+            self.multishot_accept = false;
+            return Ok(());
+        }
+        let accepted =
+            c.accepted().map(|fd| mio::net::TcpStream::from_std(std::net::TcpStream::from(fd)));
+        let Loop { base, live, conns, chains, counters, limit, .. } = self;
+        let mut admitted = Counters::default();
+        base.acceptor.admit(accepted, &mut admitted, |stream| {
+            let key = conns.vacant_key() as u32;
+            let mut io = Io { live, chains, counters, limit: *limit, recycled: 0 };
+            let conn = Conn::open(OwnedFd::from(stream), key, &mut io).map_err(NotQueued)?;
+            conns.insert(conn);
+            Ok::<(), NotQueued>(())
+        });
+        self.counters.merge(&admitted);
+        self.counters.active = self.conns.len() as u64;
+        self.counters.active_peak = self.counters.active_peak.max(self.counters.active);
+        Ok(())
+    }
+
+    /// Arms again the receives that ended for want of buffers.
+    fn feed_starved(&mut self) -> io::Result<()> {
+        let Loop { live, conns, chains, counters, limit, starved, .. } = self;
+        let mut io = Io { live, chains, counters, limit: *limit, recycled: 0 };
+        for key in starved.drain(..) {
+            if let Some(conn) = conns.get_mut(key as usize) {
+                conn.arm(key, &mut io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shutdown: close every connection and publish the counters once more.
+fn close_all(base: &mut WorkerBase, mut conns: Slab<Conn>, counters: &Counters) {
+    for conn in conns.drain() {
+        drop(conn); // its buffers die with the ring
+        base.acceptor.max_conns().release();
+    }
+    base.live.publish(counters);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The limit plus one last buffer (less a byte) is `--buffer`: the most bytes a
+    /// connection can hold; no limit without the kernel's.
+    #[test]
+    fn receive_limit_keeps_the_buffer_bound() {
+        let with = Features {
+            setup: features::Setup::DeferTaskrun,
+            recv_limit: true,
+            ring_fd: true,
+            fixed_listener: true,
+        };
+        for buffer in [1usize, 100, 4096, 16 * 1024, 64 * 1024, 1 << 30] {
+            let size = sizes(buffer).buffer_size;
+            let limit = recv_limit(&with, buffer).expect("a limit");
+            assert!(limit >= 1);
+            assert_eq!(u64::from(limit) - 1 + u64::from(size), buffer as u64, "{buffer}");
+        }
+        let without = Features { recv_limit: false, ..with };
+        assert_eq!(recv_limit(&without, 64 * 1024), None);
+    }
+}
