@@ -82,11 +82,7 @@ impl Book {
         clock: Clock,
         tally: Tally,
     ) -> Self {
-        let schedule = config.rate.map(|rate| {
-            let share = rate * f64::from(up) / established.max(1) as f64;
-            let (start, end) = (timeline.traffic_start_ns, timeline.measure_end_ns);
-            Schedule::new(start, end, share.max(1e-9), up.into())
-        });
+        let schedule = config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline));
         Self {
             pattern: Pattern::new(config.size),
             rbuf: vec![0u8; RBUF],
