@@ -173,6 +173,7 @@ mod tests {
             latency,
             msgs,
             errors: 0,
+            datagrams: Default::default(),
         }
     }
 

@@ -309,6 +309,7 @@ mod tests {
             latency: new_histogram(),
             msgs: values.len() as u64,
             errors: 0,
+            datagrams: Default::default(),
         };
         for &v in values {
             record(&mut t.latency, v);

@@ -19,7 +19,7 @@ use std::io;
 use super::clock::Clock;
 use super::config::Config;
 use super::conn::{Conn, Excess};
-use super::histogram::{new_histogram, record};
+use super::histogram::record;
 use super::payload::Pattern;
 use super::phase::{Phase, Timeline};
 use super::schedule::Schedule;
@@ -98,16 +98,7 @@ impl Book {
             served_up: 0,
             first: FirstAnswers::new(conns, config.connect_timeout),
             tally,
-            interval: Interval {
-                index: 0,
-                end_s: 0.0,
-                conns_up: 0,
-                served: 0,
-                unserved: 0,
-                latency: new_histogram(),
-                msgs: 0,
-                errors: 0,
-            },
+            interval: Interval::new(),
         }
     }
 
@@ -342,10 +333,7 @@ impl Book {
         self.interval.conns_up = self.conns_up;
         self.interval.served = self.served_up;
         send(self.interval.clone());
-        self.interval.latency.reset();
-        self.interval.msgs = 0;
-        self.interval.errors = 0;
-        self.interval.unserved = 0;
+        self.interval.reset();
     }
 }
 
