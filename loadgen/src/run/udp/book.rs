@@ -197,7 +197,11 @@ impl Book {
                 }
                 (bad_at, None)
             }
-            Arrival::Late { measured, bad_at } => {
+            Arrival::Late { measured, sent_ns, bad_at } => {
+                if let Some(sent_ns) = sent_ns {
+                    // The timeout learns how late answers come.
+                    self.losses.answered(now - sent_ns);
+                }
                 if measured.unwrap_or(self.timeline.measured(now)) {
                     self.count(|d| d.late += 1);
                 }

@@ -114,6 +114,9 @@ pub enum Arrival {
         /// Whether that datagram belongs to the measured phase (`None`: past the
         /// history).
         measured: Option<bool>,
+        /// When it was sent, if it was the flow's latest loss (so the loss timeout
+        /// can learn from the round trip).
+        sent_ns: Option<u64>,
         /// Where it first differs, if it does.
         bad_at: Option<usize>,
     },
@@ -142,6 +145,9 @@ pub struct Flow {
     measured_bits: u64,
     /// One more than the highest sequence number answered in time (0: none).
     top: u64,
+    /// The latest datagram lost: its sequence number and send time ([`FREE`]:
+    /// none).
+    last_lost: (u64, u64),
 }
 
 impl Flow {
@@ -165,6 +171,7 @@ impl Flow {
             answered_bits: 0,
             measured_bits: 0,
             top: 0,
+            last_lost: (FREE, 0),
         }
     }
 
@@ -259,6 +266,7 @@ impl Flow {
         }
         slot.seq = FREE;
         self.in_flight -= 1;
+        self.last_lost = (seq, slot.sent_ns);
         Some(slot.measured)
     }
 
@@ -288,7 +296,8 @@ impl Flow {
             return Arrival::Duplicate { measured, bad_at };
         }
         self.mark_answered(seq);
-        Arrival::Late { measured, bad_at }
+        let sent_ns = (self.last_lost.0 == seq).then_some(self.last_lost.1);
+        Arrival::Late { measured, sent_ns, bad_at }
     }
 
     /// Remembers that datagram `seq` was answered (a later copy is a duplicate).
@@ -360,7 +369,8 @@ mod tests {
         assert_eq!(f.lose(2, window.of(0)), Some(true));
         assert_eq!(f.lose(2, window.of(0)), None, "lost once");
         let late = f.receive(&datagram(&p, 7, 2), &p, window.of(0));
-        assert_eq!(late, Arrival::Late { measured: Some(true), bad_at: None });
+        let sent_ns = Some(102);
+        assert_eq!(late, Arrival::Late { measured: Some(true), sent_ns, bad_at: None });
         let late_again = f.receive(&datagram(&p, 7, 2), &p, window.of(0));
         assert!(matches!(late_again, Arrival::Duplicate { .. }), "{late_again:?}");
         assert_eq!(f.in_flight, 1);
@@ -400,6 +410,14 @@ mod tests {
             f.lose(seq, window.of(0));
         }
         let got = f.receive(&datagram(&p, 1, 0), &p, window.of(0));
-        assert_eq!(got, Arrival::Late { measured: None, bad_at: None });
+        assert_eq!(got, Arrival::Late { measured: None, sent_ns: None, bad_at: None });
+    }
+
+    /// A flow stays small: no buffer, the socket inside its state.
+    #[test]
+    fn small() {
+        // mio adds a selector id to every socket in debug builds.
+        let most = if cfg!(debug_assertions) { 96 } else { 80 };
+        assert!(std::mem::size_of::<Flow>() <= most, "{}", std::mem::size_of::<Flow>());
     }
 }

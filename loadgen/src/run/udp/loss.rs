@@ -2,8 +2,9 @@
 //! the datagrams in flight in the order they were sent, and the timeout in force:
 //! `--udp-timeout`, or by default an estimate from the round trips so far, 4 × their
 //! p99 within [100 ms, 5 s] (1 s before the first answer), re-estimated at most
-//! every 100 ms from a histogram of every answer's round trip (late ones too, so
-//! a slow server raises it). Each thread estimates its own: no lock.
+//! every 100 ms from a histogram of the answers' round trips (late answers to a
+//! flow's latest loss too, so a server that slows down past the timeout raises
+//! it). Each thread estimates its own: no lock.
 //!
 //! Invariant: the queue is in send order and one timeout applies to all, so the
 //! datagrams expire in queue order and only the front is ever checked. Answered
