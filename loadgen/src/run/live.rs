@@ -152,10 +152,29 @@ fn quantile_us(iv: &Interval, q: f64) -> f64 {
 /// `[  3s] conns 1000/1000 up, 1000 served | 55.2k msgs/s | p50 183.0 µs | p99 345.0 µs | errors 0`
 /// (`, 15 unserved` after `served` once `unserved`, the running total, is not 0).
 pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> String {
+    let head = head(iv, prev_end_s, requested, unserved, "conns");
+    format!("{head} | errors {}", iv.errors)
+}
+
+/// The UDP line: `[  3s] flows 1000/1000 up, 1000 served | 55.2k msgs/s | p50 … |
+/// p99 … | lost 12 (0.10%), late 0, dup 0, reordered 0, corrupted 0 | errors 0`.
+pub fn udp_line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> String {
+    let head = head(iv, prev_end_s, requested, unserved, "flows");
+    let d = &iv.datagrams;
+    let loss = d.loss_percent().map_or(String::new(), |p| format!(" ({p:.2}%)"));
+    format!(
+        "{head} | lost {}{loss}, late {}, dup {}, reordered {}, corrupted {} | errors {}",
+        d.lost, d.late, d.duplicated, d.reordered, d.corrupted, iv.errors
+    )
+}
+
+/// What both lines start with: the second, `units` up and served, the rate and
+/// the latency.
+fn head(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64, units: &str) -> String {
     let span = (iv.end_s - prev_end_s).max(1e-3);
     let unserved = if unserved > 0 { format!(", {unserved} unserved") } else { String::new() };
     format!(
-        "[{:>4.0}s] conns {}/{} up, {} served{unserved} | {} msgs/s | p50 {} | p99 {} | errors {}",
+        "[{:>4.0}s] {units} {}/{} up, {} served{unserved} | {} msgs/s | p50 {} | p99 {}",
         iv.end_s.ceil(),
         iv.conns_up,
         requested,
@@ -163,25 +182,6 @@ pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> St
         fmt_count((iv.msgs as f64 / span).round()),
         fmt_micros(quantile_us(iv, 0.50)),
         fmt_micros(quantile_us(iv, 0.99)),
-        iv.errors
-    )
-}
-
-/// The UDP line: `[  3s] flows 1000/1000 up, 1000 served | 55.2k msgs/s | p50 … |
-/// p99 … | lost 12 (0.10%), late 0, dup 0, reordered 0, corrupted 0 | errors 0`.
-pub fn udp_line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> String {
-    let tcp = line(iv, prev_end_s, requested, unserved);
-    let (head, errors) = tcp.rsplit_once(" | errors ").unwrap_or((&tcp, "0"));
-    let d = &iv.datagrams;
-    let loss = d.loss_percent().map_or(String::new(), |p| format!(" ({p:.2}%)"));
-    format!(
-        "{} | lost {}{loss}, late {}, dup {}, reordered {}, corrupted {} | errors {errors}",
-        head.replacen("] conns ", "] flows ", 1),
-        d.lost,
-        d.late,
-        d.duplicated,
-        d.reordered,
-        d.corrupted
     )
 }
 
