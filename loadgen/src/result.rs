@@ -131,6 +131,61 @@ pub struct RunConfig {
     pub processes: usize,
     /// Source addresses connections were spread over (empty: kernel's choice).
     pub sources: Vec<String>,
+    /// `tcp` (connections) or `udp` (flows: `conns` is their number); results
+    /// written before UDP was measured are tcp.
+    #[serde(default)]
+    pub proto: Proto,
+    /// UDP only: the settings of the loss rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<UdpConfig>,
+}
+
+/// The transport a run measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP: `conns` connections, each a byte stream of messages.
+    #[default]
+    Tcp,
+    /// UDP: `conns` flows, each a connected UDP socket from its own ephemeral port
+    /// (its own four-tuple), one message per datagram.
+    Udp,
+}
+
+impl Proto {
+    /// `tcp` or `udp`, as `--proto` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+
+    /// What one of `conns` is called: `connections` or `flows`.
+    pub fn units(self) -> &'static str {
+        match self {
+            Self::Tcp => "connections",
+            Self::Udp => "flows",
+        }
+    }
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The loss rules of a UDP run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct UdpConfig {
+    /// `--udp-timeout` in seconds: a datagram with no answer within it is lost;
+    /// `None`: adaptive (4 × the p99 so far, 100 ms to 5 s, 1 s before the first
+    /// answer; each worker thread its own).
+    pub timeout_s: Option<f64>,
+    /// `--max-loss`: the run fails (exit 1) when `errors.loss_percent` is above it;
+    /// `None`: loss is a measurement, never a failure.
+    pub max_loss_percent: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -206,9 +261,14 @@ pub struct Throughput {
     pub duration_s: f64,
 }
 
+/// What went wrong, counted. The UDP fields are absent in TCP runs (and in results
+/// written before UDP was measured); they count the datagrams of the measured phase
+/// (by send time; open loop: by intended send time), but `corrupted`, which counts
+/// every corrupted datagram of the run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Errors {
-    /// Echoed bytes that differ from what was sent.
+    /// Echoed bytes that differ from what was sent (UDP: the corrupted datagrams,
+    /// the same count as `corrupted`, so every reader of `mismatch` sees them).
     pub mismatch: u64,
     /// Connections reset by the peer.
     pub reset: u64,
@@ -216,6 +276,25 @@ pub struct Errors {
     pub eof: u64,
     /// Messages not answered within the run.
     pub timeout: u64,
+    /// UDP: datagrams with no answer within the timeout (`--udp-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+    /// UDP: lost over lost and answered, in percent (`None` when nothing was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_percent: Option<f64>,
+    /// UDP: answers that came after their datagram was counted lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<u64>,
+    /// UDP: answers to a datagram that had already been answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicated: Option<u64>,
+    /// UDP: answers that came after the answer to a later datagram of their flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reordered: Option<u64>,
+    /// UDP: datagrams that came back different from what was sent (length,
+    /// header or content), in any phase of the run; each fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupted: Option<u64>,
 }
 
 /// base64 of HdrHistogram V2+DEFLATE, values in nanoseconds.
@@ -242,6 +321,9 @@ pub struct SecondSample {
     pub p50_us: f64,
     pub p99_us: f64,
     pub errors: u64,
+    /// UDP: datagrams found lost in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
 }
 
 /// Reads the result file `rel` under `dir` (the suite's index names files that way).

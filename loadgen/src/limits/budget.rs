@@ -9,8 +9,14 @@
 //! a plain `bind()` reserves a port per socket whatever the destination.
 //! Independently, one process holds at most RLIMIT_NOFILE descriptors, so past that
 //! the run is split over processes.
+//!
+//! A UDP flow (a connected UDP socket) holds its port too, but the kernel picks a
+//! UDP socket's port for its source address alone, before and whatever it connects
+//! to: for UDP a family is a source address, and destinations add no ports.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::result::Proto;
 
 /// Descriptors a loadgen process keeps for itself (stdio, polls, wakers, files).
 pub const RESERVED_FDS: u64 = 64;
@@ -84,6 +90,20 @@ pub struct Request {
     /// True when the server runs on this machine (loopback targets): each connection
     /// then costs two descriptors of fs.file-max, one on each side.
     pub server_is_local: bool,
+    /// TCP connections or UDP flows.
+    pub proto: Proto,
+}
+
+impl Request {
+    /// The destinations that multiply a source address's ports: every target for
+    /// TCP (connect() picks the port per destination), one for UDP (a UDP socket's
+    /// port is picked for its source address, whatever its destination).
+    pub fn port_destinations(&self) -> u64 {
+        match self.proto {
+            Proto::Tcp => self.targets.len() as u64,
+            Proto::Udp => 1,
+        }
+    }
 }
 
 /// What loadgen will do.
@@ -131,8 +151,8 @@ pub enum BudgetError {
     },
     #[error(
         "{conns} connections exceed one family's {usable} usable ports and the target is not on \
-         loopback, so loadgen cannot add source addresses by itself: pass more --target addresses \
-         or --src addresses this machine owns"
+         loopback, so loadgen cannot add source addresses by itself: pass --src addresses this \
+         machine owns (or, for TCP, more --target addresses)"
     )]
     CannotFanOut { conns: u64, usable: u64 },
     #[error(
@@ -166,7 +186,7 @@ pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
     if req.targets.is_empty() {
         return Err(BudgetError::NoTargets);
     }
-    let dests = req.targets.len() as u64;
+    let dests = req.port_destinations();
     let usable = limits.usable_ports_per_family().max(1);
     let families_needed = req.conns.div_ceil(usable);
     let sources_needed = families_needed.div_ceil(dests);
@@ -234,7 +254,8 @@ pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
     };
 
     if let Some(file_max) = limits.file_max {
-        let per_conn = if req.server_is_local { 2 } else { 1 };
+        // A UDP server holds no socket per flow.
+        let per_conn = if req.server_is_local && req.proto == Proto::Tcp { 2 } else { 1 };
         let need = req.conns * per_conn;
         if need > file_max {
             return Err(BudgetError::FileMax { conns: req.conns, need, file_max });
@@ -292,6 +313,7 @@ mod tests {
             sources: None,
             processes: Processes::Auto,
             server_is_local: true,
+            proto: Proto::Tcp,
         }
     }
 
@@ -401,6 +423,24 @@ mod tests {
         let mut l = limits();
         l.nofile_hard = 10;
         assert!(matches!(work_out(&req(10), &l), Err(BudgetError::NoDescriptors { hard: 10 })));
+    }
+
+    /// UDP: destinations add no ports (a family is a source address), and the
+    /// server holds no descriptor per flow.
+    #[test]
+    fn udp_families_are_source_addresses() {
+        let mut r = req(50_000);
+        r.proto = Proto::Udp;
+        r.targets.push("127.0.0.2:12000".parse().unwrap());
+        let p = work_out(&r, &limits()).unwrap();
+        assert_eq!((p.families, p.sources.len(), p.processes), (8, 8, 3), "not 4 × 2");
+        r.conns = 1000;
+        let p = work_out(&r, &limits()).unwrap();
+        assert!(p.sources.is_empty() && p.families == 1);
+        let mut l = limits();
+        l.file_max = Some(100_000);
+        r.conns = 80_000;
+        assert!(work_out(&r, &l).is_ok(), "80,000 descriptors, one per flow");
     }
 
     /// Round-robin assignment gives every family an equal share.

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::budget::{Budget, Limits, Request, RESERVED_FDS};
 use crate::env::{port_range, sysctl_u64};
+use crate::result::Proto;
 
 /// Reads the limits of this machine and process (the soft RLIMIT_NOFILE as it is now,
 /// before loadgen raises it).
@@ -32,9 +33,13 @@ fn opt(v: Option<u64>) -> String {
 /// The preflight text (several lines, for stderr).
 pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
     let mut s = String::new();
-    let dests = req.targets.len() as u64;
+    let dests = req.port_destinations();
     let targets: Vec<String> = req.targets.iter().map(ToString::to_string).collect();
-    let _ = writeln!(s, "preflight: {} connections to {}", req.conns, targets.join(", "));
+    let what = match req.proto {
+        Proto::Tcp => "connections",
+        Proto::Udp => "UDP flows (a connected UDP socket each, holding its port)",
+    };
+    let _ = writeln!(s, "preflight: {} {what} to {}", req.conns, targets.join(", "));
     let (lo, hi) = limits.port_range;
     let _ = writeln!(
         s,
@@ -47,11 +52,19 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
     } else {
         format!("{} source address(es) {}", budget.sources.len(), source_span(budget))
     };
+    let dest_text = match req.proto {
+        Proto::Tcp => format!("{dests} destination(s)"),
+        Proto::Udp => "1 (UDP: a socket's port is picked for its source address, whatever \
+                       its destination, so destinations add no ports)"
+            .to_string(),
+    };
     let _ = writeln!(
         s,
-        "  families: {src_text} × {dests} destination(s) = {} → capacity {} connections, \
-         {} per family",
-        budget.families, budget.port_capacity, budget.conns_per_family
+        "  families: {src_text} × {dest_text} = {} → capacity {} {}, {} per family",
+        budget.families,
+        budget.port_capacity,
+        req.proto.units(),
+        budget.conns_per_family
     );
     if budget.auto_fanout {
         let why = if budget.fanout_for_speed {
@@ -95,7 +108,8 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
             opt(limits.nr_open)
         );
     }
-    if req.server_is_local && req.conns > budget.conns_per_process_max {
+    let tcp = req.proto == Proto::Tcp;
+    if tcp && req.server_is_local && req.conns > budget.conns_per_process_max {
         let _ = writeln!(
             s,
             "    the server on this machine has the same limit: one process of it holds at most \
@@ -114,7 +128,7 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
         opt(limits.tw_reuse)
     );
     if let Some(backlog) = limits.somaxconn.into_iter().chain(limits.syn_backlog).min() {
-        if req.conns > backlog {
+        if tcp && req.conns > backlog {
             let _ = writeln!(
                 s,
                 "    note: connects arrive in bursts; the server's accept queue is capped at {backlog} \
@@ -124,7 +138,7 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
             );
         }
     }
-    if req.server_is_local && limits.tw_reuse == Some(0) {
+    if tcp && req.server_is_local && limits.tw_reuse == Some(0) {
         let _ = writeln!(
             s,
             "    note: tcp_tw_reuse is 0: ports of connections closed by loadgen stay in \
@@ -175,6 +189,7 @@ mod tests {
             sources: None,
             processes: Processes::Auto,
             server_is_local: true,
+            proto: Proto::Tcp,
         };
         let p = work_out(&req, &limits).unwrap();
         let text = render(&req, &limits, &p);
@@ -186,5 +201,12 @@ mod tests {
         assert!(text.contains("echod --processes 3"), "{text}");
         assert!(text.contains("tcp_tw_reuse is 0"), "{text}");
         assert!(text.contains("somaxconn=65535"), "{text}");
+        let udp = Request { proto: Proto::Udp, ..req };
+        let p = work_out(&udp, &limits).unwrap();
+        let text = render(&udp, &limits, &p);
+        assert!(text.starts_with("preflight: 50000 UDP flows"), "{text}");
+        assert!(text.contains("destinations add no ports"), "{text}");
+        assert!(text.contains("splits into 3 processes"), "{text}");
+        assert!(!text.contains("echod --processes") && !text.contains("somaxconn=65535"), "{text}");
     }
 }

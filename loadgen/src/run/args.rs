@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::limits::budget::Processes;
+use crate::result::Proto;
 
 use super::values::{self, ChildOf, CoreList, SourceList, Target};
 
@@ -18,15 +19,30 @@ use super::values::{self, ChildOf, CoreList, SourceList, Target};
 #[command(after_help = "Examples:\n  \
     loadgen --conns 1000                        closed loop, 1 message in flight each\n  \
     loadgen --conns 100 --rate 50000 --json r.json   open loop, 50k msgs/s in total\n  \
-    loadgen --cores 1 --conns 10 --hgrm lat.hgrm     pinned to CPU 1, percentile file\n\n\
+    loadgen --cores 1 --conns 10 --hgrm lat.hgrm     pinned to CPU 1, percentile file\n  \
+    loadgen --proto udp --conns 1000 --max-loss 1     1000 UDP flows, fail past 1% loss\n\n\
     Exit codes:\n  \
     0        every connection established and served, every echo right\n  \
     1        wrong or missing echoes, or missing connections (some or all),\n           \
-    not established or never served\n  \
+    not established or never served; UDP: a corrupted datagram, a flow never\n           \
+    answered, or loss above --max-loss (without it, loss is a measurement,\n           \
+    not a failure: lost, late, duplicated and reordered datagrams are counted)\n  \
     2        bad input (flags, output paths, an impossible plan; nothing was run),\n           \
     or an output file that could not be written (the result is saved elsewhere)\n  \
     130/143  interrupted by SIGINT/SIGTERM")]
 pub struct RunArgs {
+    /// Transport: tcp, or udp (--conns flows, each a connected UDP socket from its own
+    /// port; one message per datagram, at most 65507 bytes).
+    #[arg(long, default_value = "tcp", value_parser = values::parse_proto)]
+    pub proto: Proto,
+    /// UDP: a datagram not answered within this is lost (default: 4 × the p99 so
+    /// far, 100 ms to 5 s; 1 s before the first answer).
+    #[arg(long, value_parser = values::parse_udp_timeout)]
+    pub udp_timeout: Option<Duration>,
+    /// UDP: exit 1 when more than PCT percent of the datagrams are lost (default:
+    /// loss is a measurement, not a failure).
+    #[arg(long, value_name = "PCT", value_parser = values::parse_max_loss)]
+    pub max_loss: Option<f64>,
     /// Server address HOST:PORT (loopback only); repeat to spread connections.
     #[arg(
         long = "target",
@@ -128,6 +144,9 @@ impl RunArgs {
     pub fn to_args(&self) -> Vec<String> {
         let d = Self::defaults();
         let Self {
+            proto,
+            udp_timeout,
+            max_loss,
             targets,
             conns,
             size,
@@ -149,6 +168,9 @@ impl RunArgs {
             child_out,
         } = self;
         let mut a = Args(Vec::new());
+        a.differs("proto", proto, &d.proto);
+        a.given("udp-timeout", udp_timeout.map(values::fmt_duration).as_ref());
+        a.given("max-loss", max_loss.as_ref());
         if *targets != d.targets {
             targets.iter().for_each(|t| a.set("target", t));
         }
@@ -217,6 +239,12 @@ mod tests {
     /// Every run's flags set, none left at its default.
     fn all_set() -> RunArgs {
         parse(&[
+            "--proto",
+            "udp",
+            "--udp-timeout",
+            "150ms",
+            "--max-loss",
+            "2.5",
             "--target",
             "127.0.0.1:9",
             "--target",
@@ -271,6 +299,7 @@ mod tests {
             parse(&["--rate", "0.5", "--duration", "1h 2m", "--warmup", "3s"]),
             parse(&["--target", "127.0.0.1:12000", "--target", "127.0.0.1:12001"]),
             parse(&["--scenario=-odd name", "--size", "64MiB", "--processes", "1"]),
+            parse(&["--proto", "udp", "--conns", "1000", "--max-loss", "0.1"]),
         ];
         for args in cases {
             let text = args.to_args();

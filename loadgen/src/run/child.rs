@@ -111,6 +111,7 @@ mod tests {
             latency: new_histogram(),
             msgs: 10,
             errors: 0,
+            datagrams: Default::default(),
         };
         record(&mut iv.latency, 5_000);
         let line = interval_line(&iv).expect("a line");

@@ -103,7 +103,7 @@ fn run_child(args: &RunArgs, config: &Config, signals: &Signals) -> anyhow::Resu
     let path = args.child_out.as_ref().context("--child needs --child-out")?;
     let measured = coordinator::measure(config, signals.stop.clone(), &mut child::child_gate)?;
     child::write_figures(&measured, path)?;
-    Ok(signals.interrupted_by().unwrap_or(outcome::exit_code(&measured.tally)))
+    Ok(signals.interrupted_by().unwrap_or(outcome::exit_code(config, &measured.tally)))
 }
 
 /// Writes `--hgrm` and `--json`; one that cannot be written is saved elsewhere,
@@ -175,6 +175,7 @@ fn preflight(config: &mut Config) -> anyhow::Result<Budget> {
         sources: (!config.sources.is_empty()).then(|| config.sources.clone()),
         processes: config.processes,
         server_is_local: config.targets.iter().all(|t| t.ip().is_loopback()),
+        proto: config.proto,
     };
     let budget = budget::work_out(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
     if config.live || budget.auto_fanout || budget.processes > 1 {

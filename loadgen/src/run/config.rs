@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::limits::budget::Processes;
 use crate::limits::sources::check_local;
+use crate::result::Proto;
 
 use super::args::RunArgs;
 use super::values::{self, ChildOf, CoreList, SourceList, Target};
@@ -35,6 +36,14 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
 /// The validated settings of one run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// TCP connections, or UDP flows (a connected UDP socket each).
+    pub proto: Proto,
+    /// UDP: how long a datagram may go unanswered before it counts as lost;
+    /// `None`: adaptive (see `udp::loss`).
+    pub udp_timeout: Option<Duration>,
+    /// UDP: the loss, in percent, above which the run fails; `None`: loss is a
+    /// measurement, never a failure.
+    pub max_loss: Option<f64>,
     /// Where connections go; connection `i` uses `targets[i % len]`.
     pub targets: Vec<SocketAddr>,
     /// The targets as the user wrote them (for the JSON).
@@ -86,6 +95,9 @@ impl Config {
     /// 300 ms measured after 100 ms of warm-up, 2 threads, unpinned, quiet.
     pub fn local_test(target: SocketAddr, conns: u64) -> Self {
         let mut c = Self {
+            proto: Proto::Tcp,
+            udp_timeout: None,
+            max_loss: None,
             targets: vec![target],
             target_text: vec![target.to_string()],
             conns,
@@ -111,13 +123,26 @@ impl Config {
         c
     }
 
-    /// `conns=1000 size=64 pipeline=1 closed` (or `rate=50000`).
+    /// UDP settings for tests: `flows` flows to `target`, as [`Config::local_test`].
+    pub fn local_udp_test(target: SocketAddr, flows: u64) -> Self {
+        let mut c = Self::local_test(target, flows);
+        c.proto = Proto::Udp;
+        c.scenario = c.default_scenario();
+        c
+    }
+
+    /// `conns=1000 size=64 pipeline=1 closed` (or `rate=50000`; ` udp` at the end
+    /// for UDP flows, so compare never pairs a UDP run with a TCP one).
     pub fn default_scenario(&self) -> String {
         let mode = match self.rate {
             Some(r) => format!("rate={r}"),
             None => "closed".to_string(),
         };
-        format!("conns={} size={} pipeline={} {mode}", self.conns, self.size, self.pipeline)
+        let proto = match self.proto {
+            Proto::Tcp => "",
+            Proto::Udp => " udp",
+        };
+        format!("conns={} size={} pipeline={} {mode}{proto}", self.conns, self.size, self.pipeline)
     }
 
     /// Checks the settings a test or caller built by hand against the flags' rules
@@ -143,10 +168,38 @@ impl Config {
         if let Some(r) = self.connect_rate {
             values::rate_rule(r, "connections").map_err(flag("--connect-rate"))?;
         }
+        self.check_udp()?;
         values::nonzero_rule(self.duration, "10s").map_err(flag("--duration"))?;
         values::nonzero_rule(self.connect_timeout, "5s").map_err(flag("--connect-timeout"))?;
         values::threads_rule(self.threads).map_err(flag("--threads"))?;
         Ok(())
+    }
+}
+
+impl Config {
+    /// The UDP rules: a datagram's size; the UDP flags only with `--proto udp`.
+    fn check_udp(&self) -> Result<(), ConfigError> {
+        let flag = |flag: &'static str| move |reason: String| invalid(flag, reason);
+        match self.proto {
+            Proto::Udp => {
+                values::udp_size_rule(self.size as u64).map_err(flag("--size"))?;
+                if let Some(t) = self.udp_timeout {
+                    values::udp_timeout_rule(t).map_err(flag("--udp-timeout"))?;
+                }
+                if let Some(pct) = self.max_loss {
+                    values::max_loss_rule(pct).map_err(flag("--max-loss"))?;
+                }
+                Ok(())
+            }
+            Proto::Tcp => {
+                let only_udp = "applies to --proto udp only: add --proto udp or leave it out";
+                match (self.udp_timeout, self.max_loss) {
+                    (Some(_), _) => Err(invalid("--udp-timeout", only_udp)),
+                    (_, Some(_)) => Err(invalid("--max-loss", only_udp)),
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 }
 
@@ -160,6 +213,9 @@ impl RunArgs {
             None => (0, 1, self.processes),
         };
         let mut config = Config {
+            proto: self.proto,
+            udp_timeout: self.udp_timeout,
+            max_loss: self.max_loss,
             targets: self.targets.iter().map(|t| t.addr).collect(),
             target_text: self.targets.iter().map(|t| t.text.clone()).collect(),
             conns: self.conns,
@@ -212,6 +268,9 @@ impl RunArgs {
     pub fn of(config: &Config) -> RunArgs {
         let targets = config.target_text.iter().zip(&config.targets);
         RunArgs {
+            proto: config.proto,
+            udp_timeout: config.udp_timeout,
+            max_loss: config.max_loss,
             targets: targets.map(|(text, &addr)| Target { text: text.clone(), addr }).collect(),
             conns: config.conns,
             size: config.size,
@@ -257,6 +316,21 @@ mod tests {
         assert_eq!(c.warmup, Duration::from_secs(2));
         let c = validate(&["--size", "1KiB", "--duration", "500ms", "--conns", "1"]).expect("ok");
         assert_eq!((c.size, c.duration, c.threads), (1024, Duration::from_millis(500), 1));
+        assert_eq!((c.proto, c.udp_timeout, c.max_loss), (Proto::Tcp, None, None));
+        let c = validate(&["--proto", "udp", "--size", "65507", "--max-loss", "1%"]).expect("ok");
+        assert_eq!((c.proto, c.size, c.max_loss), (Proto::Udp, 65_507, Some(1.0)));
+        assert!(c.scenario.ends_with(" udp"), "{}", c.scenario);
+    }
+
+    /// A UDP datagram past 65,507 bytes is refused in one line naming --size and
+    /// the largest size; below the header, the size rule of every run says so.
+    #[test]
+    fn udp_size_refusals() {
+        let e = validate(&["--proto", "udp", "--size", "65508"]).expect_err("refused");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.starts_with("--size: 65508 bytes") && e.contains("--size 65507"), "{e}");
+        let e = validate(&["--proto", "udp", "--size", "15"]).expect_err("refused");
+        assert!(e.contains("use 16 B to 64 MiB"), "{e}");
     }
 
     /// Each bad value is refused naming its flag: while the flags are parsed, or,
@@ -275,6 +349,12 @@ mod tests {
             (&["--cores", "4000"], "--cores"),
             (&["--src", "203.0.113.7"], "--src"),
             (&["--child", "3/3"], "--child"),
+            (&["--proto", "udp", "--size", "65508"], "--size"),
+            (&["--proto", "udp", "--size", "8"], "--size"),
+            (&["--proto", "quic"], "--proto"),
+            (&["--max-loss", "1"], "--max-loss"),
+            (&["--udp-timeout", "1s"], "--udp-timeout"),
+            (&["--proto", "udp", "--max-loss", "200"], "--max-loss"),
         ] {
             let e = refused(args);
             assert!(e.contains(flag), "{args:?}: {e}");
@@ -290,6 +370,7 @@ mod tests {
             vec!["--conns", "7"],
             vec!["--rate", "100.5", "--cores", &core, "--src", "127.0.0.2-127.0.0.3", "-q"],
             vec!["--conns", "5", "--child", "1/3", "--warmup", "0s", "--scenario", "s"],
+            vec!["--proto", "udp", "--size", "65507", "--udp-timeout", "300ms", "--max-loss", "1"],
         ] {
             let config = validate(&args).expect("valid");
             let back = RunArgs::of(&config);

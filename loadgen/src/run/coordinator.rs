@@ -21,7 +21,8 @@ use super::phase::Timeline;
 use super::start_line::{StartLine, Word};
 use super::tally::Tally;
 use super::worker::{self, Shared, WorkerMsg, WorkerStart};
-use super::{child, layout, served, RunError};
+use super::{child, layout, served, udp, RunError};
+use crate::result::Proto;
 
 /// Runs the load described by `config` until it ends or `stop` is set, with a gate
 /// between the connect phase and the traffic: `gate` gets the number of
@@ -91,6 +92,11 @@ fn spawn_workers(
     tx: &Sender<WorkerMsg>,
 ) -> Result<Vec<JoinHandle<Tally>>, RunError> {
     let mut handles = Vec::with_capacity(config.threads);
+    // A model with its own loop has its own worker; the TCP one has no branch for it.
+    let body: fn(WorkerStart) -> Tally = match config.proto {
+        Proto::Tcp => worker::run_worker,
+        Proto::Udp => udp::run_worker,
+    };
     for index in 0..config.threads {
         let core = (!config.cores.is_empty()).then(|| echod::pin::core_for(index, &config.cores));
         let start = WorkerStart {
@@ -106,7 +112,7 @@ fn spawn_workers(
             Some(c) => format!("loadgen-w{index}-cpu{c}"),
             None => format!("loadgen-w{index}"),
         };
-        match std::thread::Builder::new().name(name).spawn(move || worker::run_worker(start)) {
+        match std::thread::Builder::new().name(name).spawn(move || body(start)) {
             Ok(h) => handles.push(h),
             Err(cause) => {
                 shared.stop.store(true, Ordering::Relaxed);
@@ -143,8 +149,9 @@ fn give_word(
     };
     if config.live {
         eprintln!(
-            "loadgen: {established}/{} connections established in {}{}",
+            "loadgen: {established}/{} {} established in {}{}",
             config.conns,
+            config.proto.units(),
             echod::units::fmt_micros(now as f64 / 1e3),
             if go {
                 format!("; warm-up {:?}, then {:?} measured", config.warmup, config.duration)
@@ -166,7 +173,7 @@ fn follow(
     clock: Clock,
     word: Word,
 ) -> (Live, Option<f64>, u64) {
-    let mut live = Live::new(config.threads, config.live, config.conns);
+    let mut live = Live::new(config.threads, config.live, config.conns, config.proto);
     if config.forward_intervals {
         live = live.forward_to(child::forward_interval);
     }

@@ -1,7 +1,9 @@
 //! The coordinator's view of the measured phase, one second at a time: it merges
 //! the workers' intervals of the same second (exactly, histograms included), prints
 //! the live line on stderr once every worker has reported that second (or finished),
-//! and keeps the merged intervals for the per-second series of the result.
+//! and keeps the merged intervals for the per-second series of the result. A UDP
+//! run's line counts flows and adds the datagrams' fate (lost, late, duplicated,
+//! reordered, corrupted) in that second.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +11,7 @@ use echod::units::{fmt_count, fmt_micros};
 
 use super::tally::Interval;
 use super::worker::WorkerMsg;
-use crate::result::SecondSample;
+use crate::result::{Proto, SecondSample};
 
 /// Merges and prints the per-second intervals.
 pub struct Live {
@@ -29,11 +31,14 @@ pub struct Live {
     forward: Option<fn(&Interval)>,
     /// Connections given up as unserved in the intervals emitted so far.
     unserved: u64,
+    /// TCP connections or UDP flows (what the line says).
+    proto: Proto,
 }
 
 impl Live {
-    /// A collector for `threads` workers.
-    pub fn new(threads: usize, print: bool, requested: u64) -> Self {
+    /// A collector for `threads` workers of a run of `requested` connections (or
+    /// flows) over `proto`.
+    pub fn new(threads: usize, print: bool, requested: u64, proto: Proto) -> Self {
         Self {
             reported: vec![None; threads],
             done: vec![false; threads],
@@ -43,6 +48,7 @@ impl Live {
             requested,
             forward: None,
             unserved: 0,
+            proto,
         }
     }
 
@@ -89,7 +95,11 @@ impl Live {
                 self.unserved += iv.unserved;
                 if self.print {
                     let prev = self.intervals.last().map_or(0.0, |p| p.end_s);
-                    eprintln!("{}", line(&iv, prev, self.requested, self.unserved));
+                    let text = match self.proto {
+                        Proto::Tcp => line(&iv, prev, self.requested, self.unserved),
+                        Proto::Udp => udp_line(&iv, prev, self.requested, self.unserved),
+                    };
+                    eprintln!("{text}");
                 }
                 if let Some(forward) = self.forward {
                     forward(&iv);
@@ -108,7 +118,7 @@ impl Live {
 
 /// The per-second series of merged intervals (also a split run's, merged across
 /// processes).
-pub fn series_of(intervals: &[Interval]) -> Vec<SecondSample> {
+pub fn series_of(intervals: &[Interval], proto: Proto) -> Vec<SecondSample> {
     let mut unserved = 0;
     {
         intervals
@@ -125,6 +135,7 @@ pub fn series_of(intervals: &[Interval]) -> Vec<SecondSample> {
                 p50_us: quantile_us(iv, 0.50),
                 p99_us: quantile_us(iv, 0.99),
                 errors: iv.errors,
+                lost: (proto == Proto::Udp).then_some(iv.datagrams.lost),
             })
             .collect()
     }
@@ -141,10 +152,29 @@ fn quantile_us(iv: &Interval, q: f64) -> f64 {
 /// `[  3s] conns 1000/1000 up, 1000 served | 55.2k msgs/s | p50 183.0 µs | p99 345.0 µs | errors 0`
 /// (`, 15 unserved` after `served` once `unserved`, the running total, is not 0).
 pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> String {
+    let head = head(iv, prev_end_s, requested, unserved, "conns");
+    format!("{head} | errors {}", iv.errors)
+}
+
+/// The UDP line: `[  3s] flows 1000/1000 up, 1000 served | 55.2k msgs/s | p50 … |
+/// p99 … | lost 12 (0.10%), late 0, dup 0, reordered 0, corrupted 0 | errors 0`.
+pub fn udp_line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> String {
+    let head = head(iv, prev_end_s, requested, unserved, "flows");
+    let d = &iv.datagrams;
+    let loss = d.loss_percent().map_or(String::new(), |p| format!(" ({p:.2}%)"));
+    format!(
+        "{head} | lost {}{loss}, late {}, dup {}, reordered {}, corrupted {} | errors {}",
+        d.lost, d.late, d.duplicated, d.reordered, d.corrupted, iv.errors
+    )
+}
+
+/// What both lines start with: the second, `units` up and served, the rate and
+/// the latency.
+fn head(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64, units: &str) -> String {
     let span = (iv.end_s - prev_end_s).max(1e-3);
     let unserved = if unserved > 0 { format!(", {unserved} unserved") } else { String::new() };
     format!(
-        "[{:>4.0}s] conns {}/{} up, {} served{unserved} | {} msgs/s | p50 {} | p99 {} | errors {}",
+        "[{:>4.0}s] {units} {}/{} up, {} served{unserved} | {} msgs/s | p50 {} | p99 {}",
         iv.end_s.ceil(),
         iv.conns_up,
         requested,
@@ -152,7 +182,6 @@ pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> St
         fmt_count((iv.msgs as f64 / span).round()),
         fmt_micros(quantile_us(iv, 0.50)),
         fmt_micros(quantile_us(iv, 0.99)),
-        iv.errors
     )
 }
 
@@ -173,6 +202,7 @@ mod tests {
             latency,
             msgs,
             errors: 0,
+            datagrams: Default::default(),
         }
     }
 
@@ -180,7 +210,7 @@ mod tests {
     /// the two halves are merged.
     #[test]
     fn merges_when_complete() {
-        let mut live = Live::new(2, false, 2);
+        let mut live = Live::new(2, false, 2, Proto::Tcp);
         live.on_msg(WorkerMsg::Interval(0, iv(0, 10, 1_000)));
         assert!(live.intervals.is_empty());
         live.on_msg(WorkerMsg::Interval(1, iv(0, 5, 3_000)));
@@ -190,8 +220,8 @@ mod tests {
         live.on_msg(WorkerMsg::Interval(0, iv(1, 1, 1_000)));
         live.on_msg(WorkerMsg::Done(1));
         assert_eq!(live.intervals.len(), 2);
-        let s = series_of(&live.intervals);
-        assert_eq!((s[1].msgs, s[1].conns_up), (1, 1));
+        let s = series_of(&live.intervals, Proto::Tcp);
+        assert_eq!((s[1].msgs, s[1].conns_up, s[1].lost), (1, 1, None));
         assert!(line(&live.intervals[0], 0.0, 2, 0).contains("conns 2/2 up, 2 served |"));
         assert!(
             line(&live.intervals[1], 1.0, 5, 3).contains("conns 1/5 up, 1 served, 3 unserved |")
@@ -200,7 +230,27 @@ mod tests {
         let mut given_up = live.intervals.clone();
         given_up[0].unserved = 2;
         given_up[1].unserved = 1;
-        let s = series_of(&given_up);
+        let s = series_of(&given_up, Proto::Tcp);
         assert_eq!((s[0].conns_unserved, s[1].conns_unserved), (Some(2), Some(3)));
+    }
+
+    /// The UDP line says flows and the datagrams' fate of its second.
+    #[test]
+    fn udp_line_counts_the_datagrams() {
+        let mut one = iv(0, 90, 1_000);
+        one.datagrams.answered = 90;
+        one.datagrams.lost = 10;
+        one.datagrams.duplicated = 2;
+        one.errors = 1;
+        one.datagrams.corrupted = 1;
+        let text = udp_line(&one, 0.0, 4, 0);
+        assert!(text.starts_with("[   1s] flows 1/4 up, 1 served | 90 msgs/s"), "{text}");
+        assert!(
+            text.ends_with(
+                "| lost 10 (10.00%), late 0, dup 2, reordered 0, corrupted 1 | errors 1"
+            ),
+            "{text}"
+        );
+        assert_eq!(series_of(&[one], Proto::Udp)[0].lost, Some(10));
     }
 }

@@ -20,6 +20,9 @@
 //!   per-readiness work (read, verify, record, send).
 //! - `conn`: one connection's state (its socket inside it) and offsets; `payload`:
 //!   the message layout and checks.
+//! - `udp`: the worker of a UDP run (`--proto udp`): flows (a connected UDP socket
+//!   each), their loop, loss timeouts and the datagrams' fate; everything else is
+//!   shared with TCP.
 //! - `schedule`: the open-loop schedule (latency from intended send times).
 //! - `served`: whether each established connection is served (answered once), and
 //!   giving up the unserved.
@@ -57,6 +60,7 @@ mod summary;
 pub mod tally;
 mod traffic;
 mod traffic_loop;
+mod udp;
 mod values;
 mod worker;
 mod worker_start;
@@ -64,6 +68,7 @@ mod worker_start;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+pub use crate::result::Proto;
 pub use args::RunArgs;
 pub use command::execute;
 pub use config::{Config, ConfigError};

@@ -7,16 +7,18 @@
 //! The exit code of the figures: 0 every connection came up, was served, and
 //! every echo was right; 1 the run found something wrong or missing: wrong or
 //! missing echoes (mismatch, reset, EOF, timeout), or missing connections, some or
-//! all of them (not established, or never served). Exit 2 is never a figure: it
-//! means loadgen could not do what was asked (bad input, an output file not
-//! written).
+//! all of them (not established, or never served). UDP adds: a corrupted datagram,
+//! or loss above `--max-loss` when it is given; without it, loss (and late,
+//! duplicated, reordered datagrams) is a measurement, not a failure. Exit 2 is
+//! never a figure: it means loadgen could not do what was asked (bad input, an
+//! output file not written).
 
 use echod::cli::{EXIT_FAILED, EXIT_OK};
 use serde::{Deserialize, Serialize};
 
 use crate::result::{
-    encode_histogram, Connections, Errors, Histograms, Percentiles, RunConfig, RunResult,
-    Throughput, SCHEMA_VERSION,
+    encode_histogram, Connections, Errors, Histograms, Percentiles, Proto, RunConfig, RunResult,
+    Throughput, UdpConfig, SCHEMA_VERSION,
 };
 
 use super::config::Config;
@@ -61,14 +63,19 @@ impl RunOutcome {
     pub fn of(config: &Config, measured: Measurement) -> Result<Self, String> {
         let mut result = build(config, &measured)?;
         result.environment = crate::env::capture();
-        let exit_code = exit_code(&measured.tally);
+        let exit_code = exit_code(config, &measured.tally);
         Ok(Self { result, tally: measured.tally, intervals: measured.intervals, exit_code })
     }
 }
 
-/// The exit code a run with these figures reports.
-pub fn exit_code(t: &Tally) -> u8 {
-    if t.errors.total() > 0 || t.established < t.requested || t.unserved > 0 {
+/// The exit code a run under `c` with these figures reports.
+pub fn exit_code(c: &Config, t: &Tally) -> u8 {
+    let missing = t.established < t.requested || t.unserved > 0;
+    let loss_over = match (c.max_loss, t.datagrams.loss_percent()) {
+        (Some(max), Some(loss)) => loss > max,
+        _ => false,
+    };
+    if t.errors.total() > 0 || t.datagrams.corrupted > 0 || missing || loss_over {
         EXIT_FAILED
     } else {
         EXIT_OK
@@ -94,6 +101,11 @@ pub fn result_config(c: &Config) -> RunConfig {
             crate::limits::budget::Processes::Auto => 1,
         },
         sources: c.sources.iter().map(ToString::to_string).collect(),
+        proto: c.proto,
+        udp: (c.proto == Proto::Udp).then(|| UdpConfig {
+            timeout_s: c.udp_timeout.map(|t| t.as_secs_f64()),
+            max_loss_percent: c.max_loss,
+        }),
     }
 }
 
@@ -109,7 +121,7 @@ pub fn build(c: &Config, m: &Measurement) -> Result<RunResult, String> {
         started_at: m.started_at.clone(),
         scenario: c.scenario.clone(),
         interrupted: m.interrupted,
-        exit_code: exit_code(t).into(),
+        exit_code: exit_code(c, t).into(),
         environment: Default::default(),
         host_bound: None,
         client_cpu_s: m.cpu_s,
@@ -121,13 +133,7 @@ pub fn build(c: &Config, m: &Measurement) -> Result<RunResult, String> {
         latency_us: Percentiles::from_nanos(&t.latency),
         latency_uncorrected_us: open.then(|| Percentiles::from_nanos(&t.latency_uncorrected)),
         schedule_lag_us: open.then(|| Percentiles::from_nanos(&t.schedule_lag)),
-        errors: Errors {
-            mismatch: t.errors.mismatch,
-            // Other I/O errors on an established connection end it like a reset.
-            reset: t.errors.reset + t.errors.other,
-            eof: t.errors.eof,
-            timeout: t.errors.timeout,
-        },
+        errors: errors(c, t),
         histograms: Histograms {
             latency: encode_histogram(&t.latency)?,
             latency_uncorrected: if open {
@@ -137,8 +143,29 @@ pub fn build(c: &Config, m: &Measurement) -> Result<RunResult, String> {
             },
             connect: encode_histogram(&t.connect)?,
         },
-        series: series_of(&m.intervals),
+        series: series_of(&m.intervals, c.proto),
     })
+}
+
+/// The errors part of the result; for UDP with the datagrams' fate, and the
+/// corrupted datagrams as mismatches too (every reader of `mismatch` sees them).
+fn errors(c: &Config, t: &Tally) -> Errors {
+    let d = &t.datagrams;
+    let udp = |n: u64| (c.proto == Proto::Udp).then_some(n);
+    Errors {
+        mismatch: t.errors.mismatch + d.corrupted,
+        // Other I/O errors on an established connection end it like a reset (UDP:
+        // ECONNREFUSED, the ICMP port unreachable of a port nobody listens on).
+        reset: t.errors.reset + t.errors.other,
+        eof: t.errors.eof,
+        timeout: t.errors.timeout,
+        lost: udp(d.lost),
+        loss_percent: udp(0).and(d.loss_percent()),
+        late: udp(d.late),
+        duplicated: udp(d.duplicated),
+        reordered: udp(d.reordered),
+        corrupted: udp(d.corrupted),
+    }
 }
 
 /// The connections part of the result.
@@ -174,20 +201,53 @@ fn throughput(t: &Tally, measured_s: f64) -> Throughput {
 mod tests {
     use super::*;
 
+    fn config() -> Config {
+        Config::local_test("127.0.0.1:9".parse().expect("addr"), 2)
+    }
+
     /// Exit codes follow the figures.
     #[test]
     fn exit_codes() {
+        let c = config();
         let mut t = Tally::new(2);
-        assert_eq!(exit_code(&t), EXIT_FAILED, "none up: missing connections, like some");
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED, "none up: missing connections, like some");
         t.established = 2;
-        assert_eq!(exit_code(&t), EXIT_OK);
+        assert_eq!(exit_code(&c, &t), EXIT_OK);
         t.errors.mismatch = 1;
-        assert_eq!(exit_code(&t), EXIT_FAILED);
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED);
         t.errors.mismatch = 0;
         t.established = 1;
-        assert_eq!(exit_code(&t), EXIT_FAILED);
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED);
         t.established = 2;
         t.unserved = 1;
-        assert_eq!(exit_code(&t), EXIT_FAILED);
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED);
+    }
+
+    /// UDP: loss alone is a measurement; past --max-loss it fails; one corrupted
+    /// datagram fails; the result carries the datagrams' fate, corrupted ones as
+    /// mismatches too, and TCP results carry none of it.
+    #[test]
+    fn udp_exit_rule_and_errors() {
+        let mut c = Config::local_udp_test("127.0.0.1:9".parse().expect("addr"), 2);
+        let mut t = Tally::new(2);
+        (t.established, t.served) = (2, 2);
+        t.datagrams.answered = 90;
+        t.datagrams.lost = 10;
+        assert_eq!(exit_code(&c, &t), EXIT_OK, "10% loss, no --max-loss");
+        c.max_loss = Some(10.0);
+        assert_eq!(exit_code(&c, &t), EXIT_OK, "10% is not past 10%");
+        c.max_loss = Some(9.9);
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED);
+        c.max_loss = None;
+        t.datagrams.corrupted = 1;
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED);
+        let e = errors(&c, &t);
+        assert_eq!(
+            (e.mismatch, e.corrupted, e.lost, e.loss_percent),
+            (1, Some(1), Some(10), Some(10.0))
+        );
+        assert_eq!(errors(&config(), &Tally::new(1)), Errors::default());
+        let r = result_config(&c);
+        assert_eq!((r.proto, r.udp.map(|u| u.max_loss_percent)), (Proto::Udp, Some(None)));
     }
 }

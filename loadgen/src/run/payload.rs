@@ -32,6 +32,18 @@ pub fn header(id: u32, seq: u64, size: usize) -> [u8; HEADER_LEN] {
     h
 }
 
+/// The (connection id, sequence number, size) a message's first bytes carry;
+/// `None` when fewer than [`HEADER_LEN`] bytes are given. A UDP answer is read
+/// this way to find which datagram it answers before its bytes are checked.
+#[inline]
+pub fn read_header(bytes: &[u8]) -> Option<(u32, u64, u32)> {
+    let h = bytes.get(..HEADER_LEN)?;
+    let id = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let seq = u64::from_le_bytes([h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]]);
+    let size = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
+    Some((id, seq, size))
+}
+
 /// The pseudo-random body bytes every message is cut from; one per worker thread.
 pub struct Pattern {
     /// `size - HEADER_LEN + WINDOWS` pseudo-random bytes (the same on every thread).
@@ -134,6 +146,13 @@ mod tests {
                 assert_eq!(p.check(7, 42, 0, &bad), Some(i), "size {size} byte {i}");
             }
         }
+    }
+
+    /// A header reads back as it was written; a short one does not read.
+    #[test]
+    fn header_reads_back() {
+        assert_eq!(read_header(&header(7, 1 << 40, 65_507)), Some((7, 1 << 40, 65_507)));
+        assert_eq!(read_header(&[0u8; HEADER_LEN - 1]), None);
     }
 
     /// Messages of other connections or sequence numbers do not pass as this one.

@@ -211,7 +211,7 @@ fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option
     let deadline = Instant::now() + bound;
     // A child counts as done when its stdout has ended, so none of its seconds is
     // left behind.
-    let mut live = Live::new(kids.len(), config.live, config.conns);
+    let mut live = Live::new(kids.len(), config.live, config.conns, config.proto);
     let mut done = vec![false; kids.len()];
     let (mut forwarded, mut unserved_said) = (false, false);
     loop {
@@ -309,6 +309,7 @@ mod tests {
             latency: new_histogram(),
             msgs: values.len() as u64,
             errors: 0,
+            datagrams: Default::default(),
         };
         for &v in values {
             record(&mut t.latency, v);

@@ -4,6 +4,9 @@
 //! connection's sequence number `m / n`; so every connection sends at `rate / n`, and
 //! the intended time of any (connection, seq) is computed, never stored.
 //! Latency is measured from that intended time (coordinated omission corrected).
+//! [`Pacer`] hands a thread's due messages to its connections (TCP) or flows (UDP).
+
+use super::phase::Timeline;
 
 /// One thread's fixed schedule.
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +29,15 @@ impl Schedule {
         let span = end_ns.saturating_sub(start_ns) as f64;
         let end_m = if n == 0 { 0 } else { (span / period_ns).ceil() as u64 };
         Self { start_ns, period_ns, n, end_m }
+    }
+
+    /// The schedule of a thread with `up` connections up out of `established`
+    /// over the whole run: its share of `rate`, `up / established`, over the
+    /// traffic of `timeline` (from its start to the end of the measured phase).
+    pub fn for_thread(rate: f64, up: u32, established: u64, timeline: &Timeline) -> Self {
+        let share = rate * f64::from(up) / established.max(1) as f64;
+        let (start, end) = (timeline.traffic_start_ns, timeline.measure_end_ns);
+        Self::new(start, end, share.max(1e-9), up.into())
     }
 
     /// Connections the schedule spreads over.
@@ -70,6 +82,37 @@ impl Schedule {
     /// has ended.
     pub fn next_time(&self, due: u64) -> Option<u64> {
         (due < self.end_m).then(|| self.time_of(due))
+    }
+}
+
+/// Open loop: hands the schedule's due messages to their connections (or flows),
+/// by index.
+pub struct Pacer {
+    /// The thread's schedule.
+    schedule: Schedule,
+    /// Slot -> connection index (the connections up, in slot order).
+    by_slot: Vec<usize>,
+    /// Thread messages of the schedule handed out so far.
+    handed_out: u64,
+}
+
+impl Pacer {
+    /// A pacer over `schedule`, whose slot `s` is connection `by_slot[s]`.
+    pub fn new(schedule: Schedule, by_slot: Vec<usize>) -> Self {
+        Self { schedule, by_slot, handed_out: 0 }
+    }
+
+    /// Calls `send(i)` once for each connection with newly due messages at `now`
+    /// (at most one pass over the connections: `send` sends all that are due);
+    /// returns when the next message is due.
+    pub fn pace(&mut self, now: u64, mut send: impl FnMut(usize)) -> Option<u64> {
+        let s = self.schedule;
+        let (n, due) = (s.conns(), s.due(now));
+        for m in self.handed_out..due.min(self.handed_out + n) {
+            send(self.by_slot[(m % n) as usize]);
+        }
+        self.handed_out = self.handed_out.max(due);
+        s.next_time(due)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The human-readable summary printed on stdout at the end of a run: what ran,
 //! connections (with a hint per failing errno), throughput, latency percentiles (and
-//! in open loop the uncorrected figures and the generator's lag), errors. Units are
-//! chosen by magnitude with `echod::units`.
+//! in open loop the uncorrected figures and the generator's lag), errors (UDP: the
+//! datagrams' fate and the loss rule). Units are chosen by magnitude with
+//! `echod::units`.
 
 use std::fmt::Write as _;
 
@@ -9,7 +10,7 @@ use echod::units::{fmt_bytes, fmt_count, fmt_micros};
 
 use super::connect::hint;
 use super::served;
-use crate::result::{Percentiles, RunResult};
+use crate::result::{Percentiles, Proto, RunResult};
 
 fn percentiles(p: &Percentiles) -> String {
     if p.count == 0 {
@@ -55,16 +56,55 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
     );
     latency(&mut s, r);
     let e = &r.errors;
-    let _ = writeln!(
-        s,
-        "  errors        mismatch {}, reset {}, eof {}, timeout {}",
-        e.mismatch, e.reset, e.eof, e.timeout
-    );
+    match r.config.proto {
+        Proto::Tcp => {
+            let _ = writeln!(
+                s,
+                "  errors        mismatch {}, reset {}, eof {}, timeout {}",
+                e.mismatch, e.reset, e.eof, e.timeout
+            );
+        }
+        Proto::Udp => datagrams(&mut s, r),
+    }
     if let Some(m) = first_mismatch {
         let _ = writeln!(s, "  first mismatch: {m}");
     }
     cpu(&mut s, r);
     s
+}
+
+/// UDP: the datagrams' fate, the loss rule when `--max-loss` is given, and the
+/// flows ended by an error.
+fn datagrams(s: &mut String, r: &RunResult) {
+    let e = &r.errors;
+    let n = |v: Option<u64>| v.unwrap_or(0);
+    let loss = e.loss_percent.map_or(String::new(), |p| format!(" ({p:.2}%)"));
+    let udp = r.config.udp.clone().unwrap_or_default();
+    let timeout = match udp.timeout_s {
+        Some(t) => format!("--udp-timeout {}", fmt_micros(t * 1e6)),
+        None => "adaptive timeout".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "  datagrams     lost {}{loss}, late {}, duplicated {}, reordered {}, corrupted {} ({timeout})",
+        n(e.lost),
+        n(e.late),
+        n(e.duplicated),
+        n(e.reordered),
+        n(e.corrupted)
+    );
+    if let (Some(max), Some(loss)) = (udp.max_loss_percent, e.loss_percent) {
+        let verdict = if loss > max { "above it: exit 1" } else { "within it" };
+        let _ = writeln!(s, "  loss          {loss:.2}% against --max-loss {max}%: {verdict}");
+    }
+    let refused =
+        if e.reset > 0 { " (ECONNREFUSED: nothing listens on the target's UDP port)" } else { "" };
+    let _ = writeln!(
+        s,
+        "  errors        corrupted {}, flows ended by an error {}{refused}",
+        n(e.corrupted),
+        e.reset
+    );
 }
 
 /// The first line: connections, targets, message size, mode, time measured.
@@ -74,9 +114,13 @@ fn what_ran(s: &mut String, r: &RunResult) {
         Some(rate) => format!("open loop at {} msgs/s (pipeline {})", fmt_count(rate), c.pipeline),
         None => format!("closed loop (pipeline {})", c.pipeline),
     };
+    let (what, messages) = match c.proto {
+        Proto::Tcp => ("connections", "messages"),
+        Proto::Udp => ("UDP flows", "datagrams"),
+    };
     let _ = writeln!(
         s,
-        "loadgen: {} connections to {}, {} messages, {mode}, {:.2} s measured{}",
+        "loadgen: {} {what} to {}, {} {messages}, {mode}, {:.2} s measured{}",
         c.conns,
         c.targets.join(", "),
         fmt_bytes(c.size as f64),
@@ -94,9 +138,13 @@ fn connections(s: &mut String, r: &RunResult) {
         (Some(n), Some(u)) => format!(", {n} served, {u} unserved"),
         _ => String::new(),
     };
+    let (label, up, connect) = match r.config.proto {
+        Proto::Tcp => ("connections", "established", "connect"),
+        Proto::Udp => ("flows", "open", "open"),
+    };
     let _ = writeln!(
         s,
-        "  connections   {}/{} established ({}/s){served}; connect p50 {}, p99 {}, max {}",
+        "  {label:<13} {}/{} {up} ({}/s){served}; {connect} p50 {}, p99 {}, max {}",
         k.established,
         k.requested,
         fmt_rate(k.connect_rate_per_sec),
@@ -108,9 +156,16 @@ fn connections(s: &mut String, r: &RunResult) {
         let _ = writeln!(s, "    failed      {n} x {errno}: {}", hint(errno));
     }
     if let Some(u) = k.unserved.filter(|u| *u > 0) {
-        let timeout = std::time::Duration::from_secs_f64(r.config.connect_timeout_s);
-        let _ =
-            writeln!(s, "    unserved    {u} established, never served: {}", served::why(timeout));
+        let why = match r.config.proto {
+            Proto::Tcp => {
+                let timeout = std::time::Duration::from_secs_f64(r.config.connect_timeout_s);
+                format!("established, never served: {}", served::why(timeout))
+            }
+            Proto::Udp => "flows sent and were never answered: every datagram of theirs was \
+                           lost (is the server answering?)"
+                .to_string(),
+        };
+        let _ = writeln!(s, "    unserved    {u} {why}");
     }
 }
 
@@ -193,5 +248,37 @@ mod tests {
         assert!(
             lines[0].contains("open loop at 1000 msgs/s") && lines[0].ends_with("(INTERRUPTED)")
         );
+    }
+
+    /// A UDP run's summary speaks of flows and datagrams, counts their fate, and
+    /// says where the loss stands against --max-loss.
+    #[test]
+    fn udp_lines() {
+        let mut c = Config::local_udp_test("127.0.0.1:9".parse().expect("addr"), 4);
+        c.max_loss = Some(1.0);
+        let mut t = Tally::new(4);
+        (t.established, t.served, t.messages) = (4, 4, 90);
+        t.datagrams.answered = 90;
+        t.datagrams.lost = 10;
+        t.datagrams.duplicated = 3;
+        let m = Measurement {
+            tally: t,
+            intervals: Vec::new(),
+            measured_s: 1.0,
+            interrupted: false,
+            cpu_s: None,
+            started_at: String::new(),
+        };
+        let text = render(&build(&c, &m).expect("result"), None);
+        for want in [
+            "loadgen: 4 UDP flows to 127.0.0.1:9, 64 B datagrams, closed loop",
+            "  flows         4/4 open (",
+            "  datagrams     lost 10 (10.00%), late 0, duplicated 3, reordered 0, corrupted 0 \
+             (adaptive timeout)",
+            "  loss          10.00% against --max-loss 1%: above it: exit 1",
+            "  errors        corrupted 0, flows ended by an error 0",
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(want)), "{want:?} in\n{text}");
+        }
     }
 }

@@ -48,6 +48,52 @@ impl ErrorCounts {
     }
 }
 
+/// UDP: what became of the datagrams (all zero in a TCP run). `sent`, `answered`,
+/// `lost`, `late`, `duplicated` and `reordered` count the datagrams of the measured
+/// phase (by send time; open loop: by intended send time, the rule of the latency
+/// histogram), so the warm-up's losses stay out; `corrupted` counts every
+/// corrupted datagram of the run, as TCP's mismatches are. Invariant: `answered +
+/// lost <= sent` (the difference: in flight when the run was cut short).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatagramCounts {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Of those, answered within the timeout (corrupted answers included).
+    pub answered: u64,
+    /// Of those, not answered within the timeout (`--udp-timeout`).
+    pub lost: u64,
+    /// Answers that came after their datagram was counted lost.
+    pub late: u64,
+    /// Answers to a datagram already answered.
+    pub duplicated: u64,
+    /// Answers that came after the answer to a later datagram of their flow.
+    pub reordered: u64,
+    /// Datagrams that came back different from what was sent (length, header or
+    /// content): each fails the run.
+    pub corrupted: u64,
+}
+
+impl DatagramCounts {
+    /// Adds another thread's counts (every field named: a new one does not
+    /// compile until it merges).
+    pub fn merge(&mut self, o: &DatagramCounts) {
+        let DatagramCounts { sent, answered, lost, late, duplicated, reordered, corrupted } = *o;
+        self.sent += sent;
+        self.answered += answered;
+        self.lost += lost;
+        self.late += late;
+        self.duplicated += duplicated;
+        self.reordered += reordered;
+        self.corrupted += corrupted;
+    }
+
+    /// Lost over lost and answered, in percent; `None` when none was either.
+    pub fn loss_percent(&self) -> Option<f64> {
+        let resolved = self.lost + self.answered;
+        (resolved > 0).then(|| 100.0 * self.lost as f64 / resolved as f64)
+    }
+}
+
 /// One second (or the last, partial interval) of the measured phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
@@ -69,13 +115,56 @@ pub struct Interval {
     pub msgs: u64,
     /// Errors counted in the interval.
     pub errors: u64,
+    /// UDP: the datagrams' fate counted in the interval.
+    pub datagrams: DatagramCounts,
+}
+
+impl Default for Interval {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Interval {
+    /// An empty interval (index 0), to be filled and flushed.
+    pub fn new() -> Self {
+        Self {
+            index: 0,
+            end_s: 0.0,
+            conns_up: 0,
+            served: 0,
+            unserved: 0,
+            latency: new_histogram(),
+            msgs: 0,
+            errors: 0,
+            datagrams: DatagramCounts::default(),
+        }
+    }
+
+    /// Clears the counts and the histogram for the next interval (the figures of
+    /// the state at its end, `conns_up` and `served`, are set when it is flushed).
+    pub fn reset(&mut self) {
+        self.latency.reset();
+        self.msgs = 0;
+        self.errors = 0;
+        self.unserved = 0;
+        self.datagrams = DatagramCounts::default();
+    }
+
     /// Adds another thread's interval with the same index (every field named: a
     /// new one does not compile until it merges).
     pub fn merge(&mut self, o: &Interval) {
-        let Interval { index: _, end_s, conns_up, served, unserved, latency, msgs, errors } = o;
+        let Interval {
+            index: _,
+            end_s,
+            conns_up,
+            served,
+            unserved,
+            latency,
+            msgs,
+            errors,
+            datagrams,
+        } = o;
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.latency.add(latency);
         self.conns_up += conns_up;
@@ -83,6 +172,7 @@ impl Interval {
         self.unserved += unserved;
         self.msgs += msgs;
         self.errors += errors;
+        self.datagrams.merge(datagrams);
         self.end_s = self.end_s.max(*end_s);
     }
 }
@@ -124,6 +214,8 @@ pub struct Tally {
     pub bytes: u64,
     /// Errors of the traffic phase.
     pub errors: ErrorCounts,
+    /// UDP: the datagrams' fate.
+    pub datagrams: DatagramCounts,
     /// The first mismatch seen, described for the summary.
     pub first_mismatch: Option<String>,
     /// Connections still up at the end.
@@ -150,6 +242,7 @@ impl Tally {
             messages: 0,
             bytes: 0,
             errors: ErrorCounts::default(),
+            datagrams: DatagramCounts::default(),
             first_mismatch: None,
             conns_up_at_end: 0,
             per_source: BTreeMap::new(),
@@ -184,6 +277,7 @@ impl Tally {
             messages,
             bytes,
             errors,
+            datagrams,
             first_mismatch,
             conns_up_at_end,
             per_source,
@@ -205,6 +299,7 @@ impl Tally {
         self.messages += messages;
         self.bytes += bytes;
         self.errors.merge(errors);
+        self.datagrams.merge(datagrams);
         if self.first_mismatch.is_none() {
             self.first_mismatch.clone_from(first_mismatch);
         }
@@ -236,12 +331,17 @@ mod tests {
         a.connect_failed("ECONNREFUSED");
         b.connect_failed("ECONNREFUSED");
         b.errors.eof = 1;
+        b.datagrams.lost = 2;
+        a.datagrams.answered = 6;
         a.merge(&b);
         assert_eq!(a.requested, 5);
         assert_eq!(a.latency.len(), 3);
         assert_eq!(a.latency.min(), 1);
         assert_eq!(a.failed_by_errno["ECONNREFUSED"], 2);
         assert_eq!(a.errors.total(), 1);
+        assert_eq!((a.datagrams.lost, a.datagrams.answered), (2, 6));
+        assert_eq!(a.datagrams.loss_percent(), Some(25.0));
+        assert_eq!(DatagramCounts::default().loss_percent(), None);
     }
 
     /// A tally goes through JSON whole and comes back equal, histograms included;
@@ -265,6 +365,15 @@ mod tests {
         t.messages = 3;
         t.bytes = 192;
         t.errors = ErrorCounts { mismatch: 1, reset: 2, eof: 3, timeout: 4, other: 5 };
+        t.datagrams = DatagramCounts {
+            sent: 9,
+            answered: 7,
+            lost: 1,
+            late: 1,
+            duplicated: 2,
+            reordered: 3,
+            corrupted: 4,
+        };
         t.first_mismatch = Some("conn 1 message 2: first wrong byte at offset 3".into());
         t.conns_up_at_end = 1;
         let back: Tally =
@@ -279,6 +388,7 @@ mod tests {
             latency: new_histogram(),
             msgs: 9,
             errors: 1,
+            datagrams: DatagramCounts { lost: 3, ..Default::default() },
         };
         record(&mut iv.latency, 12_345);
         let back: Interval =

@@ -19,7 +19,7 @@ use std::io;
 use super::clock::Clock;
 use super::config::Config;
 use super::conn::{Conn, Excess};
-use super::histogram::{new_histogram, record};
+use super::histogram::record;
 use super::payload::Pattern;
 use super::phase::{Phase, Timeline};
 use super::schedule::Schedule;
@@ -82,11 +82,7 @@ impl Book {
         clock: Clock,
         tally: Tally,
     ) -> Self {
-        let schedule = config.rate.map(|rate| {
-            let share = rate * f64::from(up) / established.max(1) as f64;
-            let (start, end) = (timeline.traffic_start_ns, timeline.measure_end_ns);
-            Schedule::new(start, end, share.max(1e-9), up.into())
-        });
+        let schedule = config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline));
         Self {
             pattern: Pattern::new(config.size),
             rbuf: vec![0u8; RBUF],
@@ -102,16 +98,7 @@ impl Book {
             served_up: 0,
             first: FirstAnswers::new(conns, config.connect_timeout),
             tally,
-            interval: Interval {
-                index: 0,
-                end_s: 0.0,
-                conns_up: 0,
-                served: 0,
-                unserved: 0,
-                latency: new_histogram(),
-                msgs: 0,
-                errors: 0,
-            },
+            interval: Interval::new(),
         }
     }
 
@@ -346,10 +333,7 @@ impl Book {
         self.interval.conns_up = self.conns_up;
         self.interval.served = self.served_up;
         send(self.interval.clone());
-        self.interval.latency.reset();
-        self.interval.msgs = 0;
-        self.interval.errors = 0;
-        self.interval.unserved = 0;
+        self.interval.reset();
     }
 }
 

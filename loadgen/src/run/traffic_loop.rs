@@ -14,42 +14,12 @@ use mio::{Events, Poll};
 
 use super::conn::Conn;
 use super::phase::{Phase, Seconds};
-use super::schedule::Schedule;
+use super::schedule::Pacer;
 use super::traffic::Book;
 use super::worker_start::WorkerStart;
 
 /// Longest poll wait, so the stop flag is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(50);
-
-/// Open loop: hands the schedule's due messages to their connections.
-struct Pacer {
-    /// The thread's schedule.
-    schedule: Schedule,
-    /// Slot -> connection index (the connections up, in slot order).
-    by_slot: Vec<usize>,
-    /// Thread messages of the schedule handed out so far.
-    handed_out: u64,
-}
-
-impl Pacer {
-    fn new(schedule: Schedule, conns: &[Conn]) -> Self {
-        let by_slot = conns.iter().enumerate().filter(|(_, c)| c.is_up()).map(|(i, _)| i).collect();
-        Self { schedule, by_slot, handed_out: 0 }
-    }
-
-    /// Each connection with newly due messages at `now` sends them (at most one
-    /// pass over the connections); returns when the next message is due.
-    fn pace(&mut self, book: &mut Book, conns: &mut [Conn], now: u64) -> Option<u64> {
-        let s = self.schedule;
-        let (n, due) = (s.conns(), s.due(now));
-        for m in self.handed_out..due.min(self.handed_out + n) {
-            let i = self.by_slot[(m % n) as usize];
-            book.fill(i, &mut conns[i], now, 0);
-        }
-        self.handed_out = self.handed_out.max(due);
-        s.next_time(due)
-    }
-}
 
 /// Runs the thread's traffic until its phase is over (see the module doc).
 pub fn run(
@@ -62,7 +32,11 @@ pub fn run(
     let timeline = book.timeline;
     let drain_ns = w.config.drain_timeout.as_nanos() as u64;
     let mut seconds = Seconds::new(&timeline);
-    let mut pacer = book.schedule.map(|s| Pacer::new(s, conns));
+    let mut pacer = book.schedule.map(|s| {
+        // The connections up, in slot order.
+        let by_slot = conns.iter().enumerate().filter(|(_, c)| c.is_up()).map(|(i, _)| i);
+        Pacer::new(s, by_slot.collect())
+    });
     if pacer.is_none() {
         // Closed loop: fill every pipeline at once.
         let now = book.clock.now_ns();
@@ -86,7 +60,8 @@ pub fn run(
         w.shared.unserved_found(book.expire_unserved(conns, now), w.config.connect_timeout);
         let mut wake = wake_at(book, &seconds);
         if let Some(pacer) = pacer.as_mut().filter(|_| !book.phase.draining()) {
-            wake = pacer.pace(book, conns, now).map_or(wake, |t| wake.min(t));
+            let next = pacer.pace(now, |i| book.fill(i, &mut conns[i], now, 0));
+            wake = next.map_or(wake, |t| wake.min(t));
         }
         let wait = Duration::from_nanos(wake.saturating_sub(now)).min(MAX_WAIT);
         if let Err(e) = poll.poll(events, Some(wait)) {

@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::limits::budget::Processes;
+use crate::result::Proto;
 
 use super::payload::HEADER_LEN;
 
@@ -23,6 +24,12 @@ pub const MAX_PIPELINE: u32 = 1024;
 pub const MAX_SIZE: u64 = 64 << 20;
 /// Most processes a run splits into.
 pub const MAX_PROCESSES: u64 = 256;
+/// Largest UDP message: the most a datagram carries over IPv4 (65,535 less the IP
+/// and UDP headers).
+pub const MAX_UDP_SIZE: u64 = 65_507;
+/// Longest `--udp-timeout` (a split run's parent waits a bounded time for its
+/// children's drain).
+pub const MAX_UDP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A server address as given (`--target HOST:PORT`) and the address it resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +125,56 @@ pub fn size_rule(bytes: u64) -> Result<usize, String> {
             "{bytes} bytes: use {HEADER_LEN} B to 64 MiB (each message carries a \
              {HEADER_LEN}-byte header)"
         ))
+    }
+}
+
+/// The rule of `--size` for UDP: at most [`MAX_UDP_SIZE`] (the lower bound is
+/// [`size_rule`]'s).
+pub fn udp_size_rule(bytes: u64) -> Result<(), String> {
+    if bytes <= MAX_UDP_SIZE {
+        Ok(())
+    } else {
+        Err(format!(
+            "{bytes} bytes: a UDP datagram carries at most {MAX_UDP_SIZE} bytes: use --size \
+             {MAX_UDP_SIZE} or less with --proto udp"
+        ))
+    }
+}
+
+/// `--proto`: `tcp` or `udp`.
+pub fn parse_proto(text: &str) -> Result<Proto, String> {
+    match text.trim() {
+        "tcp" => Ok(Proto::Tcp),
+        "udp" => Ok(Proto::Udp),
+        _ => Err(format!("'{text}': use tcp or udp")),
+    }
+}
+
+/// `--udp-timeout`: more than 0, at most [`MAX_UDP_TIMEOUT`].
+pub fn parse_udp_timeout(text: &str) -> Result<Duration, String> {
+    udp_timeout_rule(echod::units::parse_duration(text)?)
+}
+
+/// The rule of `--udp-timeout`.
+pub fn udp_timeout_rule(d: Duration) -> Result<Duration, String> {
+    if d.is_zero() || d > MAX_UDP_TIMEOUT {
+        Err(format!("use more than 0 and at most {}, e.g. 200ms", fmt_duration(MAX_UDP_TIMEOUT)))
+    } else {
+        Ok(d)
+    }
+}
+
+/// `--max-loss`: a percentage, 0 to 100 (`1`, `0.5`, `1%`).
+pub fn parse_max_loss(text: &str) -> Result<f64, String> {
+    max_loss_rule(real(text.trim().trim_end_matches('%'))?)
+}
+
+/// The rule of `--max-loss`.
+pub fn max_loss_rule(pct: f64) -> Result<f64, String> {
+    if (0.0..=100.0).contains(&pct) {
+        Ok(pct)
+    } else {
+        Err("use a percentage from 0 to 100, e.g. 1 (1% of the datagrams may be lost)".into())
     }
 }
 
@@ -272,6 +329,13 @@ mod tests {
         assert_eq!(parse_child(&child.to_string()).unwrap(), child);
         let r = 50_000.0 / 3.0;
         assert_eq!(parse_rate(&r.to_string()).unwrap(), r);
+        for p in [Proto::Tcp, Proto::Udp] {
+            assert_eq!(parse_proto(&p.to_string()).unwrap(), p);
+        }
+        let t = parse_udp_timeout("250ms").unwrap();
+        assert_eq!(parse_udp_timeout(&fmt_duration(t)).unwrap(), t);
+        let pct = 0.1 + 0.2;
+        assert_eq!(parse_max_loss(&pct.to_string()).unwrap(), pct);
     }
 
     /// Each rule refuses what it must, saying what to use instead.
@@ -292,5 +356,12 @@ mod tests {
         assert!(parse_processes("257").is_err());
         assert!(parse_child("3/3").is_err() && parse_child("1").is_err());
         assert!(parse_target("nonsense").unwrap_err().contains("not HOST:PORT"));
+        assert!(parse_proto("sctp").unwrap_err().contains("use tcp or udp"));
+        assert!(udp_size_rule(65_507).is_ok());
+        assert!(udp_size_rule(65_508).unwrap_err().contains("at most 65507 bytes"));
+        assert!(parse_udp_timeout("0s").is_err() && parse_udp_timeout("21s").is_err());
+        assert_eq!(parse_max_loss("1%"), Ok(1.0));
+        assert!(parse_max_loss("101").unwrap_err().contains("0 to 100"));
+        assert!(parse_max_loss("-1").is_err());
     }
 }

@@ -38,7 +38,7 @@ pub fn run_worker(w: WorkerStart) -> Tally {
 }
 
 /// Pins the thread to its core, if it has one; says so when the kernel refuses.
-fn pin(w: &WorkerStart) {
+pub(super) fn pin(w: &WorkerStart) {
     if let Some(core) = w.core {
         if !echod::pin::pin_current_thread(core) {
             eprintln!(

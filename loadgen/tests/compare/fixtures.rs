@@ -57,6 +57,8 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
             connect_timeout_s: 5.0,
             processes: 1,
             sources: vec![],
+            proto: Default::default(),
+            udp: None,
         },
         connections: Connections {
             requested: 1000,

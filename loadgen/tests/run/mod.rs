@@ -10,6 +10,7 @@ mod limits;
 mod outputs;
 mod report;
 mod servers;
+mod udp;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,328 @@
+//! What a worker does with its UDP flows during the traffic phase: send as many
+//! datagrams as the mode allows (closed loop: keep `pipeline` in flight; open
+//! loop: what the schedule has made due, at most `pipeline` in flight), read and
+//! verify each answer, record its latency, count what became of every datagram
+//! (answered, lost, late, duplicated, reordered, corrupted), and give up datagrams
+//! whose answer did not come within the timeout, so a loss never stalls a flow: a
+//! closed-loop flow sends its next datagram at once. Everything here runs per
+//! event: no allocation (the loss queue aside, which grows only to the datagrams
+//! of one timeout), no lock, one clock read per datagram received.
+//!
+//! Latency follows the TCP rules: from the send time (closed loop) or from the
+//! intended send time (open loop, coordinated omission corrected, with the
+//! uncorrected figure and the generator's lag beside it); a datagram belongs to
+//! the measured phase when that time does, and only then do its latency and fate
+//! count. Corrupted datagrams count in every phase, each with its interval's errors.
+
+use std::io;
+
+use mio::{Registry, Token};
+
+use super::super::clock::Clock;
+use super::super::config::Config;
+use super::super::histogram::record;
+use super::super::payload::Pattern;
+use super::super::phase::{Phase, Timeline};
+use super::super::schedule::Schedule;
+use super::super::tally::{DatagramCounts, Interval, Tally};
+use super::flow::{Arrival, Flow, Window};
+use super::loss::LossWatch;
+
+/// Receive buffer per thread: more than any UDP datagram, so one that is too
+/// long is seen whole (and found corrupted), never cut to size.
+const RBUF: usize = 65_536;
+
+/// The per-thread bookkeeping of the UDP traffic phase (everything but the flows).
+pub struct Book {
+    /// Body bytes of every datagram.
+    pattern: Pattern,
+    /// The one receive buffer of the thread (answers are checked, then forgotten).
+    rbuf: Vec<u8>,
+    /// The one send buffer of the thread: each datagram is assembled here.
+    sbuf: Vec<u8>,
+    /// The datagrams in flight, `pipeline` window slots per flow.
+    window: Window,
+    /// The thread's poll registry (a blocked flow asks for WRITABLE).
+    registry: Registry,
+    /// Open loop: the schedule; `None` = closed loop.
+    pub schedule: Option<Schedule>,
+    /// Phase boundaries.
+    pub timeline: Timeline,
+    /// The run clock.
+    pub clock: Clock,
+    /// Where the thread's traffic stands; once it drains, no datagram is sent.
+    pub phase: Phase,
+    /// Datagrams in flight on live flows, over all of this thread's flows.
+    pub in_flight: u64,
+    /// Flows of this thread still up.
+    pub flows_up: u64,
+    /// Of those, flows answered at least once.
+    served_up: u64,
+    /// When datagrams count as lost.
+    pub losses: LossWatch,
+    /// The totals of this thread.
+    pub tally: Tally,
+    /// The current second of the measured phase.
+    pub interval: Interval,
+}
+
+impl Book {
+    /// The bookkeeping of a thread with `flows` flows, `up` of them up (their
+    /// slots `0..up`), out of `established` over the whole run, on `timeline`;
+    /// `tally` holds what opening the flows counted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &Config,
+        flows: usize,
+        up: u32,
+        established: u64,
+        timeline: Timeline,
+        clock: Clock,
+        registry: Registry,
+        tally: Tally,
+    ) -> Self {
+        let pipeline = config.pipeline as usize;
+        Self {
+            pattern: Pattern::new(config.size),
+            rbuf: vec![0u8; RBUF],
+            sbuf: vec![0u8; config.size],
+            window: Window::new(flows, pipeline),
+            registry,
+            schedule: config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline)),
+            timeline,
+            clock,
+            phase: Phase::WarmUp,
+            in_flight: 0,
+            flows_up: up.into(),
+            served_up: 0,
+            losses: LossWatch::new(config.udp_timeout, flows * pipeline),
+            tally,
+            interval: Interval::new(),
+        }
+    }
+
+    /// Whether flow `f` (index `i`) may send its next datagram now.
+    #[inline]
+    fn may_send(&mut self, i: usize, f: &Flow, now: u64) -> bool {
+        if self.phase.draining() || !f.window_open(self.window.of(i)) {
+            return false;
+        }
+        match &self.schedule {
+            None => true,
+            Some(s) => f.send_seq < s.due_for(u64::from(f.slot()), s.due(now)),
+        }
+    }
+
+    /// Sends what flow `i` may send now. `ready_ns`: when its window slot freed
+    /// (0 if not from an answer or a loss), for the schedule-lag figure.
+    pub fn fill(&mut self, i: usize, f: &mut Flow, now: u64, ready_ns: u64) {
+        let size = self.pattern.size();
+        while f.is_up() && self.may_send(i, f, now) {
+            let seq = f.send_seq;
+            self.pattern.fill(f.id, seq, &mut self.sbuf[..size]);
+            match f.send(&self.sbuf[..size], &self.registry, Token(i)) {
+                Ok(()) => {}
+                // The socket buffer is full: WRITABLE wakes the flow.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(i, f, &e),
+            }
+            let intended = self.schedule.map(|s| s.intended(u64::from(f.slot()), seq));
+            let measured = self.timeline.measured(intended.unwrap_or(now));
+            f.sent(self.window.of(i), now, measured);
+            self.losses.sent(i, seq);
+            self.in_flight += 1;
+            if measured {
+                self.count(|d| d.sent += 1);
+                if let Some(t) = intended {
+                    record(&mut self.tally.schedule_lag, now.saturating_sub(t.max(ready_ns)));
+                }
+            }
+        }
+    }
+
+    /// Handles readiness of flow `i`: receives and checks every datagram queued,
+    /// then sends. `error`: the socket reported an error (an ICMP port unreachable
+    /// on loopback: nothing listens there), which the next receive returns.
+    pub fn on_ready(&mut self, i: usize, f: &mut Flow, readable: bool, writable: bool) {
+        if !f.is_up() {
+            return;
+        }
+        if writable {
+            if let Err(e) = f.writable(&self.registry, Token(i)) {
+                return self.fail(i, f, &e);
+            }
+        }
+        let mut now = self.clock.now_ns();
+        if readable {
+            loop {
+                match f.recv(&mut self.rbuf) {
+                    Ok(n) => {
+                        now = self.clock.now_ns();
+                        self.on_datagram(i, f, n, now);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return self.fail(i, f, &e),
+                }
+            }
+        }
+        self.fill(i, f, now, now);
+    }
+
+    /// Reads and counts the `n` bytes just received on flow `i`.
+    fn on_datagram(&mut self, i: usize, f: &mut Flow, n: usize, now: u64) {
+        let arrival = f.receive(&self.rbuf[..n], &self.pattern, self.window.of(i));
+        let (bad_at, seq) = match arrival {
+            Arrival::Answer { seq, sent_ns, measured, reordered, bad_at } => {
+                self.in_flight -= 1;
+                self.losses.answered(now - sent_ns);
+                if measured {
+                    self.count(|d| {
+                        d.answered += 1;
+                        d.reordered += u64::from(reordered);
+                    });
+                    self.record_latency(f.slot(), seq, sent_ns, now);
+                }
+                if self.timeline.measured(now) {
+                    self.tally.messages += 1;
+                    self.tally.bytes += self.pattern.size() as u64;
+                    self.interval.msgs += 1;
+                }
+                (bad_at, Some(seq))
+            }
+            Arrival::Duplicate { measured, bad_at } => {
+                if measured.unwrap_or(self.timeline.measured(now)) {
+                    self.count(|d| d.duplicated += 1);
+                }
+                (bad_at, None)
+            }
+            Arrival::Late { measured, sent_ns, bad_at } => {
+                if let Some(sent_ns) = sent_ns {
+                    // The timeout learns how late answers come.
+                    self.losses.answered(now - sent_ns);
+                }
+                if measured.unwrap_or(self.timeline.measured(now)) {
+                    self.count(|d| d.late += 1);
+                }
+                (bad_at, None)
+            }
+            Arrival::Foreign => return self.corrupted(f.id, None, n),
+        };
+        if !f.served {
+            f.served = true;
+            self.tally.served += 1;
+            self.served_up += 1;
+        }
+        if let Some(at) = bad_at {
+            self.corrupted(f.id, seq, at);
+        }
+    }
+
+    /// Records the latency of datagram `seq` of the flow at schedule slot `slot`,
+    /// sent at `sent_ns` and answered at `now`, as TCP messages are.
+    fn record_latency(&mut self, slot: u32, seq: u64, sent_ns: u64, now: u64) {
+        match &self.schedule {
+            None => record(&mut self.interval.latency, now - sent_ns),
+            Some(s) => {
+                let intended = s.intended(u64::from(slot), seq);
+                record(&mut self.interval.latency, now.saturating_sub(intended));
+                record(&mut self.tally.latency_uncorrected, now - sent_ns);
+            }
+        }
+    }
+
+    /// Counts a corrupted datagram of flow `id` (`seq`: the datagram it answers,
+    /// when its header says; `at`: its first wrong byte, or its length).
+    fn corrupted(&mut self, id: u32, seq: Option<u64>, at: usize) {
+        // Counted in every phase (so through `count`, whatever the phase).
+        self.count(|d| d.corrupted += 1);
+        self.interval.errors += 1;
+        if self.tally.first_mismatch.is_none() {
+            self.tally.first_mismatch = Some(match seq {
+                Some(seq) => format!("flow {id} datagram {seq}: first wrong byte at offset {at}"),
+                None => format!(
+                    "flow {id}: a datagram of {at} bytes that was never sent (its header names \
+                     no datagram this flow sent)"
+                ),
+            });
+        }
+    }
+
+    /// Gives up the datagrams lost by `now`; a flow that lost one sends its next
+    /// at once (a loss never stalls it).
+    pub fn expire(&mut self, flows: &mut [Flow], now: u64) {
+        while let Some((i, seq)) = self.losses.next_lost(now, &self.window) {
+            if self.lose(&mut flows[i], i, seq) {
+                self.fill(i, &mut flows[i], now, now);
+            }
+        }
+    }
+
+    /// The end of a drained run: every datagram still in flight is lost (the
+    /// drain lasts at least the timeout); the flows up that sent and were never
+    /// answered count as unserved.
+    pub fn settle(&mut self, flows: &mut [Flow]) {
+        while let Some((i, seq)) = self.losses.next_lost(u64::MAX, &self.window) {
+            self.lose(&mut flows[i], i, seq);
+        }
+        let n = flows.iter().filter(|f| f.is_up() && f.send_seq > 0 && !f.served).count() as u64;
+        self.tally.unserved += n;
+        self.interval.unserved += n;
+    }
+
+    /// Datagram `seq` of flow `f` (index `i`) is lost; whether it was still in
+    /// flight.
+    fn lose(&mut self, f: &mut Flow, i: usize, seq: u64) -> bool {
+        let Some(measured) = f.lose(seq, self.window.of(i)) else { return false };
+        self.in_flight -= 1;
+        if measured {
+            self.count(|d| d.lost += 1);
+        }
+        true
+    }
+
+    /// When the oldest datagram in flight runs out of time.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.losses.next_deadline(&self.window)
+    }
+
+    /// Counts an I/O error on flow `i` (ECONNREFUSED: nothing listens at the
+    /// target) and closes it; its datagrams in flight are neither answered nor lost.
+    fn fail(&mut self, i: usize, f: &mut Flow, e: &io::Error) {
+        // In the drain with nothing awaited, the run is done with the flow.
+        if !(self.phase.draining() && f.in_flight == 0) {
+            match e.kind() {
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => {
+                    self.tally.errors.reset += 1;
+                }
+                _ => self.tally.errors.other += 1,
+            }
+            self.interval.errors += 1;
+        }
+        self.in_flight -= u64::from(f.close(self.window.of(i)));
+        self.flows_up -= 1;
+        if f.served {
+            self.served_up -= 1;
+        }
+    }
+
+    /// Applies `add` to the datagram counts of the thread and of the second.
+    #[inline]
+    fn count(&mut self, add: impl Fn(&mut DatagramCounts)) {
+        add(&mut self.tally.datagrams);
+        add(&mut self.interval.datagrams);
+    }
+
+    /// Hands the current interval to `send` and starts the next one.
+    pub fn flush_interval(&mut self, index: u64, end_s: f64, send: impl FnOnce(Interval)) {
+        // Same bounds on both sides: `add` cannot fail.
+        let _ = self.tally.latency.add(&self.interval.latency);
+        self.interval.index = index;
+        self.interval.end_s = end_s;
+        self.interval.conns_up = self.flows_up;
+        self.interval.served = self.served_up;
+        send(self.interval.clone());
+        self.interval.reset();
+    }
+}
