@@ -97,6 +97,8 @@ pub enum Section {
     IdleMemory,
     /// 50,000 connections for a long time: memory, descriptors and throughput flat?
     Soak,
+    /// UDP echo beside TCP: flows, loss against offered rate, the C UDP server.
+    Udp,
 }
 
 /// What one step produced (the suite index keeps one per step).
@@ -142,8 +144,49 @@ pub struct StepRecord {
     /// The idle-memory step: what the server held per connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<IdleFigures>,
+    /// The server's system calls per round trip, counted in a short sample run
+    /// after the measurement (models, peers and UDP steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<SyscallSample>,
+    /// Why the step did not run on this machine (io_uring refused, say): not a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// Why the step produced no result, if it did not.
     pub error: Option<String>,
+}
+
+/// The system calls a server made during a sample run of its own, after the step's
+/// measurement (counting slows every system call on the machine, so it stays out of
+/// the measured run): `perf stat -e raw_syscalls:sys_enter` on every thread of the
+/// server's processes while loadgen runs the step's load again without warm-up. The
+/// count includes accepting and closing the sample's connections.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyscallSample {
+    /// System calls the server's threads entered during the sample.
+    pub syscalls: u64,
+    /// Round trips loadgen completed in the sample.
+    pub messages: u64,
+    /// Seconds the sample ran.
+    pub seconds: f64,
+    /// Why nothing was counted (perf missing or refused), when nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
+impl SyscallSample {
+    /// System calls per round trip; None without a count.
+    pub fn per_message(&self) -> Option<f64> {
+        (self.missing.is_none() && self.messages > 0)
+            .then(|| self.syscalls as f64 / self.messages as f64)
+    }
+}
+
+impl StepRecord {
+    /// Whether the step ran to a clean end (exit 0, no error), or was skipped for
+    /// a reason of this machine's (not a failure).
+    pub fn clean(&self) -> bool {
+        self.skipped.is_some() || (self.error.is_none() && self.exit_code == Some(0))
+    }
 }
 
 /// The server's process tree at one moment of a step.

@@ -23,7 +23,7 @@ mod shared_memory;
 mod sockopt;
 
 pub use mmsg::{Datagrams, BATCH, DATAGRAM_SLOT};
-pub use process::{clock_ticks_per_second, die_with_parent, signal_group, terminate};
+pub use process::{clock_ticks_per_second, die_with_parent, signal, signal_group, terminate};
 pub use rlimit::{nofile_limit, nproc_limit, raise_nofile_limit, NofileLimit};
 pub use shared_memory::SharedCounters;
 pub use sockopt::{bind_address_no_port, rxq_ovfl, set_bind_address_no_port, set_rxq_ovfl};

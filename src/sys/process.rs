@@ -16,6 +16,12 @@ pub fn clock_ticks_per_second() -> u64 {
 
 /// Sends SIGTERM to process `pid` (the suite stops servers as a user would).
 pub fn terminate(pid: u32) -> io::Result<()> {
+    signal(pid, libc::SIGTERM)
+}
+
+/// Sends `signal` to exactly one process, `pid` (SIGINT stops `perf stat` as Ctrl-C
+/// would, so it prints its count).
+pub fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
     if pid <= 0 {
@@ -25,7 +31,7 @@ pub fn terminate(pid: u32) -> io::Result<()> {
         ));
     }
     // SAFETY: kill(2) takes plain integers; pid > 0 names exactly one process, never a group.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    let rc = unsafe { libc::kill(pid, signal) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

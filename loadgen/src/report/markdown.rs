@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use echod::units::fmt_bytes;
 
-use super::rows::{representative_rows, Row};
+use super::rows::{representative_rows, skipped, Row};
 use super::{scaling, servers};
 use crate::suite_index::{Section, SuiteIndex};
 
@@ -27,9 +27,10 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     scaling::servers_chart(&mut md, out, &rows)?;
     scaling::latency(&mut md, out, &by(Section::Scaling), &by(Section::OpenLoop))?;
     servers::workers(&mut md, out, &by(Section::Workers))?;
-    servers::models(&mut md, &by(Section::Models));
+    servers::models(&mut md, &by(Section::Models), &skipped(index, Section::Models));
     servers::spread(&mut md, &rows);
-    servers::peers(&mut md, &by(Section::Peers), index.c_peer);
+    servers::peers(&mut md, &by(Section::Peers), index.c_peer, &skipped(index, Section::Peers));
+    super::udp::section(&mut md, out, &by(Section::Udp), &by(Section::Scaling))?;
     super::tools::sections(&mut md, index);
     super::soak::section(&mut md, out, index)?;
     super::series::section(&mut md, out, index)?;
@@ -112,11 +113,7 @@ fn ports(md: &mut String, out: &Path, index: &SuiteIndex) {
 }
 
 fn failures(md: &mut String, index: &SuiteIndex) {
-    let bad: Vec<_> = index
-        .steps
-        .iter()
-        .filter(|s| s.record.error.is_some() || s.record.exit_code != Some(0))
-        .collect();
+    let bad: Vec<_> = index.steps.iter().filter(|s| !s.record.clean()).collect();
     if bad.is_empty() {
         return;
     }

@@ -9,6 +9,7 @@
 //! - [`builds`]: base vs new (a `--base` run).
 //! - `scaling`: connection scaling, every server on one chart, latency histograms.
 //! - `servers`: workers, models, how SO_REUSEPORT spread connections, peers.
+//! - `udp`: UDP beside TCP, and loss against offered rate.
 //! - [`tools`]: the measuring tools: clients side by side, the latency floor, idle
 //!   memory.
 //! - [`soak`]: the long run at 50,000 connections.
@@ -27,5 +28,6 @@ mod servers;
 pub mod soak;
 pub mod tools;
 pub mod tracking;
+mod udp;
 
 pub use markdown::write;

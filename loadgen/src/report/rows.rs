@@ -58,6 +58,56 @@ pub(super) fn cpu_per_rt(r: &Row<'_>) -> Option<f64> {
     (r.rec.server_cpu_s > 0.0 && rts > 0.0).then(|| r.rec.server_cpu_s / rts * 1e6)
 }
 
+/// The row's server system calls per round trip (from its counted sample), `-`
+/// without one.
+pub(super) fn syscalls_cell(r: &Row<'_>) -> String {
+    r.rec.syscalls.as_ref().and_then(|s| s.per_message()).map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// What a table's system-call column means, and why some rows have none: one
+/// paragraph, empty when no row was counted or tried.
+pub(super) fn syscalls_note(rows: &[&Row<'_>]) -> String {
+    let tried: Vec<_> = rows.iter().filter_map(|r| r.rec.syscalls.as_ref()).collect();
+    if tried.is_empty() {
+        return String::new();
+    }
+    let mut note = String::from(
+        "System calls per round trip: every system call the server's threads entered          (`perf stat -e raw_syscalls:sys_enter` attached to them), divided by the round          trips, counted in a 2-second sample run after the measured one (counting slows          every system call on the machine, so it stays out of the measured run); the sample          includes accepting and closing its connections.",
+    );
+    if let Some(why) = tried.iter().find_map(|s| s.missing.as_deref()) {
+        note.push_str(&format!(" Rows without a figure: {why}."));
+    }
+    note
+}
+
+/// The steps of `section` that were skipped on this machine, each once: (scenario,
+/// why), for a line under the section's table.
+pub(super) fn skipped<'a>(
+    index: &'a SuiteIndex,
+    section: crate::suite_index::Section,
+) -> Vec<(&'a str, &'a str)> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for s in index.steps.iter().filter(|s| s.record.section == section) {
+        if let Some(why) = s.record.skipped.as_deref() {
+            if !seen.iter().any(|(name, _)| *name == s.record.scenario) {
+                seen.push((s.record.scenario.as_str(), why));
+            }
+        }
+    }
+    seen
+}
+
+/// A line per skipped step under a table.
+pub(super) fn write_skipped(md: &mut String, skipped: &[(&str, &str)]) {
+    use std::fmt::Write as _;
+    for (name, why) in skipped {
+        let _ = writeln!(md, "- `{name}`: skipped — {why}");
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(md);
+    }
+}
+
 /// Throughput of the row at `conns` whose server label passes `is_base` (0 if none),
 /// the denominator of a ratio column.
 pub(super) fn base_rate(rows: &[&Row<'_>], conns: u64, is_base: impl Fn(&str) -> bool) -> f64 {

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use echod::units::fmt_count;
 
-use super::rows::{base_rate, cpu_per_rt, ms, ratio, Row};
+use super::rows::{
+    base_rate, cpu_per_rt, ms, ratio, syscalls_cell, syscalls_note, write_skipped, Row,
+};
 use crate::plot::{xy_chart, Series};
 
 pub(super) fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
@@ -61,35 +63,42 @@ pub(super) fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow:
     Ok(())
 }
 
-pub(super) fn models(md: &mut String, rows: &[&Row<'_>]) {
-    if rows.is_empty() {
+pub(super) fn models(md: &mut String, rows: &[&Row<'_>], skipped: &[(&str, &str)]) {
+    if rows.is_empty() && skipped.is_empty() {
         return;
     }
     let _ = writeln!(md, "## Models\n");
     let _ = writeln!(
         md,
-        "The same echo three ways: `reuseport` (a listener and an event loop per worker, the \
+        "The same echo four ways: `reuseport` (a listener and an epoll loop per worker, the \
          kernel hashing the four-tuple to pick one), `shared` (one listener in every worker's \
          poll: one accept queue, workers woken together), `threads` (a blocking thread per \
-         connection: a stack and a context switch per message). Ratio is to reuseport at the \
-         same connection count.\n"
+         connection: a stack and a context switch per message), `uring` (the reuseport shape \
+         over io_uring: multishot accept and receive into provided buffers, a loop turn's \
+         sends submitted together). Ratio is to reuseport at the same connection count.\n"
     );
-    let _ = writeln!(md, "| conns | model | msgs/s | ratio | p50 | p99 | server CPU/rt |\n|--:|:--|--:|--:|--:|--:|--:|");
+    let _ = writeln!(md, "| conns | model | msgs/s | ratio | p50 | p99 | server CPU/rt | syscalls/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|");
     for r in rows {
         let base = base_rate(rows, r.rec.conns, |s| s.contains("reuseport"));
         let model = r.rec.server.split_whitespace().nth(1).unwrap_or("?");
         let _ = writeln!(
             md,
-            "| {} | {model} | {} | {} | {} | {} | {} |",
+            "| {} | {model} | {} | {} | {} | {} | {} | {} |",
             r.rec.conns,
             fmt_count(r.res.throughput.msgs_per_sec),
             ratio(r.res.throughput.msgs_per_sec, base),
             ms(r.res.latency_us.p50),
             ms(r.res.latency_us.p99),
-            cpu_per_rt(r).map_or("-".into(), ms)
+            cpu_per_rt(r).map_or("-".into(), ms),
+            syscalls_cell(r)
         );
     }
     let _ = writeln!(md);
+    write_skipped(md, skipped);
+    let note = syscalls_note(rows);
+    if !note.is_empty() {
+        let _ = writeln!(md, "{note}\n");
+    }
 }
 
 pub(super) fn spread(md: &mut String, rows: &[Row<'_>]) {
@@ -128,15 +137,15 @@ pub(super) fn spread(md: &mut String, rows: &[Row<'_>]) {
     let _ = writeln!(md);
 }
 
-pub(super) fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool) {
-    if rows.is_empty() {
+pub(super) fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool, skipped: &[(&str, &str)]) {
+    if rows.is_empty() && skipped.is_empty() {
         return;
     }
     let _ = writeln!(md, "## Peers, in the same run\n");
     let _ = writeln!(
         md,
-        "echod against tokio-echo (this project's benches/tokio-echo: tokio, a task per \
-         connection){} — each pinned to the same server cores, driven by the same loadgen. \
+        "echod (epoll, and its io_uring model) against tokio-echo (this project's \
+         benches/tokio-echo: tokio, a task per connection){} — each pinned to the same server cores, driven by the same loadgen. \
          Ratios are to echod at the same connection count; server CPU per round trip comes \
          from the server's utime+stime over the run.\n",
         if c_peer {
@@ -156,12 +165,12 @@ pub(super) fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool) {
              from `--repeat 3` medians.\n"
         );
     }
-    let _ = writeln!(md, "| conns | server | msgs/s | ratio to echod | p50 | p99 | p99.9 | server CPU/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(md, "| conns | server | msgs/s | ratio to echod | p50 | p99 | p99.9 | server CPU/rt | syscalls/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|--:|");
     for r in rows {
-        let base = base_rate(rows, r.rec.conns, |s| s.starts_with("echod"));
+        let base = base_rate(rows, r.rec.conns, |s| s.starts_with("echod reuseport"));
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.rec.conns,
             r.rec.server,
             fmt_count(r.res.throughput.msgs_per_sec),
@@ -169,8 +178,14 @@ pub(super) fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool) {
             ms(r.res.latency_us.p50),
             ms(r.res.latency_us.p99),
             ms(r.res.latency_us.p999),
-            cpu_per_rt(r).map_or("-".into(), ms)
+            cpu_per_rt(r).map_or("-".into(), ms),
+            syscalls_cell(r)
         );
     }
     let _ = writeln!(md);
+    write_skipped(md, skipped);
+    let note = syscalls_note(rows);
+    if !note.is_empty() {
+        let _ = writeln!(md, "{note}\n");
+    }
 }

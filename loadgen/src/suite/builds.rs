@@ -24,6 +24,9 @@ pub struct Build {
     /// What it was built from, for the report: the first line of `revision.txt`
     /// beside the binaries (`loadgen build-base` writes it), when there is one.
     pub revision: Option<String>,
+    /// Its echod's `--help`, read once: what an older build can serve (None: the
+    /// build beside loadgen, which serves everything the plan asks).
+    pub echod_help: Option<String>,
 }
 
 impl Build {
@@ -51,7 +54,27 @@ impl Build {
             .ok()
             .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
             .filter(|l| !l.is_empty());
-        Ok(Build { echod, tokio_echo: is_executable(&tokio).then_some(tokio), revision })
+        let help = std::process::Command::new(&echod)
+            .arg("--help")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        Ok(Build {
+            echod,
+            tokio_echo: is_executable(&tokio).then_some(tokio),
+            revision,
+            echod_help: Some(help),
+        })
+    }
+
+    /// Whether this build's echod can be started as `server` asks: a build older
+    /// than `--model uring` or `--proto` cannot (its half of such a step is left out,
+    /// as a peer it lacks would be).
+    pub fn serves(&self, server: &ServerKind) -> bool {
+        let ServerKind::Echod { model, udp, .. } = server else { return true };
+        let Some(help) = &self.echod_help else { return true };
+        (*model != echod::server::Model::Uring || help.contains("uring"))
+            && (!udp || help.contains("--proto"))
     }
 }
 
@@ -76,7 +99,7 @@ pub fn order(rep: u32) -> [Side; 2] {
 pub fn sides(server: &ServerKind, base: Option<&Build>, rep: u32) -> Vec<Option<Side>> {
     let Some(base) = base else { return vec![None] };
     let both = match server {
-        ServerKind::Echod { .. } => true,
+        ServerKind::Echod { .. } => base.serves(server),
         ServerKind::Tokio { .. } => base.tokio_echo.is_some(),
         ServerKind::CEpoll { .. }
         | ServerKind::CUdp { .. }
@@ -100,6 +123,7 @@ mod tests {
             echod: "/b/echod".into(),
             tokio_echo: tokio.then(|| "/b/tokio-echo".into()),
             revision: None,
+            echod_help: Some("--model <MODEL>  reuseport, shared, threads".into()),
         }
     }
 
@@ -115,8 +139,13 @@ mod tests {
     /// peer once, on the new side; without a base build every step runs once.
     #[test]
     fn which_steps_run_twice() {
-        let echod =
-            ServerKind::Echod { model: Model::Reuseport, workers: 1, pin: true, processes: 1 };
+        let echod = ServerKind::Echod {
+            model: Model::Reuseport,
+            workers: 1,
+            pin: true,
+            processes: 1,
+            udp: false,
+        };
         let tokio = ServerKind::Tokio { threads: 1 };
         let c = ServerKind::CEpoll { threads: 1 };
         let with = build(true);
@@ -127,6 +156,27 @@ mod tests {
         assert_eq!(sides(&tokio, Some(&with), 1), vec![Some(Side::Base), Some(Side::New)]);
         assert_eq!(sides(&tokio, Some(&without), 1), vec![Some(Side::New)]);
         assert_eq!(sides(&c, Some(&with), 2), vec![Some(Side::New)]);
+        // A base build older than a model or UDP: the new side alone.
+        let uring = ServerKind::Echod {
+            model: Model::Uring,
+            workers: 1,
+            pin: true,
+            processes: 1,
+            udp: false,
+        };
+        let udp = ServerKind::Echod {
+            model: Model::Reuseport,
+            workers: 1,
+            pin: true,
+            processes: 1,
+            udp: true,
+        };
+        assert_eq!(sides(&uring, Some(&with), 1), vec![Some(Side::New)]);
+        assert_eq!(sides(&udp, Some(&with), 1), vec![Some(Side::New)]);
+        let mut newer = build(true);
+        newer.echod_help = Some("reuseport, shared, threads, or uring ... --proto <PROTO>".into());
+        assert_eq!(sides(&uring, Some(&newer), 1).len(), 2);
+        assert_eq!(sides(&udp, Some(&newer), 1).len(), 2);
     }
 
     /// A base folder without echod, or no folder at all: one line naming --base.

@@ -14,11 +14,13 @@ pub mod clients;
 pub mod confirm;
 pub mod custom;
 pub mod idle;
+pub mod launch;
 pub mod plan;
 pub mod programs;
 pub mod runner;
 pub mod server;
 mod session;
+pub mod syscalls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,7 +78,7 @@ pub struct SuiteArgs {
     pub echod_arg: Vec<String>,
     /// Run only this scenario (repeatable; the names `loadgen compare` prints), e.g.
     /// `--only "scaling echod reuseport w=1 conns=1000"`. An open-loop step brings
-    /// the scaling step it takes its rate from.
+    /// the closed-loop step it takes its rate from.
     #[arg(long, value_name = "SCENARIO")]
     pub only: Vec<String>,
     /// A server of your own beside echod and its peers (repeatable):
@@ -85,7 +87,7 @@ pub struct SuiteArgs {
     #[arg(long, value_name = "NAME=COMMAND")]
     pub server: Vec<String>,
     /// Run only the steps of this section (repeatable): scaling, open_loop, workers,
-    /// models, peers, clients, floor, idle_memory.
+    /// models, peers, udp, clients, floor, idle_memory, soak.
     #[arg(long, value_name = "SECTION")]
     pub section: Vec<String>,
     /// After the repeats, compare with BASE (a results folder) as CI does, and run
@@ -244,11 +246,7 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     eprintln!("suite: report {}", report.display());
     // The base build's runs do not decide the exit code: an older build may lack
     // what a step asks of it (its scenario is then one only NEW has).
-    let clean = index
-        .steps
-        .iter()
-        .filter(|s| s.side != Some(Side::Base))
-        .all(|s| s.record.error.is_none() && s.record.exit_code == Some(0));
+    let clean = index.steps.iter().filter(|s| s.side != Some(Side::Base)).all(|s| s.record.clean());
     Ok(if clean && !index.interrupted { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
 }
 

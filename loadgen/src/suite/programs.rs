@@ -28,6 +28,8 @@ pub struct Programs {
     pub tpc_client: Option<PathBuf>,
     /// `sockperf` on PATH.
     pub sockperf: Option<PathBuf>,
+    /// `perf` on PATH: counts the servers' system calls.
+    pub perf: Option<PathBuf>,
     /// Extra flags for every echod (`loadgen suite --echod-arg`), of either build.
     pub echod_args: Vec<String>,
 }
@@ -79,13 +81,14 @@ pub fn find_programs(peers: Option<&Path>, with_echoload: bool) -> anyhow::Resul
     let revision = Some(crate::env::capture().git_revision).filter(|r| r != "unknown");
     Ok(Programs {
         loadgen,
-        new: Build { echod, tokio_echo, revision },
+        new: Build { echod, tokio_echo, revision, echod_help: None },
         base: None,
         epoll_echo,
         udp_echo,
         echoload,
         tpc_client: beside_or_on_path(&dir, "tpc-client"),
         sockperf: on_path("sockperf"),
+        perf: on_path("perf"),
         echod_args: Vec::new(),
     })
 }

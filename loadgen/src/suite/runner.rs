@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::builds::Build;
+use super::launch::server_command;
 use super::plan::{Client, ServerKind, Step};
 use super::programs::Programs;
-use super::server::{Ready, ServerCommand, ServerProc};
-use super::{clients, idle};
+use super::server::ServerProc;
+use super::{clients, idle, syscalls};
 use crate::result::RunResult;
-use crate::run::{CoreList, RunArgs, Target};
+use crate::run::{CoreList, Proto, RunArgs, Target};
 use crate::suite_index::{Section, ServerSample, Side, StepRecord};
 use anyhow::{bail, Context as _};
 use echod::child::{Child, Out, Spec};
@@ -22,6 +22,8 @@ use echod::procfs;
 
 /// How often the server's memory and descriptors go into the step's time series.
 const SERIES_EVERY: Duration = Duration::from_secs(1);
+/// How long the sample that counts a server's system calls runs.
+const SYSCALL_SAMPLE: Duration = Duration::from_secs(2);
 
 /// Runs `step` number `index` against the servers of `side`'s build; the result
 /// lands in `dir/runs/`.
@@ -58,6 +60,8 @@ pub fn run_step(
         worker_accepted: Vec::new(),
         client_figures: None,
         idle: None,
+        syscalls: None,
+        skipped: None,
         error: None,
     };
     if let Err(e) = run_into(programs, side, dir, step, port, rate, stop, &mut record) {
@@ -78,6 +82,10 @@ fn run_into(
     record: &mut StepRecord,
 ) -> anyhow::Result<()> {
     let stem = format!("{:02}-{}", record.index, slug(&step.scenario));
+    if let Some(why) = cannot_run_here(&step.server) {
+        record.skipped = Some(why);
+        return Ok(());
+    }
     let stats_file = dir.join("runs").join(format!("{stem}.echod-stats.json"));
     let build = programs.build(side)?;
     let cmd = server_command(programs, build, &step.server, port, &step.server_cores, &stats_file)?;
@@ -122,6 +130,9 @@ fn run_into(
     record.server_rss_peak = peaks.rss.max(record.server_rss_idle);
     record.server_fds_peak = peaks.fds;
     record.server_series = series;
+    if step.count_syscalls && matches!(measured, Ok(Some(_))) && !stop.load(Ordering::Relaxed) {
+        record.syscalls = Some(syscall_sample(programs, step, port, stop, &server, dir, &stem));
+    }
     let stopping = Instant::now();
     let _ = server.stop();
     record.server_stop_s = stopping.elapsed().as_secs_f64();
@@ -171,6 +182,9 @@ fn run_loadgen(
     run.json = Some(json.to_path_buf());
     run.cores = (!step.client_cores.is_empty()).then(|| CoreList(step.client_cores.clone()));
     run.rate = rate.map(f64::round);
+    if step.server.udp() {
+        run.proto = Proto::Udp;
+    }
     let args = run.to_args();
     // Like the server, the run dies with the suite (and takes its own children along).
     let spec = Spec::new(&programs.loadgen)
@@ -192,107 +206,52 @@ fn run_loadgen(
     Ok(status.code())
 }
 
-fn server_command(
+/// Why a step cannot run on this machine at all, if it cannot: echod's io_uring
+/// model where the kernel refuses io_uring (probed here, as echod would).
+fn cannot_run_here(server: &ServerKind) -> Option<String> {
+    match server {
+        ServerKind::Echod { model: echod::server::Model::Uring, .. } => {
+            echod::server::uring_probe()
+                .err()
+                .map(|why| format!("io_uring cannot be used here: {why}"))
+        }
+        _ => None,
+    }
+}
+
+/// Runs the step's load again for a moment, without warm-up, while perf counts the
+/// server's system calls ([`syscalls::sample`]); the sample's own result is read
+/// for its round trips and removed (its rate is not a measurement: counting slows
+/// every system call).
+fn syscall_sample(
     programs: &Programs,
-    build: &Build,
-    kind: &ServerKind,
+    step: &Step,
     port: u16,
-    cores: &[usize],
-    stats_file: &Path,
-) -> anyhow::Result<ServerCommand> {
-    let (name, program, args) = match kind {
-        ServerKind::Echod { model, workers, pin, processes } => {
-            // echod's own flag definitions write the flags (`to_args`: only those that
-            // differ from the defaults, so an older build understands them too).
-            let flags = echod::server::Flags {
-                bind: std::net::Ipv4Addr::LOCALHOST.into(),
-                port,
-                workers: Some(*workers as u64),
-                model: *model,
-                processes: *processes as u64,
-                stats_json: Some(stats_file.to_path_buf()),
-                no_pin: !pin,
-                ..echod::server::Flags::default()
-            };
-            let mut a: Vec<String> =
-                flags.to_args().into_iter().map(|s| s.to_string_lossy().into_owned()).collect();
-            a.extend(programs.echod_args.iter().cloned());
-            ("echod", build.echod.clone(), a)
-        }
-        ServerKind::Tokio { threads } => {
-            let Some(p) = &build.tokio_echo else { bail!("this build has no tokio-echo") };
-            (
-                "tokio-echo",
-                p.clone(),
-                vec![format!("--listen=127.0.0.1:{port}"), format!("--threads={threads}")],
-            )
-        }
-        ServerKind::CEpoll { threads } => {
-            let Some(p) = &programs.epoll_echo else { bail!("the C epoll peer is not built") };
-            (
-                "epoll_echo",
-                p.clone(),
-                vec![port.to_string(), "-t".into(), threads.to_string(), "-q".into()],
-            )
-        }
-        ServerKind::Sockperf => {
-            let Some(p) = &programs.sockperf else { bail!("sockperf is not installed") };
-            let args = ["server", "--tcp", "-i", "127.0.0.1", "-p"].map(String::from);
-            let mut args = args.to_vec();
-            args.push(port.to_string());
-            let cmd = ServerCommand {
-                name: "sockperf".into(),
-                program: p.clone(),
-                args,
-                cores: cores.to_vec(),
-                ready: Ready::Line("listen on".into()),
-                own_group: false,
-            };
-            return Ok(cmd);
-        }
-        ServerKind::CUdp { threads, batch } => {
-            let Some(p) = &programs.udp_echo else { bail!("the C UDP peer is not built") };
-            let args = vec![
-                port.to_string(),
-                "-t".into(),
-                threads.to_string(),
-                "-b".into(),
-                batch.to_string(),
-                "-i".into(),
-                "127.0.0.1".into(),
-                "-q".into(),
-            ];
-            let ready = Ready::Line("listening on".into());
-            let cmd = ServerCommand {
-                name: "udp_echo".into(),
-                program: p.clone(),
-                args,
-                cores: cores.to_vec(),
-                ready,
-                own_group: false,
-            };
-            return Ok(cmd);
-        }
-        ServerKind::Custom(custom) => {
-            return Ok(ServerCommand {
-                name: custom.name.clone(),
-                program: "sh".into(),
-                args: vec!["-c".into(), custom.command_for(port)],
-                cores: cores.to_vec(),
-                ready: Ready::Port(port),
-                own_group: true,
-            });
-        }
+    stop: &Arc<AtomicBool>,
+    server: &ServerProc,
+    dir: &Path,
+    stem: &str,
+) -> crate::suite_index::SyscallSample {
+    let runs = dir.join("runs");
+    let json = runs.join(format!("{stem}.syscalls-sample.tmp"));
+    let log = runs.join(format!("{stem}.syscalls-sample.log"));
+    let counts = runs.join(format!("{stem}.syscalls-perf.tmp"));
+    let mut sample = step.clone();
+    sample.duration = SYSCALL_SAMPLE;
+    sample.warmup = Duration::ZERO;
+    let run = || -> anyhow::Result<u64> {
+        let status = run_loadgen(programs, &sample, port, None, stop, &json, &log)?;
+        let text = std::fs::read_to_string(&json)
+            .with_context(|| format!("loadgen wrote no result (exit {status:?})"))?;
+        let _ = std::fs::remove_file(&json);
+        let result: RunResult = serde_json::from_str(&text)?;
+        Ok(result.throughput.messages)
     };
-    let ready = Ready::Line("listening on".to_string());
-    Ok(ServerCommand {
-        name: name.into(),
-        program,
-        args,
-        cores: cores.to_vec(),
-        ready,
-        own_group: false,
-    })
+    let counted = syscalls::sample(programs.perf.as_deref(), server.pid(), &counts, run);
+    if counted.missing.is_none() {
+        let _ = std::fs::remove_file(&log);
+    }
+    counted
 }
 
 fn read_accepted(path: &Path) -> Option<Vec<u64>> {

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 
 use super::programs::Programs;
 use super::{builds, plan, runner};
-use crate::suite_index::{RepStep, Section, StepRecord};
+use crate::suite_index::{RepStep, StepRecord};
 
 /// What every step of a suite run shares: the programs, the first port, the stop
 /// flag and the progress count.
@@ -80,9 +80,10 @@ impl<'a> Session<'a> {
         rep: u32,
         confirm: bool,
     ) -> anyhow::Result<Vec<RepStep>> {
-        // Closed-loop msgs/s measured in this repeat, by connections: an open-loop
-        // step offers half of the lowest, so both builds get the same rate.
-        let mut rates: Vec<(u64, f64)> = Vec::new();
+        // Closed-loop msgs/s measured in this repeat, by scenario: an open-loop step
+        // offers a fraction of the lowest its source measured (on either side), so
+        // both builds, and every server of a loss curve, get the same rate.
+        let mut rates: Vec<(&str, f64)> = Vec::new();
         let mut steps = Vec::new();
         for &i in selected {
             let step = &plan.steps[i];
@@ -98,7 +99,9 @@ impl<'a> Session<'a> {
                 std::fs::create_dir_all(dir.join("runs"))
                     .with_context(|| format!("--out {}: cannot create", dir.display()))?;
                 self.n += 1;
-                let rate = step.rate_fraction.map(|f| f * closed_loop_rate(&rates, step.conns));
+                let rate = step
+                    .rate_fraction
+                    .map(|f| f * closed_loop_rate(&rates, step.rate_from.as_deref().unwrap_or("")));
                 let tag = side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
                 eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
                 let port = self.port.wrapping_add(i as u16);
@@ -106,8 +109,8 @@ impl<'a> Session<'a> {
                     runner::run_step(self.programs, side, &dir, i, step, port, rate, self.stop);
                 let result = record.result_file.as_deref().map(|f| crate::result::read(&dir, f));
                 eprintln!("{}", progress_summary(&record, result.as_ref()));
-                if let (Section::Scaling, Some(Ok(r))) = (step.section, &result) {
-                    rates.push((step.conns, r.throughput.msgs_per_sec));
+                if let (None, Some(Ok(r))) = (step.rate_fraction, &result) {
+                    rates.push((step.scenario.as_str(), r.throughput.msgs_per_sec));
                 }
                 let mut record = record;
                 record.result_file = record.result_file.map(|f| format!("{prefix}{f}"));
@@ -118,12 +121,12 @@ impl<'a> Session<'a> {
     }
 }
 
-/// The lowest closed-loop msgs/s measured at `conns` earlier in this repeat (on
-/// either side); 10,000 when none was.
-fn closed_loop_rate(rates: &[(u64, f64)], conns: u64) -> f64 {
+/// The lowest closed-loop msgs/s scenario `from` measured earlier in this repeat
+/// (on either side); 10,000 when it did not.
+fn closed_loop_rate(rates: &[(&str, f64)], from: &str) -> f64 {
     rates
         .iter()
-        .filter(|(c, r)| *c == conns && *r > 0.0)
+        .filter(|(s, r)| *s == from && *r > 0.0)
         .map(|(_, r)| *r)
         .reduce(f64::min)
         .unwrap_or(10_000.0)
@@ -133,6 +136,9 @@ fn progress_summary(
     r: &StepRecord,
     result: Option<&anyhow::Result<crate::result::RunResult>>,
 ) -> String {
+    if let Some(why) = &r.skipped {
+        return format!("skipped: {why}");
+    }
     if let Some(e) = &r.error {
         return format!("FAILED: {e}");
     }

@@ -36,6 +36,8 @@ fn step(index: usize, conns: u64, file: &str, accepted: Vec<u64>) -> RepStep {
             worker_accepted: accepted,
             client_figures: None,
             idle: None,
+            syscalls: None,
+            skipped: None,
             error: None,
         },
     }

@@ -6,8 +6,9 @@ use echod::server::Model;
 /// Which server a step runs against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerKind {
-    /// echod with a model (`reuseport`, `shared`, `threads`), workers and pinning.
-    Echod { model: Model, workers: usize, pin: bool, processes: usize },
+    /// echod with a model (`reuseport`, `shared`, `threads`, `uring`), workers and
+    /// pinning; `udp`: it serves UDP (`--proto udp`) instead of TCP.
+    Echod { model: Model, workers: usize, pin: bool, processes: usize, udp: bool },
     /// The project's tokio echo server (benches/tokio-echo).
     Tokio { threads: usize },
     /// The reference C epoll server from ../shared/peers.
@@ -22,11 +23,19 @@ pub enum ServerKind {
 }
 
 impl ServerKind {
+    /// Whether it serves UDP (loadgen drives it with `--proto udp`).
+    pub fn udp(&self) -> bool {
+        matches!(self, ServerKind::Echod { udp: true, .. } | ServerKind::CUdp { .. })
+    }
+
     /// Short name for tables: `echod`, `echod shared`, `tokio-echo`, `epoll_echo`.
     pub fn label(&self) -> String {
         match self {
-            ServerKind::Echod { model, workers, pin, processes } => {
+            ServerKind::Echod { model, workers, pin, processes, udp } => {
                 let mut s = format!("echod {} w={workers}", model.name());
+                if *udp {
+                    s.push_str(" udp");
+                }
                 if !pin {
                     s.push_str(" unpinned");
                 }

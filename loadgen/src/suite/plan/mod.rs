@@ -34,9 +34,13 @@ pub struct Step {
     /// Cores the server process is pinned to (taskset); empty = all.
     pub server_cores: Vec<usize>,
     pub conns: u64,
-    /// Open loop: fraction of the closed-loop throughput measured at the same
-    /// connection count earlier in the run (the rate is set when the step runs).
+    /// Open loop: fraction of the closed-loop throughput that the step named
+    /// `rate_from` measured earlier in the run (the rate is set when the step runs).
     pub rate_fraction: Option<f64>,
+    /// The scenario whose closed-loop rate an open-loop step takes its fraction of.
+    pub rate_from: Option<String>,
+    /// Count the server's system calls per round trip in a sample after the run.
+    pub count_syscalls: bool,
     pub duration: Duration,
     pub warmup: Duration,
     /// loadgen's threads and cores.
@@ -85,6 +89,7 @@ pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
     steps.extend(b.workers());
     steps.extend(b.models());
     steps.extend(b.peers());
+    steps.extend(b.udp());
     if profile != Profile::Quick {
         steps.extend(b.clients());
         steps.extend(b.floor());
@@ -100,6 +105,8 @@ pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
 pub const IDLE_CONNS: u64 = 10_000;
 /// Connections of the soak: past one process's descriptors on both sides.
 pub const SOAK_CONNS: u64 = 50_000;
+/// Flows of the UDP section's loss-against-offered-rate steps.
+pub const UDP_LOSS_FLOWS: u64 = 1_000;
 
 /// Adds a peers step for each custom server at every connection count the plan's
 /// peers section measures, after that count's own peers.
@@ -146,12 +153,8 @@ pub fn select(plan: &Plan, only: &[String]) -> Result<Vec<usize>, String> {
         };
         chosen[i] = true;
         let step = &plan.steps[i];
-        if step.rate_fraction.is_some() {
-            let source = plan
-                .steps
-                .iter()
-                .position(|s| s.section == Section::Scaling && s.conns == step.conns);
-            if let Some(j) = source {
+        if let Some(from) = &step.rate_from {
+            if let Some(j) = plan.steps.iter().position(|s| &s.scenario == from) {
                 chosen[j] = true;
             }
         }
@@ -172,6 +175,7 @@ pub fn section_scenarios(plan: &Plan, name: &str) -> Result<Vec<String>, String>
         Section::Floor,
         Section::IdleMemory,
         Section::Soak,
+        Section::Udp,
     ];
     let key = |s: Section| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from));
     let names: Vec<String> = all.iter().filter_map(|s| key(*s)).collect();
@@ -262,7 +266,47 @@ mod tests {
         }
     }
 
-    /// `--only` keeps the named steps in plan order, brings the scaling step an
+    /// The UDP section: three servers closed loop at 10, 1,000 and 10,000 flows,
+    /// then the loss curve at 1,000 flows taking its rates from echod UDP's closed
+    /// loop (a step that runs before it); quick keeps echod UDP at 1,000 alone.
+    /// Models, peers and closed UDP steps count system calls, except in quick.
+    #[test]
+    fn udp_section_and_counted_steps() {
+        let plan = build(Profile::Default, &[0, 1], ALL);
+        let udp: Vec<&Step> = plan.steps.iter().filter(|s| s.section == Section::Udp).collect();
+        let closed: Vec<&&Step> = udp.iter().filter(|s| s.rate_fraction.is_none()).collect();
+        assert_eq!(closed.len(), 9);
+        assert!(closed.iter().all(|s| s.server.udp() && s.count_syscalls));
+        assert!(closed.iter().any(|s| s.scenario == "udp udp_echo t=1 b=1 conns=10000"));
+        let open: Vec<&&Step> = udp.iter().filter(|s| s.rate_fraction.is_some()).collect();
+        assert_eq!(open.len(), 6);
+        for s in &open {
+            let from = s.rate_from.as_deref().expect("a source");
+            assert_eq!(from, "udp echod reuseport w=1 udp conns=1000");
+            let at = |name: &str| plan.steps.iter().position(|x| x.scenario == name);
+            assert!(at(from) < at(&s.scenario), "{from} runs first");
+            assert!(!s.count_syscalls && s.conns == UDP_LOSS_FLOWS);
+        }
+        let picked = select(&plan, &[open[0].scenario.clone()]).expect("select");
+        assert_eq!(plan.steps[picked[0]].scenario, "udp echod reuseport w=1 udp conns=1000");
+        // io_uring in the models (10, 1,000, 5,000) and the peers.
+        for (tag, conns) in [("models", 10), ("models", 5_000), ("peers", 1_000)] {
+            let name = format!("{tag} echod uring w=1 conns={conns}");
+            let s = plan.steps.iter().find(|s| s.scenario == name).expect(&name);
+            assert!(s.count_syscalls, "{name}");
+        }
+        let quick = build(Profile::Quick, &[0, 1], ALL);
+        let quick_udp: Vec<&str> = quick
+            .steps
+            .iter()
+            .filter(|s| s.section == Section::Udp)
+            .map(|s| s.scenario.as_str())
+            .collect();
+        assert_eq!(quick_udp, ["udp echod reuseport w=1 udp conns=1000"]);
+        assert!(quick.steps.iter().all(|s| !s.count_syscalls));
+    }
+
+    /// `--only` keeps the named steps in plan order, brings the closed-loop step an
     /// open-loop step takes its rate from, and names the choices on a typo.
     #[test]
     fn only_selects_named_steps() {

@@ -8,7 +8,7 @@ use echod::server::Model;
 
 use super::{
     split_cores, Client, Profile, ServerKind, Step, Tools, IDLE_CONNS, ONE_CONN_HOST_BOUND,
-    SOAK_CONNS,
+    SOAK_CONNS, UDP_LOSS_FLOWS,
 };
 use crate::suite_index::Section;
 
@@ -60,6 +60,8 @@ impl Builder {
             server_cores: server_cores.to_vec(),
             conns,
             rate_fraction: None,
+            rate_from: None,
+            count_syscalls: false,
             duration: self.duration,
             warmup: self.warmup,
             client_threads,
@@ -77,6 +79,7 @@ impl Builder {
             processes: if split { 3 } else { 1 },
             workers: self.server_cores.len().max(1).max(if split { 3 } else { 1 }),
             pin: true,
+            udp: false,
         }
     }
 
@@ -104,6 +107,7 @@ impl Builder {
                 let mut s =
                     self.step(Section::OpenLoop, self.echod(c), &self.server_cores, c, "open-loop");
                 s.rate_fraction = Some(0.5);
+                s.rate_from = Some(crate::scenario::format("scaling", &self.echod(c).label(), c));
                 s
             })
             .collect()
@@ -118,8 +122,13 @@ impl Builder {
                 continue;
             }
             for w in 1..=self.cores.len().max(1) {
-                let server =
-                    ServerKind::Echod { model: Model::Reuseport, workers: w, pin, processes: 1 };
+                let server = ServerKind::Echod {
+                    model: Model::Reuseport,
+                    workers: w,
+                    pin,
+                    processes: 1,
+                    udp: false,
+                };
                 let mut s = self.step(Section::Workers, server, &[], 1_000, "workers");
                 s.client_cores.clone_from(&self.cores);
                 s.client_threads = self.cores.len().max(1);
@@ -129,14 +138,27 @@ impl Builder {
         steps
     }
 
-    pub(super) fn models(&self) -> Vec<Step> {
-        let conns: &[u64] = if self.quick() { &[100] } else { &[100, 1_000] };
+    /// A step whose server's system calls are counted after it (not in quick: the
+    /// sample adds two seconds a step).
+    fn counted(&self, mut step: Step) -> Step {
+        step.count_syscalls = !self.quick();
+        step
+    }
+
+    /// echod's model `model` on the server cores, one process, TCP.
+    fn model(&self, model: Model) -> ServerKind {
         let workers = self.server_cores.len().max(1);
+        ServerKind::Echod { model, workers, pin: true, processes: 1, udp: false }
+    }
+
+    pub(super) fn models(&self) -> Vec<Step> {
+        let conns: &[u64] = if self.quick() { &[100] } else { &[10, 1_000, 5_000] };
         let mut steps = Vec::new();
         for &c in conns {
             for model in Model::ALL {
-                let server = ServerKind::Echod { model, workers, pin: true, processes: 1 };
-                steps.push(self.step(Section::Models, server, &self.server_cores, c, "models"));
+                let s =
+                    self.step(Section::Models, self.model(model), &self.server_cores, c, "models");
+                steps.push(self.counted(s));
             }
         }
         steps
@@ -147,12 +169,66 @@ impl Builder {
         let threads = self.server_cores.len().max(1);
         let mut steps = Vec::new();
         for &c in conns {
-            let mut servers = vec![self.echod(c), ServerKind::Tokio { threads }];
+            let mut servers =
+                vec![self.echod(c), self.model(Model::Uring), ServerKind::Tokio { threads }];
             if self.tools.c_peer {
                 servers.push(ServerKind::CEpoll { threads });
             }
             for server in servers {
-                steps.push(self.step(Section::Peers, server, &self.server_cores, c, "peers"));
+                let s = self.step(Section::Peers, server, &self.server_cores, c, "peers");
+                steps.push(self.counted(s));
+            }
+        }
+        steps
+    }
+
+    /// UDP echo: echod `--proto udp` and the C UDP server (batched, and a datagram
+    /// per call) closed loop at 10, 1,000 and 10,000 flows (echod TCP at the same
+    /// counts is the scaling section's), then loss against offered rate at 1,000
+    /// flows: open loop at fractions of echod UDP's closed-loop rate, the same
+    /// offered rates for each server.
+    pub(super) fn udp(&self) -> Vec<Step> {
+        let threads = self.server_cores.len().max(1);
+        let echod = ServerKind::Echod {
+            model: Model::Reuseport,
+            workers: threads,
+            pin: true,
+            processes: 1,
+            udp: true,
+        };
+        let mut servers = vec![echod.clone()];
+        if self.tools.c_udp && !self.quick() {
+            servers.push(ServerKind::CUdp { threads, batch: 32 });
+            servers.push(ServerKind::CUdp { threads, batch: 1 });
+        }
+        let conns: &[u64] = if self.quick() { &[1_000] } else { &[10, 1_000, 10_000] };
+        let mut steps = Vec::new();
+        for &c in conns {
+            for server in &servers {
+                let s = self.step(Section::Udp, server.clone(), &self.server_cores, c, "udp");
+                steps.push(self.counted(s));
+            }
+        }
+        let fractions: &[f64] = match self.profile {
+            Profile::Quick => &[],
+            Profile::Default => &[0.5, 1.0, 1.5],
+            Profile::Full => &[0.25, 0.5, 0.75, 1.0, 1.25, 1.5],
+        };
+        let from = crate::scenario::format("udp", &echod.label(), UDP_LOSS_FLOWS);
+        for &f in fractions {
+            for server in servers.iter().filter(|s| !matches!(s, ServerKind::CUdp { batch: 1, .. }))
+            {
+                let tag = format!("udp-open-{:.0}%", f * 100.0);
+                let mut s = self.step(
+                    Section::Udp,
+                    server.clone(),
+                    &self.server_cores,
+                    UDP_LOSS_FLOWS,
+                    &tag,
+                );
+                s.rate_fraction = Some(f);
+                s.rate_from = Some(from.clone());
+                steps.push(s);
             }
         }
         steps

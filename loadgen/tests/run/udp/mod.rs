@@ -4,6 +4,7 @@
 //! exit rule: corrupted is a failure, loss is a measurement unless `--max-loss`.
 //! Real sockets on 127.0.0.1, bounded runs, no timing assertions.
 
+mod report;
 mod servers;
 
 use std::process::Command;
