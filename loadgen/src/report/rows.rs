@@ -72,7 +72,7 @@ pub(super) fn syscalls_note(rows: &[&Row<'_>]) -> String {
         return String::new();
     }
     let mut note = String::from(
-        "System calls per round trip: every system call the server's threads entered          (`perf stat -e raw_syscalls:sys_enter` attached to them), divided by the round          trips, counted in a 2-second sample run after the measured one (counting slows          every system call on the machine, so it stays out of the measured run); the sample          includes accepting and closing its connections.",
+        "System calls per round trip: every system call the server's threads entered (`perf stat -e raw_syscalls:sys_enter` attached to them), divided by the round trips, counted in a 2-second sample run after the measured one (counting slows every system call on the machine, so it stays out of the measured run); the sample includes accepting and closing its connections.",
     );
     if let Some(why) = tried.iter().find_map(|s| s.missing.as_deref()) {
         note.push_str(&format!(" Rows without a figure: {why}."));

@@ -99,6 +99,15 @@ fn closed(md: &mut String, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
     }
 }
 
+/// The client's CPU over the measured phase, in percent of one core per thread.
+fn client_cpu(r: &Row<'_>) -> String {
+    let window = r.res.throughput.duration_s * r.res.config.threads.max(1) as f64;
+    match r.res.client_cpu_s {
+        Some(cpu) if window > 0.0 => format!("{:.0}%", cpu / window * 100.0),
+        _ => "-".into(),
+    }
+}
+
 /// Open loop: loss against offered rate, a table and a plot.
 fn open(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
     let mut open: Vec<&Row<'_>> = rows.iter().copied().filter(|r| r.rec.rate.is_some()).collect();
@@ -120,13 +129,15 @@ fn open(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
         md,
         "Each server is offered the same rates: fractions of echod UDP's closed-loop rate at \
          this count in the same run. Latency is measured from when each datagram was due \
-         (corrected for coordinated omission); the schedule lag says how far loadgen itself \
-         fell behind its schedule — a lag near the run's length means the client, not the \
-         server, ran out of CPU, and the loss then belongs to neither.\n"
+         (corrected for coordinated omission: a flow has one datagram in flight, so one \
+         that is due waits for the answer before it). Where the client's CPU is near 100%, \
+         loadgen itself could not offer more: answers fall short of the offer without loss, \
+         and the latency grows with the queue of due datagrams — the client's limit, not the \
+         server's.\n"
     );
     let _ = writeln!(
         md,
-        "| server | offered/s | answered/s | lost | loss | p50 | p99 | schedule lag p99 \
+        "| server | offered/s | answered/s | lost | loss | p50 | p99 | client CPU \
          |\n|:--|--:|--:|--:|--:|--:|--:|--:|"
     );
     let mut series: Vec<Series> = Vec::new();
@@ -142,7 +153,7 @@ fn open(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
             fmt_count(r.res.errors.lost.unwrap_or(0) as f64),
             ms(r.res.latency_us.p50),
             ms(r.res.latency_us.p99),
-            r.res.schedule_lag_us.as_ref().map_or("-".into(), |l| ms(l.p99))
+            client_cpu(r)
         );
         match series.iter_mut().find(|s| s.label == r.rec.server) {
             Some(s) => s.points.push((offered, loss)),
