@@ -82,10 +82,10 @@ pub(super) fn syscalls_note(rows: &[&Row<'_>]) -> String {
 
 /// The steps of `section` that were skipped on this machine, each once: (scenario,
 /// why), for a line under the section's table.
-pub(super) fn skipped<'a>(
-    index: &'a SuiteIndex,
+pub(super) fn skipped(
+    index: &SuiteIndex,
     section: crate::suite_index::Section,
-) -> Vec<(&'a str, &'a str)> {
+) -> Vec<(&str, &str)> {
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for s in index.steps.iter().filter(|s| s.record.section == section) {
         if let Some(why) = s.record.skipped.as_deref() {

@@ -95,7 +95,7 @@ impl Counter {
         if let Some(mut e) = self.child.stderr.take() {
             let _ = e.read_to_string(&mut err);
         }
-        let line = err.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or("");
+        let line = err.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("");
         format!("perf stat refused: {line}")
     }
 }
@@ -199,6 +199,7 @@ mod tests {
             Err(e) => {
                 println!("skipped: {e}");
                 let _ = child.kill();
+                let _ = child.wait();
                 return;
             }
         };
