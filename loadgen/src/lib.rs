@@ -27,6 +27,9 @@
 //!   outside clients and idle memory, `--base` builds side by side, `--confirm`,
 //!   `build-base`, `--server` of your own).
 //! - [`compare`]: `loadgen compare BASE NEW`, the CI verdict.
+//! - [`testbed`]: `loadgen testbed`, several hosts on one machine: echod and K
+//!   agents in network namespaces on a bridge (198.18.0.0/15), one start time, the
+//!   agents' results merged into one, and the server's own view of the four-tuples.
 //!
 //! `src/main.rs` is thin: it parses the command line and dispatches.
 
@@ -44,3 +47,4 @@ pub mod run;
 pub mod scenario;
 pub mod suite;
 pub mod suite_index;
+pub mod testbed;

@@ -26,6 +26,9 @@ enum Command {
     Ports(loadgen::ports::PortsArgs),
     /// The benchmark suite: scaling, latency, workers, models, peers, four-tuples; writes a report.
     Suite(loadgen::suite::SuiteArgs),
+    /// Several hosts on one machine: echod and K agents in network namespaces on a
+    /// bridge, one start time, one merged result, the server's own view.
+    Testbed(loadgen::testbed::TestbedArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(args)) => loadgen::compare::execute(args),
         Some(Command::Ports(args)) => loadgen::ports::execute(args),
         Some(Command::Suite(args)) => loadgen::suite::execute(args, argv),
+        Some(Command::Testbed(args)) => loadgen::testbed::execute(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

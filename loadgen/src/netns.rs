@@ -7,9 +7,20 @@
 //! fresh private namespace, so the host's network is never touched.
 
 use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt as _;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use echod::child::{Child, Out, Spec, Stop};
+
+/// How often the wait for the inner run looks at signals.
+const TICK: Duration = Duration::from_millis(50);
+
+/// How long the inner run may take to tear down once told to stop.
+const GRACE: Duration = Duration::from_secs(10);
 
 /// How to enter a private namespace on this machine, probed.
 pub struct Private {
@@ -44,22 +55,52 @@ impl Private {
     }
 
     /// Runs this program again inside the namespace with `args` (a subcommand and
-    /// its flags; `--host-netns` is added); its exit code (0 or 1, or an error).
-    pub fn run_inside(&self, args: &[OsString]) -> anyhow::Result<u8> {
+    /// its flags; `--host-netns` is added) and returns its exit code. The inner run
+    /// prints its own errors (one line), so its exit codes 0, 1 and 2 are passed on
+    /// as they are. SIGINT and SIGTERM sent to this process go to the inner run, which tears
+    /// down what it built and exits 130 or 143; this process waits for that. The
+    /// wait is bounded by `limit` (then the inner run is stopped: SIGTERM, a grace,
+    /// SIGKILL), and the inner run dies with this process (`PR_SET_PDEATHSIG`).
+    pub fn run_inside(&self, args: &[OsString], limit: Duration) -> anyhow::Result<u8> {
         let exe = std::env::current_exe().context("cannot find loadgen's own executable")?;
         let shown = format!("unshare {}", self.how.join(" "));
-        let status = Command::new("unshare")
+        let signal = Arc::new(AtomicUsize::new(0));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)
+                .context("cannot install a signal handler")?;
+        }
+        let spec = Spec::new("unshare")
+            .name(format!("`{shown}`"))
             .args(self.how)
-            .arg("--")
-            .arg(exe)
+            .args([OsString::from("--"), exe.into_os_string()])
             .args(args)
             .args(["--host-netns", &self.host])
-            .status()
-            .with_context(|| format!("cannot run `{shown}`"))?;
-        match status.code() {
-            Some(code @ 0..=1) => Ok(code as u8),
-            Some(code) => bail!("the private namespace's run (`{shown}`) exited with {code}"),
-            None => bail!("the private namespace's run was killed by a signal"),
+            .stdout(Out::Inherit)
+            .stderr(Out::Inherit);
+        let mut inner = Child::start(spec).with_context(|| format!("cannot run `{shown}`"))?;
+        let deadline = Instant::now() + limit;
+        let mut forwarded = 0;
+        let status = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(status) = inner.wait_bounded(left.min(TICK), None)? {
+                break status;
+            }
+            let sig = signal.load(Ordering::Relaxed);
+            if sig != 0 && sig != forwarded {
+                // The inner run tears down and exits 128 + sig; keep waiting for it.
+                let _ = echod::sys::signal(inner.pid(), sig as libc::c_int);
+                forwarded = sig;
+            }
+            if left.is_zero() {
+                inner.stop(Stop::Term, GRACE)?;
+                bail!("the private namespace's run (`{shown}`) did not end within {limit:?}");
+            }
+        };
+        match (status.code(), status.signal()) {
+            (Some(code @ (0..=2 | 130 | 143)), _) => Ok(code as u8),
+            (Some(code), _) => bail!("the private namespace's run (`{shown}`) exited with {code}"),
+            (None, Some(sig @ (libc::SIGINT | libc::SIGTERM))) => Ok(128 + sig as u8),
+            (None, _) => bail!("the private namespace's run was killed by a signal"),
         }
     }
 }

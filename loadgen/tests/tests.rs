@@ -5,4 +5,5 @@ mod compare;
 mod ports;
 mod run;
 mod suite;
+mod testbed;
 mod workflow;

@@ -113,7 +113,8 @@ fn reexec_in_namespace(args: &PortsArgs) -> anyhow::Result<u8> {
         inner.push("--json".into());
         inner.push(std::path::absolute(p).unwrap_or_else(|_| p.clone()).into());
     }
-    ns.run_inside(&inner)
+    // The cases take seconds; the bound only keeps a stuck run from waiting forever.
+    ns.run_inside(&inner, std::time::Duration::from_secs(600))
 }
 
 fn run_inner(args: &PortsArgs) -> anyhow::Result<PortsReport> {

@@ -43,7 +43,8 @@ pub struct RunArgs {
     /// loss is a measurement, not a failure).
     #[arg(long, value_name = "PCT", value_parser = values::parse_max_loss)]
     pub max_loss: Option<f64>,
-    /// Server address HOST:PORT (loopback only); repeat to spread connections.
+    /// Server address HOST:PORT (loopback, or 198.18.0.0/15 as in `loadgen testbed`);
+    /// repeat to spread connections.
     #[arg(
         long = "target",
         value_name = "HOST:PORT",

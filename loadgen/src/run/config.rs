@@ -152,10 +152,14 @@ impl Config {
         if self.targets.is_empty() {
             return Err(invalid("--target", "give at least one HOST:PORT"));
         }
-        if let Some(bad) = self.targets.iter().find(|a| !a.ip().is_loopback()) {
+        if let Some(bad) = self.targets.iter().find(|a| !values::target_allowed(a.ip())) {
             return Err(invalid(
                 "--target",
-                format!("{bad} is not a loopback address: this project sends traffic only to 127.0.0.0/8 or ::1"),
+                format!(
+                    "{bad} is neither a loopback address nor in 198.18.0.0/15: this project \
+                     sends traffic only to 127.0.0.0/8, ::1, or the benchmark range that \
+                     `loadgen testbed` gives its network namespaces"
+                ),
             ));
         }
         let flag = |flag: &'static str| move |reason: String| invalid(flag, reason);

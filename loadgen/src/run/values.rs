@@ -97,6 +97,18 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
     Ok(Target { text: text.to_string(), addr })
 }
 
+/// Whether a run may send to `ip`: loopback, or 198.18.0.0/15, the range RFC 2544
+/// sets aside for benchmark tests (`loadgen testbed` gives its hosts addresses from
+/// it, in network namespaces of its own); never an address that reaches a network.
+pub fn target_allowed(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || (v4.octets()[0] == 198 && v4.octets()[1] & 0xfe == 18)
+        }
+        IpAddr::V6(v6) => v6.is_loopback(),
+    }
+}
+
 /// `--conns`: 1 to 2^32 - 1 (a connection id is 32 bits).
 pub fn parse_conns(text: &str) -> Result<u64, String> {
     conns_rule(number(text)?)
