@@ -2,6 +2,7 @@
 
 mod common;
 mod compare;
+mod deploy;
 mod ports;
 mod run;
 mod suite;
