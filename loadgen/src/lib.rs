@@ -7,6 +7,7 @@
 //! - [`errno`]: errno names and a hint on what to change, for failed connects.
 //! - [`limits`]: the connection budget (`Budget`: sources and processes a run needs)
 //!   and the preflight (ports, descriptors, fan-out).
+//! - [`merge`]: `loadgen merge`, the results of several agents (hosts) as one.
 //! - [`netns`]: a private network namespace for the commands that change network
 //!   settings (`ports`, `testbed`): re-executed inside, refused anywhere else.
 //! - [`plot`]: SVG charts (plotters): percentile curves on HdrHistogram's log axis,
@@ -21,8 +22,9 @@
 //! - [`run`]: one run: typed flags and config (and back to flags for another
 //!   process: `RunArgs::to_args`), the preflight, connect phase, the per-thread event
 //!   loops and their phases, verification of every echoed byte, latency recording, the
-//!   live line, the summary; `run::processes` splits a run over processes and merges
-//!   the children's serialized tallies exactly.
+//!   live line, the summary; `run::processes` splits a run over processes, and
+//!   `run::merge` merges results exactly (a split run's processes, or `loadgen
+//!   merge`'s agents).
 //! - [`suite`]: `loadgen suite`, the benchmark suite (plan, programs, servers, runner,
 //!   outside clients and idle memory, `--base` builds side by side, `--confirm`,
 //!   `build-base`, `--server` of your own).
@@ -38,6 +40,7 @@ pub mod compare;
 pub mod env;
 pub mod errno;
 pub mod limits;
+pub mod merge;
 pub mod netns;
 pub mod plot;
 pub mod ports;

@@ -22,6 +22,8 @@ enum Command {
     BuildBase(loadgen::suite::base_build::BuildBaseArgs),
     /// Compare two results (files or folders): a verdict per metric; exit 1 on a regression.
     Compare(loadgen::compare::CompareArgs),
+    /// Merge the results of agents that ran one load together (several hosts) into one.
+    Merge(loadgen::merge::MergeArgs),
     /// The four-tuple experiment: ports per family, sources, destinations, bind(), TIME_WAIT.
     Ports(loadgen::ports::PortsArgs),
     /// The benchmark suite: scaling, latency, workers, models, peers, four-tuples; writes a report.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         None => loadgen::run::execute(cli.run, argv),
         Some(Command::BuildBase(args)) => loadgen::suite::base_build::execute(args),
         Some(Command::Compare(args)) => loadgen::compare::execute(args),
+        Some(Command::Merge(args)) => loadgen::merge::execute(args, argv),
         Some(Command::Ports(args)) => loadgen::ports::execute(args),
         Some(Command::Suite(args)) => loadgen::suite::execute(args, argv),
         Some(Command::Testbed(args)) => loadgen::testbed::execute(args),

@@ -71,6 +71,73 @@ pub struct RunResult {
     pub histograms: Histograms,
     /// One sample per second of the measured phase.
     pub series: Vec<SecondSample>,
+    /// This host's wall clock at the run's start (absent in results written before
+    /// it was recorded): what `loadgen merge` aligns the seconds of several agents by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockRecord>,
+    /// A merged result (`loadgen merge`): every agent's own figures, in the order
+    /// merged; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentRecord>,
+}
+
+/// When a run began on its host's wall clock, and how far that clock can be trusted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClockRecord {
+    /// Unix seconds when the warm-up began.
+    pub began_unix_s: f64,
+    /// Unix seconds when the measured phase began (the series' second 0).
+    pub measured_from_unix_s: f64,
+    /// `--start-at` as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// `--start-at` in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_unix_s: Option<f64>,
+    /// How late the warm-up began against `--start-at`, seconds (a merged result:
+    /// the latest agent's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_s: Option<f64>,
+    /// The kernel's word (adjtimex): the clock is synchronized to a time source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronized: Option<bool>,
+    /// The kernel's maximum error estimate of the clock, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_us: Option<i64>,
+    /// The kernel's estimated error of the clock, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub est_error_us: Option<i64>,
+}
+
+/// One agent of a merged result, with its own figures.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AgentRecord {
+    /// The file it was read from, as given to `loadgen merge`.
+    pub file: String,
+    /// Its host.
+    pub hostname: String,
+    /// `I/N` when it ran with `--shard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Its command line.
+    pub command: Vec<String>,
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Its connections (flows) requested and established.
+    pub requested: u64,
+    pub established: u64,
+    /// Its round trips per second and latency.
+    pub msgs_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// Its errors: mismatch, reset, eof and timeout together.
+    pub errors: u64,
+    /// Its own CPU seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cpu_s: Option<f64>,
+    /// Its clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockRecord>,
 }
 
 /// The machine fingerprint carried by every result.
@@ -138,6 +205,27 @@ pub struct RunConfig {
     /// UDP only: the settings of the loss rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub udp: Option<UdpConfig>,
+    /// `--shard I/N`: this agent's part of a run over several hosts (`conns` and
+    /// `rate` are its share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// `--run-id` (or `start-<unix seconds>` of `--start-at`): agents of one run
+    /// share it, and `loadgen merge` refuses results of different runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+/// Part `index` of `count` of a run over several agents.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// The transport a run measures.
@@ -210,6 +298,10 @@ pub struct Connections {
     /// not counted as timeouts.
     #[serde(default)]
     pub unserved: Option<u64>,
+    /// Seconds from the start of the connect phase to the last connection up (the
+    /// window of `connect_rate_per_sec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_up_s: Option<f64>,
 }
 
 /// A latency distribution in microseconds.
@@ -295,6 +387,16 @@ pub struct Errors {
     /// header or content), in any phase of the run; each fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupted: Option<u64>,
+    /// UDP: datagrams sent in the measured phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<u64>,
+    /// UDP: of those, answered within the timeout (corrupted answers included):
+    /// `loss_percent` is lost over lost and answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<u64>,
+    /// The first mismatch seen, described (connection, offset, bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_mismatch: Option<String>,
 }
 
 /// base64 of HdrHistogram V2+DEFLATE, values in nanoseconds.
@@ -303,6 +405,9 @@ pub struct Histograms {
     pub latency: String,
     pub latency_uncorrected: Option<String>,
     pub connect: String,
+    /// Open loop: how late the generator sent against its schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag: Option<String>,
 }
 
 /// One second of the measured phase.
@@ -324,6 +429,10 @@ pub struct SecondSample {
     /// UDP: datagrams found lost in this second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
+    /// This second's latency histogram (base64 HdrHistogram V2+DEFLATE, ns), so
+    /// seconds of several agents merge exactly (absent in older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<String>,
 }
 
 /// Reads the result file `rel` under `dir` (the suite's index names files that way).

@@ -12,16 +12,19 @@
 //!   echo, up to [`BATCH`] datagrams per system call).
 //! - `process`: SIGTERM to one process, `PR_SET_PDEATHSIG` (a child dies with the
 //!   thread that started it), the clock tick of /proc's CPU times.
+//! - `clock`: the wall clock's synchronization state (`adjtimex`, read only).
 //! - `shared_memory`: [`SharedCounters`], atomic counters in a memfd mapped
 //!   `MAP_SHARED`, so `--processes` children count `--max-conns` in one total.
 #![allow(unsafe_code)]
 
+mod clock;
 mod mmsg;
 mod process;
 mod rlimit;
 mod shared_memory;
 mod sockopt;
 
+pub use clock::{clock_sync, ClockSync};
 pub use mmsg::{Datagrams, BATCH, DATAGRAM_SLOT};
 pub use process::{clock_ticks_per_second, die_with_parent, signal, signal_group, terminate};
 pub use rlimit::{nofile_limit, nproc_limit, raise_nofile_limit, NofileLimit};

@@ -138,6 +138,16 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
             );
         }
     }
+    if !req.server_is_local {
+        let _ = writeln!(
+            s,
+            "  remote server: loadgen sees this host only. Source addresses must be this host's \
+             own (--src is checked; it cannot add addresses for a remote target by itself). The \
+             server's descriptor limit, accept queue (somaxconn, --backlog) and port range are \
+             the server's business: check them there. More connections than one host's ports or \
+             cores allow: run agents on several hosts (--shard I/N, --start-at, loadgen merge)."
+        );
+    }
     if tcp && req.server_is_local && limits.tw_reuse == Some(0) {
         let _ = writeln!(
             s,
@@ -208,5 +218,16 @@ mod tests {
         assert!(text.contains("destinations add no ports"), "{text}");
         assert!(text.contains("splits into 3 processes"), "{text}");
         assert!(!text.contains("echod --processes") && !text.contains("somaxconn=65535"), "{text}");
+        assert!(!text.contains("remote server"), "{text}");
+        let remote = Request {
+            conns: 1_000,
+            targets: vec!["198.18.0.1:7".parse().unwrap()],
+            server_is_local: false,
+            ..udp
+        };
+        let p = work_out(&remote, &limits).unwrap();
+        let text = render(&remote, &limits, &p);
+        assert!(text.contains("remote server: loadgen sees this host only"), "{text}");
+        assert!(text.contains("--shard I/N"), "{text}");
     }
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use crate::limits::budget::Processes;
 use crate::result::Proto;
 
-use super::values::{self, ChildOf, CoreList, SourceList, Target};
+use super::start_at::{self, StartAt};
+use super::values::{self, CoreList, Part, SourceList, Target};
 
 /// Flags of a run (`loadgen [OPTIONS]`).
 #[derive(clap::Args, Debug, Clone, PartialEq)]
@@ -43,8 +44,7 @@ pub struct RunArgs {
     /// loss is a measurement, not a failure).
     #[arg(long, value_name = "PCT", value_parser = values::parse_max_loss)]
     pub max_loss: Option<f64>,
-    /// Server address HOST:PORT (loopback, or 198.18.0.0/15 as in `loadgen testbed`);
-    /// repeat to spread connections.
+    /// Server address HOST:PORT (an address or a name); repeat to spread connections.
     #[arg(
         long = "target",
         value_name = "HOST:PORT",
@@ -102,9 +102,21 @@ pub struct RunArgs {
     /// Processes to split the run into: `auto` (as many as RLIMIT_NOFILE requires) or N.
     #[arg(long, default_value = "auto", value_parser = values::parse_processes)]
     pub processes: Processes,
+    /// This agent's part of a run over several hosts, I of N (0-based): its share of
+    /// --conns and --rate, and connection ids of its own.
+    #[arg(long, value_name = "I/N", value_parser = values::parse_shard)]
+    pub shard: Option<Part>,
+    /// Connect first, then begin the warm-up at TIME (RFC 3339 or Unix seconds), so
+    /// agents on several hosts measure the same seconds.
+    #[arg(long, value_name = "TIME", value_parser = start_at::parse_start_at)]
+    pub start_at: Option<StartAt>,
+    /// What the agents of one run share (default with --start-at: start-<its Unix
+    /// seconds>); `loadgen merge` refuses results of different runs.
+    #[arg(long, value_name = "ID", value_parser = values::parse_run_id)]
+    pub run_id: Option<String>,
     /// Internal: this process is child I of N of a split run (`I/N`).
     #[arg(long, hide = true, value_parser = values::parse_child)]
-    pub child: Option<ChildOf>,
+    pub child: Option<Part>,
     /// Internal: where a child writes its figures for the parent to merge.
     #[arg(long, hide = true)]
     pub child_out: Option<PathBuf>,
@@ -165,6 +177,9 @@ impl RunArgs {
             quiet,
             src,
             processes,
+            shard,
+            start_at,
+            run_id,
             child,
             child_out,
         } = self;
@@ -202,6 +217,9 @@ impl RunArgs {
             &values::fmt_processes(*processes),
             &values::fmt_processes(d.processes),
         );
+        a.given("shard", shard.as_ref());
+        a.given("start-at", start_at.as_ref());
+        a.given("run-id", run_id.as_ref());
         a.given("child", child.as_ref());
         a.given("child-out", child_out.as_ref().map(|p| p.display()).as_ref());
         a.0
@@ -239,7 +257,14 @@ mod tests {
 
     /// Every run's flags set, none left at its default.
     fn all_set() -> RunArgs {
+        let start = format!("{}", crate::run::now_unix_s().ceil() + 600.0);
         parse(&[
+            "--shard",
+            "1/4",
+            "--start-at",
+            &start,
+            "--run-id",
+            "bench-7",
             "--proto",
             "udp",
             "--udp-timeout",

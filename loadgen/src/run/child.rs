@@ -3,10 +3,10 @@
 //! then one `interval {json}` line per completed second (an [`Interval`] merged
 //! over its threads, histogram included) and `unserved` when it first gives a
 //! connection up as unserved; it reads `go` (or anything else: do not run; EOF:
-//! the parent is gone) on stdin. At the end it writes its whole [`Measurement`]
-//! (tally, histograms as base64 HdrHistogram V2, per second too) as JSON to its
-//! `--child-out` file. The structs travel as they are (serde): nothing here copies
-//! them field by field. A parent that went away is never an error here.
+//! the parent is gone) on stdin. At the end it writes its result (a [`RunResult`],
+//! as `--json` would: histograms as base64 HdrHistogram V2, per second too) to its
+//! `--child-out` file, and the parent merges the children's results as `loadgen
+//! merge` merges agents' (`merge`). A parent that went away is never an error here.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::outcome::Measurement;
+use super::config::Config;
+use super::merge_check::Input;
+use super::outcome::{build, Measurement};
 use super::tally::Interval;
+use crate::result::RunResult;
 
 /// The prefix of a child's stdout line that carries one completed second.
 const INTERVAL_LINE: &str = "interval ";
@@ -42,15 +45,19 @@ fn interval_line(iv: &Interval) -> Option<String> {
     serde_json::to_string(iv).ok().map(|json| format!("{INTERVAL_LINE}{json}"))
 }
 
-/// A child hands its parent what it measured: `m` as JSON in `path`.
-pub fn write_figures(m: &Measurement, path: &Path) -> anyhow::Result<()> {
-    let text = serde_json::to_string(m).context("cannot serialize the child's figures")?;
+/// A child hands its parent what it measured under `config`: its result as JSON
+/// in `path`.
+pub fn write_figures(config: &Config, m: &Measurement, path: &Path) -> anyhow::Result<()> {
+    let result = build(config, m).map_err(anyhow::Error::msg)?;
+    let text = serde_json::to_string(&result).context("cannot serialize the child's result")?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The parent reads what a child left in `path`; `None` when it left nothing whole.
-pub fn read_figures(path: &Path) -> Option<Measurement> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+/// The parent reads the result child `index` left in `path`; `None` when it left
+/// nothing whole.
+pub fn read_figures(index: u64, path: &Path) -> Option<Input> {
+    let result: RunResult = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some(Input { label: format!("child process {index}"), result })
 }
 
 /// The child's gate: report the connections up, wait for the parent's word.

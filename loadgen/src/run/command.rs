@@ -102,7 +102,7 @@ impl Signals {
 fn run_child(args: &RunArgs, config: &Config, signals: &Signals) -> anyhow::Result<u8> {
     let path = args.child_out.as_ref().context("--child needs --child-out")?;
     let measured = coordinator::measure(config, signals.stop.clone(), &mut child::child_gate)?;
-    child::write_figures(&measured, path)?;
+    child::write_figures(config, &measured, path)?;
     Ok(signals.interrupted_by().unwrap_or(outcome::exit_code(config, &measured.tally)))
 }
 

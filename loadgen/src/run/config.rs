@@ -14,7 +14,9 @@ use crate::limits::sources::check_local;
 use crate::result::Proto;
 
 use super::args::RunArgs;
-use super::values::{self, ChildOf, CoreList, SourceList, Target};
+use super::processes::share;
+use super::start_at::StartAt;
+use super::values::{self, CoreList, Part, SourceList, Target};
 
 /// A flag whose value cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -88,6 +90,39 @@ pub struct Config {
     /// A child of a split run: print each completed second on stdout, for the
     /// parent's live line.
     pub forward_intervals: bool,
+    /// `--shard I/N`: this agent's part of a run over several hosts, with the whole
+    /// run's figures (`conns`, `rate`, `connect_rate` above are this agent's share).
+    pub shard: Option<ShardOf>,
+    /// `--start-at`: when the warm-up begins, on the wall clock.
+    pub start_at: Option<StartAt>,
+    /// `--run-id`, or `start-<unix seconds>` of `--start-at`: what agents of one
+    /// run share.
+    pub run_id: Option<String>,
+}
+
+/// An agent's part of a run over several hosts, and the whole run's figures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShardOf {
+    /// Which part: its connection ids are `index, index + count, ...`.
+    pub part: Part,
+    /// The whole run's connections (flows).
+    pub conns: u64,
+    /// The whole run's open-loop rate.
+    pub rate: Option<f64>,
+    /// The whole run's connect rate.
+    pub connect_rate: Option<f64>,
+}
+
+impl ShardOf {
+    /// This part's connections.
+    pub fn conns(&self) -> u64 {
+        share(self.conns, self.part.index, self.part.count)
+    }
+
+    /// This part's share of a whole-run rate: in proportion to its connections.
+    pub fn rate(&self, whole: Option<f64>) -> Option<f64> {
+        whole.map(|r| r * self.conns() as f64 / self.conns as f64)
+    }
 }
 
 impl Config {
@@ -118,6 +153,9 @@ impl Config {
             id_base: 0,
             id_step: 1,
             forward_intervals: false,
+            shard: None,
+            start_at: None,
+            run_id: None,
         };
         c.scenario = c.default_scenario();
         c
@@ -132,9 +170,14 @@ impl Config {
     }
 
     /// `conns=1000 size=64 pipeline=1 closed` (or `rate=50000`; ` udp` at the end
-    /// for UDP flows, so compare never pairs a UDP run with a TCP one).
+    /// for UDP flows, so compare never pairs a UDP run with a TCP one). An agent
+    /// (`--shard`) names the whole run, so every agent's result has one name.
     pub fn default_scenario(&self) -> String {
-        let mode = match self.rate {
+        let (conns, rate) = match self.shard {
+            Some(s) => (s.conns, s.rate),
+            None => (self.conns, self.rate),
+        };
+        let mode = match rate {
             Some(r) => format!("rate={r}"),
             None => "closed".to_string(),
         };
@@ -142,7 +185,7 @@ impl Config {
             Proto::Tcp => "",
             Proto::Udp => " udp",
         };
-        format!("conns={} size={} pipeline={} {mode}{proto}", self.conns, self.size, self.pipeline)
+        format!("conns={conns} size={} pipeline={} {mode}{proto}", self.size, self.pipeline)
     }
 
     /// Checks the settings a test or caller built by hand against the flags' rules
@@ -151,16 +194,6 @@ impl Config {
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.targets.is_empty() {
             return Err(invalid("--target", "give at least one HOST:PORT"));
-        }
-        if let Some(bad) = self.targets.iter().find(|a| !values::target_allowed(a.ip())) {
-            return Err(invalid(
-                "--target",
-                format!(
-                    "{bad} is neither a loopback address nor in 198.18.0.0/15: this project \
-                     sends traffic only to 127.0.0.0/8, ::1, or the benchmark range that \
-                     `loadgen testbed` gives its network namespaces"
-                ),
-            ));
         }
         let flag = |flag: &'static str| move |reason: String| invalid(flag, reason);
         values::conns_rule(self.conns).map_err(flag("--conns"))?;
@@ -211,26 +244,38 @@ impl RunArgs {
     /// Validates the flags into a [`Config`].
     pub fn validate(&self) -> Result<Config, ConfigError> {
         let cores = self.usable_cores()?;
-        let threads = self.threads.unwrap_or(cores.len().max(1));
-        let (id_base, id_step, processes) = match self.child {
-            Some(ChildOf { index, count }) => (index, count, Processes::Fixed(1)),
-            None => (0, 1, self.processes),
+        let shard = self.shard_of()?;
+        // A child's --conns and rates are its own share already; an agent's are the
+        // whole run's.
+        let (conns, rate, connect_rate) = match shard {
+            Some(s) => (s.conns(), s.rate(self.rate), s.rate(self.connect_rate)),
+            None => (self.conns, self.rate, self.connect_rate),
         };
+        let threads = self.threads.unwrap_or(cores.len().max(1));
+        let (id_base, id_step, processes) = match (self.child, shard) {
+            (Some(Part { index, count }), _) => (index, count, Processes::Fixed(1)),
+            (None, Some(s)) => (s.part.index, s.part.count, self.processes),
+            (None, None) => (0, 1, self.processes),
+        };
+        let run_id = self
+            .run_id
+            .clone()
+            .or_else(|| self.start_at.as_ref().map(|s| format!("start-{}", s.unix_s)));
         let mut config = Config {
             proto: self.proto,
             udp_timeout: self.udp_timeout,
             max_loss: self.max_loss,
             targets: self.targets.iter().map(|t| t.addr).collect(),
             target_text: self.targets.iter().map(|t| t.text.clone()).collect(),
-            conns: self.conns,
+            conns,
             size: self.size,
             pipeline: self.pipeline,
-            rate: self.rate,
+            rate,
             duration: self.duration,
             warmup: self.warmup,
-            threads: threads.min(self.conns.clamp(1, 1 << 16) as usize),
+            threads: threads.min(conns.clamp(1, 1 << 16) as usize),
             cores,
-            connect_rate: self.connect_rate,
+            connect_rate,
             connect_timeout: self.connect_timeout,
             drain_timeout: Duration::from_secs(1),
             live: !self.quiet,
@@ -240,10 +285,30 @@ impl RunArgs {
             id_base,
             id_step,
             forward_intervals: self.child.is_some(),
+            shard,
+            start_at: self.start_at.clone(),
+            run_id,
         };
         config.check()?;
         config.scenario = self.scenario.clone().unwrap_or_else(|| config.default_scenario());
         Ok(config)
+    }
+
+    /// `--shard`: this agent's part, which must hold a connection at least.
+    fn shard_of(&self) -> Result<Option<ShardOf>, ConfigError> {
+        let Some(part) = self.shard.filter(|_| self.child.is_none()) else { return Ok(None) };
+        let s =
+            ShardOf { part, conns: self.conns, rate: self.rate, connect_rate: self.connect_rate };
+        if s.conns() == 0 {
+            return Err(invalid(
+                "--shard",
+                format!(
+                    "part {part} of --conns {} holds no connection: give --conns {} or more",
+                    self.conns, part.count
+                ),
+            ));
+        }
+        Ok(Some(s))
     }
 
     /// `--cores`, each available to this process (default: every allowed core).
@@ -271,20 +336,27 @@ impl RunArgs {
     /// core; the output files are not settings and are left out.
     pub fn of(config: &Config) -> RunArgs {
         let targets = config.target_text.iter().zip(&config.targets);
+        // An agent's flags give the whole run's figures; --shard takes its part.
+        let whole = config.shard.unwrap_or(ShardOf {
+            part: Part { index: 0, count: 1 },
+            conns: config.conns,
+            rate: config.rate,
+            connect_rate: config.connect_rate,
+        });
         RunArgs {
             proto: config.proto,
             udp_timeout: config.udp_timeout,
             max_loss: config.max_loss,
             targets: targets.map(|(text, &addr)| Target { text: text.clone(), addr }).collect(),
-            conns: config.conns,
+            conns: whole.conns,
             size: config.size,
             pipeline: config.pipeline,
-            rate: config.rate,
+            rate: whole.rate,
             duration: config.duration,
             warmup: config.warmup,
             threads: Some(config.threads),
             cores: (!config.cores.is_empty()).then(|| CoreList(config.cores.clone())),
-            connect_rate: config.connect_rate,
+            connect_rate: whole.connect_rate,
             connect_timeout: config.connect_timeout,
             json: None,
             hgrm: None,
@@ -294,8 +366,11 @@ impl RunArgs {
             processes: config.processes,
             child: config
                 .forward_intervals
-                .then_some(ChildOf { index: config.id_base, count: config.id_step }),
+                .then_some(Part { index: config.id_base, count: config.id_step }),
             child_out: None,
+            shard: config.shard.map(|s| s.part),
+            start_at: config.start_at.clone(),
+            run_id: config.run_id.clone(),
         }
     }
 }
@@ -344,7 +419,6 @@ mod tests {
         let refused = |args: &[&str]| validate(args).expect_err("refused");
         for (args, flag) in [
             (&["--size", "8"][..], "--size"),
-            (&["--target", "10.1.2.3:80"], "--target"),
             (&["--target", "nonsense"], "--target"),
             (&["--conns", "0"], "--conns"),
             (&["--pipeline", "0"], "--pipeline"),
@@ -365,16 +439,73 @@ mod tests {
         }
     }
 
+    /// `--shard I/N`: the parts' connections sum to the whole, their connection ids
+    /// never overlap (and a split agent's children keep inside its ids), the rate
+    /// divides with the connections, and every agent names the whole run.
+    #[test]
+    fn shards_sum_to_the_whole_and_never_overlap() {
+        use std::collections::HashSet;
+        for (conns, count) in [(50_000u64, 3u64), (7, 3), (3, 3), (1_000, 1), (10, 4)] {
+            let mut ids = HashSet::new();
+            let mut rate = 0.0;
+            for index in 0..count {
+                let shard = format!("{index}/{count}");
+                let c =
+                    validate(&["--conns", &conns.to_string(), "--shard", &shard, "--rate", "900"])
+                        .expect("valid");
+                assert_eq!(c.scenario, format!("conns={conns} size=64 pipeline=1 rate=900"));
+                rate += c.rate.expect("open loop");
+                for k in 0..c.conns {
+                    assert!(ids.insert(c.id_base + c.id_step * k), "id used twice");
+                }
+                // A split agent's children: their ids are the agent's, each once.
+                let children = 2.min(c.conns);
+                let mut theirs = HashSet::new();
+                for child in 0..children {
+                    let args =
+                        super::super::processes::child_args(&c, child, children, "/x".as_ref());
+                    let cc = args.validate().expect("child valid");
+                    for k in 0..cc.conns {
+                        assert!(theirs.insert(cc.id_base + cc.id_step * k));
+                    }
+                }
+                let own: HashSet<u64> = (0..c.conns).map(|k| c.id_base + c.id_step * k).collect();
+                assert_eq!(theirs, own, "shard {shard}'s children");
+            }
+            assert_eq!(ids, (0..conns).collect::<HashSet<_>>(), "{conns} over {count}");
+            assert!((rate - 900.0).abs() < 1e-6, "{rate}");
+        }
+        let e = validate(&["--conns", "2", "--shard", "2/3"]).expect_err("empty part");
+        assert!(e.starts_with("--shard: part 2/3 of --conns 2 holds no connection"), "{e}");
+        for bad in ["3/3", "1", "a/b", "1/0"] {
+            let e = validate(&["--shard", bad]).expect_err("refused");
+            assert!(e.contains("--shard") && e.contains("I/N"), "{e}");
+        }
+    }
+
+    /// Any target is accepted, addresses and names: where a run may send traffic
+    /// is the user's business (this project's tests send it to loopback only,
+    /// and this test sends none).
+    #[test]
+    fn remote_targets_validate() {
+        let c = validate(&["--target", "198.18.0.1:7", "--target", "localhost:9"]).expect("ok");
+        assert_eq!(c.targets[0], "198.18.0.1:7".parse().expect("addr"));
+        assert!(c.targets[1].ip().is_loopback());
+        assert_eq!(c.target_text, vec!["198.18.0.1:7", "localhost:9"]);
+    }
+
     /// Settings -> flags -> settings: the same config, for a plain run, a pinned
     /// open-loop run over sources, and a split run's child.
     #[test]
     fn of_validates_back_to_the_config() {
         let core = echod::pin::allowed_cores()[0].to_string();
+        let start = format!("{}", crate::run::now_unix_s().ceil() + 600.0);
         for args in [
             vec!["--conns", "7"],
             vec!["--rate", "100.5", "--cores", &core, "--src", "127.0.0.2-127.0.0.3", "-q"],
             vec!["--conns", "5", "--child", "1/3", "--warmup", "0s", "--scenario", "s"],
             vec!["--proto", "udp", "--size", "65507", "--udp-timeout", "300ms", "--max-loss", "1"],
+            vec!["--conns", "10", "--shard", "2/3", "--rate", "100", "--start-at", &start],
         ] {
             let config = validate(&args).expect("valid");
             let back = RunArgs::of(&config);

@@ -21,7 +21,7 @@ use super::phase::Timeline;
 use super::start_line::{StartLine, Word};
 use super::tally::Tally;
 use super::worker::{self, Shared, WorkerMsg, WorkerStart};
-use super::{child, layout, served, udp, RunError};
+use super::{child, layout, served, start_at, udp, RunError};
 use crate::result::Proto;
 
 /// Runs the load described by `config` until it ends or `stop` is set, with a gate
@@ -48,7 +48,7 @@ pub fn measure(
     let (tx, rx) = crossbeam::channel::unbounded::<WorkerMsg>();
     let handles = spawn_workers(&config, clock, &shared, &tx)?;
     drop(tx);
-    let word = give_word(&config, &shared, clock, gate);
+    let (word, began_unix_s) = give_word(&config, &shared, clock, gate);
     let (live, cpu_s, end_ns) = follow(&config, &rx, clock, word);
     let mut tally = Tally::new(0);
     for (index, h) in handles.into_iter().enumerate() {
@@ -68,6 +68,9 @@ pub fn measure(
         interrupted: shared.stop.load(Ordering::Relaxed) || cut_short,
         cpu_s,
         started_at,
+        clock: matches!(word, Word::Go(_)).then(|| {
+            start_at::record(began_unix_s, config.warmup.as_secs_f64(), config.start_at.as_ref())
+        }),
     })
 }
 
@@ -128,19 +131,28 @@ fn spawn_workers(
     Ok(handles)
 }
 
-/// Waits until every worker has connected, asks the gate, and gives the word: go
-/// on a timeline that starts now (warm-up, then the measured phase), or do not run
-/// (nothing connected, the gate closed, or stopped).
+/// Waits until every worker has connected, asks the gate, waits for `--start-at`
+/// if given, and gives the word: go on a timeline that starts now (warm-up, then
+/// the measured phase), or do not run (nothing connected, the gate closed, or
+/// stopped). The word, and the wall-clock time (Unix seconds) it was given.
 fn give_word(
     config: &Config,
     shared: &Shared,
     clock: Clock,
     gate: &mut dyn FnMut(u64) -> bool,
-) -> Word {
+) -> (Word, f64) {
     shared.start.wait_for(config.threads);
     let established = shared.established.load(Ordering::Relaxed);
-    let gate_open = gate(established);
+    let mut gate_open = gate(established);
+    if let (Some(at), true) = (&config.start_at, gate_open && established > 0) {
+        if config.live {
+            let left = at.unix_s - start_at::now_unix_s();
+            eprintln!("loadgen: {established} up; waiting {left:.1} s for --start-at {at}");
+        }
+        gate_open = start_at::wait_until(at, &shared.stop);
+    }
     let now = clock.now_ns();
+    let began_unix_s = start_at::now_unix_s();
     let go = established > 0 && gate_open && !shared.stop.load(Ordering::Relaxed);
     let word = if go {
         Word::Go(Timeline::starting_at(now, config.warmup, config.duration))
@@ -161,7 +173,7 @@ fn give_word(
         );
     }
     shared.start.release(word);
-    word
+    (word, began_unix_s)
 }
 
 /// Follows the workers until every one is done: their seconds go into the live

@@ -21,6 +21,14 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("constant histogram bounds")
 }
 
+/// The bounds every histogram of a run has: lowest discernible value, highest
+/// trackable value, significant figures (what a result's histograms must match to
+/// be merged).
+pub fn histogram_bounds() -> (u64, u64, u8) {
+    let h = new_histogram();
+    (h.low(), h.high(), h.sigfig())
+}
+
 /// Records `ns` (at least 1, at most [`HIGHEST_NS`]).
 #[inline]
 pub fn record(h: &mut Histogram<u64>, ns: u64) {

@@ -136,6 +136,7 @@ pub fn series_of(intervals: &[Interval], proto: Proto) -> Vec<SecondSample> {
                 p99_us: quantile_us(iv, 0.99),
                 errors: iv.errors,
                 lost: (proto == Proto::Udp).then_some(iv.datagrams.lost),
+                latency: crate::result::encode_histogram(&iv.latency).ok(),
             })
             .collect()
     }

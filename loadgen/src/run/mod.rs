@@ -23,7 +23,9 @@
 //! - `udp`: the worker of a UDP run (`--proto udp`): flows (a connected UDP socket
 //!   each), their loop, loss timeouts and the datagrams' fate; everything else is
 //!   shared with TCP.
-//! - `schedule`: the open-loop schedule (latency from intended send times).
+//! - `schedule`: the open-loop schedule (latency from intended send times);
+//!   `start_at`: `--start-at` (agents on several hosts measure the same seconds)
+//!   and the clock a result records.
 //! - `served`: whether each established connection is served (answered once), and
 //!   giving up the unserved.
 //! - `tally`: per-thread mergeable figures; `histogram`: their bounds and serde
@@ -47,6 +49,8 @@ mod coordinator;
 mod histogram;
 mod layout;
 mod live;
+pub mod merge;
+pub mod merge_check;
 mod outcome;
 pub mod output;
 mod payload;
@@ -55,6 +59,7 @@ pub mod processes;
 mod schedule;
 mod scratch;
 mod served;
+mod start_at;
 mod start_line;
 mod summary;
 pub mod tally;
@@ -71,12 +76,16 @@ use std::sync::Arc;
 pub use crate::result::Proto;
 pub use args::RunArgs;
 pub use command::execute;
+pub use config::ShardOf;
 pub use config::{Config, ConfigError};
+pub use histogram::histogram_bounds;
 pub use outcome::RunOutcome;
+pub use outcome::{build_from, Measurement};
 pub use payload::{Pattern, HEADER_LEN};
+pub use start_at::{now_unix_s, StartAt};
 pub use summary::render as render_summary;
 pub use tally::{Interval, Tally};
-pub use values::{ChildOf, CoreList, SourceList, Target};
+pub use values::{CoreList, Part, SourceList, Target};
 
 /// A run that could not take place.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,9 @@
 //! What a run produced. A process's [`Measurement`] (its merged [`Tally`], the
 //! per-second intervals, how long it measured) is turned into the [`RunResult`] of
-//! the JSON contract and a [`RunOutcome`]; a split run's child ships its
-//! measurement whole to the parent, which merges them and builds one outcome the
-//! same way.
+//! the JSON contract and a [`RunOutcome`]; [`Measurement::of_result`] reads a
+//! result back into the measurement it was built from (histograms, per-second ones
+//! included), which is how `loadgen merge` and a split run's parent merge results
+//! exactly.
 //!
 //! The exit code of the figures: 0 every connection came up, was served, and
 //! every echo was right; 1 the run found something wrong or missing: wrong or
@@ -17,13 +18,14 @@ use echod::cli::{EXIT_FAILED, EXIT_OK};
 use serde::{Deserialize, Serialize};
 
 use crate::result::{
-    encode_histogram, Connections, Errors, Histograms, Percentiles, Proto, RunConfig, RunResult,
-    Throughput, UdpConfig, SCHEMA_VERSION,
+    decode_histogram, encode_histogram, ClockRecord, Connections, Errors, Histograms, Percentiles,
+    Proto, RunConfig, RunResult, Shard, Throughput, UdpConfig, SCHEMA_VERSION,
 };
 
 use super::config::Config;
+use super::histogram::new_histogram;
 use super::live::series_of;
-use super::tally::{Interval, Tally};
+use super::tally::{DatagramCounts, ErrorCounts, Interval, Tally};
 
 /// What one process measured: everything its result is built from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +43,9 @@ pub struct Measurement {
     pub cpu_s: Option<f64>,
     /// RFC 3339 start time.
     pub started_at: String,
+    /// When the warm-up and the measured phase began on the wall clock.
+    #[serde(default)]
+    pub clock: Option<ClockRecord>,
 }
 
 /// What a run produced.
@@ -70,8 +75,13 @@ impl RunOutcome {
 
 /// The exit code a run under `c` with these figures reports.
 pub fn exit_code(c: &Config, t: &Tally) -> u8 {
+    exit_code_with(c.max_loss, t)
+}
+
+/// The exit code of these figures under `--max-loss` `max_loss`.
+pub fn exit_code_with(max_loss: Option<f64>, t: &Tally) -> u8 {
     let missing = t.established < t.requested || t.unserved > 0;
-    let loss_over = match (c.max_loss, t.datagrams.loss_percent()) {
+    let loss_over = match (max_loss, t.datagrams.loss_percent()) {
         (Some(max), Some(loss)) => loss > max,
         _ => false,
     };
@@ -106,34 +116,44 @@ pub fn result_config(c: &Config) -> RunConfig {
             timeout_s: c.udp_timeout.map(|t| t.as_secs_f64()),
             max_loss_percent: c.max_loss,
         }),
+        shard: c.shard.map(|s| Shard { index: s.part.index, count: s.part.count }),
+        run_id: c.run_id.clone(),
     }
 }
 
 /// Builds the result of `m` under `c`: everything but `command` (the caller's
 /// argv) and `environment`.
 pub fn build(c: &Config, m: &Measurement) -> Result<RunResult, String> {
+    build_from(result_config(c), c.scenario.clone(), m)
+}
+
+/// Builds the result of `m` under the settings `rc` (as a result records them),
+/// named `scenario`: everything but `command` and `environment`.
+pub fn build_from(rc: RunConfig, scenario: String, m: &Measurement) -> Result<RunResult, String> {
     let t = &m.tally;
-    let open = c.rate.is_some();
+    let open = rc.rate.is_some();
+    let proto = rc.proto;
+    let max_loss = rc.udp.as_ref().and_then(|u| u.max_loss_percent);
     Ok(RunResult {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
         command: Vec::new(),
         started_at: m.started_at.clone(),
-        scenario: c.scenario.clone(),
+        scenario,
         interrupted: m.interrupted,
-        exit_code: exit_code(c, t).into(),
+        exit_code: exit_code_with(max_loss, t).into(),
         environment: Default::default(),
         host_bound: None,
         client_cpu_s: m.cpu_s,
         calibration: None,
-        config: result_config(c),
+        config: rc,
         connections: connections(t),
         connect_latency_us: Percentiles::from_nanos(&t.connect),
         throughput: throughput(t, m.measured_s),
         latency_us: Percentiles::from_nanos(&t.latency),
         latency_uncorrected_us: open.then(|| Percentiles::from_nanos(&t.latency_uncorrected)),
         schedule_lag_us: open.then(|| Percentiles::from_nanos(&t.schedule_lag)),
-        errors: errors(c, t),
+        errors: errors(proto, t),
         histograms: Histograms {
             latency: encode_histogram(&t.latency)?,
             latency_uncorrected: if open {
@@ -142,16 +162,114 @@ pub fn build(c: &Config, m: &Measurement) -> Result<RunResult, String> {
                 None
             },
             connect: encode_histogram(&t.connect)?,
+            schedule_lag: if open { Some(encode_histogram(&t.schedule_lag)?) } else { None },
         },
-        series: series_of(&m.intervals, c.proto),
+        series: series_of(&m.intervals, proto),
+        clock: m.clock.clone(),
+        agents: Vec::new(),
     })
+}
+
+impl Measurement {
+    /// The measurement `r` was built from, read back: the inverse of
+    /// [`build_from`] (building it again gives `r`'s figures). Fails, naming what
+    /// is missing, on a result written before its histograms were all recorded.
+    pub fn of_result(r: &RunResult) -> Result<Measurement, String> {
+        let hist = |name: &str, text: Option<&String>| match text {
+            Some(t) => decode_histogram(t).map_err(|e| format!("{name}: {e}")),
+            None => Ok(new_histogram()),
+        };
+        let h = &r.histograms;
+        let (c, e) = (&r.connections, &r.errors);
+        let corrupted = e.corrupted.unwrap_or(0);
+        let tally = Tally {
+            requested: c.requested,
+            established: c.established,
+            served: c.served.unwrap_or(c.established),
+            unserved: c.unserved.unwrap_or(0),
+            failed_by_errno: c.failed_by_errno.clone(),
+            connect: hist("histograms.connect", Some(&h.connect))?,
+            connect_s: c.connect_up_s.unwrap_or(0.0),
+            connect_up_s: c.connect_up_s.unwrap_or(if c.connect_rate_per_sec > 0.0 {
+                c.established as f64 / c.connect_rate_per_sec
+            } else {
+                0.0
+            }),
+            latency: hist("histograms.latency", Some(&h.latency))?,
+            latency_uncorrected: hist(
+                "histograms.latency_uncorrected",
+                h.latency_uncorrected.as_ref(),
+            )?,
+            schedule_lag: hist("histograms.schedule_lag", h.schedule_lag.as_ref())?,
+            messages: r.throughput.messages,
+            bytes: r.throughput.bytes,
+            // The result folds `other` into `reset` and corrupted datagrams into
+            // `mismatch`: unfolded here, folded again the same way by build_from.
+            errors: ErrorCounts {
+                mismatch: e.mismatch - corrupted.min(e.mismatch),
+                reset: e.reset,
+                eof: e.eof,
+                timeout: e.timeout,
+                other: 0,
+            },
+            datagrams: DatagramCounts {
+                sent: e.sent.unwrap_or(0),
+                answered: e.answered.unwrap_or(0),
+                lost: e.lost.unwrap_or(0),
+                late: e.late.unwrap_or(0),
+                duplicated: e.duplicated.unwrap_or(0),
+                reordered: e.reordered.unwrap_or(0),
+                corrupted,
+            },
+            first_mismatch: e.first_mismatch.clone(),
+            conns_up_at_end: r.series.last().map_or(0, |s| s.conns_up),
+            per_source: c.per_source.clone(),
+        };
+        let mut unserved_before = 0;
+        let intervals = r
+            .series
+            .iter()
+            .enumerate()
+            .map(|(index, s)| {
+                let text = s.latency.as_ref().ok_or_else(|| {
+                    format!(
+                        "series: second {index} has no latency histogram (written by an older \
+                         loadgen): run it again with this one"
+                    )
+                })?;
+                let running = s.conns_unserved.unwrap_or(0);
+                let iv = Interval {
+                    index: index as u64,
+                    end_s: s.t_s,
+                    conns_up: s.conns_up,
+                    served: s.conns_served.unwrap_or(s.conns_up),
+                    unserved: running.saturating_sub(unserved_before),
+                    latency: hist("series.latency", Some(text))?,
+                    msgs: s.msgs,
+                    errors: s.errors,
+                    datagrams: DatagramCounts { lost: s.lost.unwrap_or(0), ..Default::default() },
+                };
+                unserved_before = running;
+                Ok(iv)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Measurement {
+            tally,
+            intervals,
+            measured_s: r.throughput.duration_s,
+            interrupted: r.interrupted,
+            cpu_s: r.client_cpu_s,
+            started_at: r.started_at.clone(),
+            clock: r.clock.clone(),
+        })
+    }
 }
 
 /// The errors part of the result; for UDP with the datagrams' fate, and the
 /// corrupted datagrams as mismatches too (every reader of `mismatch` sees them).
-fn errors(c: &Config, t: &Tally) -> Errors {
+fn errors(proto: Proto, t: &Tally) -> Errors {
     let d = &t.datagrams;
-    let udp = |n: u64| (c.proto == Proto::Udp).then_some(n);
+    let udp = |n: u64| (proto == Proto::Udp).then_some(n);
     Errors {
         mismatch: t.errors.mismatch + d.corrupted,
         // Other I/O errors on an established connection end it like a reset (UDP:
@@ -165,6 +283,9 @@ fn errors(c: &Config, t: &Tally) -> Errors {
         duplicated: udp(d.duplicated),
         reordered: udp(d.reordered),
         corrupted: udp(d.corrupted),
+        sent: udp(d.sent),
+        answered: udp(d.answered),
+        first_mismatch: t.first_mismatch.clone(),
     }
 }
 
@@ -182,6 +303,7 @@ fn connections(t: &Tally) -> Connections {
         connect_rate_per_sec: connect_rate,
         served: Some(t.served),
         unserved: Some(t.unserved),
+        connect_up_s: Some(t.connect_up_s),
     }
 }
 
@@ -241,12 +363,12 @@ mod tests {
         c.max_loss = None;
         t.datagrams.corrupted = 1;
         assert_eq!(exit_code(&c, &t), EXIT_FAILED);
-        let e = errors(&c, &t);
+        let e = errors(c.proto, &t);
         assert_eq!(
             (e.mismatch, e.corrupted, e.lost, e.loss_percent),
             (1, Some(1), Some(10), Some(10.0))
         );
-        assert_eq!(errors(&config(), &Tally::new(1)), Errors::default());
+        assert_eq!(errors(Proto::Tcp, &Tally::new(1)), Errors::default());
         let r = result_config(&c);
         assert_eq!((r.proto, r.udp.map(|u| u.max_loss_percent)), (Proto::Udp, Some(None)));
     }

@@ -7,12 +7,13 @@
 //! process measures the same window. The parent prints one live line per second
 //! from the children's seconds, says once that connections are unserved when a
 //! child first does, and merges the children's figures exactly (`Histogram::add`)
-//! into one result and one exit code. Every wait is bounded; a child that dies
+//! into one result and one exit code, through the same merge as `loadgen merge`
+//! of several hosts' agents (`merge`). With `--start-at` the parent gives the word
+//! at that time. Every wait is bounded; a child that dies
 //! counts as failed connections. A child dies with its parent: it gets SIGTERM
 //! (PR_SET_PDEATHSIG) when the parent is killed, even with SIGKILL, and the
 //! parent's scratch folder is swept by the next split run (`scratch`).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,13 +27,12 @@ use super::args::RunArgs;
 use super::child::{parse_line, read_figures, ChildLine};
 use super::config::Config;
 use super::live::Live;
-use super::outcome::Measurement;
+use super::merge_check::Input;
 use super::scratch::Scratch;
-use super::served;
-use super::tally::{Interval, Tally};
-use super::values::{ChildOf, CoreList};
+use super::values::{CoreList, Part};
 use super::worker::WorkerMsg;
 use super::RunOutcome;
+use super::{merge, served, start_at};
 use crate::limits::budget::Processes;
 
 /// The errno name counted for connections of a child that died before reporting.
@@ -40,34 +40,25 @@ pub const CHILD_FAILED: &str = "CHILD_FAILED";
 /// How often the parent looks at its children.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Merges children's measurements into one outcome for `config` (the whole
-/// run's); `lost`: connections of children that left no figures.
-pub fn merge(config: &Config, children: Vec<Measurement>, lost: u64) -> anyhow::Result<RunOutcome> {
-    let mut tally = Tally::new(0);
-    let mut seconds: BTreeMap<u64, Interval> = BTreeMap::new();
-    let measured_s = children.iter().map(|c| c.measured_s).fold(0.0, f64::max);
-    let interrupted = lost > 0 || children.iter().any(|c| c.interrupted);
-    let started_at = children.iter().map(|c| c.started_at.clone()).min().unwrap_or_default();
-    let cpu_s = children.iter().map(|c| c.cpu_s).sum::<Option<f64>>();
-    for child in children {
-        tally.merge(&child.tally);
-        for iv in child.intervals {
-            match seconds.get_mut(&iv.index) {
-                Some(have) => have.merge(&iv),
-                None => {
-                    seconds.insert(iv.index, iv);
-                }
-            }
-        }
-    }
+/// Merges the children's results into one outcome for `config` (the whole
+/// run's), as `loadgen merge` merges agents; `lost`: connections of children that
+/// left no result.
+pub fn merge(config: &Config, children: Vec<Input>, lost: u64) -> anyhow::Result<RunOutcome> {
+    let merged = merge::combine(&children)
+        .map_err(|e| anyhow::anyhow!("cannot merge the child processes' results: {e}"))?;
+    let mut m = merged.measurement;
     // Connections of children that died before reporting never came up.
-    tally.requested = config.conns;
+    m.tally.requested = config.conns;
     if lost > 0 {
-        *tally.failed_by_errno.entry(CHILD_FAILED.to_string()).or_default() += lost;
+        *m.tally.failed_by_errno.entry(CHILD_FAILED.to_string()).or_default() += lost;
+        m.interrupted = true;
     }
-    let intervals = seconds.into_values().collect();
-    let merged = Measurement { tally, intervals, measured_s, interrupted, cpu_s, started_at };
-    RunOutcome::of(config, merged).map_err(anyhow::Error::msg)
+    // The children began on the parent's word: the start time is the parent's.
+    if let Some(c) = m.clock.as_mut() {
+        *c =
+            start_at::record(c.began_unix_s, config.warmup.as_secs_f64(), config.start_at.as_ref());
+    }
+    RunOutcome::of(config, m).map_err(anyhow::Error::msg)
 }
 
 /// The connections child `index` of `count` opens (ids `index, index + count, ...`).
@@ -93,7 +84,13 @@ pub fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> RunArg
     args.rate = config.rate.map(|r| r / per);
     args.connect_rate = config.connect_rate.map(|r| r / per);
     args.processes = Processes::Fixed(1);
-    args.child = Some(ChildOf { index, count });
+    // Inside an agent (--shard), the agent's ids are base + step * k: child
+    // `index` of `count` takes k = index, index + count, ...
+    args.child = Some(Part {
+        index: config.id_base + config.id_step * index,
+        count: config.id_step * count,
+    });
+    (args.shard, args.start_at, args.run_id) = (None, None, None);
     args.quiet = true;
     args.child_out = Some(out.to_path_buf());
     args
@@ -122,7 +119,13 @@ pub fn run_split(
     let scratch = Scratch::create()?;
     let mut kids = start_children(config, count, &exe, &scratch.dir)?;
     let all = await_connected(config, &mut kids, stop);
-    let go = all && !stop.load(Ordering::Relaxed);
+    let mut go = all && !stop.load(Ordering::Relaxed);
+    if let (Some(at), true) = (&config.start_at, go) {
+        if config.live {
+            eprintln!("loadgen: waiting for --start-at {at}");
+        }
+        go = start_at::wait_until(at, stop);
+    }
     give_word(config, &mut kids, go);
     let statuses = watch(config, &mut kids, stop);
     let (figures, lost) = collect(config, &kids, &statuses, count);
@@ -257,11 +260,11 @@ fn collect(
     kids: &[Running],
     statuses: &[Option<i32>],
     count: u64,
-) -> (Vec<Measurement>, u64) {
+) -> (Vec<Input>, u64) {
     let mut figures = Vec::new();
     let mut lost = 0;
     for k in kids {
-        match read_figures(&k.out) {
+        match read_figures(k.index, &k.out) {
             Some(f) => figures.push(f),
             None => {
                 let conns = share(config.conns, k.index, count);
@@ -295,53 +298,24 @@ mod tests {
         assert_eq!(share(50_000, 2, 3), 16_666);
     }
 
-    fn measurement(conns: u64, values: &[u64]) -> Measurement {
-        use super::super::histogram::{new_histogram, record};
-        let mut t = Tally::new(conns);
-        t.established = conns;
-        t.served = conns;
-        let mut iv = Interval {
-            index: 0,
-            end_s: 1.0,
-            conns_up: conns,
-            served: conns,
-            unserved: 0,
-            latency: new_histogram(),
-            msgs: values.len() as u64,
-            errors: 0,
-            datagrams: Default::default(),
-        };
-        for &v in values {
-            record(&mut t.latency, v);
-            record(&mut iv.latency, v);
-        }
-        t.messages = values.len() as u64;
-        t.bytes = t.messages * 64;
-        Measurement {
-            tally: t,
-            intervals: vec![iv],
-            measured_s: 1.0,
-            interrupted: false,
-            cpu_s: Some(0.25),
-            started_at: "2026-01-01T00:00:00Z".into(),
-        }
-    }
-
-    /// Children's measurements travel through JSON whole and merge exactly: counts
-    /// add, the histograms hold every sample, per-second series add; a lost
-    /// child's connections count as failed.
+    /// Children's results travel through JSON whole and merge exactly, through
+    /// the merge of `loadgen merge`: counts add, the histograms hold every
+    /// sample, per-second series add; a lost child's connections count as failed.
     #[test]
     fn merge_is_exact_across_processes() {
+        use crate::run::merge::tests::{measurement, result_of};
         let addr = "127.0.0.1:9".parse().unwrap();
         let (a, b) = (measurement(2, &[1_000, 2_000]), measurement(3, &[3_000, 4_000, 5_000_000]));
-        let wire = |m: &Measurement| -> Measurement {
-            let back: Measurement =
-                serde_json::from_str(&serde_json::to_string(m).unwrap()).unwrap();
-            assert_eq!(&back, m, "a measurement travels whole");
-            back
+        let wire = |i: u64, m: &crate::run::Measurement| -> Input {
+            let mut child = Config::local_test(addr, m.tally.requested);
+            child.scenario = "the parent's".into();
+            let r = result_of(&child, m);
+            let back: crate::result::RunResult =
+                serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            Input { label: format!("child process {i}"), result: back }
         };
         let total = Config::local_test(addr, 5);
-        let m = merge(&total, vec![wire(&a), wire(&b)], 0).unwrap();
+        let m = merge(&total, vec![wire(0, &a), wire(1, &b)], 0).unwrap();
         assert_eq!(m.tally.latency.len(), 5);
         assert_eq!(m.tally.latency.min(), 1_000);
         assert!(m.tally.latency.max() >= 5_000_000);
@@ -354,7 +328,7 @@ mod tests {
         assert_eq!(m.intervals[0].latency.len(), 5);
         assert_eq!(m.result.client_cpu_s, Some(0.5));
         assert_eq!(m.exit_code, 0);
-        let lost = merge(&Config::local_test(addr, 8), vec![wire(&a), wire(&b)], 3).unwrap();
+        let lost = merge(&Config::local_test(addr, 8), vec![wire(0, &a), wire(1, &b)], 3).unwrap();
         assert_eq!(lost.result.connections.failed_by_errno[CHILD_FAILED], 3);
         assert!(lost.result.interrupted);
         assert_eq!(lost.exit_code, 1);

@@ -225,6 +225,7 @@ mod tests {
             interrupted: true,
             cpu_s: Some(0.5),
             started_at: String::new(),
+            clock: None,
         };
         let text = render(&build(&c, &m).expect("result"), Some("conn 1 message 2: ..."));
         let starts = [
@@ -268,6 +269,7 @@ mod tests {
             interrupted: false,
             cpu_s: None,
             started_at: String::new(),
+            clock: None,
         };
         let text = render(&build(&c, &m).expect("result"), None);
         for want in [

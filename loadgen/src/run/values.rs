@@ -66,16 +66,18 @@ impl fmt::Display for SourceList {
     }
 }
 
-/// This process is child `index` of `count` of a split run (`--child I/N`).
+/// Part `index` of `count`: an agent's share of a run over several hosts
+/// (`--shard I/N`), or a process of a split run (`--child I/N`, internal: its
+/// connection ids are `index, index + count, ...` of the whole run's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChildOf {
+pub struct Part {
     /// Its index, below `count`.
     pub index: u64,
-    /// How many processes the run is split into.
+    /// How many parts the run is split into.
     pub count: u64,
 }
 
-impl fmt::Display for ChildOf {
+impl fmt::Display for Part {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
     }
@@ -95,18 +97,6 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
     let addr = addrs.iter().find(|a| a.ip().is_loopback()).or(addrs.first()).copied();
     let addr = addr.ok_or_else(|| format!("'{text}' resolves to no address"))?;
     Ok(Target { text: text.to_string(), addr })
-}
-
-/// Whether a run may send to `ip`: loopback, or 198.18.0.0/15, the range RFC 2544
-/// sets aside for benchmark tests (`loadgen testbed` gives its hosts addresses from
-/// it, in network namespaces of its own); never an address that reaches a network.
-pub fn target_allowed(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || (v4.octets()[0] == 198 && v4.octets()[1] & 0xfe == 18)
-        }
-        IpAddr::V6(v6) => v6.is_loopback(),
-    }
 }
 
 /// `--conns`: 1 to 2^32 - 1 (a connection id is 32 bits).
@@ -296,15 +286,32 @@ pub fn fmt_processes(p: Processes) -> String {
     }
 }
 
+/// `--shard I/N`: this agent's part, the index below the count (0-based).
+pub fn parse_shard(text: &str) -> Result<Part, String> {
+    parse_child(text).map_err(|_| {
+        format!("'{text}' is not a shard: use I/N with I from 0 to N-1, e.g. 0/3, 1/3, 2/3")
+    })
+}
+
+/// `--run-id`: 1 to 64 letters, digits, `.`, `_`, `:` or `-` (it names files).
+pub fn parse_run_id(text: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || ".-_:".contains(c);
+    if (1..=64).contains(&text.len()) && text.chars().all(ok) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}': use 1 to 64 letters, digits, '.', '_', ':' or '-'"))
+    }
+}
+
 /// `--child I/N` (internal): the index below the count.
-pub fn parse_child(text: &str) -> Result<ChildOf, String> {
+pub fn parse_child(text: &str) -> Result<Part, String> {
     let bad = || format!("'{text}': use I/N with I below N");
     let (a, b) = text.split_once('/').ok_or_else(bad)?;
     let (index, count) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
     if index >= count {
         return Err(bad());
     }
-    Ok(ChildOf { index, count })
+    Ok(Part { index, count })
 }
 
 /// A whole number.

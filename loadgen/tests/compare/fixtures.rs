@@ -59,6 +59,8 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
             sources: vec![],
             proto: Default::default(),
             udp: None,
+            shard: None,
+            run_id: None,
         },
         connections: Connections {
             requested: 1000,
@@ -80,6 +82,8 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
         errors: Errors::default(),
         histograms: Histograms::default(),
         series: vec![],
+        clock: None,
+        agents: vec![],
     }
 }
 

@@ -29,7 +29,7 @@ fn bad_flags_exit_2_with_one_line() {
     let cases: [(&[&str], &str); 7] = [
         (&["--size", "8"], "--size"),
         (&["--size", "12XB"], "--size"),
-        (&["--target", "10.1.2.3:80"], "--target"),
+        (&["--target", "127.0.0.1:notaport"], "--target"),
         (&["--duration", "ten"], "--duration"),
         (&["--conns", "0"], "--conns"),
         (&["--pipeline", "0"], "--pipeline"),

@@ -3,6 +3,7 @@
 //! output files. Real sockets on 127.0.0.1, bounded runs, no timing assertions
 //! (only lower bounds that a delay makes certain, and counts).
 
+mod agents;
 mod binary;
 mod faults;
 mod lifecycle;

@@ -1,0 +1,122 @@
+//! `loadgen merge A.json B.json ... [--out merged.json]`: the results of agents
+//! that ran one load together (on several hosts, `--shard I/N` each, one
+//! `--start-at`) become one result, exactly as if one client had made every
+//! connection (see [`crate::run::merge`]): histograms added, counts summed,
+//! seconds aligned by the wall clock, each agent's own figures listed. Results
+//! that do not belong together are refused, naming the field (exit 2). The merged
+//! result is a result like any other: `loadgen compare` and the report read it.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::result::RunResult;
+use crate::run::merge::combine;
+use crate::run::merge_check::Input;
+use crate::run::{output, render_summary};
+
+/// Flags of `loadgen merge`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:\n  \
+    loadgen merge agent-0.json agent-1.json agent-2.json --out merged.json\n  \
+    loadgen merge results/agents-*/agent-*.json > merged.json\n\n\
+    Exit codes: 0 or 1 as the merged run's figures call for (as one run's would);\n  \
+    2 a file that is not a result, or results that do not belong together")]
+pub struct MergeArgs {
+    /// Result files (`loadgen --json`) of the agents of one run.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write the merged result here (default: on stdout, the summary on stderr).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// No summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs `loadgen merge`; the exit code of the merged figures.
+pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
+    if let Some(path) = &args.out {
+        output::check_writable("--out", path)?;
+    }
+    let inputs = args.files.iter().map(read).collect::<anyhow::Result<Vec<_>>>()?;
+    let merged = combine(&inputs).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    let mut result = merged.result;
+    result.command = argv;
+    if let Some(note) = missing_shards(&result) {
+        eprintln!("loadgen merge: {note}");
+    }
+    let summary = render(&result, merged.measurement.tally.first_mismatch.as_deref());
+    let text = output::json_text(&result)?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("--out: cannot write {}", path.display()))?;
+            if !args.quiet {
+                echod::cli::print(&summary);
+            }
+        }
+        None => {
+            if !args.quiet {
+                eprint!("{summary}");
+            }
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+    Ok(u8::try_from(result.exit_code).unwrap_or(1))
+}
+
+/// Reads one result file; a file that is not one is refused in one line.
+fn read(path: &PathBuf) -> anyhow::Result<Input> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let result: RunResult = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{shown} is not a loadgen result ({e}): give files written by loadgen --json"
+        )
+    })?;
+    Ok(Input { label: shown, result })
+}
+
+/// The merged run's summary, then each agent's own line.
+fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
+    let mut s = render_summary(r, first_mismatch);
+    if r.agents.is_empty() {
+        return s;
+    }
+    s.push_str(&format!("agents ({}):\n", r.agents.len()));
+    for a in &r.agents {
+        s.push_str(&format!(
+            "  {:<28} {:<16} shard {:<5} {:>7}/{:<7} up  {:>10.0} rt/s  p50 {:>8.1} µs  p99 {:>8.1} µs  errors {}{}\n",
+            a.file,
+            a.hostname,
+            a.shard.as_deref().unwrap_or("-"),
+            a.established,
+            a.requested,
+            a.msgs_per_sec,
+            a.p50_us,
+            a.p99_us,
+            a.errors,
+            a.clock.as_ref().and_then(|c| c.late_s).map_or(String::new(), |l| format!("  began {:+.3} s after --start-at", l)),
+        ));
+    }
+    s
+}
+
+/// The shards a merge of sharded agents lacks, said in one line.
+fn missing_shards(r: &RunResult) -> Option<String> {
+    let count: u64 = r.agents.first()?.shard.as_ref()?.split('/').nth(1)?.parse().ok()?;
+    let have: Vec<&str> = r.agents.iter().filter_map(|a| a.shard.as_deref()).collect();
+    let missing: Vec<String> = (0..count)
+        .map(|i| format!("{i}/{count}"))
+        .filter(|s| !have.contains(&s.as_str()))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} of {count} shards merged, missing {}: the result covers only their connections",
+            have.len(),
+            missing.join(", ")
+        )
+    })
+}
