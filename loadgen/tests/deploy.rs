@@ -82,3 +82,72 @@ fn ssh_agents_refuses_bad_arguments() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+/// Writes an executable script `name` in `dir`.
+fn script(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// Two agents on fake hosts (ssh and scp replaced by local commands) against echod
+/// on 127.0.0.1: one merged result holding every connection, no mismatch, exit 0,
+/// and nothing of the agents left on the "hosts".
+#[test]
+fn ssh_agents_merges_two_fake_hosts() {
+    use echod::child::{Child, Spec};
+    use std::time::Duration;
+    let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    let echod = loadgen.with_file_name("echod");
+    assert!(echod.exists(), "{} is missing: run `cargo build --workspace`", echod.display());
+    let dir = std::env::temp_dir().join(format!("loadgen-ssh-agents-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("remote")).expect("mkdir");
+    // ssh HOST COMMAND: runs COMMAND here; scp [HOST:]FROM [HOST:]TO: a local copy.
+    let ssh = script(&dir, "fake-ssh", "#!/usr/bin/env bash\nshift\nexec bash -c \"$*\"\n");
+    let scp = script(&dir, "fake-scp", "#!/usr/bin/env bash\nexec cp \"${1#*:}\" \"${2#*:}\"\n");
+    let mut server = Child::start(Spec::new(&echod).args([
+        "--bind=127.0.0.1",
+        "--port=0",
+        "--workers=1",
+        "--no-pin",
+    ]))
+    .expect("start echod");
+    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
+    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let out = dir.join("out");
+    let spec = Spec::new("bash")
+        .args([top().join("scripts/deploy/ssh-agents").into_os_string()])
+        .args([addr.as_str(), "40", "fake-a", "fake-b"])
+        .env("SSH", &ssh)
+        .env("SCP", &scp)
+        .env("LOADGEN", &loadgen)
+        .env("LEAD_S", "2")
+        .env("MAX_S", "60")
+        .env("REMOTE_DIR", dir.join("remote"))
+        .env("OUT", &out)
+        .env("LOADGEN_FLAGS", "--duration 1s --warmup 500ms");
+    let mut run = Child::start(spec).expect("run ssh-agents");
+    let status = run.wait_bounded(Duration::from_secs(90), None).expect("wait");
+    let lines: Vec<String> =
+        run.remaining_lines(Duration::from_secs(2)).iter().map(|l| l.text().to_string()).collect();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{lines:#?}");
+    let merged: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("merged.json")).expect("merged.json"),
+    )
+    .expect("JSON");
+    assert_eq!(merged["connections"]["established"], 40, "{lines:#?}");
+    assert_eq!(merged["errors"]["mismatch"], 0);
+    assert!(out.join("agent-0.json").is_file() && out.join("agent-1.json").is_file());
+    let left: Vec<_> = std::fs::read_dir(dir.join("remote"))
+        .expect("remote dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".json"))
+        .collect();
+    assert!(left.is_empty(), "left on the hosts: {left:?}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

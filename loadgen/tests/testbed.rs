@@ -61,3 +61,102 @@ fn inner_refuses_the_host_namespace() {
     assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
     assert!(common::stderr(&o).contains("private network namespace"));
 }
+
+/// The reason to skip when the run could not make its namespaces, else None.
+fn cannot_make_namespaces(o: &std::process::Output) -> Option<String> {
+    let err = common::stderr(o);
+    let refused = err.contains("cannot make a private network namespace")
+        || err.contains("cannot build the testbed's network");
+    (o.status.code() == Some(2) && refused).then(|| err.trim().to_string())
+}
+
+/// Two agents end in one merged result whose connections are the sum of theirs,
+/// with no mismatch; the server's own view shows two peer addresses, the agents'.
+#[test]
+fn two_agents_merge_into_one_result() {
+    echod_is_built();
+    let out = out_dir("two");
+    let o = testbed(
+        &[
+            "--agents",
+            "2",
+            "--conns",
+            "200",
+            "--warmup",
+            "1s",
+            "--duration",
+            "2s",
+            "--port",
+            "12700",
+        ],
+        &out,
+    );
+    if let Some(reason) = cannot_make_namespaces(&o) {
+        println!("skipped: {reason}");
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", common::stderr(&o));
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(name)).expect(name)).expect(name)
+    };
+    let tb = read("testbed.json");
+    let merged = read("merged.json");
+    let agents = tb["agents"].as_array().expect("agents");
+    assert_eq!(agents.len(), 2);
+    let sum: u64 = agents.iter().map(|a| a["summary"]["established"].as_u64().expect("n")).sum();
+    assert_eq!(sum, 200);
+    assert_eq!(merged["connections"]["established"], 200, "{stdout}");
+    assert_eq!(merged["connections"]["requested"], 200);
+    assert_eq!(merged["errors"]["mismatch"], 0);
+    assert_eq!(tb["merged_summary"]["established"], 200);
+    let view = &tb["server_view"];
+    let peers: Vec<&str> = view["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .filter_map(|p| p["addr"].as_str())
+        .collect();
+    assert_eq!(peers, ["198.18.0.2", "198.18.0.3"], "{stdout}");
+    assert_eq!(view["distinct_local_ports"], 1);
+    assert!(tb["problems"].as_array().expect("problems").is_empty());
+    assert!(stdout.contains("merged: 200 of 200 connections"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// SIGTERM in the middle of a run stops everything it started and exits 143.
+#[test]
+fn sigterm_stops_everything() {
+    echod_is_built();
+    let out = out_dir("term");
+    let out_text = out.to_str().expect("UTF-8").to_string();
+    let args =
+        ["testbed", "--agents", "2", "--conns", "20", "--duration", "30s", "--port", "12710"];
+    let mut run =
+        common::spawn(&[&args[..], &["--out", &out_text]].concat(), &std::env::temp_dir(), None);
+    // Both agents have started once their logs exist.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(out.join("agent-1.log").exists() || std::time::Instant::now() > deadline) {
+        if !run.child.running() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !out.join("agent-1.log").exists() {
+        let (_, _, err) = run.finish(Duration::from_secs(5));
+        println!("skipped: the agents did not start: {}", err.join(" / "));
+        return;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    run.signal("TERM");
+    let (code, _, err) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(143), "{err:?}");
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&out_text))
+        .collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+    let _ = std::fs::remove_dir_all(&out);
+}

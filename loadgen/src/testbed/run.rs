@@ -12,7 +12,7 @@ use std::fs::File;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use echod::child::{Child, Out, Spec, Stop};
@@ -22,7 +22,7 @@ use super::report::{self, AgentEntry, HostEntry, Summary, TestbedReport};
 use super::view::ServerView;
 use super::Plan;
 use crate::result::RunResult;
-use crate::run::CoreList;
+use crate::run::{now_unix_s, CoreList, Part, StartAt};
 
 /// How long echod may take to print its ready line.
 const READY_WAIT: Duration = Duration::from_secs(20);
@@ -63,8 +63,8 @@ pub fn run(plan: &Plan) -> anyhow::Result<u8> {
     // Dropped last: the hosts outlive every process run on them.
     let bed = Testbed::build(plan.agents).context("cannot build the testbed's network")?;
     let mut echod = start_echod(plan, &bed)?;
-    let run_id = format!("testbed-{}-{}", unix_now() as u64, std::process::id());
-    let start_at = (unix_now() + plan.lead.as_secs_f64()).ceil() as u64;
+    let run_id = format!("testbed-{}-{}", now_unix_s() as u64, std::process::id());
+    let start_at = (now_unix_s() + plan.lead.as_secs_f64()).ceil() as u64;
     let mut agents = Vec::with_capacity(plan.agents);
     for i in 0..plan.agents {
         agents.push(start_agent(plan, &bed, i, start_at, &run_id)?);
@@ -123,9 +123,10 @@ fn start_agent(
     start_at: u64,
     run_id: &str,
 ) -> anyhow::Result<Agent> {
-    let _ = (start_at, run_id);
     let mut args = plan.agent.clone();
-    args.conns = share(plan.conns, plan.agents, i);
+    args.shard = Some(Part { index: i as u64, count: plan.agents as u64 });
+    args.start_at = Some(StartAt { text: start_at.to_string(), unix_s: start_at as f64 });
+    args.run_id = Some(run_id.to_string());
     args.json = Some(plan.agent_json(i));
     let cores = agent_cores(plan.echod_workers, plan.agents, i);
     args.threads = Some(cores.len());
@@ -143,10 +144,9 @@ fn start_agent(
     Ok(Agent { index: i, child: Child::start(spec)?, status: None })
 }
 
-/// Agent `i`'s connections of `conns` over `agents` (the first ones take the rest).
-fn share(conns: u64, agents: usize, i: usize) -> u64 {
-    let agents = agents as u64;
-    conns / agents + u64::from((i as u64) < conns % agents)
+/// Agent `i`'s share of the connections (as its `--shard` computes it).
+fn share(plan: &Plan, i: usize) -> u64 {
+    crate::run::processes::share(plan.conns, i as u64, plan.agents as u64)
 }
 
 /// The cores agent `i` pins its threads to: the cores left beside echod's workers,
@@ -215,7 +215,7 @@ fn watch(
             return Ok(watched);
         }
         if Instant::now() >= next_look && !view_done(watched.view.as_ref(), plan.conns) {
-            let at_s = unix_now() - start_at as f64;
+            let at_s = now_unix_s() - start_at as f64;
             let view = ServerView::read(bed.server().pid(), plan.port, VIEW_SAMPLE, at_s);
             if let Some(view) = view.filter(|v| better(v, watched.view.as_ref())) {
                 watched.view = Some(view);
@@ -261,7 +261,11 @@ fn merge(plan: &Plan, problems: &mut Vec<String>) -> Option<RunResult> {
     }
     let spec = Spec::new(&plan.loadgen)
         .name("loadgen merge")
-        .args(["merge".into()].into_iter().chain(files.into_iter().map(|p| p.into_os_string())))
+        .args(
+            ["merge".into(), "--quiet".into()]
+                .into_iter()
+                .chain(files.into_iter().map(|p| p.into_os_string())),
+        )
         .args([std::ffi::OsString::from("--out"), plan.merged_json().into_os_string()]);
     let ended = Child::start(spec).map_err(anyhow::Error::from).and_then(|mut child| {
         let status = child.wait_bounded(MERGE_WAIT, None)?;
@@ -310,7 +314,7 @@ fn agent_entry(plan: &Plan, bed: &Testbed, a: &Agent, problems: &mut Vec<String>
         index: a.index,
         host: host.name.clone(),
         addr: host.addr.to_string(),
-        conns: share(plan.conns, plan.agents, a.index),
+        conns: share(plan, a.index),
         exit_code: exit,
         result: result.as_ref().map(|_| json),
         log: plan.agent_log(a.index),
@@ -323,24 +327,4 @@ fn read_result(path: &std::path::Path) -> anyhow::Result<RunResult> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("no result in {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a result", path.display()))
-}
-
-/// Seconds since the Unix epoch.
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Shares add up to the total and differ by at most one.
-    #[test]
-    fn shares_add_up() {
-        for (conns, agents) in [(3000, 3), (200, 2), (7, 3), (50, 50)] {
-            let s: Vec<u64> = (0..agents).map(|i| share(conns, agents, i)).collect();
-            assert_eq!(s.iter().sum::<u64>(), conns);
-            assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1, "{s:?}");
-        }
-    }
 }
