@@ -27,6 +27,12 @@ pub struct SuiteIndex {
     pub ports_file: Option<String>,
     /// Why the experiment did not run, if it did not.
     pub ports_note: Option<String>,
+    /// The several-hosts step's folder (`loadgen testbed`), relative to the folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testbed_dir: Option<String>,
+    /// Why that step did not run, if it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testbed_note: Option<String>,
     /// Whether the reference C server took part.
     pub c_peer: bool,
     /// `--base`: the two builds measured side by side; None when one build ran.

@@ -35,6 +35,7 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     super::soak::section(&mut md, out, index)?;
     super::series::section(&mut md, out, index)?;
     ports(&mut md, out, index);
+    several_hosts(&mut md, out, index);
     failures(&mut md, index);
     super::tracking::write(out, index)?;
     let path = out.join("report.md");
@@ -108,6 +109,36 @@ fn ports(md: &mut String, out: &Path, index: &SuiteIndex) {
         }
         None => {
             let _ = writeln!(md, "Not run: {}\n", index.ports_note.as_deref().unwrap_or("unknown"));
+        }
+    }
+}
+
+/// The several-hosts step: agents in namespaces of their own, one merged result.
+fn several_hosts(md: &mut String, out: &Path, index: &SuiteIndex) {
+    let _ =
+        writeln!(md, "## Several hosts: agents in namespaces of their own, one merged result\n");
+    let text = index
+        .testbed_dir
+        .as_ref()
+        .and_then(|d| std::fs::read_to_string(out.join(d).join("testbed.txt")).ok());
+    match (text, &index.testbed_dir) {
+        (Some(t), Some(dir)) => {
+            let _ = writeln!(
+                md,
+                "`loadgen testbed`: a server host and agent hosts, each a network namespace \
+                 with its own address from 198.18.0.0/15 on one bridge. Every agent runs \
+                 `--shard i/K` of one run with one `--start-at`; `loadgen merge` adds their \
+                 histograms and counts into the merged line (the p99 of every round trip, \
+                 not an average of the agents'). The server's own /proc/net/tcp shows one \
+                 peer address per agent, every four-tuple on the one listening port. All \
+                 hosts share this machine's cores, so the figures show the mechanism, not \
+                 what separate machines would reach. Files: [`{dir}/`]({dir}/merged.json) \
+                 (merged.json, agent-I.json, testbed.json).\n\n```text\n{t}```\n"
+            );
+        }
+        _ => {
+            let note = index.testbed_note.as_deref().unwrap_or("unknown");
+            let _ = writeln!(md, "Not run: {note}\n");
         }
     }
 }

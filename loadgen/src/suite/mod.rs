@@ -1,6 +1,7 @@
 //! `loadgen suite`: the benchmark suite. It runs the plan ([`plan`]) step by step —
 //! each step a server started and pinned ([`server`]), a calibration, and a loadgen
-//! child run ([`runner`]) — then the four-tuple experiment, and writes a dated folder
+//! child run ([`runner`]) — then the four-tuple experiment (and with `--full` or
+//! `--testbed` the several-hosts step, [`testbed`]), and writes a dated folder
 //! with every run's JSON, the index (`suite.json`), the report (Markdown) and its
 //! plots (SVG). Servers are stopped after each step, on failure and on Ctrl-C.
 //! `--only` runs chosen scenarios; `--confirm BASE` ([`confirm`]) re-runs those
@@ -21,6 +22,7 @@ pub mod runner;
 pub mod server;
 mod session;
 pub mod syscalls;
+pub mod testbed;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,6 +73,10 @@ pub struct SuiteArgs {
     /// Skip the four-tuple experiment.
     #[arg(long)]
     pub no_ports: bool,
+    /// Run the several-hosts step (`loadgen testbed`: 3 agents in network namespaces
+    /// of their own, one merged result) in any profile; --full runs it anyway.
+    #[arg(long)]
+    pub testbed: bool,
     /// An extra flag for every echod the suite starts (repeatable), e.g.
     /// `--echod-arg=--buffer=16` to measure what a setting costs: scenario names stay
     /// the same, so `loadgen compare` lines the runs up.
@@ -223,6 +229,18 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         eprint!("[ports] four-tuple experiment in a private network namespace ... ");
         run_ports(&programs.loadgen, &out)
     };
+    let wanted = args.testbed || (profile == Profile::Full && only.is_empty());
+    let (testbed_dir, testbed_note) = if !wanted {
+        (None, Some("not run (--full or --testbed runs it)".to_string()))
+    } else if stop.load(Ordering::Relaxed) {
+        (None, Some("not run (interrupted)".to_string()))
+    } else {
+        eprint!("[testbed] {} agents in network namespaces of their own ... ", testbed::AGENTS);
+        let conns = if profile == Profile::Full { 9_000 } else { 3_000 };
+        let duration = args.duration.unwrap_or(std::time::Duration::from_secs(5));
+        let warmup = args.warmup.unwrap_or(std::time::Duration::from_secs(1));
+        testbed::run(&programs.loadgen, &out, conns, duration, warmup)
+    };
     let index = SuiteIndex {
         suite_format: "loadgen-suite/1".into(),
         profile: format!("{profile:?}").to_lowercase(),
@@ -234,6 +252,8 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         steps,
         ports_file,
         ports_note,
+        testbed_dir,
+        testbed_note,
         c_peer: programs.epoll_echo.is_some(),
         builds: programs.base.as_ref().map(|b| BuildsInfo {
             base_dir: args.base.as_deref().unwrap_or(Path::new("")).display().to_string(),

@@ -72,6 +72,11 @@ fn report_renders_from_real_results() {
         })
         .collect();
     steps.push(soak);
+    // The several-hosts step's folder, as `loadgen testbed` leaves it.
+    std::fs::create_dir_all(dir.join("testbed")).unwrap();
+    std::fs::copy(dir.join("runs/1.json"), dir.join("testbed/merged.json")).unwrap();
+    let testbed_text = "testbed: 3 agents, run tb-1\nmerged: 30 of 30 connections\n";
+    std::fs::write(dir.join("testbed/testbed.txt"), testbed_text).unwrap();
     let index = SuiteIndex {
         suite_format: "loadgen-suite/1".into(),
         profile: "quick".into(),
@@ -83,6 +88,8 @@ fn report_renders_from_real_results() {
         steps,
         ports_file: None,
         ports_note: Some("not run (--no-ports)".into()),
+        testbed_dir: Some("testbed".into()),
+        testbed_note: None,
         c_peer: false,
         builds: None,
     };
@@ -93,6 +100,8 @@ fn report_renders_from_real_results() {
     assert!(md.lines().any(|l| l.starts_with("| 10 |")), "{md}");
     assert!(md.contains("## How SO_REUSEPORT spread the connections"), "{md}");
     assert!(md.contains("Not run: not run (--no-ports)"), "{md}");
+    assert!(md.contains("## Several hosts: agents in namespaces of their own"), "{md}");
+    assert!(md.contains(testbed_text) && md.contains("(testbed/merged.json)"), "{md}");
     assert!(md.contains("## Soak: 10 connections, held"), "{md}");
     let fds = md.lines().find(|l| l.starts_with("| server descriptors |")).expect("fds row");
     assert!(fds.ends_with("% |") && fds.contains(" | +"), "the rise is drift: {fds}");

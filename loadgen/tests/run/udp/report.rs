@@ -119,6 +119,8 @@ fn udp_section_and_syscalls_render() {
             .collect(),
         ports_file: None,
         ports_note: Some("not run (--no-ports)".into()),
+        testbed_dir: None,
+        testbed_note: None,
         c_peer: false,
         builds: None,
     };
