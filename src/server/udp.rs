@@ -14,7 +14,8 @@
 //! - A datagram from a port below 1024 or from echod's own port is never answered
 //!   (counted in `datagrams_refused`): a forged datagram between two echo services
 //!   would otherwise bounce between them forever.
-//! - Readiness is edge-triggered, so the socket is read until `WouldBlock`; a turn
+//! - Readiness is edge-triggered, so the socket is read until `WouldBlock` or a
+//!   batch that is not full (recvmmsg stops when the queue is empty); a turn
 //!   takes at most [`BATCHES_PER_TURN`] batches, then the loop polls without waiting
 //!   ([`Queue::Pending`]) so the stop flag and the published stats stay current
 //!   under a flood.
@@ -153,7 +154,16 @@ impl UdpWorker {
     fn drain(&mut self) -> io::Result<Queue> {
         for _ in 0..BATCHES_PER_TURN {
             match self.datagrams.recv(&self.socket) {
-                Ok(received) => self.answer(received),
+                Ok(received) => {
+                    self.answer(received);
+                    // A short batch: recvmmsg found the queue empty before the batch
+                    // was full, so every datagram from then on comes with an edge of
+                    // its own (each arrival wakes the poll): drained, without the call
+                    // that would only say WouldBlock.
+                    if received < BATCH {
+                        return Ok(Queue::Drained);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Queue::Drained),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // An unconnected UDP socket reports no peer's errors: this is the

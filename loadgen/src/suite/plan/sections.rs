@@ -155,7 +155,12 @@ impl Builder {
         let conns: &[u64] = if self.quick() { &[100] } else { &[10, 1_000, 5_000] };
         let mut steps = Vec::new();
         for &c in conns {
-            for model in Model::ALL {
+            // A thread per connection at 5,000 connections on a small machine leaves
+            // half of them unanswered past the connect timeout (thousands of runnable
+            // threads; measured on 2 cores): that row would fail the suite, not
+            // measure the model.
+            let models = Model::ALL.into_iter().filter(|&m| m != Model::Threads || c <= 1_000);
+            for model in models {
                 let s =
                     self.step(Section::Models, self.model(model), &self.server_cores, c, "models");
                 steps.push(self.counted(s));
