@@ -158,7 +158,8 @@ counters! {
     /// echo it forever).
     datagrams_refused, DatagramsRefused, Udp, Sum, printed "datagrams_refused";
     /// The kernel's count of datagrams it dropped on this worker's full receive queue
-    /// (SO_RXQ_OVFL), as last seen on a datagram; the server's total is the sum.
+    /// (SO_MEMINFO's drop count, read every 64 loop turns and at the end); the
+    /// server's total is the sum.
     kernel_drops, KernelDrops, Udp, Sum, printed "kernel_drops";
 }
 

@@ -41,6 +41,10 @@ const SOCKET: Token = Token(0);
 /// flag and publishes the counters.
 const BATCHES_PER_TURN: usize = 64;
 
+/// Turns between two readings of the socket's drop count (SO_MEMINFO, one system
+/// call): kept off the per-datagram path.
+const TURNS_PER_DROP_READ: u64 = 64;
+
 /// Whether the socket may hold datagrams not yet read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Queue {
@@ -126,13 +130,22 @@ impl UdpWorker {
     pub(crate) fn run(mut self, core: Option<usize>) -> io::Result<()> {
         base::pin_worker(self.id, &self.live, core);
         let result = self.serve();
+        self.read_kernel_drops();
         self.live.publish(&self.counters);
         result
+    }
+
+    /// The socket's drop count (one getsockopt), into the counters.
+    fn read_kernel_drops(&mut self) {
+        if let Ok(drops) = crate::sys::socket_drops(&self.socket) {
+            self.counters.kernel_drops = u64::from(drops);
+        }
     }
 
     fn serve(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(4);
         let mut queue = Queue::Pending;
+        let mut turns: u64 = 0;
         while !self.stop.load(Ordering::Acquire) {
             let timeout = match queue {
                 Queue::Pending => Some(Duration::ZERO),
@@ -144,6 +157,11 @@ impl UdpWorker {
             }
             if queue == Queue::Pending {
                 queue = self.drain()?;
+            }
+            turns = turns.wrapping_add(1);
+            // Drops happen when the queue is full, that is when turns come fast.
+            if turns % TURNS_PER_DROP_READ == 0 {
+                self.read_kernel_drops();
             }
             self.live.publish(&self.counters);
         }
@@ -182,9 +200,6 @@ impl UdpWorker {
         for i in 0..received {
             c.datagrams_in += 1;
             c.datagram_bytes_in += d.payload(i).len() as u64;
-            if let Some(drops) = d.kernel_drops(i) {
-                c.kernel_drops = u64::from(drops);
-            }
             match fate(d.peer(i), self.own_port, d.truncated(i)) {
                 Fate::Echo => {
                     echo[count] = i as u8; // i < BATCH = 32

@@ -14,9 +14,8 @@ use crate::limits::sources::check_local;
 use crate::result::Proto;
 
 use super::args::RunArgs;
-use super::processes::share;
 use super::start_at::StartAt;
-use super::values::{self, CoreList, Part, SourceList, Target};
+use super::values::{self, share, CoreList, Part, SourceList, Target};
 
 /// A flag whose value cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]

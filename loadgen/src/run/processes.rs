@@ -61,10 +61,7 @@ pub fn merge(config: &Config, children: Vec<Input>, lost: u64) -> anyhow::Result
     RunOutcome::of(config, m).map_err(anyhow::Error::msg)
 }
 
-/// The connections child `index` of `count` opens (ids `index, index + count, ...`).
-pub fn share(conns: u64, index: u64, count: u64) -> u64 {
-    (conns + count - 1 - index) / count
-}
+pub use super::values::share;
 
 /// The flags child `index` of `count` runs with: the whole run's settings with
 /// this child's share of the connections, rates, threads and cores, written as

@@ -83,6 +83,12 @@ impl fmt::Display for Part {
     }
 }
 
+/// The connections part `index` of `count` opens (ids `index, index + count, ...`
+/// of the whole run's `conns`): as even as integers allow, the first parts one more.
+pub fn share(conns: u64, index: u64, count: u64) -> u64 {
+    (conns + count - 1 - index) / count
+}
+
 fn join<T: ToString>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }

@@ -23,13 +23,15 @@ mod chain;
 mod conn;
 mod features;
 mod ring;
+mod setup;
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-pub use features::{probe, Features};
+pub use features::probe;
+pub use setup::Features;
 
 use self::chain::Chains;
 use self::conn::{Conn, End, Io, Next, Recv};
@@ -296,7 +298,7 @@ mod tests {
     #[test]
     fn receive_limit_keeps_the_buffer_bound() {
         let with = Features {
-            setup: features::Setup::DeferTaskrun,
+            setup: setup::Setup::DeferTaskrun,
             recv_limit: true,
             ring_fd: true,
             fixed_listener: true,

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use io_uring::types::{BufRingEntry, CancelBuilder, Fd, Fixed, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, CompletionQueue, IoUring, SubmissionQueue, Submitter};
 
-use super::features::{Features, Setup};
+use super::setup::{Features, Setup};
 
 /// The buffer group id of every worker's provided buffer ring (one per ring).
 const GROUP: u16 = 0;
