@@ -40,7 +40,7 @@ use session::Session;
 /// Flags of `loadgen suite`.
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "Examples:\n  \
-    loadgen suite                      default suite, about 5 minutes on 2 cores\n  \
+    loadgen suite                      default suite, about 8 minutes on 2 cores\n  \
     loadgen suite --quick --out results/tmp --repeat 3   CI: about 1 minute per repeat\n  \
     loadgen suite --full               up to 50,000 connections\n\n\
     Run it from the release build (scripts/bench does): echod and tokio-echo are taken\n\
