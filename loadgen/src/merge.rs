@@ -3,7 +3,8 @@
 //! `--start-at`) become one result, exactly as if one client had made every
 //! connection (see [`crate::run::merge`]): histograms added, counts summed,
 //! seconds aligned by the wall clock, each agent's own figures listed. Results
-//! that do not belong together are refused, naming the field (exit 2). The merged
+//! that do not belong together are refused, naming the field (exit 2); a shard
+//! without a result counts as missing connections (exit 1). The merged
 //! result is a result like any other: `loadgen compare` and the report read it.
 
 use std::io::Write as _;
@@ -114,7 +115,8 @@ fn missing_shards(r: &RunResult) -> Option<String> {
         .collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "{} of {count} shards merged, missing {}: the result covers only their connections",
+            "{} of {count} shards merged, missing {}: their connections count as requested and \
+             failed (SHARD_MISSING)",
             have.len(),
             missing.join(", ")
         )

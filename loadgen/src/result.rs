@@ -220,6 +220,10 @@ pub struct RunConfig {
 pub struct Shard {
     pub index: u64,
     pub count: u64,
+    /// The whole run's connections (flows), all parts together: what a merge that
+    /// lacks a part counts as missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conns: Option<u64>,
 }
 
 impl std::fmt::Display for Shard {

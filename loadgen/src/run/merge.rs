@@ -10,7 +10,10 @@
 //! measured phase began after the earliest one's) and added; the merged result is
 //! built from that as any run's is. Its settings are the parts' with their counts
 //! summed (connections, rate, threads, processes); its clock is the earliest
-//! start and the latest lateness. Merging one result gives that result.
+//! start and the latest lateness. Merging one result gives that result. Agents'
+//! results that lack a shard are not hidden: that shard's connections count as
+//! requested and failed ([`SHARD_MISSING`]), so the merged run is missing them
+//! (exit 1) as one run would be.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +22,9 @@ use crate::result::{AgentRecord, ClockRecord, RunConfig, RunResult};
 use super::merge_check::{self, Input, MergeError};
 use super::outcome::{build_from, Measurement};
 use super::tally::{Interval, Tally};
+
+/// The errno name counted for the connections of a shard whose result is missing.
+pub const SHARD_MISSING: &str = "SHARD_MISSING";
 
 /// The merged result and the measurement it was built from.
 pub struct Merged {
@@ -39,7 +45,8 @@ pub fn combine(parts: &[Input]) -> Result<Merged, MergeError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let measurement = add(measured);
+    let mut measurement = add(measured);
+    count_missing_shards(parts, &mut measurement);
     let first = &parts[0].result;
     let mut result = build_from(settings(parts), first.scenario.clone(), &measurement)
         .map_err(|e| MergeError::new("histograms", e))?;
@@ -59,6 +66,24 @@ pub fn combine(parts: &[Input]) -> Result<Merged, MergeError> {
         result.agents = parts.iter().map(agent).collect();
     }
     Ok(Merged { result, measurement })
+}
+
+/// The connections of shards no part is: requested, and failed as [`SHARD_MISSING`].
+fn count_missing_shards(parts: &[Input], m: &mut Measurement) {
+    let Some(crate::result::Shard { count, conns: Some(whole), .. }) = parts[0].result.config.shard
+    else {
+        return;
+    };
+    let have: Vec<u64> =
+        parts.iter().filter_map(|p| p.result.config.shard).map(|s| s.index).collect();
+    let missing: u64 = (0..count)
+        .filter(|i| !have.contains(i))
+        .map(|i| super::values::share(whole, i, count))
+        .sum();
+    if missing > 0 {
+        m.tally.requested += missing;
+        *m.tally.failed_by_errno.entry(SHARD_MISSING.to_string()).or_default() += missing;
+    }
 }
 
 /// The measurements added up, their seconds aligned by the wall clock.
@@ -287,12 +312,33 @@ pub(crate) mod tests {
         assert_eq!(r.agents[1].shard.as_deref(), Some("1/3"));
         assert_eq!(r.config.shard, None);
         assert_eq!(r.scenario, a.scenario);
-        let alone = combine(&[input("a", a.clone())]).expect("one merges");
+        let mut whole = a.clone();
+        whole.config.shard = None;
+        let alone = combine(&[input("a", whole.clone())]).expect("one merges");
         assert_eq!(
             serde_json::to_value(&alone.result).expect("json"),
-            serde_json::to_value(&a).expect("json"),
+            serde_json::to_value(&whole).expect("json"),
             "a merge of one result is that result"
         );
+    }
+
+    /// A merge that lacks a shard does not hide it: the missing shard's connections
+    /// are requested and failed (SHARD_MISSING), and the merged run fails (exit 1).
+    #[test]
+    fn a_missing_shard_counts_as_missing_connections() {
+        let (a, c) = (agent(0, 3, &[1_000], 0.0), agent(2, 3, &[2_000], 0.0));
+        let r = combine(&[input("a", a), input("c", c)]).expect("merges").result;
+        assert_eq!((r.connections.requested, r.connections.established), (6, 4));
+        assert_eq!(r.connections.failed_by_errno[SHARD_MISSING], 2);
+        assert_eq!(r.exit_code, 1);
+        let all = combine(&[
+            input("a", agent(0, 2, &[1_000], 0.0)),
+            input("b", agent(1, 2, &[1_000], 0.0)),
+        ])
+        .expect("merges")
+        .result;
+        assert_eq!((all.connections.requested, all.exit_code), (4, 0));
+        assert!(all.connections.failed_by_errno.is_empty());
     }
 
     /// Results that do not belong together are refused, naming the field.

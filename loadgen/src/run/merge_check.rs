@@ -115,10 +115,13 @@ fn shards(parts: &[Input]) -> Result<(), MergeError> {
         let shard = p.result.config.shard;
         match (first, shard) {
             (None, None) => continue,
-            (Some(a), Some(b)) if a.count == b.count => {}
+            (Some(a), Some(b)) if a.count == b.count && a.conns == b.conns => {}
             _ => {
                 let show = |s: Option<crate::result::Shard>| {
-                    s.map_or("no --shard".to_string(), |s| format!("shard {s}"))
+                    s.map_or("no --shard".to_string(), |s| match s.conns {
+                        Some(c) => format!("shard {s} of {c} connections"),
+                        None => format!("shard {s}"),
+                    })
                 };
                 return Err(MergeError::new(
                     "config.shard",

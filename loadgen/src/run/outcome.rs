@@ -116,7 +116,11 @@ pub fn result_config(c: &Config) -> RunConfig {
             timeout_s: c.udp_timeout.map(|t| t.as_secs_f64()),
             max_loss_percent: c.max_loss,
         }),
-        shard: c.shard.map(|s| Shard { index: s.part.index, count: s.part.count }),
+        shard: c.shard.map(|s| Shard {
+            index: s.part.index,
+            count: s.part.count,
+            conns: Some(s.conns),
+        }),
         run_id: c.run_id.clone(),
     }
 }
