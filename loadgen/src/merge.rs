@@ -45,8 +45,14 @@ pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let merged = combine(&inputs).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
     let mut result = merged.result;
     result.command = argv;
-    if let Some(note) = missing_shards(&result) {
-        eprintln!("loadgen merge: {note}");
+    if !merged.missing_shards.is_empty() {
+        eprintln!(
+            "loadgen merge: {} of {} shards merged, missing {}: their connections count as \
+             requested and failed (SHARD_MISSING)",
+            inputs.len(),
+            inputs.len() + merged.missing_shards.len(),
+            merged.missing_shards.join(", ")
+        );
     }
     let summary = render(&result, merged.measurement.tally.first_mismatch.as_deref());
     let text = output::json_text(&result)?;
@@ -103,22 +109,4 @@ fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
         ));
     }
     s
-}
-
-/// The shards a merge of sharded agents lacks, said in one line.
-fn missing_shards(r: &RunResult) -> Option<String> {
-    let count: u64 = r.agents.first()?.shard.as_ref()?.split('/').nth(1)?.parse().ok()?;
-    let have: Vec<&str> = r.agents.iter().filter_map(|a| a.shard.as_deref()).collect();
-    let missing: Vec<String> = (0..count)
-        .map(|i| format!("{i}/{count}"))
-        .filter(|s| !have.contains(&s.as_str()))
-        .collect();
-    (!missing.is_empty()).then(|| {
-        format!(
-            "{} of {count} shards merged, missing {}: their connections count as requested and \
-             failed (SHARD_MISSING)",
-            have.len(),
-            missing.join(", ")
-        )
-    })
 }

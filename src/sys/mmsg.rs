@@ -3,8 +3,8 @@
 //! and answers up to [`BATCH`] datagrams per system call.
 //!
 //! Invariants: a batch owns every buffer the kernel reads or writes (a
-//! [`DATAGRAM_SLOT`]-byte payload slot, a peer address and a control buffer per
-//! datagram), allocated once in [`Datagrams::new`]; a call only builds the message
+//! [`DATAGRAM_SLOT`]-byte payload slot and a peer address per datagram), allocated
+//! once in [`Datagrams::new`]; a call only builds the message
 //! headers on the stack (pointers into those buffers: nothing allocated per call, and
 //! no pointer is kept between calls). After a receive, slots `0..received()` hold
 //! what came, exactly as many bytes as each datagram had; `send_back` sends a slot's
@@ -21,12 +21,6 @@ pub const BATCH: usize = 32;
 /// over IPv6) fits, so no datagram is cut.
 pub const DATAGRAM_SLOT: usize = 64 * 1024;
 
-/// One datagram's control buffer: room for the `SO_RXQ_OVFL` message (24 bytes on
-/// 64-bit Linux) and spare, aligned as `cmsghdr` needs.
-#[derive(Clone, Copy)]
-#[repr(C, align(8))]
-struct Control([u8; 64]);
-
 /// What the kernel said about one received datagram.
 #[derive(Clone, Copy, Debug, Default)]
 struct Received {
@@ -37,8 +31,6 @@ struct Received {
     /// `MSG_TRUNC`: it was longer than its slot (cannot happen with
     /// [`DATAGRAM_SLOT`]-byte slots; checked all the same).
     truncated: bool,
-    /// The socket's receive-queue drop count (`SO_RXQ_OVFL`), when the kernel sent it.
-    kernel_drops: Option<u32>,
 }
 
 /// Up to [`BATCH`] datagrams: the buffers one `recvmmsg` fills and one `sendmmsg`
@@ -48,8 +40,6 @@ pub struct Datagrams {
     payload: Box<[u8]>,
     /// Each slot's peer address, as the kernel wrote it.
     peers: Box<[libc::sockaddr_storage]>,
-    /// Each slot's control messages.
-    control: Box<[Control]>,
     /// What the last receive put in each slot.
     received: Box<[Received]>,
     /// How many slots the last receive filled.
@@ -78,7 +68,6 @@ impl Datagrams {
         Datagrams {
             payload: vec![0; BATCH * DATAGRAM_SLOT].into_boxed_slice(),
             peers: vec![empty_peer; BATCH].into_boxed_slice(),
-            control: vec![Control([0; 64]); BATCH].into_boxed_slice(),
             received: vec![Received::default(); BATCH].into_boxed_slice(),
             count: 0,
         }
@@ -113,13 +102,6 @@ impl Datagrams {
         self.slot(i).is_some_and(|r| r.truncated)
     }
 
-    /// The socket's count of datagrams the kernel dropped because its receive queue
-    /// was full, as of slot `i`'s datagram; `None` when the kernel attached no count
-    /// (it does only once the count is above zero, and only with `SO_RXQ_OVFL` on).
-    pub fn kernel_drops(&self, i: usize) -> Option<u32> {
-        self.slot(i)?.kernel_drops
-    }
-
     fn slot(&self, i: usize) -> Option<&Received> {
         self.received[..self.count].get(i)
     }
@@ -142,11 +124,9 @@ impl Datagrams {
             hdr.msg_iovlen = 1;
             hdr.msg_name = (&mut self.peers[i] as *mut libc::sockaddr_storage).cast();
             hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_control = (&mut self.control[i] as *mut Control).cast();
-            hdr.msg_controllen = std::mem::size_of::<Control>() as _;
         }
         // SAFETY: every header points into buffers this batch owns and borrows
-        // mutably for the call (a payload slot, a peer address, a control buffer) or
+        // mutably for the call (a payload slot, a peer address) or
         // into `iov` on this stack frame, each with its exact size; `msgs` has BATCH
         // headers and BATCH is passed; no timeout pointer.
         let rc = unsafe {
@@ -167,7 +147,6 @@ impl Datagrams {
                 len: msg.msg_len as usize,
                 peer_len: msg.msg_hdr.msg_namelen,
                 truncated: msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-                kernel_drops: rxq_ovfl(&msg.msg_hdr),
             };
         }
         self.count = count;
@@ -216,28 +195,6 @@ impl Datagrams {
         }
         Ok(rc as usize)
     }
-}
-
-/// The `SO_RXQ_OVFL` count among the control messages of `hdr`, if there is one.
-fn rxq_ovfl(hdr: &libc::msghdr) -> Option<u32> {
-    let want = (libc::SOL_SOCKET, libc::SO_RXQ_OVFL);
-    // SAFETY: `hdr` was filled by recvmmsg: `msg_control` points at a control buffer
-    // of the batch (alive: the batch is borrowed by the caller) and `msg_controllen`
-    // is how much of it the kernel wrote, so CMSG_FIRSTHDR/CMSG_NXTHDR stay inside
-    // it (they return null past the end). A message is read only once its length
-    // says it holds a u32, read unaligned.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
-        while !cmsg.is_null() {
-            let c = &*cmsg;
-            let holds_u32 = c.cmsg_len as usize >= libc::CMSG_LEN(4) as usize;
-            if (c.cmsg_level, c.cmsg_type) == want && holds_u32 {
-                return Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>()));
-            }
-            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -321,14 +278,13 @@ mod tests {
         assert!(!batch.truncated(0));
     }
 
-    /// With SO_RXQ_OVFL on, a receive queue that overflowed reports its drop count
-    /// in the control message of the datagrams read after.
+    /// A receive queue that overflowed: the batch reads what was queued, and the
+    /// socket's drop count (SO_MEMINFO) is the rest, also after more datagrams.
     #[test]
-    fn kernel_drop_count_arrives_with_datagrams() {
+    fn kernel_drop_count_matches_what_the_batch_missed() {
         let server = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
             .expect("socket");
         server.set_recv_buffer_size(4096).expect("a small queue");
-        crate::sys::set_rxq_ovfl(&server, true).expect("SO_RXQ_OVFL");
         server.bind(&"127.0.0.1:0".parse::<SocketAddr>().expect("addr").into()).expect("bind");
         let server: UdpSocket = server.into();
         let client = bound();
@@ -337,8 +293,7 @@ mod tests {
         for _ in 0..200 {
             client.send_to(&[1u8; 1000], addr).expect("send");
         }
-        // The count rides on datagrams queued after the drops: empty the queue, then
-        // send one more.
+        // Empty the queue, then send one more.
         let mut batch = Datagrams::new();
         let mut queued = 0;
         while let Ok(n) = batch.recv(&server) {
@@ -348,9 +303,8 @@ mod tests {
         client.send_to(b"after", addr).expect("send");
         let got = recv_all(&mut batch, &server, 1);
         assert_eq!(got[0].0, b"after");
-        let drops = batch.kernel_drops(0).expect("a drop count");
+        let drops = crate::sys::socket_drops(&server).expect("a drop count");
         assert_eq!(drops as usize, 200 - queued);
-        assert!(batch.kernel_drops(batch.received()).is_none(), "past the received slots");
     }
 
     /// Nothing queued: WouldBlock, at once.

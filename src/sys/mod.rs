@@ -6,9 +6,8 @@
 //! - `rlimit`: RLIMIT_NOFILE (read it, raise the soft limit to the hard limit) and
 //!   RLIMIT_NPROC (read it).
 //! - `sockopt`: `IP_BIND_ADDRESS_NO_PORT`, so a source address is bound while the
-//!   kernel picks the port at `connect()` time, per destination; `SO_RXQ_OVFL`, so
-//!   received datagrams carry the socket's receive-queue drop count, and
-//!   `SO_MEMINFO`'s drop count, read once instead.
+//!   kernel picks the port at `connect()` time, per destination; `SO_MEMINFO`'s drop count
+//!   (the datagrams dropped on a full receive queue).
 //! - `mmsg`: [`Datagrams`], `recvmmsg`/`sendmmsg` over one preallocated batch (UDP
 //!   echo, up to [`BATCH`] datagrams per system call).
 //! - `process`: SIGTERM to one process, `PR_SET_PDEATHSIG` (a child dies with the
@@ -30,6 +29,4 @@ pub use mmsg::{Datagrams, BATCH, DATAGRAM_SLOT};
 pub use process::{clock_ticks_per_second, die_with_parent, signal, signal_group, terminate};
 pub use rlimit::{nofile_limit, nproc_limit, raise_nofile_limit, NofileLimit};
 pub use shared_memory::SharedCounters;
-pub use sockopt::{
-    bind_address_no_port, rxq_ovfl, set_bind_address_no_port, set_rxq_ovfl, socket_drops,
-};
+pub use sockopt::{bind_address_no_port, set_bind_address_no_port, socket_drops};

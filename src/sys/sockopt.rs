@@ -1,8 +1,8 @@
 //! The socket options socket2 lacks: `IP_BIND_ADDRESS_NO_PORT`, which lets a
 //! socket bind a source *address* while the kernel picks the source *port* at
 //! `connect()` time, so the port is shared across destinations instead of being
-//! reserved for every destination by `bind()`; and `SO_RXQ_OVFL`, which makes the
-//! kernel attach a socket's receive-queue drop count to the datagrams it delivers.
+//! reserved for every destination by `bind()`; and `SO_MEMINFO`'s drop count, the
+//! datagrams the kernel dropped on a socket's full receive queue.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -47,36 +47,14 @@ pub fn bind_address_no_port(socket: &impl AsRawFd) -> io::Result<bool> {
     Ok(value != 0)
 }
 
-/// Sets `SO_RXQ_OVFL`: every datagram received afterwards carries, in a control
-/// message, how many datagrams the kernel dropped on this socket's full receive queue
-/// (see `mmsg::Datagrams::kernel_drops`).
-pub fn set_rxq_ovfl(socket: &impl AsRawFd, on: bool) -> io::Result<()> {
-    let value: libc::c_int = on.into();
-    // SAFETY: as in `set_bind_address_no_port`: an open fd, a c_int on the stack, its
-    // exact size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RXQ_OVFL,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// `SO_MEMINFO` (asm-generic/socket.h: 55 on x86_64, aarch64 and riscv; libc does not
 /// define it).
 const SO_MEMINFO: libc::c_int = 55;
 
 /// The socket's drop count: `SO_MEMINFO`'s `SK_MEMINFO_DROPS`, the datagrams the
 /// kernel dropped on its full receive queue since it was made — the counter
-/// `SO_RXQ_OVFL` carries on every received datagram, read here once, when wanted,
-/// without a control message per datagram.
+/// `SO_RXQ_OVFL` would carry on every received datagram, read here once, when
+/// wanted, without a control message per datagram.
 pub fn socket_drops(socket: &impl AsRawFd) -> io::Result<u32> {
     // SK_MEMINFO_VARS is 9 today; room for a kernel that reports more.
     let mut info = [0u32; 16];
@@ -100,26 +78,6 @@ pub fn socket_drops(socket: &impl AsRawFd) -> io::Result<u32> {
         return Err(io::Error::other("SO_MEMINFO has no drop count on this kernel"));
     }
     Ok(info[drops])
-}
-
-/// Reads `SO_RXQ_OVFL` back.
-pub fn rxq_ovfl(socket: &impl AsRawFd) -> io::Result<bool> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: value and len are valid, writable, and len holds value's exact size.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RXQ_OVFL,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(value != 0)
 }
 
 #[cfg(test)]
@@ -159,15 +117,5 @@ mod tests {
         }
         assert!(queued < 200, "a 4 KiB queue cannot hold 200 datagrams");
         assert_eq!(socket_drops(&server).expect("SO_MEMINFO") as usize, 200 - queued);
-    }
-
-    /// SO_RXQ_OVFL is set on a real UDP socket and reads back.
-    #[test]
-    fn rxq_ovfl_round_trips() {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
-            .expect("socket");
-        assert!(!rxq_ovfl(&s).expect("get"));
-        set_rxq_ovfl(&s, true).expect("set");
-        assert!(rxq_ovfl(&s).expect("get"));
     }
 }

@@ -30,6 +30,8 @@ pub const SHARD_MISSING: &str = "SHARD_MISSING";
 pub struct Merged {
     pub result: RunResult,
     pub measurement: Measurement,
+    /// The shards (`I/N`) no part is, whose connections count as missing.
+    pub missing_shards: Vec<String>,
 }
 
 /// Merges `parts` (see the module doc); refuses parts that do not belong to one
@@ -46,7 +48,7 @@ pub fn combine(parts: &[Input]) -> Result<Merged, MergeError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut measurement = add(measured);
-    count_missing_shards(parts, &mut measurement);
+    let missing_shards = count_missing_shards(parts, &mut measurement);
     let first = &parts[0].result;
     let mut result = build_from(settings(parts), first.scenario.clone(), &measurement)
         .map_err(|e| MergeError::new("histograms", e))?;
@@ -65,25 +67,25 @@ pub fn combine(parts: &[Input]) -> Result<Merged, MergeError> {
     if parts.len() > 1 {
         result.agents = parts.iter().map(agent).collect();
     }
-    Ok(Merged { result, measurement })
+    Ok(Merged { result, measurement, missing_shards })
 }
 
 /// The connections of shards no part is: requested, and failed as [`SHARD_MISSING`].
-fn count_missing_shards(parts: &[Input], m: &mut Measurement) {
+/// Returns those shards (`I/N`).
+fn count_missing_shards(parts: &[Input], m: &mut Measurement) -> Vec<String> {
     let Some(crate::result::Shard { count, conns: Some(whole), .. }) = parts[0].result.config.shard
     else {
-        return;
+        return Vec::new();
     };
     let have: Vec<u64> =
         parts.iter().filter_map(|p| p.result.config.shard).map(|s| s.index).collect();
-    let missing: u64 = (0..count)
-        .filter(|i| !have.contains(i))
-        .map(|i| super::values::share(whole, i, count))
-        .sum();
-    if missing > 0 {
-        m.tally.requested += missing;
-        *m.tally.failed_by_errno.entry(SHARD_MISSING.to_string()).or_default() += missing;
+    let missing: Vec<u64> = (0..count).filter(|i| !have.contains(i)).collect();
+    let conns: u64 = missing.iter().map(|&i| super::values::share(whole, i, count)).sum();
+    if conns > 0 {
+        m.tally.requested += conns;
+        *m.tally.failed_by_errno.entry(SHARD_MISSING.to_string()).or_default() += conns;
     }
+    missing.iter().map(|i| format!("{i}/{count}")).collect()
 }
 
 /// The measurements added up, their seconds aligned by the wall clock.
@@ -327,7 +329,9 @@ pub(crate) mod tests {
     #[test]
     fn a_missing_shard_counts_as_missing_connections() {
         let (a, c) = (agent(0, 3, &[1_000], 0.0), agent(2, 3, &[2_000], 0.0));
-        let r = combine(&[input("a", a), input("c", c)]).expect("merges").result;
+        let merged = combine(&[input("a", a), input("c", c)]).expect("merges");
+        assert_eq!(merged.missing_shards, vec!["1/3"]);
+        let r = merged.result;
         assert_eq!((r.connections.requested, r.connections.established), (6, 4));
         assert_eq!(r.connections.failed_by_errno[SHARD_MISSING], 2);
         assert_eq!(r.exit_code, 1);
