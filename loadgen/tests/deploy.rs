@@ -74,6 +74,9 @@ fn ssh_agents_refuses_bad_arguments() {
         &["127.0.0.1:12000", "10"][..],
         &["127.0.0.1:12000", "x", "h"][..],
         &["127.0.0.1:12000", "1", "h1", "h2"][..],
+        // A host that ssh and scp would read as an option.
+        &["127.0.0.1:12000", "10", "-oProxyCommand=touch /tmp/x"][..],
+        &["127.0.0.1:12000", "10", "h1", ""][..],
     ] {
         let o = Command::new("bash").arg(&script).args(args).output().expect("run bash");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -92,6 +95,81 @@ fn script(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// MAX_S of each test that runs ssh-agents: a value no other process sleeps for, so
+/// a leftover watchdog (`sleep 3517`) can be found; one per test, as tests run at
+/// once.
+const WATCHDOG_S: &str = "3517";
+const WATCHDOG_COPY_S: &str = "3518";
+
+/// The `sleep MAX_S` processes running on this machine.
+fn watchdogs_left(max_s: &str) -> usize {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+    procs
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| c == format!("sleep\0{max_s}\0").as_bytes())
+        .count()
+}
+
+/// Fake `ssh HOST COMMAND` (runs COMMAND here) and `scp [HOST:]FROM [HOST:]TO` (a
+/// local copy), both taking the `--` that ends the options.
+fn fake_ssh(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let ssh = script(
+        dir,
+        "fake-ssh",
+        "#!/usr/bin/env bash\n[ \"$1\" = -- ] && shift\nshift\nexec bash -c \"$*\"\n",
+    );
+    let scp = script(
+        dir,
+        "fake-scp",
+        "#!/usr/bin/env bash\n[ \"$1\" = -- ] && shift\nexec cp \"${1#*:}\" \"${2#*:}\"\n",
+    );
+    (ssh, scp)
+}
+
+/// A copy that fails: one line naming the host and what failed, exit 1, no agent
+/// started, the host's private folder removed and no watchdog left behind.
+#[test]
+fn ssh_agents_says_when_a_copy_fails() {
+    let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    let dir = std::env::temp_dir().join(format!("loadgen-ssh-copy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("remote")).expect("mkdir");
+    let (ssh, _) = fake_ssh(&dir);
+    let scp = script(&dir, "failing-scp", "#!/usr/bin/env bash\nexit 1\n");
+    // stderr to a file and a bounded wait: a leftover watchdog holding a pipe open
+    // must fail the test, not hang it.
+    let log = dir.join("stderr");
+    let mut child = Command::new("bash")
+        .arg(top().join("scripts/deploy/ssh-agents"))
+        .args(["127.0.0.1:9", "10", "fake-a", "fake-b"])
+        .env("SSH", &ssh)
+        .env("SCP", &scp)
+        .env("LOADGEN", &loadgen)
+        .env("MAX_S", WATCHDOG_COPY_S)
+        .env("REMOTE_DIR", dir.join("remote"))
+        .env("OUT", dir.join("out"))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("a log file"))
+        .spawn()
+        .expect("run ssh-agents");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "ssh-agents did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&log).expect("read the log");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot copy") && err.contains("fake-a"), "{err}");
+    let left = std::fs::read_dir(dir.join("remote")).expect("remote dir").count();
+    assert_eq!(left, 0, "the private folder stays on the host");
+    assert_eq!(watchdogs_left(WATCHDOG_COPY_S), 0, "the watchdog's sleep outlived the run");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Two agents on fake hosts (ssh and scp replaced by local commands) against echod
 /// on 127.0.0.1: one merged result holding every connection, no mismatch, exit 0,
 /// and nothing of the agents left on the "hosts".
@@ -106,8 +184,7 @@ fn ssh_agents_merges_two_fake_hosts() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("remote")).expect("mkdir");
     // ssh HOST COMMAND: runs COMMAND here; scp [HOST:]FROM [HOST:]TO: a local copy.
-    let ssh = script(&dir, "fake-ssh", "#!/usr/bin/env bash\nshift\nexec bash -c \"$*\"\n");
-    let scp = script(&dir, "fake-scp", "#!/usr/bin/env bash\nexec cp \"${1#*:}\" \"${2#*:}\"\n");
+    let (ssh, scp) = fake_ssh(&dir);
     let mut server = Child::start(Spec::new(&echod).args([
         "--bind=127.0.0.1",
         "--port=0",
@@ -125,7 +202,7 @@ fn ssh_agents_merges_two_fake_hosts() {
         .env("SCP", &scp)
         .env("LOADGEN", &loadgen)
         .env("LEAD_S", "2")
-        .env("MAX_S", "60")
+        .env("MAX_S", WATCHDOG_S)
         .env("REMOTE_DIR", dir.join("remote"))
         .env("OUT", &out)
         .env("LOADGEN_FLAGS", "--duration 1s --warmup 500ms");
@@ -148,6 +225,83 @@ fn ssh_agents_merges_two_fake_hosts() {
         .filter(|n| !n.ends_with(".json"))
         .collect();
     assert!(left.is_empty(), "left on the hosts: {left:?}");
+    assert_eq!(watchdogs_left(WATCHDOG_S), 0, "the watchdog's sleep outlived the run");
     drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every pod of the Kubernetes file runs unprivileged (non-root, no privilege
+/// escalation, no capability, a read-only root) with limits on CPU and memory.
+#[test]
+fn k8s_pods_are_unprivileged_and_bounded() {
+    let text = std::fs::read_to_string(top().join("scripts/deploy/k8s-agents.yaml")).expect("read");
+    let docs = YamlLoader::load_from_str(&text).expect("valid YAML");
+    let jobs = docs_of(&docs, "Job", None);
+    assert_eq!(jobs.len(), 2, "the agents and the merge");
+    for job in jobs {
+        let name = job["metadata"]["name"].as_str().unwrap_or("?");
+        let pod = &job["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true), "{name}");
+        assert_eq!(pod["securityContext"]["seccompProfile"]["type"].as_str(), Some("RuntimeDefault"));
+        for c in pod["containers"].as_vec().expect("containers") {
+            let sc = &c["securityContext"];
+            assert_eq!(sc["allowPrivilegeEscalation"].as_bool(), Some(false), "{name}");
+            assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
+            assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"), "{name}");
+            for r in ["cpu", "memory"] {
+                assert!(c["resources"]["limits"][r].as_str().is_some(), "{name}: limits.{r}");
+                assert!(c["resources"]["requests"][r].as_str().is_some(), "{name}: requests.{r}");
+            }
+        }
+    }
+}
+
+/// The Kubernetes version the manifests are validated against.
+const K8S_VERSION: &str = "1.37.0";
+
+/// Runs `kubernetes-validate --strict` (PyPI's package, which carries the API
+/// schemas: nothing is fetched) on `file`; None, with the reason printed, where the
+/// package is missing.
+fn kubernetes_validate(file: &std::path::Path) -> Option<std::process::Output> {
+    let probe = Command::new("python3").args(["-c", "import kubernetes_validate"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: the Python package kubernetes-validate is missing (pip install kubernetes-validate)");
+        return None;
+    }
+    let o = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict", "-k", K8S_VERSION])
+        .arg(file)
+        .output()
+        .expect("run kubernetes-validate");
+    Some(o)
+}
+
+/// Every manifest under scripts/deploy/ passes the real Kubernetes API schemas,
+/// strictly (no unknown field), and the validator does refuse a broken copy.
+#[test]
+fn k8s_manifests_pass_the_api_schemas() {
+    let deploy = top().join("scripts/deploy");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&deploy)
+        .expect("scripts/deploy")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.to_string_lossy().contains("k8s"))
+        .collect();
+    manifests.sort();
+    assert!(!manifests.is_empty());
+    for file in &manifests {
+        let Some(o) = kubernetes_validate(file) else { return };
+        let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{}: {out}", file.display());
+        assert!(out.contains("passed"), "{out}");
+    }
+    // The check is real: a field the API does not know fails it.
+    let dir = std::env::temp_dir().join(format!("loadgen-k8s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let broken = dir.join("broken.yaml");
+    let text = std::fs::read_to_string(&manifests[0]).expect("read");
+    std::fs::write(&broken, text.replacen("completionMode: Indexed", "completionMode: Indexed\n  completionz: 4", 1))
+        .expect("write");
+    let o = kubernetes_validate(&broken).expect("the package was there a moment ago");
+    assert!(!o.status.success(), "an unknown field passed");
     let _ = std::fs::remove_dir_all(&dir);
 }
