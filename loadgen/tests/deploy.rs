@@ -242,7 +242,10 @@ fn k8s_pods_are_unprivileged_and_bounded() {
         let name = job["metadata"]["name"].as_str().unwrap_or("?");
         let pod = &job["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true), "{name}");
-        assert_eq!(pod["securityContext"]["seccompProfile"]["type"].as_str(), Some("RuntimeDefault"));
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"].as_str(),
+            Some("RuntimeDefault")
+        );
         for c in pod["containers"].as_vec().expect("containers") {
             let sc = &c["securityContext"];
             assert_eq!(sc["allowPrivilegeEscalation"].as_bool(), Some(false), "{name}");
@@ -284,13 +287,16 @@ fn k8s_manifests_pass_the_api_schemas() {
     let mut manifests: Vec<PathBuf> = std::fs::read_dir(&deploy)
         .expect("scripts/deploy")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.to_string_lossy().contains("k8s"))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yaml") && p.to_string_lossy().contains("k8s")
+        })
         .collect();
     manifests.sort();
     assert!(!manifests.is_empty());
     for file in &manifests {
         let Some(o) = kubernetes_validate(file) else { return };
-        let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        let out =
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{}: {out}", file.display());
         assert!(out.contains("passed"), "{out}");
     }
@@ -299,9 +305,80 @@ fn k8s_manifests_pass_the_api_schemas() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     let broken = dir.join("broken.yaml");
     let text = std::fs::read_to_string(&manifests[0]).expect("read");
-    std::fs::write(&broken, text.replacen("completionMode: Indexed", "completionMode: Indexed\n  completionz: 4", 1))
-        .expect("write");
+    std::fs::write(
+        &broken,
+        text.replacen("completionMode: Indexed", "completionMode: Indexed\n  completionz: 4", 1),
+    )
+    .expect("write");
     let o = kubernetes_validate(&broken).expect("the package was there a moment ago");
     assert!(!o.status.success(), "an unknown field passed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--shard auto` against echod on 127.0.0.1: Slurm's variables give shard 1 of 2,
+/// said on stderr and recorded in the result (its share of the connections); with
+/// no scheduler's variables, or two that disagree, one line and exit 2.
+#[test]
+fn shard_auto_reads_the_schedulers_environment() {
+    use echod::child::{Child, Spec};
+    use std::time::Duration;
+    let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    let echod = loadgen.with_file_name("echod");
+    let mut server = Child::start(Spec::new(&echod).args([
+        "--bind=127.0.0.1",
+        "--port=0",
+        "--workers=1",
+        "--no-pin",
+    ]))
+    .expect("start echod");
+    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
+    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let dir = std::env::temp_dir().join(format!("loadgen-shard-auto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let json = dir.join("agent.json");
+    let run = |vars: &[(&str, &str)]| {
+        let mut c = Command::new(&loadgen);
+        c.args(["--target", &addr, "--conns", "6", "--duration", "300ms", "--warmup", "100ms"])
+            .args(["--shard", "auto", "--quiet", "--json"])
+            .arg(&json);
+        for v in [
+            "JOB_COMPLETION_INDEX",
+            "NOMAD_ALLOC_INDEX",
+            "SLURM_PROCID",
+            "AWS_BATCH_JOB_NODE_INDEX",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(vars.iter().copied()).output().expect("run loadgen")
+    };
+    let o = run(&[("SLURM_PROCID", "1"), ("SLURM_NTASKS", "2")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("--shard auto: shard 1/2 from Slurm (SLURM_PROCID=1, SLURM_NTASKS=2)"),
+        "{err}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the result")).expect("JSON");
+    assert_eq!(result["config"]["shard"]["index"], 1, "{result}");
+    assert_eq!(result["config"]["shard"]["count"], 2);
+    assert_eq!(result["connections"]["established"], 3, "its share of 6");
+
+    for vars in [
+        &[][..],
+        &[
+            ("SLURM_PROCID", "1"),
+            ("SLURM_NTASKS", "2"),
+            ("JOB_COMPLETION_INDEX", "0"),
+            ("JOB_COMPLETIONS", "2"),
+        ][..],
+    ] {
+        let o = run(vars);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{vars:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("--shard"), "{err}");
+    }
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

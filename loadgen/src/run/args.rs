@@ -103,8 +103,9 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto", value_parser = values::parse_processes)]
     pub processes: Processes,
     /// This agent's part of a run over several hosts, I of N (0-based): its share of
-    /// --conns and --rate, and connection ids of its own.
-    #[arg(long, value_name = "I/N", value_parser = values::parse_shard)]
+    /// --conns and --rate, and connection ids of its own. `auto`: from the
+    /// scheduler's environment (Kubernetes Indexed Job, Nomad, Slurm, AWS Batch).
+    #[arg(long, value_name = "I/N|auto", value_parser = values::parse_shard)]
     pub shard: Option<Part>,
     /// Connect first, then begin the warm-up at TIME (RFC 3339 or Unix seconds), so
     /// agents on several hosts measure the same seconds.

@@ -57,6 +57,7 @@ mod payload;
 mod phase;
 pub mod processes;
 mod schedule;
+mod scheduler;
 mod scratch;
 mod served;
 mod start_at;
