@@ -160,3 +160,99 @@ fn sigterm_stops_everything() {
     assert!(left.is_empty(), "still running: {left:?}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Eight agents: every one's lateness against the start time is in testbed.json
+/// (min, median, max over the eight) and in the text; the figures themselves are
+/// measured in benchmarks, not asserted here.
+#[test]
+fn eight_agents_report_their_start_skew() {
+    echod_is_built();
+    let out = out_dir("eight");
+    let args = ["--agents", "8", "--conns", "400", "--warmup", "500ms", "--duration", "1s"];
+    let o = testbed(&[&args[..], &["--port", "12720"]].concat(), &out);
+    if let Some(reason) = cannot_make_namespaces(&o) {
+        println!("skipped: {reason}");
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", common::stderr(&o));
+    let tb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("testbed.json")).expect("read"))
+            .expect("JSON");
+    let agents = tb["agents"].as_array().expect("agents");
+    assert_eq!(agents.len(), 8);
+    let late: Vec<f64> =
+        agents.iter().map(|a| a["summary"]["late_ms"].as_f64().expect("late_ms")).collect();
+    let skew = &tb["start_skew"];
+    assert_eq!(skew["agents"], 8, "{tb}");
+    let max = late.iter().copied().fold(f64::MIN, f64::max);
+    assert_eq!(skew["max_ms"].as_f64(), Some(max));
+    assert!(stdout.contains("start: 8 agents began their warm-up"), "{stdout}");
+    println!("start skew of 8 agents: {skew}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// An agent killed mid-run (SIGKILL) is a missing shard: the others finish, the
+/// merged result counts its connections requested and not established, the run
+/// says which agent and exits 1; nothing waits on it.
+#[test]
+fn a_killed_agent_is_a_missing_shard() {
+    echod_is_built();
+    let out = out_dir("killed");
+    let out_text = out.to_str().expect("UTF-8").to_string();
+    let args = [
+        "testbed",
+        "--agents",
+        "3",
+        "--conns",
+        "30",
+        "--warmup",
+        "500ms",
+        "--duration",
+        "4s",
+        "--port",
+        "12730",
+    ];
+    let mut run =
+        common::spawn(&[&args[..], &["--out", &out_text]].concat(), &std::env::temp_dir(), None);
+    // Agent 1's process: its command line names its result file in the out folder.
+    let victim = format!("{out_text}/agent-1.json");
+    let find = || {
+        std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()).find_map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            (cmd.contains(&victim) && cmd.contains("--shard")).then_some(pid)
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut pid = None;
+    while pid.is_none() && std::time::Instant::now() < deadline && run.child.running() {
+        pid = find();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(pid) = pid else {
+        let (_, _, err) = run.finish(Duration::from_secs(30));
+        println!("skipped: agent 1 did not start: {}", err.join(" / "));
+        return;
+    };
+    // Into its run: connected, and most likely measuring.
+    std::thread::sleep(Duration::from_millis(2500));
+    let killed = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill {pid}");
+    let (code, stdout, err) = run.finish(Duration::from_secs(90));
+    assert_eq!(code, Some(1), "{stdout:?} {err:?}");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(name)).expect(name)).expect(name)
+    };
+    let tb = read("testbed.json");
+    let problems = tb["problems"].to_string();
+    assert!(problems.contains("agent 1 was killed by signal 9"), "{problems}");
+    let agents = tb["agents"].as_array().expect("agents");
+    assert_eq!(agents[0]["exit_code"], 0, "{tb}");
+    assert_eq!(agents[2]["exit_code"], 0, "{tb}");
+    let merged = read("merged.json");
+    assert_eq!(merged["connections"]["requested"], 30, "{merged}");
+    assert_eq!(merged["connections"]["established"], 20, "the two others' shares");
+    let _ = std::fs::remove_dir_all(&out);
+}

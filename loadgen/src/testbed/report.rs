@@ -32,6 +32,9 @@ pub struct TestbedReport {
     pub merged: Option<PathBuf>,
     /// The merged result's headline figures.
     pub merged_summary: Option<Summary>,
+    /// How late the agents began their warm-up against the start time T.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_skew: Option<StartSkew>,
     /// The server's view while the agents were connected (the fullest seen).
     pub server_view: Option<ServerView>,
     /// What went wrong (empty: exit 0).
@@ -84,6 +87,34 @@ pub struct Summary {
     pub mismatches: u64,
     /// The exit code the result records.
     pub exit_code: i32,
+    /// How late its warm-up began against `--start-at`, ms (its clock's record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_ms: Option<f64>,
+}
+
+/// How late the agents began against the start time T, over the agents that wrote
+/// a result: what "every agent measures the same seconds" holds to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartSkew {
+    /// Agents whose lateness is known.
+    pub agents: usize,
+    /// The earliest agent's lateness, ms.
+    pub min_ms: f64,
+    /// The median agent's, ms.
+    pub p50_ms: f64,
+    /// The latest agent's (p100), ms.
+    pub max_ms: f64,
+}
+
+impl StartSkew {
+    /// The skew of `agents`' lateness (None: no agent's is known).
+    pub fn of(agents: &[AgentEntry]) -> Option<StartSkew> {
+        let mut late: Vec<f64> =
+            agents.iter().filter_map(|a| a.summary.as_ref()?.late_ms).collect();
+        late.sort_by(f64::total_cmp);
+        let (min_ms, max_ms) = (*late.first()?, *late.last()?);
+        Some(StartSkew { agents: late.len(), min_ms, p50_ms: late[(late.len() - 1) / 2], max_ms })
+    }
 }
 
 impl Summary {
@@ -97,6 +128,7 @@ impl Summary {
             p99_us: r.latency_us.p99,
             mismatches: r.errors.mismatch,
             exit_code: r.exit_code,
+            late_ms: r.clock.as_ref().and_then(|c| c.late_s).map(|l| l * 1e3),
         }
     }
 }
@@ -178,6 +210,13 @@ pub fn render(r: &TestbedReport) -> String {
         }
         None => s.push_str("merged: none\n"),
     }
+    if let Some(k) = &r.start_skew {
+        let _ = writeln!(
+            s,
+            "start: {} agents began their warm-up {:.2} to {:.2} ms after the start time (median {:.2} ms)",
+            k.agents, k.min_ms, k.max_ms, k.p50_ms
+        );
+    }
     render_view(&mut s, r.server_view.as_ref());
     for p in &r.problems {
         let _ = writeln!(s, "problem: {p}");
@@ -226,6 +265,7 @@ mod tests {
             p99_us: 90.0,
             mismatches,
             exit_code,
+            late_ms: None,
         }
     }
 
@@ -238,5 +278,29 @@ mod tests {
         assert_eq!(merged_problems(&summary(200, 150, 0, 1), 200).len(), 1);
         assert_eq!(merged_problems(&summary(100, 100, 0, 0), 200).len(), 1);
         assert_eq!(merged_problems(&summary(200, 200, 0, 1), 200).len(), 1);
+    }
+
+    /// The skew is over the agents whose lateness is known: min, median, max.
+    #[test]
+    fn start_skew_is_over_the_known_agents() {
+        let agent = |late_ms: Option<f64>, with_result: bool| AgentEntry {
+            index: 0,
+            host: "agent-0".into(),
+            addr: "198.18.0.2".into(),
+            conns: 1,
+            exit_code: Some(0),
+            result: None,
+            log: PathBuf::new(),
+            summary: with_result.then(|| Summary { late_ms, ..summary(1, 1, 0, 0) }),
+        };
+        assert_eq!(StartSkew::of(&[agent(None, true), agent(None, false)]), None);
+        let k = StartSkew::of(&[
+            agent(Some(3.0), true),
+            agent(Some(0.5), true),
+            agent(None, false),
+            agent(Some(1.0), true),
+        ])
+        .expect("three known");
+        assert_eq!((k.agents, k.min_ms, k.p50_ms, k.max_ms), (3, 0.5, 1.0, 3.0));
     }
 }

@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use echod::child::{Child, Out, Spec, Stop};
 
 use super::net::Testbed;
-use super::report::{self, AgentEntry, HostEntry, Summary, TestbedReport};
+use super::report::{self, AgentEntry, HostEntry, StartSkew, Summary, TestbedReport};
 use super::view::ServerView;
 use super::Plan;
 use crate::result::RunResult;
@@ -92,6 +92,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<u8> {
             .iter()
             .map(|h| HostEntry { name: h.name.clone(), addr: h.addr.to_string() })
             .collect(),
+        start_skew: StartSkew::of(&agent_entries),
         agents: agent_entries,
         merged: merged.as_ref().map(|_| plan.merged_json()),
         merged_summary: merged,
@@ -197,6 +198,9 @@ fn watch(
             }
             match a.status {
                 None => running += 1,
+                // Killed by a signal (an OOM kill, an operator): its shard is
+                // missing from the merge, the others go on measuring.
+                Some(s) if s.code().is_none() => {}
                 Some(s) if !matches!(s.code(), Some(0 | 1)) => broken = Some(a.index),
                 Some(_) => {}
             }
@@ -302,7 +306,13 @@ fn agent_entry(plan: &Plan, bed: &Testbed, a: &Agent, problems: &mut Vec<String>
         }
     };
     let exit = a.status.and_then(|s| s.code());
-    if exit != Some(0) {
+    let killed = a.status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s));
+    if let Some(sig) = killed {
+        problems.push(format!(
+            "agent {} was killed by signal {sig}: its shard is missing from the merged result",
+            a.index
+        ));
+    } else if exit != Some(0) {
         let how = a.status.map_or("did not end".to_string(), |s| s.to_string());
         problems.push(format!(
             "agent {} {how}; see {}",
