@@ -25,15 +25,20 @@ fn claim_of(pod: &Yaml) -> Option<&str> {
     pod["volumes"][0]["persistentVolumeClaim"]["claimName"].as_str()
 }
 
-/// The agents are an Indexed Job of N pods whose shard is `$JOB_COMPLETION_INDEX/N`
-/// with N from the ConfigMap, all sharing START_AT and RUN_ID; the merge Job reads
-/// the same volume and runs `loadgen merge`.
+/// The agents are an Indexed Job of N pods, N the ConfigMap's JOB_COMPLETIONS (what
+/// `--shard auto` reads beside the Job's JOB_COMPLETION_INDEX), loadgen itself the
+/// container's command (no shell in front), all sharing START_AT and RUN_ID; the
+/// merge Job reads the same volume and runs `loadgen merge`.
 #[test]
 fn k8s_job_shards_agree() {
     let text = std::fs::read_to_string(top().join("scripts/deploy/k8s-agents.yaml")).expect("read");
     let docs = YamlLoader::load_from_str(&text).expect("valid YAML");
     let config = docs_of(&docs, "ConfigMap", None)[0];
-    let agents: i64 = config["data"]["AGENTS"].as_str().expect("AGENTS").parse().expect("a number");
+    let agents: i64 = config["data"]["JOB_COMPLETIONS"]
+        .as_str()
+        .expect("JOB_COMPLETIONS")
+        .parse()
+        .expect("a number");
     assert!(config["data"]["START_AT"].as_str().is_some());
     assert!(config["data"]["RUN_ID"].as_str().is_some());
     let claim = docs_of(&docs, "PersistentVolumeClaim", None)[0]["metadata"]["name"].as_str();
@@ -42,25 +47,32 @@ fn k8s_job_shards_agree() {
     let job = docs_of(&docs, "Job", Some("loadgen-agents"))[0];
     let spec = &job["spec"];
     assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
-    assert_eq!(spec["completions"].as_i64(), Some(agents), "completions = AGENTS");
-    assert_eq!(spec["parallelism"].as_i64(), Some(agents), "parallelism = AGENTS");
+    assert_eq!(spec["completions"].as_i64(), Some(agents), "completions = JOB_COMPLETIONS");
+    assert_eq!(spec["parallelism"].as_i64(), Some(agents), "parallelism = JOB_COMPLETIONS");
     assert!(spec["activeDeadlineSeconds"].as_i64().is_some(), "bounded");
     let pod = &spec["template"]["spec"];
-    let script = pod["containers"][0]["command"][2].as_str().expect("a script");
+    let container = &pod["containers"][0];
+    assert_eq!(container["command"][0].as_str(), Some("loadgen"), "loadgen is PID 1");
+    assert_eq!(container["command"].as_vec().map(Vec::len), Some(1));
+    let args: Vec<&str> =
+        container["args"].as_vec().expect("args").iter().filter_map(Yaml::as_str).collect();
     for part in [
-        "--shard \"$JOB_COMPLETION_INDEX/$AGENTS\"",
-        "--start-at \"$START_AT\"",
-        "--run-id \"$RUN_ID\"",
-        "agent-$JOB_COMPLETION_INDEX.json",
+        "--shard=auto",
+        "--start-at=$(START_AT)",
+        "--run-id=$(RUN_ID)",
+        "--json=/results/$(RUN_ID)-agent-$(JOB_COMPLETION_INDEX).json",
     ] {
-        assert!(script.contains(part), "{part}: {script}");
+        assert!(args.contains(&part), "{part}: {args:?}");
     }
     assert_eq!(claim_of(pod), claim, "the agents write to the claim");
 
     let merge = docs_of(&docs, "Job", Some("loadgen-merge"))[0];
     let pod = &merge["spec"]["template"]["spec"];
     let script = pod["containers"][0]["command"][2].as_str().expect("a script");
-    assert!(script.contains("loadgen merge \"$dir\"/agent-*.json --out \"$dir/merged.json\""));
+    assert!(script.contains(
+        "loadgen merge /results/\"$RUN_ID\"-agent-*.json --out /results/\"$RUN_ID\"-merged.json"
+    ));
+    assert!(script.contains("$JOB_COMPLETIONS"), "waits for every agent");
     assert!(merge["spec"]["activeDeadlineSeconds"].as_i64().is_some(), "bounded");
     assert_eq!(claim_of(pod), claim, "the merge reads the same claim");
 }
@@ -379,6 +391,117 @@ fn shard_auto_reads_the_schedulers_environment() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains("--shard"), "{err}");
     }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The Indexed Job run as Kubernetes would run it, on this machine: each pod's
+/// `args` with `$(VAR)` expanded from the ConfigMap and JOB_COMPLETION_INDEX (no
+/// shell), TARGET an echod on 127.0.0.1, /results a temporary folder, the run
+/// shortened to a second; then the merge Job's script. Every agent finds its shard
+/// by `--shard auto` and the merge holds every connection.
+#[test]
+fn k8s_job_runs_as_written() {
+    use echod::child::{Child, Spec};
+    use std::time::Duration;
+    let text = std::fs::read_to_string(top().join("scripts/deploy/k8s-agents.yaml")).expect("read");
+    let docs = YamlLoader::load_from_str(&text).expect("valid YAML");
+    let job = docs_of(&docs, "Job", Some("loadgen-agents"))[0];
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<String> = container["args"]
+        .as_vec()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let merge_job = docs_of(&docs, "Job", Some("loadgen-merge"))[0];
+    let merge_script = merge_job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+        .as_str()
+        .expect("script");
+
+    let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    let echod = loadgen.with_file_name("echod");
+    let mut server = Child::start(Spec::new(&echod).args([
+        "--bind=127.0.0.1",
+        "--port=0",
+        "--workers=1",
+        "--no-pin",
+    ]))
+    .expect("start echod");
+    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
+    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let dir = std::env::temp_dir().join(format!("loadgen-k8s-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
+    std::os::unix::fs::symlink(&loadgen, dir.join("bin/loadgen")).expect("loadgen on PATH");
+    let results = dir.join("results");
+    std::fs::create_dir_all(&results).expect("mkdir");
+    let start_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3;
+    let env = |index: usize| -> Vec<(String, String)> {
+        [
+            ("TARGET", addr.clone()),
+            ("CONNS", "10".to_string()),
+            ("JOB_COMPLETIONS", "2".to_string()),
+            ("START_AT", start_at.to_string()),
+            ("RUN_ID", "k8s-test".to_string()),
+            ("JOB_COMPLETION_INDEX", index.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    };
+    // Kubernetes' $(VAR) expansion; the run shortened; /results moved here.
+    let expand = |arg: &str, env: &[(String, String)]| -> String {
+        let mut a = arg.replace("/results/", &format!("{}/", results.display()));
+        for (k, v) in env {
+            a = a.replace(&format!("$({k})"), v);
+        }
+        match a.split_once('=') {
+            Some(("--duration", _)) => "--duration=1s".to_string(),
+            Some(("--warmup", _)) => "--warmup=200ms".to_string(),
+            _ => a,
+        }
+    };
+    let agents: Vec<std::process::Child> = (0..2)
+        .map(|i| {
+            let env = env(i);
+            let argv: Vec<String> = args.iter().map(|a| expand(a, &env)).collect();
+            assert!(argv.iter().all(|a| !a.contains("$(")), "unexpanded: {argv:?}");
+            Command::new(&loadgen)
+                .args(&argv)
+                .env_clear()
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start an agent")
+        })
+        .collect();
+    for (i, a) in agents.into_iter().enumerate() {
+        let o = a.wait_with_output().expect("agent ends");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "agent {i}: {err}");
+        assert!(err.contains(&format!("shard {i}/2 from Kubernetes")), "{err}");
+    }
+    let script = merge_script.replace("/results/", &format!("{}/", results.display()));
+    let path =
+        format!("{}:{}", dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let o = Command::new("sh")
+        .args(["-c", &script])
+        .env("PATH", path)
+        .envs(env(0))
+        .output()
+        .expect("run the merge script");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("k8s-test-merged.json")).expect("merged"),
+    )
+    .expect("JSON");
+    assert_eq!(merged["connections"]["established"], 10, "{merged}");
+    assert_eq!(merged["errors"]["mismatch"], 0);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
