@@ -505,3 +505,102 @@ fn k8s_job_runs_as_written() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Slurm batch script under a stand-in `srun` that starts SLURM_NTASKS tasks
+/// here, each with its SLURM_PROCID (as srun does): every agent finds its shard by
+/// `--shard auto`, and the script's merge holds every connection.
+#[test]
+fn slurm_script_runs_every_task_and_merges() {
+    use echod::child::{Child, Spec};
+    use std::time::Duration;
+    let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    let echod = loadgen.with_file_name("echod");
+    let mut server = Child::start(Spec::new(&echod).args([
+        "--bind=127.0.0.1",
+        "--port=0",
+        "--workers=1",
+        "--no-pin",
+    ]))
+    .expect("start echod");
+    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
+    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let dir = std::env::temp_dir().join(format!("loadgen-slurm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
+    // srun [OPTIONS] COMMAND...: COMMAND once per task, in the background, then the
+    // worst exit code.
+    script(
+        &dir.join("bin"),
+        "srun",
+        "#!/usr/bin/env bash\nwhile [[ $1 == -* ]]; do shift; done\nrc=0\n\
+         for ((i = 0; i < SLURM_NTASKS; i++)); do SLURM_PROCID=$i \"$@\" & done\n\
+         for ((i = 0; i < SLURM_NTASKS; i++)); do wait -n || rc=$?; done\nexit $rc\n",
+    );
+    let path =
+        format!("{}:{}", dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = dir.join("out");
+    let o = Command::new("bash")
+        .arg(top().join("scripts/deploy/slurm-agents.sbatch"))
+        .env("PATH", path)
+        .env("SLURM_NTASKS", "3")
+        .env("SLURM_JOB_ID", "77")
+        .env("TARGET", &addr)
+        .env("CONNS", "12")
+        .env("LEAD_S", "2")
+        .env("LOADGEN", &loadgen)
+        .env("LOADGEN_FLAGS", "--duration 1s --warmup 200ms")
+        .env("OUT", &out)
+        .output()
+        .expect("run the script");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for i in 0..3 {
+        assert!(err.contains(&format!("shard {i}/3 from Slurm")), "{err}");
+        assert!(out.join(format!("agent-{i}.json")).is_file());
+    }
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("merged.json")).expect("merged"))
+            .expect("JSON");
+    assert_eq!(merged["connections"]["established"], 12, "{merged}");
+    assert_eq!(merged["config"]["run_id"], "slurm-77");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The Nomad job file parses as HCL (with PyPI's python-hcl2, where it is
+/// installed), its group's `count` equals the NOMAD_GROUP_COUNT it sets for
+/// `--shard auto`, and each task runs loadgen itself with its shard read from Nomad.
+#[test]
+fn nomad_job_counts_agree() {
+    let file = top().join("scripts/deploy/nomad-agents.nomad.hcl");
+    let probe = Command::new("python3").args(["-c", "import hcl2"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!("skipped: the Python package python-hcl2 is missing (pip install python-hcl2)");
+        return;
+    }
+    // Labels and strings without python-hcl2 8's quotes and bookkeeping keys.
+    let to_json = "import hcl2, json, sys\n\
+        def bare(v):\n\
+        \x20   if isinstance(v, dict):\n\
+        \x20       return {k.strip('\"'): bare(x) for k, x in v.items() if not k.startswith('__')}\n\
+        \x20   if isinstance(v, list):\n\
+        \x20       return [bare(x) for x in v]\n\
+        \x20   return v.strip('\"') if isinstance(v, str) else v\n\
+        print(json.dumps(bare(hcl2.load(open(sys.argv[1])))))";
+    let o = Command::new("python3").args(["-c", to_json]).arg(&file).output().expect("python3");
+    assert!(o.status.success(), "not HCL: {}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let job = &doc["job"][0]["loadgen-agents"];
+    assert_eq!(job["type"], "batch", "{doc}");
+    let group = &job["group"][0]["agents"];
+    let count = group["count"].as_i64().expect("a count");
+    let task = &group["task"][0]["loadgen"];
+    let env_count = task["env"][0]["NOMAD_GROUP_COUNT"].as_str().expect("NOMAD_GROUP_COUNT");
+    assert_eq!(env_count.parse::<i64>().ok(), Some(count), "count = NOMAD_GROUP_COUNT");
+    assert_eq!(task["config"][0]["command"], "loadgen");
+    let args = task["config"][0]["args"].to_string();
+    for part in ["--shard=auto", "--start-at=${var.start_at}", "--run-id=${var.run_id}"] {
+        assert!(args.contains(part), "{part}: {args}");
+    }
+    assert_eq!(group["restart"][0]["attempts"], 0, "a retried agent would miss START_AT");
+}
