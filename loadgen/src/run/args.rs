@@ -105,7 +105,7 @@ pub struct RunArgs {
     /// This agent's part of a run over several hosts, I of N (0-based): its share of
     /// --conns and --rate, and connection ids of its own. `auto`: from the
     /// scheduler's environment (Kubernetes Indexed Job, Nomad, Slurm, AWS Batch).
-    #[arg(long, value_name = "I/N|auto", value_parser = values::parse_shard)]
+    #[arg(long, value_name = "I/N|auto", value_parser = super::scheduler::parse_shard)]
     pub shard: Option<Part>,
     /// Connect first, then begin the warm-up at TIME (RFC 3339 or Unix seconds), so
     /// agents on several hosts measure the same seconds.

@@ -11,6 +11,8 @@
 //! | Slurm | `SLURM_PROCID` | `SLURM_NTASKS` |
 //! | AWS Batch multi-node | `AWS_BATCH_JOB_NODE_INDEX` | `AWS_BATCH_JOB_NUM_NODES` |
 //!
+//! `--shard I/N` is read here too, so the flag has one parser.
+//!
 //! Invariants: exactly one answer or one refusal naming the variables; where
 //! several schedulers' variables are set (a Slurm step inside a pod, say) they must
 //! agree, else the refusal names both.
@@ -42,6 +44,19 @@ const SCHEDULERS: [Scheduler; 4] = [
 /// The most agents a run may have: far beyond any real run, and small enough that
 /// a scan over the shards (merge's missing-shard list) stays instant.
 pub const MAX_SHARDS: u64 = 100_000;
+
+/// `--shard I/N`: this agent's part, the index below the count (0-based); `auto`:
+/// from the scheduler's environment ([`super::scheduler`]), saying which it read.
+pub fn parse_shard(text: &str) -> Result<Part, String> {
+    if text == "auto" {
+        let (part, said) = shard_from_env(|k| std::env::var(k).ok())?;
+        eprintln!("loadgen: --shard auto: shard {part} from {said}");
+        return Ok(part);
+    }
+    super::values::parse_child(text).map_err(|_| {
+        format!("'{text}' is not a shard: use I/N with I from 0 to N-1, e.g. 0/3, 1/3, 2/3")
+    })
+}
 
 /// The shard the environment (`lookup`) gives, with a line saying where it came
 /// from; or a one-line refusal naming the variables to set.

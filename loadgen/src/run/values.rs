@@ -292,19 +292,6 @@ pub fn fmt_processes(p: Processes) -> String {
     }
 }
 
-/// `--shard I/N`: this agent's part, the index below the count (0-based); `auto`:
-/// from the scheduler's environment ([`super::scheduler`]), saying which it read.
-pub fn parse_shard(text: &str) -> Result<Part, String> {
-    if text == "auto" {
-        let (part, said) = super::scheduler::shard_from_env(|k| std::env::var(k).ok())?;
-        eprintln!("loadgen: --shard auto: shard {part} from {said}");
-        return Ok(part);
-    }
-    parse_child(text).map_err(|_| {
-        format!("'{text}' is not a shard: use I/N with I from 0 to N-1, e.g. 0/3, 1/3, 2/3")
-    })
-}
-
 /// `--run-id`: 1 to 64 letters, digits, `.`, `_`, `:` or `-` (it names files).
 pub fn parse_run_id(text: &str) -> Result<String, String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || ".-_:".contains(c);
