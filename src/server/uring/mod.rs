@@ -16,8 +16,9 @@
 //! Shutdown: the worker's mio poll keeps only the shutdown waker (the listener is
 //! the ring's); a poll request on its descriptor completes when the waker fires.
 //! The loop then cancels every request and waits until the kernel has let go of
-//! every buffer (at most [`EXIT_WAIT`]) before the buffers are freed, then closes
-//! the connections.
+//! every buffer (at most [`EXIT_WAIT`]) before the buffers are freed, unregisters
+//! the listener from the ring (so the port is free the moment echod exits, not when
+//! the kernel gets round to tearing the ring down), then closes the connections.
 
 mod chain;
 mod conn;
@@ -143,7 +144,11 @@ impl UringWorker {
         };
         let result = worker.serve();
         let Loop { base, live, conns, counters, .. } = worker;
-        live.finish(EXIT_WAIT); // if not every request ended, the ring leaks its buffers
+        if !live.finish(EXIT_WAIT) {
+            // Not every request ended: the ring leaks its buffers, and may still hold
+            // the listener until the kernel tears it down after echod has exited.
+            release_listener(&base.acceptor.listener);
+        }
         close_all(base, conns, &counters);
         result
     }
@@ -280,6 +285,15 @@ impl Loop<'_, '_> {
     }
 }
 
+/// Takes the listener out of the listening table now, whoever else still holds
+/// it: shutdown(2) of a listening socket stops it listening (the kernel's
+/// `inet_csk_listen_stop`), so a new listener binds the port at once (both set
+/// SO_REUSEADDR, and this one no longer listens), however long the ring keeps its
+/// reference. A failure leaves nothing worse than before: ignored.
+fn release_listener(listener: &mio::net::TcpListener) {
+    let _ = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Both);
+}
+
 /// Shutdown: close every connection and publish the counters once more.
 fn close_all(base: &mut WorkerBase, mut conns: Slab<Conn>, counters: &Counters) {
     for conn in conns.drain() {
@@ -292,6 +306,27 @@ fn close_all(base: &mut WorkerBase, mut conns: Slab<Conn>, counters: &Counters) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listener the ring still holds (fixed file, multishot accept in flight) no
+    /// longer keeps its port once released: a plain listener binds it.
+    #[test]
+    fn released_listener_frees_the_port() {
+        let Ok(features) = probe() else {
+            eprintln!("skipped: io_uring is not usable here");
+            return;
+        };
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let addr = std_listener.local_addr().expect("addr");
+        let listener = mio::net::TcpListener::from_std(std_listener);
+        let mut ring = Ring::new(&features, sizes(64), listener.as_raw_fd()).expect("ring");
+        let mut live = ring.start(false).expect("start");
+        live.accept(true).expect("accept");
+        live.wait(Some(Duration::from_millis(10))).expect("submit");
+        assert!(std::net::TcpListener::bind(addr).is_err(), "listening still");
+        release_listener(&listener);
+        assert!(std::net::TcpListener::bind(addr).is_ok(), "released");
+        assert!(live.finish(EXIT_WAIT));
+    }
 
     /// The limit plus one last buffer (less a byte) is `--buffer`: the most bytes a
     /// connection can hold; no limit without the kernel's.

@@ -538,10 +538,12 @@ impl Live<'_> {
         *self.in_flight
     }
 
-    /// Cancels every request and waits (at most `within`) until none is in flight.
-    /// Descriptors accepted meanwhile are closed; buffers go back to the pool.
-    /// Returns whether every request ended (if not, the ring's drop leaks the
-    /// buffers rather than unmap memory the kernel may still write).
+    /// Cancels every request and waits (at most `within`) until none is in flight,
+    /// then lets go of the listener (unregisters the fixed file). Descriptors
+    /// accepted meanwhile are closed; buffers go back to the pool. Returns whether
+    /// every request ended (if not, the ring's drop leaks the buffers rather than
+    /// unmap memory the kernel may still write, and the ring may still hold the
+    /// listener: the caller shuts it down).
     pub(crate) fn finish(mut self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         if self.in_flight() > 0 && self.push(cancel_all(), Op::Cancel).is_err() {
@@ -564,6 +566,15 @@ impl Live<'_> {
                     self.recycle(buf);
                 }
             }
+        }
+        if self.in_flight() == 0 && matches!(self.listener, Listener::Fixed) {
+            // The fixed-file table holds its own reference to the listener, and a
+            // ring's table is freed only when the kernel tears the ring down, which
+            // it does in a workqueue after the ring's last descriptor is closed: the
+            // port stayed bound 30-65 ms after echod had exited (Linux 6.18).
+            // Unregistering puts that reference now (its last user, the accept, has
+            // ended above), so the listener closes with the worker's own descriptor.
+            let _ = self.submitter.unregister_files();
         }
         if self.registered_fd {
             let _ = self.submitter.unregister_ring_fd();
