@@ -13,6 +13,15 @@
 //!   kernel ends it once that many bytes came in, so at most `--buffer` bytes are
 //!   ever held for a peer that does not read; without the limit, one receive per
 //!   request holds at most one buffer.
+//! - Buffers are bounded too, not only bytes: every receive completion takes a whole
+//!   provided buffer however few bytes it brings, so a peer sending one-byte
+//!   segments and never reading could pin a buffer per byte and empty the worker's
+//!   pool. Once a connection holds [`Bounds::cap`] buffers its multishot receive is
+//!   cancelled (kernel-independent, nothing per event beyond a compare); it is armed
+//!   again once everything held went back to the peer. What the kernel posted
+//!   before the cancellation took effect (the completions of the same loop turn) is
+//!   still taken: the cap is passed by at most one turn's arrivals, and the byte
+//!   limit stays the kernel's hard bound.
 //! - The socket is closed only when no request of this connection is in flight (no
 //!   send, no receive: a receive still armed is cancelled first), so no completion
 //!   ever names a connection that is gone.
@@ -24,8 +33,17 @@ use super::chain::{Chain, Chains};
 use super::ring::{Buf, Completion, Live, Op};
 use crate::server::counters::Counters;
 
+/// How much one connection may make the worker hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// A multishot receive's byte limit; `None`: one receive per request.
+    pub(crate) limit: Option<u32>,
+    /// The most buffers held before its receive is cancelled (at least 1).
+    pub(crate) cap: u8,
+}
+
 /// What a connection's completions need: the ring, the chains, the counters, and
-/// the receive limit.
+/// its bounds.
 pub(crate) struct Io<'a, 'r> {
     /// The worker's ring.
     pub(crate) live: &'a mut Live<'r>,
@@ -33,8 +51,8 @@ pub(crate) struct Io<'a, 'r> {
     pub(crate) chains: &'a mut Chains,
     /// The worker's counters.
     pub(crate) counters: &'a mut Counters,
-    /// A multishot receive's byte limit; `None`: one receive per request.
-    pub(crate) limit: Option<u32>,
+    /// The receive limit and the buffer cap.
+    pub(crate) bounds: Bounds,
     /// Buffers given back this turn (starved receives may be armed again).
     pub(crate) recycled: u32,
 }
@@ -52,6 +70,9 @@ impl Io<'_, '_> {
 pub(crate) enum Recv {
     /// A receive request is in the kernel.
     Armed,
+    /// A receive request is in the kernel and so is its cancellation (at the buffer
+    /// cap, or ending): its last completion makes it `Off`, or `Done` when ending.
+    Cancelling,
     /// Not armed: armed again once nothing is held.
     Off,
     /// Ended because every buffer was taken (ENOBUFS): armed again when buffers come
@@ -88,14 +109,14 @@ pub(crate) struct Conn {
     chain: Chain,
     /// Bytes of the chain's buffers not yet fully sent (at most `--buffer`).
     held: u32,
+    /// Buffers in the chain (about [`Bounds::cap`] at most).
+    bufs: u8,
     /// Its receive.
     recv: Recv,
     /// A send of the chain's front is in flight.
     sending: bool,
     /// It is ending, and why.
     end: Option<End>,
-    /// A cancellation of its receive is in flight.
-    cancelling: bool,
 }
 
 impl Conn {
@@ -105,10 +126,10 @@ impl Conn {
             fd,
             chain: Chain::EMPTY,
             held: 0,
+            bufs: 0,
             recv: Recv::Off,
             sending: false,
             end: None,
-            cancelling: false,
         };
         conn.arm(key, io)?;
         Ok(conn)
@@ -122,7 +143,7 @@ impl Conn {
     /// Arms the receive if it is off and nothing is held.
     pub(crate) fn arm(&mut self, key: u32, io: &mut Io<'_, '_>) -> io::Result<()> {
         if matches!(self.recv, Recv::Off | Recv::Starved) && self.end.is_none() && self.held == 0 {
-            io.live.recv(key, self.fd.as_raw_fd(), io.limit)?;
+            io.live.recv(key, self.fd.as_raw_fd(), io.bounds.limit)?;
             self.recv = Recv::Armed;
         }
         Ok(())
@@ -143,12 +164,18 @@ impl Conn {
                 io.recycle(buf); // nobody to send it to
             } else {
                 self.held += buf.len();
+                self.bufs = self.bufs.saturating_add(1);
                 io.counters.pending_peak = io.counters.pending_peak.max(u64::from(self.held));
                 io.chains.push(&mut self.chain, buf);
                 self.send_front(key, io)?;
+                if c.more && self.bufs >= io.bounds.cap && self.recv == Recv::Armed {
+                    io.live.cancel(Op::Recv(key))?; // at the cap: armed again once sent
+                    self.recv = Recv::Cancelling;
+                }
             }
         }
         if !c.more {
+            let cancelled = self.recv == Recv::Cancelling;
             self.recv = match c.result {
                 n if n > 0 => Recv::Off,
                 0 => {
@@ -156,7 +183,8 @@ impl Conn {
                     Recv::Done
                 }
                 e if e == -libc::ENOBUFS => Recv::Starved,
-                e if e == -libc::ECANCELED && self.cancelling => Recv::Done,
+                e if e == -libc::ECANCELED && cancelled && self.end.is_some() => Recv::Done,
+                e if e == -libc::ECANCELED && cancelled => Recv::Off,
                 _ => {
                     self.end = Some(End::Failed);
                     Recv::Done
@@ -181,6 +209,7 @@ impl Conn {
                 io.counters.bytes_out += u64::from(n);
                 if let Some(buf) = io.chains.advance(&mut self.chain, n) {
                     self.held -= buf.len();
+                    self.bufs -= 1;
                     io.recycle(buf);
                 }
                 self.send_front(key, io)?;
@@ -211,19 +240,21 @@ impl Conn {
         if self.sending || (end == End::Eof && !self.chain.is_empty()) {
             return Ok(Next::Keep); // the send's completion comes back here
         }
-        if self.recv == Recv::Armed {
-            if !self.cancelling {
+        match self.recv {
+            Recv::Armed => {
                 io.live.cancel(Op::Recv(key))?;
-                self.cancelling = true;
+                self.recv = Recv::Cancelling;
+                return Ok(Next::Keep); // the receive's last completion comes back here
             }
-            return Ok(Next::Keep); // the receive's last completion comes back here
+            Recv::Cancelling => return Ok(Next::Keep),
+            Recv::Off | Recv::Starved | Recv::Done => {}
         }
         Ok(Next::Close(end))
     }
 
     /// Closes it (nothing of it is in flight): its buffers go back to the ring.
     pub(crate) fn close(mut self, io: &mut Io<'_, '_>) {
-        debug_assert!(!self.sending && self.recv != Recv::Armed);
+        debug_assert!(!self.sending && !matches!(self.recv, Recv::Armed | Recv::Cancelling));
         while let Some(buf) = io.chains.pop(&mut self.chain) {
             io.recycle(buf);
         }
@@ -234,8 +265,8 @@ impl Conn {
 mod tests {
     use super::*;
 
-    /// An idle connection is its socket, its chain's two ends, the bytes held and
-    /// four small flags: 16 bytes, far within the 256 bytes an idle connection may
+    /// An idle connection is its socket, its chain's two ends, the bytes and
+    /// buffers held and three small flags: 16 bytes, far within the 256 bytes an idle connection may
     /// cost (it holds no buffer).
     #[test]
     fn idle_connection_is_small() {

@@ -35,7 +35,7 @@ pub use features::probe;
 pub use setup::Features;
 
 use self::chain::Chains;
-use self::conn::{Conn, End, Io, Next, Recv};
+use self::conn::{Bounds, Conn, End, Io, Next, Recv};
 use self::ring::{Completion, Live, Op, Ring, Sizes};
 use super::accept::NoRoom;
 use super::base::WorkerBase;
@@ -50,6 +50,9 @@ const BUFFER_SIZE: usize = 4096;
 /// Provided buffers per worker: buffers are held only while their bytes are on the
 /// way back, so this bounds bytes in flight, not connections.
 const BUFFERS: u16 = 2048;
+/// The most buffers one connection may hold (a sixteenth of the pool, 512 KiB of
+/// 4 KiB buffers): a larger `--buffer` is bounded by this too.
+const MOST_HELD: u8 = 128;
 
 /// The ring's sizes for a `--buffer` of `buffer` bytes.
 fn sizes(buffer: usize) -> Sizes {
@@ -66,13 +69,29 @@ fn recv_limit(features: &Features, buffer: usize) -> Option<u32> {
     features.recv_limit.then(|| buffer - size + 1)
 }
 
+/// How many buffers one connection may hold for `--buffer`: as many as `--buffer`
+/// bytes fill (so a peer whose bytes come in whole buffers is bounded by bytes as
+/// before), at least 1, at most [`MOST_HELD`].
+fn held_cap(buffer: usize) -> u8 {
+    let size = sizes(buffer).buffer_size as usize;
+    let fill = buffer.div_ceil(size).clamp(1, usize::from(MOST_HELD));
+    u8::try_from(fill).unwrap_or(MOST_HELD)
+}
+
+/// Both bounds on what one connection makes the worker hold.
+fn bounds(features: &Features, buffer: usize) -> Bounds {
+    Bounds { limit: recv_limit(features, buffer), cap: held_cap(buffer) }
+}
+
 /// The start-up line: what io_uring gives the workers, and their buffers.
 pub fn line(features: &Features, buffer: usize) -> String {
     let s = sizes(buffer);
     let pool = crate::units::fmt_bytes(f64::from(s.buffers) * f64::from(s.buffer_size));
     features.line(&format!(
-        "{} provided buffers of {} bytes per worker ({pool})",
-        s.buffers, s.buffer_size
+        "{} provided buffers of {} bytes per worker ({pool}), at most {} held per connection",
+        s.buffers,
+        s.buffer_size,
+        held_cap(buffer)
     ))
 }
 
@@ -105,8 +124,8 @@ pub(crate) struct UringWorker {
     ring: Box<Ring>,
     /// What the kernel offers.
     features: Features,
-    /// A multishot receive's byte limit.
-    limit: Option<u32>,
+    /// The receive limit and the buffer cap of each connection.
+    bounds: Bounds,
 }
 
 impl UringWorker {
@@ -122,14 +141,14 @@ impl UringWorker {
         base.poll.registry().deregister(&mut base.acceptor.listener).map_err(failed)?;
         let listener = base.acceptor.listener.as_raw_fd();
         let ring = Box::new(Ring::new(features, sizes(buffer), listener).map_err(failed)?);
-        let limit = recv_limit(features, buffer);
-        Ok(UringWorker { base, ring, features: features.clone(), limit })
+        let bounds = bounds(features, buffer);
+        Ok(UringWorker { base, ring, features: features.clone(), bounds })
     }
 
     /// Runs the loop until shutdown; pins first when `core` is given.
     pub(crate) fn run(mut self, core: Option<usize>) -> io::Result<()> {
         self.base.pin(core);
-        let UringWorker { base, ring, features, limit } = &mut self;
+        let UringWorker { base, ring, features, bounds } = &mut self;
         let live = ring.start(features.ring_fd)?;
         let mut worker = Loop {
             base,
@@ -137,7 +156,7 @@ impl UringWorker {
             conns: Slab::new(),
             chains: Chains::new(BUFFERS),
             counters: Counters::default(),
-            limit: *limit,
+            bounds: *bounds,
             accepting: false,
             multishot_accept: true,
             starved: Vec::new(),
@@ -166,8 +185,8 @@ struct Loop<'a, 'r> {
     chains: Chains,
     /// Its counters.
     counters: Counters,
-    /// A multishot receive's byte limit.
-    limit: Option<u32>,
+    /// The receive limit and the buffer cap of each connection.
+    bounds: Bounds,
     /// An accept request is in the kernel.
     accepting: bool,
     /// Accept with one multishot request (off after the kernel refused it).
@@ -213,8 +232,8 @@ impl Loop<'_, '_> {
             Op::Cancel => return Ok(0), // the cancelled request's own completion counts
             Op::Recv(key) | Op::Send(key) => key,
         };
-        let Loop { base, live, conns, chains, counters, limit, starved, .. } = self;
-        let mut io = Io { live, chains, counters, limit: *limit, recycled: 0 };
+        let Loop { base, live, conns, chains, counters, bounds, starved, .. } = self;
+        let mut io = Io { live, chains, counters, bounds: *bounds, recycled: 0 };
         let Some(conn) = conns.get_mut(key as usize) else {
             // Never: a connection closes only once none of its requests is in flight.
             if let Some(buf) = c.buf {
@@ -257,11 +276,11 @@ impl Loop<'_, '_> {
         }
         let accepted =
             c.accepted().map(|fd| mio::net::TcpStream::from_std(std::net::TcpStream::from(fd)));
-        let Loop { base, live, conns, chains, counters, limit, .. } = self;
+        let Loop { base, live, conns, chains, counters, bounds, .. } = self;
         let mut admitted = Counters::default();
         base.acceptor.admit(accepted, &mut admitted, |stream| {
             let key = conns.vacant_key() as u32;
-            let mut io = Io { live, chains, counters, limit: *limit, recycled: 0 };
+            let mut io = Io { live, chains, counters, bounds: *bounds, recycled: 0 };
             let conn = Conn::open(OwnedFd::from(stream), key, &mut io).map_err(NotQueued)?;
             conns.insert(conn);
             Ok::<(), NotQueued>(())
@@ -274,8 +293,8 @@ impl Loop<'_, '_> {
 
     /// Arms again the receives that ended for want of buffers.
     fn feed_starved(&mut self) -> io::Result<()> {
-        let Loop { live, conns, chains, counters, limit, starved, .. } = self;
-        let mut io = Io { live, chains, counters, limit: *limit, recycled: 0 };
+        let Loop { live, conns, chains, counters, bounds, starved, .. } = self;
+        let mut io = Io { live, chains, counters, bounds: *bounds, recycled: 0 };
         for key in starved.drain(..) {
             if let Some(conn) = conns.get_mut(key as usize) {
                 conn.arm(key, &mut io)?;
@@ -326,6 +345,18 @@ mod tests {
         release_listener(&listener);
         assert!(std::net::TcpListener::bind(addr).is_ok(), "released");
         assert!(live.finish(EXIT_WAIT));
+    }
+
+    /// The buffer cap is what `--buffer` fills, at least one buffer, at most
+    /// [`MOST_HELD`]; it fits the pool many times over.
+    #[test]
+    fn buffer_cap_follows_the_buffer_within_the_pool() {
+        assert_eq!(held_cap(1), 1);
+        assert_eq!(held_cap(4096), 1);
+        assert_eq!(held_cap(4097), 2);
+        assert_eq!(held_cap(64 * 1024), 16);
+        assert_eq!(held_cap(1 << 30), MOST_HELD);
+        assert!(usize::from(MOST_HELD) * 8 <= usize::from(BUFFERS));
     }
 
     /// The limit plus one last buffer (less a byte) is `--buffer`: the most bytes a
