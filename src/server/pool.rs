@@ -178,6 +178,15 @@ impl Server {
     /// Spawns the workers, blocks until shutdown, joins them and returns their stats.
     /// If a worker fails, the others are stopped and the first failure is returned.
     pub fn run(self) -> Result<ServerStats, ServerError> {
+        match self.run_to_end() {
+            (_, Some(failure)) => Err(failure),
+            (stats, None) => Ok(stats),
+        }
+    }
+
+    /// [`Server::run`], with the workers' stats also when one failed (what they did
+    /// until then), beside the first failure.
+    pub fn run_to_end(self) -> (ServerStats, Option<ServerError>) {
         let Server { config, workers, shutdown, stopped, .. } = self;
         let stats = StatsHandle { live: workers.iter().map(|w| w.live().clone()).collect() };
         let (handles, spawn_error) = spawn_workers(workers, &config, &shutdown);
@@ -195,10 +204,7 @@ impl Server {
             };
             first_error = first_error.or(err);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(stats.snapshot()),
-        }
+        (stats.snapshot(), first_error)
     }
 }
 

@@ -4,6 +4,7 @@
 //! process with every other model.) Skipped, with a printed line, where io_uring
 //! is refused.
 
+mod enter;
 mod hog;
 mod port;
 

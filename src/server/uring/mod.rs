@@ -9,9 +9,11 @@
 //! published stats).
 //!
 //! Files: `features` (what the kernel offers, probed once at start-up; the line
-//! that says what is used), `ring` (the ring and its buffers: the model's only
-//! `unsafe`), `chain` (the buffers a connection holds, in order), `conn` (one
-//! connection's echo step); this file is the worker and its loop.
+//! that says what is used), `ring` (the ring: requests, completions, shutdown) and
+//! `pool` (its provided buffers), the model's only `unsafe`; `enter` (what a failed
+//! `io_uring_enter` means: retried, or the worker stops with its stats), `chain`
+//! (the buffers a connection holds, in order), `conn` (one connection's echo step);
+//! this file is the worker and its loop.
 //!
 //! Shutdown: the worker's mio poll keeps only the shutdown waker (the listener is
 //! the ring's); a poll request on its descriptor completes when the waker fires.
@@ -22,11 +24,13 @@
 
 mod chain;
 mod conn;
+mod enter;
 mod features;
+mod pool;
 mod ring;
 mod setup;
 
-use std::io;
+use std::io::{self, Write as _};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -36,6 +40,7 @@ pub use setup::Features;
 
 use self::chain::Chains;
 use self::conn::{Bounds, Conn, End, Io, Next, Recv};
+use self::enter::Enters;
 use self::ring::{Completion, Live, Op, Ring, Sizes};
 use super::accept::NoRoom;
 use super::base::WorkerBase;
@@ -149,7 +154,7 @@ impl UringWorker {
     pub(crate) fn run(mut self, core: Option<usize>) -> io::Result<()> {
         self.base.pin(core);
         let UringWorker { base, ring, features, bounds } = &mut self;
-        let live = ring.start(features.ring_fd)?;
+        let live = ring.start(features.ring_fd)?.with_enters(Enters::from_env());
         let mut worker = Loop {
             base,
             live,
@@ -163,12 +168,16 @@ impl UringWorker {
         };
         let result = worker.serve();
         let Loop { base, live, conns, counters, .. } = worker;
+        let ring_stats = live.stats();
         if !live.finish(EXIT_WAIT) {
             // Not every request ended: the ring leaks its buffers, and may still hold
             // the listener until the kernel tears it down after echod has exited.
             release_listener(&base.acceptor.listener);
         }
         close_all(base, conns, &counters);
+        if let Some(line) = ring_stats.line(base.id) {
+            say(&line);
+        }
         result
     }
 }
@@ -270,7 +279,7 @@ impl Loop<'_, '_> {
             self.accepting = false;
         }
         if c.result == -libc::EINVAL && self.multishot_accept {
-            eprintln!("echod: --model uring: multishot accept refused; one accept per request");
+            say("--model uring: multishot accept refused; one accept per request");
             self.multishot_accept = false;
             return Ok(());
         }
@@ -302,6 +311,11 @@ impl Loop<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Prints `echod: {line}` to stderr; a closed stderr is no reason to stop a worker.
+fn say(line: &str) {
+    let _ = writeln!(io::stderr(), "echod: {line}");
 }
 
 /// Takes the listener out of the listening table now, whoever else still holds
