@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use mio::Waker;
 
-use super::base::WorkerBase;
+use super::base::{Shared, WorkerBase};
+use super::held::HeldBytes;
 use super::limit::Cap;
 use super::sockets::{self, Sockets};
 use super::stats::LiveStats;
@@ -116,11 +117,17 @@ impl Server {
             Model::Reuseport | Model::Shared | Model::Threads => None,
         };
         let config = Config { max_threads: threads.as_ref().map(|(cap, _)| cap.max()), ..config };
+        let shared = Shared {
+            max_conns,
+            held: HeldBytes::new(config.max_held_bytes),
+            idle_timeout: config.idle_timeout,
+            stop: stop.clone(),
+        };
         let mut workers = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());
         for (i, listener) in listeners.into_iter().enumerate() {
             let id = config.first_worker + i;
-            let (base, waker) = WorkerBase::new(id, listener, max_conns.clone(), stop.clone())?;
+            let (base, waker) = WorkerBase::new(id, listener, shared.clone())?;
             wakers.push(waker);
             workers.push(match (&threads, &uring) {
                 (Some((cap, _)), _) => {
