@@ -6,6 +6,7 @@
 
 mod enter;
 mod hog;
+mod limits;
 mod port;
 
 use echod::server::Model;

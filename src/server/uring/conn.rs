@@ -22,6 +22,11 @@
 //!   before the cancellation took effect (the completions of the same loop turn) is
 //!   still taken: the cap is passed by at most one turn's arrivals, and the byte
 //!   limit stays the kernel's hard bound.
+//! - `--max-held-bytes`: while the worker's budget is spent ([`Bounds::paused`]),
+//!   no receive is armed (the worker cancels the armed ones).
+//! - `--idle-timeout`: a connection that neither received nor sent a byte for more
+//!   than `budget::IDLE_SWEEPS` sweeps ends ([`End::Idle`]): its receive and its
+//!   send, if any, are cancelled, and it closes once their completions are back.
 //! - The socket is closed only when no request of this connection is in flight (no
 //!   send, no receive: a receive still armed is cancelled first), so no completion
 //!   ever names a connection that is gone.
@@ -40,6 +45,8 @@ pub(crate) struct Bounds {
     pub(crate) limit: Option<u32>,
     /// The most buffers held before its receive is cancelled (at least 1).
     pub(crate) cap: u8,
+    /// `--max-held-bytes` is spent: no receive is armed.
+    pub(crate) paused: bool,
 }
 
 /// What a connection's completions need: the ring, the chains, the counters, and
@@ -89,6 +96,9 @@ pub(crate) enum End {
     Eof,
     /// An error (a reset, mostly): close as soon as nothing is in flight.
     Failed,
+    /// `--idle-timeout`: nothing received or sent for that long; close as soon as
+    /// nothing is in flight (what is in flight is cancelled).
+    Idle,
 }
 
 /// What the worker does with a connection after a completion.
@@ -117,6 +127,8 @@ pub(crate) struct Conn {
     sending: bool,
     /// It is ending, and why.
     end: Option<End>,
+    /// Idle sweeps in a row that found it neither receiving nor sending.
+    idle: u8,
 }
 
 impl Conn {
@@ -130,6 +142,7 @@ impl Conn {
             recv: Recv::Off,
             sending: false,
             end: None,
+            idle: 0,
         };
         conn.arm(key, io)?;
         Ok(conn)
@@ -142,7 +155,8 @@ impl Conn {
 
     /// Arms the receive if it is off and nothing is held.
     pub(crate) fn arm(&mut self, key: u32, io: &mut Io<'_, '_>) -> io::Result<()> {
-        if matches!(self.recv, Recv::Off | Recv::Starved) && self.end.is_none() && self.held == 0 {
+        let off = matches!(self.recv, Recv::Off | Recv::Starved);
+        if off && self.end.is_none() && self.held == 0 && !io.bounds.paused {
             io.live.recv(key, self.fd.as_raw_fd(), io.bounds.limit)?;
             self.recv = Recv::Armed;
         }
@@ -160,7 +174,8 @@ impl Conn {
         if let Some(buf) = c.buf {
             io.counters.bytes_in += u64::from(buf.len());
             io.counters.reads += 1;
-            if self.end == Some(End::Failed) {
+            self.idle = 0;
+            if self.failed() {
                 io.recycle(buf); // nobody to send it to
             } else {
                 self.held += buf.len();
@@ -186,7 +201,7 @@ impl Conn {
                 e if e == -libc::ECANCELED && cancelled && self.end.is_some() => Recv::Done,
                 e if e == -libc::ECANCELED && cancelled => Recv::Off,
                 _ => {
-                    self.end = Some(End::Failed);
+                    self.fail();
                     Recv::Done
                 }
             };
@@ -207,6 +222,7 @@ impl Conn {
         match u32::try_from(result) {
             Ok(n) if n > 0 => {
                 io.counters.bytes_out += u64::from(n);
+                self.idle = 0;
                 if let Some(buf) = io.chains.advance(&mut self.chain, n) {
                     self.held -= buf.len();
                     self.bufs -= 1;
@@ -215,8 +231,9 @@ impl Conn {
                 self.send_front(key, io)?;
                 self.arm(key, io)?;
             }
-            // An error, or nothing sent of a non-empty buffer (the peer is gone).
-            _ => self.end = Some(End::Failed),
+            // An error, or nothing sent of a non-empty buffer (the peer is gone), or
+            // cancelled (idle).
+            _ => self.fail(),
         }
         self.next(key, io)
     }
@@ -224,7 +241,7 @@ impl Conn {
     /// Sends the front of the chain unless a send is in flight or the connection
     /// failed.
     fn send_front(&mut self, key: u32, io: &mut Io<'_, '_>) -> io::Result<()> {
-        if self.sending || self.end == Some(End::Failed) {
+        if self.sending || self.failed() {
             return Ok(());
         }
         if let Some((buf, sent)) = io.chains.front(&self.chain) {
@@ -232,6 +249,43 @@ impl Conn {
             self.sending = true;
         }
         Ok(())
+    }
+
+    /// Ends it as failed, unless it is ending as idle (the error is the
+    /// cancellation).
+    fn fail(&mut self) {
+        if self.end != Some(End::Idle) {
+            self.end = Some(End::Failed);
+        }
+    }
+
+    /// Whether it ends without sending anything more.
+    fn failed(&self) -> bool {
+        matches!(self.end, Some(End::Failed | End::Idle))
+    }
+
+    /// `--max-held-bytes` spent: cancels its receive if armed (not armed again
+    /// while the budget stays spent).
+    pub(crate) fn pause(&mut self, key: u32, io: &mut Io<'_, '_>) -> io::Result<()> {
+        if self.recv == Recv::Armed {
+            io.live.cancel(Op::Recv(key))?;
+            self.recv = Recv::Cancelling;
+        }
+        Ok(())
+    }
+
+    /// An idle sweep: one more without a byte; past `sweeps` of them it ends as
+    /// idle, cancelling what it has in flight.
+    pub(crate) fn tick(&mut self, key: u32, sweeps: u8, io: &mut Io<'_, '_>) -> io::Result<Next> {
+        self.idle = self.idle.saturating_add(1);
+        if self.idle <= sweeps || self.failed() {
+            return Ok(Next::Keep);
+        }
+        self.end = Some(End::Idle);
+        if self.sending {
+            io.live.cancel(Op::Send(key))?; // its completion comes back cancelled
+        }
+        self.next(key, io)
     }
 
     /// Whether it can close now; cancels a receive still armed when it must end.
@@ -266,11 +320,11 @@ mod tests {
     use super::*;
 
     /// An idle connection is its socket, its chain's two ends, the bytes and
-    /// buffers held and three small flags: 16 bytes, far within the 256 bytes an idle connection may
-    /// cost (it holds no buffer).
+    /// buffers held, three small flags and its idle count: 20 bytes, far within the
+    /// 256 bytes an idle connection may cost (it holds no buffer).
     #[test]
     fn idle_connection_is_small() {
         let size = std::mem::size_of::<Conn>();
-        assert!(size <= 16, "{size} bytes");
+        assert!(size <= 20, "{size} bytes");
     }
 }

@@ -12,8 +12,10 @@
 //! that says what is used), `ring` (the ring: requests, completions, shutdown) and
 //! `pool` (its provided buffers), the model's only `unsafe`; `enter` (what a failed
 //! `io_uring_enter` means: retried, or the worker stops with its stats), `chain`
-//! (the buffers a connection holds, in order), `conn` (one connection's echo step);
-//! this file is the worker and its loop.
+//! (the buffers a connection holds, in order), `conn` (one connection's echo step),
+//! `sizing` (the ring's sizes and each connection's bounds for a `--buffer`),
+//! `budget` (the worker's part in `--max-held-bytes` and `--idle-timeout`); this
+//! file is the worker and its loop.
 //!
 //! Shutdown: the worker's mio poll keeps only the shutdown waker (the listener is
 //! the ring's); a poll request on its descriptor completes when the waker fires.
@@ -22,6 +24,7 @@
 //! the listener from the ring (so the port is free the moment echod exits, not when
 //! the kernel gets round to tearing the ring down), then closes the connections.
 
+mod budget;
 mod chain;
 mod conn;
 mod enter;
@@ -29,6 +32,7 @@ mod features;
 mod pool;
 mod ring;
 mod setup;
+mod sizing;
 
 use std::io::{self, Write as _};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -37,11 +41,14 @@ use std::time::Duration;
 
 pub use features::probe;
 pub use setup::Features;
+pub use sizing::line;
 
+use self::budget::{Budget, Reading, IDLE_SWEEPS};
 use self::chain::Chains;
 use self::conn::{Bounds, Conn, End, Io, Next, Recv};
 use self::enter::Enters;
-use self::ring::{Completion, Live, Op, Ring, Sizes};
+use self::ring::{Completion, Live, Op, Ring};
+use self::sizing::{bounds, sizes, BUFFERS};
 use super::accept::NoRoom;
 use super::base::WorkerBase;
 use super::counters::Counters;
@@ -50,55 +57,6 @@ use super::ServerError;
 
 /// How long shutdown waits for the kernel to end every request.
 const EXIT_WAIT: Duration = Duration::from_secs(1);
-/// Bytes per provided buffer (at most `--buffer`).
-const BUFFER_SIZE: usize = 4096;
-/// Provided buffers per worker: buffers are held only while their bytes are on the
-/// way back, so this bounds bytes in flight, not connections.
-const BUFFERS: u16 = 2048;
-/// The most buffers one connection may hold (a sixteenth of the pool, 512 KiB of
-/// 4 KiB buffers): a larger `--buffer` is bounded by this too.
-const MOST_HELD: u8 = 128;
-
-/// The ring's sizes for a `--buffer` of `buffer` bytes.
-fn sizes(buffer: usize) -> Sizes {
-    let buffer_size = buffer.clamp(1, BUFFER_SIZE) as u32;
-    Sizes { sq: 4096, cq: 16384, buffers: BUFFERS, buffer_size }
-}
-
-/// The multishot receive's byte limit for `--buffer` (`None` without the
-/// kernel's limit): after it, the last receive adds at most one buffer less one
-/// byte, so the bytes held for a peer never pass `--buffer`.
-fn recv_limit(features: &Features, buffer: usize) -> Option<u32> {
-    let buffer = u32::try_from(buffer).unwrap_or(u32::MAX);
-    let size = sizes(buffer as usize).buffer_size;
-    features.recv_limit.then(|| buffer - size + 1)
-}
-
-/// How many buffers one connection may hold for `--buffer`: as many as `--buffer`
-/// bytes fill (so a peer whose bytes come in whole buffers is bounded by bytes as
-/// before), at least 1, at most [`MOST_HELD`].
-fn held_cap(buffer: usize) -> u8 {
-    let size = sizes(buffer).buffer_size as usize;
-    let fill = buffer.div_ceil(size).clamp(1, usize::from(MOST_HELD));
-    u8::try_from(fill).unwrap_or(MOST_HELD)
-}
-
-/// Both bounds on what one connection makes the worker hold.
-fn bounds(features: &Features, buffer: usize) -> Bounds {
-    Bounds { limit: recv_limit(features, buffer), cap: held_cap(buffer) }
-}
-
-/// The start-up line: what io_uring gives the workers, and their buffers.
-pub fn line(features: &Features, buffer: usize) -> String {
-    let s = sizes(buffer);
-    let pool = crate::units::fmt_bytes(f64::from(s.buffers) * f64::from(s.buffer_size));
-    features.line(&format!(
-        "{} provided buffers of {} bytes per worker ({pool}), at most {} held per connection",
-        s.buffers,
-        s.buffer_size,
-        held_cap(buffer)
-    ))
-}
 
 /// The ring could not take a new connection's first receive: the connection is
 /// closed at once (see [`NoRoom`]).
@@ -155,6 +113,7 @@ impl UringWorker {
         self.base.pin(core);
         let UringWorker { base, ring, features, bounds } = &mut self;
         let live = ring.start(features.ring_fd)?.with_enters(Enters::from_env());
+        let budget = Budget::new(base.held.clone(), base.idle_timeout);
         let mut worker = Loop {
             base,
             live,
@@ -165,9 +124,12 @@ impl UringWorker {
             accepting: false,
             multishot_accept: true,
             starved: Vec::new(),
+            budget,
+            key_bound: 0,
         };
         let result = worker.serve();
-        let Loop { base, live, conns, counters, .. } = worker;
+        let Loop { base, live, conns, counters, mut budget, .. } = worker;
+        budget.release_all();
         let ring_stats = live.stats();
         if !live.finish(EXIT_WAIT) {
             // Not every request ended: the ring leaks its buffers, and may still hold
@@ -202,6 +164,10 @@ struct Loop<'a, 'r> {
     multishot_accept: bool,
     /// Connections whose receive ended for want of buffers.
     starved: Vec<u32>,
+    /// Its part in `--max-held-bytes` and `--idle-timeout`.
+    budget: Budget,
+    /// Every connection key in use is below this.
+    key_bound: usize,
 }
 
 impl Loop<'_, '_> {
@@ -213,7 +179,7 @@ impl Loop<'_, '_> {
                 self.live.accept(self.multishot_accept)?;
                 self.accepting = true;
             }
-            self.live.wait(self.base.acceptor.timeout())?;
+            self.live.wait(self.budget.timeout(self.base.acceptor.timeout()))?;
             self.live.completions(&mut batch)?;
             let mut recycled = 0;
             for c in batch.drain(..) {
@@ -222,6 +188,7 @@ impl Loop<'_, '_> {
             if recycled > 0 && !self.starved.is_empty() {
                 self.feed_starved()?;
             }
+            self.after_turn()?;
             self.counters.active = self.conns.len() as u64;
             self.base.live.publish(&self.counters);
         }
@@ -260,16 +227,44 @@ impl Loop<'_, '_> {
                 next
             }
         };
-        if let Next::Close(end) = next {
-            if let Some(conn) = conns.remove(key as usize) {
-                conn.close(&mut io);
-                base.acceptor.max_conns().release();
-                if end == End::Failed {
-                    io.counters.closed_by_error += 1;
-                }
+        close_if(next, key, conns, &mut io, base);
+        Ok(io.recycled)
+    }
+
+    /// Once per turn: the held-bytes budget (pause or resume reading everywhere)
+    /// and, when due, the idle sweep.
+    fn after_turn(&mut self) -> io::Result<()> {
+        match self.budget.settle(self.chains.held_bytes(), &mut self.counters) {
+            Reading::Pause => {
+                self.bounds.paused = true;
+                self.each_conn(|conn, key, io| conn.pause(key, io).map(|()| Next::Keep))?;
+            }
+            Reading::Resume => {
+                self.bounds.paused = false;
+                self.each_conn(|conn, key, io| conn.arm(key, io).map(|()| Next::Keep))?;
+            }
+            Reading::Same => {}
+        }
+        if self.budget.sweep_due() {
+            self.each_conn(|conn, key, io| conn.tick(key, IDLE_SWEEPS, io))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `step` on every connection, closing those it says to.
+    fn each_conn(
+        &mut self,
+        mut step: impl FnMut(&mut Conn, u32, &mut Io<'_, '_>) -> io::Result<Next>,
+    ) -> io::Result<()> {
+        let Loop { base, live, conns, chains, counters, bounds, key_bound, .. } = self;
+        let mut io = Io { live, chains, counters, bounds: *bounds, recycled: 0 };
+        for key in 0..*key_bound as u32 {
+            if let Some(conn) = conns.get_mut(key as usize) {
+                let next = step(conn, key, &mut io)?;
+                close_if(next, key, conns, &mut io, base);
             }
         }
-        Ok(io.recycled)
+        Ok(())
     }
 
     /// An accept completion: admit the connection (`--max-conns`, counters, the
@@ -285,13 +280,14 @@ impl Loop<'_, '_> {
         }
         let accepted =
             c.accepted().map(|fd| mio::net::TcpStream::from_std(std::net::TcpStream::from(fd)));
-        let Loop { base, live, conns, chains, counters, bounds, .. } = self;
+        let Loop { base, live, conns, chains, counters, bounds, key_bound, .. } = self;
         let mut admitted = Counters::default();
         base.acceptor.admit(accepted, &mut admitted, |stream| {
             let key = conns.vacant_key() as u32;
             let mut io = Io { live, chains, counters, bounds: *bounds, recycled: 0 };
             let conn = Conn::open(OwnedFd::from(stream), key, &mut io).map_err(NotQueued)?;
             conns.insert(conn);
+            *key_bound = (*key_bound).max(key as usize + 1);
             Ok::<(), NotQueued>(())
         });
         self.counters.merge(&admitted);
@@ -310,6 +306,21 @@ impl Loop<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Closes connection `key` when `next` says so: its buffers go back, `--max-conns`
+/// has a place again, and the counters say why it closed.
+fn close_if(next: Next, key: u32, conns: &mut Slab<Conn>, io: &mut Io<'_, '_>, base: &WorkerBase) {
+    let Next::Close(end) = next else { return };
+    if let Some(conn) = conns.remove(key as usize) {
+        conn.close(io);
+        base.acceptor.max_conns().release();
+        match end {
+            End::Failed => io.counters.closed_by_error += 1,
+            End::Idle => io.counters.closed_idle += 1,
+            End::Eof => {}
+        }
     }
 }
 
@@ -359,37 +370,5 @@ mod tests {
         release_listener(&listener);
         assert!(std::net::TcpListener::bind(addr).is_ok(), "released");
         assert!(live.finish(EXIT_WAIT));
-    }
-
-    /// The buffer cap is what `--buffer` fills, at least one buffer, at most
-    /// [`MOST_HELD`]; it fits the pool many times over.
-    #[test]
-    fn buffer_cap_follows_the_buffer_within_the_pool() {
-        assert_eq!(held_cap(1), 1);
-        assert_eq!(held_cap(4096), 1);
-        assert_eq!(held_cap(4097), 2);
-        assert_eq!(held_cap(64 * 1024), 16);
-        assert_eq!(held_cap(1 << 30), MOST_HELD);
-        assert!(usize::from(MOST_HELD) * 8 <= usize::from(BUFFERS));
-    }
-
-    /// The limit plus one last buffer (less a byte) is `--buffer`: the most bytes a
-    /// connection can hold; no limit without the kernel's.
-    #[test]
-    fn receive_limit_keeps_the_buffer_bound() {
-        let with = Features {
-            setup: setup::Setup::DeferTaskrun,
-            recv_limit: true,
-            ring_fd: true,
-            fixed_listener: true,
-        };
-        for buffer in [1usize, 100, 4096, 16 * 1024, 64 * 1024, 1 << 30] {
-            let size = sizes(buffer).buffer_size;
-            let limit = recv_limit(&with, buffer).expect("a limit");
-            assert!(limit >= 1);
-            assert_eq!(u64::from(limit) - 1 + u64::from(size), buffer as u64, "{buffer}");
-        }
-        let without = Features { recv_limit: false, ..with };
-        assert_eq!(recv_limit(&without, 64 * 1024), None);
     }
 }
