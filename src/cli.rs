@@ -6,7 +6,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | [`EXIT_OK`] 0 | it ran and found nothing wrong |
-//! | [`EXIT_FAILED`] 1 | it ran, and the result is wrong or missing: echoes that differ, connections missing (loadgen), a regression or a failed check (compare), a step that failed (suite), stats written to a fallback file or a child that kept dying (echod) |
+//! | [`EXIT_FAILED`] 1 | it ran, and the result is wrong or missing: echoes that differ, connections missing (loadgen), a regression or a failed check (compare), a step that failed (suite), stats written to a fallback file, a worker that failed, or a child that kept dying (echod) |
 //! | [`EXIT_USAGE`] 2 | bad input, or it could not start (or could not write its result) |
 //! | [`EXIT_SIGINT`] 130, [`EXIT_SIGTERM`] 143 | it was interrupted (128 + the signal), with what it measured until then |
 

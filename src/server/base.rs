@@ -17,6 +17,7 @@ use std::sync::Arc;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::accept::Acceptor;
+use super::held::HeldBytes;
 use super::limit::Cap;
 use super::stats::LiveStats;
 use super::ServerError;
@@ -27,6 +28,8 @@ pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// A worker's poll, listener and published stats, before its loop runs.
+// `held` and `idle_timeout` are read by the models as each adopts them.
+#[allow(dead_code)]
 #[derive(Debug)]
 pub(crate) struct WorkerBase {
     /// Worker id (unique across `--processes` children).
@@ -39,6 +42,24 @@ pub(crate) struct WorkerBase {
     pub(crate) live: Arc<LiveStats>,
     /// Set by the shutdown handle before it wakes the poll.
     pub(crate) stop: Arc<AtomicBool>,
+    /// `--max-held-bytes`: the process's budget for bytes held toward peers.
+    pub(crate) held: HeldBytes,
+    /// `--idle-timeout`: close a connection idle this long; `None`: never.
+    pub(crate) idle_timeout: Option<std::time::Duration>,
+}
+
+/// What every worker of a process shares besides its own listener: the caps, the
+/// budget and the stop flag.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared {
+    /// `--max-conns`.
+    pub(crate) max_conns: Cap,
+    /// `--max-held-bytes`.
+    pub(crate) held: HeldBytes,
+    /// `--idle-timeout`.
+    pub(crate) idle_timeout: Option<std::time::Duration>,
+    /// Set by the shutdown handle.
+    pub(crate) stop: Arc<AtomicBool>,
 }
 
 impl WorkerBase {
@@ -47,9 +68,9 @@ impl WorkerBase {
     pub(crate) fn new(
         id: usize,
         listener: TcpListener,
-        max_conns: Cap,
-        stop: Arc<AtomicBool>,
+        shared: Shared,
     ) -> Result<(WorkerBase, Waker), ServerError> {
+        let Shared { max_conns, held, idle_timeout, stop } = shared;
         let poll_err = |source| ServerError::Poll { worker: id, source };
         let poll = Poll::new().map_err(poll_err)?;
         let mut listener = mio::net::TcpListener::from_std(listener);
@@ -57,7 +78,7 @@ impl WorkerBase {
         let waker = Waker::new(poll.registry(), WAKER).map_err(poll_err)?;
         let acceptor = Acceptor::new(listener, max_conns);
         let live = Arc::new(LiveStats::new(id));
-        Ok((WorkerBase { id, poll, acceptor, live, stop }, waker))
+        Ok((WorkerBase { id, poll, acceptor, live, stop, held, idle_timeout }, waker))
     }
 
     /// Pins the calling thread to `core` when given and records where it runs; a
@@ -121,8 +142,13 @@ mod tests {
             .expect("listener");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
-        let (mut base, waker) =
-            WorkerBase::new(5, listener, Cap::new(None), stop.clone()).expect("base");
+        let shared = Shared {
+            max_conns: Cap::new(None),
+            held: HeldBytes::new(1 << 20),
+            idle_timeout: None,
+            stop: stop.clone(),
+        };
+        let (mut base, waker) = WorkerBase::new(5, listener, shared).expect("base");
         let mut events = Events::with_capacity(8);
         let _client = std::net::TcpStream::connect(addr).expect("connect");
         let mut seen = Vec::new();

@@ -125,6 +125,13 @@ pub struct Config {
     /// Id of this server's first worker: 0, except in `--processes` children, whose
     /// workers continue the parent's numbering (and its core assignment).
     pub first_worker: usize,
+    /// Close a TCP connection that neither read nor wrote a byte for this long
+    /// (`--idle-timeout`), counted in `closed_idle`; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// The most bytes one process holds toward peers that do not read, over every
+    /// connection (`--max-held-bytes`); past it every worker stops reading until the
+    /// total is under it again (counted in `held_pauses`).
+    pub max_held_bytes: u64,
 }
 
 impl Default for Config {
@@ -144,6 +151,8 @@ impl Default for Config {
             allow_shared_port: false,
             stats_interval: None,
             first_worker: 0,
+            idle_timeout: None,
+            max_held_bytes: super::held::DEFAULT_MAX_HELD_BYTES,
         }
     }
 }
@@ -212,6 +221,14 @@ impl Config {
         }
         if self.stats_interval == Some(Duration::ZERO) {
             return bad("--stats-interval 0: use a positive interval, e.g. 1s");
+        }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return bad("--idle-timeout 0: use a positive duration, e.g. 60s, or leave the \
+                        flag out to keep idle connections open");
+        }
+        if self.max_held_bytes == 0 {
+            return bad("--max-held-bytes 0: echod could never write back a short write; use \
+                        at least one --buffer, e.g. 256MiB");
         }
         Ok(())
     }

@@ -141,6 +141,15 @@ counters! {
     /// The most bytes one connection had pending toward its peer: bounded by
     /// `--buffer`, the proof that a peer that does not read cannot grow echod.
     pending_peak, PendingPeak, Service, Max;
+    /// Connections closed by `--idle-timeout`: no byte read or written for that long.
+    closed_idle, ClosedIdle, Service, Sum, printed "closed_idle";
+    /// Times a worker found `--max-held-bytes` spent and stopped reading from every
+    /// connection (until the bytes held toward peers were under it again).
+    held_pauses, HeldPauses, Service, Sum, printed "held_pauses";
+    /// The most bytes the process held toward peers that do not read, over every
+    /// connection, as a worker saw it: bounded by `--max-held-bytes` plus a read
+    /// buffer per worker.
+    held_peak, HeldPeak, Service, Max;
     /// Datagrams received (`--proto udp|both`).
     datagrams_in, DatagramsIn, Udp, Sum, printed "datagrams_in";
     /// Datagrams sent back to their senders.

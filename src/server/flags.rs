@@ -75,6 +75,15 @@ pub struct Flags {
     /// Run the workers in P processes sharing the port (each its own fd limit).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub processes: u64,
+    /// Close a TCP connection idle (no byte read or written) this long, e.g. 60s
+    /// (counted in closed_idle). Default: never.
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// The most bytes one process holds toward peers that do not read, e.g. 256MiB;
+    /// past it echod stops reading from every connection until it is under again
+    /// (counted in held_pauses).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_held)]
+    pub max_held_bytes: u64,
     /// (internal, --processes children) id of this process's first worker.
     #[arg(long, hide = true, default_value_t = 0)]
     pub first_worker: usize,
@@ -90,6 +99,13 @@ fn parse_buffer(text: &str) -> Result<usize, String> {
     match crate::units::parse_size(text)? {
         0 => Err("the buffer must hold at least one byte, e.g. 64KiB".into()),
         n => usize::try_from(n).map_err(|_| format!("'{text}' is too large")),
+    }
+}
+
+fn parse_held(text: &str) -> Result<u64, String> {
+    match crate::units::parse_size(text)? {
+        0 => Err("echod could never write back a short write: use e.g. 256MiB".into()),
+        n => Ok(n),
     }
 }
 
@@ -123,6 +139,8 @@ impl Flags {
             allow_shared_port: self.allow_shared_port,
             stats_interval: self.stats_interval,
             first_worker: self.first_worker,
+            idle_timeout: self.idle_timeout,
+            max_held_bytes: self.max_held_bytes,
         }
     }
 
@@ -145,6 +163,8 @@ impl Flags {
             stats_interval,
             stats_json,
             processes,
+            idle_timeout,
+            max_held_bytes,
             first_worker,
             max_conns_shared,
             child_stats,
@@ -165,6 +185,8 @@ impl Flags {
         args.value("--stats-interval", stats_interval, &d.stats_interval);
         args.value("--stats-json", stats_json, &d.stats_json);
         args.value("--processes", processes, &d.processes);
+        args.value("--idle-timeout", idle_timeout, &d.idle_timeout);
+        args.value("--max-held-bytes", max_held_bytes, &d.max_held_bytes);
         args.value("--first-worker", first_worker, &d.first_worker);
         args.value("--max-conns-shared", max_conns_shared, &d.max_conns_shared);
         args.value("--child-stats", child_stats, &d.child_stats);
@@ -277,6 +299,8 @@ mod tests {
             stats_interval: Some(Duration::from_millis(1500)),
             stats_json: Some(PathBuf::from("/tmp/a b/stats=1.json")),
             processes: 3,
+            idle_timeout: Some(Duration::from_millis(2500)),
+            max_held_bytes: 1 << 20,
             first_worker: 4,
             max_conns_shared: Some(SharedLimit { fd: 9, slot: 2, processes: 3 }),
             child_stats: Some(PathBuf::from("child.json")),

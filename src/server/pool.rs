@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use mio::Waker;
 
-use super::base::WorkerBase;
+use super::base::{Shared, WorkerBase};
+use super::held::HeldBytes;
 use super::limit::Cap;
 use super::sockets::{self, Sockets};
 use super::stats::LiveStats;
@@ -116,11 +117,17 @@ impl Server {
             Model::Reuseport | Model::Shared | Model::Threads => None,
         };
         let config = Config { max_threads: threads.as_ref().map(|(cap, _)| cap.max()), ..config };
+        let shared = Shared {
+            max_conns,
+            held: HeldBytes::new(config.max_held_bytes),
+            idle_timeout: config.idle_timeout,
+            stop: stop.clone(),
+        };
         let mut workers = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());
         for (i, listener) in listeners.into_iter().enumerate() {
             let id = config.first_worker + i;
-            let (base, waker) = WorkerBase::new(id, listener, max_conns.clone(), stop.clone())?;
+            let (base, waker) = WorkerBase::new(id, listener, shared.clone())?;
             wakers.push(waker);
             workers.push(match (&threads, &uring) {
                 (Some((cap, _)), _) => {
@@ -178,6 +185,15 @@ impl Server {
     /// Spawns the workers, blocks until shutdown, joins them and returns their stats.
     /// If a worker fails, the others are stopped and the first failure is returned.
     pub fn run(self) -> Result<ServerStats, ServerError> {
+        match self.run_to_end() {
+            (_, Some(failure)) => Err(failure),
+            (stats, None) => Ok(stats),
+        }
+    }
+
+    /// [`Server::run`], with the workers' stats also when one failed (what they did
+    /// until then), beside the first failure.
+    pub fn run_to_end(self) -> (ServerStats, Option<ServerError>) {
         let Server { config, workers, shutdown, stopped, .. } = self;
         let stats = StatsHandle { live: workers.iter().map(|w| w.live().clone()).collect() };
         let (handles, spawn_error) = spawn_workers(workers, &config, &shutdown);
@@ -195,10 +211,7 @@ impl Server {
             };
             first_error = first_error.or(err);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(stats.snapshot()),
-        }
+        (stats.snapshot(), first_error)
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::processes::{self, Outcome, Supervisor};
 use super::stats_file::{self, StatsFileError};
 use super::thread_budget::Limit;
-use super::{Config, Flags, Server, ServerError, ServerStats, ShutdownHandle};
+use super::{Config, Flags, Server, ServerError, ShutdownHandle};
 use crate::cli::{EXIT_FAILED, EXIT_USAGE};
 
 /// How long a graceful stop may take before echod exits without it.
@@ -43,16 +43,19 @@ pub enum ProgramError {
 }
 
 impl ProgramError {
-    /// 1 for a run that went wrong after it started (the stats went elsewhere, or a
-    /// `--processes` child kept dying or lost its stats), else 2.
+    /// 1 for a run that went wrong after it started (the stats went elsewhere, a
+    /// worker failed, or a `--processes` child kept dying or lost its stats), else 2.
     pub fn exit_code(&self) -> u8 {
         match self {
             ProgramError::Stats(
                 StatsFileError::WroteFallback { .. } | StatsFileError::Lost { .. },
             )
-            | ProgramError::Server(ServerError::GaveUp { .. } | ServerError::ChildLost { .. }) => {
-                EXIT_FAILED
-            }
+            | ProgramError::Server(
+                ServerError::GaveUp { .. }
+                | ServerError::ChildLost { .. }
+                | ServerError::Worker { .. }
+                | ServerError::Panicked { .. },
+            ) => EXIT_FAILED,
             _ => EXIT_USAGE,
         }
     }
@@ -90,11 +93,8 @@ pub fn run(flags: Flags) -> Result<(), ProgramError> {
         stats_file::check_writable(path)?;
     }
     let role = Role::of(&flags);
-    let Outcome { stats, failure } = if flags.processes > 1 {
-        run_processes(&flags)?
-    } else {
-        Outcome { stats: run_one(flags.config(), role)?, failure: None }
-    };
+    let Outcome { stats, failure } =
+        if flags.processes > 1 { run_processes(&flags)? } else { run_one(flags.config(), role)? };
     if role == Role::Whole {
         // A --processes child leaves the report to its parent, which merges all.
         for line in stats.lines() {
@@ -117,7 +117,7 @@ pub fn run(flags: Flags) -> Result<(), ProgramError> {
 
 /// One process: raise the descriptor limit, bind, print the ready line, serve until a
 /// signal (or, as a `--processes` child, until stdin closes).
-fn run_one(config: Config, role: Role) -> Result<ServerStats, ProgramError> {
+fn run_one(config: Config, role: Role) -> Result<Outcome, ProgramError> {
     let before = crate::sys::nofile_limit().map_err(os("reading RLIMIT_NOFILE"))?;
     let limit = crate::sys::raise_nofile_limit().map_err(os("raising RLIMIT_NOFILE"))?;
     let server = Server::bind(config.clone())?;
@@ -154,7 +154,8 @@ fn run_one(config: Config, role: Role) -> Result<ServerStats, ProgramError> {
         let _ = std::io::Write::flush(&mut std::io::stdout());
         std::process::exit(3);
     }
-    Ok(server.run()?)
+    let (stats, failure) = server.run_to_end();
+    Ok(Outcome { stats, failure })
 }
 
 /// Several processes sharing the port, supervised from here.

@@ -179,15 +179,15 @@ mod tests {
         let json = serde_json::to_string(&all.workers[0]).expect("json");
         assert_eq!(
             json,
-            r#"{"id":3,"cpu":1,"pid":7,"accepted":1,"active":2,"active_peak":3,"bytes_in":4,"bytes_out":5,"reads":6,"accept_errors":7,"rejected_max_conns":8,"rejected_resources":9,"closed_by_error":10,"pending_peak":11,"datagrams_in":12,"datagrams_out":13,"datagram_bytes_in":14,"datagram_bytes_out":15,"datagrams_dropped":16,"datagrams_refused":17,"kernel_drops":18}"#
+            r#"{"id":3,"cpu":1,"pid":7,"accepted":1,"active":2,"active_peak":3,"bytes_in":4,"bytes_out":5,"reads":6,"accept_errors":7,"rejected_max_conns":8,"rejected_resources":9,"closed_by_error":10,"pending_peak":11,"closed_idle":12,"held_pauses":13,"held_peak":14,"datagrams_in":15,"datagrams_out":16,"datagram_bytes_in":17,"datagram_bytes_out":18,"datagrams_dropped":19,"datagrams_refused":20,"kernel_drops":21}"#
         );
         assert_eq!(serde_json::from_str::<WorkerStats>(&json).expect("parse"), numbered());
         assert_eq!(
             all.lines(),
             ["worker 3 cpu 1 pid 7: accepted 1 active_peak 3 bytes_in 4 bytes_out 5 \
-              accept_errors 7 rejected 8 rejected_resources 9 resets 10 datagrams_in 12 \
-              datagrams_out 13 datagram_bytes_in 14 datagram_bytes_out 15 \
-              datagrams_dropped 16 datagrams_refused 17 kernel_drops 18"]
+              accept_errors 7 rejected 8 rejected_resources 9 resets 10 closed_idle 12 \
+              held_pauses 13 datagrams_in 15 datagrams_out 16 datagram_bytes_in 17 \
+              datagram_bytes_out 18 datagrams_dropped 19 datagrams_refused 20 kernel_drops 21"]
         );
         let restarted = ServerStats { restarts: 2, ..all };
         assert_eq!(
@@ -204,13 +204,14 @@ mod tests {
         assert_eq!(
             tcp.line(),
             "worker 0 cpu - pid 1: accepted 0 active_peak 0 bytes_in 0 bytes_out 0 \
-             accept_errors 0 rejected 0 rejected_resources 0 resets 0"
+             accept_errors 0 rejected 0 rejected_resources 0 resets 0 closed_idle 0 \
+             held_pauses 0"
         );
         let refused = Counters { datagrams_refused: 1, ..Counters::default() };
         let udp = WorkerStats { counters: refused, ..tcp };
         assert!(
             udp.line().ends_with(
-                " resets 0 datagrams_in 0 datagrams_out 0 datagram_bytes_in 0 \
+                " held_pauses 0 datagrams_in 0 datagrams_out 0 datagram_bytes_in 0 \
                  datagram_bytes_out 0 datagrams_dropped 0 datagrams_refused 1 kernel_drops 0"
             ),
             "{}",

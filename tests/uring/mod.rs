@@ -4,6 +4,11 @@
 //! process with every other model.) Skipped, with a printed line, where io_uring
 //! is refused.
 
+mod enter;
+mod hog;
+mod limits;
+mod port;
+
 use echod::server::Model;
 
 use crate::common::process::{read_stats, spawn, temp_json, Echod, LOCAL};

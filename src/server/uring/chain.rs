@@ -46,12 +46,19 @@ struct Link {
 pub(crate) struct Chains {
     /// Indexed by buffer id.
     links: Box<[Link]>,
+    /// Bytes of every buffer in a chain (what the worker holds toward its peers).
+    bytes: u64,
 }
 
 impl Chains {
     /// A table for `buffers` buffer ids.
     pub(crate) fn new(buffers: u16) -> Chains {
-        Chains { links: (0..buffers).map(|_| Link::default()).collect() }
+        Chains { links: (0..buffers).map(|_| Link::default()).collect(), bytes: 0 }
+    }
+
+    /// Bytes of every buffer in a chain: what the worker holds toward its peers.
+    pub(crate) fn held_bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Appends `buf` to `chain`.
@@ -59,6 +66,7 @@ impl Chains {
         let id = buf.id();
         let link = &mut self.links[usize::from(id)];
         debug_assert!(link.buf.is_none(), "buffer {id} is in a chain already");
+        self.bytes += u64::from(buf.len());
         *link = Link { buf: Some(buf), sent: 0, next: NONE };
         match chain.tail {
             NONE => chain.head = id,
@@ -89,6 +97,7 @@ impl Chains {
     pub(crate) fn pop(&mut self, chain: &mut Chain) -> Option<Buf> {
         let link = self.links.get_mut(usize::from(chain.head))?;
         let buf = link.buf.take();
+        self.bytes -= buf.as_ref().map_or(0, |b| u64::from(b.len()));
         chain.head = link.next;
         if chain.head == NONE {
             chain.tail = NONE;
@@ -116,8 +125,10 @@ mod tests {
         assert_eq!(chains.advance(&mut a, 6).map(|b| b.id()), Some(3));
         assert_eq!(chains.advance(&mut a, 6).map(|b| b.id()), Some(1));
         assert!(a.is_empty() && chains.front(&a).is_none());
+        assert_eq!(chains.held_bytes(), 4, "b's buffer");
         assert_eq!(chains.pop(&mut b).map(|b| b.id()), Some(5), "unsent, taken anyway");
         assert!(b.is_empty());
+        assert_eq!(chains.held_bytes(), 0);
         chains.push(&mut a, Buf::for_test(3, 2));
         assert_eq!(chains.front(&a).map(|(buf, sent)| (buf.id(), sent)), Some((3, 0)));
     }
