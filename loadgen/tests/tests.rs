@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod deploy;
+mod pid1;
 mod ports;
 mod run;
 mod suite;
