@@ -25,9 +25,12 @@ use super::values::{self, CoreList, Part, SourceList, Target};
     Exit codes:\n  \
     0        every connection established and served, every echo right\n  \
     1        wrong or missing echoes, or missing connections (some or all),\n           \
-    not established or never served; UDP: a corrupted datagram, a flow never\n           \
-    answered, or loss above --max-loss (without it, loss is a measurement,\n           \
-    not a failure: lost, late, duplicated and reordered datagrams are counted)\n  \
+    not established or never served; open loop (--rate): a message of the\n           \
+    measured phase never sent (the sender could not keep its schedule);\n           \
+    UDP: a corrupted datagram, a flow never answered, or loss above\n           \
+    --max-loss, datagrams never sent included (without it, loss is a\n           \
+    measurement, not a failure: lost, late, duplicated and reordered\n           \
+    datagrams are counted)\n  \
     2        bad input (flags, output paths, an impossible plan; nothing was run),\n           \
     or an output file that could not be written (the result is saved elsewhere)\n  \
     130/143  interrupted by SIGINT/SIGTERM")]
@@ -61,7 +64,9 @@ pub struct RunArgs {
     /// Messages in flight per connection.
     #[arg(long, default_value = "1", value_parser = values::parse_pipeline)]
     pub pipeline: u32,
-    /// Open loop: messages per second in total on a fixed schedule (default: closed loop).
+    /// Open loop: messages per second in total on a fixed schedule (default: closed
+    /// loop); latency from each message's intended time. Messages of the measured
+    /// phase never sent (the sender fell behind) are counted, and fail the run.
     #[arg(long, value_parser = values::parse_rate)]
     pub rate: Option<f64>,
     /// Length of the measured phase (e.g. 10s, 500ms).

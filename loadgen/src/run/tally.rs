@@ -94,6 +94,36 @@ impl DatagramCounts {
     }
 }
 
+/// Open loop: what became of the schedule (all zero in a closed loop). Every
+/// message intended in the measured phase is `scheduled`; the ones never started
+/// by the end of the run (the drain included: a sender that fell behind sends its
+/// backlog there) are `unsent`. `behind` figures are taken when the measured phase
+/// ended (or the run was cut): the messages due then and not started, and how long
+/// ago the oldest of them was intended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleCounts {
+    /// Messages intended in the measured phase.
+    pub scheduled: u64,
+    /// Of those, never sent (a connection lost on the way leaves its own unsent).
+    pub unsent: u64,
+    /// Messages due and not started when the measured phase ended.
+    pub behind_messages: u64,
+    /// How long ago the oldest of them was intended, ns (the slowest thread's).
+    pub behind_ns: u64,
+}
+
+impl ScheduleCounts {
+    /// Adds another thread's counts (every field named: a new one does not
+    /// compile until it merges); how far behind is the furthest.
+    pub fn merge(&mut self, o: &ScheduleCounts) {
+        let ScheduleCounts { scheduled, unsent, behind_messages, behind_ns } = *o;
+        self.scheduled += scheduled;
+        self.unsent += unsent;
+        self.behind_messages += behind_messages;
+        self.behind_ns = self.behind_ns.max(behind_ns);
+    }
+}
+
 /// One second (or the last, partial interval) of the measured phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
@@ -216,6 +246,9 @@ pub struct Tally {
     pub errors: ErrorCounts,
     /// UDP: the datagrams' fate.
     pub datagrams: DatagramCounts,
+    /// Open loop: what became of the schedule of the measured phase.
+    #[serde(default)]
+    pub schedule: ScheduleCounts,
     /// The first mismatch seen, described for the summary.
     pub first_mismatch: Option<String>,
     /// Connections still up at the end.
@@ -243,6 +276,7 @@ impl Tally {
             bytes: 0,
             errors: ErrorCounts::default(),
             datagrams: DatagramCounts::default(),
+            schedule: ScheduleCounts::default(),
             first_mismatch: None,
             conns_up_at_end: 0,
             per_source: BTreeMap::new(),
@@ -278,6 +312,7 @@ impl Tally {
             bytes,
             errors,
             datagrams,
+            schedule,
             first_mismatch,
             conns_up_at_end,
             per_source,
@@ -300,6 +335,7 @@ impl Tally {
         self.bytes += bytes;
         self.errors.merge(errors);
         self.datagrams.merge(datagrams);
+        self.schedule.merge(schedule);
         if self.first_mismatch.is_none() {
             self.first_mismatch.clone_from(first_mismatch);
         }
@@ -312,6 +348,16 @@ impl Tally {
     /// Failed connects in total.
     pub fn failed(&self) -> u64 {
         self.failed_by_errno.values().sum()
+    }
+
+    /// UDP: the datagrams of the measured phase lost or never sent (an open loop
+    /// that fell behind), over those and the answered, in percent; `None` when
+    /// there were none.
+    pub fn loss_percent(&self) -> Option<f64> {
+        let d = &self.datagrams;
+        let missing = d.lost + self.schedule.unsent;
+        let resolved = missing + d.answered;
+        (resolved > 0).then(|| 100.0 * missing as f64 / resolved as f64)
     }
 }
 
@@ -342,6 +388,17 @@ mod tests {
         assert_eq!((a.datagrams.lost, a.datagrams.answered), (2, 6));
         assert_eq!(a.datagrams.loss_percent(), Some(25.0));
         assert_eq!(DatagramCounts::default().loss_percent(), None);
+        // Datagrams never sent count as lost.
+        a.schedule.unsent = 2;
+        assert_eq!(a.loss_percent(), Some(40.0));
+        let mut behind = Tally::new(0);
+        behind.schedule =
+            ScheduleCounts { scheduled: 5, unsent: 1, behind_messages: 1, behind_ns: 9 };
+        a.merge(&behind);
+        assert_eq!(
+            a.schedule,
+            ScheduleCounts { scheduled: 5, unsent: 3, behind_messages: 1, behind_ns: 9 }
+        );
     }
 
     /// A tally goes through JSON whole and comes back equal, histograms included;
@@ -374,6 +431,7 @@ mod tests {
             reordered: 3,
             corrupted: 4,
         };
+        t.schedule = ScheduleCounts { scheduled: 9, unsent: 3, behind_messages: 2, behind_ns: 1 };
         t.first_mismatch = Some("conn 1 message 2: first wrong byte at offset 3".into());
         t.conns_up_at_end = 1;
         let back: Tally =

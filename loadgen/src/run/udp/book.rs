@@ -13,6 +13,9 @@
 //! uncorrected figure and the generator's lag beside it); a datagram belongs to
 //! the measured phase when that time does, and only then do its latency and fate
 //! count. Corrupted datagrams count in every phase, each with its interval's errors.
+//! An open loop sends a datagram of its schedule however late, the drain included
+//! (`to_send` counts those not sent yet, and the drain waits for them); a closed
+//! loop sends nothing once the measured phase is over.
 
 use std::io;
 
@@ -54,6 +57,9 @@ pub struct Book {
     pub phase: Phase,
     /// Datagrams in flight on live flows, over all of this thread's flows.
     pub in_flight: u64,
+    /// Open loop: datagrams of the schedule not sent yet, less those of the flows
+    /// lost (never to be sent); 0 in a closed loop.
+    pub to_send: u64,
     /// Flows of this thread still up.
     pub flows_up: u64,
     /// Of those, flows answered at least once.
@@ -82,17 +88,19 @@ impl Book {
         tally: Tally,
     ) -> Self {
         let pipeline = config.pipeline as usize;
+        let schedule = config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline));
         Self {
             pattern: Pattern::new(config.size),
             rbuf: vec![0u8; RBUF],
             sbuf: vec![0u8; config.size],
             window: Window::new(flows, pipeline),
             registry,
-            schedule: config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline)),
+            schedule,
             timeline,
             clock,
             phase: Phase::WarmUp,
             in_flight: 0,
+            to_send: schedule.map_or(0, |s| s.total()),
             flows_up: up.into(),
             served_up: 0,
             losses: LossWatch::new(config.udp_timeout, flows * pipeline),
@@ -104,11 +112,13 @@ impl Book {
     /// Whether flow `f` (index `i`) may send its next datagram now.
     #[inline]
     fn may_send(&mut self, i: usize, f: &Flow, now: u64) -> bool {
-        if self.phase.draining() || !f.window_open(self.window.of(i)) {
+        if !f.window_open(self.window.of(i)) {
             return false;
         }
         match &self.schedule {
-            None => true,
+            None => !self.phase.draining(),
+            // However late: the drain sends the backlog (the schedule ends with
+            // the measured phase).
             Some(s) => f.send_seq < s.due_for(u64::from(f.slot()), s.due(now)),
         }
     }
@@ -132,6 +142,7 @@ impl Book {
             f.sent(self.window.of(i), now, measured);
             self.losses.sent(i, seq);
             self.in_flight += 1;
+            self.to_send = self.to_send.saturating_sub(u64::from(intended.is_some()));
             if measured {
                 self.count(|d| d.sent += 1);
                 if let Some(t) = intended {
@@ -299,6 +310,10 @@ impl Book {
                 _ => self.tally.errors.other += 1,
             }
             self.interval.errors += 1;
+        }
+        if let Some(s) = self.schedule {
+            let left = s.due_for(u64::from(f.slot()), s.total()).saturating_sub(f.send_seq);
+            self.to_send = self.to_send.saturating_sub(left);
         }
         self.in_flight -= u64::from(f.close(self.window.of(i)));
         self.flows_up -= 1;

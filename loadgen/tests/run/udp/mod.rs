@@ -5,7 +5,7 @@
 //! Real sockets on 127.0.0.1, bounded runs, no timing assertions.
 
 mod report;
-mod servers;
+pub(super) mod servers;
 
 use std::process::Command;
 use std::time::Duration;
