@@ -372,6 +372,11 @@ pub struct Errors {
     pub eof: u64,
     /// Messages not answered within the run.
     pub timeout: u64,
+    /// UDP: flows ended by ECONNREFUSED after they were answered (the target's
+    /// port closed while in use). A flow refused before any answer never opened:
+    /// it is in `connections.failed_by_errno`, not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
     /// UDP: datagrams with no answer within the timeout (`--udp-timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,

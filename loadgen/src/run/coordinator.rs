@@ -61,11 +61,14 @@ pub fn measure(
         ),
         _ => (0, false),
     };
+    // Cut short with nothing up is no interruption: a UDP run whose every flow
+    // was refused never opened one (as a TCP run with nothing listening).
+    let interrupted = shared.stop.load(Ordering::Relaxed) || (cut_short && tally.established > 0);
     Ok(Measurement {
         tally,
         intervals: live.intervals,
         measured_s: measured_ns as f64 / 1e9,
-        interrupted: shared.stop.load(Ordering::Relaxed) || cut_short,
+        interrupted,
         cpu_s,
         started_at,
         clock: matches!(word, Word::Go(_)).then(|| {

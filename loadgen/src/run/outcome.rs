@@ -220,6 +220,7 @@ impl Measurement {
                 eof: e.eof,
                 timeout: e.timeout,
                 other: 0,
+                refused: e.refused.unwrap_or(0),
             },
             schedule: ScheduleCounts {
                 scheduled: e.scheduled.unwrap_or(0),
@@ -294,6 +295,7 @@ fn errors(proto: Proto, open: bool, t: &Tally) -> Errors {
         reset: t.errors.reset + t.errors.other,
         eof: t.errors.eof,
         timeout: t.errors.timeout,
+        refused: udp(t.errors.refused),
         lost: udp(d.lost),
         loss_percent: udp(0).and(t.loss_percent()),
         late: udp(d.late),

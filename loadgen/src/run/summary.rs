@@ -102,11 +102,13 @@ fn datagrams(s: &mut String, r: &RunResult) {
         let verdict = if loss > max { "above it: exit 1" } else { "within it" };
         let _ = writeln!(s, "  loss          {loss:.2}% against --max-loss {max}%: {verdict}");
     }
-    let refused =
-        if e.reset > 0 { " (ECONNREFUSED: nothing listens on the target's UDP port)" } else { "" };
+    let refused = match n(e.refused) {
+        0 => "0".to_string(),
+        r => format!("{r} (ECONNREFUSED: the target's UDP port closed while in use)"),
+    };
     let _ = writeln!(
         s,
-        "  errors        corrupted {}, flows ended by an error {}{refused}",
+        "  errors        corrupted {}, refused {refused}, flows ended by another error {}",
         n(e.corrupted),
         e.reset
     );
@@ -326,7 +328,7 @@ mod tests {
             "  datagrams     lost 10 (10.00%), late 0, duplicated 3, reordered 0, corrupted 0 \
              (adaptive timeout)",
             "  loss          10.00% against --max-loss 1%: above it: exit 1",
-            "  errors        corrupted 0, flows ended by an error 0",
+            "  errors        corrupted 0, refused 0, flows ended by another error 0",
         ] {
             assert!(text.lines().any(|l| l.starts_with(want)), "{want:?} in\n{text}");
         }

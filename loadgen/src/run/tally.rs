@@ -28,19 +28,25 @@ pub struct ErrorCounts {
     pub timeout: u64,
     /// Other I/O errors on established connections.
     pub other: u64,
+    /// UDP: flows ended by ECONNREFUSED after they were answered (the target's
+    /// port closed while in use; one never answered did not open, see
+    /// `failed_by_errno`).
+    #[serde(default)]
+    pub refused: u64,
 }
 
 impl ErrorCounts {
     /// All errors together (the live line's figure).
     pub fn total(&self) -> u64 {
-        self.mismatch + self.reset + self.eof + self.timeout + self.other
+        self.mismatch + self.reset + self.eof + self.timeout + self.other + self.refused
     }
 
     /// Adds another thread's counts (every field named: a new one does not
     /// compile until it merges).
     pub fn merge(&mut self, o: &ErrorCounts) {
-        let ErrorCounts { mismatch, reset, eof, timeout, other } = *o;
+        let ErrorCounts { mismatch, reset, eof, timeout, other, refused } = *o;
         self.mismatch += mismatch;
+        self.refused += refused;
         self.reset += reset;
         self.eof += eof;
         self.timeout += timeout;
@@ -421,7 +427,7 @@ mod tests {
         record(&mut t.schedule_lag, 7);
         t.messages = 3;
         t.bytes = 192;
-        t.errors = ErrorCounts { mismatch: 1, reset: 2, eof: 3, timeout: 4, other: 5 };
+        t.errors = ErrorCounts { mismatch: 1, reset: 2, eof: 3, timeout: 4, other: 5, refused: 6 };
         t.datagrams = DatagramCounts {
             sent: 9,
             answered: 7,

@@ -12,7 +12,8 @@
 //! intended send time (open loop, coordinated omission corrected, with the
 //! uncorrected figure and the generator's lag beside it); a datagram belongs to
 //! the measured phase when that time does, and only then do its latency and fate
-//! count. Corrupted datagrams count in every phase, each with its interval's errors.
+//! count. Corrupted datagrams count in every phase, each with its interval's errors,
+//! and never as a latency sample nor throughput.
 //! An open loop sends a datagram of its schedule however late, the drain included
 //! (`to_send` counts those not sent yet, and the drain waits for them); a closed
 //! loop sends nothing once the measured phase is over.
@@ -188,14 +189,19 @@ impl Book {
             Arrival::Answer { seq, sent_ns, measured, reordered, bad_at } => {
                 self.in_flight -= 1;
                 self.losses.answered(now - sent_ns);
+                // A corrupted answer is answered (not lost), never a latency
+                // sample nor throughput: it was not echoed.
+                let good = bad_at.is_none();
                 if measured {
                     self.count(|d| {
                         d.answered += 1;
                         d.reordered += u64::from(reordered);
                     });
-                    self.record_latency(f.slot(), seq, sent_ns, now);
+                    if good {
+                        self.record_latency(f.slot(), seq, sent_ns, now);
+                    }
                 }
-                if self.timeline.measured(now) {
+                if good && self.timeline.measured(now) {
                     self.tally.messages += 1;
                     self.tally.bytes += self.pattern.size() as u64;
                     self.interval.msgs += 1;
@@ -298,15 +304,20 @@ impl Book {
         self.losses.next_deadline(&self.window)
     }
 
-    /// Counts an I/O error on flow `i` (ECONNREFUSED: nothing listens at the
-    /// target) and closes it; its datagrams in flight are neither answered nor lost.
+    /// Counts an I/O error on flow `i` and closes it; its datagrams in flight are
+    /// neither answered nor lost. ECONNREFUSED (an ICMP port unreachable) before
+    /// any answer: nothing listens at the target, so the flow never opened — a
+    /// failed open, as a refused TCP connect is; after an answer, the target's
+    /// port closed while in use: refused.
     fn fail(&mut self, i: usize, f: &mut Flow, e: &io::Error) {
-        // In the drain with nothing awaited, the run is done with the flow.
-        if !(self.phase.draining() && f.in_flight == 0) {
+        let refused = e.kind() == io::ErrorKind::ConnectionRefused;
+        if refused && !f.served {
+            self.never_opened(f);
+        } else if !(self.phase.draining() && f.in_flight == 0) {
+            // In the drain with nothing awaited, the run is done with the flow.
             match e.kind() {
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => {
-                    self.tally.errors.reset += 1;
-                }
+                io::ErrorKind::ConnectionRefused => self.tally.errors.refused += 1,
+                io::ErrorKind::ConnectionReset => self.tally.errors.reset += 1,
                 _ => self.tally.errors.other += 1,
             }
             self.interval.errors += 1;
@@ -319,6 +330,21 @@ impl Book {
         self.flows_up -= 1;
         if f.served {
             self.served_up -= 1;
+        }
+    }
+
+    /// Flow `f`, refused before any answer, counts as never opened: out of the
+    /// established (and of its source address's), into the failed by errno.
+    fn never_opened(&mut self, f: &Flow) {
+        let t = &mut self.tally;
+        t.established = t.established.saturating_sub(1);
+        t.connect_failed("ECONNREFUSED");
+        let Some(ip) = f.local_ip().map(|ip| ip.to_string()) else { return };
+        if let Some(n) = t.per_source.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.per_source.remove(&ip);
+            }
         }
     }
 
