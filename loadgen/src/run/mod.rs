@@ -102,9 +102,15 @@ pub enum RunError {
         /// would say it twice).
         cause: std::io::Error,
     },
-    /// A worker thread panicked (a bug): its figures are lost.
-    #[error("worker thread {0} panicked")]
-    Panicked(usize),
+    /// A worker thread panicked (a bug): its figures are lost, and a run whose
+    /// worker died before the start line does not go ahead.
+    #[error("worker thread {index} panicked: {message}")]
+    Panicked {
+        /// Which worker.
+        index: usize,
+        /// What the panic said.
+        message: String,
+    },
     /// A histogram could not be serialized.
     #[error("{0}")]
     Histogram(String),
