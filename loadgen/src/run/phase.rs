@@ -24,13 +24,15 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// Traffic from `now_ns`: `warmup`, then `duration` measured.
+    /// Traffic from `now_ns`: `warmup`, then `duration` measured (each at most
+    /// `MAX_DURATION` by its flag's rule; past u64 nanoseconds it saturates).
     pub fn starting_at(now_ns: u64, warmup: Duration, duration: Duration) -> Self {
-        let measure_start_ns = now_ns + warmup.as_nanos() as u64;
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let measure_start_ns = now_ns.saturating_add(ns(warmup));
         Self {
             traffic_start_ns: now_ns,
             measure_start_ns,
-            measure_end_ns: measure_start_ns + duration.as_nanos() as u64,
+            measure_end_ns: measure_start_ns.saturating_add(ns(duration)),
         }
     }
 

@@ -93,8 +93,8 @@ impl Schedule {
         if now_ns < self.start_ns {
             return 0;
         }
-        let m = ((now_ns - self.start_ns) as f64 / self.period_ns).floor() as u64 + 1;
-        m.min(self.end_m)
+        let m = ((now_ns - self.start_ns) as f64 / self.period_ns).floor() as u64;
+        m.saturating_add(1).min(self.end_m)
     }
 
     /// How many messages of the connection at `slot` are due when `due` thread
@@ -254,6 +254,22 @@ mod tests {
         for m in 1..10 {
             assert_eq!(s.before(s.time_of(m)), m, "message {m} is the first at its time");
         }
+    }
+
+    /// The largest schedule the flags allow (the highest rate over the longest
+    /// warm-up and measured phase) stays inside u64 (a debug build panics on an
+    /// overflow): one message per nanosecond, every count and time in range.
+    #[test]
+    fn the_largest_schedule_stays_in_range() {
+        use crate::run::values::{MAX_DURATION, MAX_RATE};
+        let end = 2 * MAX_DURATION.as_nanos() as u64;
+        let s = Schedule::new(0, end, MAX_RATE, 1);
+        assert_eq!(s.total(), end);
+        assert_eq!((s.due(end), s.due(u64::MAX)), (end, end));
+        assert_eq!((s.before(end), s.next_time(end)), (end, None));
+        assert_eq!(s.intended(0, end - 1), end - 1);
+        let tl = Timeline::starting_at(u64::MAX / 2, MAX_DURATION, MAX_DURATION);
+        assert!(tl.measure_end_ns > tl.measure_start_ns, "{tl:?}");
     }
 
     /// A sender that fell behind: every message of the measured phase is either
