@@ -222,12 +222,7 @@ impl Measurement {
                 other: 0,
                 refused: e.refused.unwrap_or(0),
             },
-            schedule: ScheduleCounts {
-                scheduled: e.scheduled.unwrap_or(0),
-                unsent: e.unsent.unwrap_or(0),
-                behind_messages: e.behind_messages.unwrap_or(0),
-                behind_ns: (e.behind_s.unwrap_or(0.0) * 1e9) as u64,
-            },
+            schedule: schedule_of(e),
             datagrams: DatagramCounts {
                 sent: e.sent.unwrap_or(0),
                 answered: e.answered.unwrap_or(0),
@@ -278,6 +273,16 @@ impl Measurement {
             started_at: r.started_at.clone(),
             clock: r.clock.clone(),
         })
+    }
+}
+
+/// What became of an open loop's schedule, read back from a result's errors.
+fn schedule_of(e: &Errors) -> ScheduleCounts {
+    ScheduleCounts {
+        scheduled: e.scheduled.unwrap_or(0),
+        unsent: e.unsent.unwrap_or(0),
+        behind_messages: e.behind_messages.unwrap_or(0),
+        behind_ns: (e.behind_s.unwrap_or(0.0) * 1e9).round() as u64,
     }
 }
 
@@ -366,6 +371,47 @@ mod tests {
         t.established = 2;
         t.unserved = 1;
         assert_eq!(exit_code(&c, &t), EXIT_FAILED);
+    }
+
+    /// Open loop: a message never sent fails the run; UDP with --max-loss counts
+    /// the unsent as lost and the loss rule decides; the schedule's figures go
+    /// into the result and come back from it whole.
+    #[test]
+    fn unsent_messages_fail_and_round_trip() {
+        let mut c = config();
+        c.rate = Some(1000.0);
+        let mut t = Tally::new(2);
+        (t.established, t.served) = (2, 2);
+        assert_eq!(exit_code(&c, &t), EXIT_OK);
+        t.schedule = ScheduleCounts {
+            scheduled: 100,
+            unsent: 1,
+            behind_messages: 3,
+            behind_ns: 123_456_789,
+        };
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED);
+        let mut u = Config::local_udp_test("127.0.0.1:9".parse().expect("addr"), 2);
+        u.rate = Some(1000.0);
+        t.datagrams.answered = 99;
+        assert_eq!(exit_code(&u, &t), EXIT_FAILED, "no --max-loss: unsent fails");
+        u.max_loss = Some(5.0);
+        assert_eq!(exit_code(&u, &t), EXIT_OK, "1% lost (never sent) within --max-loss 5");
+        u.max_loss = Some(0.5);
+        assert_eq!(exit_code(&u, &t), EXIT_FAILED);
+        let m = Measurement {
+            tally: t.clone(),
+            intervals: Vec::new(),
+            measured_s: 1.0,
+            interrupted: false,
+            cpu_s: None,
+            started_at: String::new(),
+            clock: None,
+        };
+        let r = build(&c, &m).expect("result");
+        let e = &r.errors;
+        assert_eq!((e.scheduled, e.unsent, e.behind_messages), (Some(100), Some(1), Some(3)));
+        assert_eq!(Measurement::of_result(&r).expect("reads back").tally.schedule, t.schedule);
+        assert_eq!(build(&config(), &m).expect("closed").errors.unsent, None, "closed loop");
     }
 
     /// UDP: loss alone is a measurement; past --max-loss it fails; one corrupted

@@ -89,10 +89,24 @@ pub fn run(
             book.on_ready(i, &mut flows[i], readable, ev.is_writable());
         }
     }
+    settle(book, flows, pacer.as_ref(), &seconds, w);
+}
+
+/// The end of the loop: drained, the datagrams still in flight are lost and the
+/// flows never answered unserved; an open loop counts what became of its
+/// schedule; then the last, partial second is reported.
+fn settle(
+    book: &mut Book,
+    flows: &mut [Flow],
+    pacer: Option<&Pacer>,
+    seconds: &Seconds,
+    w: &WorkerStart,
+) {
+    let timeline = book.timeline;
     if book.phase == Phase::Drained {
         book.settle(flows);
     }
-    if let Some(p) = &pacer {
+    if let Some(p) = pacer {
         let drained = book.phase == Phase::Drained;
         let now = book.clock.now_ns();
         book.tally.schedule = p.counts(now, &timeline, drained, |i| flows[i].send_seq);
