@@ -5,8 +5,9 @@
 //! left unanswered, in open loop sends what the schedule has made due ([`Pacer`]),
 //! then polls and hands each readiness to the [`Book`]. The pacer runs in the
 //! drain too: an open loop that fell behind sends its backlog there, and its
-//! drain waits for it. When the loop ends in the drain, the echoes still awaited
-//! count as timeouts; an open loop counts what became of its schedule (how far
+//! drain waits for it (a backlog message sent late in the drain gets what is left
+//! of it, no more: the drain stays bounded). When the loop ends in the drain, the
+//! echoes still awaited count as timeouts; an open loop counts what became of its schedule (how far
 //! behind it was when the measured phase ended, the messages never sent); then
 //! the last, partial second is reported.
 

@@ -6,7 +6,8 @@
 //! schedule has made due ([`Pacer`]), then polls and hands each readiness to the
 //! [`Book`]. The drain lasts at least the loss timeout, so every datagram in
 //! flight gets its time; the pacer runs in it too (an open loop that fell behind
-//! sends its backlog there, and the drain waits for it). When the loop ends in
+//! sends its backlog there, and the drain waits for it; a backlog datagram sent
+//! late in the drain gets what is left of it, no more: the drain stays bounded). When the loop ends in
 //! it, those still in flight are lost and the flows never answered are unserved;
 //! an open loop counts what became of its schedule (how far behind it was when
 //! the measured phase ended, the datagrams never sent). Then the last, partial
