@@ -5,7 +5,7 @@
 //! Rows come in three kinds: performance metrics judged against a threshold and the
 //! noise band (throughput, p50, p99, p999; connect rate informational unless given a
 //! threshold; a latency figure of a run without samples is missing data, see
-//! [`super::samples`]), correctness checks that always fail (connections established,
+//! `samples`), correctness checks that always fail (connections established,
 //! mismatched bytes, interrupted runs), and context (the calibration figure).
 //! With `normalize`, each run's throughput is divided by its own calibration round
 //! trips/s and its latencies by its own calibration p50 before the figures are taken, so

@@ -28,7 +28,8 @@
 //!   and the clock a result records.
 //! - `served`: whether each established connection is served (answered once), and
 //!   giving up the unserved.
-//! - `tally`: per-thread mergeable figures; `histogram`: their bounds and serde
+//! - `tally`: per-thread mergeable figures (`counts`: its counters: errors, UDP
+//!   datagrams, an open loop's schedule); `histogram`: their bounds and serde
 //!   form; `live`: per-second merge and line; `clock`: the run clock and the CPU
 //!   time of the measured phase.
 //! - `outcome`: a measurement -> [`RunResult`](crate::result::RunResult) and exit
@@ -46,6 +47,7 @@ mod config;
 mod conn;
 mod connect;
 mod coordinator;
+mod counts;
 mod histogram;
 mod layout;
 mod live;
