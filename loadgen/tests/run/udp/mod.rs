@@ -193,7 +193,7 @@ fn server_gone_mid_run_is_refused() {
     let run = std::thread::spawn(move || go(&c));
     // Every flow has been answered by then (bounded wait; no timing is asserted).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while server.received() < 100 && std::time::Instant::now() < deadline {
+    while server.received() < 400 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     drop(server);
