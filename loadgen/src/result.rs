@@ -372,10 +372,16 @@ pub struct Errors {
     pub eof: u64,
     /// Messages not answered within the run.
     pub timeout: u64,
+    /// UDP: flows ended by ECONNREFUSED after they were answered (the target's
+    /// port closed while in use). A flow refused before any answer never opened:
+    /// it is in `connections.failed_by_errno`, not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
     /// UDP: datagrams with no answer within the timeout (`--udp-timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
-    /// UDP: lost over lost and answered, in percent (`None` when nothing was).
+    /// UDP: lost (and, open loop, never sent: `unsent`) over those and the
+    /// answered, in percent (`None` when nothing was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_percent: Option<f64>,
     /// UDP: answers that came after their datagram was counted lost.
@@ -401,6 +407,21 @@ pub struct Errors {
     /// The first mismatch seen, described (connection, offset, bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_mismatch: Option<String>,
+    /// Open loop: messages (datagrams) intended in the measured phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled: Option<u64>,
+    /// Open loop: of those, never sent by the end of the run (the sender fell
+    /// behind its schedule, or their connection was lost). Any fails the run (UDP
+    /// with `--max-loss`: they count as lost, and the loss rule decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsent: Option<u64>,
+    /// Open loop: messages due and not yet sent when the measured phase ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_messages: Option<u64>,
+    /// Open loop: how long before the end of the measured phase the oldest of
+    /// those was intended, seconds: how far behind its schedule the sender ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_s: Option<f64>,
 }
 
 /// base64 of HdrHistogram V2+DEFLATE, values in nanoseconds.

@@ -53,6 +53,7 @@ pub(super) fn problems_of(runs: &[Loaded]) -> Vec<String> {
     let mut problems = short_of_connections(runs);
     problems.extend(counted(runs, |r| r.errors.mismatch, mismatch_why));
     problems.extend(counted(runs, |r| u64::from(r.interrupted), interrupted_why));
+    problems.extend(super::samples::problems(runs));
     problems
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Rows come in three kinds: performance metrics judged against a threshold and the
 //! noise band (throughput, p50, p99, p999; connect rate informational unless given a
-//! threshold), correctness checks that always fail (connections established,
+//! threshold; a latency figure of a run without samples is missing data, see
+//! `samples`), correctness checks that always fail (connections established,
 //! mismatched bytes, interrupted runs), and context (the calibration figure).
 //! With `normalize`, each run's throughput is divided by its own calibration round
 //! trips/s and its latencies by its own calibration p50 before the figures are taken, so
@@ -17,6 +18,7 @@ use super::checks::{
 };
 use super::load::{LoadError, Loaded, Side};
 use super::row::{summarize, Row, Unit};
+use super::samples;
 use super::stats::{noise_band, Statistic};
 use super::verdict::{judge, ratio, Metric, Thresholds, Verdict};
 use crate::result::RunResult;
@@ -148,7 +150,11 @@ fn scenario(
     // sides ran on different machines: shown with its verdict, never gating.
     let host_bound = host_bound_across_machines(base, new);
     for metric in Metric::THRESHOLDED {
-        let row = performance_row(metric, base, new, options);
+        let row = if samples::is_latency(metric) {
+            samples::latency_row(base, new, |b, n| performance_row(metric, b, n, options))
+        } else {
+            performance_row(metric, base, new, options)
+        };
         rows.push(Row { gating: row.gating && host_bound.is_none(), ..row });
     }
     rows.push(connections_row(base, new));
@@ -158,6 +164,7 @@ fn scenario(
         rows.push(calibration_row(base, new));
     }
     let mut notes = notes(base, new);
+    notes.extend(samples::base_note(base));
     if let Some(why) = host_bound {
         notes.push(format!("informational across machines (host-bound: {why})"));
     }

@@ -15,6 +15,7 @@
 //! - [`stats`]: the compared figure (best run or median), spread, noise band.
 //! - [`verdict`]: metrics, directions, thresholds, the verdict rule.
 //! - [`row`]: a table row, its unit, and the summary of a metric over runs.
+//! - `samples`: a latency figure of a run without samples is missing data, never 0.
 //! - [`comparison`]: the structured comparison (what tests inspect), performance rows.
 //! - `checks`: correctness checks, the calibration row, notes.
 //! - [`relative`]: `--relative-to PEER`, echod as a ratio to a peer of the same run.
@@ -28,6 +29,7 @@ pub mod plot;
 pub mod relative;
 pub mod render;
 pub mod row;
+mod samples;
 pub mod stats;
 pub mod verdict;
 
@@ -43,7 +45,9 @@ pub use verdict::{Metric, Thresholds, Verdict};
 const AFTER_HELP: &str = "\
 Metrics per scenario (matched by the results' `scenario` field):
   throughput    throughput.msgs_per_sec          higher is better
-  p50 p99 p999  latency_us.p50 / .p99 / .p999    lower is better
+  p50 p99 p999  latency_us.p50 / .p99 / .p999    lower is better; a run with no
+                                                 latency samples is missing data
+                                                 (FAIL in NEW), never 0 µs
   connect_rate  connections.connect_rate_per_sec informational, unless given
                                                  a --threshold-for
   connections   FAIL if a NEW run established fewer than requested, or fewer than BASE

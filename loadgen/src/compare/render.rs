@@ -114,6 +114,8 @@ fn label(metric: &str) -> &str {
 
 fn value(unit: Unit, v: f64) -> String {
     match unit {
+        // A side without a figure (latency of runs without samples).
+        _ if v.is_nan() => "no samples".to_string(),
         Unit::PerSec => format!("{}/s", fmt_count(v)),
         Unit::Micros => fmt_micros(v),
         Unit::Count => fmt_count(v),

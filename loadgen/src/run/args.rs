@@ -25,9 +25,12 @@ use super::values::{self, CoreList, Part, SourceList, Target};
     Exit codes:\n  \
     0        every connection established and served, every echo right\n  \
     1        wrong or missing echoes, or missing connections (some or all),\n           \
-    not established or never served; UDP: a corrupted datagram, a flow never\n           \
-    answered, or loss above --max-loss (without it, loss is a measurement,\n           \
-    not a failure: lost, late, duplicated and reordered datagrams are counted)\n  \
+    not established or never served; open loop (--rate): a message of the\n           \
+    measured phase never sent (the sender could not keep its schedule);\n           \
+    UDP: a corrupted datagram, a flow never answered, or loss above\n           \
+    --max-loss, datagrams never sent included (without it, loss is a\n           \
+    measurement, not a failure: lost, late, duplicated and reordered\n           \
+    datagrams are counted)\n  \
     2        bad input (flags, output paths, an impossible plan; nothing was run),\n           \
     or an output file that could not be written (the result is saved elsewhere)\n  \
     130/143  interrupted by SIGINT/SIGTERM")]
@@ -61,13 +64,16 @@ pub struct RunArgs {
     /// Messages in flight per connection.
     #[arg(long, default_value = "1", value_parser = values::parse_pipeline)]
     pub pipeline: u32,
-    /// Open loop: messages per second in total on a fixed schedule (default: closed loop).
+    /// Open loop: messages per second in total on a fixed schedule (default: closed
+    /// loop); latency from each message's intended time. Messages of the measured
+    /// phase never sent (the sender fell behind) are counted, and fail the run. At
+    /// most 1e9.
     #[arg(long, value_parser = values::parse_rate)]
     pub rate: Option<f64>,
-    /// Length of the measured phase (e.g. 10s, 500ms).
+    /// Length of the measured phase (e.g. 10s, 500ms; at most 30days).
     #[arg(long, default_value = "10s", value_parser = values::parse_duration)]
     pub duration: Duration,
-    /// Traffic before the measured phase, not recorded.
+    /// Traffic before the measured phase, not recorded (at most 30days).
     #[arg(long, default_value = "2s", value_parser = values::parse_warmup)]
     pub warmup: Duration,
     /// Worker threads (default: one per allowed core, at most one per connection).
@@ -76,10 +82,11 @@ pub struct RunArgs {
     /// Cores to pin the worker threads to, e.g. 0 or 0,2-3 (default: every allowed core).
     #[arg(long, value_name = "LIST", value_parser = values::parse_cores)]
     pub cores: Option<CoreList>,
-    /// New connections per second in total (default: as fast as the machine allows).
+    /// New connections per second in total, at most 1e9 (default: as fast as the
+    /// machine allows).
     #[arg(long, value_parser = values::parse_connect_rate)]
     pub connect_rate: Option<f64>,
-    /// How long one connect may take before it counts as ETIMEDOUT.
+    /// How long one connect may take before it counts as ETIMEDOUT (at most 1h).
     #[arg(long, default_value = "5s", value_parser = values::parse_connect_timeout)]
     pub connect_timeout: Duration,
     /// Write the result as JSON to FILE.

@@ -205,8 +205,9 @@ impl Config {
             values::rate_rule(r, "connections").map_err(flag("--connect-rate"))?;
         }
         self.check_udp()?;
-        values::nonzero_rule(self.duration, "10s").map_err(flag("--duration"))?;
-        values::nonzero_rule(self.connect_timeout, "5s").map_err(flag("--connect-timeout"))?;
+        values::duration_rule(self.duration).map_err(flag("--duration"))?;
+        values::warmup_rule(self.warmup).map_err(flag("--warmup"))?;
+        values::connect_timeout_rule(self.connect_timeout).map_err(flag("--connect-timeout"))?;
         values::threads_rule(self.threads).map_err(flag("--threads"))?;
         Ok(())
     }

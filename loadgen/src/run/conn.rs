@@ -128,10 +128,16 @@ impl Conn {
         self.recv_seq > 0 || self.recv_off > 0
     }
 
+    /// Messages started (their first byte written), in sequence order.
+    #[inline]
+    pub fn started(&self) -> u64 {
+        self.send_seq + u64::from(self.send_off > 0)
+    }
+
     /// Messages started and not yet completely echoed.
     #[inline]
     pub fn in_flight(&self) -> u64 {
-        self.send_seq + u64::from(self.send_off > 0) - self.recv_seq
+        self.started() - self.recv_seq
     }
 
     /// The socket of an `Up` connection (`NotConnected` otherwise).

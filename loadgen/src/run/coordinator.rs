@@ -52,7 +52,8 @@ pub fn measure(
     let (live, cpu_s, end_ns) = follow(&config, &rx, clock, word);
     let mut tally = Tally::new(0);
     for (index, h) in handles.into_iter().enumerate() {
-        tally.merge(&h.join().map_err(|_| RunError::Panicked(index))?);
+        let joined = h.join().map_err(|p| RunError::Panicked { index, message: panic_text(&*p) });
+        tally.merge(&joined?);
     }
     let (measured_ns, cut_short) = match word {
         Word::Go(tl) => (
@@ -61,17 +62,29 @@ pub fn measure(
         ),
         _ => (0, false),
     };
+    // Cut short with nothing up is no interruption: a UDP run whose every flow
+    // was refused never opened one (as a TCP run with nothing listening).
+    let interrupted = shared.stop.load(Ordering::Relaxed) || (cut_short && tally.established > 0);
     Ok(Measurement {
         tally,
         intervals: live.intervals,
         measured_s: measured_ns as f64 / 1e9,
-        interrupted: shared.stop.load(Ordering::Relaxed) || cut_short,
+        interrupted,
         cpu_s,
         started_at,
         clock: matches!(word, Word::Go(_)).then(|| {
             start_at::record(began_unix_s, config.warmup.as_secs_f64(), config.start_at.as_ref())
         }),
     })
+}
+
+/// What a panic said (its payload, when it is text).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "no message".to_string(),
+    }
 }
 
 /// Says once, up front, when the connections cannot all get a descriptor.
@@ -119,7 +132,7 @@ fn spawn_workers(
             Ok(h) => handles.push(h),
             Err(cause) => {
                 shared.stop.store(true, Ordering::Relaxed);
-                shared.start.wait_for(handles.len());
+                let _ = shared.start.wait_for(handles.len());
                 shared.start.release(Word::DoNotRun);
                 for h in handles {
                     let _ = h.join();
@@ -141,9 +154,10 @@ fn give_word(
     clock: Clock,
     gate: &mut dyn FnMut(u64) -> bool,
 ) -> (Word, f64) {
-    shared.start.wait_for(config.threads);
+    // A worker dead before the start line: no run (its join says why).
+    let all_here = shared.start.wait_for(config.threads).is_ok();
     let established = shared.established.load(Ordering::Relaxed);
-    let mut gate_open = gate(established);
+    let mut gate_open = all_here && gate(established);
     if let (Some(at), true) = (&config.start_at, gate_open && established > 0) {
         if config.live {
             let left = at.unix_s - start_at::now_unix_s();

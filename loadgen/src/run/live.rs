@@ -170,19 +170,27 @@ pub fn udp_line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -
 }
 
 /// What both lines start with: the second, `units` up and served, the rate and
-/// the latency.
+/// the latency (`no samples` when the second recorded none: an open loop that
+/// runs behind its schedule records nothing until it catches up, never 0 ns).
 fn head(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64, units: &str) -> String {
     let span = (iv.end_s - prev_end_s).max(1e-3);
     let unserved = if unserved > 0 { format!(", {unserved} unserved") } else { String::new() };
+    let latency = if iv.latency.is_empty() {
+        "no samples".to_string()
+    } else {
+        format!(
+            "p50 {} | p99 {}",
+            fmt_micros(quantile_us(iv, 0.50)),
+            fmt_micros(quantile_us(iv, 0.99))
+        )
+    };
     format!(
-        "[{:>4.0}s] {units} {}/{} up, {} served{unserved} | {} msgs/s | p50 {} | p99 {}",
+        "[{:>4.0}s] {units} {}/{} up, {} served{unserved} | {} msgs/s | {latency}",
         iv.end_s.ceil(),
         iv.conns_up,
         requested,
         iv.served,
         fmt_count((iv.msgs as f64 / span).round()),
-        fmt_micros(quantile_us(iv, 0.50)),
-        fmt_micros(quantile_us(iv, 0.99)),
     )
 }
 
@@ -253,5 +261,17 @@ mod tests {
             "{text}"
         );
         assert_eq!(series_of(&[one], Proto::Udp)[0].lost, Some(10));
+    }
+
+    /// A second without a latency sample says so, never `p50 0 ns`.
+    #[test]
+    fn a_second_without_samples_says_so() {
+        let mut empty = iv(0, 100, 1_000);
+        empty.latency.reset();
+        for text in [line(&empty, 0.0, 1, 0), udp_line(&empty, 0.0, 1, 0)] {
+            assert!(text.contains("| 100 msgs/s | no samples |"), "{text}");
+            assert!(!text.contains("p50") && !text.contains(" 0 ns"), "{text}");
+        }
+        assert!(line(&iv(0, 1, 1_000), 0.0, 1, 0).contains("| p50 1.0 µs | p99 1.0 µs |"));
     }
 }

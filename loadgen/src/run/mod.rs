@@ -28,7 +28,8 @@
 //!   and the clock a result records.
 //! - `served`: whether each established connection is served (answered once), and
 //!   giving up the unserved.
-//! - `tally`: per-thread mergeable figures; `histogram`: their bounds and serde
+//! - `tally`: per-thread mergeable figures (`counts`: its counters: errors, UDP
+//!   datagrams, an open loop's schedule); `histogram`: their bounds and serde
 //!   form; `live`: per-second merge and line; `clock`: the run clock and the CPU
 //!   time of the measured phase.
 //! - `outcome`: a measurement -> [`RunResult`](crate::result::RunResult) and exit
@@ -46,6 +47,7 @@ mod config;
 mod conn;
 mod connect;
 mod coordinator;
+mod counts;
 mod histogram;
 mod layout;
 mod live;
@@ -103,9 +105,15 @@ pub enum RunError {
         /// would say it twice).
         cause: std::io::Error,
     },
-    /// A worker thread panicked (a bug): its figures are lost.
-    #[error("worker thread {0} panicked")]
-    Panicked(usize),
+    /// A worker thread panicked (a bug): its figures are lost, and a run whose
+    /// worker died before the start line does not go ahead.
+    #[error("worker thread {index} panicked: {message}")]
+    Panicked {
+        /// Which worker.
+        index: usize,
+        /// What the panic said.
+        message: String,
+    },
     /// A histogram could not be serialized.
     #[error("{0}")]
     Histogram(String),

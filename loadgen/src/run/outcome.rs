@@ -8,9 +8,12 @@
 //! The exit code of the figures: 0 every connection came up, was served, and
 //! every echo was right; 1 the run found something wrong or missing: wrong or
 //! missing echoes (mismatch, reset, EOF, timeout), or missing connections, some or
-//! all of them (not established, or never served). UDP adds: a corrupted datagram,
-//! or loss above `--max-loss` when it is given; without it, loss (and late,
-//! duplicated, reordered datagrams) is a measurement, not a failure. Exit 2 is
+//! all of them (not established, or never served). An open loop adds: a message of
+//! the measured phase never sent (the sender fell behind its schedule and did not
+//! catch up by the end of the drain). UDP adds: a corrupted datagram, or loss
+//! above `--max-loss` when it is given; without it, loss (and late, duplicated,
+//! reordered datagrams) is a measurement, not a failure. With `--max-loss`, the
+//! datagrams never sent count as lost and the loss rule decides for them. Exit 2 is
 //! never a figure: it means loadgen could not do what was asked (bad input, an
 //! output file not written).
 
@@ -25,7 +28,7 @@ use crate::result::{
 use super::config::Config;
 use super::histogram::new_histogram;
 use super::live::series_of;
-use super::tally::{DatagramCounts, ErrorCounts, Interval, Tally};
+use super::tally::{DatagramCounts, ErrorCounts, Interval, ScheduleCounts, Tally};
 
 /// What one process measured: everything its result is built from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,11 +84,13 @@ pub fn exit_code(c: &Config, t: &Tally) -> u8 {
 /// The exit code of these figures under `--max-loss` `max_loss`.
 pub fn exit_code_with(max_loss: Option<f64>, t: &Tally) -> u8 {
     let missing = t.established < t.requested || t.unserved > 0;
-    let loss_over = match (max_loss, t.datagrams.loss_percent()) {
-        (Some(max), Some(loss)) => loss > max,
-        _ => false,
+    let (loss_over, behind) = match (max_loss, t.loss_percent()) {
+        (Some(max), Some(loss)) => (loss > max, false),
+        (Some(_), None) => (false, false),
+        (None, _) => (false, t.schedule.unsent > 0),
     };
-    if t.errors.total() > 0 || t.datagrams.corrupted > 0 || missing || loss_over {
+    let wrong = t.errors.total() > 0 || t.datagrams.corrupted > 0;
+    if wrong || missing || loss_over || behind {
         EXIT_FAILED
     } else {
         EXIT_OK
@@ -157,7 +162,7 @@ pub fn build_from(rc: RunConfig, scenario: String, m: &Measurement) -> Result<Ru
         latency_us: Percentiles::from_nanos(&t.latency),
         latency_uncorrected_us: open.then(|| Percentiles::from_nanos(&t.latency_uncorrected)),
         schedule_lag_us: open.then(|| Percentiles::from_nanos(&t.schedule_lag)),
-        errors: errors(proto, t),
+        errors: errors(proto, open, t),
         histograms: Histograms {
             latency: encode_histogram(&t.latency)?,
             latency_uncorrected: if open {
@@ -215,7 +220,9 @@ impl Measurement {
                 eof: e.eof,
                 timeout: e.timeout,
                 other: 0,
+                refused: e.refused.unwrap_or(0),
             },
+            schedule: schedule_of(e),
             datagrams: DatagramCounts {
                 sent: e.sent.unwrap_or(0),
                 answered: e.answered.unwrap_or(0),
@@ -269,11 +276,23 @@ impl Measurement {
     }
 }
 
+/// What became of an open loop's schedule, read back from a result's errors.
+fn schedule_of(e: &Errors) -> ScheduleCounts {
+    ScheduleCounts {
+        scheduled: e.scheduled.unwrap_or(0),
+        unsent: e.unsent.unwrap_or(0),
+        behind_messages: e.behind_messages.unwrap_or(0),
+        behind_ns: (e.behind_s.unwrap_or(0.0) * 1e9).round() as u64,
+    }
+}
+
 /// The errors part of the result; for UDP with the datagrams' fate, and the
-/// corrupted datagrams as mismatches too (every reader of `mismatch` sees them).
-fn errors(proto: Proto, t: &Tally) -> Errors {
-    let d = &t.datagrams;
+/// corrupted datagrams as mismatches too (every reader of `mismatch` sees them);
+/// in `open` loop with what became of the schedule.
+fn errors(proto: Proto, open: bool, t: &Tally) -> Errors {
+    let (d, s) = (&t.datagrams, &t.schedule);
     let udp = |n: u64| (proto == Proto::Udp).then_some(n);
+    let open_loop = |n: u64| open.then_some(n);
     Errors {
         mismatch: t.errors.mismatch + d.corrupted,
         // Other I/O errors on an established connection end it like a reset (UDP:
@@ -281,8 +300,9 @@ fn errors(proto: Proto, t: &Tally) -> Errors {
         reset: t.errors.reset + t.errors.other,
         eof: t.errors.eof,
         timeout: t.errors.timeout,
+        refused: udp(t.errors.refused),
         lost: udp(d.lost),
-        loss_percent: udp(0).and(d.loss_percent()),
+        loss_percent: udp(0).and(t.loss_percent()),
         late: udp(d.late),
         duplicated: udp(d.duplicated),
         reordered: udp(d.reordered),
@@ -290,6 +310,10 @@ fn errors(proto: Proto, t: &Tally) -> Errors {
         sent: udp(d.sent),
         answered: udp(d.answered),
         first_mismatch: t.first_mismatch.clone(),
+        scheduled: open_loop(s.scheduled),
+        unsent: open_loop(s.unsent),
+        behind_messages: open_loop(s.behind_messages),
+        behind_s: open.then_some(s.behind_ns as f64 / 1e9),
     }
 }
 
@@ -349,6 +373,47 @@ mod tests {
         assert_eq!(exit_code(&c, &t), EXIT_FAILED);
     }
 
+    /// Open loop: a message never sent fails the run; UDP with --max-loss counts
+    /// the unsent as lost and the loss rule decides; the schedule's figures go
+    /// into the result and come back from it whole.
+    #[test]
+    fn unsent_messages_fail_and_round_trip() {
+        let mut c = config();
+        c.rate = Some(1000.0);
+        let mut t = Tally::new(2);
+        (t.established, t.served) = (2, 2);
+        assert_eq!(exit_code(&c, &t), EXIT_OK);
+        t.schedule = ScheduleCounts {
+            scheduled: 100,
+            unsent: 1,
+            behind_messages: 3,
+            behind_ns: 123_456_789,
+        };
+        assert_eq!(exit_code(&c, &t), EXIT_FAILED);
+        let mut u = Config::local_udp_test("127.0.0.1:9".parse().expect("addr"), 2);
+        u.rate = Some(1000.0);
+        t.datagrams.answered = 99;
+        assert_eq!(exit_code(&u, &t), EXIT_FAILED, "no --max-loss: unsent fails");
+        u.max_loss = Some(5.0);
+        assert_eq!(exit_code(&u, &t), EXIT_OK, "1% lost (never sent) within --max-loss 5");
+        u.max_loss = Some(0.5);
+        assert_eq!(exit_code(&u, &t), EXIT_FAILED);
+        let m = Measurement {
+            tally: t.clone(),
+            intervals: Vec::new(),
+            measured_s: 1.0,
+            interrupted: false,
+            cpu_s: None,
+            started_at: String::new(),
+            clock: None,
+        };
+        let r = build(&c, &m).expect("result");
+        let e = &r.errors;
+        assert_eq!((e.scheduled, e.unsent, e.behind_messages), (Some(100), Some(1), Some(3)));
+        assert_eq!(Measurement::of_result(&r).expect("reads back").tally.schedule, t.schedule);
+        assert_eq!(build(&config(), &m).expect("closed").errors.unsent, None, "closed loop");
+    }
+
     /// UDP: loss alone is a measurement; past --max-loss it fails; one corrupted
     /// datagram fails; the result carries the datagrams' fate, corrupted ones as
     /// mismatches too, and TCP results carry none of it.
@@ -367,12 +432,12 @@ mod tests {
         c.max_loss = None;
         t.datagrams.corrupted = 1;
         assert_eq!(exit_code(&c, &t), EXIT_FAILED);
-        let e = errors(c.proto, &t);
+        let e = errors(c.proto, false, &t);
         assert_eq!(
             (e.mismatch, e.corrupted, e.lost, e.loss_percent),
             (1, Some(1), Some(10), Some(10.0))
         );
-        assert_eq!(errors(Proto::Tcp, &Tally::new(1)), Errors::default());
+        assert_eq!(errors(Proto::Tcp, false, &Tally::new(1)), Errors::default());
         let r = result_config(&c);
         assert_eq!((r.proto, r.udp.map(|u| u.max_loss_percent)), (Proto::Udp, Some(None)));
     }

@@ -3,8 +3,9 @@
 //! [`Seconds`] of the measured phase it reports one by one.
 //!
 //! Invariants: a worker's phase only moves forward — `WarmUp`, `Measure`,
-//! `Drain { until }`, then one of the two ends, `Drained` or `Cut` — and no
-//! message starts once the drain has begun; the seconds reported are the whole
+//! `Drain { until }`, then one of the two ends, `Drained` or `Cut` — and once the
+//! drain has begun no message starts, but what an open loop's schedule still owes
+//! (messages intended before the end of the measured phase); the seconds reported are the whole
 //! seconds of the measured phase, in order, then one last (partial) interval.
 
 use std::time::Duration;
@@ -19,18 +20,20 @@ pub struct Timeline {
     pub traffic_start_ns: u64,
     /// The measured phase begins.
     pub measure_start_ns: u64,
-    /// The measured phase ends; no message is started after it.
+    /// The measured phase ends; no message is intended at or after it.
     pub measure_end_ns: u64,
 }
 
 impl Timeline {
-    /// Traffic from `now_ns`: `warmup`, then `duration` measured.
+    /// Traffic from `now_ns`: `warmup`, then `duration` measured (each at most
+    /// `MAX_DURATION` by its flag's rule; past u64 nanoseconds it saturates).
     pub fn starting_at(now_ns: u64, warmup: Duration, duration: Duration) -> Self {
-        let measure_start_ns = now_ns + warmup.as_nanos() as u64;
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let measure_start_ns = now_ns.saturating_add(ns(warmup));
         Self {
             traffic_start_ns: now_ns,
             measure_start_ns,
-            measure_end_ns: measure_start_ns + duration.as_nanos() as u64,
+            measure_end_ns: measure_start_ns.saturating_add(ns(duration)),
         }
     }
 
@@ -48,8 +51,9 @@ pub enum Phase {
     WarmUp,
     /// Traffic flows and is recorded.
     Measure,
-    /// The measured phase is over: no message starts; the loop waits for the
-    /// echoes in flight until `until` (run-clock ns).
+    /// The measured phase is over: no new message starts (an open loop sends the
+    /// backlog its schedule still owes); the loop waits for it and the echoes in
+    /// flight until `until` (run-clock ns).
     Drain {
         /// When the loop stops waiting.
         until: u64,
@@ -100,7 +104,8 @@ impl Phase {
         }
     }
 
-    /// Whether the measured phase is over, so no new message starts.
+    /// Whether the measured phase is over, so no new message starts (but an open
+    /// loop's backlog).
     #[inline]
     pub fn draining(&self) -> bool {
         matches!(self, Self::Drain { .. } | Self::Drained)

@@ -1,6 +1,7 @@
 //! The human-readable summary printed on stdout at the end of a run: what ran,
 //! connections (with a hint per failing errno), throughput, latency percentiles (and
-//! in open loop the uncorrected figures and the generator's lag), errors (UDP: the
+//! in open loop the uncorrected figures and the generator's lag, and what became
+//! of the schedule: how far behind it ran, what was never sent), errors (UDP: the
 //! datagrams' fate and the loss rule). Units are chosen by magnitude with
 //! `echod::units`.
 
@@ -84,9 +85,13 @@ fn datagrams(s: &mut String, r: &RunResult) {
         Some(t) => format!("--udp-timeout {}", fmt_micros(t * 1e6)),
         None => "adaptive timeout".to_string(),
     };
+    let unsent = match e.unsent.filter(|u| *u > 0) {
+        Some(u) => format!(", never sent {u}"),
+        None => String::new(),
+    };
     let _ = writeln!(
         s,
-        "  datagrams     lost {}{loss}, late {}, duplicated {}, reordered {}, corrupted {} ({timeout})",
+        "  datagrams     lost {}{unsent}{loss}, late {}, duplicated {}, reordered {}, corrupted {} ({timeout})",
         n(e.lost),
         n(e.late),
         n(e.duplicated),
@@ -97,11 +102,13 @@ fn datagrams(s: &mut String, r: &RunResult) {
         let verdict = if loss > max { "above it: exit 1" } else { "within it" };
         let _ = writeln!(s, "  loss          {loss:.2}% against --max-loss {max}%: {verdict}");
     }
-    let refused =
-        if e.reset > 0 { " (ECONNREFUSED: nothing listens on the target's UDP port)" } else { "" };
+    let refused = match n(e.refused) {
+        0 => "0".to_string(),
+        r => format!("{r} (ECONNREFUSED: the target's UDP port closed while in use)"),
+    };
     let _ = writeln!(
         s,
-        "  errors        corrupted {}, flows ended by an error {}{refused}",
+        "  errors        corrupted {}, refused {refused}, flows ended by another error {}",
         n(e.corrupted),
         e.reset
     );
@@ -179,6 +186,40 @@ fn latency(s: &mut String, r: &RunResult) {
     if let Some(lag) = &r.schedule_lag_us {
         let _ = writeln!(s, "  schedule lag  {}", percentiles(lag));
     }
+    if let Some(line) = schedule(r) {
+        let _ = writeln!(s, "  schedule      {line}");
+    }
+}
+
+/// Open loop: what became of the messages scheduled for the measured phase.
+fn schedule(r: &RunResult) -> Option<String> {
+    let e = &r.errors;
+    let (scheduled, unsent) = (e.scheduled?, e.unsent.unwrap_or(0));
+    let what = match r.config.proto {
+        Proto::Tcp => "messages",
+        Proto::Udp => "datagrams",
+    };
+    let behind = match (e.behind_messages.unwrap_or(0), e.behind_s.unwrap_or(0.0)) {
+        (0, _) => String::new(),
+        (n, s) => format!(
+            "; {} behind when the measured phase ended ({} due, not yet sent)",
+            fmt_micros(s * 1e6),
+            fmt_count(n as f64)
+        ),
+    };
+    if unsent == 0 {
+        return Some(format!("{} {what} scheduled, all sent{behind}", fmt_count(scheduled as f64)));
+    }
+    let pct = 100.0 * unsent as f64 / scheduled.max(1) as f64;
+    let verdict = match r.config.udp.as_ref().and_then(|u| u.max_loss_percent) {
+        Some(_) => "counted as lost",
+        None => "the sender could not keep its schedule: exit 1",
+    };
+    Some(format!(
+        "{} of {} {what} scheduled never sent ({pct:.1}%){behind}: {verdict}",
+        fmt_count(unsent as f64),
+        fmt_count(scheduled as f64)
+    ))
 }
 
 /// The generator's own CPU time in the measured phase, and round trips per CPU-second.
@@ -213,6 +254,12 @@ mod tests {
         let mut t = Tally::new(4);
         (t.established, t.served, t.unserved, t.messages) = (3, 2, 1, 500);
         t.connect_failed("ECONNREFUSED");
+        t.schedule = crate::run::tally::ScheduleCounts {
+            scheduled: 600,
+            unsent: 100,
+            behind_messages: 150,
+            behind_ns: 250_000_000,
+        };
         for ns in [10_000, 20_000] {
             record(&mut t.latency, ns);
             record(&mut t.latency_uncorrected, ns);
@@ -237,6 +284,9 @@ mod tests {
             "  latency (CO-corrected) min 10.0",
             "  uncorrected   min ",
             "  schedule lag  min ",
+            "  schedule      100 of 600 messages scheduled never sent (16.7%); 250.00 ms behind \
+             when the measured phase ended (150 due, not yet sent): the sender could not keep \
+             its schedule: exit 1",
             "  errors        mismatch 0, reset 0, eof 0, timeout 0",
             "  first mismatch: conn 1 message 2",
             "  loadgen cpu   0.50 s in 1.00 s measured (50% of one core), 1000 round trips",
@@ -278,7 +328,7 @@ mod tests {
             "  datagrams     lost 10 (10.00%), late 0, duplicated 3, reordered 0, corrupted 0 \
              (adaptive timeout)",
             "  loss          10.00% against --max-loss 1%: above it: exit 1",
-            "  errors        corrupted 0, flows ended by an error 0",
+            "  errors        corrupted 0, refused 0, flows ended by another error 0",
         ] {
             assert!(text.lines().any(|l| l.starts_with(want)), "{want:?} in\n{text}");
         }

@@ -15,84 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::{as_base64, new_histogram};
 
-/// Error counters of the traffic phase.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorCounts {
-    /// Messages whose echoed bytes differ from what was sent.
-    pub mismatch: u64,
-    /// Connections reset by the peer (ECONNRESET, EPIPE).
-    pub reset: u64,
-    /// Connections the peer closed (FIN) while the run still used them.
-    pub eof: u64,
-    /// Messages not answered by the end of the drain.
-    pub timeout: u64,
-    /// Other I/O errors on established connections.
-    pub other: u64,
-}
-
-impl ErrorCounts {
-    /// All errors together (the live line's figure).
-    pub fn total(&self) -> u64 {
-        self.mismatch + self.reset + self.eof + self.timeout + self.other
-    }
-
-    /// Adds another thread's counts (every field named: a new one does not
-    /// compile until it merges).
-    pub fn merge(&mut self, o: &ErrorCounts) {
-        let ErrorCounts { mismatch, reset, eof, timeout, other } = *o;
-        self.mismatch += mismatch;
-        self.reset += reset;
-        self.eof += eof;
-        self.timeout += timeout;
-        self.other += other;
-    }
-}
-
-/// UDP: what became of the datagrams (all zero in a TCP run). `sent`, `answered`,
-/// `lost`, `late`, `duplicated` and `reordered` count the datagrams of the measured
-/// phase (by send time; open loop: by intended send time, the rule of the latency
-/// histogram), so the warm-up's losses stay out; `corrupted` counts every
-/// corrupted datagram of the run, as TCP's mismatches are. Invariant: `answered +
-/// lost <= sent` (the difference: in flight when the run was cut short).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DatagramCounts {
-    /// Datagrams sent.
-    pub sent: u64,
-    /// Of those, answered within the timeout (corrupted answers included).
-    pub answered: u64,
-    /// Of those, not answered within the timeout (`--udp-timeout`).
-    pub lost: u64,
-    /// Answers that came after their datagram was counted lost.
-    pub late: u64,
-    /// Answers to a datagram already answered.
-    pub duplicated: u64,
-    /// Answers that came after the answer to a later datagram of their flow.
-    pub reordered: u64,
-    /// Datagrams that came back different from what was sent (length, header or
-    /// content): each fails the run.
-    pub corrupted: u64,
-}
-
-impl DatagramCounts {
-    /// Adds another thread's counts (every field named: a new one does not
-    /// compile until it merges).
-    pub fn merge(&mut self, o: &DatagramCounts) {
-        let DatagramCounts { sent, answered, lost, late, duplicated, reordered, corrupted } = *o;
-        self.sent += sent;
-        self.answered += answered;
-        self.lost += lost;
-        self.late += late;
-        self.duplicated += duplicated;
-        self.reordered += reordered;
-        self.corrupted += corrupted;
-    }
-
-    /// Lost over lost and answered, in percent; `None` when none was either.
-    pub fn loss_percent(&self) -> Option<f64> {
-        let resolved = self.lost + self.answered;
-        (resolved > 0).then(|| 100.0 * self.lost as f64 / resolved as f64)
-    }
-}
+pub use super::counts::{DatagramCounts, ErrorCounts, ScheduleCounts};
 
 /// One second (or the last, partial interval) of the measured phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -216,6 +139,9 @@ pub struct Tally {
     pub errors: ErrorCounts,
     /// UDP: the datagrams' fate.
     pub datagrams: DatagramCounts,
+    /// Open loop: what became of the schedule of the measured phase.
+    #[serde(default)]
+    pub schedule: ScheduleCounts,
     /// The first mismatch seen, described for the summary.
     pub first_mismatch: Option<String>,
     /// Connections still up at the end.
@@ -243,6 +169,7 @@ impl Tally {
             bytes: 0,
             errors: ErrorCounts::default(),
             datagrams: DatagramCounts::default(),
+            schedule: ScheduleCounts::default(),
             first_mismatch: None,
             conns_up_at_end: 0,
             per_source: BTreeMap::new(),
@@ -278,6 +205,7 @@ impl Tally {
             bytes,
             errors,
             datagrams,
+            schedule,
             first_mismatch,
             conns_up_at_end,
             per_source,
@@ -300,6 +228,7 @@ impl Tally {
         self.bytes += bytes;
         self.errors.merge(errors);
         self.datagrams.merge(datagrams);
+        self.schedule.merge(schedule);
         if self.first_mismatch.is_none() {
             self.first_mismatch.clone_from(first_mismatch);
         }
@@ -312,6 +241,16 @@ impl Tally {
     /// Failed connects in total.
     pub fn failed(&self) -> u64 {
         self.failed_by_errno.values().sum()
+    }
+
+    /// UDP: the datagrams of the measured phase lost or never sent (an open loop
+    /// that fell behind), over those and the answered, in percent; `None` when
+    /// there were none.
+    pub fn loss_percent(&self) -> Option<f64> {
+        let d = &self.datagrams;
+        let missing = d.lost + self.schedule.unsent;
+        let resolved = missing + d.answered;
+        (resolved > 0).then(|| 100.0 * missing as f64 / resolved as f64)
     }
 }
 
@@ -342,6 +281,17 @@ mod tests {
         assert_eq!((a.datagrams.lost, a.datagrams.answered), (2, 6));
         assert_eq!(a.datagrams.loss_percent(), Some(25.0));
         assert_eq!(DatagramCounts::default().loss_percent(), None);
+        // Datagrams never sent count as lost.
+        a.schedule.unsent = 2;
+        assert_eq!(a.loss_percent(), Some(40.0));
+        let mut behind = Tally::new(0);
+        behind.schedule =
+            ScheduleCounts { scheduled: 5, unsent: 1, behind_messages: 1, behind_ns: 9 };
+        a.merge(&behind);
+        assert_eq!(
+            a.schedule,
+            ScheduleCounts { scheduled: 5, unsent: 3, behind_messages: 1, behind_ns: 9 }
+        );
     }
 
     /// A tally goes through JSON whole and comes back equal, histograms included;
@@ -364,7 +314,7 @@ mod tests {
         record(&mut t.schedule_lag, 7);
         t.messages = 3;
         t.bytes = 192;
-        t.errors = ErrorCounts { mismatch: 1, reset: 2, eof: 3, timeout: 4, other: 5 };
+        t.errors = ErrorCounts { mismatch: 1, reset: 2, eof: 3, timeout: 4, other: 5, refused: 6 };
         t.datagrams = DatagramCounts {
             sent: 9,
             answered: 7,
@@ -374,6 +324,7 @@ mod tests {
             reordered: 3,
             corrupted: 4,
         };
+        t.schedule = ScheduleCounts { scheduled: 9, unsent: 3, behind_messages: 2, behind_ns: 1 };
         t.first_mismatch = Some("conn 1 message 2: first wrong byte at offset 3".into());
         t.conns_up_at_end = 1;
         let back: Tally =

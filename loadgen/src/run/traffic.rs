@@ -10,6 +10,12 @@
 //! (corrected) and from the actual start (uncorrected), and the generator's own
 //! lateness (start minus the later of intended time and slot-free time) is recorded.
 //!
+//! Open loop: a message of the schedule starts however late it is, the drain
+//! included (a sender that fell behind sends its backlog there, its latency from
+//! the intended time); `to_send` counts the schedule's messages not started yet,
+//! so the drain waits for them as for the echoes in flight. Closed loop: no
+//! message starts once the measured phase is over.
+//!
 //! A connection's first message starts its watch in [`FirstAnswers`]; its first
 //! echoed byte makes it served; one never answered within the connect timeout is
 //! given up as unserved (see `served`).
@@ -49,6 +55,9 @@ pub struct Book {
     pub phase: Phase,
     /// Messages in flight on live connections, over all of this thread's connections.
     pub in_flight: u64,
+    /// Open loop: messages of the schedule not started yet, less those of the
+    /// connections lost (never to be sent); 0 in a closed loop.
+    pub to_send: u64,
     /// Connections of this thread still up.
     pub conns_up: u64,
     /// Of those, connections answered at least once.
@@ -94,6 +103,7 @@ impl Book {
             clock,
             phase: Phase::WarmUp,
             in_flight: 0,
+            to_send: schedule.map_or(0, |s| s.total()),
             conns_up: up.into(),
             served_up: 0,
             first: FirstAnswers::new(conns, config.connect_timeout),
@@ -105,14 +115,21 @@ impl Book {
     /// How many messages connection `c` may have written in all, now.
     #[inline]
     fn send_limit(&self, c: &Conn, now: u64) -> u64 {
-        if self.phase.draining() {
-            return c.send_seq + u64::from(c.send_off > 0);
-        }
         let window = c.recv_seq + self.pipeline;
         match &self.schedule {
+            None if self.phase.draining() => c.started(),
             None => window,
+            // However late: the drain sends the backlog (the schedule ends with
+            // the measured phase).
             Some(s) => window.min(s.due_for(u64::from(c.slot()), s.due(now))),
         }
+    }
+
+    /// Open loop: the schedule's messages of connection `c` never to be sent
+    /// once it is lost.
+    fn unstarted(&self, c: &Conn) -> u64 {
+        self.schedule
+            .map_or(0, |s| s.due_for(u64::from(c.slot()), s.total()).saturating_sub(c.started()))
     }
 
     /// Sends what connection `i` may send now. `ready_ns`: when its pipeline slot
@@ -135,6 +152,7 @@ impl Book {
             self.sent_ns[base + (seq % k) as usize] = now;
             self.in_flight += 1;
             if let Some(s) = &self.schedule {
+                self.to_send = self.to_send.saturating_sub(1);
                 let intended = s.intended(u64::from(slot), seq);
                 if self.timeline.measured(intended) {
                     record(
@@ -260,8 +278,9 @@ impl Book {
     /// closed and counted as unserved; its messages are not timeouts. Returns how
     /// many were given up.
     pub fn expire_unserved(&mut self, conns: &mut [Conn], now: u64) -> u64 {
-        let (tally, in_flight, conns_up) =
-            (&mut self.tally, &mut self.in_flight, &mut self.conns_up);
+        let schedule = self.schedule;
+        let (tally, in_flight, conns_up, to_send) =
+            (&mut self.tally, &mut self.in_flight, &mut self.conns_up, &mut self.to_send);
         let interval = &mut self.interval.unserved;
         let before = tally.unserved;
         self.first.expire(now, conns, |c| {
@@ -269,6 +288,10 @@ impl Book {
             *interval += 1;
             *in_flight -= c.in_flight();
             *conns_up -= 1;
+            if let Some(s) = schedule {
+                let left = s.due_for(u64::from(c.slot()), s.total()).saturating_sub(c.started());
+                *to_send = to_send.saturating_sub(left);
+            }
             c.close();
         });
         self.tally.unserved - before
@@ -317,6 +340,7 @@ impl Book {
             self.interval.errors += 1;
         }
         self.in_flight -= outstanding;
+        self.to_send = self.to_send.saturating_sub(self.unstarted(c));
         self.conns_up -= 1;
         if c.answered() {
             self.served_up -= 1;

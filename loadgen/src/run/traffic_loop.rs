@@ -3,9 +3,13 @@
 //! timeline, the connections left and the echoes awaited decide it), reports the
 //! seconds of the measured phase that ended ([`Seconds`]), gives up connections
 //! left unanswered, in open loop sends what the schedule has made due ([`Pacer`]),
-//! then polls and hands each readiness to the [`Book`]. When the loop ends in the
-//! drain, the echoes still awaited count as timeouts; then the last, partial second
-//! is reported.
+//! then polls and hands each readiness to the [`Book`]. The pacer runs in the
+//! drain too: an open loop that fell behind sends its backlog there, and its
+//! drain waits for it (a backlog message sent late in the drain gets what is left
+//! of it, no more: the drain stays bounded). When the loop ends in the drain, the
+//! echoes still awaited count as timeouts; an open loop counts what became of its schedule (how far
+//! behind it was when the measured phase ended, the messages never sent); then
+//! the last, partial second is reported.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -49,8 +53,13 @@ pub fn run(
         book.phase = if w.shared.stop.load(Ordering::Relaxed) {
             Phase::Cut
         } else {
-            book.phase.next(now, &timeline, drain_ns, book.conns_up, book.in_flight)
+            let outstanding = book.in_flight + book.to_send;
+            book.phase.next(now, &timeline, drain_ns, book.conns_up, outstanding)
         };
+        if let Some(p) = pacer.as_mut() {
+            let up = |i: usize| conns[i].is_up().then(|| conns[i].started());
+            p.watch_end(now, &timeline, book.phase.is_over(), up);
+        }
         if book.phase.is_over() {
             break;
         }
@@ -59,7 +68,7 @@ pub fn run(
         }
         w.shared.unserved_found(book.expire_unserved(conns, now), w.config.connect_timeout);
         let mut wake = wake_at(book, &seconds);
-        if let Some(pacer) = pacer.as_mut().filter(|_| !book.phase.draining()) {
+        if let Some(pacer) = pacer.as_mut() {
             let next = pacer.pace(now, |i| book.fill(i, &mut conns[i], now, 0));
             wake = next.map_or(wake, |t| wake.min(t));
         }
@@ -79,6 +88,11 @@ pub fn run(
         }
     }
     settle(book, conns, w, &seconds);
+    if let Some(p) = &pacer {
+        let drained = book.phase == Phase::Drained;
+        let now = book.clock.now_ns();
+        book.tally.schedule = p.counts(now, &timeline, drained, |i| conns[i].started());
+    }
 }
 
 /// When the loop must wake at the latest, the schedule aside: the end of the drain,

@@ -31,6 +31,17 @@ pub const MAX_UDP_SIZE: u64 = 65_507;
 /// children's drain).
 pub const MAX_UDP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Longest `--duration` and `--warmup`: 30 days. The run clock counts u64
+/// nanoseconds from the run's start (584 years), and the split run's parent adds
+/// both to its own bounds: far from any overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+/// Longest `--connect-timeout`: one hour (a split run's parent waits four times
+/// it for its children's connect phase).
+pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3_600);
+/// Highest `--rate` and `--connect-rate`: 10^9 per second, one per nanosecond, the
+/// schedule's resolution (past it a schedule's message count leaves u64).
+pub const MAX_RATE: f64 = 1e9;
+
 /// A server address as given (`--target HOST:PORT`) and the address it resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -211,28 +222,52 @@ pub fn parse_connect_rate(text: &str) -> Result<f64, String> {
     rate_rule(real(text)?, "connections")
 }
 
-/// The rule of a rate of `what` per second: finite and more than 0.
+/// The rule of a rate of `what` per second: more than 0, at most [`MAX_RATE`].
 pub fn rate_rule(per_s: f64, what: &str) -> Result<f64, String> {
-    if per_s.is_finite() && per_s > 0.0 {
+    if per_s > 0.0 && per_s <= MAX_RATE {
         Ok(per_s)
     } else {
-        Err(format!("use a positive number of {what} per second"))
+        Err(format!("use a positive number of {what} per second, at most {MAX_RATE:e}"))
     }
 }
 
-/// `--duration`: the measured phase, more than 0.
+/// `--duration`: the measured phase, more than 0, at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    nonzero_rule(echod::units::parse_duration(text)?, "10s")
+    duration_rule(echod::units::parse_duration(text)?)
 }
 
-/// `--warmup`: any duration, 0 included.
+/// The rule of `--duration`.
+pub fn duration_rule(d: Duration) -> Result<Duration, String> {
+    at_most_rule(nonzero_rule(d, "10s")?, MAX_DURATION, "10s")
+}
+
+/// `--warmup`: any duration, 0 included, at most [`MAX_DURATION`].
 pub fn parse_warmup(text: &str) -> Result<Duration, String> {
-    echod::units::parse_duration(text)
+    warmup_rule(echod::units::parse_duration(text)?)
 }
 
-/// `--connect-timeout`: more than 0.
+/// The rule of `--warmup`.
+pub fn warmup_rule(d: Duration) -> Result<Duration, String> {
+    at_most_rule(d, MAX_DURATION, "2s")
+}
+
+/// `--connect-timeout`: more than 0, at most [`MAX_CONNECT_TIMEOUT`].
 pub fn parse_connect_timeout(text: &str) -> Result<Duration, String> {
-    nonzero_rule(echod::units::parse_duration(text)?, "5s")
+    connect_timeout_rule(echod::units::parse_duration(text)?)
+}
+
+/// The rule of `--connect-timeout`.
+pub fn connect_timeout_rule(d: Duration) -> Result<Duration, String> {
+    at_most_rule(nonzero_rule(d, "5s")?, MAX_CONNECT_TIMEOUT, "5s")
+}
+
+/// The rule of a duration that must be at most `max` (`example`: one that is).
+fn at_most_rule(d: Duration, max: Duration, example: &str) -> Result<Duration, String> {
+    if d > max {
+        Err(format!("use at most {}, e.g. {example}", fmt_duration(max)))
+    } else {
+        Ok(d)
+    }
 }
 
 /// The rule of a duration that must be more than 0 (`example`: one that is).
@@ -368,6 +403,13 @@ mod tests {
         assert!(parse_connect_rate("NaN").unwrap_err().contains("connections per second"));
         assert!(parse_duration("0s").unwrap_err().contains("more than 0"));
         assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("31days").unwrap_err().contains("at most 30days"));
+        assert_eq!(parse_duration("30days"), Ok(MAX_DURATION));
+        assert!(parse_warmup("500000000000y").unwrap_err().contains("at most 30days"));
+        assert!(parse_connect_timeout("2h").unwrap_err().contains("at most 1h"));
+        assert!(parse_rate("1e20").unwrap_err().contains("at most 1e9"));
+        assert!(parse_connect_rate("inf").is_err() && parse_rate("-1").is_err());
+        assert_eq!(parse_rate("1e9"), Ok(MAX_RATE));
         assert_eq!(parse_warmup("0s"), Ok(Duration::ZERO));
         assert!(parse_threads("0").is_err());
         assert!(parse_processes("zero").unwrap_err().contains("auto or a number"));

@@ -22,12 +22,14 @@ use crate::errno::errno_name;
 
 /// The body of one worker thread; returns what it measured.
 pub fn run_worker(w: WorkerStart) -> Tally {
+    // First thing: a worker that dies before the start line leaves its seat.
+    let seat = w.shared.start.seat();
     pin(&w);
     let mut tally = Tally::new(w.specs.len() as u64);
     let mut events = Events::with_capacity(1024);
     let opened = open(&w, &mut events, &mut tally);
     w.shared.established.fetch_add(tally.established, Ordering::Relaxed);
-    let tally = match (w.shared.start.arrive_and_wait(), opened) {
+    let tally = match (seat.arrive_and_wait(), opened) {
         (Some(timeline), Some((mut poll, conns))) => {
             traffic(&w, &mut poll, &mut events, conns, timeline, tally)
         }

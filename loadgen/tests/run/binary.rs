@@ -45,6 +45,30 @@ fn bad_flags_exit_2_with_one_line() {
     }
 }
 
+/// A duration or a rate past its documented maximum is refused before anything
+/// runs: exit 2, one line naming the flag and the maximum (`--rate 1e20`
+/// overflowed the schedule, `--duration 500000000000y` wrapped the run clock, a
+/// split run's parent panicked adding it to its bounds).
+#[test]
+fn durations_and_rates_past_their_maximum_exit_2() {
+    let huge = "500000000000y";
+    let cases: [(&[&str], &str, &str); 6] = [
+        (&["--duration", huge], "--duration", "at most 30days"),
+        (&["--warmup", huge], "--warmup", "at most 30days"),
+        (&["--connect-timeout", huge], "--connect-timeout", "at most 1h"),
+        (&["--rate", "1e20"], "--rate", "at most 1e9"),
+        (&["--connect-rate", "1e20"], "--connect-rate", "at most 1e9"),
+        (&["--rate", "inf"], "--rate", "at most 1e9"),
+    ];
+    for (args, flag, max) in cases {
+        let o = loadgen(&[args, &["--target", "127.0.0.1:9", "--processes", "2"]].concat());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("loadgen: ") && err.contains(flag) && err.contains(max), "{err}");
+    }
+}
+
 /// Nothing listening: every connection is missing, so exit 1 (the rule for some
 /// missing connections too), within the connect timeout, naming the address and
 /// the errno with its hint.

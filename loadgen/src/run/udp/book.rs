@@ -12,7 +12,11 @@
 //! intended send time (open loop, coordinated omission corrected, with the
 //! uncorrected figure and the generator's lag beside it); a datagram belongs to
 //! the measured phase when that time does, and only then do its latency and fate
-//! count. Corrupted datagrams count in every phase, each with its interval's errors.
+//! count. Corrupted datagrams count in every phase, each with its interval's errors,
+//! and never as a latency sample nor throughput.
+//! An open loop sends a datagram of its schedule however late, the drain included
+//! (`to_send` counts those not sent yet, and the drain waits for them); a closed
+//! loop sends nothing once the measured phase is over.
 
 use std::io;
 
@@ -54,6 +58,9 @@ pub struct Book {
     pub phase: Phase,
     /// Datagrams in flight on live flows, over all of this thread's flows.
     pub in_flight: u64,
+    /// Open loop: datagrams of the schedule not sent yet, less those of the flows
+    /// lost (never to be sent); 0 in a closed loop.
+    pub to_send: u64,
     /// Flows of this thread still up.
     pub flows_up: u64,
     /// Of those, flows answered at least once.
@@ -82,17 +89,19 @@ impl Book {
         tally: Tally,
     ) -> Self {
         let pipeline = config.pipeline as usize;
+        let schedule = config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline));
         Self {
             pattern: Pattern::new(config.size),
             rbuf: vec![0u8; RBUF],
             sbuf: vec![0u8; config.size],
             window: Window::new(flows, pipeline),
             registry,
-            schedule: config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline)),
+            schedule,
             timeline,
             clock,
             phase: Phase::WarmUp,
             in_flight: 0,
+            to_send: schedule.map_or(0, |s| s.total()),
             flows_up: up.into(),
             served_up: 0,
             losses: LossWatch::new(config.udp_timeout, flows * pipeline),
@@ -104,11 +113,13 @@ impl Book {
     /// Whether flow `f` (index `i`) may send its next datagram now.
     #[inline]
     fn may_send(&mut self, i: usize, f: &Flow, now: u64) -> bool {
-        if self.phase.draining() || !f.window_open(self.window.of(i)) {
+        if !f.window_open(self.window.of(i)) {
             return false;
         }
         match &self.schedule {
-            None => true,
+            None => !self.phase.draining(),
+            // However late: the drain sends the backlog (the schedule ends with
+            // the measured phase).
             Some(s) => f.send_seq < s.due_for(u64::from(f.slot()), s.due(now)),
         }
     }
@@ -132,6 +143,7 @@ impl Book {
             f.sent(self.window.of(i), now, measured);
             self.losses.sent(i, seq);
             self.in_flight += 1;
+            self.to_send = self.to_send.saturating_sub(u64::from(intended.is_some()));
             if measured {
                 self.count(|d| d.sent += 1);
                 if let Some(t) = intended {
@@ -177,14 +189,19 @@ impl Book {
             Arrival::Answer { seq, sent_ns, measured, reordered, bad_at } => {
                 self.in_flight -= 1;
                 self.losses.answered(now - sent_ns);
+                // A corrupted answer is answered (not lost), never a latency
+                // sample nor throughput: it was not echoed.
+                let good = bad_at.is_none();
                 if measured {
                     self.count(|d| {
                         d.answered += 1;
                         d.reordered += u64::from(reordered);
                     });
-                    self.record_latency(f.slot(), seq, sent_ns, now);
+                    if good {
+                        self.record_latency(f.slot(), seq, sent_ns, now);
+                    }
                 }
-                if self.timeline.measured(now) {
+                if good && self.timeline.measured(now) {
                     self.tally.messages += 1;
                     self.tally.bytes += self.pattern.size() as u64;
                     self.interval.msgs += 1;
@@ -287,23 +304,47 @@ impl Book {
         self.losses.next_deadline(&self.window)
     }
 
-    /// Counts an I/O error on flow `i` (ECONNREFUSED: nothing listens at the
-    /// target) and closes it; its datagrams in flight are neither answered nor lost.
+    /// Counts an I/O error on flow `i` and closes it; its datagrams in flight are
+    /// neither answered nor lost. ECONNREFUSED (an ICMP port unreachable) before
+    /// any answer: nothing listens at the target, so the flow never opened — a
+    /// failed open, as a refused TCP connect is; after an answer, the target's
+    /// port closed while in use: refused.
     fn fail(&mut self, i: usize, f: &mut Flow, e: &io::Error) {
-        // In the drain with nothing awaited, the run is done with the flow.
-        if !(self.phase.draining() && f.in_flight == 0) {
+        let refused = e.kind() == io::ErrorKind::ConnectionRefused;
+        if refused && !f.served {
+            self.never_opened(f);
+        } else if !(self.phase.draining() && f.in_flight == 0) {
+            // In the drain with nothing awaited, the run is done with the flow.
             match e.kind() {
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => {
-                    self.tally.errors.reset += 1;
-                }
+                io::ErrorKind::ConnectionRefused => self.tally.errors.refused += 1,
+                io::ErrorKind::ConnectionReset => self.tally.errors.reset += 1,
                 _ => self.tally.errors.other += 1,
             }
             self.interval.errors += 1;
+        }
+        if let Some(s) = self.schedule {
+            let left = s.due_for(u64::from(f.slot()), s.total()).saturating_sub(f.send_seq);
+            self.to_send = self.to_send.saturating_sub(left);
         }
         self.in_flight -= u64::from(f.close(self.window.of(i)));
         self.flows_up -= 1;
         if f.served {
             self.served_up -= 1;
+        }
+    }
+
+    /// Flow `f`, refused before any answer, counts as never opened: out of the
+    /// established (and of its source address's), into the failed by errno.
+    fn never_opened(&mut self, f: &Flow) {
+        let t = &mut self.tally;
+        t.established = t.established.saturating_sub(1);
+        t.connect_failed("ECONNREFUSED");
+        let Some(ip) = f.local_ip().map(|ip| ip.to_string()) else { return };
+        if let Some(n) = t.per_source.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.per_source.remove(&ip);
+            }
         }
     }
 

@@ -236,6 +236,14 @@ impl Flow {
         Ok(())
     }
 
+    /// The address its socket is bound to (`None` once dead).
+    pub fn local_ip(&self) -> Option<std::net::IpAddr> {
+        match &self.state {
+            FlowState::Up { socket, .. } => socket.local_addr().ok().map(|a| a.ip()),
+            FlowState::Dead => None,
+        }
+    }
+
     /// Receives one datagram into `buf` (a connected socket: only the target's).
     #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {

@@ -5,9 +5,13 @@
 //! datagrams whose time ran out (their flows send on), in open loop sends what the
 //! schedule has made due ([`Pacer`]), then polls and hands each readiness to the
 //! [`Book`]. The drain lasts at least the loss timeout, so every datagram in
-//! flight gets its time; when the loop ends in it, those still in flight are lost
-//! and the flows never answered are unserved. Then the last, partial second is
-//! reported.
+//! flight gets its time; the pacer runs in it too (an open loop that fell behind
+//! sends its backlog there, and the drain waits for it; a backlog datagram sent
+//! late in the drain gets what is left of it, no more: the drain stays bounded). When the loop ends in
+//! it, those still in flight are lost and the flows never answered are unserved;
+//! an open loop counts what became of its schedule (how far behind it was when
+//! the measured phase ended, the datagrams never sent). Then the last, partial
+//! second is reported.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -52,8 +56,13 @@ pub fn run(
         book.phase = if w.shared.stop.load(Ordering::Relaxed) {
             Phase::Cut
         } else {
-            book.phase.next(now, &timeline, drain_ns, book.flows_up, book.in_flight)
+            let outstanding = book.in_flight + book.to_send;
+            book.phase.next(now, &timeline, drain_ns, book.flows_up, outstanding)
         };
+        if let Some(p) = pacer.as_mut() {
+            let up = |i: usize| flows[i].is_up().then_some(flows[i].send_seq);
+            p.watch_end(now, &timeline, book.phase.is_over(), up);
+        }
         if book.phase.is_over() {
             break;
         }
@@ -62,7 +71,7 @@ pub fn run(
         }
         book.expire(flows, now);
         let mut wake = wake_at(book, &seconds);
-        if let Some(pacer) = pacer.as_mut().filter(|_| !book.phase.draining()) {
+        if let Some(pacer) = pacer.as_mut() {
             let next = pacer.pace(now, |i| book.fill(i, &mut flows[i], now, 0));
             wake = next.map_or(wake, |t| wake.min(t));
         }
@@ -81,8 +90,27 @@ pub fn run(
             book.on_ready(i, &mut flows[i], readable, ev.is_writable());
         }
     }
+    settle(book, flows, pacer.as_ref(), &seconds, w);
+}
+
+/// The end of the loop: drained, the datagrams still in flight are lost and the
+/// flows never answered unserved; an open loop counts what became of its
+/// schedule; then the last, partial second is reported.
+fn settle(
+    book: &mut Book,
+    flows: &mut [Flow],
+    pacer: Option<&Pacer>,
+    seconds: &Seconds,
+    w: &WorkerStart,
+) {
+    let timeline = book.timeline;
     if book.phase == Phase::Drained {
         book.settle(flows);
+    }
+    if let Some(p) = pacer {
+        let drained = book.phase == Phase::Drained;
+        let now = book.clock.now_ns();
+        book.tally.schedule = p.counts(now, &timeline, drained, |i| flows[i].send_seq);
     }
     if let Some((index, end_s)) = seconds.last(book.clock.now_ns(), &timeline) {
         book.flush_interval(index, end_s, |iv| w.send_interval(iv));

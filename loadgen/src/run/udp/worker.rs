@@ -20,11 +20,13 @@ use crate::errno::errno_name;
 
 /// The body of one UDP worker thread; returns what it measured.
 pub fn run_worker(w: WorkerStart) -> Tally {
+    // First thing: a worker that dies before the start line leaves its seat.
+    let seat = w.shared.start.seat();
     pin(&w);
     let mut tally = Tally::new(w.specs.len() as u64);
     let opened = open(&w, &mut tally);
     w.shared.established.fetch_add(tally.established, Ordering::Relaxed);
-    let tally = match (w.shared.start.arrive_and_wait(), opened) {
+    let tally = match (seat.arrive_and_wait(), opened) {
         (Some(timeline), Some((mut poll, flows))) => traffic(&w, &mut poll, flows, timeline, tally),
         _ => tally,
     };

@@ -5,7 +5,7 @@
 //! Real sockets on 127.0.0.1, bounded runs, no timing assertions.
 
 mod report;
-mod servers;
+pub(super) mod servers;
 
 use std::process::Command;
 use std::time::Duration;
@@ -158,14 +158,64 @@ fn open_loop_measures_from_intended_times() {
 }
 
 /// Nothing listens on the target's UDP port: the ICMP port unreachable ends
-/// every flow (ECONNREFUSED, counted as reset), exit 1.
+/// every flow before any answer, so none opened — 0 of 3 open, 3 failed with
+/// ECONNREFUSED, as a refused TCP connect — not a reset, not an interrupted run
+/// (it read "INTERRUPTED", 3 resets, 3 open, 0 served and 0 unserved); exit 1.
 #[test]
 fn nothing_listening_exits_1() {
     let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("a");
     let mut c = Config::local_udp_test(port, 3);
     c.warmup = Duration::ZERO;
+    c.sources = vec!["127.0.0.1".parse().expect("ip")];
     let out = go(&c);
-    assert_eq!(out.result.errors.reset, 3, "{:?}", out.result.errors);
+    let (r, e) = (&out.result, &out.result.errors);
+    assert_eq!((e.reset, e.refused, e.timeout), (0, Some(0), 0), "{e:?}");
+    let k = &r.connections;
+    assert_eq!((k.requested, k.established), (3, 0), "{k:?}");
+    assert_eq!(k.failed_by_errno.get("ECONNREFUSED"), Some(&3), "{k:?}");
+    assert_eq!((k.served, k.unserved), (Some(0), Some(0)));
+    assert!(k.per_source.is_empty(), "none open from 127.0.0.1: {k:?}");
+    assert!(!r.interrupted);
+    assert_eq!(out.exit_code, EXIT_FAILED);
+    let text = loadgen::run::render_summary(r, None);
+    assert!(text.contains("0/3 open") && text.contains("3 x ECONNREFUSED"), "{text}");
+    assert!(!text.contains("INTERRUPTED"), "{text}");
+}
+
+/// The server goes away mid-run: flows already answered get ECONNREFUSED, each
+/// counted once as refused (not as a reset), exit 1.
+#[test]
+fn server_gone_mid_run_is_refused() {
+    let server = UdpServer::echo();
+    let mut c = udp(&server, 4);
+    c.warmup = Duration::ZERO;
+    c.duration = Duration::from_millis(1500);
+    let run = std::thread::spawn(move || go(&c));
+    // Every flow has been answered by then (bounded wait; no timing is asserted).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.received() < 400 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(server);
+    let out = run.join().expect("the run");
+    let e = &out.result.errors;
+    assert_eq!((e.refused, e.reset), (Some(4), 0), "{e:?}");
+    assert_eq!(out.result.connections.established, 4);
+    assert_eq!(out.exit_code, EXIT_FAILED);
+}
+
+/// A server that flips a byte of every datagram: each answer is corrupted —
+/// counted as such, answered (not lost), but no latency sample and no
+/// throughput (they were counted as both before); exit 1.
+#[test]
+fn corrupted_answers_are_no_samples() {
+    let server = UdpServer::start(Behaviour { corrupt_all: Some(30), ..Default::default() });
+    let mut c = udp(&server, 4);
+    c.warmup = Duration::ZERO;
+    let out = go(&c);
+    let (r, d) = (&out.result, &out.tally.datagrams);
+    assert!(d.corrupted > 0 && d.answered > 0, "{d:?}");
+    assert_eq!((r.latency_us.count, r.throughput.messages, r.throughput.bytes), (0, 0, 0));
     assert_eq!(out.exit_code, EXIT_FAILED);
 }
 

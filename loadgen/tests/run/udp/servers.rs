@@ -1,7 +1,8 @@
 //! Small UDP echo servers for the UDP run tests: one thread, one socket on
 //! 127.0.0.1 port 0 (blocking, with a 20 ms read timeout so it sees `stop`), a
 //! large receive buffer (so 1,000 flows' datagrams queue without loss), with a
-//! configurable misbehaviour: drop every Nth datagram, flip one byte of the Nth,
+//! configurable misbehaviour: drop every Nth datagram, flip one byte of the Nth (or
+//! of every one),
 //! send every Nth twice, or hold every Nth datagram of a peer back and send it
 //! after that peer's next. It records every peer it answers (each flow's
 //! four-tuple). Dropping a server stops it and joins its thread.
@@ -21,6 +22,8 @@ pub struct Behaviour {
     pub drop_every: Option<u64>,
     /// Flip the byte at `.1` of the `.0`th datagram received.
     pub corrupt: Option<(u64, usize)>,
+    /// Flip the byte at this offset of every datagram received.
+    pub corrupt_all: Option<usize>,
     /// Send every Nth datagram received twice.
     pub duplicate_every: Option<u64>,
     /// Hold every Nth datagram of each peer back and send it right after that
@@ -117,6 +120,9 @@ fn serve(
             if count == nth && at < n {
                 buf[at] ^= 0x5A;
             }
+        }
+        if let Some(at) = b.corrupt_all.filter(|at| *at < n) {
+            buf[at] ^= 0x5A;
         }
         if let Some(every) = b.reorder_every {
             let k = per_peer.entry(peer).or_default();
