@@ -50,7 +50,10 @@ pub const MAX_SHARDS: u64 = 100_000;
 pub fn parse_shard(text: &str) -> Result<Part, String> {
     if text == "auto" {
         let (part, said) = shard_from_env(|k| std::env::var(k).ok())?;
-        eprintln!("loadgen: --shard auto: shard {part} from {said}");
+        // One write, so agents sharing a log (srun, a pod's stream) never interleave
+        // inside the line.
+        let line = format!("loadgen: --shard auto: shard {part} from {said}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         return Ok(part);
     }
     super::values::parse_child(text).map_err(|_| {
