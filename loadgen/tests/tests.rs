@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod deploy;
+mod links;
 mod pid1;
 mod ports;
 mod run;
