@@ -98,6 +98,24 @@ fn ssh_agents_refuses_bad_arguments() {
     }
 }
 
+/// echod on 127.0.0.1 (one worker, a port of the kernel's choice) and its address.
+fn echod_on_loopback() -> (echod::child::Child, String) {
+    use echod::child::{Child, Spec};
+    let echod = PathBuf::from(env!("CARGO_BIN_EXE_loadgen")).with_file_name("echod");
+    let mut server = Child::start(Spec::new(&echod).args([
+        "--bind=127.0.0.1",
+        "--port=0",
+        "--workers=1",
+        "--no-pin",
+    ]))
+    .expect("start echod");
+    let ready = server
+        .wait_for_line("listening on", std::time::Duration::from_secs(20))
+        .expect("echod ready");
+    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    (server, addr)
+}
+
 /// Writes an executable script `name` in `dir`.
 fn script(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
@@ -332,19 +350,8 @@ fn k8s_manifests_pass_the_api_schemas() {
 /// no scheduler's variables, or two that disagree, one line and exit 2.
 #[test]
 fn shard_auto_reads_the_schedulers_environment() {
-    use echod::child::{Child, Spec};
-    use std::time::Duration;
     let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
-    let echod = loadgen.with_file_name("echod");
-    let mut server = Child::start(Spec::new(&echod).args([
-        "--bind=127.0.0.1",
-        "--port=0",
-        "--workers=1",
-        "--no-pin",
-    ]))
-    .expect("start echod");
-    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
-    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let (server, addr) = echod_on_loopback();
     let dir = std::env::temp_dir().join(format!("loadgen-shard-auto-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let json = dir.join("agent.json");
@@ -395,6 +402,51 @@ fn shard_auto_reads_the_schedulers_environment() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Kubernetes' `$(VAR)` expansion of one of the agents' args from `env`, with
+/// /results moved to `results` and the run shortened to a second.
+fn expand(arg: &str, env: &[(String, String)], results: &std::path::Path) -> String {
+    let mut a = arg.replace("/results/", &format!("{}/", results.display()));
+    for (k, v) in env {
+        a = a.replace(&format!("$({k})"), v);
+    }
+    match a.split_once('=') {
+        Some(("--duration", _)) => "--duration=1s".to_string(),
+        Some(("--warmup", _)) => "--warmup=200ms".to_string(),
+        _ => a,
+    }
+}
+
+/// Two agents pods' loadgen, each with its `args` expanded from `env(index)` (no
+/// shell, nothing else in the environment): both exit 0 having read their shard
+/// from Kubernetes' variables.
+fn run_k8s_agents(
+    args: &[String],
+    env: &dyn Fn(usize) -> Vec<(String, String)>,
+    results: &std::path::Path,
+) {
+    let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
+    let agents: Vec<std::process::Child> = (0..2)
+        .map(|i| {
+            let env = env(i);
+            let argv: Vec<String> = args.iter().map(|a| expand(a, &env, results)).collect();
+            assert!(argv.iter().all(|a| !a.contains("$(")), "unexpanded: {argv:?}");
+            Command::new(&loadgen)
+                .args(&argv)
+                .env_clear()
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start an agent")
+        })
+        .collect();
+    for (i, a) in agents.into_iter().enumerate() {
+        let o = a.wait_with_output().expect("agent ends");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "agent {i}: {err}");
+        assert!(err.contains(&format!("shard {i}/2 from Kubernetes")), "{err}");
+    }
+}
+
 /// The Indexed Job run as Kubernetes would run it, on this machine: each pod's
 /// `args` with `$(VAR)` expanded from the ConfigMap and JOB_COMPLETION_INDEX (no
 /// shell), TARGET an echod on 127.0.0.1, /results a temporary folder, the run
@@ -402,8 +454,6 @@ fn shard_auto_reads_the_schedulers_environment() {
 /// by `--shard auto` and the merge holds every connection.
 #[test]
 fn k8s_job_runs_as_written() {
-    use echod::child::{Child, Spec};
-    use std::time::Duration;
     let text = std::fs::read_to_string(top().join("scripts/deploy/k8s-agents.yaml")).expect("read");
     let docs = YamlLoader::load_from_str(&text).expect("valid YAML");
     let job = docs_of(&docs, "Job", Some("loadgen-agents"))[0];
@@ -420,16 +470,7 @@ fn k8s_job_runs_as_written() {
         .expect("script");
 
     let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
-    let echod = loadgen.with_file_name("echod");
-    let mut server = Child::start(Spec::new(&echod).args([
-        "--bind=127.0.0.1",
-        "--port=0",
-        "--workers=1",
-        "--no-pin",
-    ]))
-    .expect("start echod");
-    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
-    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let (server, addr) = echod_on_loopback();
     let dir = std::env::temp_dir().join(format!("loadgen-k8s-run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
@@ -454,38 +495,7 @@ fn k8s_job_runs_as_written() {
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     };
-    // Kubernetes' $(VAR) expansion; the run shortened; /results moved here.
-    let expand = |arg: &str, env: &[(String, String)]| -> String {
-        let mut a = arg.replace("/results/", &format!("{}/", results.display()));
-        for (k, v) in env {
-            a = a.replace(&format!("$({k})"), v);
-        }
-        match a.split_once('=') {
-            Some(("--duration", _)) => "--duration=1s".to_string(),
-            Some(("--warmup", _)) => "--warmup=200ms".to_string(),
-            _ => a,
-        }
-    };
-    let agents: Vec<std::process::Child> = (0..2)
-        .map(|i| {
-            let env = env(i);
-            let argv: Vec<String> = args.iter().map(|a| expand(a, &env)).collect();
-            assert!(argv.iter().all(|a| !a.contains("$(")), "unexpanded: {argv:?}");
-            Command::new(&loadgen)
-                .args(&argv)
-                .env_clear()
-                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("start an agent")
-        })
-        .collect();
-    for (i, a) in agents.into_iter().enumerate() {
-        let o = a.wait_with_output().expect("agent ends");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "agent {i}: {err}");
-        assert!(err.contains(&format!("shard {i}/2 from Kubernetes")), "{err}");
-    }
+    run_k8s_agents(&args, &env, &results);
     let script = merge_script.replace("/results/", &format!("{}/", results.display()));
     let path =
         format!("{}:{}", dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
@@ -511,19 +521,8 @@ fn k8s_job_runs_as_written() {
 /// `--shard auto`, and the script's merge holds every connection.
 #[test]
 fn slurm_script_runs_every_task_and_merges() {
-    use echod::child::{Child, Spec};
-    use std::time::Duration;
     let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
-    let echod = loadgen.with_file_name("echod");
-    let mut server = Child::start(Spec::new(&echod).args([
-        "--bind=127.0.0.1",
-        "--port=0",
-        "--workers=1",
-        "--no-pin",
-    ]))
-    .expect("start echod");
-    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
-    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let (server, addr) = echod_on_loopback();
     let dir = std::env::temp_dir().join(format!("loadgen-slurm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("bin")).expect("mkdir");

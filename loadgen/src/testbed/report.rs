@@ -170,30 +170,7 @@ pub fn render(r: &TestbedReport) -> String {
     );
     let _ = writeln!(s, "{:<9} {:<12} {:>7}", "server", r.hosts[0].addr, "echod");
     for a in &r.agents {
-        let exit = a.exit_code.map_or("-".to_string(), |c| c.to_string());
-        match &a.summary {
-            Some(m) => {
-                let _ = writeln!(
-                    s,
-                    "{:<9} {:<12} {:>7} {:>11} {:>13} {:>9} {:>9} {:>5}",
-                    a.host,
-                    a.addr,
-                    a.conns,
-                    m.established,
-                    fmt_count(m.round_trips_per_sec),
-                    fmt_micros(m.p50_us),
-                    fmt_micros(m.p99_us),
-                    exit
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    s,
-                    "{:<9} {:<12} {:>7} {:>11}  no result  {exit}",
-                    a.host, a.addr, a.conns, "-"
-                );
-            }
-        }
+        render_agent(&mut s, a);
     }
     match &r.merged_summary {
         Some(m) => {
@@ -226,6 +203,34 @@ pub fn render(r: &TestbedReport) -> String {
         let _ = writeln!(s, "files: {dir}/ (testbed.json, merged.json, agent-I.json, agent-I.log)");
     }
     s
+}
+
+/// One agent's row, as printed.
+fn render_agent(s: &mut String, a: &AgentEntry) {
+    let exit = a.exit_code.map_or("-".to_string(), |c| c.to_string());
+    match &a.summary {
+        Some(m) => {
+            let _ = writeln!(
+                s,
+                "{:<9} {:<12} {:>7} {:>11} {:>13} {:>9} {:>9} {:>5}",
+                a.host,
+                a.addr,
+                a.conns,
+                m.established,
+                fmt_count(m.round_trips_per_sec),
+                fmt_micros(m.p50_us),
+                fmt_micros(m.p99_us),
+                exit
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "{:<9} {:<12} {:>7} {:>11}  no result  {exit}",
+                a.host, a.addr, a.conns, "-"
+            );
+        }
+    }
 }
 
 /// The server's view, as printed.
