@@ -4,7 +4,12 @@
 //! connection (see [`crate::run::merge`]): histograms added, counts summed,
 //! seconds aligned by the wall clock, each agent's own figures listed. Results
 //! that do not belong together are refused, naming the field (exit 2); a shard
-//! without a result counts as missing connections (exit 1). The merged
+//! without a result counts as missing connections (exit 1). Agents whose measured
+//! phases began a second or more apart are merged into the union of their windows
+//! with a warning (each agent's start is recorded); windows that do not overlap
+//! are refused. Input is bounded (`result::bounds`): a file over 16 MiB, a
+//! forged histogram, counts that do not add up in 64 bits, a shard outside `I < N
+//! <= 65536`: one line, exit 2. The merged
 //! result is a result like any other: `loadgen compare` and the report read it.
 
 use std::io::Write as _;
@@ -41,7 +46,7 @@ pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     if let Some(path) = &args.out {
         output::check_writable("--out", path)?;
     }
-    let inputs = args.files.iter().map(read).collect::<anyhow::Result<Vec<_>>>()?;
+    let inputs = args.files.iter().map(|f| read(f)).collect::<anyhow::Result<Vec<_>>>()?;
     let merged = combine(&inputs).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
     let mut result = merged.result;
     result.command = argv;
@@ -52,6 +57,14 @@ pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             inputs.len(),
             inputs.len() + merged.missing_shards.len(),
             merged.missing_shards.join(", ")
+        );
+    }
+    if let Some(spread) = merged.window_spread_s.filter(|s| *s >= 1.0) {
+        eprintln!(
+            "loadgen merge: warning: the agents' measured phases began {spread:.3} s apart: the \
+             merged window is their union, its first and last seconds hold fewer agents (each \
+             agent's `measured_after_first_s` is in the merged result); start agents with one \
+             --start-at"
         );
     }
     let summary = render(&result, merged.measurement.tally.first_mismatch.as_deref());
@@ -75,9 +88,9 @@ pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
 }
 
 /// Reads one result file; a file that is not one is refused in one line.
-fn read(path: &PathBuf) -> anyhow::Result<Input> {
+fn read(path: &std::path::Path) -> anyhow::Result<Input> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let text = crate::result::read_bounded(path)?;
     let result: RunResult = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{shown} is not a loadgen result ({e}): give files written by loadgen --json"

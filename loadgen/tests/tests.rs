@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod deploy;
+mod hostile;
 mod ports;
 mod run;
 mod suite;
