@@ -16,6 +16,7 @@ pub mod confirm;
 pub mod custom;
 pub mod idle;
 pub mod launch;
+pub mod out_dir;
 pub mod plan;
 pub mod programs;
 pub mod runner;
@@ -56,8 +57,9 @@ pub struct SuiteArgs {
     /// empty: stale runs left in it would be read with this run's by compare.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Empty --out first when it holds an earlier suite run's output (a folder that
-    /// does not look like one is never emptied).
+    /// Empty --out first when it holds an earlier suite run's output: only the
+    /// entries listed in the .loadgen-suite marker a suite run leaves are deleted;
+    /// a folder without the marker, or with other entries, is refused (exit 2).
     #[arg(long)]
     pub force: bool,
     /// Run every step N times (rep1/, rep2/, ...): compare uses medians and spread.
@@ -160,7 +162,9 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
     });
-    prepare_out(&out, args.force)?;
+    out_dir::prepare(&out, args.force)?;
+    // The marker lists what this run wrote, whichever way it ends.
+    let _sealed = out_dir::Sealed(out.clone());
     let cores = echod::pin::allowed_cores();
     let mut plan = plan::build(profile, &cores, programs.tools());
     plan::add_custom(&mut plan, &customs);
@@ -268,37 +272,6 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     // what a step asks of it (its scenario is then one only NEW has).
     let clean = index.steps.iter().filter(|s| s.side != Some(Side::Base)).all(|s| s.record.clean());
     Ok(if clean && !index.interrupted { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
-}
-
-/// Makes sure `out` holds nothing from before: a new or empty folder is fine; one
-/// with an earlier suite run's output is emptied with `force`; anything else is
-/// refused (exit 2) before anything runs.
-fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
-    let names: Vec<String> =
-        entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    if names.is_empty() {
-        return Ok(());
-    }
-    let looks_like_suite = names.iter().any(|n| {
-        n == "suite.json" || n == "runs" || n == "base" || n == "new" || n.starts_with("rep")
-    });
-    if !force {
-        bail!(
-            "--out {}: the folder is not empty ({} entries): stale runs in it would be compared \
-             with this run's; choose a new folder, or add --force to empty it first",
-            out.display(),
-            names.len()
-        );
-    }
-    if !looks_like_suite {
-        bail!(
-            "--out {} --force: the folder does not hold a suite run (no suite.json, runs/ or \
-             rep*/): not emptying it; choose a new folder",
-            out.display()
-        );
-    }
-    std::fs::remove_dir_all(out).with_context(|| format!("--out {}: cannot empty", out.display()))
 }
 
 fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {

@@ -147,6 +147,7 @@ fn bad_only_and_confirm_exit_2_before_running() {
 
 mod base;
 mod base_build;
+mod force;
 mod tools;
 
 /// `--out` holding an earlier run is refused (exit 2, one line) before anything runs
