@@ -5,6 +5,7 @@ mod compare;
 mod deploy;
 mod hostile;
 mod ports;
+mod report;
 mod run;
 mod suite;
 mod testbed;

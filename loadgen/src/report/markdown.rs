@@ -152,11 +152,11 @@ fn failures(md: &mut String, index: &SuiteIndex) {
     for s in bad {
         let _ = writeln!(
             md,
-            "- rep {}{} `{}`: exit {:?}{}",
+            "- rep {}{} `{}`: {}{}",
             s.rep,
             s.side.map_or(String::new(), |side| format!(" [{}]", side.folder())),
             s.record.scenario,
-            s.record.exit_code,
+            s.record.exit_code.map_or("no exit code (killed)".to_string(), |c| format!("exit {c}")),
             s.record.error.as_ref().map_or(String::new(), |e| format!(" — {e}"))
         );
     }
