@@ -12,10 +12,7 @@
 //! <= 65536`: one line, exit 2. The merged
 //! result is a result like any other: `loadgen compare` and the report read it.
 
-use std::io::Write as _;
 use std::path::PathBuf;
-
-use anyhow::Context as _;
 
 use crate::result::RunResult;
 use crate::run::merge::combine;
@@ -28,7 +25,9 @@ use crate::run::{output, render_summary};
     loadgen merge agent-0.json agent-1.json agent-2.json --out merged.json\n  \
     loadgen merge results/agents-*/agent-*.json > merged.json\n\n\
     Exit codes: 0 or 1 as the merged run's figures call for (as one run's would);\n  \
-    2 a file that is not a result, or results that do not belong together")]
+    2 a file that is not a result, or results that do not belong together, or\n  \
+    output that cannot be written (--out: the merged result is saved beside, as\n  \
+    loadgen-result-PID-RANDOM.json)")]
 pub struct MergeArgs {
     /// Result files (`loadgen --json`) of the agents of one run.
     #[arg(required = true, value_name = "FILE")]
@@ -71,17 +70,18 @@ pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let text = output::json_text(&result)?;
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &text)
-                .with_context(|| format!("--out: cannot write {}", path.display()))?;
+            // Whole or not at all; the merged result is saved elsewhere when lost.
+            output::write_or_save("--out", path, &text, &text, "json")
+                .map_err(anyhow::Error::msg)?;
             if !args.quiet {
-                echod::cli::print(&summary);
+                output::print_stdout(&summary)?;
             }
         }
         None => {
             if !args.quiet {
                 eprint!("{summary}");
             }
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            output::print_stdout(&text)?;
         }
     }
     Ok(u8::try_from(result.exit_code).unwrap_or(1))

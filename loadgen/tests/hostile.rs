@@ -54,7 +54,7 @@ fn refused(o: &std::process::Output, words: &[&str]) {
 }
 
 /// A real result (a run against a port nobody listens on), as JSON.
-fn a_result(dir: &Path) -> Value {
+pub(crate) fn a_result(dir: &Path) -> Value {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("a");
     let file = dir.join("seed.json");
     let (t, f) = (dead.to_string(), file.display().to_string());
@@ -64,7 +64,7 @@ fn a_result(dir: &Path) -> Value {
 }
 
 /// Writes `v` as `name` in `dir`; its path as text.
-fn write(dir: &Path, name: &str, v: &Value) -> String {
+pub(crate) fn write(dir: &Path, name: &str, v: &Value) -> String {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_string(v).expect("json")).expect("write");
     path.display().to_string()

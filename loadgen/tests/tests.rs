@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod deploy;
+mod full;
 mod hostile;
 mod ports;
 mod report;
