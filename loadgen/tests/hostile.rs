@@ -197,3 +197,15 @@ fn compare_reads_hostile_files_in_bounded_memory() {
     let small = dir.write_text("small-array.json", &text).display().to_string();
     refused(&capped(&["compare", &base, &small]), &["small-array.json", "not a loadgen result"]);
 }
+
+/// A run id names files and folders: dots alone, a slash, a colon, a long one
+/// are refused in one line (exit 2) before anything runs.
+#[test]
+fn run_ids_stay_one_name() {
+    for bad in ["..", ".", "../x", "a/b", "a:b", &"x".repeat(65)] {
+        let o = loadgen(&["--target", "127.0.0.1:9", "--run-id", bad], LIMIT);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--run-id") && err.trim().lines().count() == 1, "{bad}: {err}");
+    }
+}

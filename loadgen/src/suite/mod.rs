@@ -125,7 +125,9 @@ pub struct SuiteArgs {
     pub render: Option<PathBuf>,
 }
 
-/// Runs the suite; exit 0 when every step produced a clean result, 1 otherwise.
+/// Runs the suite; exit 0 when every step produced a clean result, 1 otherwise,
+/// 130 or 143 when SIGINT or SIGTERM interrupted it (what it measured until then
+/// is in the folder and the report).
 pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let profile = match (args.quick, args.full) {
         (true, _) => Profile::Quick,
@@ -139,8 +141,11 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         return Ok(echod::cli::EXIT_OK);
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // The signal that interrupted the suite (0: none), for its exit code.
+    let caught = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(&caught), sig as usize))
             .context("cannot install signal handler")?;
     }
     // BASE is read up front, so a wrong path fails before anything runs (exit 2).
@@ -162,9 +167,6 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
     });
-    out_dir::prepare(&out, args.force)?;
-    // The marker lists what this run wrote, whichever way it ends.
-    let _sealed = out_dir::Sealed(out.clone());
     let cores = echod::pin::allowed_cores();
     let mut plan = plan::build(profile, &cores, programs.tools());
     plan::add_custom(&mut plan, &customs);
@@ -188,6 +190,9 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             dir.display()
         );
     }
+    out_dir::prepare(&out, args.force)?;
+    // The marker lists what this run wrote, whichever way it ends.
+    let _sealed = out_dir::Sealed(out.clone());
     let runs_per_rep: usize = selected
         .iter()
         .map(|&i| builds::sides(&plan.steps[i].server, programs.base.as_ref(), 1).len())
@@ -271,7 +276,13 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     // The base build's runs do not decide the exit code: an older build may lack
     // what a step asks of it (its scenario is then one only NEW has).
     let clean = index.steps.iter().filter(|s| s.side != Some(Side::Base)).all(|s| s.record.clean());
-    Ok(if clean && !index.interrupted { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
+    // Interrupted: 128 + the signal (130, 143), as a run's exit code says it.
+    Ok(match caught.load(Ordering::Relaxed) as i32 {
+        signal_hook::consts::SIGINT => echod::cli::EXIT_SIGINT,
+        signal_hook::consts::SIGTERM => echod::cli::EXIT_SIGTERM,
+        _ if clean && !index.interrupted => echod::cli::EXIT_OK,
+        _ => echod::cli::EXIT_FAILED,
+    })
 }
 
 fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {
