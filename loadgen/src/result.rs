@@ -454,9 +454,20 @@ pub struct SecondSample {
 /// Reads the result file `rel` under `dir` (the suite's index names files that way).
 pub fn read(dir: &std::path::Path, rel: &str) -> anyhow::Result<RunResult> {
     use anyhow::Context as _;
+    if !is_inside(rel) {
+        anyhow::bail!("{rel}: not a path inside {}: not read", dir.display());
+    }
     let path = dir.join(rel);
     let text = read_bounded(&path)?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a result", path.display()))
+}
+
+/// Whether `rel` names something inside the folder it is joined to: relative,
+/// no `..` (an index from someone else's folder must not make us read elsewhere).
+pub fn is_inside(rel: &str) -> bool {
+    std::path::Path::new(rel)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
 /// Serializes a histogram as base64 of V2+DEFLATE.
@@ -482,5 +493,18 @@ mod tests {
         let back = decode_histogram(&encode_histogram(&h).expect("encode")).expect("decode");
         assert_eq!(back, h);
         assert!(decode_histogram("not base64!").is_err());
+    }
+
+    /// A result file named by an index is read only inside its folder.
+    #[test]
+    fn results_are_read_inside_their_folder_only() {
+        for ok in ["runs/0.json", "./a.json", "rep1/runs/x.json"] {
+            assert!(is_inside(ok), "{ok}");
+        }
+        for bad in ["../x.json", "/etc/passwd", "runs/../../x.json"] {
+            assert!(!is_inside(bad), "{bad}");
+            let e = read(std::path::Path::new("/tmp"), bad).expect_err("refused").to_string();
+            assert!(e.contains("not a path inside"), "{e}");
+        }
     }
 }
