@@ -24,6 +24,10 @@ use crate::run::{output, render_summary};
 #[command(after_help = "Examples:\n  \
     loadgen merge agent-0.json agent-1.json agent-2.json --out merged.json\n  \
     loadgen merge results/agents-*/agent-*.json > merged.json\n\n\
+    Limits (results come from other hosts): a file holds at most 16 MiB; counts must\n  \
+    add up in 64 bits; --shard I/N with I < N <= 65536; a series no longer than its\n  \
+    run (3600 s at most); measured windows that overlap (a second or more apart: a\n  \
+    warning).\n\n\
     Exit codes: 0 or 1 as the merged run's figures call for (as one run's would);\n  \
     2 a file that is not a result, or results that do not belong together, or\n  \
     output that cannot be written (--out: the merged result is saved beside, as\n  \

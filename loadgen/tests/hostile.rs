@@ -209,3 +209,34 @@ fn run_ids_stay_one_name() {
         assert!(err.contains("--run-id") && err.trim().lines().count() == 1, "{bad}: {err}");
     }
 }
+
+/// Agents whose measured phases began a second or more apart merge into the
+/// union of their windows with a warning, each agent's start kept in the merged
+/// result; windows that do not overlap are refused (one line, exit 2).
+#[test]
+fn merge_says_when_windows_differ() {
+    let dir = TempDir::new("hostile-windows");
+    let mut a = a_result(dir.path());
+    let from = 1_796_000_000.0;
+    a["clock"] = serde_json::json!({"began_unix_s": from, "measured_from_unix_s": from});
+    let mut b = a.clone();
+    b["clock"]["measured_from_unix_s"] = Value::from(from + 1.5);
+    let (fa, fb) = (write(dir.path(), "a.json", &a), write(dir.path(), "b.json", &b));
+    let out = dir.path().join("merged.json");
+    let o = loadgen(&["merge", &fa, &fb, "--out", out.to_str().expect("utf-8")], LIMIT);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "the runs' own exit code: {err}");
+    assert!(err.contains("warning: the agents' measured phases began 1.500 s apart"), "{err}");
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("merged")).expect("json");
+    let after: Vec<f64> = merged["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|x| x["measured_after_first_s"].as_f64().expect("recorded"))
+        .collect();
+    assert_eq!(after, vec![0.0, 1.5]);
+    b["clock"]["measured_from_unix_s"] = Value::from(from + 3600.0);
+    let fb = write(dir.path(), "b.json", &b);
+    refused(&capped(&["merge", &fa, &fb]), &["clock.measured_from_unix_s", "overlap"]);
+}

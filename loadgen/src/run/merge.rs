@@ -325,6 +325,14 @@ pub(crate) mod tests {
         assert_eq!(r.client_cpu_s, Some(0.75));
         assert_eq!(r.agents.len(), 3);
         assert_eq!(r.agents[1].shard.as_deref(), Some("1/3"));
+        // Unix seconds as f64: a millisecond is kept to within a microsecond.
+        let after: Vec<f64> = r.agents.iter().filter_map(|a| a.measured_after_first_s).collect();
+        let want = [0.0, 0.003, 1.0];
+        assert!(
+            after.len() == 3 && after.iter().zip(want).all(|(a, w)| (a - w).abs() < 1e-6),
+            "each agent's start is kept: {after:?}"
+        );
+        assert_eq!(merged.window_spread_s, Some(1.0));
         assert_eq!(r.config.shard, None);
         assert_eq!(r.scenario, a.scenario);
         let mut whole = a.clone();

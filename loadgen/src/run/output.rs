@@ -172,14 +172,18 @@ fn write_with(
     }
 }
 
-/// Writes `text` on standard output and flushes it; a failure (a closed pipe, a
-/// full disk: `> /dev/full`) is an error naming stdout.
+/// Writes `text` on standard output and flushes it; a failure (a full disk:
+/// `> /dev/full`) is an error naming stdout. A reader that went away (a closed
+/// pipe, `| head`) chose to read no more: not an error.
 pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| anyhow::anyhow!("cannot write to standard output ({})", os_reason(&e)))
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to standard output ({})", os_reason(&e)))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes `text` to `path` for `flag`; when that fails, saves `text_if_lost` with

@@ -160,13 +160,15 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         Some(dir) => Some(Build::from_dir(dir).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let mut programs = programs::find_programs(args.peers.as_deref(), profile != Profile::Quick)?;
-    programs.echod_args.clone_from(&args.echod_arg);
-    programs.base = base_build;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
     });
+    // Before anything is built or run: --out new or empty, or a suite's (--force).
+    out_dir::prepare(&out, args.force)?;
+    let mut programs = programs::find_programs(args.peers.as_deref(), profile != Profile::Quick)?;
+    programs.echod_args.clone_from(&args.echod_arg);
+    programs.base = base_build;
     let cores = echod::pin::allowed_cores();
     let mut plan = plan::build(profile, &cores, programs.tools());
     plan::add_custom(&mut plan, &customs);
@@ -190,9 +192,8 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             dir.display()
         );
     }
-    out_dir::prepare(&out, args.force)?;
     // The marker lists what this run wrote, whichever way it ends.
-    let _sealed = out_dir::Sealed(out.clone());
+    let _sealed = out_dir::begin(&out)?;
     let runs_per_rep: usize = selected
         .iter()
         .map(|&i| builds::sides(&plan.steps[i].server, programs.base.as_ref(), 1).len())

@@ -36,9 +36,9 @@ pub enum OutError {
     Io { out: String, what: String, reason: String },
 }
 
-/// Makes `out` ready for a run: new or empty; with `force`, the entries a
-/// previous suite run listed in its marker are deleted first (see the module doc).
-/// Then the folder exists and holds a fresh marker.
+/// Makes sure `out` is new or empty; with `force`, the entries a previous suite
+/// run listed in its marker are deleted first (see the module doc). Checked
+/// before anything runs; [`begin`] then makes the folder and its marker.
 pub fn prepare(out: &Path, force: bool) -> Result<(), OutError> {
     let shown = out.display().to_string();
     let io = |what: &str, e: std::io::Error| OutError::Io {
@@ -62,8 +62,20 @@ pub fn prepare(out: &Path, force: bool) -> Result<(), OutError> {
             return Err(OutError::Foreign { out: shown, count: left.len(), first: first.clone() });
         }
     }
+    Ok(())
+}
+
+/// Makes the (new or emptied) folder `out` with a fresh marker, listing nothing
+/// yet; the returned guard lists what the run wrote when dropped.
+pub fn begin(out: &Path) -> Result<Sealed, OutError> {
+    let io = |what: &str, e: std::io::Error| OutError::Io {
+        out: out.display().to_string(),
+        what: what.to_string(),
+        reason: crate::errno::os_reason(&e),
+    };
     std::fs::create_dir_all(out).map_err(|e| io("cannot create it", e))?;
-    std::fs::write(out.join(MARKER), format!("{HEADER}\n")).map_err(|e| io("cannot write", e))
+    std::fs::write(out.join(MARKER), format!("{HEADER}\n")).map_err(|e| io("cannot write", e))?;
+    Ok(Sealed(out.to_path_buf()))
 }
 
 /// Rewrites the marker with every top-level entry of `out` (the folder was
@@ -152,11 +164,12 @@ mod tests {
         assert!(outside.join("keep").exists(), "a name that climbs out is ignored");
         let suite = temp("suite");
         prepare(&suite, false).expect("a new folder");
+        drop(begin(&suite).expect("marker"));
         std::fs::create_dir_all(suite.join("runs")).expect("mkdir");
         std::fs::write(suite.join("suite.json"), "{}").expect("write");
         seal(&suite);
         prepare(&suite, true).expect("a suite's own folder");
-        assert_eq!(entries(&suite).expect("ls"), vec![MARKER.to_string()]);
+        assert!(entries(&suite).expect("ls").is_empty());
         for dir in [d, outside, suite] {
             std::fs::remove_dir_all(dir).expect("clean");
         }
