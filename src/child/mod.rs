@@ -190,8 +190,11 @@ impl Child {
                 continue;
             }
             if let Ok(Some(status)) = self.try_wait() {
-                // Lines printed just before the end are still in the channel.
-                while let Some(line) = self.next_line(Duration::ZERO) {
+                // Lines printed just before the end may still be on their way from
+                // the reading threads: read until the streams close (bounded).
+                let last = Instant::now() + Duration::from_secs(1);
+                while !self.lines_done() && Instant::now() < last {
+                    let Some(line) = self.next_line(TICK) else { continue };
                     if line.text().contains(needle) {
                         return Ok(line.text().to_string());
                     }
@@ -331,9 +334,11 @@ mod tests {
     /// before, the whole group is stopped.
     #[test]
     fn a_reaped_group_is_never_signalled() {
-        let script = "sleep 30 & echo $!; exit 0";
-        let mut c = Child::start(sh(script).own_group()).expect("start");
+        // The shell ends when its stdin closes, after its child's pid is read.
+        let script = "sleep 30 & echo $!; read x";
+        let mut c = Child::start(sh(script).own_group().stdin_pipe()).expect("start");
         let pid = c.wait_for_line("", Duration::from_secs(10)).expect("pid");
+        c.close_stdin();
         c.wait_bounded(Duration::from_secs(10), None).expect("wait").expect("reaped");
         c.terminate();
         let _ = c.kill();
@@ -343,8 +348,9 @@ mod tests {
         assert!(alive, "the reaped leader's group was signalled");
         let mut killer = Child::start(Spec::new("kill").args([pid.as_str()])).expect("kill");
         let _ = killer.wait_bounded(Duration::from_secs(10), None);
-        let mut c = Child::start(sh(script).own_group()).expect("start");
+        let mut c = Child::start(sh(script).own_group().stdin_pipe()).expect("start");
         let pid = c.wait_for_line("", Duration::from_secs(10)).expect("pid");
+        c.close_stdin();
         std::thread::sleep(Duration::from_millis(100));
         // Exited but not reaped: the group is still surely its own.
         let _ = c.stop(Stop::Term, Duration::from_secs(5));
