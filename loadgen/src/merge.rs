@@ -4,13 +4,15 @@
 //! connection (see [`crate::run::merge`]): histograms added, counts summed,
 //! seconds aligned by the wall clock, each agent's own figures listed. Results
 //! that do not belong together are refused, naming the field (exit 2); a shard
-//! without a result counts as missing connections (exit 1). The merged
+//! without a result counts as missing connections (exit 1). Agents whose measured
+//! phases began a second or more apart are merged into the union of their windows
+//! with a warning (each agent's start is recorded); windows that do not overlap
+//! are refused. Input is bounded (`result::bounds`): a file over 16 MiB, a
+//! forged histogram, counts that do not add up in 64 bits, a shard outside `I < N
+//! <= 65536`: one line, exit 2. The merged
 //! result is a result like any other: `loadgen compare` and the report read it.
 
-use std::io::Write as _;
 use std::path::PathBuf;
-
-use anyhow::Context as _;
 
 use crate::result::RunResult;
 use crate::run::merge::combine;
@@ -22,8 +24,14 @@ use crate::run::{output, render_summary};
 #[command(after_help = "Examples:\n  \
     loadgen merge agent-0.json agent-1.json agent-2.json --out merged.json\n  \
     loadgen merge results/agents-*/agent-*.json > merged.json\n\n\
+    Limits (results come from other hosts): a file holds at most 16 MiB; counts must\n  \
+    add up in 64 bits; --shard I/N with I < N <= 65536; a series no longer than its\n  \
+    run (3600 s at most); measured windows that overlap (a second or more apart: a\n  \
+    warning).\n\n\
     Exit codes: 0 or 1 as the merged run's figures call for (as one run's would);\n  \
-    2 a file that is not a result, or results that do not belong together")]
+    2 a file that is not a result, or results that do not belong together, or\n  \
+    output that cannot be written (--out: the merged result is saved beside, as\n  \
+    loadgen-result-PID-RANDOM.json)")]
 pub struct MergeArgs {
     /// Result files (`loadgen --json`) of the agents of one run.
     #[arg(required = true, value_name = "FILE")]
@@ -41,7 +49,7 @@ pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     if let Some(path) = &args.out {
         output::check_writable("--out", path)?;
     }
-    let inputs = args.files.iter().map(read).collect::<anyhow::Result<Vec<_>>>()?;
+    let inputs = args.files.iter().map(|f| read(f)).collect::<anyhow::Result<Vec<_>>>()?;
     let merged = combine(&inputs).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
     let mut result = merged.result;
     result.command = argv;
@@ -54,30 +62,39 @@ pub fn execute(args: MergeArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             merged.missing_shards.join(", ")
         );
     }
+    if let Some(spread) = merged.window_spread_s.filter(|s| *s >= 1.0) {
+        eprintln!(
+            "loadgen merge: warning: the agents' measured phases began {spread:.3} s apart: the \
+             merged window is their union, its first and last seconds hold fewer agents (each \
+             agent's `measured_after_first_s` is in the merged result); start agents with one \
+             --start-at"
+        );
+    }
     let summary = render(&result, merged.measurement.tally.first_mismatch.as_deref());
     let text = output::json_text(&result)?;
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &text)
-                .with_context(|| format!("--out: cannot write {}", path.display()))?;
+            // Whole or not at all; the merged result is saved elsewhere when lost.
+            output::write_or_save("--out", path, &text, &text, "json")
+                .map_err(anyhow::Error::msg)?;
             if !args.quiet {
-                echod::cli::print(&summary);
+                output::print_stdout(&summary)?;
             }
         }
         None => {
             if !args.quiet {
                 eprint!("{summary}");
             }
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            output::print_stdout(&text)?;
         }
     }
     Ok(u8::try_from(result.exit_code).unwrap_or(1))
 }
 
 /// Reads one result file; a file that is not one is refused in one line.
-fn read(path: &PathBuf) -> anyhow::Result<Input> {
+fn read(path: &std::path::Path) -> anyhow::Result<Input> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let text = crate::result::read_bounded(path)?;
     let result: RunResult = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{shown} is not a loadgen result ({e}): give files written by loadgen --json"

@@ -4,14 +4,20 @@
 //!
 //! Latencies are recorded in nanoseconds in HdrHistogram and reported here in
 //! microseconds (f64). Full histograms travel as base64 of HdrHistogram's V2+DEFLATE
-//! serialization, so they can be merged exactly (`Histogram::add`) later.
+//! serialization, so they can be merged exactly (`Histogram::add`) later. Reading
+//! one back is bounded (`bounds`): a file's size, a histogram's header, before
+//! anything is allocated.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+mod bounds;
+
+pub use bounds::{decode_histogram, max_payload, read_bounded, ReadError, MAX_RESULT_BYTES};
 
 /// Bumped when a field changes meaning or disappears; compare refuses a mismatch.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -138,6 +144,12 @@ pub struct AgentRecord {
     /// Its clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<ClockRecord>,
+    /// Seconds its measured phase began after the earliest agent's (by the hosts'
+    /// clocks). A second or more means the merged window is the union of windows
+    /// that differ (longer than each agent's; its edge seconds hold fewer agents):
+    /// `loadgen merge` warns then; windows that do not overlap are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_after_first_s: Option<f64>,
 }
 
 /// The machine fingerprint carried by every result.
@@ -463,9 +475,20 @@ pub struct SecondSample {
 /// Reads the result file `rel` under `dir` (the suite's index names files that way).
 pub fn read(dir: &std::path::Path, rel: &str) -> anyhow::Result<RunResult> {
     use anyhow::Context as _;
+    if !is_inside(rel) {
+        anyhow::bail!("{rel}: not a path inside {}: not read", dir.display());
+    }
     let path = dir.join(rel);
-    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let text = read_bounded(&path)?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a result", path.display()))
+}
+
+/// Whether `rel` names something inside the folder it is joined to: relative,
+/// no `..` (an index from someone else's folder must not make us read elsewhere).
+pub fn is_inside(rel: &str) -> bool {
+    std::path::Path::new(rel)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
 /// Serializes a histogram as base64 of V2+DEFLATE.
@@ -475,16 +498,6 @@ pub fn encode_histogram(h: &Histogram<u64>) -> Result<String, String> {
         .serialize(h, &mut buf)
         .map_err(|e| format!("cannot serialize histogram: {e:?}"))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(buf))
-}
-
-/// Reads a histogram written by [`encode_histogram`].
-pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|e| format!("histogram is not base64: {e}"))?;
-    Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("histogram does not decode: {e:?}"))
 }
 
 #[cfg(test)]
@@ -501,5 +514,18 @@ mod tests {
         let back = decode_histogram(&encode_histogram(&h).expect("encode")).expect("decode");
         assert_eq!(back, h);
         assert!(decode_histogram("not base64!").is_err());
+    }
+
+    /// A result file named by an index is read only inside its folder.
+    #[test]
+    fn results_are_read_inside_their_folder_only() {
+        for ok in ["runs/0.json", "./a.json", "rep1/runs/x.json"] {
+            assert!(is_inside(ok), "{ok}");
+        }
+        for bad in ["../x.json", "/etc/passwd", "runs/../../x.json"] {
+            assert!(!is_inside(bad), "{bad}");
+            let e = read(std::path::Path::new("/tmp"), bad).expect_err("refused").to_string();
+            assert!(e.contains("not a path inside"), "{e}");
+        }
     }
 }

@@ -238,7 +238,8 @@ pub struct IdleFigures {
 /// Reads `dir/suite.json`.
 pub fn read(dir: &Path) -> anyhow::Result<SuiteIndex> {
     let path = dir.join("suite.json");
-    let text = std::fs::read_to_string(&path)
+    // Bounded: a suite folder may be someone else's (result::MAX_RESULT_BYTES).
+    let text = crate::result::read_bounded(&path)
         .with_context(|| format!("{}: cannot read the suite index", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a suite index", path.display()))
 }

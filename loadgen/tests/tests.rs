@@ -3,9 +3,12 @@
 mod common;
 mod compare;
 mod deploy;
+mod full;
+mod hostile;
 mod links;
 mod pid1;
 mod ports;
+mod report;
 mod run;
 mod suite;
 mod testbed;

@@ -23,12 +23,12 @@ use std::collections::VecDeque;
 use std::io;
 use std::process::{ChildStdin, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 pub use error::ChildError;
 pub use lines::Line;
-use lines::Tail;
+use lines::{Lines, Tail};
 pub use spec::{Out, Spec};
 
 /// How often bounded waits look at the child.
@@ -53,7 +53,7 @@ pub struct Child {
     /// Its stdin pipe, while open.
     stdin: Option<ChildStdin>,
     /// Lines of the streams read as lines (None: neither is).
-    lines: Option<Receiver<Line>>,
+    lines: Option<Lines>,
     /// The last lines of stderr (when read as lines).
     tail: Tail,
     /// Lines read while looking for a line of the other stream, in order.
@@ -106,10 +106,19 @@ impl Child {
     /// The next line it printed, waiting at most `wait`; None when none came (or
     /// its streams are closed: then [`Child::try_wait`] tells whether it ended).
     pub fn next_line(&mut self, wait: Duration) -> Option<Line> {
-        if let Some(line) = self.pending.pop_front() {
-            return Some(line);
+        let line = match self.pending.pop_front() {
+            Some(line) => Some(line),
+            None => self.receive(wait),
+        };
+        line.map(|l| self.taken(l))
+    }
+
+    /// `line`, handed to the caller: no longer counted as unread.
+    fn taken(&self, line: Line) -> Line {
+        if let Some(lines) = &self.lines {
+            lines.taken(&line);
         }
-        self.receive(wait)
+        line
     }
 
     /// The next line of stdout (`stdout` true) or of stderr, waiting at most `wait`;
@@ -117,13 +126,14 @@ impl Child {
     pub fn next_line_of(&mut self, stdout: bool, wait: Duration) -> Option<String> {
         let wanted = |l: &Line| matches!(l, Line::Out(_)) == stdout;
         if let Some(i) = self.pending.iter().position(wanted) {
-            return self.pending.remove(i).map(|l| l.text().to_string());
+            let line = self.pending.remove(i)?;
+            return Some(self.taken(line).text().to_string());
         }
         let deadline = Instant::now() + wait;
         loop {
             let line = self.receive(deadline.saturating_duration_since(Instant::now()))?;
             if wanted(&line) {
-                return Some(line.text().to_string());
+                return Some(self.taken(line).text().to_string());
             }
             self.pending.push_back(line);
         }
@@ -135,9 +145,13 @@ impl Child {
         let deadline = Instant::now() + limit;
         let mut out: Vec<Line> = self.pending.drain(..).collect();
         let Some(lines) = self.lines.as_ref() else { return out };
+        out.iter().for_each(|l| lines.taken(l));
         loop {
             match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => out.push(line),
+                Ok(line) => {
+                    lines.taken(&line);
+                    out.push(line);
+                }
                 Err(_) => return out,
             }
         }
@@ -176,8 +190,11 @@ impl Child {
                 continue;
             }
             if let Ok(Some(status)) = self.try_wait() {
-                // Lines printed just before the end are still in the channel.
-                while let Some(line) = self.next_line(Duration::ZERO) {
+                // Lines printed just before the end may still be on their way from
+                // the reading threads: read until the streams close (bounded).
+                let last = Instant::now() + Duration::from_secs(1);
+                while !self.lines_done() && Instant::now() < last {
+                    let Some(line) = self.next_line(TICK) else { continue };
                     if line.text().contains(needle) {
                         return Ok(line.text().to_string());
                     }
@@ -229,19 +246,22 @@ impl Child {
     }
 
     /// Sends SIGTERM if it has not ended (never to a reaped child); to its whole
-    /// group when it leads one (whose members may outlive it).
+    /// group when it leads one (whose members may outlive it) and has not been
+    /// reaped: until then its pid, the group's id, cannot be anyone else's (a
+    /// zombie holds it); once reaped, a group whose members all ended may be a
+    /// stranger's, so it is not signalled.
     pub fn terminate(&mut self) {
-        if self.group {
+        if self.group && self.status.is_none() {
             let _ = crate::sys::signal_group(self.pid(), libc::SIGTERM);
         } else if self.running() {
             let _ = crate::sys::terminate(self.pid());
         }
     }
 
-    /// SIGKILL (if it has not ended; and its group, when it leads one) and reap:
-    /// how it ended.
+    /// SIGKILL (if it has not ended; and its group, when it leads one and has not
+    /// been reaped, see [`Child::terminate`]) and reap: how it ended.
     pub fn kill(&mut self) -> io::Result<ExitStatus> {
-        if self.group {
+        if self.group && self.status.is_none() {
             let _ = crate::sys::signal_group(self.pid(), libc::SIGKILL);
         }
         if self.running() {
@@ -267,7 +287,8 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if self.running() {
+        // Not reaped yet: stopped (its group too, while its id is surely its own).
+        if self.status.is_none() {
             let _ = self.stop(Stop::Term, Duration::from_secs(2));
         }
     }
@@ -279,6 +300,69 @@ mod tests {
 
     fn sh(script: &str) -> Spec {
         Spec::new("sh").args(["-c", script])
+    }
+
+    /// Output that is not UTF-8 does not end the reading (the child, printing on,
+    /// is not killed by a broken pipe); a child printing far more than the parent
+    /// takes is never blocked and the unread lines stay within MAX_UNREAD.
+    #[test]
+    fn any_bytes_any_amount_never_kill_the_child() {
+        let mut c = Child::start(sh(
+            "printf 'a\\377b\\n'; head -c 300000 /dev/zero | tr '\\0' x; echo; echo done",
+        ))
+        .expect("start");
+        let status = c.wait_bounded(Duration::from_secs(30), None).expect("wait").expect("ended");
+        assert!(status.success(), "{status:?}");
+        let lines: Vec<String> = c
+            .remaining_lines(Duration::from_secs(10))
+            .iter()
+            .map(|l| l.text().to_string())
+            .collect();
+        assert_eq!(lines[0], "a\u{fffd}b");
+        assert_eq!((lines[1].len(), lines[2].as_str()), (300_000, "done"));
+        let mut c = Child::start(sh("head -c 40000000 /dev/zero | tr '\\0' x | fold -w 1000"))
+            .expect("start");
+        let status = c.wait_bounded(Duration::from_secs(120), None).expect("wait").expect("ended");
+        assert!(status.success(), "never blocked: {status:?}");
+        let bytes: usize =
+            c.remaining_lines(Duration::from_secs(10)).iter().map(|l| l.text().len()).sum();
+        assert!(bytes > 1_000_000 && bytes <= lines::MAX_UNREAD, "{bytes}");
+    }
+
+    /// A group is signalled only while its leader is not reaped: after, a
+    /// survivor of the group is left alone (its id could be a stranger's by then);
+    /// before, the whole group is stopped.
+    #[test]
+    fn a_reaped_group_is_never_signalled() {
+        // The shell ends when its stdin closes, after its child's pid is read.
+        let script = "sleep 30 & echo $!; read x";
+        let mut c = Child::start(sh(script).own_group().stdin_pipe()).expect("start");
+        let pid = c.wait_for_line("", Duration::from_secs(10)).expect("pid");
+        c.close_stdin();
+        c.wait_bounded(Duration::from_secs(10), None).expect("wait").expect("reaped");
+        c.terminate();
+        let _ = c.kill();
+        std::thread::sleep(Duration::from_millis(200));
+        let alive =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        assert!(alive, "the reaped leader's group was signalled");
+        let mut killer = Child::start(Spec::new("kill").args([pid.as_str()])).expect("kill");
+        let _ = killer.wait_bounded(Duration::from_secs(10), None);
+        let mut c = Child::start(sh(script).own_group().stdin_pipe()).expect("start");
+        let pid = c.wait_for_line("", Duration::from_secs(10)).expect("pid");
+        c.close_stdin();
+        std::thread::sleep(Duration::from_millis(100));
+        // Exited but not reaped: the group is still surely its own.
+        let _ = c.stop(Stop::Term, Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "))
+        };
+        while !gone() && Instant::now() < deadline {
+            std::thread::sleep(TICK);
+        }
+        assert!(gone(), "the group was stopped while its id was surely its own");
     }
 
     /// A ready line is found on either stream; the lines before it are read past.

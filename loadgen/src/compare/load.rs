@@ -9,6 +9,13 @@
 //! [`SCHEMA_VERSION`], anything else is an error. A file named directly must be a
 //! result. A side with no result at all is an error too: nothing measured must not
 //! compare as "nothing regressed".
+//!
+//! What a file may cost is bounded (results come from other hosts): at most
+//! `result::MAX_RESULT_BYTES` (16 MiB) is read, more is refused; a file up to
+//! [`VALUE_LIMIT`] is read as a JSON value first, for messages that name the
+//! field exactly; a larger one only into the typed result (no value tree, whose
+//! nodes take up to 16 times the text), its version probed first without
+//! building anything.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -24,6 +31,9 @@ use crate::result::{self, RunResult, SCHEMA_VERSION};
 pub enum LoadError {
     #[error("{}: cannot read: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
+    /// Too large, or unreadable: the message names the file.
+    #[error(transparent)]
+    Bounded(#[from] result::ReadError),
     #[error("{}: not valid JSON: {source}", path.display())]
     NotJson { path: PathBuf, source: serde_json::Error },
     #[error("{}: not a loadgen result: no `schema_version` field", path.display())]
@@ -66,7 +76,9 @@ pub fn load_side(path: &Path) -> Result<Side, LoadError> {
         let mut files = Vec::new();
         collect_json(path, &mut files)?;
         for file in files {
-            if let Some(loaded) = load_file(&file, true)? {
+            if let Some(mut loaded) = load_file(&file, true)? {
+                // Compare reads no second of a run: a folder of results holds none.
+                loaded.result.series = Vec::new();
                 runs.push(loaded);
             }
         }
@@ -112,9 +124,15 @@ fn collect_json(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// The largest file read as a JSON value (for exact field names in messages).
+pub const VALUE_LIMIT: usize = 1 << 20;
+
 /// Reads one file; None when `skip_non_results` and it is JSON but not a result.
 fn load_file(path: &Path, skip_non_results: bool) -> Result<Option<Loaded>, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| read_error(path, source))?;
+    let text = result::read_bounded(path)?;
+    if text.len() > VALUE_LIMIT {
+        return load_large(path, &text, skip_non_results);
+    }
     let value: Value = serde_json::from_str(&text)
         .map_err(|source| LoadError::NotJson { path: path.to_path_buf(), source })?;
     let Some(version) = value.get("schema_version") else {
@@ -142,6 +160,81 @@ fn load_file(path: &Path, skip_non_results: bool) -> Result<Option<Loaded>, Load
         Err(e) => return Err(field_error(locate(&value, &e))),
     };
     Ok(Some(Loaded { path: path.to_path_buf(), result }))
+}
+
+/// Whether a JSON document is an object with a `schema_version` field: every
+/// value skipped unbuilt (`IgnoredAny`); anything but an object is a data error.
+struct Probe {
+    has_version: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for Probe {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Probe;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Probe, A::Error> {
+                let mut has_version = false;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    has_version |= key == "schema_version";
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Ok(Probe { has_version })
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// [`load_file`] for a file past [`VALUE_LIMIT`]: probed, then read typed.
+fn load_large(
+    path: &Path,
+    text: &str,
+    skip_non_results: bool,
+) -> Result<Option<Loaded>, LoadError> {
+    let at = || path.to_path_buf();
+    let has_version = match serde_json::from_str::<Probe>(text) {
+        Ok(p) => p.has_version,
+        // Valid JSON that is not an object: not a result.
+        Err(e) if e.classify() == serde_json::error::Category::Data => false,
+        Err(source) => return Err(LoadError::NotJson { path: at(), source }),
+    };
+    if !has_version {
+        return if skip_non_results { Ok(None) } else { Err(LoadError::NotAResult { path: at() }) };
+    }
+    let result: RunResult = serde_json::from_str(text).map_err(|e| LoadError::Field {
+        path: at(),
+        field: "(top level)".to_string(),
+        message: e.to_string(),
+    })?;
+    if result.schema_version != SCHEMA_VERSION {
+        return Err(LoadError::SchemaVersion {
+            path: at(),
+            found: result.schema_version.to_string(),
+            expected: SCHEMA_VERSION,
+        });
+    }
+    let numbers = [
+        ("throughput.msgs_per_sec", result.throughput.msgs_per_sec),
+        ("latency_us.p50", result.latency_us.p50),
+        ("latency_us.p99", result.latency_us.p99),
+        ("latency_us.p999", result.latency_us.p999),
+        ("connections.connect_rate_per_sec", result.connections.connect_rate_per_sec),
+    ];
+    if let Some((field, n)) = numbers.into_iter().find(|(_, n)| n.is_nan() || *n < 0.0) {
+        return Err(LoadError::Field {
+            path: at(),
+            field: field.to_string(),
+            message: format!("expected a number >= 0, found {n}"),
+        });
+    }
+    Ok(Some(Loaded { path: at(), result }))
 }
 
 fn read_error(path: &Path, source: io::Error) -> LoadError {

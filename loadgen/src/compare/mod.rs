@@ -74,7 +74,7 @@ a scenario only in NEW is reported as new, and its runs still fail on
 mismatches, missing connections or an interruption (those checks need no BASE).
 
 Exit codes: 0 nothing regressed, 1 a regression or a failure, 2 unreadable input
-(the message names the file and the field).
+(the message names the file and the field) or output that cannot be written.
 
 Examples:
   loadgen compare base.json new.json
@@ -164,6 +164,7 @@ pub fn execute(args: CompareArgs) -> anyhow::Result<u8> {
             eprintln!("compare: plot {}", path.display());
         }
     }
-    echod::cli::print(&render::render(&comparison, args.format));
+    // A verdict nobody can read is no verdict: an unwritable stdout is an error.
+    crate::run::output::print_stdout(&render::render(&comparison, args.format))?;
     Ok(comparison.exit_code())
 }

@@ -1,8 +1,15 @@
 //! `report.html`, beside `report.md`: the same content as one self-contained page,
 //! readable offline in a browser. The Markdown is rendered with pulldown-cmark
-//! (tables included); every SVG the report shows is inlined where its image was,
-//! and every SVG it links (the per-second charts) is inlined in a collapsed
+//! (tables included); every SVG the report shows is embedded where its image was,
+//! and every SVG it links (the per-second charts) is embedded in a collapsed
 //! `<details>` under its link text, so the page needs no file beside it.
+//!
+//! A suite folder may be someone else's, so nothing in it becomes markup: the
+//! report writes no HTML of its own into the Markdown, so any HTML there came from
+//! the data (a scenario or server name) and is shown as text; a link or image
+//! whose address is not a relative path or http(s) is shown without it; an SVG is
+//! embedded as an image (`<img src="data:image/svg+xml;base64,...">`), where a
+//! browser runs none of its scripts and loads nothing it references.
 
 use std::path::Path;
 
@@ -53,6 +60,16 @@ pub fn render(out: &Path, markdown: &str) -> String {
                 events.push(Event::InlineHtml(CowStr::from(html)));
             }
             (Some(_), _) => {}
+            // Raw HTML in the Markdown came from the data: shown as text.
+            (None, Event::Html(t) | Event::InlineHtml(t)) => events.push(Event::Text(t)),
+            (None, Event::Start(Tag::Link { link_type, dest_url, title, id })) => {
+                let dest_url = safe_url(dest_url);
+                events.push(Event::Start(Tag::Link { link_type, dest_url, title, id }));
+            }
+            (None, Event::Start(Tag::Image { link_type, dest_url, title, id })) => {
+                let dest_url = safe_url(dest_url);
+                events.push(Event::Start(Tag::Image { link_type, dest_url, title, id }));
+            }
             (None, e) => events.push(e),
         }
     }
@@ -65,15 +82,42 @@ fn is_svg(url: &str) -> bool {
     url.ends_with(".svg")
 }
 
-/// The SVG file's markup (its XML declaration dropped), or a note that it is missing.
-fn inline_svg(out: &Path, file: &str, alt: &str) -> String {
-    match std::fs::read_to_string(out.join(file)) {
-        Ok(svg) => {
-            let start = svg.find("<svg").unwrap_or(0);
-            format!("<figure data-file=\"{}\">{}</figure>", escape(file), &svg[start..])
-        }
-        Err(_) => format!("<p><em>{} ({}: not found)</em></p>", escape(alt), escape(file)),
+/// `url` when it is a relative path (no scheme) or http(s); else `#`.
+fn safe_url(url: CowStr<'_>) -> CowStr<'_> {
+    let scheme = url.split(['/', '?', '#']).next().unwrap_or("");
+    let lower = url.to_ascii_lowercase();
+    if !scheme.contains(':') || lower.starts_with("http://") || lower.starts_with("https://") {
+        url
+    } else {
+        CowStr::from("#")
     }
+}
+
+/// The largest SVG file embedded (the report's own are tens of kB).
+const MAX_SVG_BYTES: u64 = 8 << 20;
+
+/// The SVG file `file` (a plain relative path inside `out`) as an image, or a
+/// note that it is missing or not embedded.
+fn inline_svg(out: &Path, file: &str, alt: &str) -> String {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let inside = Path::new(file)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    let mut svg = Vec::new();
+    let read = inside
+        .then(|| std::fs::File::open(out.join(file)).ok())
+        .flatten()
+        .and_then(|f| f.take(MAX_SVG_BYTES + 1).read_to_end(&mut svg).ok());
+    if read.is_none() || svg.len() as u64 > MAX_SVG_BYTES {
+        return format!("<p><em>{} ({}: not found)</em></p>", escape(alt), escape(file));
+    }
+    format!(
+        "<figure data-file=\"{}\"><img alt=\"{}\" src=\"data:image/svg+xml;base64,{}\"></figure>",
+        escape(file),
+        escape(alt),
+        base64::engine::general_purpose::STANDARD.encode(&svg)
+    )
 }
 
 fn escape(text: &str) -> String {
@@ -94,13 +138,38 @@ mod tests {
         let md = "# T\n\n| x | y |\n|--|--|\n| 1 | 2 |\n\n![plot a](a.svg)\n\n- [run b](b.svg)\n- [run a](a.svg)\n";
         let html = render(&dir, md);
         assert!(html.contains("<table>") && html.contains("<td>2</td>"), "{html}");
+        let a = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "<?xml version=\"1.0\"?>\n<svg id=\"a\"></svg>",
+        );
         assert!(
-            html.contains("<figure data-file=\"a.svg\"><svg id=\"a\"></svg></figure>"),
+            html.contains(&format!(
+                "<figure data-file=\"a.svg\"><img alt=\"plot a\" src=\"data:image/svg+xml;base64,{a}\"></figure>"
+            )),
             "{html}"
         );
-        assert!(!html.contains("<?xml"), "{html}");
         assert!(html.contains("<details><summary>run a</summary><figure"), "{html}");
         assert!(html.contains("run b (b.svg: not found)"), "{html}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// HTML from the data is text, a script address is dropped, an SVG holding a
+    /// script is an image (its markup never in the page), a path out of the folder
+    /// is not read.
+    #[test]
+    fn data_never_becomes_markup() {
+        let dir = std::env::temp_dir().join(format!("html-hostile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("x.svg"), "<svg><script>alert(1)</script></svg>").expect("write");
+        let md = "# <script>alert(2)</script>\n\n| scenario |\n|--|\n| <img src=x onerror=alert(3)> |\n\n\
+                  <script>alert(4)</script>\n\n[go](javascript:alert(5)) ![x](x.svg) [up](../../etc/passwd.svg)\n";
+        let html = render(&dir, md);
+        assert!(!html.contains("<script") && !html.contains("<img src=x"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(4)&lt;/script&gt;"), "{html}");
+        assert!(html.contains("&lt;img src=x onerror=alert(3)&gt;"), "{html}");
+        assert!(!html.contains("javascript:") && html.contains("<a href=\"#\">go</a>"), "{html}");
+        assert!(html.contains("src=\"data:image/svg+xml;base64,"), "{html}");
+        assert!(html.contains("../../etc/passwd.svg: not found"), "{html}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -86,8 +86,10 @@ fn header(md: &mut String, index: &SuiteIndex) {
 fn ports(md: &mut String, out: &Path, index: &SuiteIndex) {
     let _ =
         writeln!(md, "## Four-tuples: ports per family, sources, destinations, TIME_WAIT, UDP\n");
-    let text =
-        index.ports_file.as_ref().and_then(|_| std::fs::read_to_string(out.join("ports.txt")).ok());
+    let text = index
+        .ports_file
+        .as_ref()
+        .and_then(|_| crate::result::read_bounded(&out.join("ports.txt")).ok());
     match text {
         Some(t) => {
             let _ = writeln!(
@@ -120,7 +122,8 @@ fn several_hosts(md: &mut String, out: &Path, index: &SuiteIndex) {
     let text = index
         .testbed_dir
         .as_ref()
-        .and_then(|d| std::fs::read_to_string(out.join(d).join("testbed.txt")).ok());
+        .filter(|d| crate::result::is_inside(d))
+        .and_then(|d| crate::result::read_bounded(&out.join(d).join("testbed.txt")).ok());
     match (text, &index.testbed_dir) {
         (Some(t), Some(dir)) => {
             let _ = writeln!(
@@ -152,11 +155,11 @@ fn failures(md: &mut String, index: &SuiteIndex) {
     for s in bad {
         let _ = writeln!(
             md,
-            "- rep {}{} `{}`: exit {:?}{}",
+            "- rep {}{} `{}`: {}{}",
             s.rep,
             s.side.map_or(String::new(), |side| format!(" [{}]", side.folder())),
             s.record.scenario,
-            s.record.exit_code,
+            s.record.exit_code.map_or("no exit code (killed)".to_string(), |c| format!("exit {c}")),
             s.record.error.as_ref().map_or(String::new(), |e| format!(" — {e}"))
         );
     }

@@ -32,22 +32,17 @@ pub struct Merged {
     pub measurement: Measurement,
     /// The shards (`I/N`) no part is, whose connections count as missing.
     pub missing_shards: Vec<String>,
+    /// How far apart the parts' measured phases began, seconds (`None` without
+    /// every part's clock); a second or more is worth a warning.
+    pub window_spread_s: Option<f64>,
 }
 
 /// Merges `parts` (see the module doc); refuses parts that do not belong to one
 /// run, naming the field.
 pub fn combine(parts: &[Input]) -> Result<Merged, MergeError> {
     merge_check::compatible(parts)?;
-    let measured = parts
-        .iter()
-        .map(|p| {
-            Measurement::of_result(&p.result).map_err(|e| {
-                let field = e.split(':').next().unwrap_or("result").to_string();
-                MergeError::new(field, format!("{}: {e}", p.label))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut measurement = add(measured);
+    let window_spread_s = merge_check::windows_spread(parts)?;
+    let mut measurement = add(parts)?;
     let missing_shards = count_missing_shards(parts, &mut measurement);
     let first = &parts[0].result;
     let mut result = build_from(settings(parts), first.scenario.clone(), &measurement)
@@ -65,19 +60,21 @@ pub fn combine(parts: &[Input]) -> Result<Merged, MergeError> {
         result.exit_code = code;
     }
     if parts.len() > 1 {
-        result.agents = parts.iter().map(agent).collect();
+        let earliest = measurement.clock.as_ref().map(|c| c.measured_from_unix_s);
+        result.agents = parts.iter().map(|p| agent(p, earliest)).collect();
     }
-    Ok(Merged { result, measurement, missing_shards })
+    Ok(Merged { result, measurement, missing_shards, window_spread_s })
 }
 
 /// The connections of shards no part is: requested, and failed as [`SHARD_MISSING`].
-/// Returns those shards (`I/N`).
+/// Returns those shards (`I/N`). The shards were checked (`I < N <=
+/// MAX_SHARDS`, `N <= conns <= MAX_CONNS`) and the sums leave room for `conns`.
 fn count_missing_shards(parts: &[Input], m: &mut Measurement) -> Vec<String> {
     let Some(crate::result::Shard { count, conns: Some(whole), .. }) = parts[0].result.config.shard
     else {
         return Vec::new();
     };
-    let have: Vec<u64> =
+    let have: std::collections::BTreeSet<u64> =
         parts.iter().filter_map(|p| p.result.config.shard).map(|s| s.index).collect();
     let missing: Vec<u64> = (0..count).filter(|i| !have.contains(i)).collect();
     let conns: u64 = missing.iter().map(|&i| super::values::share(whole, i, count)).sum();
@@ -88,54 +85,66 @@ fn count_missing_shards(parts: &[Input], m: &mut Measurement) -> Vec<String> {
     missing.iter().map(|i| format!("{i}/{count}")).collect()
 }
 
-/// The measurements added up, their seconds aligned by the wall clock.
-fn add(measured: Vec<Measurement>) -> Measurement {
+/// The parts' measurements added up, their seconds aligned by the wall clock; one
+/// part read back at a time, so a merge holds the merged seconds and one part's.
+fn add(parts: &[Input]) -> Result<Measurement, MergeError> {
+    let clocks: Vec<Option<&ClockRecord>> = parts.iter().map(|p| p.result.clock.as_ref()).collect();
     let froms: Vec<Option<f64>> =
-        measured.iter().map(|m| m.clock.as_ref().map(|c| c.measured_from_unix_s)).collect();
+        clocks.iter().map(|c| c.map(|c| c.measured_from_unix_s)).collect();
     // Without every part's clock (older results), seconds align by index.
     let origin = froms
         .iter()
         .copied()
         .collect::<Option<Vec<f64>>>()
         .and_then(|f| f.into_iter().reduce(f64::min));
-    let offset = |from: Option<f64>| match (origin, from) {
-        (Some(o), Some(f)) => f - o,
-        _ => 0.0,
-    };
     let mut tally = Tally::new(0);
     let mut seconds: BTreeMap<u64, Interval> = BTreeMap::new();
     let mut measured_s: f64 = 0.0;
-    for (m, from) in measured.iter().zip(&froms) {
-        let shift = offset(*from);
+    for (p, from) in parts.iter().zip(&froms) {
+        let m = Measurement::of_result(&p.result).map_err(|e| {
+            let field = e.split(':').next().unwrap_or("result").to_string();
+            MergeError::new(field, format!("{}: {e}", p.label))
+        })?;
+        let shift = match (origin, from) {
+            (Some(o), Some(f)) => f - o,
+            _ => 0.0,
+        };
         tally.merge(&m.tally);
         measured_s = measured_s.max(shift + m.measured_s);
-        for iv in &m.intervals {
-            let mut iv = iv.clone();
+        for mut iv in m.intervals {
             iv.index += shift.round() as u64;
             iv.end_s += shift;
             match seconds.get_mut(&iv.index) {
-                Some(have) => have.merge(&iv),
+                Some(have) => {
+                    if have.latency.len().checked_add(iv.latency.len()).is_none() {
+                        return Err(MergeError::new(
+                            "series.latency",
+                            format!("{}: a second's samples add up past 2^64 - 1", p.label),
+                        ));
+                    }
+                    have.merge(&iv);
+                }
                 None => {
                     seconds.insert(iv.index, iv);
                 }
             }
         }
     }
-    Measurement {
+    let results = || parts.iter().map(|p| &p.result);
+    Ok(Measurement {
         tally,
         intervals: seconds.into_values().collect(),
         measured_s,
-        interrupted: measured.iter().any(|m| m.interrupted),
-        cpu_s: measured.iter().map(|m| m.cpu_s).sum::<Option<f64>>(),
-        started_at: measured.iter().map(|m| m.started_at.clone()).min().unwrap_or_default(),
-        clock: clock(&measured),
-    }
+        interrupted: results().any(|r| r.interrupted),
+        cpu_s: results().map(|r| r.client_cpu_s).sum::<Option<f64>>(),
+        started_at: results().map(|r| r.started_at.clone()).min().unwrap_or_default(),
+        clock: clock(&clocks.into_iter().flatten().collect::<Vec<_>>()),
+    })
 }
 
 /// The merged clock: the earliest start, the latest lateness, synchronized only
 /// if every part's clock was, the largest error estimates.
-fn clock(measured: &[Measurement]) -> Option<ClockRecord> {
-    let clocks: Vec<&ClockRecord> = measured.iter().filter_map(|m| m.clock.as_ref()).collect();
+fn clock(clocks: &[&ClockRecord]) -> Option<ClockRecord> {
     let first = *clocks.first()?;
     let min =
         |f: fn(&ClockRecord) -> f64| clocks.iter().map(|c| f(c)).fold(f64::INFINITY, f64::min);
@@ -184,8 +193,9 @@ fn settings(parts: &[Input]) -> RunConfig {
     rc
 }
 
-/// One part's own figures, for the merged result's list of agents.
-fn agent(p: &Input) -> AgentRecord {
+/// One part's own figures, for the merged result's list of agents; `earliest`:
+/// when the earliest part's measured phase began.
+fn agent(p: &Input, earliest: Option<f64>) -> AgentRecord {
     let r = &p.result;
     let e = &r.errors;
     AgentRecord {
@@ -202,6 +212,9 @@ fn agent(p: &Input) -> AgentRecord {
         errors: e.mismatch + e.reset + e.eof + e.timeout,
         client_cpu_s: r.client_cpu_s,
         clock: r.clock.clone(),
+        measured_after_first_s: earliest
+            .zip(r.clock.as_ref())
+            .map(|(first, c)| c.measured_from_unix_s - first),
     }
 }
 
@@ -254,13 +267,13 @@ pub(crate) mod tests {
         crate::run::outcome::build(c, m).expect("builds")
     }
 
-    fn input(label: &str, r: RunResult) -> Input {
+    pub(crate) fn input(label: &str, r: RunResult) -> Input {
         Input { label: label.into(), result: r }
     }
 
     /// Agent `index` of `count`'s result: `conns` of the whole run's, with these
     /// samples, its measured phase `shift_s` after the first agent's.
-    fn agent(index: u64, count: u64, values: &[u64], shift_s: f64) -> RunResult {
+    pub(crate) fn agent(index: u64, count: u64, values: &[u64], shift_s: f64) -> RunResult {
         let addr = "127.0.0.1:9".parse().expect("addr");
         let mut c = Config::local_test(addr, 2);
         c.shard = Some(crate::run::ShardOf {
@@ -312,6 +325,14 @@ pub(crate) mod tests {
         assert_eq!(r.client_cpu_s, Some(0.75));
         assert_eq!(r.agents.len(), 3);
         assert_eq!(r.agents[1].shard.as_deref(), Some("1/3"));
+        // Unix seconds as f64: a millisecond is kept to within a microsecond.
+        let after: Vec<f64> = r.agents.iter().filter_map(|a| a.measured_after_first_s).collect();
+        let want = [0.0, 0.003, 1.0];
+        assert!(
+            after.len() == 3 && after.iter().zip(want).all(|(a, w)| (a - w).abs() < 1e-6),
+            "each agent's start is kept: {after:?}"
+        );
+        assert_eq!(merged.window_spread_s, Some(1.0));
         assert_eq!(r.config.shard, None);
         assert_eq!(r.scenario, a.scenario);
         let mut whole = a.clone();

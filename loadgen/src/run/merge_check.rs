@@ -1,6 +1,16 @@
 //! Whether results belong together (before `merge` adds them up): one run, measured the same way. Merging
 //! results of different runs would give a figure no client measured, so each
 //! difference is refused, naming the field, the two files and their values.
+//!
+//! A result may come from another host, so its numbers are not trusted either:
+//! every count the merge adds must add up in 64 bits ([`sums`]: checked, refused
+//! naming the field, never wrapped); a shard is `I/N` with `I < N <=`
+//! [`MAX_SHARDS`] and at most [`MAX_CONNS`] connections in all; a series is no
+//! longer than its run (one second per second of `duration_s`, and one more for a
+//! partial last second), at most [`MAX_SERIES_SECONDS`] (a merge holds each
+//! second's histogram, about 220 kB, of the merged series and of one part).
+
+mod sums;
 
 use std::collections::BTreeSet;
 
@@ -31,16 +41,84 @@ pub struct Input {
     pub result: RunResult,
 }
 
+/// The most agents (`--shard I/N`: N) a merge accepts.
+pub const MAX_SHARDS: u64 = 65_536;
+/// The most connections (flows) a sharded run may have in all (`--conns`'s own bound).
+pub const MAX_CONNS: u64 = u32::MAX as u64;
+/// The longest series (seconds) a merged result may hold.
+pub const MAX_SERIES_SECONDS: usize = 3_600;
+
 /// Refuses parts that do not belong to one run (see the module doc).
 pub fn compatible(parts: &[Input]) -> Result<(), MergeError> {
     let Some(first) = parts.first() else {
         return Err(MergeError::new("files", "give at least one result file"));
     };
     shards(parts)?;
+    parts.iter().try_for_each(series_within_run)?;
     for p in &parts[1..] {
         same(first, p)?;
     }
-    parts.iter().try_for_each(histograms_as_ours)
+    parts.iter().try_for_each(histograms_as_ours)?;
+    windows_spread(parts)?;
+    sums::sums(parts)
+}
+
+/// The parts' measured phases must overlap: their starts (Unix seconds) are
+/// finite and at most `duration_s` + 1 s apart. How far apart they began
+/// (`None` without every part's clock: older results align by index).
+pub fn windows_spread(parts: &[Input]) -> Result<Option<f64>, MergeError> {
+    let mut starts = Vec::new();
+    for p in parts {
+        let Some(c) = &p.result.clock else { return Ok(None) };
+        let from = c.measured_from_unix_s;
+        if !(from.is_finite() && from >= 0.0) {
+            return Err(MergeError::new(
+                "clock.measured_from_unix_s",
+                format!("{}: {from} is not a time: not a result loadgen wrote", p.label),
+            ));
+        }
+        starts.push((from, p.label.as_str()));
+    }
+    let first = starts.iter().copied().reduce(|a, b| if b.0 < a.0 { b } else { a });
+    let last = starts.iter().copied().reduce(|a, b| if b.0 > a.0 { b } else { a });
+    let (Some(first), Some(last)) = (first, last) else { return Ok(None) };
+    let spread = last.0 - first.0;
+    let overlap = parts[0].result.config.duration_s + 1.0;
+    if spread > overlap {
+        return Err(MergeError::new(
+            "clock.measured_from_unix_s",
+            format!(
+                "{} began measuring {spread:.3} s after {}, past the {overlap} s their windows \
+                 can overlap: merge the agents of one run (one --start-at)",
+                last.1, first.1
+            ),
+        ));
+    }
+    Ok(Some(spread))
+}
+
+/// A part's series is no longer than its run (see the module doc).
+fn series_within_run(p: &Input) -> Result<(), MergeError> {
+    let d = p.result.config.duration_s;
+    if !(d.is_finite() && d >= 0.0) {
+        return Err(MergeError::new(
+            "config.duration_s",
+            format!("{}: {d} is not a duration: not a result loadgen wrote", p.label),
+        ));
+    }
+    let allowed = (d.ceil().min(MAX_SERIES_SECONDS as f64) as usize + 1).min(MAX_SERIES_SECONDS);
+    let len = p.result.series.len();
+    if len > allowed {
+        return Err(MergeError::new(
+            "series",
+            format!(
+                "{} holds {len} seconds, its run of {d} s at most {allowed} (a merge takes at \
+                 most {MAX_SERIES_SECONDS}): not a result loadgen wrote",
+                p.label
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The fields two results of one run share.
@@ -107,12 +185,32 @@ fn bounds(h: &Histogram<u64>) -> (u64, u64, u8) {
     (h.low(), h.high(), h.sigfig())
 }
 
+/// `I/N` with `I < N <= MAX_SHARDS`, and `N <= conns <= MAX_CONNS` (each part
+/// holds a connection): what the scan for missing shards and their shares rely on.
+fn shard_in_bounds(label: &str, s: crate::result::Shard) -> Result<(), MergeError> {
+    let conns_ok = s.conns.map_or(true, |c| (s.count..=MAX_CONNS).contains(&c));
+    if s.count == 0 || s.count > MAX_SHARDS || s.index >= s.count || !conns_ok {
+        return Err(MergeError::new(
+            "config.shard",
+            format!(
+                "{label} has shard {s} of {} connections: a shard is I/N with I < N <= \
+                 {MAX_SHARDS}, N <= connections <= {MAX_CONNS}: not a result loadgen wrote",
+                s.conns.map_or("?".to_string(), |c| c.to_string())
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Agents' parts: all sharded alike (one count, each index once) or none.
 fn shards(parts: &[Input]) -> Result<(), MergeError> {
     let first = parts[0].result.config.shard;
     let mut seen: Vec<(u64, &str)> = Vec::new();
     for p in parts {
         let shard = p.result.config.shard;
+        if let Some(s) = shard {
+            shard_in_bounds(&p.label, s)?;
+        }
         match (first, shard) {
             (None, None) => continue,
             (Some(a), Some(b)) if a.count == b.count && a.conns == b.conns => {}
@@ -150,3 +248,6 @@ fn shards(parts: &[Input]) -> Result<(), MergeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod arithmetic_tests;

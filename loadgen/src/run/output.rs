@@ -7,8 +7,14 @@
 //! A result is never lost to its output path: [`check_writable`] proves every path
 //! writable before any work (an existing file opens for appending, untouched; a new
 //! one is created and removed again), and when a write still fails at the end,
-//! [`save_fallback`] puts the text in `loadgen-result-<pid>.<ext>` in the current
-//! folder, or else in the temporary folder.
+//! [`save_fallback`] puts the text in `loadgen-result-<pid>-<random>.<ext>` in the
+//! current folder, or else in the temporary folder: a new file (`create_new`, so a
+//! planted symlink is never followed), readable by its owner only.
+//!
+//! Nor is a file left half written: [`write_file`] writes a regular file through a
+//! new temporary file beside it, flushed to disk, then renamed over the path, so
+//! on a full disk the path keeps what it held (a device such as `/dev/stdout` is
+//! written directly). Standard output is flushed and checked ([`print_stdout`]).
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -99,13 +105,85 @@ pub fn check_writable(flag: &'static str, path: &Path) -> Result<(), OutputError
     }
 }
 
-/// Saves `text`, which could not be written where asked, as
-/// `loadgen-result-<pid>.<ext>` in the current folder, or else in the temporary
-/// folder; returns where, or `None` when neither could be written.
+/// Saves `text`, which could not be written where asked, as a new
+/// `loadgen-result-<pid>-<random>.<ext>` in the current folder, or else in the
+/// temporary folder; returns where, or `None` when neither could be written.
 pub fn save_fallback(ext: &str, text: &str) -> Option<PathBuf> {
-    let name = format!("loadgen-result-{}.{ext}", std::process::id());
     let folders = [std::env::current_dir().ok(), Some(std::env::temp_dir())];
-    folders.into_iter().flatten().map(|f| f.join(&name)).find(|p| std::fs::write(p, text).is_ok())
+    save_fallback_in(folders.into_iter().flatten(), ext, text)
+}
+
+/// [`save_fallback`] into the first of `folders` that takes it.
+fn save_fallback_in(
+    folders: impl Iterator<Item = PathBuf>,
+    ext: &str,
+    text: &str,
+) -> Option<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    for folder in folders {
+        let name =
+            format!("loadgen-result-{}-{:016x}.{ext}", std::process::id(), fastrand::u64(..));
+        let path = folder.join(name);
+        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path);
+        let Ok(mut file) = file else { continue };
+        if file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).is_ok() {
+            return Some(path);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    None
+}
+
+/// Writes `text` to `path` whole or not at all (see the module doc).
+pub fn write_file(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    write_with(path, |file| file.write_all(text.as_bytes()))
+}
+
+/// [`write_file`] with the writing given (tests make it fail half way).
+fn write_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        // A device or a pipe (`/dev/stdout`) cannot be replaced: written directly.
+        Ok(m) if !m.is_file() => {
+            let mut file = OpenOptions::new().write(true).open(path)?;
+            return write(&mut file).and_then(|()| file.sync_all().or(Ok(())));
+        }
+        _ => {}
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map_or("out".into(), |n| n.to_string_lossy());
+    let temp = folder.join(format!(".{name}.{}-{:08x}.tmp", std::process::id(), fastrand::u32(..)));
+    let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+    let written = write(&mut file).and_then(|()| file.sync_all());
+    drop(file);
+    match written.and_then(|()| std::fs::rename(&temp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes `text` on standard output and flushes it; a failure (a full disk:
+/// `> /dev/full`) is an error naming stdout. A reader that went away (a closed
+/// pipe, `| head`) chose to read no more: not an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("cannot write to standard output ({})", os_reason(&e)))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes `text` to `path` for `flag`; when that fails, saves `text_if_lost` with
@@ -118,7 +196,7 @@ pub fn write_or_save(
     text_if_lost: &str,
     ext: &str,
 ) -> Result<(), String> {
-    let Err(e) = std::fs::write(path, text) else { return Ok(()) };
+    let Err(e) = write_file(path, text) else { return Ok(()) };
     let saved = match save_fallback(ext, text_if_lost) {
         Some(p) => format!("saved in {}", p.display()),
         None => "it could not be saved in the current or the temporary folder either".to_string(),
@@ -133,7 +211,7 @@ pub fn json_text(result: &RunResult) -> anyhow::Result<String> {
 
 /// Writes `result` as pretty JSON to `path`.
 pub fn write_json(path: &Path, result: &RunResult) -> anyhow::Result<()> {
-    std::fs::write(path, json_text(result)?)
+    write_file(path, &json_text(result)?)
         .with_context(|| format!("--json: cannot write {}", path.display()))
 }
 
@@ -205,6 +283,36 @@ mod tests {
         let new = dir.join("new.json");
         check_writable("--json", &new).unwrap();
         assert!(!new.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A write that fails half way (a full disk) leaves the path as it was and no
+    /// temporary file; a fallback is a new private file each time, never a planted
+    /// symlink's target.
+    #[test]
+    fn writes_are_whole_or_nothing_and_fallbacks_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("loadgen-output-whole-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.json");
+        std::fs::write(&path, "previous").unwrap();
+        let e = write_with(&path, |f| {
+            use std::io::Write as _;
+            f.write_all(b"{\"half\":")?;
+            Err(io::Error::from_raw_os_error(libc::ENOSPC))
+        })
+        .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous", "not truncated");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        write_file(&path, "whole").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "whole");
+        let a = save_fallback_in([dir.clone()].into_iter(), "json", "x").unwrap();
+        let b = save_fallback_in([dir.clone()].into_iter(), "json", "y").unwrap();
+        assert_ne!(a, b, "a new name each time");
+        let meta = std::fs::symlink_metadata(&a).unwrap();
+        assert!(meta.is_file() && meta.permissions().mode() & 0o777 == 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -327,13 +327,17 @@ pub fn fmt_processes(p: Processes) -> String {
     }
 }
 
-/// `--run-id`: 1 to 64 letters, digits, `.`, `_`, `:` or `-` (it names files).
+/// `--run-id`: 1 to 64 letters, digits, `.`, `_` or `-`, not `.` or `..` (it
+/// names files and folders: `results/RUN_ID/`, so it must stay one name inside).
 pub fn parse_run_id(text: &str) -> Result<String, String> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || ".-_:".contains(c);
-    if (1..=64).contains(&text.len()) && text.chars().all(ok) {
+    let ok = |c: char| c.is_ascii_alphanumeric() || ".-_".contains(c);
+    if (1..=64).contains(&text.len()) && text.chars().all(ok) && text != "." && text != ".." {
         Ok(text.to_string())
     } else {
-        Err(format!("'{text}': use 1 to 64 letters, digits, '.', '_', ':' or '-'"))
+        Err(format!(
+            "'{text}': use 1 to 64 letters, digits, '.', '_' or '-' (not '.' or '..'), e.g. \
+             bench-20260101T120000Z"
+        ))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod confirm;
 pub mod custom;
 pub mod idle;
 pub mod launch;
+pub mod out_dir;
 pub mod plan;
 pub mod programs;
 pub mod runner;
@@ -56,8 +57,9 @@ pub struct SuiteArgs {
     /// empty: stale runs left in it would be read with this run's by compare.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Empty --out first when it holds an earlier suite run's output (a folder that
-    /// does not look like one is never emptied).
+    /// Empty --out first when it holds an earlier suite run's output: only the
+    /// entries listed in the .loadgen-suite marker a suite run leaves are deleted;
+    /// a folder without the marker, or with other entries, is refused (exit 2).
     #[arg(long)]
     pub force: bool,
     /// Run every step N times (rep1/, rep2/, ...): compare uses medians and spread.
@@ -123,7 +125,9 @@ pub struct SuiteArgs {
     pub render: Option<PathBuf>,
 }
 
-/// Runs the suite; exit 0 when every step produced a clean result, 1 otherwise.
+/// Runs the suite; exit 0 when every step produced a clean result, 1 otherwise,
+/// 130 or 143 when SIGINT or SIGTERM interrupted it (what it measured until then
+/// is in the folder and the report).
 pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let profile = match (args.quick, args.full) {
         (true, _) => Profile::Quick,
@@ -137,8 +141,11 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         return Ok(echod::cli::EXIT_OK);
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // The signal that interrupted the suite (0: none), for its exit code.
+    let caught = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(&caught), sig as usize))
             .context("cannot install signal handler")?;
     }
     // BASE is read up front, so a wrong path fails before anything runs (exit 2).
@@ -153,14 +160,15 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         Some(dir) => Some(Build::from_dir(dir).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let mut programs = programs::find_programs(args.peers.as_deref(), profile != Profile::Quick)?;
-    programs.echod_args.clone_from(&args.echod_arg);
-    programs.base = base_build;
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
     });
-    prepare_out(&out, args.force)?;
+    // Before anything is built or run: --out new or empty, or a suite's (--force).
+    out_dir::prepare(&out, args.force)?;
+    let mut programs = programs::find_programs(args.peers.as_deref(), profile != Profile::Quick)?;
+    programs.echod_args.clone_from(&args.echod_arg);
+    programs.base = base_build;
     let cores = echod::pin::allowed_cores();
     let mut plan = plan::build(profile, &cores, programs.tools());
     plan::add_custom(&mut plan, &customs);
@@ -184,6 +192,8 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             dir.display()
         );
     }
+    // The marker lists what this run wrote, whichever way it ends.
+    let _sealed = out_dir::begin(&out)?;
     let runs_per_rep: usize = selected
         .iter()
         .map(|&i| builds::sides(&plan.steps[i].server, programs.base.as_ref(), 1).len())
@@ -267,38 +277,13 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     // The base build's runs do not decide the exit code: an older build may lack
     // what a step asks of it (its scenario is then one only NEW has).
     let clean = index.steps.iter().filter(|s| s.side != Some(Side::Base)).all(|s| s.record.clean());
-    Ok(if clean && !index.interrupted { echod::cli::EXIT_OK } else { echod::cli::EXIT_FAILED })
-}
-
-/// Makes sure `out` holds nothing from before: a new or empty folder is fine; one
-/// with an earlier suite run's output is emptied with `force`; anything else is
-/// refused (exit 2) before anything runs.
-fn prepare_out(out: &Path, force: bool) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
-    let names: Vec<String> =
-        entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    if names.is_empty() {
-        return Ok(());
-    }
-    let looks_like_suite = names.iter().any(|n| {
-        n == "suite.json" || n == "runs" || n == "base" || n == "new" || n.starts_with("rep")
-    });
-    if !force {
-        bail!(
-            "--out {}: the folder is not empty ({} entries): stale runs in it would be compared \
-             with this run's; choose a new folder, or add --force to empty it first",
-            out.display(),
-            names.len()
-        );
-    }
-    if !looks_like_suite {
-        bail!(
-            "--out {} --force: the folder does not hold a suite run (no suite.json, runs/ or \
-             rep*/): not emptying it; choose a new folder",
-            out.display()
-        );
-    }
-    std::fs::remove_dir_all(out).with_context(|| format!("--out {}: cannot empty", out.display()))
+    // Interrupted: 128 + the signal (130, 143), as a run's exit code says it.
+    Ok(match caught.load(Ordering::Relaxed) as i32 {
+        signal_hook::consts::SIGINT => echod::cli::EXIT_SIGINT,
+        signal_hook::consts::SIGTERM => echod::cli::EXIT_SIGTERM,
+        _ if clean && !index.interrupted => echod::cli::EXIT_OK,
+        _ => echod::cli::EXIT_FAILED,
+    })
 }
 
 fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {

@@ -1,6 +1,8 @@
 //! Where the suite finds what it runs: loadgen itself, this build's echod and
 //! tokio-echo beside it, the other build of `--base`, and the reference C epoll
 //! server, compiled from ../shared/peers beside the checkout when gcc is there.
+//! That peer code is outside this repository, so the suite says what it builds,
+//! from which file, into which, before it builds it (and then runs it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -122,6 +124,13 @@ fn build_c(peers: &Path, bin_dir: &Path, source: &str) -> Option<PathBuf> {
     let out_dir = bin_dir.join("peers");
     std::fs::create_dir_all(&out_dir).ok()?;
     let bin = out_dir.join(src.file_stem()?);
+    eprintln!(
+        "suite: building {} from {} (outside this repository; --peers DIR chooses) with gcc \
+         into {}",
+        src.file_name()?.to_string_lossy(),
+        src.display(),
+        bin.display()
+    );
     let status =
         Command::new("gcc").args(["-O2", "-pthread", "-o"]).arg(&bin).arg(&src).status().ok()?;
     status.success().then_some(bin)
@@ -136,7 +145,12 @@ fn build_echoload(peers: &Path, bin_dir: &Path) -> Option<PathBuf> {
         return None;
     }
     let target = bin_dir.join("peers/target");
-    eprintln!("suite: building the reference client echoload (cargo, once) ...");
+    eprintln!(
+        "suite: building the reference client echoload from {} (outside this repository; \
+         --peers DIR chooses) with cargo into {} ...",
+        manifest.display(),
+        target.display()
+    );
     let status = Command::new("cargo")
         .args(["build", "--release", "--quiet", "--manifest-path"])
         .arg(&manifest)

@@ -86,16 +86,30 @@ impl ServerProc {
     /// SIGTERM, a bounded wait, then SIGKILL. Returns how it exited.
     pub fn stop(&mut self) -> anyhow::Result<ExitStatus> {
         let Some(mut child) = self.child.take() else { bail!("{} was already stopped", self.name) };
-        let descendants: Vec<u32> = procfs::tree(child.pid()).into_iter().skip(1).collect();
+        // Each descendant with its start time: a pid is only ever the same process
+        // while the start time is too (a pid freed meanwhile may be a stranger's).
+        let descendants: Vec<(u32, u64)> = procfs::tree(child.pid())
+            .into_iter()
+            .skip(1)
+            .filter_map(|pid| Some((pid, start_time(pid)?)))
+            .collect();
         let status = child.stop(Stop::Term, STOP_TIMEOUT)?;
         // Descendants that outlived their parent (a shell's children, say) are stopped too.
-        for pid in descendants {
-            if procfs::alive(pid) {
+        for (pid, started) in descendants {
+            if procfs::alive(pid) && start_time(pid) == Some(started) {
                 let _ = echod::sys::terminate(pid);
             }
         }
         Ok(status)
     }
+}
+
+/// When `pid` started (clock ticks after boot, /proc/PID/stat field 22): with the
+/// pid, what names one process for good.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After `pid (comm)`, field 3 is the state: the start time is the 20th from there.
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Waits (bounded) until 127.0.0.1:`port` accepts; an error with the server's last
@@ -130,6 +144,19 @@ impl Drop for ServerProc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process's start time is read and stays the same; another process's (or
+    /// no process's) differs, so a pid reused meanwhile is never signalled.
+    #[test]
+    fn start_time_names_one_process() {
+        let me = std::process::id();
+        let t = start_time(me).expect("own start time");
+        assert_eq!(start_time(me), Some(t));
+        assert_eq!(start_time(u32::MAX), None);
+        let mut other = Child::start(Spec::new("sleep").args(["5"])).expect("sleep");
+        assert_ne!(start_time(other.pid()).map(|o| (other.pid(), o)), Some((me, t)));
+        let _ = other.kill();
+    }
 
     /// A process that never prints its ready line is stopped and reported.
     #[test]

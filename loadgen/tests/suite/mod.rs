@@ -53,6 +53,8 @@ fn suite_one(out: &Path, extra: &[&str]) -> Output {
     let out = out.to_str().expect("utf-8 path");
     let mut args =
         vec!["suite", "--quick", "--only", SCENARIO, "--no-ports", "--out", out, "--port", &port];
+    // No peer is built (the suite would say so on stderr): echod's step needs none.
+    args.extend_from_slice(&["--peers", "/nonexistent"]);
     args.extend_from_slice(extra);
     loadgen(&args)
 }
@@ -147,17 +149,20 @@ fn bad_only_and_confirm_exit_2_before_running() {
 
 mod base;
 mod base_build;
+mod force;
 mod tools;
 
 /// `--out` holding an earlier run is refused (exit 2, one line) before anything runs
-/// and left as it was; `--force` empties it first; a folder that does not hold a
-/// suite run is never emptied, even with `--force`.
+/// and left as it was; `--force` deletes what its marker lists first; a folder
+/// without a suite's marker is never emptied, even with `--force`.
 #[test]
 fn non_empty_out_is_refused_unless_forced() {
     let out = temp("stale");
     let stale = out.join("rep1/runs/old.json");
     std::fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
     std::fs::write(&stale, "{}").expect("write");
+    // An earlier suite run's marker, listing what it wrote.
+    std::fs::write(out.join(".loadgen-suite"), "loadgen suite output\nrep1\n").expect("marker");
     let o = suite_one(&out, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
@@ -176,7 +181,7 @@ fn non_empty_out_is_refused_unless_forced() {
     let o = suite_one(&other, &["--force"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("does not hold a suite run"), "{err}");
+    assert!(err.contains("no .loadgen-suite marker"), "{err}");
     assert!(other.join("notes.txt").exists());
     for p in [out, other] {
         let _ = std::fs::remove_dir_all(p);

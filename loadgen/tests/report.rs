@@ -1,0 +1,79 @@
+//! The suite's report from someone else's folder: names and files from the data
+//! never become markup in report.html, and the failure list reads plainly.
+
+use loadgen::suite_index::{RepStep, Section, StepRecord, SuiteIndex};
+
+use crate::compare::fixtures::{result, TempDir};
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+
+fn step(scenario: &str, server: &str, file: &str, exit_code: Option<i32>) -> RepStep {
+    RepStep {
+        rep: 1,
+        confirm: false,
+        side: None,
+        record: StepRecord {
+            index: 0,
+            section: Section::Scaling,
+            scenario: scenario.into(),
+            server: server.into(),
+            server_cores: vec![1],
+            client_cores: vec![0],
+            client_threads: 1,
+            conns: 1,
+            rate: None,
+            result_file: Some(file.into()),
+            exit_code,
+            server_rss_idle: 1 << 20,
+            server_rss_peak: 2 << 20,
+            server_cpu_s: 0.1,
+            server_fds_peak: 11,
+            server_series: Vec::new(),
+            server_stop_s: 0.01,
+            client_wall_s: 1.0,
+            worker_accepted: Vec::new(),
+            client_figures: None,
+            idle: None,
+            syscalls: None,
+            skipped: None,
+            error: None,
+        },
+    }
+}
+
+/// A scenario and a server named `<script>…`, a testbed text holding one, and an
+/// SVG of the folder holding one: report.html holds no `<script` (the names are
+/// text, the SVG an image); a failed step reads "exit 1", not "exit Some(1)".
+#[test]
+fn report_html_runs_no_script_from_the_data() {
+    let dir = TempDir::new("report-hostile");
+    let scenario = format!("scaling {SCRIPT} conns=1");
+    dir.write("runs/0.json", &result(&scenario, 1000.0, 50.0));
+    let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(2)</script></svg>";
+    dir.write_text("testbed/testbed.txt", &format!("agents {SCRIPT}\n![x](x.svg)\n"));
+    dir.write_text("x.svg", svg);
+    let index = SuiteIndex {
+        suite_format: "loadgen-suite/1".into(),
+        profile: "quick".into(),
+        command: vec!["loadgen".into(), SCRIPT.into()],
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: "2026-01-01T00:01:00Z".into(),
+        interrupted: false,
+        environment: Default::default(),
+        steps: vec![step(&scenario, &format!("echod {SCRIPT}"), "runs/0.json", Some(1))],
+        ports_file: None,
+        ports_note: Some(SCRIPT.into()),
+        testbed_dir: Some("testbed".into()),
+        testbed_note: None,
+        c_peer: false,
+        builds: None,
+    };
+    let md_path = loadgen::report::write(dir.path(), &index).expect("report");
+    let md = std::fs::read_to_string(md_path).expect("md");
+    assert!(md.contains(SCRIPT), "the names are in the Markdown: {md}");
+    assert!(md.contains(": exit 1") && !md.contains("Some(1)"), "{md}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+    assert!(!html.to_ascii_lowercase().contains("<script"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(html.contains("data:image/svg+xml;base64,"), "pictures are images: {html}");
+}
