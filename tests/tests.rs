@@ -4,6 +4,7 @@
 mod binary;
 mod common;
 mod echo;
+mod hostile;
 mod limits;
 mod processes;
 mod sockets;

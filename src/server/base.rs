@@ -92,10 +92,20 @@ impl WorkerBase {
         self.stop.load(Ordering::Acquire)
     }
 
-    /// Waits for the next events, or until an accept pause ends. A signal (EINTR)
-    /// is a turn with no events, not an error.
-    pub(crate) fn wait(&mut self, events: &mut Events) -> io::Result<()> {
-        wait_on(&mut self.poll, events, self.acceptor.timeout())
+    /// Waits for the next events, at most until an accept pause ends or the accept
+    /// queue is due ([`Acceptor::timeout`]) and at most `soonest` (the worker's own
+    /// deadline: work left on its ready list, an idle sweep). A signal (EINTR) is a
+    /// turn with no events, not an error.
+    pub(crate) fn wait(
+        &mut self,
+        events: &mut Events,
+        soonest: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        let timeout = match (self.acceptor.timeout(), soonest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        wait_on(&mut self.poll, events, timeout)
     }
 }
 
@@ -166,7 +176,7 @@ mod tests {
         stop.store(true, Ordering::Release);
         assert!(base.stopping());
         waker.wake().expect("wake");
-        base.wait(&mut events).expect("a turn");
+        base.wait(&mut events, None).expect("a turn");
         assert!(events.iter().any(|e| e.token() == WAKER));
     }
 }

@@ -133,9 +133,9 @@ impl ThreadsWorker {
         // Only the listener and the waker are registered here.
         let mut events = Events::with_capacity(4);
         while !self.base.stopping() {
-            self.base.wait(&mut events)?;
+            self.base.wait(&mut events, None)?;
             let edge = events.iter().any(|e| e.token() == LISTENER);
-            if edge || self.base.acceptor.pause_expired() {
+            if edge || self.base.acceptor.accept_due() {
                 self.accept();
             }
             self.publish();

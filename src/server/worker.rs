@@ -5,11 +5,18 @@
 //! published stats. (`--model threads` has its own loop, in `threads`.)
 //!
 //! The loop: poll; accept on the listener's edge; drive a connection on its edge;
-//! retry accepting when an EMFILE pause ends; publish the counters once per turn. On
-//! shutdown (the waker) it stops accepting and closes every connection.
+//! drive the connections on the ready list (those a turn left with bytes to read:
+//! each call reads at most `conn::READS_PER_TURN` times, and an edge-triggered
+//! registration brings no second edge for them); accept again when the last turn
+//! stopped at `accept::ACCEPTS_PER_TURN` or an EMFILE pause ends; publish the
+//! counters once per turn. While the ready list or the accept queue holds work the
+//! poll does not sleep. So one peer, or a connect flood, gets one share of a turn and
+//! the others (and the stop flag) are served in between. On shutdown (the waker) it
+//! stops accepting and closes every connection.
 
 use std::io;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use mio::event::Event;
 use mio::{Events, Interest, Token};
@@ -31,6 +38,10 @@ pub(crate) struct Worker {
     buf: Box<[u8]>,
     /// This worker's counters (plain integers: only this thread writes them).
     counters: Counters,
+    /// Connections to drive in the next turn without an edge (their `queued` set).
+    ready: Vec<usize>,
+    /// The ready list being driven this turn (kept to reuse its allocation).
+    driving: Vec<usize>,
 }
 
 /// The event loop refused an accepted connection (epoll's watch limit, or memory).
@@ -59,6 +70,8 @@ impl Worker {
             conns: Slab::new(),
             buf: vec![0; buffer].into_boxed_slice(),
             counters: Counters::default(),
+            ready: Vec::new(),
+            driving: Vec::new(),
         }
     }
 
@@ -74,7 +87,8 @@ impl Worker {
     fn serve(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !self.base.stopping() {
-            self.base.wait(&mut events)?;
+            let busy = (!self.ready.is_empty()).then_some(Duration::ZERO);
+            self.base.wait(&mut events, busy)?;
             for event in events.iter() {
                 match event.token() {
                     WAKER => {} // the stop flag is checked at the top of the loop
@@ -82,12 +96,28 @@ impl Worker {
                     Token(key) => self.on_conn_event(key, event),
                 }
             }
-            if self.base.acceptor.pause_expired() {
+            self.drive_ready();
+            if self.base.acceptor.accept_due() {
                 self.accept();
             }
             self.base.live.publish(&self.counters);
         }
         Ok(())
+    }
+
+    /// Drives once each connection a turn left with bytes to read.
+    fn drive_ready(&mut self) {
+        std::mem::swap(&mut self.ready, &mut self.driving);
+        let mut driving = std::mem::take(&mut self.driving);
+        for key in driving.drain(..) {
+            // A key closed since (and maybe reused by a new connection) is not queued.
+            match self.conns.get_mut(key) {
+                Some(conn) if conn.queued => conn.queued = false,
+                _ => continue,
+            }
+            self.drive(key, false, false);
+        }
+        self.driving = driving;
     }
 
     fn accept(&mut self) {
@@ -107,11 +137,20 @@ impl Worker {
     }
 
     fn on_conn_event(&mut self, key: usize, event: &Event) {
-        let Some(conn) = self.conns.get_mut(key) else { return }; // spurious: closed
         let read_closed = event.is_read_closed() || event.is_error();
-        let next =
-            conn.on_event(event.is_readable(), read_closed, &mut self.buf, &mut self.counters);
+        self.drive(key, event.is_readable(), read_closed);
+    }
+
+    /// Drives connection `key` (on an edge, or from the ready list); queues it when
+    /// it has bytes left to read, closes it when it is done.
+    fn drive(&mut self, key: usize, readable: bool, read_closed: bool) {
+        let Some(conn) = self.conns.get_mut(key) else { return }; // spurious: closed
+        let next = conn.on_event(readable, read_closed, &mut self.buf, &mut self.counters);
         if next == Next::Keep {
+            if conn.has_more() && !conn.queued {
+                conn.queued = true;
+                self.ready.push(key);
+            }
             return;
         }
         if next == Next::Failed {
