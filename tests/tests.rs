@@ -2,6 +2,7 @@
 //! real sockets on 127.0.0.1, port 0, bounded waits, byte-exact asserts.
 
 mod binary;
+mod bounds;
 mod common;
 mod echo;
 mod hostile;

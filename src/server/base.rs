@@ -28,8 +28,6 @@ pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// A worker's poll, listener and published stats, before its loop runs.
-// `held` and `idle_timeout` are read by the models as each adopts them.
-#[allow(dead_code)]
 #[derive(Debug)]
 pub(crate) struct WorkerBase {
     /// Worker id (unique across `--processes` children).

@@ -89,7 +89,8 @@ impl std::str::FromStr for SharedLimit {
 /// Everything a [`Server`](super::Server) needs to bind and run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Address to listen on (`--bind`); must be assigned to this machine.
+    /// Address to listen on (`--bind`); must be assigned to this machine. Loopback by
+    /// default: nothing is reachable from another host unless asked.
     pub bind: IpAddr,
     /// Port to listen on (`--port`); 0 lets the kernel pick one, shared by all workers.
     pub port: u16,
@@ -137,7 +138,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 12000,
             workers: crate::pin::allowed_cores().len(),
             backlog: 4096,

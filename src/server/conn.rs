@@ -6,7 +6,11 @@
 //!   [`Pending`] (allocated on a short write, freed when it drains).
 //! - While anything is pending, the connection is not read. So a peer that writes and
 //!   never reads fills its own socket buffers and then stalls; echod holds at most one
-//!   read buffer's worth (`--buffer`) for it.
+//!   read buffer's worth (`--buffer`) for it. What is pending counts in the process's
+//!   `--max-held-bytes` budget ([`HeldBytes`]) from the short write until it drains or
+//!   the connection closes ([`Conn::release`]); while the budget is spent no
+//!   connection reads.
+//! - `idle` counts the `--idle-timeout` sweeps since a byte last moved either way.
 //! - Registration is edge-triggered (mio on Linux) for both directions, once, so no
 //!   `epoll_ctl` is needed when a write is short; `read_ready` remembers that the
 //!   socket may still hold bytes, because no second edge will say so.
@@ -21,6 +25,8 @@ use std::io::{self, Read, Write};
 use mio::net::TcpStream;
 
 use super::counters::Counters;
+use super::held::HeldBytes;
+use super::idle::Idle;
 
 /// Reads one call of [`Conn::on_event`] makes at most (each up to `--buffer`), before
 /// the worker serves its other connections.
@@ -54,6 +60,8 @@ pub(crate) struct Conn {
     read_closed: bool,
     /// On the worker's ready list (to be driven again in its next turn).
     pub(crate) queued: bool,
+    /// `--idle-timeout` sweeps since a byte last moved.
+    pub(crate) idle: Idle,
 }
 
 /// What a short write left over, and how much of it has been written since.
@@ -70,39 +78,66 @@ struct Pending {
 impl Conn {
     /// Wraps an accepted, non-blocking stream.
     pub(crate) fn new(stream: TcpStream) -> Conn {
-        Conn { stream, pending: None, read_ready: true, read_closed: false, queued: false }
+        Conn {
+            stream,
+            pending: None,
+            read_ready: true,
+            read_closed: false,
+            queued: false,
+            idle: Idle::default(),
+        }
     }
 
     /// Whether the socket may hold bytes this connection would read now: the last
-    /// call stopped at [`READS_PER_TURN`] (nothing pending, no edge to come).
+    /// call stopped at [`READS_PER_TURN`] or at a spent `--max-held-bytes` (nothing
+    /// pending, no edge to come).
     pub(crate) fn has_more(&self) -> bool {
         self.read_ready && self.pending.is_none()
     }
 
-    /// Handles one event: write what is pending, then echo what can be read.
+    /// Handles one event: write what is pending, then echo what can be read (unless
+    /// `held`, the `--max-held-bytes` budget, is spent).
     pub(crate) fn on_event(
         &mut self,
         readable: bool,
         read_closed: bool,
         buf: &mut [u8],
         counters: &mut Counters,
+        held: &HeldBytes,
     ) -> Next {
         self.read_ready |= readable || read_closed;
         self.read_closed |= read_closed;
-        match self.echo(buf, counters) {
+        let (bytes_before, out_before) = (counters.bytes_in, counters.bytes_out);
+        let next = match self.echo(buf, counters, held) {
             Ok(next) => next,
             Err(_) => Next::Failed,
+        };
+        if counters.bytes_in != bytes_before || counters.bytes_out != out_before {
+            self.idle.active();
+        }
+        next
+    }
+
+    /// Gives back what this connection holds toward its peer (it is closing).
+    pub(crate) fn release(&mut self, held: &HeldBytes) {
+        if let Some(p) = self.pending.take() {
+            held.release(p.bytes.len() as u64);
         }
     }
 
     /// Flushes `pending`, then reads and writes back until the socket is drained, a
     /// write comes back short, or [`READS_PER_TURN`] reads were made.
-    fn echo(&mut self, buf: &mut [u8], counters: &mut Counters) -> io::Result<Next> {
-        if !self.flush(counters)? {
+    fn echo(
+        &mut self,
+        buf: &mut [u8],
+        counters: &mut Counters,
+        held: &HeldBytes,
+    ) -> io::Result<Next> {
+        if !self.flush(counters, held)? {
             return Ok(Next::Keep); // still pending: wait for the writable edge
         }
         let mut reads = 0;
-        while self.read_ready && reads < READS_PER_TURN {
+        while self.read_ready && reads < READS_PER_TURN && !held.spent() {
             reads += 1;
             let n = match (&self.stream).read(buf) {
                 // EOF: the peer shut its write side. Everything read was echoed and
@@ -125,6 +160,8 @@ impl Conn {
                 // Short write: keep the rest and stop reading until it drains.
                 self.pending = Some(Pending { bytes: buf[written..n].into(), sent: 0 });
                 counters.pending_peak = counters.pending_peak.max((n - written) as u64);
+                let total = held.hold((n - written) as u64);
+                counters.held_peak = counters.held_peak.max(total);
                 return Ok(Next::Keep);
             }
             if n < buf.len() && !self.read_closed {
@@ -135,7 +172,7 @@ impl Conn {
     }
 
     /// Writes what is pending. `Ok(true)` when nothing is left (the buffer is freed).
-    fn flush(&mut self, counters: &mut Counters) -> io::Result<bool> {
+    fn flush(&mut self, counters: &mut Counters, held: &HeldBytes) -> io::Result<bool> {
         let Some(pending) = &mut self.pending else { return Ok(true) };
         let rest = &pending.bytes[pending.sent as usize..];
         let written = write_some(&self.stream, rest)?;
@@ -144,7 +181,7 @@ impl Conn {
             pending.sent += written as u32;
             return Ok(false);
         }
-        self.pending = None;
+        self.release(held);
         Ok(true)
     }
 }
@@ -189,8 +226,9 @@ mod tests {
         client.write_all(&vec![7u8; sent]).expect("write");
         let mut buf = [0u8; 1024];
         let mut counters = Counters::default();
+        let held = HeldBytes::new(1 << 30);
         // On loopback the bytes are in echod's receive queue once write_all returned.
-        assert_eq!(conn.on_event(true, false, &mut buf, &mut counters), Next::Keep);
+        assert_eq!(conn.on_event(true, false, &mut buf, &mut counters, &held), Next::Keep);
         assert_eq!(counters.reads, READS_PER_TURN as u64, "{counters:?}");
         assert!(counters.bytes_in < sent as u64 && conn.has_more(), "{counters:?}");
         // Bounded: the rest in a few more calls, none reading more than the budget.
@@ -198,7 +236,7 @@ mod tests {
         while counters.bytes_in < sent as u64 && calls < 1000 {
             calls += 1;
             let before = counters.reads;
-            assert_eq!(conn.on_event(false, false, &mut buf, &mut counters), Next::Keep);
+            assert_eq!(conn.on_event(false, false, &mut buf, &mut counters, &held), Next::Keep);
             assert!(counters.reads - before <= READS_PER_TURN as u64, "{counters:?}");
         }
         assert_eq!(counters.bytes_in, sent as u64);

@@ -22,7 +22,8 @@ use super::{Config, Model, Proto, SharedLimit};
 /// event loop and its own SO_REUSEPORT listener on the one port.
 ///
 /// Examples:
-///   echod --workers 8 --port 12000
+///   echod --workers 8 --port 12000               (loopback only: the default)
+///   echod --bind 0.0.0.0 --idle-timeout 60s       (every host that can reach it)
 ///   echod --port 12000 --stats-interval 1s --stats-json stats.json
 ///   echod --workers 4 --processes 4 --port 12000   (4 processes, 1 worker each)
 ///   echod --proto both --port 12000                (TCP and UDP echo on one port)
@@ -35,8 +36,10 @@ pub struct Flags {
     /// Port to listen on; 0 lets the kernel pick one.
     #[arg(long, default_value_t = 12000)]
     pub port: u16,
-    /// Address to listen on; must be assigned to this machine.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// Address to listen on; must be assigned to this machine. The default answers
+    /// this machine only; 0.0.0.0 (or a host address) answers every host that can
+    /// reach it.
+    #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
     /// Listen backlog per listener (capped by net.core.somaxconn).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
