@@ -7,6 +7,7 @@ mod common;
 mod echo;
 mod hostile;
 mod limits;
+mod pid1;
 mod processes;
 mod sockets;
 mod stats_file;
