@@ -13,4 +13,5 @@ mod sockets;
 mod stats_file;
 mod threads;
 mod udp;
+mod udp_safety;
 mod uring;

@@ -133,7 +133,14 @@ pub struct Config {
     /// connection (`--max-held-bytes`); past it every worker stops reading until the
     /// total is under it again (counted in `held_pauses`).
     pub max_held_bytes: u64,
+    /// `--udp-rate-limit`: answers per second per source; `Some(0)`: off; `None`: the
+    /// default for the bind address ([`Config::udp_rate`]).
+    pub udp_rate_limit: Option<u32>,
 }
+
+/// `--udp-rate-limit`'s default where echod answers beyond loopback: answers per
+/// second per source (address and port).
+pub const DEFAULT_UDP_RATE: u32 = 1000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -154,6 +161,7 @@ impl Default for Config {
             first_worker: 0,
             idle_timeout: None,
             max_held_bytes: super::held::DEFAULT_MAX_HELD_BYTES,
+            udp_rate_limit: None,
         }
     }
 }
@@ -171,6 +179,26 @@ impl Config {
             pin: false,
             ..Config::default()
         }
+    }
+
+    /// The per-source UDP rate limit in force: `--udp-rate-limit N` (0: none); by
+    /// default none on loopback (only this machine's processes reach it, and a
+    /// benchmark's flow there must not be held back), [`DEFAULT_UDP_RATE`] on any
+    /// other address.
+    pub fn udp_rate(&self) -> Option<u32> {
+        match self.udp_rate_limit {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if self.bind.is_loopback() => None,
+            None => Some(DEFAULT_UDP_RATE),
+        }
+    }
+
+    /// Whether the UDP sockets may receive datagrams sent to a broadcast or
+    /// multicast address, so each datagram's destination must be read (IP_PKTINFO):
+    /// on every address but loopback.
+    pub fn udp_check_destination(&self) -> bool {
+        !self.bind.is_loopback()
     }
 
     /// The address every listener binds.
@@ -227,6 +255,17 @@ impl Config {
             return bad("--idle-timeout 0: use a positive duration, e.g. 60s, or leave the \
                         flag out to keep idle connections open");
         }
+        let group = match self.bind {
+            IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+            IpAddr::V6(a) => a.is_multicast(),
+        };
+        if group {
+            return Err(ServerError::Invalid(format!(
+                "--bind {}: a broadcast or multicast address would answer datagrams sent to \
+                 a whole network; use one of this machine's own addresses, e.g. 127.0.0.1",
+                self.bind
+            )));
+        }
         if self.max_held_bytes == 0 {
             return bad("--max-held-bytes 0: echod could never write back a short write; use \
                         at least one --buffer, e.g. 256MiB");
@@ -272,6 +311,19 @@ mod tests {
         }
         let e = Config { max_conns: Some(5), ..udp }.validate().expect_err("refused");
         assert!(e.to_string().starts_with("--max-conns: "), "{e}");
+    }
+
+    /// The UDP rate limit: none on loopback by default, `DEFAULT_UDP_RATE` on any
+    /// other address; `--udp-rate-limit` decides when given (0: none). Destinations
+    /// are read everywhere but on loopback.
+    #[test]
+    fn udp_rate_by_bind_address() {
+        let local = Config::local_test(1);
+        assert_eq!((local.udp_rate(), local.udp_check_destination()), (None, false));
+        let any = Config { bind: "0.0.0.0".parse().expect("ip"), ..local.clone() };
+        assert_eq!((any.udp_rate(), any.udp_check_destination()), (Some(DEFAULT_UDP_RATE), true));
+        assert_eq!(Config { udp_rate_limit: Some(0), ..any }.udp_rate(), None);
+        assert_eq!(Config { udp_rate_limit: Some(50), ..local }.udp_rate(), Some(50));
     }
 
     /// A model has one name: `--model`'s, the ready line's and the JSON's.

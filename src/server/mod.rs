@@ -47,13 +47,14 @@ pub mod stats_file;
 pub mod thread_budget;
 mod threads;
 mod udp;
+mod udp_rate;
 mod uring;
 mod worker;
 
 use std::io;
 use std::net::SocketAddr;
 
-pub use config::{Config, Model, SharedLimit};
+pub use config::{Config, Model, SharedLimit, DEFAULT_UDP_RATE};
 pub use counters::{CountedBy, Counter, Counters, Merge};
 pub use flags::Flags;
 pub use held::DEFAULT_MAX_HELD_BYTES;

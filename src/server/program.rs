@@ -125,7 +125,7 @@ fn run_one(config: Config, role: Role) -> Result<ServerStats, ProgramError> {
     // says nothing: the parent's lines cover the whole server (and lines from several
     // processes at once would interleave).
     if role == Role::Whole {
-        eprintln!("echod: {}", super::exposure::line(config.proto, server.local_addr()));
+        eprintln!("echod: {}", super::exposure::line(&config, server.local_addr()));
         eprintln!("echod: {}", descriptor_line(limit.soft, before.soft, config.workers));
         if let Some(limit) = server.thread_limit() {
             eprintln!("echod: {}", thread_line(limit));
@@ -167,7 +167,7 @@ fn run_processes(flags: &Flags) -> Result<Outcome, ProgramError> {
     }
     let exe = std::env::current_exe().map_err(os("finding echod's own executable"))?;
     let sup = Supervisor::start(flags, &exe)?;
-    eprintln!("echod: {}", super::exposure::line(config.proto, sup.local_addr()));
+    eprintln!("echod: {}", super::exposure::line(&config, sup.local_addr()));
     // Each child raised its own limit to the hard limit, which it inherits from here.
     let hard = crate::sys::nofile_limit().map_err(os("reading RLIMIT_NOFILE"))?.hard;
     let each: Vec<u64> = (0..processes)

@@ -97,11 +97,15 @@ fn held_bytes_budget_pauses_reading_everywhere() {
     }
 }
 
-/// Bad input: `--idle-timeout 0`, `--max-held-bytes 0` and overflowing values exit 2
-/// with one line naming the flag.
+/// Bad input: `--idle-timeout 0`, `--max-held-bytes 0`, overflowing values, a UDP
+/// rate that is not a number, a broadcast or multicast `--bind` exit 2 with one line
+/// naming the flag.
 #[test]
 fn bad_bounds_exit_2_with_one_line() {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 6] = [
+        (&["--udp-rate-limit", "fast", "--proto", "udp", "--port", "0"], "--udp-rate-limit"),
+        (&["--bind", "224.0.0.1", "--proto", "udp", "--port", "0"], "--bind"),
+        (&["--bind", "255.255.255.255", "--proto", "udp", "--port", "0"], "--bind"),
         (&["--idle-timeout", "0s", "--port", "0"], "--idle-timeout"),
         (&["--max-held-bytes", "0", "--port", "0"], "--max-held-bytes"),
         (&["--max-held-bytes", "99999999999GiB", "--port", "0"], "--max-held-bytes"),
