@@ -6,6 +6,7 @@ mod bounds;
 mod common;
 mod echo;
 mod hostile;
+mod hostile_places;
 mod limits;
 mod pid1;
 mod processes;

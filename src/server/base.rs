@@ -114,7 +114,7 @@ pub(crate) fn pin_worker(id: usize, live: &LiveStats, core: Option<usize>) {
     let cpu = core.filter(|&c| {
         let pinned = crate::pin::pin_current_thread(c);
         if !pinned {
-            eprintln!("echod: worker {id}: could not pin to cpu {c}; running unpinned");
+            crate::say!("echod: worker {id}: could not pin to cpu {c}; running unpinned");
         }
         pinned
     });

@@ -79,6 +79,10 @@ impl std::str::FromStr for SharedLimit {
             (Some(Ok(fd)), Some(Ok(slot)), Some(Ok(processes)), None) => {
                 let fd =
                     i32::try_from(fd).map_err(|_| format!("'{text}': descriptor too large"))?;
+                // As --processes allows; the slot is one of them.
+                if !(1..=256).contains(&processes) || slot >= processes {
+                    return Err(format!("'{text}': PROCESSES must be 1 to 256 and SLOT below it"));
+                }
                 Ok(SharedLimit { fd, slot, processes })
             }
             _ => Err(format!("'{text}': expected FD:SLOT:PROCESSES")),
@@ -345,5 +349,8 @@ mod tests {
         assert!("7:1".parse::<SharedLimit>().is_err());
         assert!("7:1:3:4".parse::<SharedLimit>().is_err());
         assert!("99999999999:1:3".parse::<SharedLimit>().is_err());
+        assert!("3:0:18446744073709551615".parse::<SharedLimit>().is_err());
+        assert!("3:3:3".parse::<SharedLimit>().is_err());
+        assert!("3:0:0".parse::<SharedLimit>().is_err());
     }
 }

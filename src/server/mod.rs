@@ -35,6 +35,7 @@ mod held;
 mod idle;
 mod limit;
 mod pool;
+mod private_dir;
 pub mod processes;
 pub mod program;
 mod proto;

@@ -345,7 +345,7 @@ fn supervise(config: &Config, stopped: &Receiver<()>, stats: &StatsHandle) {
             _ => return,
         }
         let now = stats.snapshot();
-        eprintln!("{}", interval_line(&prev, &now, every, config.proto));
+        crate::say!("{}", interval_line(&prev, &now, every, config.proto));
         prev = now;
         next += every;
     }
