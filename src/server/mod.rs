@@ -20,7 +20,10 @@
 //! die); `program` is the echod program around them (signals, start-up lines, stats
 //! at exit). `--proto udp|both`: `proto` (which protocols), `sockets` (every socket
 //! a config asks for, TCP and UDP on one port number), `udp` (one worker's UDP loop:
-//! batched echo, the loop guard).
+//! batched echo, the loop guard), `udp_rate` (`--udp-rate-limit`, per source). What
+//! bounds a peer: `held` (`--max-held-bytes`), `idle` (`--idle-timeout`'s sweeps),
+//! `exposure` (the start-up line saying what echod answers and who can reach it),
+//! `private_dir` (the `--processes` children's stats folder).
 
 mod accept;
 mod base;
