@@ -255,9 +255,10 @@ impl Config {
         if self.stats_interval == Some(Duration::ZERO) {
             return bad("--stats-interval 0: use a positive interval, e.g. 1s");
         }
-        if self.idle_timeout == Some(Duration::ZERO) {
-            return bad("--idle-timeout 0: use a positive duration, e.g. 60s, or leave the \
-                        flag out to keep idle connections open");
+        if self.idle_timeout.is_some_and(|t| t < Duration::from_millis(10)) {
+            return bad("--idle-timeout: use at least 10ms (a worker sweeps its connections \
+                        every quarter of it), e.g. 60s, or leave the flag out to keep idle \
+                        connections open");
         }
         let group = match self.bind {
             IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),

@@ -102,11 +102,12 @@ fn held_bytes_budget_pauses_reading_everywhere() {
 /// naming the flag.
 #[test]
 fn bad_bounds_exit_2_with_one_line() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--udp-rate-limit", "fast", "--proto", "udp", "--port", "0"], "--udp-rate-limit"),
         (&["--bind", "224.0.0.1", "--proto", "udp", "--port", "0"], "--bind"),
         (&["--bind", "255.255.255.255", "--proto", "udp", "--port", "0"], "--bind"),
         (&["--idle-timeout", "0s", "--port", "0"], "--idle-timeout"),
+        (&["--idle-timeout", "1ns", "--port", "0"], "--idle-timeout"),
         (&["--max-held-bytes", "0", "--port", "0"], "--max-held-bytes"),
         (&["--max-held-bytes", "99999999999GiB", "--port", "0"], "--max-held-bytes"),
     ];

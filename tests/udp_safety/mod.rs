@@ -56,6 +56,12 @@ fn a_loop_between_two_echo_services_stops() {
         last = now;
     }
     let (sa, sb) = (a.stop().total(), b.stop().total());
+    eprintln!(
+        "loop: A answered {}, B answered {}, {} cut by the rate limit",
+        sa.datagrams_out,
+        sb.datagrams_out,
+        sa.datagrams_rate_limited + sb.datagrams_rate_limited
+    );
     assert_eq!((sa.datagrams_in, sb.datagrams_in), (last.0.datagrams_in, last.1.datagrams_in));
     assert!(sa.datagrams_out <= 1000 && sb.datagrams_out <= 1000, "{sa:?} {sb:?}");
     assert_eq!(sa.datagrams_rate_limited + sb.datagrams_rate_limited, 1, "{sa:?} {sb:?}");
