@@ -13,8 +13,8 @@ use super::servers::Server;
 /// `unshare`'s flags for a new PID namespace on this machine, or why none can be made.
 fn pid_namespace() -> Result<Vec<&'static str>, String> {
     let tries: [&[&str]; 2] = [
-        &["--pid", "--fork", "--mount-proc"],
-        &["--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],
+        &["--pid", "--fork", "--kill-child", "--mount-proc"],
+        &["--user", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount-proc"],
     ];
     let mut why = String::from("unshare not found");
     for flags in tries {
