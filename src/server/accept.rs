@@ -213,3 +213,46 @@ fn print_hint_once(e: &io::Error) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Never refuses room: every connection is served (and dropped).
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+
+    impl NoRoom for Never {
+        fn hint_printed(&self) -> &'static AtomicBool {
+            &HINT_PRINTED
+        }
+    }
+
+    /// With more connections queued than one turn's budget, a call accepts
+    /// `ACCEPTS_PER_TURN`, says more are due (and that the poll must not sleep); the
+    /// next call takes the rest and the queue is drained.
+    #[test]
+    fn one_turn_accepts_at_most_the_budget() {
+        let std_listener = crate::net::listener("127.0.0.1:0".parse().expect("addr"), 512, false)
+            .expect("listener");
+        let addr = std_listener.local_addr().expect("addr");
+        std_listener.set_nonblocking(true).expect("non-blocking");
+        let mut acceptor = Acceptor::new(TcpListener::from_std(std_listener), Cap::new(None));
+        let queued = ACCEPTS_PER_TURN + 36;
+        let clients: Vec<_> =
+            (0..queued).map(|_| std::net::TcpStream::connect(addr).expect("connect")).collect();
+        let mut counters = Counters::default();
+        let serve = |_stream: TcpStream| Ok::<(), Never>(());
+        acceptor.accept_all(&mut counters, serve);
+        assert_eq!(counters.accepted, ACCEPTS_PER_TURN as u64);
+        assert!(acceptor.accept_due());
+        assert_eq!(acceptor.timeout(), Some(Duration::ZERO));
+        // Bounded: the rest are in the queue already (connect returned).
+        acceptor.accept_all(&mut counters, serve);
+        assert_eq!(counters.accepted, queued as u64);
+        assert!(!acceptor.accept_due());
+        assert_eq!(acceptor.timeout(), None);
+        drop(clients);
+    }
+}
