@@ -48,7 +48,13 @@ fn split_run_as_pid_1() {
     args.push(env!("CARGO_BIN_EXE_loadgen"));
     args.extend([&target, "--conns", "4", "--processes", "2", "--duration", "500ms"]);
     args.extend(["--warmup", "0s"]);
-    let mut child = Child::start(Spec::new("unshare").args(&args)).expect("spawn unshare");
+    // A temporary folder of this test's own: loadgen names its split run's scratch
+    // folder by its pid, 1 in every PID namespace, so two runs as PID 1 sharing
+    // /tmp would take each other's.
+    let tmp = std::env::temp_dir().join(format!("loadgen-pid1-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("a temporary folder");
+    let spec = Spec::new("unshare").args(&args).env("TMPDIR", &tmp);
+    let mut child = Child::start(spec).expect("spawn unshare");
     // Bounded: a half-second run ends well within a minute; past it, killed.
     let status = child.wait_bounded(Duration::from_secs(60), None).expect("wait");
     if status.is_none() {
@@ -59,6 +65,7 @@ fn split_run_as_pid_1() {
         .iter()
         .filter_map(|l| if let Line::Err(e) = l { Some(e.as_str()) } else { None })
         .collect();
+    let _ = std::fs::remove_dir_all(&tmp);
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{stderr:?}");
     assert!(stderr.iter().any(|l| l.contains("splits into 2 processes")), "{stderr:?}");
 }
