@@ -37,6 +37,26 @@ pub fn print(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// Writes one line to stderr, as `eprintln!` does, but a closed or full stderr
+/// (`echod ... 2>&1 | head`, a pipe whose reader has gone: EPIPE) is not an
+/// error: the line is dropped quietly and the caller goes on, where `eprintln!`
+/// would panic (and a panic in a worker stops the server). Use it through
+/// [`say!`](crate::say).
+pub fn eprint_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` that never panics: one line to stderr, an error writing it ignored
+/// (see [`eprint_line`](crate::cli::eprint_line)).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::eprint_line(format_args!($($arg)*))
+    };
+}
+
 /// Parses the command line; on a usage error prints one line and exits 2.
 /// `--help` and `--version` print as usual and exit 0, and so does `--generate
 /// KIND`: a man page or a shell completion script made from the same flag
@@ -108,7 +128,7 @@ fn exit_on_clap_error(tool: &str, e: clap::Error) -> ! {
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         _ => {
-            eprintln!("{tool}: {} (see {tool} --help)", one_line(&e));
+            crate::say!("{tool}: {} (see {tool} --help)", one_line(&e));
             std::process::exit(EXIT_USAGE.into())
         }
     }
@@ -135,7 +155,7 @@ pub fn report_error(tool: &str, err: &anyhow::Error) -> ExitCode {
 
 /// Prints an error chain once, as `tool: cause: cause`, and returns `code`.
 pub fn report_error_with(tool: &str, err: &anyhow::Error, code: u8) -> ExitCode {
-    eprintln!("{tool}: {err:#}");
+    crate::say!("{tool}: {err:#}");
     ExitCode::from(code)
 }
 

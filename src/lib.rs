@@ -25,12 +25,14 @@
 //!   ring and its buffers in `uring::ring`, the one place outside `sys` allowed
 //!   `unsafe`); `program` runs the echod program (signals, start-up lines, stats at
 //!   exit). `--proto udp|both`: `proto`, `sockets` (TCP and UDP on one port number),
-//!   `udp` (a worker's UDP loop).
+//!   `udp` (a worker's UDP loop), `udp_rate` (per-source rate limit). Bounds on a
+//!   peer: `held` (`--max-held-bytes`), `idle` (`--idle-timeout`), `exposure` (what
+//!   echod answers, said at start), `private_dir` (children's stats folder).
 //! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
 //!   source address without a port.
 //! - [`sys`]: the module allowed `unsafe` (besides the io_uring model's ring, whose
 //!   buffers the kernel writes), one private file per concern: rlimits,
-//!   `IP_BIND_ADDRESS_NO_PORT` and `SO_RXQ_OVFL`, processes (SIGTERM to one, death
+//!   `IP_BIND_ADDRESS_NO_PORT` and `SO_MEMINFO`, `IP_PKTINFO`, processes (SIGTERM to one, death
 //!   with the parent), counters in memory shared with child processes, and batched
 //!   datagram I/O (`recvmmsg`/`sendmmsg`).
 //! - [`pin`]: which cores workers are pinned to.

@@ -31,10 +31,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("'{text}' is too large a size"))
 }
 
-/// Parses a duration such as `10s`, `500ms`, `2m` or `1h 30m` (humantime's syntax).
+/// The longest duration any flag takes: a year. Longer ones are refused when
+/// parsed, so no deadline (`Instant::now() + d`) or sum of durations can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses a duration such as `10s`, `500ms`, `2m` or `1h 30m` (humantime's syntax),
+/// at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("'{text}' is not a duration ({e}): use e.g. 10s, 500ms, 2m"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration ({e}): use e.g. 10s, 500ms, 2m"))?;
+    if d > MAX_DURATION {
+        return Err(format!("'{text}' is longer than a year, the most any duration may be"));
+    }
+    Ok(d)
 }
 
 /// `1234567` -> `1.23M`; below 10,000 the number is printed as it is.
@@ -108,6 +117,11 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        // Longer than a year (a deadline that far would overflow with larger
+        // values): refused, not a panic later.
+        assert_eq!(parse_duration("365days"), Ok(MAX_DURATION));
+        assert!(parse_duration("500000000000y").unwrap_err().contains("longer than a year"));
+        assert!(parse_duration("366days").is_err());
     }
 
     /// Units are chosen by magnitude.

@@ -28,8 +28,6 @@ pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// A worker's poll, listener and published stats, before its loop runs.
-// `held` and `idle_timeout` are read by the models as each adopts them.
-#[allow(dead_code)]
 #[derive(Debug)]
 pub(crate) struct WorkerBase {
     /// Worker id (unique across `--processes` children).
@@ -92,10 +90,20 @@ impl WorkerBase {
         self.stop.load(Ordering::Acquire)
     }
 
-    /// Waits for the next events, or until an accept pause ends. A signal (EINTR)
-    /// is a turn with no events, not an error.
-    pub(crate) fn wait(&mut self, events: &mut Events) -> io::Result<()> {
-        wait_on(&mut self.poll, events, self.acceptor.timeout())
+    /// Waits for the next events, at most until an accept pause ends or the accept
+    /// queue is due ([`Acceptor::timeout`]) and at most `soonest` (the worker's own
+    /// deadline: work left on its ready list, an idle sweep). A signal (EINTR) is a
+    /// turn with no events, not an error.
+    pub(crate) fn wait(
+        &mut self,
+        events: &mut Events,
+        soonest: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        let timeout = match (self.acceptor.timeout(), soonest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        wait_on(&mut self.poll, events, timeout)
     }
 }
 
@@ -106,7 +114,7 @@ pub(crate) fn pin_worker(id: usize, live: &LiveStats, core: Option<usize>) {
     let cpu = core.filter(|&c| {
         let pinned = crate::pin::pin_current_thread(c);
         if !pinned {
-            eprintln!("echod: worker {id}: could not pin to cpu {c}; running unpinned");
+            crate::say!("echod: worker {id}: could not pin to cpu {c}; running unpinned");
         }
         pinned
     });
@@ -166,7 +174,7 @@ mod tests {
         stop.store(true, Ordering::Release);
         assert!(base.stopping());
         waker.wake().expect("wake");
-        base.wait(&mut events).expect("a turn");
+        base.wait(&mut events, None).expect("a turn");
         assert!(events.iter().any(|e| e.token() == WAKER));
     }
 }

@@ -104,7 +104,7 @@ mod tests {
         let parent = Flags {
             workers: Some(8),
             port: 0,
-            bind: "127.0.0.1".parse().expect("ip"),
+            bind: "127.0.0.2".parse().expect("ip"),
             no_pin: true,
             max_conns: Some(100),
             model: super::super::Model::Threads,
@@ -131,7 +131,7 @@ mod tests {
             [
                 "--workers=3",
                 "--port=4242",
-                "--bind=127.0.0.1",
+                "--bind=127.0.0.2",
                 "--max-conns=100",
                 "--model=threads",
                 "--max-threads=10",

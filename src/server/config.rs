@@ -79,6 +79,10 @@ impl std::str::FromStr for SharedLimit {
             (Some(Ok(fd)), Some(Ok(slot)), Some(Ok(processes)), None) => {
                 let fd =
                     i32::try_from(fd).map_err(|_| format!("'{text}': descriptor too large"))?;
+                // As --processes allows; the slot is one of them.
+                if !(1..=256).contains(&processes) || slot >= processes {
+                    return Err(format!("'{text}': PROCESSES must be 1 to 256 and SLOT below it"));
+                }
                 Ok(SharedLimit { fd, slot, processes })
             }
             _ => Err(format!("'{text}': expected FD:SLOT:PROCESSES")),
@@ -89,7 +93,8 @@ impl std::str::FromStr for SharedLimit {
 /// Everything a [`Server`](super::Server) needs to bind and run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Address to listen on (`--bind`); must be assigned to this machine.
+    /// Address to listen on (`--bind`); must be assigned to this machine. Loopback by
+    /// default: nothing is reachable from another host unless asked.
     pub bind: IpAddr,
     /// Port to listen on (`--port`); 0 lets the kernel pick one, shared by all workers.
     pub port: u16,
@@ -132,12 +137,19 @@ pub struct Config {
     /// connection (`--max-held-bytes`); past it every worker stops reading until the
     /// total is under it again (counted in `held_pauses`).
     pub max_held_bytes: u64,
+    /// `--udp-rate-limit`: answers per second per source; `Some(0)`: off; `None`: the
+    /// default for the bind address ([`Config::udp_rate`]).
+    pub udp_rate_limit: Option<u32>,
 }
+
+/// `--udp-rate-limit`'s default where echod answers beyond loopback: answers per
+/// second per source (address and port).
+pub const DEFAULT_UDP_RATE: u32 = 1000;
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 12000,
             workers: crate::pin::allowed_cores().len(),
             backlog: 4096,
@@ -153,6 +165,7 @@ impl Default for Config {
             first_worker: 0,
             idle_timeout: None,
             max_held_bytes: super::held::DEFAULT_MAX_HELD_BYTES,
+            udp_rate_limit: None,
         }
     }
 }
@@ -170,6 +183,26 @@ impl Config {
             pin: false,
             ..Config::default()
         }
+    }
+
+    /// The per-source UDP rate limit in force: `--udp-rate-limit N` (0: none); by
+    /// default none on loopback (only this machine's processes reach it, and a
+    /// benchmark's flow there must not be held back), [`DEFAULT_UDP_RATE`] on any
+    /// other address.
+    pub fn udp_rate(&self) -> Option<u32> {
+        match self.udp_rate_limit {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if self.bind.is_loopback() => None,
+            None => Some(DEFAULT_UDP_RATE),
+        }
+    }
+
+    /// Whether the UDP sockets may receive datagrams sent to a broadcast or
+    /// multicast address, so each datagram's destination must be read (IP_PKTINFO):
+    /// on every address but loopback.
+    pub fn udp_check_destination(&self) -> bool {
+        !self.bind.is_loopback()
     }
 
     /// The address every listener binds.
@@ -222,9 +255,21 @@ impl Config {
         if self.stats_interval == Some(Duration::ZERO) {
             return bad("--stats-interval 0: use a positive interval, e.g. 1s");
         }
-        if self.idle_timeout == Some(Duration::ZERO) {
-            return bad("--idle-timeout 0: use a positive duration, e.g. 60s, or leave the \
-                        flag out to keep idle connections open");
+        if self.idle_timeout.is_some_and(|t| t < Duration::from_millis(10)) {
+            return bad("--idle-timeout: use at least 10ms (a worker sweeps its connections \
+                        every quarter of it), e.g. 60s, or leave the flag out to keep idle \
+                        connections open");
+        }
+        let group = match self.bind {
+            IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+            IpAddr::V6(a) => a.is_multicast(),
+        };
+        if group {
+            return Err(ServerError::Invalid(format!(
+                "--bind {}: a broadcast or multicast address would answer datagrams sent to \
+                 a whole network; use one of this machine's own addresses, e.g. 127.0.0.1",
+                self.bind
+            )));
         }
         if self.max_held_bytes == 0 {
             return bad("--max-held-bytes 0: echod could never write back a short write; use \
@@ -273,6 +318,19 @@ mod tests {
         assert!(e.to_string().starts_with("--max-conns: "), "{e}");
     }
 
+    /// The UDP rate limit: none on loopback by default, `DEFAULT_UDP_RATE` on any
+    /// other address; `--udp-rate-limit` decides when given (0: none). Destinations
+    /// are read everywhere but on loopback.
+    #[test]
+    fn udp_rate_by_bind_address() {
+        let local = Config::local_test(1);
+        assert_eq!((local.udp_rate(), local.udp_check_destination()), (None, false));
+        let any = Config { bind: "0.0.0.0".parse().expect("ip"), ..local.clone() };
+        assert_eq!((any.udp_rate(), any.udp_check_destination()), (Some(DEFAULT_UDP_RATE), true));
+        assert_eq!(Config { udp_rate_limit: Some(0), ..any }.udp_rate(), None);
+        assert_eq!(Config { udp_rate_limit: Some(50), ..local }.udp_rate(), Some(50));
+    }
+
     /// A model has one name: `--model`'s, the ready line's and the JSON's.
     #[test]
     fn one_name_per_model() {
@@ -292,5 +350,8 @@ mod tests {
         assert!("7:1".parse::<SharedLimit>().is_err());
         assert!("7:1:3:4".parse::<SharedLimit>().is_err());
         assert!("99999999999:1:3".parse::<SharedLimit>().is_err());
+        assert!("3:0:18446744073709551615".parse::<SharedLimit>().is_err());
+        assert!("3:3:3".parse::<SharedLimit>().is_err());
+        assert!("3:0:0".parse::<SharedLimit>().is_err());
     }
 }

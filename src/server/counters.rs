@@ -166,6 +166,13 @@ counters! {
     /// port (two echo services bounced off each other by one forged datagram would
     /// echo it forever).
     datagrams_refused, DatagramsRefused, Udp, Sum, printed "datagrams_refused";
+    /// Datagrams not answered because they were sent to a broadcast or multicast
+    /// address (read with IP_PKTINFO on a socket that may receive them): an answer
+    /// from every echo of a network is the reflector attack.
+    datagrams_not_unicast, DatagramsNotUnicast, Udp, Sum, printed "datagrams_not_unicast";
+    /// Datagrams not answered because their source had used up `--udp-rate-limit`:
+    /// how a loop between two echo services ends.
+    datagrams_rate_limited, DatagramsRateLimited, Udp, Sum, printed "datagrams_rate_limited";
     /// The kernel's count of datagrams it dropped on this worker's full receive queue
     /// (SO_MEMINFO's drop count, read every 64 loop turns and at the end); the
     /// server's total is the sum.

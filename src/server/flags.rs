@@ -22,7 +22,8 @@ use super::{Config, Model, Proto, SharedLimit};
 /// event loop and its own SO_REUSEPORT listener on the one port.
 ///
 /// Examples:
-///   echod --workers 8 --port 12000
+///   echod --workers 8 --port 12000               (loopback only: the default)
+///   echod --bind 0.0.0.0 --idle-timeout 60s       (every host that can reach it)
 ///   echod --port 12000 --stats-interval 1s --stats-json stats.json
 ///   echod --workers 4 --processes 4 --port 12000   (4 processes, 1 worker each)
 ///   echod --proto both --port 12000                (TCP and UDP echo on one port)
@@ -35,8 +36,10 @@ pub struct Flags {
     /// Port to listen on; 0 lets the kernel pick one.
     #[arg(long, default_value_t = 12000)]
     pub port: u16,
-    /// Address to listen on; must be assigned to this machine.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// Address to listen on; must be assigned to this machine. The default answers
+    /// this machine only; 0.0.0.0 (or a host address) answers every host that can
+    /// reach it.
+    #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
     /// Listen backlog per listener (capped by net.core.somaxconn).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
@@ -84,6 +87,11 @@ pub struct Flags {
     /// (counted in held_pauses).
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_held)]
     pub max_held_bytes: u64,
+    /// UDP answers per second per source (address and port), or off: a loop between
+    /// two echo services stops at it. Default: 1000 when --bind is not loopback,
+    /// off on loopback.
+    #[arg(long, value_name = "N|off", value_parser = parse_udp_rate)]
+    pub udp_rate_limit: Option<u32>,
     /// (internal, --processes children) id of this process's first worker.
     #[arg(long, hide = true, default_value_t = 0)]
     pub first_worker: usize,
@@ -106,6 +114,16 @@ fn parse_held(text: &str) -> Result<u64, String> {
     match crate::units::parse_size(text)? {
         0 => Err("echod could never write back a short write: use e.g. 256MiB".into()),
         n => Ok(n),
+    }
+}
+
+/// `off` (or 0) is 0: no limit; else answers per second.
+fn parse_udp_rate(text: &str) -> Result<u32, String> {
+    match text.trim() {
+        "off" => Ok(0),
+        t => t.parse().map_err(|_| {
+            format!("'{text}': expected answers per second (at most {}) or off", u32::MAX)
+        }),
     }
 }
 
@@ -141,6 +159,7 @@ impl Flags {
             first_worker: self.first_worker,
             idle_timeout: self.idle_timeout,
             max_held_bytes: self.max_held_bytes,
+            udp_rate_limit: self.udp_rate_limit,
         }
     }
 
@@ -165,6 +184,7 @@ impl Flags {
             processes,
             idle_timeout,
             max_held_bytes,
+            udp_rate_limit,
             first_worker,
             max_conns_shared,
             child_stats,
@@ -187,6 +207,7 @@ impl Flags {
         args.value("--processes", processes, &d.processes);
         args.value("--idle-timeout", idle_timeout, &d.idle_timeout);
         args.value("--max-held-bytes", max_held_bytes, &d.max_held_bytes);
+        args.value("--udp-rate-limit", udp_rate_limit, &d.udp_rate_limit);
         args.value("--first-worker", first_worker, &d.first_worker);
         args.value("--max-conns-shared", max_conns_shared, &d.max_conns_shared);
         args.value("--child-stats", child_stats, &d.child_stats);
@@ -301,6 +322,7 @@ mod tests {
             processes: 3,
             idle_timeout: Some(Duration::from_millis(2500)),
             max_held_bytes: 1 << 20,
+            udp_rate_limit: Some(0),
             first_worker: 4,
             max_conns_shared: Some(SharedLimit { fd: 9, slot: 2, processes: 3 }),
             child_stats: Some(PathBuf::from("child.json")),

@@ -17,8 +17,6 @@ use std::sync::Arc;
 pub const DEFAULT_MAX_HELD_BYTES: u64 = 256 << 20;
 
 /// The held-bytes budget of one process; clones share the count.
-// Read by the models as each adopts the budget (the commits after this one).
-#[allow(dead_code)]
 #[derive(Clone, Debug)]
 pub(crate) struct HeldBytes {
     /// Bytes held now, over every worker.
@@ -27,7 +25,6 @@ pub(crate) struct HeldBytes {
     max: u64,
 }
 
-#[allow(dead_code)]
 impl HeldBytes {
     /// A budget of `max` bytes, nothing held.
     pub(crate) fn new(max: u64) -> HeldBytes {

@@ -20,7 +20,10 @@
 //! die); `program` is the echod program around them (signals, start-up lines, stats
 //! at exit). `--proto udp|both`: `proto` (which protocols), `sockets` (every socket
 //! a config asks for, TCP and UDP on one port number), `udp` (one worker's UDP loop:
-//! batched echo, the loop guard).
+//! batched echo, the loop guard), `udp_rate` (`--udp-rate-limit`, per source). What
+//! bounds a peer: `held` (`--max-held-bytes`), `idle` (`--idle-timeout`'s sweeps),
+//! `exposure` (the start-up line saying what echod answers and who can reach it),
+//! `private_dir` (the `--processes` children's stats folder).
 
 mod accept;
 mod base;
@@ -29,10 +32,13 @@ mod config;
 mod conn;
 mod conn_thread;
 mod counters;
+pub mod exposure;
 mod flags;
 mod held;
+mod idle;
 mod limit;
 mod pool;
+mod private_dir;
 pub mod processes;
 pub mod program;
 mod proto;
@@ -45,13 +51,14 @@ pub mod stats_file;
 pub mod thread_budget;
 mod threads;
 mod udp;
+mod udp_rate;
 mod uring;
 mod worker;
 
 use std::io;
 use std::net::SocketAddr;
 
-pub use config::{Config, Model, SharedLimit};
+pub use config::{Config, Model, SharedLimit, DEFAULT_UDP_RATE};
 pub use counters::{CountedBy, Counter, Counters, Merge};
 pub use flags::Flags;
 pub use held::DEFAULT_MAX_HELD_BYTES;

@@ -28,7 +28,7 @@ use super::sockets::{self, Sockets};
 use super::stats::LiveStats;
 use super::thread_budget::Limit;
 use super::threads::{ThreadCap, ThreadsWorker};
-use super::udp::UdpWorker;
+use super::udp::{UdpPolicy, UdpWorker};
 use super::uring::{self, UringWorker};
 use super::worker::Worker;
 use super::{Config, Model, Proto, ServerError, ServerStats, WorkerStats};
@@ -140,8 +140,13 @@ impl Server {
             });
         }
         // `--proto udp|both`: worker i's UDP loop has worker i's id (and core).
+        let policy = UdpPolicy {
+            rate: config.udp_rate(),
+            check_destination: config.udp_check_destination(),
+        };
         for (i, socket) in udp.into_iter().enumerate() {
-            let (worker, waker) = UdpWorker::new(config.first_worker + i, socket, stop.clone())?;
+            let id = config.first_worker + i;
+            let (worker, waker) = UdpWorker::new(id, socket, stop.clone(), policy)?;
             wakers.push(waker);
             workers.push(ModelWorker::Udp(worker));
         }
@@ -346,7 +351,7 @@ fn supervise(config: &Config, stopped: &Receiver<()>, stats: &StatsHandle) {
             _ => return,
         }
         let now = stats.snapshot();
-        eprintln!("{}", interval_line(&prev, &now, every, config.proto));
+        crate::say!("{}", interval_line(&prev, &now, every, config.proto));
         prev = now;
         next += every;
     }

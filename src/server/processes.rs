@@ -13,7 +13,8 @@
 //!
 //! Shutdown reaches the children through their stdin: the parent closes it, a child
 //! sees EOF and stops (and a child whose parent died, even by SIGKILL, stops the same
-//! way). Each child writes its stats as JSON to a temporary file at exit; the parent
+//! way). Each child writes its stats as JSON at exit to a file in a folder private to
+//! this run (`private_dir`: random name, mode 0700, removed at the end); the parent
 //! concatenates them (worker ids are unique across children because of
 //! `--first-worker`) and adds its restart count. A dead child's counters die with it:
 //! its workers' entries are those of its last start.
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 
 pub use super::children::split_workers;
 use super::children::{self, ChildPlan};
+use super::private_dir::PrivateDir;
 use super::restart::{Deaths, Decision, POLICY};
 use super::sockets::PORT_TRIES;
 use super::thread_budget::{self, Limit};
@@ -107,6 +109,8 @@ pub struct Supervisor {
     counters: Option<SharedCounters>,
     /// Children restarted so far.
     restarts: u64,
+    /// Where the children write their stats (dropped last: removed with them).
+    _stats_dir: PrivateDir,
 }
 
 impl Supervisor {
@@ -153,9 +157,16 @@ impl Supervisor {
         };
         let shared_fd = counters.as_ref().map(SharedCounters::fd);
         let threads = thread_limit.as_ref().map(|l| l.threads as usize);
+        let stats_dir = PrivateDir::create().map_err(|e| {
+            ServerError::Invalid(format!(
+                "--processes: creating a private folder for the children's stats in {}: {e}; \
+                 set TMPDIR to a writable folder",
+                std::env::temp_dir().display()
+            ))
+        })?;
         let slots = (0..processes)
             .map(|index| {
-                let plan = plan_child(config.workers, processes, index, threads);
+                let plan = plan_child(config.workers, processes, index, threads, stats_dir.path());
                 let args = children::child_flags(flags, port, &plan, shared_fd).to_args();
                 Slot {
                     plan,
@@ -173,6 +184,7 @@ impl Supervisor {
             thread_limit,
             counters,
             restarts: 0,
+            _stats_dir: stats_dir,
         };
         sup.start_all()?;
         Ok(sup)
@@ -230,7 +242,9 @@ impl Supervisor {
                     if line.starts_with(READY_LINE) {
                         *listening = true;
                         let pid = child.pid();
-                        eprintln!("echod: worker process {index} restarted (pid {pid}), listening");
+                        crate::say!(
+                            "echod: worker process {index} restarted (pid {pid}), listening"
+                        );
                     }
                 }
             }
@@ -258,7 +272,7 @@ impl Supervisor {
                     if failure.is_none() {
                         failure = Some(e);
                     } else {
-                        eprintln!("echod: {e}");
+                        crate::say!("echod: {e}");
                     }
                 }
             }
@@ -294,11 +308,12 @@ impl Supervisor {
         let (first, last) = (slot.plan.first, slot.plan.first + slot.plan.count - 1);
         match slot.deaths.record(now, &POLICY) {
             Decision::RestartAfter { delay, nth } => {
-                eprintln!(
+                crate::say!(
                     "echod: worker process {index} (workers {first}-{last}) died \
                      ({status}{lost}); restarting it in {delay:?} (restart {nth} of at most \
                      {} within {:?})",
-                    POLICY.max_restarts, POLICY.window
+                    POLICY.max_restarts,
+                    POLICY.window
                 );
                 slot.state = State::Down { at: now + delay };
                 Ok(())
@@ -366,10 +381,15 @@ fn reserve(addr: SocketAddr, proto: Proto) -> Result<(Option<socket2::Socket>, u
 
 /// What child `index` of `processes` runs: its share of the `workers` and of the
 /// server's connection `threads` (`--model threads`), and its stats file.
-fn plan_child(workers: usize, processes: usize, index: usize, threads: Option<usize>) -> ChildPlan {
+fn plan_child(
+    workers: usize,
+    processes: usize,
+    index: usize,
+    threads: Option<usize>,
+    dir: &Path,
+) -> ChildPlan {
     let (first, count) = children::split_workers(workers, processes, index);
-    let stats_file =
-        std::env::temp_dir().join(format!("echod-{}-{index}.json", std::process::id()));
+    let stats_file = dir.join(format!("child-{index}.json"));
     let max_threads = threads.map(|t| children::share(t, processes, index));
     ChildPlan { index, first, count, stats_file, max_threads }
 }

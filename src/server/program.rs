@@ -98,14 +98,14 @@ pub fn run(flags: Flags) -> Result<(), ProgramError> {
     if role == Role::Whole {
         // A --processes child leaves the report to its parent, which merges all.
         for line in stats.lines() {
-            eprintln!("echod: {line}");
+            crate::say!("echod: {line}");
         }
     }
     // The stats are written also when the run failed: they say what happened.
     if let Some(path) = flags.child_stats.iter().chain(&flags.stats_json).next() {
         match (stats_file::write(path, &stats), &failure) {
             (Err(e), None) => return Err(e.into()),
-            (Err(e), Some(_)) => eprintln!("echod: {e}"), // the failure is the last line
+            (Err(e), Some(_)) => crate::say!("echod: {e}"), // the failure is the last line
             (Ok(()), _) => {}
         }
     }
@@ -125,12 +125,13 @@ fn run_one(config: Config, role: Role) -> Result<Outcome, ProgramError> {
     // says nothing: the parent's lines cover the whole server (and lines from several
     // processes at once would interleave).
     if role == Role::Whole {
-        eprintln!("echod: {}", descriptor_line(limit.soft, before.soft, config.workers));
+        crate::say!("echod: {}", super::exposure::line(&config, server.local_addr()));
+        crate::say!("echod: {}", descriptor_line(limit.soft, before.soft, config.workers));
         if let Some(limit) = server.thread_limit() {
-            eprintln!("echod: {}", thread_line(limit));
+            crate::say!("echod: {}", thread_line(limit));
         }
         if let Some(line) = server.uring_line() {
-            eprintln!("echod: {line}");
+            crate::say!("echod: {line}");
         }
     }
     let handle = server.shutdown_handle();
@@ -167,20 +168,21 @@ fn run_processes(flags: &Flags) -> Result<Outcome, ProgramError> {
     }
     let exe = std::env::current_exe().map_err(os("finding echod's own executable"))?;
     let sup = Supervisor::start(flags, &exe)?;
+    crate::say!("echod: {}", super::exposure::line(&config, sup.local_addr()));
     // Each child raised its own limit to the hard limit, which it inherits from here.
     let hard = crate::sys::nofile_limit().map_err(os("reading RLIMIT_NOFILE"))?.hard;
     let each: Vec<u64> = (0..processes)
         .map(|i| capacity(hard, processes::split_workers(config.workers, processes, i).1))
         .collect();
     let shares: Vec<String> = each.iter().map(u64::to_string).collect();
-    eprintln!(
+    crate::say!(
         "echod: {processes} processes, each with its own descriptor limit ({hard}): about {} \
          connections in all ({})",
         each.iter().sum::<u64>(),
         shares.join(" + ")
     );
     if let Some(limit) = sup.thread_limit() {
-        eprintln!("echod: {}", thread_line(limit));
+        crate::say!("echod: {}", thread_line(limit));
     }
     crate::cli::print(&format!(
         "listening on {} workers={} model={} proto={} processes={processes}\n",
@@ -239,12 +241,12 @@ fn on_signal(handle: ShutdownHandle) -> Result<(), ProgramError> {
             let deadline = std::time::Instant::now() + STOP_GRACE;
             while std::time::Instant::now() < deadline {
                 if let Some(sig) = signals.pending().next() {
-                    eprintln!("echod: a second signal: exiting now, without waiting for workers");
+                    crate::say!("echod: a second signal: exiting now, without waiting for workers");
                     std::process::exit(128 + sig);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            eprintln!(
+            crate::say!(
                 "echod: the workers did not stop within {STOP_GRACE:?}: exiting without them"
             );
             std::process::exit(1);

@@ -75,6 +75,11 @@ impl<T> Slab<T> {
         }
     }
 
+    /// One past the highest key in use or ever used: every live key is below it.
+    pub(crate) fn key_bound(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Live values.
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -179,7 +179,7 @@ mod tests {
         let json = serde_json::to_string(&all.workers[0]).expect("json");
         assert_eq!(
             json,
-            r#"{"id":3,"cpu":1,"pid":7,"accepted":1,"active":2,"active_peak":3,"bytes_in":4,"bytes_out":5,"reads":6,"accept_errors":7,"rejected_max_conns":8,"rejected_resources":9,"closed_by_error":10,"pending_peak":11,"closed_idle":12,"held_pauses":13,"held_peak":14,"datagrams_in":15,"datagrams_out":16,"datagram_bytes_in":17,"datagram_bytes_out":18,"datagrams_dropped":19,"datagrams_refused":20,"kernel_drops":21}"#
+            r#"{"id":3,"cpu":1,"pid":7,"accepted":1,"active":2,"active_peak":3,"bytes_in":4,"bytes_out":5,"reads":6,"accept_errors":7,"rejected_max_conns":8,"rejected_resources":9,"closed_by_error":10,"pending_peak":11,"closed_idle":12,"held_pauses":13,"held_peak":14,"datagrams_in":15,"datagrams_out":16,"datagram_bytes_in":17,"datagram_bytes_out":18,"datagrams_dropped":19,"datagrams_refused":20,"datagrams_not_unicast":21,"datagrams_rate_limited":22,"kernel_drops":23}"#
         );
         assert_eq!(serde_json::from_str::<WorkerStats>(&json).expect("parse"), numbered());
         assert_eq!(
@@ -187,7 +187,8 @@ mod tests {
             ["worker 3 cpu 1 pid 7: accepted 1 active_peak 3 bytes_in 4 bytes_out 5 \
               accept_errors 7 rejected 8 rejected_resources 9 resets 10 closed_idle 12 \
               held_pauses 13 datagrams_in 15 datagrams_out 16 datagram_bytes_in 17 \
-              datagram_bytes_out 18 datagrams_dropped 19 datagrams_refused 20 kernel_drops 21"]
+              datagram_bytes_out 18 datagrams_dropped 19 datagrams_refused 20 \
+              datagrams_not_unicast 21 datagrams_rate_limited 22 kernel_drops 23"]
         );
         let restarted = ServerStats { restarts: 2, ..all };
         assert_eq!(
@@ -212,7 +213,8 @@ mod tests {
         assert!(
             udp.line().ends_with(
                 " held_pauses 0 datagrams_in 0 datagrams_out 0 datagram_bytes_in 0 \
-                 datagram_bytes_out 0 datagrams_dropped 0 datagrams_refused 1 kernel_drops 0"
+                 datagram_bytes_out 0 datagrams_dropped 0 datagrams_refused 1 \
+                 datagrams_not_unicast 0 datagrams_rate_limited 0 kernel_drops 0"
             ),
             "{}",
             udp.line()

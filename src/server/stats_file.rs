@@ -101,7 +101,9 @@ pub fn write(path: &Path, stats: &ServerStats) -> Result<(), StatsFileError> {
     let name = format!("echod-stats-{}.json", std::process::id());
     let folders = [std::env::current_dir().ok(), Some(std::env::temp_dir())];
     for fallback in folders.into_iter().flatten().map(|dir| dir.join(&name)) {
-        if std::fs::write(&fallback, &json).is_ok() {
+        // A new file only: a name in a shared folder may be someone else's link.
+        let new = std::fs::OpenOptions::new().write(true).create_new(true).open(&fallback);
+        if new.and_then(|mut f| io::Write::write_all(&mut f, &json)).is_ok() {
             return Err(StatsFileError::WroteFallback { path: path.into(), cause, fallback });
         }
     }

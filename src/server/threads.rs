@@ -30,7 +30,7 @@ use mio::Events;
 
 use super::accept::NoRoom;
 use super::base::{WorkerBase, LISTENER};
-use super::conn_thread;
+use super::conn_thread::{self, Service};
 use super::counters::{CountedBy, Counters};
 use super::limit::Cap;
 use super::stats::LiveStats;
@@ -108,8 +108,9 @@ pub(crate) struct ThreadsWorker {
     pub(crate) base: WorkerBase,
     /// The process's connection-thread cap.
     cap: ThreadCap,
-    /// Each connection thread's read buffer size (`--buffer`).
-    buffer: usize,
+    /// How each connection thread serves (`--buffer`, `--max-held-bytes`,
+    /// `--idle-timeout`).
+    service: Service,
     /// The accept counters (the loop's own; connection threads count the rest).
     counters: Counters,
 }
@@ -117,7 +118,8 @@ pub(crate) struct ThreadsWorker {
 impl ThreadsWorker {
     /// A worker over `base` whose connection threads count against `cap`.
     pub(crate) fn new(base: WorkerBase, cap: ThreadCap, buffer: usize) -> ThreadsWorker {
-        ThreadsWorker { base, cap, buffer, counters: Counters::default() }
+        let service = Service { buffer, held: base.held.clone(), idle_timeout: base.idle_timeout };
+        ThreadsWorker { base, cap, service, counters: Counters::default() }
     }
 
     /// Accepts until shutdown, then waits (bounded) for the connection threads.
@@ -133,9 +135,9 @@ impl ThreadsWorker {
         // Only the listener and the waker are registered here.
         let mut events = Events::with_capacity(4);
         while !self.base.stopping() {
-            self.base.wait(&mut events)?;
+            self.base.wait(&mut events, None)?;
             let edge = events.iter().any(|e| e.token() == LISTENER);
-            if edge || self.base.acceptor.pause_expired() {
+            if edge || self.base.acceptor.accept_due() {
                 self.accept();
             }
             self.publish();
@@ -144,11 +146,11 @@ impl ThreadsWorker {
     }
 
     fn accept(&mut self) {
-        let ThreadsWorker { base, cap, buffer, counters } = self;
+        let ThreadsWorker { base, cap, service, counters } = self;
         let (live, stop) = (&base.live, &base.stop);
         let max_conns = base.acceptor.max_conns().clone();
         base.acceptor.accept_all(counters, |stream| {
-            spawn(stream, live, stop, *buffer, max_conns.clone(), cap)
+            spawn(stream, live, stop, service, max_conns.clone(), cap)
         });
     }
 
@@ -165,7 +167,7 @@ impl ThreadsWorker {
         }
         let left = self.cap.running.open();
         if left > 0 && !LEFT_PRINTED.swap(true, Ordering::Relaxed) {
-            eprintln!(
+            crate::say!(
                 "echod: {left} connection threads still running {EXIT_WAIT:?} after shutdown \
                  began; leaving them to end with the process"
             );
@@ -181,7 +183,7 @@ fn spawn(
     stream: mio::net::TcpStream,
     live: &Arc<LiveStats>,
     stop: &Arc<AtomicBool>,
-    buffer: usize,
+    service: &Service,
     max_conns: Cap,
     cap: &ThreadCap,
 ) -> Result<(), NoThread> {
@@ -190,10 +192,11 @@ fn spawn(
     }
     let stream = TcpStream::from(std::os::fd::OwnedFd::from(stream));
     let (live, stop, running) = (live.clone(), stop.clone(), cap.running.clone());
+    let service = service.clone();
     let spawned = std::thread::Builder::new()
         .name("echod-conn".into())
         .stack_size(THREAD_STACK)
-        .spawn(move || conn_thread::run(stream, &live, &stop, buffer, max_conns, running));
+        .spawn(move || conn_thread::run(stream, &live, &stop, &service, max_conns, running));
     match spawned {
         Ok(_detached) => Ok(()), // waited for through the cap, not joined
         Err(e) => {
@@ -220,7 +223,12 @@ mod tests {
         assert!(cap.running.admit(), "the one thread runs");
         let (live, stop) = (Arc::new(LiveStats::new(0)), Arc::new(AtomicBool::new(false)));
         let stream = mio::net::TcpStream::from_std(server_side);
-        let refused = spawn(stream, &live, &stop, 16, Cap::new(None), &cap);
+        let service = Service {
+            buffer: 16,
+            held: super::super::held::HeldBytes::new(1 << 20),
+            idle_timeout: None,
+        };
+        let refused = spawn(stream, &live, &stop, &service, Cap::new(None), &cap);
         assert!(matches!(refused, Err(NoThread::MaxThreads(1))), "{refused:?}");
         assert_eq!(cap.running.open(), 1);
         client.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");

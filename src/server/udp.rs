@@ -13,7 +13,12 @@
 //!   counted in `datagrams_dropped`; memory stays the batch's whatever the peers do.
 //! - A datagram from a port below 1024 or from echod's own port is never answered
 //!   (counted in `datagrams_refused`): a forged datagram between two echo services
-//!   would otherwise bounce between them forever.
+//!   would otherwise bounce between them forever. Other echo services on high ports
+//!   are stopped by `--udp-rate-limit` (`udp_rate`: counted in
+//!   `datagrams_rate_limited`).
+//! - On a socket that may receive them (any address but loopback) each datagram's
+//!   destination is read (IP_PKTINFO), and one sent to a broadcast or multicast
+//!   address is never answered (counted in `datagrams_not_unicast`).
 //! - Readiness is edge-triggered, so the socket is read until `WouldBlock` or a
 //!   batch that is not full (recvmmsg stops when the queue is empty); a turn
 //!   takes at most [`BATCHES_PER_TURN`] batches, then the loop polls without waiting
@@ -31,6 +36,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::base::{self, WAKER};
 use super::counters::Counters;
 use super::stats::LiveStats;
+use super::udp_rate::RateLimit;
 use super::ServerError;
 use crate::sys::{Datagrams, BATCH};
 
@@ -63,6 +69,19 @@ enum Fate {
     Refuse,
     /// Cut by the kernel (longer than a slot): not sent back half.
     Drop,
+    /// Sent to a broadcast or multicast address: not answered.
+    NotUnicast,
+    /// Its source used up its `--udp-rate-limit`: not answered.
+    RateLimited,
+}
+
+/// What a worker's UDP loop answers: built from the config by the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UdpPolicy {
+    /// `--udp-rate-limit` in force (answers per second per source), or none.
+    pub(crate) rate: Option<u32>,
+    /// Read each datagram's destination and answer only unicast ones.
+    pub(crate) check_destination: bool,
 }
 
 /// The loop guard: a datagram from a privileged port (below 1024: another service,
@@ -97,6 +116,11 @@ pub(crate) struct UdpWorker {
     stop: Arc<AtomicBool>,
     /// This loop's counters (plain integers: only this thread writes them).
     counters: Counters,
+    /// `--udp-rate-limit`, per source; `None`: no limit.
+    rate: Option<RateLimit>,
+    /// The socket's last drop count (a 32-bit counter that wraps): `kernel_drops`
+    /// adds the differences.
+    last_drops: Option<u32>,
 }
 
 impl UdpWorker {
@@ -106,9 +130,17 @@ impl UdpWorker {
         id: usize,
         socket: UdpSocket,
         stop: Arc<AtomicBool>,
+        policy: UdpPolicy,
     ) -> Result<(UdpWorker, Waker), ServerError> {
         let poll_err = |source| ServerError::Poll { worker: id, source };
-        let own_port = socket.local_addr().map_err(poll_err)?.port();
+        let local = socket.local_addr().map_err(poll_err)?;
+        let own_port = local.port();
+        let datagrams = if policy.check_destination {
+            crate::sys::set_recv_destination(&socket, local.is_ipv6()).map_err(poll_err)?;
+            Datagrams::with_destinations()
+        } else {
+            Datagrams::new()
+        };
         let poll = Poll::new().map_err(poll_err)?;
         let mut socket = mio::net::UdpSocket::from_std(socket);
         poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(poll_err)?;
@@ -118,10 +150,12 @@ impl UdpWorker {
             poll,
             socket,
             own_port,
-            datagrams: Datagrams::new(),
+            datagrams,
             live: Arc::new(LiveStats::new(id)),
             stop,
             counters: Counters::default(),
+            rate: policy.rate.map(RateLimit::new),
+            last_drops: None,
         };
         Ok((worker, waker))
     }
@@ -138,7 +172,7 @@ impl UdpWorker {
     /// The socket's drop count (one getsockopt), into the counters.
     fn read_kernel_drops(&mut self) {
         if let Ok(drops) = crate::sys::socket_drops(&self.socket) {
-            self.counters.kernel_drops = u64::from(drops);
+            add_drops(&mut self.counters.kernel_drops, &mut self.last_drops, drops);
         }
     }
 
@@ -197,16 +231,34 @@ impl UdpWorker {
         let mut echo = [0u8; BATCH];
         let mut count = 0;
         let (d, c) = (&self.datagrams, &mut self.counters);
+        let now = self.rate.as_ref().map_or(0.0, RateLimit::now);
         for i in 0..received {
             c.datagrams_in += 1;
             c.datagram_bytes_in += d.payload(i).len() as u64;
-            match fate(d.peer(i), self.own_port, d.truncated(i)) {
+            let peer = d.peer(i);
+            let fate = match fate(peer, self.own_port, d.truncated(i)) {
+                Fate::Echo if !d.unicast(i) => Fate::NotUnicast,
+                Fate::Echo => match (&mut self.rate, peer) {
+                    (Some(rate), Some(p)) => {
+                        if rate.allow(p, now) {
+                            Fate::Echo
+                        } else {
+                            Fate::RateLimited
+                        }
+                    }
+                    _ => Fate::Echo,
+                },
+                other => other,
+            };
+            match fate {
                 Fate::Echo => {
                     echo[count] = i as u8; // i < BATCH = 32
                     count += 1;
                 }
                 Fate::Refuse => c.datagrams_refused += 1,
                 Fate::Drop => c.datagrams_dropped += 1,
+                Fate::NotUnicast => c.datagrams_not_unicast += 1,
+                Fate::RateLimited => c.datagrams_rate_limited += 1,
             }
         }
         self.send_back(&echo[..count]);
@@ -253,9 +305,30 @@ impl UdpWorker {
     }
 }
 
+/// Adds the growth of the socket's 32-bit drop count since `last` to `total`: the
+/// kernel's counter wraps, the total does not go down.
+fn add_drops(total: &mut u64, last: &mut Option<u32>, now: u32) {
+    let before = last.unwrap_or(0);
+    *total += u64::from(now.wrapping_sub(before));
+    *last = Some(now);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The drop count adds what the socket's counter grew by, across its wrap.
+    #[test]
+    fn kernel_drops_survive_the_wrap() {
+        let (mut total, mut last) = (0u64, None);
+        add_drops(&mut total, &mut last, 10);
+        add_drops(&mut total, &mut last, u32::MAX - 5);
+        assert_eq!(total, u64::from(u32::MAX - 5));
+        add_drops(&mut total, &mut last, 4); // wrapped: 10 more
+        assert_eq!(total, u64::from(u32::MAX - 5) + 10);
+        add_drops(&mut total, &mut last, 4);
+        assert_eq!(total, u64::from(u32::MAX - 5) + 10);
+    }
 
     fn from(addr: &str) -> Option<SocketAddr> {
         Some(addr.parse().expect("addr"))
@@ -282,7 +355,8 @@ mod tests {
         let socket = crate::net::udp_socket("127.0.0.1:0".parse().expect("addr")).expect("udp");
         let addr = socket.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
-        let (worker, waker) = UdpWorker::new(4, socket, stop.clone()).expect("worker");
+        let policy = UdpPolicy { rate: None, check_destination: false };
+        let (worker, waker) = UdpWorker::new(4, socket, stop.clone(), policy).expect("worker");
         let live = worker.live.clone();
         let thread = std::thread::spawn(move || worker.run(None));
         let client = UdpSocket::bind("127.0.0.1:0").expect("client");

@@ -14,6 +14,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
+use super::pktinfo::{self, Control};
+
 /// Datagrams per system call, at most.
 pub const BATCH: usize = 32;
 
@@ -31,6 +33,9 @@ struct Received {
     /// `MSG_TRUNC`: it was longer than its slot (cannot happen with
     /// [`DATAGRAM_SLOT`]-byte slots; checked all the same).
     truncated: bool,
+    /// With destinations asked for ([`Datagrams::with_destinations`]): it was sent
+    /// to a unicast address of this host. Without: true.
+    unicast: bool,
 }
 
 /// Up to [`BATCH`] datagrams: the buffers one `recvmmsg` fills and one `sendmmsg`
@@ -44,6 +49,9 @@ pub struct Datagrams {
     received: Box<[Received]>,
     /// How many slots the last receive filled.
     count: usize,
+    /// One control buffer per slot where each datagram's destination is asked for
+    /// (a socket that may receive broadcasts or multicasts); `None`: not read.
+    control: Option<Box<[Control]>>,
 }
 
 impl std::fmt::Debug for Datagrams {
@@ -70,7 +78,21 @@ impl Datagrams {
             peers: vec![empty_peer; BATCH].into_boxed_slice(),
             received: vec![Received::default(); BATCH].into_boxed_slice(),
             count: 0,
+            control: None,
         }
+    }
+
+    /// A batch that also reads each datagram's destination (the socket must have
+    /// [`set_recv_destination`](super::set_recv_destination) on): see [`Self::unicast`].
+    pub fn with_destinations() -> Datagrams {
+        let control = vec![Control::default(); BATCH].into_boxed_slice();
+        Datagrams { control: Some(control), ..Datagrams::new() }
+    }
+
+    /// Whether slot `i`'s datagram was sent to a unicast address of this host
+    /// (always true for a batch that does not read destinations).
+    pub fn unicast(&self, i: usize) -> bool {
+        self.slot(i).is_some_and(|r| r.unicast)
     }
 
     /// How many datagrams the last receive took (slots `0..received()`).
@@ -124,9 +146,13 @@ impl Datagrams {
             hdr.msg_iovlen = 1;
             hdr.msg_name = (&mut self.peers[i] as *mut libc::sockaddr_storage).cast();
             hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            if let Some(control) = &mut self.control {
+                hdr.msg_control = (&mut control[i] as *mut Control).cast();
+                hdr.msg_controllen = std::mem::size_of::<Control>() as _;
+            }
         }
         // SAFETY: every header points into buffers this batch owns and borrows
-        // mutably for the call (a payload slot, a peer address) or
+        // mutably for the call (a payload slot, a peer address, a control buffer) or
         // into `iov` on this stack frame, each with its exact size; `msgs` has BATCH
         // headers and BATCH is passed; no timeout pointer.
         let rc = unsafe {
@@ -142,11 +168,13 @@ impl Datagrams {
             return Err(io::Error::last_os_error());
         }
         let count = (rc as usize).min(BATCH);
+        let destinations = self.control.is_some();
         for (msg, r) in msgs[..count].iter().zip(self.received.iter_mut()) {
             *r = Received {
                 len: msg.msg_len as usize,
                 peer_len: msg.msg_hdr.msg_namelen,
                 truncated: msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                unicast: !destinations || pktinfo::unicast_destination(&msg.msg_hdr),
             };
         }
         self.count = count;

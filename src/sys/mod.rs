@@ -10,6 +10,8 @@
 //!   (the datagrams dropped on a full receive queue).
 //! - `mmsg`: [`Datagrams`], `recvmmsg`/`sendmmsg` over one preallocated batch (UDP
 //!   echo, up to [`BATCH`] datagrams per system call).
+//! - `pktinfo`: `IP_PKTINFO` / `IPV6_RECVPKTINFO`, each datagram's destination, so
+//!   UDP echo answers none sent to a broadcast or multicast address.
 //! - `process`: SIGTERM to one process, `PR_SET_PDEATHSIG` (a child dies with the
 //!   thread that started it), the clock tick of /proc's CPU times.
 //! - `clock`: the wall clock's synchronization state (`adjtimex`, read only).
@@ -19,6 +21,7 @@
 
 mod clock;
 mod mmsg;
+mod pktinfo;
 mod process;
 mod rlimit;
 mod shared_memory;
@@ -26,6 +29,7 @@ mod sockopt;
 
 pub use clock::{clock_sync, ClockSync};
 pub use mmsg::{Datagrams, BATCH, DATAGRAM_SLOT};
+pub use pktinfo::set_recv_destination;
 pub use process::{clock_ticks_per_second, die_with_parent, signal, signal_group, terminate};
 pub use rlimit::{nofile_limit, nproc_limit, raise_nofile_limit, NofileLimit};
 pub use shared_memory::SharedCounters;

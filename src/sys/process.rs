@@ -59,24 +59,43 @@ pub fn signal_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
 /// child behind. The setting survives `exec` of an ordinary program (taskset, a
 /// server), not of a set-user-ID one. Spawn from a thread that lives as long as the
 /// child should (the main thread, or the thread that waits for the child).
+///
+/// The parent may die between fork and prctl: then nobody would ever send the
+/// signal. The child tells by comparing its parent with this process's pid, taken
+/// here before the fork: not with 1, which is a live parent when we run as a
+/// container's PID 1, and not the parent a dead one leaves under a subreaper.
 pub fn die_with_parent(command: &mut std::process::Command, signal: libc::c_int) {
+    // SAFETY: getpid(2) takes nothing and cannot fail.
+    let parent = unsafe { libc::getpid() };
+    die_with(command, signal, parent);
+}
+
+/// [`die_with_parent`] with the parent's pid given (tests give a wrong one to see
+/// the refusal a dead parent causes).
+fn die_with(command: &mut std::process::Command, signal: libc::c_int, parent: libc::pid_t) {
     use std::os::unix::process::CommandExt as _;
     // SAFETY: the closure runs in the forked child before exec and calls only
-    // prctl(2) and getppid(2), both async-signal-safe; it touches no memory the parent
-    // could hold locked (no allocation, no locks).
+    // prctl(2) and getppid(2), both async-signal-safe; it captures one integer and
+    // allocates nothing, even on its error path (`from_raw_os_error` and
+    // `last_os_error` build an error without a heap allocation), and takes no lock.
     unsafe {
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            // The parent may have died between fork and prctl: then nobody would
-            // ever send the signal, so stop now (we were re-parented to init).
-            if libc::getppid() == 1 {
-                return Err(io::Error::other("parent already gone"));
+            if parent_gone(parent) {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
             Ok(())
         });
     }
+}
+
+/// Whether the calling process's parent is no longer `parent` (it died and we were
+/// re-parented: to init, or to a subreaper). Async-signal-safe.
+fn parent_gone(parent: libc::pid_t) -> bool {
+    // SAFETY: getppid(2) takes nothing and cannot fail.
+    unsafe { libc::getppid() != parent }
 }
 
 #[cfg(test)]
@@ -171,6 +190,96 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert!(!alive(pid), "the sleeper outlived its parent");
+    }
+
+    /// A child whose parent is not the one captured (as after the parent died and
+    /// a subreaper or init took the child) is refused with ESRCH before it runs;
+    /// with the real parent it starts.
+    #[test]
+    fn a_parent_other_than_the_captured_one_is_refused() {
+        let mut cmd = std::process::Command::new("true");
+        die_with(&mut cmd, libc::SIGKILL, std::process::id() as libc::pid_t + 1_000_000);
+        let e = cmd.spawn().expect_err("refused");
+        assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "{e}");
+        let mut cmd = std::process::Command::new("true");
+        die_with_parent(&mut cmd, libc::SIGKILL);
+        assert!(cmd.status().expect("spawn").success());
+    }
+
+    /// Under a subreaper, a process whose parent died gets the subreaper as its
+    /// parent, not 1: `parent_gone` still sees the parent is gone. The subreaper is
+    /// a copy of this test binary (`subreaper_process`), so this process's own
+    /// settings stay as they were.
+    #[test]
+    fn a_dead_parent_is_seen_under_a_subreaper() {
+        use std::process::{Command, Stdio};
+        let exe = std::env::current_exe().expect("exe");
+        let out = Command::new(exe)
+            .args(["--exact", "sys::process::tests::subreaper_process", "--nocapture", "--ignored"])
+            .env("ECHOD_SYS_SUBREAPER", "1")
+            .stderr(Stdio::null())
+            .output()
+            .expect("run the subreaper");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let verdict = text.lines().find_map(|l| l.strip_prefix("orphan: "));
+        assert_eq!(verdict, Some("parent gone, adopted by the subreaper"), "{text}");
+    }
+
+    /// Not a test on its own: `a_dead_parent_is_seen_under_a_subreaper`'s subreaper.
+    /// It becomes a subreaper, forks a middle process that forks an orphan and
+    /// exits; the orphan, once adopted, checks `parent_gone(middle)` and reports.
+    #[test]
+    #[ignore = "run by a_dead_parent_is_seen_under_a_subreaper"]
+    fn subreaper_process() {
+        if std::env::var_os("ECHOD_SYS_SUBREAPER").is_none() {
+            return;
+        }
+        // SAFETY: prctl with integer arguments on this (helper) process only.
+        assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }, 0);
+        let me = std::process::id() as libc::pid_t;
+        let mut fds = [0; 2];
+        // SAFETY: pipe(2) writes two descriptors into the array it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the children below call only async-signal-safe functions (fork,
+        // getpid, getppid, nanosleep, write, _exit) before they exit.
+        unsafe {
+            let middle = libc::fork();
+            if middle == 0 {
+                let middle_pid = libc::getpid();
+                if libc::fork() == 0 {
+                    // The orphan: wait (bounded) until the middle is gone.
+                    let pause = libc::timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+                    for _ in 0..1000 {
+                        if libc::getppid() != middle_pid {
+                            break;
+                        }
+                        libc::nanosleep(&pause, std::ptr::null_mut());
+                    }
+                    let verdict: u8 = match (parent_gone(middle_pid), libc::getppid() == me) {
+                        (true, true) => b'S',  // gone, adopted by the subreaper
+                        (true, false) => b'O', // gone, adopted by someone else
+                        (false, _) => b'L',    // the middle still lives
+                    };
+                    libc::write(fds[1], (&verdict as *const u8).cast(), 1);
+                    libc::_exit(0);
+                }
+                libc::_exit(0);
+            }
+            libc::close(fds[1]);
+            let mut status = 0;
+            libc::waitpid(middle, &mut status, 0);
+            let mut verdict = 0u8;
+            libc::read(fds[0], (&mut verdict as *mut u8).cast(), 1);
+            let said = match verdict {
+                b'S' => "parent gone, adopted by the subreaper",
+                b'O' => "parent gone, adopted by another",
+                b'L' => "parent seen alive",
+                _ => "no verdict",
+            };
+            println!("orphan: {said}");
+            // Reap the orphan (the subreaper's child now).
+            libc::wait(&mut status);
+        }
     }
 
     /// Not a test on its own: the middle process of `child_dies_with_its_parent`.

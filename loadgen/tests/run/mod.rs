@@ -9,6 +9,7 @@ mod faults;
 mod lifecycle;
 mod limits;
 mod outputs;
+mod pid1;
 mod report;
 mod schedule;
 mod servers;
