@@ -116,7 +116,7 @@ fn split_run_works_as_pid1_and_under_a_subreaper() {
         let Some(o) = run_in(place, &argv, Duration::from_secs(60)) else { continue };
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{place:?}: {out}");
-        assert!(out.contains("30 of 30"), "{place:?}: every connection served: {out}");
+        assert!(out.contains("30/30 established"), "{place:?}: every connection up: {out}");
     }
     drop(server);
 }

@@ -9,7 +9,6 @@ mod faults;
 mod lifecycle;
 mod limits;
 mod outputs;
-mod pid1;
 mod report;
 mod schedule;
 mod servers;
