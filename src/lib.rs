@@ -1,4 +1,4 @@
-//! echod: a multi-core TCP echo server, and the pieces its load generator shares.
+//! echod: a multi-core TCP and UDP echo server.
 //!
 //! Every accepted socket shares the listening port; the kernel tells connections
 //! apart by the four-tuple (source IP, source port, destination IP, destination port).
@@ -28,31 +28,12 @@
 //!   `udp` (a worker's UDP loop), `udp_rate` (per-source rate limit). Bounds on a
 //!   peer: `held` (`--max-held-bytes`), `idle` (`--idle-timeout`), `exposure` (what
 //!   echod answers, said at start), `private_dir` (children's stats folder).
-//! - [`net`]: building sockets: SO_REUSEPORT listeners, probing a port, binding a
-//!   source address without a port.
-//! - [`sys`]: the module allowed `unsafe` (besides the io_uring model's ring, whose
-//!   buffers the kernel writes), one private file per concern: rlimits,
-//!   `IP_BIND_ADDRESS_NO_PORT` and `SO_MEMINFO`, `IP_PKTINFO`, processes (SIGTERM to one, death
-//!   with the parent), counters in memory shared with child processes, and batched
-//!   datagram I/O (`recvmmsg`/`sendmmsg`).
-//! - [`pin`]: which cores workers are pinned to.
-//! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
-//!   descendants): the one reader, shared with loadgen.
-//! - [`child`]: a child process under control (start pinned, die with the parent,
-//!   lines read on threads, ready line, bounded waits, stop with grace): the one
-//!   way every program here starts another.
-//! - [`cli`]: one-line errors and exit codes shared by both binaries.
-//! - [`units`]: parsing sizes and durations; printing numbers by magnitude.
+//! - The primitives it shares with loadgen (child processes, CLI conventions,
+//!   /proc, units, pinning, sockets, and the `unsafe` system calls) are the
+//!   `common` crate (src/common).
 //!
 //! The binary `src/bin/echod.rs` only parses [`server::Flags`] and calls
 //! [`server::program::run`]; tests drive the library directly. The
 //! load generator lives in the `loadgen` crate of this workspace.
 
-pub mod child;
-pub mod cli;
-pub mod net;
-pub mod pin;
-pub mod procfs;
 pub mod server;
-pub mod sys;
-pub mod units;

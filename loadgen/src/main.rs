@@ -1,5 +1,7 @@
-//! The `loadgen` binary: parses the command line and dispatches. All logic lives in
-//! the library so tests drive it directly.
+//! The `loadgen` binary: parses the command line and dispatches — a run or `merge`
+//! to the engine (`engine`), `suite`, `compare`, `ports`, `testbed` and
+//! `build-base` to the harness (`harness`). All logic lives in those libraries, so
+//! tests drive it directly.
 
 use std::process::ExitCode;
 
@@ -13,40 +15,40 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    run: loadgen::run::RunArgs,
+    run: engine::run::RunArgs,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Build another revision's echod (and tokio-echo) for `suite --base DIR`.
-    BuildBase(loadgen::suite::base_build::BuildBaseArgs),
+    BuildBase(harness::suite::base_build::BuildBaseArgs),
     /// Compare two results (files or folders): a verdict per metric; exit 1 on a regression.
-    Compare(loadgen::compare::CompareArgs),
+    Compare(harness::compare::CompareArgs),
     /// Merge the results of agents that ran one load together (several hosts) into one.
-    Merge(loadgen::merge::MergeArgs),
+    Merge(engine::merge::MergeArgs),
     /// The four-tuple experiment: ports per family, sources, destinations, bind(), TIME_WAIT.
-    Ports(loadgen::ports::PortsArgs),
+    Ports(harness::ports::PortsArgs),
     /// The benchmark suite: scaling, latency, workers, models, peers, four-tuples; writes a report.
-    Suite(loadgen::suite::SuiteArgs),
+    Suite(harness::suite::SuiteArgs),
     /// Several hosts on one machine: echod and K agents in network namespaces on a
     /// bridge, one start time, one merged result, the server's own view.
-    Testbed(loadgen::testbed::TestbedArgs),
+    Testbed(harness::testbed::TestbedArgs),
 }
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let cli: Cli = echod::cli::parse_or_exit("loadgen");
+    let cli: Cli = common::cli::parse_or_exit("loadgen");
     let outcome = match cli.command {
-        None => loadgen::run::execute(cli.run, argv),
-        Some(Command::BuildBase(args)) => loadgen::suite::base_build::execute(args),
-        Some(Command::Compare(args)) => loadgen::compare::execute(args),
-        Some(Command::Merge(args)) => loadgen::merge::execute(args, argv),
-        Some(Command::Ports(args)) => loadgen::ports::execute(args),
-        Some(Command::Suite(args)) => loadgen::suite::execute(args, argv),
-        Some(Command::Testbed(args)) => loadgen::testbed::execute(args),
+        None => engine::run::execute(cli.run, argv),
+        Some(Command::BuildBase(args)) => harness::suite::base_build::execute(args),
+        Some(Command::Compare(args)) => harness::compare::execute(args),
+        Some(Command::Merge(args)) => engine::merge::execute(args, argv),
+        Some(Command::Ports(args)) => harness::ports::execute(args),
+        Some(Command::Suite(args)) => harness::suite::execute(args, argv),
+        Some(Command::Testbed(args)) => harness::testbed::execute(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
-        Err(e) => echod::cli::report_error("loadgen", &e),
+        Err(e) => common::cli::report_error("loadgen", &e),
     }
 }

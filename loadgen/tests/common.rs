@@ -1,11 +1,11 @@
 //! Helpers the test modules share: running the `loadgen` binary with a deadline,
-//! through [`echod::child`] (the one way this project starts another program).
+//! through [`common::child`] (the one way this project starts another program).
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
 
-use echod::child::{Child, Line, Spec};
+use common::child::{Child, Line, Spec};
 
 /// How long the lines of a process that ended may take to arrive.
 const LAST_LINES: Duration = Duration::from_secs(5);

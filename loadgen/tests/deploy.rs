@@ -99,8 +99,8 @@ fn ssh_agents_refuses_bad_arguments() {
 }
 
 /// echod on 127.0.0.1 (one worker, a port of the kernel's choice) and its address.
-fn echod_on_loopback() -> (echod::child::Child, String) {
-    use echod::child::{Child, Spec};
+fn echod_on_loopback() -> (common::child::Child, String) {
+    use common::child::{Child, Spec};
     let echod = PathBuf::from(env!("CARGO_BIN_EXE_loadgen")).with_file_name("echod");
     let mut server = Child::start(Spec::new(&echod).args([
         "--bind=127.0.0.1",
@@ -205,7 +205,7 @@ fn ssh_agents_says_when_a_copy_fails() {
 /// and nothing of the agents left on the "hosts".
 #[test]
 fn ssh_agents_merges_two_fake_hosts() {
-    use echod::child::{Child, Spec};
+    use common::child::{Child, Spec};
     use std::time::Duration;
     let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
     let echod = loadgen.with_file_name("echod");

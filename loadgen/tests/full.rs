@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use echod::child::{Child, Line, Out, Spec};
+use common::child::{Child, Line, Out, Spec};
 
 use crate::compare::fixtures::{result, TempDir};
 use crate::hostile::{a_result, write};
@@ -61,6 +61,6 @@ fn merge_out_on_a_full_disk_keeps_a_fallback() {
         .collect();
     assert_eq!(saved.len(), 1, "one fallback in the current folder");
     let text = std::fs::read_to_string(saved[0].path()).expect("read");
-    let back: loadgen::result::RunResult = serde_json::from_str(&text).expect("a whole result");
+    let back: engine::result::RunResult = serde_json::from_str(&text).expect("a whole result");
     assert_eq!(back.connections.requested, 1);
 }

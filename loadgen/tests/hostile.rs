@@ -26,7 +26,7 @@ fn capped(args: &[&str]) -> std::process::Output {
     let cap = format!("--as={CAP_BYTES}");
     let mut all = vec![cap.as_str(), "--", env!("CARGO_BIN_EXE_loadgen")];
     all.extend_from_slice(args);
-    let child = echod::child::Child::start(echod::child::Spec::new("prlimit").args(&all));
+    let child = common::child::Child::start(common::child::Spec::new("prlimit").args(&all));
     let mut child = child.expect("prlimit (util-linux) runs loadgen");
     let status = match child.wait_bounded(LIMIT, None).expect("wait") {
         Some(s) => s,
@@ -36,8 +36,8 @@ fn capped(args: &[&str]) -> std::process::Output {
     let stderr: Vec<String> = lines
         .into_iter()
         .filter_map(|l| match l {
-            echod::child::Line::Err(l) => Some(l),
-            echod::child::Line::Out(_) => None,
+            common::child::Line::Err(l) => Some(l),
+            common::child::Line::Out(_) => None,
         })
         .collect();
     std::process::Output { status, stdout: Vec::new(), stderr: stderr.join("\n").into_bytes() }

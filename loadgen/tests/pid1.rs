@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use echod::child::{Child, Spec};
+use common::child::{Child, Spec};
 
 /// The loadgen under test.
 fn loadgen() -> PathBuf {

@@ -1,7 +1,7 @@
 //! The suite's report from someone else's folder: names and files from the data
 //! never become markup in report.html, and the failure list reads plainly.
 
-use loadgen::suite_index::{RepStep, Section, StepRecord, SuiteIndex};
+use harness::suite_index::{RepStep, Section, StepRecord, SuiteIndex};
 
 use crate::compare::fixtures::{result, TempDir};
 
@@ -68,7 +68,7 @@ fn report_html_runs_no_script_from_the_data() {
         c_peer: false,
         builds: None,
     };
-    let md_path = loadgen::report::write(dir.path(), &index).expect("report");
+    let md_path = harness::report::write(dir.path(), &index).expect("report");
     let md = std::fs::read_to_string(md_path).expect("md");
     assert!(md.contains(SCRIPT), "the names are in the Markdown: {md}");
     assert!(md.contains(": exit 1") && !md.contains("Some(1)"), "{md}");

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use echod::server::{program, Flags};
 
 fn main() -> ExitCode {
-    let flags: Flags = echod::cli::parse_or_exit("echod");
+    let flags: Flags = common::cli::parse_or_exit("echod");
     match program::run(flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code();
-            echod::cli::report_error_with("echod", &e.into(), code)
+            common::cli::report_error_with("echod", &e.into(), code)
         }
     }
 }

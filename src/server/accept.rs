@@ -48,7 +48,7 @@ pub(crate) trait NoRoom: std::fmt::Display {
     /// Prints this kind's hint, the first time only.
     fn hint_once(&self) {
         if !self.hint_printed().swap(true, Ordering::Relaxed) {
-            crate::say!("echod: {self}");
+            common::say!("echod: {self}");
         }
     }
 }
@@ -162,7 +162,7 @@ impl Acceptor {
                 if is_out_of_descriptors(&e) {
                     print_hint_once(&e);
                 } else {
-                    crate::say!("echod: accept failed: {e}; retrying in {BACKOFF:?}");
+                    common::say!("echod: accept failed: {e}; retrying in {BACKOFF:?}");
                 }
                 self.paused_until = Some(Instant::now() + BACKOFF);
                 Next::Stop
@@ -206,7 +206,7 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
 
 fn print_hint_once(e: &io::Error) {
     if !HINT_PRINTED.swap(true, Ordering::Relaxed) {
-        crate::say!(
+        common::say!(
             "echod: accept: {e}: out of file descriptors; pausing accepts for {BACKOFF:?} \
              at a time (counted in accept_errors). Raise the hard RLIMIT_NOFILE, cap \
              connections with --max-conns, or spread them with --processes"
@@ -234,7 +234,7 @@ mod tests {
     /// next call takes the rest and the queue is drained.
     #[test]
     fn one_turn_accepts_at_most_the_budget() {
-        let std_listener = crate::net::listener("127.0.0.1:0".parse().expect("addr"), 512, false)
+        let std_listener = common::net::listener("127.0.0.1:0".parse().expect("addr"), 512, false)
             .expect("listener");
         let addr = std_listener.local_addr().expect("addr");
         std_listener.set_nonblocking(true).expect("non-blocking");

@@ -112,9 +112,9 @@ impl WorkerBase {
 /// worker pins through here, and so does `--proto`'s UDP loop.
 pub(crate) fn pin_worker(id: usize, live: &LiveStats, core: Option<usize>) {
     let cpu = core.filter(|&c| {
-        let pinned = crate::pin::pin_current_thread(c);
+        let pinned = common::pin::pin_current_thread(c);
         if !pinned {
-            crate::say!("echod: worker {id}: could not pin to cpu {c}; running unpinned");
+            common::say!("echod: worker {id}: could not pin to cpu {c}; running unpinned");
         }
         pinned
     });
@@ -146,7 +146,7 @@ mod tests {
     /// flag set by another reads as stopping.
     #[test]
     fn listener_and_waker_are_registered() {
-        let listener = crate::net::listener("127.0.0.1:0".parse().expect("addr"), 16, false)
+        let listener = common::net::listener("127.0.0.1:0".parse().expect("addr"), 16, false)
             .expect("listener");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));

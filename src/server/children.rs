@@ -1,6 +1,6 @@
 //! One `--processes` child: what it runs (its workers, its share of `--max-threads`,
 //! its stats file), the flags that say so (the parent's [`Flags`], changed where the
-//! child differs, written back by [`Flags::to_args`]), and starting it ([`crate::child`]): the
+//! child differs, written back by [`Flags::to_args`]), and starting it ([`common::child`]): the
 //! same binary re-executed with hidden flags, stdin a pipe whose closing stops it,
 //! stdout read for the ready line (a child never blocks on a full pipe). Starting
 //! and restarting a child go through [`spawn`] alike.
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::ffi::OsString;
 
 use super::{Flags, SharedLimit};
-use crate::child::{Child, ChildError, Out, Spec};
+use common::child::{Child, ChildError, Out, Spec};
 
 /// What one child is: its index, its workers, and where it writes its stats.
 #[derive(Clone, Debug)]

@@ -55,7 +55,7 @@ impl clap::ValueEnum for Model {
 /// memory its parent shares with every child, and this child's slot in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SharedLimit {
-    /// The inherited memfd (see [`crate::sys::SharedCounters`]).
+    /// The inherited memfd (see [`common::sys::SharedCounters`]).
     pub fd: i32,
     /// This child's index among the parent's children.
     pub slot: usize,
@@ -151,7 +151,7 @@ impl Default for Config {
         Config {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 12000,
-            workers: crate::pin::allowed_cores().len(),
+            workers: common::pin::allowed_cores().len(),
             backlog: 4096,
             buffer: 64 * 1024,
             max_conns: None,

@@ -70,7 +70,7 @@ pub struct Flags {
     #[arg(long)]
     pub allow_shared_port: bool,
     /// Print connections and messages per worker every interval, e.g. 1s.
-    #[arg(long, value_parser = crate::units::parse_duration)]
+    #[arg(long, value_parser = common::units::parse_duration)]
     pub stats_interval: Option<Duration>,
     /// Write per-worker stats as JSON to FILE at exit.
     #[arg(long, value_name = "FILE")]
@@ -80,7 +80,7 @@ pub struct Flags {
     pub processes: u64,
     /// Close a TCP connection idle (no byte read or written) this long, e.g. 60s
     /// (counted in closed_idle). Default: never.
-    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = common::units::parse_duration)]
     pub idle_timeout: Option<Duration>,
     /// The most bytes one process holds toward peers that do not read, e.g. 256MiB;
     /// past it echod stops reading from every connection until it is under again
@@ -104,14 +104,14 @@ pub struct Flags {
 }
 
 fn parse_buffer(text: &str) -> Result<usize, String> {
-    match crate::units::parse_size(text)? {
+    match common::units::parse_size(text)? {
         0 => Err("the buffer must hold at least one byte, e.g. 64KiB".into()),
         n => usize::try_from(n).map_err(|_| format!("'{text}' is too large")),
     }
 }
 
 fn parse_held(text: &str) -> Result<u64, String> {
-    match crate::units::parse_size(text)? {
+    match common::units::parse_size(text)? {
         0 => Err("echod could never write back a short write: use e.g. 256MiB".into()),
         n => Ok(n),
     }

@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::sys::SharedCounters;
+use common::sys::SharedCounters;
 
 /// A cap on places (connections, or connection threads), shared by every worker of a
 /// process: clones count in the same places.

@@ -32,7 +32,7 @@ use super::udp::{UdpPolicy, UdpWorker};
 use super::uring::{self, UringWorker};
 use super::worker::Worker;
 use super::{Config, Model, Proto, ServerError, ServerStats, WorkerStats};
-use crate::sys::SharedCounters;
+use common::sys::SharedCounters;
 
 /// Stops a server: cheap to clone, usable from any thread (a signal thread, a test).
 #[derive(Clone, Debug)]
@@ -297,11 +297,11 @@ fn spawn_workers(
     config: &Config,
     shutdown: &ShutdownHandle,
 ) -> (Vec<WorkerThread>, Option<ServerError>) {
-    let cores = crate::pin::allowed_cores();
+    let cores = common::pin::allowed_cores();
     let mut handles = Vec::with_capacity(workers.len());
     for worker in workers {
         let (id, letter) = (worker.id(), worker.thread_letter());
-        let core = config.pin.then(|| crate::pin::core_for(id, &cores));
+        let core = config.pin.then(|| common::pin::core_for(id, &cores));
         let name = match core {
             Some(c) => format!("echod-{letter}{id}-cpu{c}"),
             None => format!("echod-{letter}{id}"),
@@ -351,7 +351,7 @@ fn supervise(config: &Config, stopped: &Receiver<()>, stats: &StatsHandle) {
             _ => return,
         }
         let now = stats.snapshot();
-        crate::say!("{}", interval_line(&prev, &now, every, config.proto));
+        common::say!("{}", interval_line(&prev, &now, every, config.proto));
         prev = now;
         next += every;
     }
@@ -362,7 +362,7 @@ fn supervise(config: &Config, stopped: &Receiver<()>, stats: &StatsHandle) {
 fn interval_line(prev: &ServerStats, now: &ServerStats, every: Duration, proto: Proto) -> String {
     let secs = every.as_secs_f64();
     let rate =
-        |n: u64, p: u64| crate::units::fmt_count((n.saturating_sub(p) as f64 / secs).round());
+        |n: u64, p: u64| common::units::fmt_count((n.saturating_sub(p) as f64 / secs).round());
     let parts: Vec<String> = now
         .workers
         .iter()

@@ -36,9 +36,9 @@ use super::restart::{Deaths, Decision, POLICY};
 use super::sockets::PORT_TRIES;
 use super::thread_budget::{self, Limit};
 use super::{limit, Flags, Model, Proto, ServerError, ServerStats};
-use crate::child::{Child, ChildError, Line, Stop};
-use crate::net;
-use crate::sys::SharedCounters;
+use common::child::{Child, ChildError, Line, Stop};
+use common::net;
+use common::sys::SharedCounters;
 
 /// Test-only: a child started with this set in its environment exits with status 3
 /// right after its ready line.
@@ -242,7 +242,7 @@ impl Supervisor {
                     if line.starts_with(READY_LINE) {
                         *listening = true;
                         let pid = child.pid();
-                        crate::say!(
+                        common::say!(
                             "echod: worker process {index} restarted (pid {pid}), listening"
                         );
                     }
@@ -272,7 +272,7 @@ impl Supervisor {
                     if failure.is_none() {
                         failure = Some(e);
                     } else {
-                        crate::say!("echod: {e}");
+                        common::say!("echod: {e}");
                     }
                 }
             }
@@ -308,7 +308,7 @@ impl Supervisor {
         let (first, last) = (slot.plan.first, slot.plan.first + slot.plan.count - 1);
         match slot.deaths.record(now, &POLICY) {
             Decision::RestartAfter { delay, nth } => {
-                crate::say!(
+                common::say!(
                     "echod: worker process {index} (workers {first}-{last}) died \
                      ({status}{lost}); restarting it in {delay:?} (restart {nth} of at most \
                      {} within {:?})",

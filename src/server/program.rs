@@ -18,7 +18,7 @@ use super::processes::{self, Outcome, Supervisor};
 use super::stats_file::{self, StatsFileError};
 use super::thread_budget::Limit;
 use super::{Config, Flags, Server, ServerError, ShutdownHandle};
-use crate::cli::{EXIT_FAILED, EXIT_USAGE};
+use common::cli::{EXIT_FAILED, EXIT_USAGE};
 
 /// How long a graceful stop may take before echod exits without it.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -98,14 +98,14 @@ pub fn run(flags: Flags) -> Result<(), ProgramError> {
     if role == Role::Whole {
         // A --processes child leaves the report to its parent, which merges all.
         for line in stats.lines() {
-            crate::say!("echod: {line}");
+            common::say!("echod: {line}");
         }
     }
     // The stats are written also when the run failed: they say what happened.
     if let Some(path) = flags.child_stats.iter().chain(&flags.stats_json).next() {
         match (stats_file::write(path, &stats), &failure) {
             (Err(e), None) => return Err(e.into()),
-            (Err(e), Some(_)) => crate::say!("echod: {e}"), // the failure is the last line
+            (Err(e), Some(_)) => common::say!("echod: {e}"), // the failure is the last line
             (Ok(()), _) => {}
         }
     }
@@ -118,20 +118,20 @@ pub fn run(flags: Flags) -> Result<(), ProgramError> {
 /// One process: raise the descriptor limit, bind, print the ready line, serve until a
 /// signal (or, as a `--processes` child, until stdin closes).
 fn run_one(config: Config, role: Role) -> Result<Outcome, ProgramError> {
-    let before = crate::sys::nofile_limit().map_err(os("reading RLIMIT_NOFILE"))?;
-    let limit = crate::sys::raise_nofile_limit().map_err(os("raising RLIMIT_NOFILE"))?;
+    let before = common::sys::nofile_limit().map_err(os("reading RLIMIT_NOFILE"))?;
+    let limit = common::sys::raise_nofile_limit().map_err(os("raising RLIMIT_NOFILE"))?;
     let server = Server::bind(config.clone())?;
     // Printed once bound, so a refusal stays a one-line error. A --processes child
     // says nothing: the parent's lines cover the whole server (and lines from several
     // processes at once would interleave).
     if role == Role::Whole {
-        crate::say!("echod: {}", super::exposure::line(&config, server.local_addr()));
-        crate::say!("echod: {}", descriptor_line(limit.soft, before.soft, config.workers));
+        common::say!("echod: {}", super::exposure::line(&config, server.local_addr()));
+        common::say!("echod: {}", descriptor_line(limit.soft, before.soft, config.workers));
         if let Some(limit) = server.thread_limit() {
-            crate::say!("echod: {}", thread_line(limit));
+            common::say!("echod: {}", thread_line(limit));
         }
         if let Some(line) = server.uring_line() {
-            crate::say!("echod: {line}");
+            common::say!("echod: {line}");
         }
     }
     let handle = server.shutdown_handle();
@@ -143,7 +143,7 @@ fn run_one(config: Config, role: Role) -> Result<Outcome, ProgramError> {
             handle.shutdown();
         });
     }
-    crate::cli::print(&format!(
+    common::cli::print(&format!(
         "listening on {} workers={} model={} proto={}\n",
         server.local_addr(),
         config.workers,
@@ -168,23 +168,23 @@ fn run_processes(flags: &Flags) -> Result<Outcome, ProgramError> {
     }
     let exe = std::env::current_exe().map_err(os("finding echod's own executable"))?;
     let sup = Supervisor::start(flags, &exe)?;
-    crate::say!("echod: {}", super::exposure::line(&config, sup.local_addr()));
+    common::say!("echod: {}", super::exposure::line(&config, sup.local_addr()));
     // Each child raised its own limit to the hard limit, which it inherits from here.
-    let hard = crate::sys::nofile_limit().map_err(os("reading RLIMIT_NOFILE"))?.hard;
+    let hard = common::sys::nofile_limit().map_err(os("reading RLIMIT_NOFILE"))?.hard;
     let each: Vec<u64> = (0..processes)
         .map(|i| capacity(hard, processes::split_workers(config.workers, processes, i).1))
         .collect();
     let shares: Vec<String> = each.iter().map(u64::to_string).collect();
-    crate::say!(
+    common::say!(
         "echod: {processes} processes, each with its own descriptor limit ({hard}): about {} \
          connections in all ({})",
         each.iter().sum::<u64>(),
         shares.join(" + ")
     );
     if let Some(limit) = sup.thread_limit() {
-        crate::say!("echod: {}", thread_line(limit));
+        common::say!("echod: {}", thread_line(limit));
     }
-    crate::cli::print(&format!(
+    common::cli::print(&format!(
         "listening on {} workers={} model={} proto={} processes={processes}\n",
         sup.local_addr(),
         config.workers,
@@ -241,12 +241,14 @@ fn on_signal(handle: ShutdownHandle) -> Result<(), ProgramError> {
             let deadline = std::time::Instant::now() + STOP_GRACE;
             while std::time::Instant::now() < deadline {
                 if let Some(sig) = signals.pending().next() {
-                    crate::say!("echod: a second signal: exiting now, without waiting for workers");
+                    common::say!(
+                        "echod: a second signal: exiting now, without waiting for workers"
+                    );
                     std::process::exit(128 + sig);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            crate::say!(
+            common::say!(
                 "echod: the workers did not stop within {STOP_GRACE:?}: exiting without them"
             );
             std::process::exit(1);

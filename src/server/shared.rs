@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpListener};
 
 use super::{Config, Model, ServerError};
-use crate::net;
+use common::net;
 
 /// Binds the listeners for `config`: one per worker, all listening on return.
 pub(crate) fn bind_listeners(config: &Config) -> Result<Vec<TcpListener>, ServerError> {

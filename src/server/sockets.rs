@@ -11,7 +11,7 @@
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 
 use super::{shared, Config, Proto, ServerError};
-use crate::net;
+use common::net;
 
 /// How many kernel-picked ports `--proto both --port 0` tries before it gives up.
 pub(crate) const PORT_TRIES: usize = 16;

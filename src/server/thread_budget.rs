@@ -18,7 +18,7 @@
 //! Invariant: the default is at most the ceiling; both are computed once, at start.
 
 use super::ServerError;
-use crate::units::fmt_bytes;
+use common::units::fmt_bytes;
 
 /// Mappings one connection thread adds: stack + guard, alternate signal stack + guard.
 pub const MAPS_PER_THREAD: u64 = 4;
@@ -92,7 +92,7 @@ impl Facts {
             Some(read_u64(line.split_whitespace().nth(1)?)? * 1024)
         });
         Facts {
-            nproc: crate::sys::nproc_limit().ok().flatten(),
+            nproc: common::sys::nproc_limit().ok().flatten(),
             threads_max: num("/proc/sys/kernel/threads-max"),
             pid_max: num("/proc/sys/kernel/pid_max"),
             cgroup_pids: cgroup_pids(),
@@ -100,7 +100,7 @@ impl Facts {
             max_map_count: num("/proc/sys/vm/max_map_count"),
             maps_now,
             mem_available,
-            cores: crate::pin::allowed_cores().len().max(1) as u64,
+            cores: common::pin::allowed_cores().len().max(1) as u64,
         }
     }
 

@@ -167,7 +167,7 @@ impl ThreadsWorker {
         }
         let left = self.cap.running.open();
         if left > 0 && !LEFT_PRINTED.swap(true, Ordering::Relaxed) {
-            crate::say!(
+            common::say!(
                 "echod: {left} connection threads still running {EXIT_WAIT:?} after shutdown \
                  began; leaving them to end with the process"
             );

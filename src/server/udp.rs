@@ -1,7 +1,7 @@
 //! One worker's UDP loop (`--proto udp|both`): a thread with its own mio `Poll`, one
 //! SO_REUSEPORT UDP socket on the server's port (the kernel picks a worker's socket
 //! per datagram by four-tuple hash) and one preallocated batch
-//! ([`Datagrams`](crate::sys::Datagrams): 32 slots of 64 KiB). It runs beside the
+//! ([`Datagrams`](common::sys::Datagrams): 32 slots of 64 KiB). It runs beside the
 //! TCP worker of the same id (`--proto both`), on the same core; the TCP loop has no
 //! UDP branch.
 //!
@@ -38,7 +38,7 @@ use super::counters::Counters;
 use super::stats::LiveStats;
 use super::udp_rate::RateLimit;
 use super::ServerError;
-use crate::sys::{Datagrams, BATCH};
+use common::sys::{Datagrams, BATCH};
 
 /// The UDP socket's token.
 const SOCKET: Token = Token(0);
@@ -136,7 +136,7 @@ impl UdpWorker {
         let local = socket.local_addr().map_err(poll_err)?;
         let own_port = local.port();
         let datagrams = if policy.check_destination {
-            crate::sys::set_recv_destination(&socket, local.is_ipv6()).map_err(poll_err)?;
+            common::sys::set_recv_destination(&socket, local.is_ipv6()).map_err(poll_err)?;
             Datagrams::with_destinations()
         } else {
             Datagrams::new()
@@ -171,7 +171,7 @@ impl UdpWorker {
 
     /// The socket's drop count (one getsockopt), into the counters.
     fn read_kernel_drops(&mut self) {
-        if let Ok(drops) = crate::sys::socket_drops(&self.socket) {
+        if let Ok(drops) = common::sys::socket_drops(&self.socket) {
             add_drops(&mut self.counters.kernel_drops, &mut self.last_drops, drops);
         }
     }
@@ -352,7 +352,7 @@ mod tests {
     /// both, and stops when the flag is set and the waker fires.
     #[test]
     fn loop_echoes_refuses_and_stops() {
-        let socket = crate::net::udp_socket("127.0.0.1:0".parse().expect("addr")).expect("udp");
+        let socket = common::net::udp_socket("127.0.0.1:0".parse().expect("addr")).expect("udp");
         let addr = socket.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let policy = UdpPolicy { rate: None, check_destination: false };

@@ -97,7 +97,7 @@ fn second_sigterm_exits_at_once() {
 fn binary_refuses_port_in_use() {
     let plain = TcpListener::bind("127.0.0.1:0").expect("occupant");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let reuse = echod::net::listener(any, 16, true).expect("occupant");
+    let reuse = common::net::listener(any, 16, true).expect("occupant");
     for occupant in [plain.local_addr(), reuse.local_addr()] {
         let port = occupant.expect("addr").port().to_string();
         let mut echod = spawn(&["--bind", "127.0.0.1", "--port", &port, "--no-pin"]);
@@ -177,7 +177,7 @@ fn emfile_pauses_accepting_then_resumes() {
 fn emfile(model: Model) {
     let json = temp_json(&format!("emfile-{}", model.name()));
     let path = json.to_str().expect("utf-8 path");
-    let prlimit = echod::child::Spec::new("prlimit").args([
+    let prlimit = common::child::Spec::new("prlimit").args([
         "--nofile=40:40",
         "--",
         env!("CARGO_BIN_EXE_echod"),

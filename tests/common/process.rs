@@ -1,4 +1,4 @@
-//! The built `echod` binary as a child process (through [`echod::child`], as every
+//! The built `echod` binary as a child process (through [`common::child`], as every
 //! program here starts another): spawn it, read its ready line and its output line
 //! by line (every read bounded), signal it, and wait for it with a bound (killing it
 //! if it overstays, and when dropped).
@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use echod::child::{Child, Spec};
+use common::child::{Child, Spec};
 
 use super::WAIT;
 

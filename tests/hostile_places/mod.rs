@@ -35,7 +35,7 @@ fn closed_stderr_is_not_a_panic() {
     let s = connect(addr);
     assert_eq!(echo(&s, b"still serving"), b"still serving");
     drop(s);
-    echod::sys::terminate(child.id()).expect("SIGTERM");
+    common::sys::terminate(child.id()).expect("SIGTERM");
     let deadline = Instant::now() + WAIT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -89,7 +89,7 @@ fn child_stats_go_to_a_private_folder() {
     ]);
     echod.ready();
     let children = wait_for("both children", || {
-        let kids = echod::procfs::tree(echod.pid());
+        let kids = common::procfs::tree(echod.pid());
         (kids.len() >= 3).then_some(kids)
     });
     let mut folders = Vec::new();

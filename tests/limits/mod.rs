@@ -29,7 +29,7 @@ fn refuses_port_held_by_plain_listener() {
 #[test]
 fn refuses_port_held_by_reuseport_listener() {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let occupant = echod::net::listener(any, 16, true).expect("occupant");
+    let occupant = common::net::listener(any, 16, true).expect("occupant");
     let port = occupant.local_addr().expect("addr").port();
     let err = Server::bind(on_port(port)).expect_err("must refuse");
     assert!(matches!(err, ServerError::PortInUse { .. }), "{err:?}");

@@ -3,7 +3,7 @@
 //! with `unshare` (as root, or as a user where user namespaces are allowed); where
 //! none can be made the test says so in one printed line and checks nothing.
 
-use echod::child::Spec;
+use common::child::Spec;
 
 use crate::common::process::{spawn_with, Echod};
 use crate::common::{connect, echo, wait_for};

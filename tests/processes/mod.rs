@@ -13,7 +13,7 @@ use crate::common::{connect, echo, random_bytes, wait_for};
 
 /// The processes `pid` started (echod's children start none of their own).
 fn children(pid: u32) -> Vec<u32> {
-    echod::procfs::tree(pid).split_off(1)
+    common::procfs::tree(pid).split_off(1)
 }
 
 /// Which of `pids` holds the server side (`server`) of the connection from `client`:
@@ -177,6 +177,6 @@ fn children_stop_when_the_parent_is_killed() {
     assert_eq!(kids.len(), 2, "{kids:?}");
     echod.kill();
     wait_for("the children to stop", || {
-        kids.iter().all(|&k| !echod::procfs::alive(k)).then_some(())
+        kids.iter().all(|&k| !common::procfs::alive(k)).then_some(())
     });
 }

@@ -68,7 +68,7 @@ fn every_size_comes_back_byte_for_byte() {
 /// datagram back; the kernel spread them over both workers' sockets.
 #[test]
 fn a_thousand_flows_each_echoed() {
-    echod::sys::raise_nofile_limit().expect("descriptors for 1,000 sockets");
+    common::sys::raise_nofile_limit().expect("descriptors for 1,000 sockets");
     let srv = server(Proto::Udp, 2);
     let clients: Vec<UdpSocket> = (0..1000).map(|_| client("127.0.0.1")).collect();
     for c in &clients {

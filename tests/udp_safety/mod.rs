@@ -8,7 +8,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use echod::child::Spec;
+use common::child::Spec;
 use echod::server::{Config, Proto};
 use socket2::{Domain, Protocol, Socket, Type};
 

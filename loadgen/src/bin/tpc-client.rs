@@ -6,7 +6,7 @@
 //!
 //! usage: tpc-client ADDR CONNS SIZE WARMUP_S DURATION_S
 //!
-//! Exit codes are the project's ([`echod::cli`]): 0 it ran; 2 bad arguments, one
+//! Exit codes are the project's ([`common::cli`]): 0 it ran; 2 bad arguments, one
 //! line naming the argument (`tpc-client: CONNS: invalid digit ...`).
 
 use std::io::{Read, Write};
@@ -20,13 +20,13 @@ use anyhow::{bail, Context as _};
 
 /// User + system CPU seconds of this process (0 where /proc cannot be read).
 fn cpu_s() -> f64 {
-    echod::procfs::self_cpu_seconds().unwrap_or(0.0)
+    common::procfs::self_cpu_seconds().unwrap_or(0.0)
 }
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::from(echod::cli::EXIT_OK),
-        Err(e) => echod::cli::report_error("tpc-client", &e),
+        Ok(()) => ExitCode::from(common::cli::EXIT_OK),
+        Err(e) => common::cli::report_error("tpc-client", &e),
     }
 }
 
@@ -72,7 +72,7 @@ fn run() -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     let ok = handles.into_iter().filter_map(|h| h.join().ok()).filter(|ok| *ok).count();
     let (rts, cpu) = (n1 - n0, c1 - c0);
-    echod::cli::print(&format!(
+    common::cli::print(&format!(
         "conns={conns} ok={ok} spawn_failed={failed} rts={rts} rps={:.0} cpu_s={cpu:.2} rt_per_cpu_s={:.0}\n",
         rts as f64 / window,
         if cpu > 0.0 { rts as f64 / cpu } else { 0.0 }

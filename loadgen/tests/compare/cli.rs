@@ -163,13 +163,13 @@ fn closed_stdout_ends_quietly() {
 }
 
 /// A result of `scenario` whose latency histogram holds `values` (ns).
-fn with_latency(scenario: &str, values: &[u64]) -> loadgen::result::RunResult {
+fn with_latency(scenario: &str, values: &[u64]) -> engine::result::RunResult {
     let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("h");
     for v in values {
         h.record(*v).expect("record");
     }
     let mut r = result(scenario, 100_000.0, 200.0);
-    r.histograms.latency = loadgen::result::encode_histogram(&h).expect("encode");
+    r.histograms.latency = engine::result::encode_histogram(&h).expect("encode");
     r
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use loadgen::result::{
+use engine::result::{
     Calibration, Connections, Environment, Errors, Histograms, Percentiles, RunConfig, RunResult,
     Throughput, SCHEMA_VERSION,
 };

@@ -1,7 +1,7 @@
 //! Reading inputs: folders searched recursively, non-results skipped, and every
 //! unreadable input an error naming the file and the field.
 
-use loadgen::compare::{compare_paths, LoadError, Options};
+use harness::compare::{compare_paths, LoadError, Options};
 
 use super::fixtures::{result, TempDir};
 

@@ -3,8 +3,8 @@
 //! divides echod by a peer of the same run, so a faster host cancels out and a
 //! slower echod does not; a `suite --base` folder reads as its new build.
 
-use loadgen::compare::{compare_paths, Comparison, Options, Verdict};
-use loadgen::result::RunResult;
+use engine::result::RunResult;
+use harness::compare::{compare_paths, Comparison, Options, Verdict};
 
 use super::fixtures::{result, TempDir};
 

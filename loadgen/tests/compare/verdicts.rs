@@ -1,7 +1,7 @@
 //! Verdicts on fixture results, read back from files through the library.
 
-use loadgen::compare::{compare_paths, Comparison, Metric, Options, Row, Statistic, Verdict};
-use loadgen::result::RunResult;
+use engine::result::RunResult;
+use harness::compare::{compare_paths, Comparison, Metric, Options, Row, Statistic, Verdict};
 
 use super::fixtures::{result, TempDir};
 
@@ -65,7 +65,7 @@ fn informational_metric_never_fails() {
         options
             .thresholds
             .informational
-            .insert(loadgen::compare::verdict::parse_metric(m).unwrap());
+            .insert(harness::compare::verdict::parse_metric(m).unwrap());
     }
     let c = compare_runs(
         &[result(SCENARIO, 100_000.0, 200.0)],
@@ -82,7 +82,7 @@ fn informational_metric_never_fails() {
         &options,
     );
     assert!(!c.passed, "throughput still gates");
-    assert!(loadgen::compare::verdict::parse_metric("p42").is_err());
+    assert!(harness::compare::verdict::parse_metric("p42").is_err());
 }
 
 fn runs(throughputs: &[f64]) -> Vec<RunResult> {
@@ -268,7 +268,7 @@ fn new_only_scenarios_are_checked_too() {
     assert!(c.new_only_failures[1].contains("cut short"));
     assert!(c.new_only_failures[2].contains("990 of 1000 requested"));
     assert_eq!((c.failures, c.exit_code()), (3, 1));
-    let text = loadgen::compare::render::render(&c, loadgen::compare::Format::Text);
+    let text = harness::compare::render::render(&c, harness::compare::Format::Text);
     assert!(text.contains("FAIL new in NEW: c: "), "{text}");
     assert!(text.contains("3 failed checks in NEW-only scenarios"), "{text}");
 }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use loadgen::result::RunResult;
+use engine::result::RunResult;
 
 use crate::common::{loadgen, stderr};
 
@@ -27,7 +27,7 @@ fn two_agents_merge_into_one_result() {
     let target = server.local_addr().to_string();
     let shutdown = server.shutdown_handle();
     let handle = std::thread::spawn(move || server.run());
-    let start = (loadgen::run::now_unix_s() + 3.0).ceil().to_string();
+    let start = (engine::run::now_unix_s() + 3.0).ceil().to_string();
     let files: Vec<PathBuf> = (0..2).map(|i| temp(&format!("agent-{i}.json"))).collect();
     let agents: Vec<_> = files
         .iter()
@@ -98,7 +98,7 @@ fn two_agents_merge_into_one_result() {
 /// A start time already past is refused before anything connects: one line, exit 2.
 #[test]
 fn start_at_in_the_past_is_refused() {
-    let past = (loadgen::run::now_unix_s() - 5.0).floor().to_string();
+    let past = (engine::run::now_unix_s() - 5.0).floor().to_string();
     let o = loadgen(&["--start-at", &past, "--conns", "1"], Duration::from_secs(30));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use echod::cli::EXIT_FAILED;
-use loadgen::result::RunResult;
-use loadgen::run::{run, Config};
+use common::cli::EXIT_FAILED;
+use engine::result::RunResult;
+use engine::run::{run, Config};
 
 use super::go;
 use super::servers::{Behaviour, Server};

@@ -116,7 +116,7 @@ fn interrupted_runs_exit_130_and_143() {
         assert_eq!(exit, Some(code), "{case}: {stderr:?}\n{stdout}");
         assert!(stdout.contains("(INTERRUPTED"), "{case}: {stdout}");
         let text = std::fs::read_to_string(dir.join("r.json")).expect("the JSON is written");
-        let r: loadgen::result::RunResult = serde_json::from_str(&text).expect("a result");
+        let r: engine::result::RunResult = serde_json::from_str(&text).expect("a result");
         assert!(r.interrupted, "{case}");
         assert_eq!(r.exit_code, code, "{case}");
         std::fs::remove_dir_all(&dir).ok();

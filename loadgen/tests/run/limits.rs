@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use loadgen::result::{decode_histogram, RunResult};
-use loadgen::run::{run, Config};
+use engine::result::{decode_histogram, RunResult};
+use engine::run::{run, Config};
 
 use super::servers::Server;
 

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use echod::cli::{EXIT_FAILED, EXIT_OK};
-use loadgen::run::{run, Config, RunOutcome};
+use common::cli::{EXIT_FAILED, EXIT_OK};
+use engine::run::{run, Config, RunOutcome};
 use servers::{Behaviour, Server};
 
 fn go(config: &Config) -> RunOutcome {
@@ -127,7 +127,7 @@ fn open_loop_stall_shows_in_corrected_tail() {
     let e = &r.errors;
     // Every message scheduled was sent, however late the stall made it.
     assert!(e.scheduled.is_some_and(|n| (595..=605).contains(&n)), "{e:?}");
-    let scheduled = loadgen::result::Errors {
+    let scheduled = engine::result::Errors {
         scheduled: e.scheduled,
         unsent: Some(0),
         behind_messages: e.behind_messages,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use loadgen::result::RunResult;
+use engine::result::RunResult;
 
 use crate::common::{spawn, stderr};
 

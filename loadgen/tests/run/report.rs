@@ -4,8 +4,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use loadgen::run::{run, Config};
-use loadgen::suite_index::{RepStep, Section, ServerSample, StepRecord, SuiteIndex};
+use engine::run::{run, Config};
+use harness::suite_index::{RepStep, Section, ServerSample, StepRecord, SuiteIndex};
 
 use super::servers::Server;
 
@@ -55,7 +55,7 @@ fn report_renders_from_real_results() {
         let config = Config::local_test(server.addr, conns);
         let outcome = run(&config, Arc::new(AtomicBool::new(false))).expect("run");
         let file = format!("runs/{i}.json");
-        loadgen::run::output::write_json(&dir.join(&file), &outcome.result).unwrap();
+        engine::run::output::write_json(&dir.join(&file), &outcome.result).unwrap();
         steps.push(step(i, conns, &file, vec![conns / 2, conns - conns / 2]));
     }
     // The same 10-connection run read as a soak, with a server series that grows.
@@ -84,7 +84,7 @@ fn report_renders_from_real_results() {
         started_at: "2026-01-01T00:00:00Z".into(),
         finished_at: "2026-01-01T00:01:00Z".into(),
         interrupted: false,
-        environment: loadgen::env::capture(),
+        environment: engine::env::capture(),
         steps,
         ports_file: None,
         ports_note: Some("not run (--no-ports)".into()),
@@ -93,7 +93,7 @@ fn report_renders_from_real_results() {
         c_peer: false,
         builds: None,
     };
-    let path = loadgen::report::write(&dir, &index).expect("report");
+    let path = harness::report::write(&dir, &index).expect("report");
     let md = std::fs::read_to_string(&path).unwrap();
     assert!(md.contains("## Connection scaling"), "{md}");
     assert!(md.lines().any(|l| l.starts_with("| 1 |")), "{md}");
@@ -147,7 +147,7 @@ fn chromium_dom(page: &std::path::Path) -> Option<String> {
         .into_iter()
         .find(|p| std::process::Command::new(p).arg("--version").output().is_ok())?;
     let profile = std::env::temp_dir().join(format!("chromium-profile-{}", std::process::id()));
-    let spec = echod::child::Spec::new(program)
+    let spec = common::child::Spec::new(program)
         .args([
             "--headless",
             "--no-sandbox",
@@ -159,7 +159,7 @@ fn chromium_dom(page: &std::path::Path) -> Option<String> {
         ])
         .args([format!("--user-data-dir={}", profile.display()), "--dump-dom".into()])
         .args([format!("file://{}", page.display())]);
-    let mut child = echod::child::Child::start(spec).expect("start chromium");
+    let mut child = common::child::Child::start(spec).expect("start chromium");
     let status = child.wait_bounded(std::time::Duration::from_secs(60), None).expect("wait");
     let lines = child.remaining_lines(std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&profile);
@@ -167,8 +167,8 @@ fn chromium_dom(page: &std::path::Path) -> Option<String> {
     let dom: Vec<&str> = lines
         .iter()
         .filter_map(|l| match l {
-            echod::child::Line::Out(t) => Some(t.as_str()),
-            echod::child::Line::Err(_) => None,
+            common::child::Line::Out(t) => Some(t.as_str()),
+            common::child::Line::Err(_) => None,
         })
         .collect();
     Some(dom.join("\n"))

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use echod::cli::{EXIT_FAILED, EXIT_OK};
-use loadgen::result::RunResult;
-use loadgen::run::Config;
+use common::cli::{EXIT_FAILED, EXIT_OK};
+use engine::result::RunResult;
+use engine::run::Config;
 
 use super::go;
 use super::servers::{Behaviour, Server};

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use loadgen::compare::{compare_paths, Options};
-use loadgen::suite_index::Side;
+use harness::compare::{compare_paths, Options};
+use harness::suite_index::Side;
 
 use super::{free_port, index, loadgen, temp, SCENARIO};
 use crate::common::stderr;

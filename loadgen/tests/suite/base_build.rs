@@ -108,7 +108,7 @@ fn a_base_that_fails_to_build_is_a_clear_error() {
 /// to give.
 #[test]
 fn auto_picks_the_merge_base_or_the_baseline_revision() {
-    use loadgen::suite::base_build::resolve;
+    use harness::suite::base_build::resolve;
     let repo = repo("bb-auto");
     let first = git(&repo, &["rev-parse", "HEAD"]);
     git(&repo, &["checkout", "-q", "-b", "feature"]);

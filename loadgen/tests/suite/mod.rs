@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::common::stderr;
 
-use loadgen::suite_index::SuiteIndex;
+use harness::suite_index::SuiteIndex;
 
 pub(crate) const SCENARIO: &str = "scaling echod reuseport w=1 conns=1";
 const RESULT: &str = "runs/00-scaling-echod-reuseport-w1-conns1.json";
@@ -107,7 +107,7 @@ fn only_and_confirm() {
     let idx = index(&second);
     let flags: Vec<(u32, bool)> = idx.steps.iter().map(|s| (s.rep, s.confirm)).collect();
     assert_eq!(flags, vec![(1, false), (2, true)]);
-    let cmp = loadgen::compare::compare_paths(&fast, &second, &Default::default()).expect("cmp");
+    let cmp = harness::compare::compare_paths(&fast, &second, &Default::default()).expect("cmp");
     assert_eq!((cmp.scenarios[0].new_runs, cmp.passed), (2, false));
 
     // BASE a hundred times slower: nothing to confirm, nothing more runs.

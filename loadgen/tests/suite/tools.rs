@@ -129,13 +129,13 @@ fn installed_loadgen_finds_echod_on_path() {
     let run = |path: &str| {
         let out = home.join("out");
         let _ = std::fs::remove_dir_all(&out);
-        let spec = echod::child::Spec::new(&lonely)
+        let spec = common::child::Spec::new(&lonely)
             .args(["suite", "--quick", "--no-ports", "--peers", "/nonexistent"])
             .args(["--duration", "500ms", "--warmup", "100ms", "--port", &free_port()])
             .args(["--only", "scaling echod reuseport w=1 conns=1", "--out"])
             .args([out.as_os_str()])
             .env("PATH", path);
-        let mut child = echod::child::Child::start(spec).expect("start");
+        let mut child = common::child::Child::start(spec).expect("start");
         let status = child.wait_bounded(std::time::Duration::from_secs(120), None).expect("wait");
         let lines = child.remaining_lines(std::time::Duration::from_secs(5));
         let text: Vec<String> = lines.iter().map(|l| l.text().to_string()).collect();

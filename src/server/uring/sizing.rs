@@ -47,7 +47,7 @@ pub(crate) fn bounds(features: &Features, buffer: usize) -> Bounds {
 /// The start-up line: what io_uring gives the workers, and their buffers.
 pub fn line(features: &Features, buffer: usize) -> String {
     let s = sizes(buffer);
-    let pool = crate::units::fmt_bytes(f64::from(s.buffers) * f64::from(s.buffer_size));
+    let pool = common::units::fmt_bytes(f64::from(s.buffers) * f64::from(s.buffer_size));
     features.line(&format!(
         "{} provided buffers of {} bytes per worker ({pool}), at most {} held per connection",
         s.buffers,

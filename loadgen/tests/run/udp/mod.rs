@@ -10,9 +10,9 @@ pub(super) mod servers;
 use std::process::Command;
 use std::time::Duration;
 
-use echod::cli::{EXIT_FAILED, EXIT_OK};
-use loadgen::result::{Proto, RunResult};
-use loadgen::run::Config;
+use common::cli::{EXIT_FAILED, EXIT_OK};
+use engine::result::{Proto, RunResult};
+use engine::run::Config;
 
 use super::go;
 use servers::{Behaviour, UdpServer};
@@ -177,7 +177,7 @@ fn nothing_listening_exits_1() {
     assert!(k.per_source.is_empty(), "none open from 127.0.0.1: {k:?}");
     assert!(!r.interrupted);
     assert_eq!(out.exit_code, EXIT_FAILED);
-    let text = loadgen::run::render_summary(r, None);
+    let text = engine::run::render_summary(r, None);
     assert!(text.contains("0/3 open") && text.contains("3 x ECONNREFUSED"), "{text}");
     assert!(!text.contains("INTERRUPTED"), "{text}");
 }

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use loadgen::run::{output::write_json, Config};
-use loadgen::suite_index::{RepStep, Section, StepRecord, SuiteIndex, SyscallSample};
+use engine::run::{output::write_json, Config};
+use harness::suite_index::{RepStep, Section, StepRecord, SuiteIndex, SyscallSample};
 
 use super::super::go;
 use super::super::servers::Server;
@@ -28,7 +28,7 @@ fn record(
     StepRecord {
         index,
         section,
-        scenario: loadgen::scenario::format(&tag, server, conns),
+        scenario: harness::scenario::format(&tag, server, conns),
         server: server.into(),
         server_cores: vec![1],
         client_cores: vec![0],
@@ -112,7 +112,7 @@ fn udp_section_and_syscalls_render() {
         started_at: "2026-01-01T00:00:00Z".into(),
         finished_at: "2026-01-01T00:01:00Z".into(),
         interrupted: false,
-        environment: loadgen::env::capture(),
+        environment: engine::env::capture(),
         steps: records
             .into_iter()
             .map(|record| RepStep { rep: 1, confirm: false, side: None, record })
@@ -124,7 +124,7 @@ fn udp_section_and_syscalls_render() {
         c_peer: false,
         builds: None,
     };
-    let md = std::fs::read_to_string(loadgen::report::write(&dir, &index).expect("report"))
+    let md = std::fs::read_to_string(harness::report::write(&dir, &index).expect("report"))
         .expect("read");
     assert!(md.contains("## UDP beside TCP"), "{md}");
     let row = |start: &str| {

@@ -1,0 +1,284 @@
+//! The structured comparison of two sides: one table of rows per scenario, the
+//! scenarios missing from NEW or new in it, and the overall outcome. Built from the
+//! runs [`super::load`] read; rendered by [`super::render`]; returned to tests as is.
+//!
+//! Rows come in three kinds: performance metrics judged against a threshold and the
+//! noise band (throughput, p50, p99, p999; connect rate informational unless given a
+//! threshold; a latency figure of a run without samples is missing data, see
+//! `samples`), correctness checks that always fail (connections established,
+//! mismatched bytes, interrupted runs), and context (the calibration figure).
+//! With `normalize`, each run's throughput is divided by its own calibration round
+//! trips/s and its latencies by its own calibration p50 before the figures are taken, so
+//! those rows are in multiples of the machine's ping-pong, not msgs/s or µs.
+
+use serde::Serialize;
+
+use super::checks::{
+    calibration_row, check_row, connections_row, interrupted_why, mismatch_why, notes, problems_of,
+};
+use super::load::{LoadError, Loaded, Side};
+use super::row::{summarize, Row, Unit};
+use super::samples;
+use super::stats::{noise_band, Statistic};
+use super::verdict::{judge, ratio, Metric, Thresholds, Verdict};
+use engine::result::RunResult;
+
+/// How to compare.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    /// The default threshold and the per-metric overrides.
+    pub thresholds: Thresholds,
+    /// Divide by each run's calibration figure before comparing.
+    pub normalize: bool,
+    /// Compare the best run of each side (default) or the median.
+    pub statistic: Statistic,
+    /// `--relative-to`: the sides were divided by these peers (figures are ratios).
+    pub relative_to: Vec<String>,
+}
+
+impl Options {
+    /// The options `.ci/run` compares with: the best run of each side, the default
+    /// threshold (10%), latency informational. The suite's confirmation and its
+    /// base-vs-new table use them too, so all three agree on what is a suspect.
+    pub fn ci() -> Options {
+        let mut thresholds = Thresholds::default();
+        thresholds.informational.extend([Metric::P50, Metric::P99, Metric::P999]);
+        Options { thresholds, statistic: Statistic::Best, ..Options::default() }
+    }
+}
+
+/// Everything compare found: what the renderers print and what tests inspect.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// The thresholds the verdicts used.
+    pub thresholds: Thresholds,
+    /// Whether throughput and latency were divided by the calibration figures.
+    pub normalized: bool,
+    /// Which figure of each side's runs was compared.
+    pub statistic: Statistic,
+    /// The peers echod's figures were divided by (`--relative-to`), if any.
+    pub relative_to: Vec<String>,
+    /// Scenarios present on both sides, in name order.
+    pub scenarios: Vec<ScenarioComparison>,
+    /// Scenarios measured in BASE but not in NEW: each one is a failure.
+    pub missing_in_new: Vec<String>,
+    /// Scenarios only NEW has: reported, not compared, not a failure in itself.
+    pub new_only: Vec<String>,
+    /// What failed in those scenarios' runs (missing connections, mismatched bytes,
+    /// an interrupted run): checks that need no BASE apply to every NEW run.
+    pub new_only_failures: Vec<String>,
+    /// Performance rows past their threshold and the noise band, the wrong way.
+    pub regressions: usize,
+    /// Failed correctness rows plus missing scenarios.
+    pub failures: usize,
+    /// True when nothing regressed and nothing failed (exit code 0).
+    pub passed: bool,
+}
+
+impl Comparison {
+    /// 0 when nothing regressed or failed, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        if self.passed {
+            common::cli::EXIT_OK
+        } else {
+            common::cli::EXIT_FAILED
+        }
+    }
+}
+
+/// The table of one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioComparison {
+    /// The `scenario` field both sides share.
+    pub scenario: String,
+    /// How many BASE results the figures come from.
+    pub base_runs: usize,
+    /// How many NEW results the figures come from.
+    pub new_runs: usize,
+    /// One row per metric, in table order.
+    pub rows: Vec<Row>,
+    /// What a reader should know: configs or machines that differ, base runs cut short.
+    pub notes: Vec<String>,
+}
+
+/// Compares two sides read by [`super::load::load_side`].
+pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison, LoadError> {
+    let mut scenarios = Vec::new();
+    let mut missing_in_new = Vec::new();
+    for (name, base_runs) in base {
+        match new.get(name) {
+            Some(new_runs) => scenarios.push(scenario(name, base_runs, new_runs, options)?),
+            None => missing_in_new.push(name.clone()),
+        }
+    }
+    let new_only: Vec<String> = new.keys().filter(|k| !base.contains_key(*k)).cloned().collect();
+    let new_only_failures: Vec<String> = new_only
+        .iter()
+        .flat_map(|name| problems_of(&new[name]).into_iter().map(move |p| format!("{name}: {p}")))
+        .collect();
+    let rows = || scenarios.iter().flat_map(|s| s.rows.iter());
+    let regressions = rows().filter(|r| r.gating && r.verdict == Verdict::Regressed).count();
+    let failures = rows().filter(|r| r.verdict == Verdict::Fail).count()
+        + missing_in_new.len()
+        + new_only_failures.len();
+    Ok(Comparison {
+        thresholds: options.thresholds.clone(),
+        normalized: options.normalize,
+        statistic: options.statistic,
+        relative_to: options.relative_to.clone(),
+        passed: regressions == 0 && failures == 0,
+        scenarios,
+        missing_in_new,
+        new_only,
+        new_only_failures,
+        regressions,
+        failures,
+    })
+}
+
+fn scenario(
+    name: &str,
+    base: &[Loaded],
+    new: &[Loaded],
+    options: &Options,
+) -> Result<ScenarioComparison, LoadError> {
+    if options.normalize {
+        check_calibrations(base, new)?;
+    }
+    let mut rows = Vec::new();
+    // A figure that is mostly the host's says nothing about the code once the two
+    // sides ran on different machines: shown with its verdict, never gating.
+    let host_bound = host_bound_across_machines(base, new);
+    for metric in Metric::THRESHOLDED {
+        let row = if samples::is_latency(metric) {
+            samples::latency_row(base, new, |b, n| performance_row(metric, b, n, options))
+        } else {
+            performance_row(metric, base, new, options)
+        };
+        rows.push(Row { gating: row.gating && host_bound.is_none(), ..row });
+    }
+    rows.push(connections_row(base, new));
+    rows.push(check_row("mismatch", base, new, |r| r.errors.mismatch, mismatch_why));
+    rows.push(check_row("interrupted", base, new, |r| u64::from(r.interrupted), interrupted_why));
+    if base.iter().chain(new).all(|l| l.result.calibration.is_some()) {
+        rows.push(calibration_row(base, new));
+    }
+    let mut notes = notes(base, new);
+    notes.extend(samples::base_note(base));
+    if let Some(why) = host_bound {
+        notes.push(format!("informational across machines (host-bound: {why})"));
+    }
+    Ok(ScenarioComparison {
+        scenario: name.to_string(),
+        base_runs: base.len(),
+        new_runs: new.len(),
+        rows,
+        notes,
+    })
+}
+
+/// The reason a scenario is host-bound, when one of its runs says it is and the
+/// sides were measured on different machines; None otherwise.
+fn host_bound_across_machines(base: &[Loaded], new: &[Loaded]) -> Option<String> {
+    let why = base.iter().chain(new).find_map(|l| l.result.host_bound.clone())?;
+    let machine = |l: &Loaded| {
+        let e = &l.result.environment;
+        (e.hostname.clone(), e.kernel.clone(), e.cpu_model.clone(), e.cores)
+    };
+    let machines: std::collections::BTreeSet<_> = base.iter().chain(new).map(machine).collect();
+    (machines.len() > 1).then_some(why)
+}
+
+/// Every run has a usable calibration, all of the same method.
+fn check_calibrations(base: &[Loaded], new: &[Loaded]) -> Result<(), LoadError> {
+    let field = |l: &Loaded, field: &str, message: String| LoadError::Field {
+        path: l.path.clone(),
+        field: field.to_string(),
+        message,
+    };
+    let mut method: Option<(&Loaded, &str)> = None;
+    for run in base.iter().chain(new) {
+        let Some(cal) = &run.result.calibration else {
+            return Err(field(
+                run,
+                "calibration",
+                "missing: --normalize needs one in every result".into(),
+            ));
+        };
+        if !(cal.round_trips_per_sec > 0.0 && cal.p50_us > 0.0) {
+            let m = "round_trips_per_sec and p50_us must be > 0 to normalize by them";
+            return Err(field(run, "calibration", m.into()));
+        }
+        match method {
+            None => method = Some((run, &cal.method)),
+            Some((first, m)) if m != cal.method => {
+                let message = format!(
+                    "is '{}' but {} used '{m}': normalizing across methods compares nothing",
+                    cal.method,
+                    first.path.display()
+                );
+                return Err(field(run, "calibration.method", message));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn raw_value(metric: Metric, r: &RunResult) -> f64 {
+    match metric {
+        Metric::Throughput => r.throughput.msgs_per_sec,
+        Metric::P50 => r.latency_us.p50,
+        Metric::P99 => r.latency_us.p99,
+        Metric::P999 => r.latency_us.p999,
+        Metric::ConnectRate => r.connections.connect_rate_per_sec,
+    }
+}
+
+/// The value compared, normalized by the run's own calibration when asked (connect
+/// rate never is: connecting is kernel work the ping-pong does not measure).
+fn value(metric: Metric, r: &RunResult, normalize: bool) -> f64 {
+    let raw = raw_value(metric, r);
+    match (&r.calibration, normalize, metric) {
+        (_, false, _) | (None, _, _) | (_, _, Metric::ConnectRate) => raw,
+        (Some(cal), true, Metric::Throughput) => raw / cal.round_trips_per_sec,
+        (Some(cal), true, _) => raw / cal.p50_us,
+    }
+}
+
+fn performance_row(metric: Metric, base: &[Loaded], new: &[Loaded], options: &Options) -> Row {
+    let normalized = options.normalize && metric != Metric::ConnectRate;
+    let base_runs = summarize(base, |r| value(metric, r, normalized));
+    let new_runs = summarize(new, |r| value(metric, r, normalized));
+    let (stat, dir) = (options.statistic, metric.direction());
+    let raw_ratio = normalized.then(|| {
+        let b = summarize(base, |r| raw_value(metric, r)).figure(stat, dir);
+        ratio(b, summarize(new, |r| raw_value(metric, r)).figure(stat, dir))
+    });
+    let (b, n) = (base_runs.figure(stat, dir), new_runs.figure(stat, dir));
+    let r = ratio(b, n);
+    let threshold = options.thresholds.of(metric);
+    let band = noise_band(&base_runs, &new_runs);
+    let unit = match (normalized, metric) {
+        _ if !options.relative_to.is_empty() => Unit::Relative,
+        (true, _) => Unit::Calibrated,
+        (false, Metric::Throughput | Metric::ConnectRate) => Unit::PerSec,
+        (false, _) => Unit::Micros,
+    };
+    Row {
+        metric: metric.name(),
+        unit,
+        base: b,
+        new: n,
+        ratio: r,
+        raw_ratio: raw_ratio.flatten(),
+        threshold: Some(threshold),
+        noise_band: band,
+        verdict: judge(metric.direction(), r, threshold, band.unwrap_or(0.0)),
+        gating: options.thresholds.gates(metric),
+        detail: None,
+        requested: None,
+        base_runs,
+        new_runs,
+    }
+}

@@ -1,0 +1,76 @@
+//! One row of a comparison table and the unit its values read in, plus the summary
+//! of one metric over a side's runs that every kind of row starts from. Below both
+//! the performance rows ([`super::comparison`]) and the check rows
+//! ([`super::checks`]), so neither imports the other's file for them.
+
+use serde::Serialize;
+
+use super::load::Loaded;
+use super::stats::Summary;
+use super::verdict::Verdict;
+use engine::result::RunResult;
+
+/// The unit of a row's values, for printing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Messages per second.
+    PerSec,
+    /// Microseconds.
+    Micros,
+    /// A plain count (connections, bytes, runs).
+    Count,
+    /// A multiple of the calibration figure (normalized values).
+    Calibrated,
+    /// A ratio to a peer measured in the same run (`--relative-to`).
+    Relative,
+}
+
+/// One metric of one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The metric's name: `throughput`, `p50`, `p99`, `p999`, `connect_rate`,
+    /// `connections`, `mismatch`, `interrupted`, `calibration`.
+    pub metric: &'static str,
+    /// How its values read.
+    pub unit: Unit,
+    /// BASE's figure: the best run or the median (`statistic`) for performance rows,
+    /// the median for the calibration, the worst run for checks.
+    pub base: f64,
+    /// NEW's figure, the same way.
+    pub new: f64,
+    /// BASE's runs summarized (median, min, max, spread).
+    pub base_runs: Summary,
+    /// NEW's runs summarized.
+    pub new_runs: Summary,
+    /// NEW / BASE; None for checks, and when only BASE is zero.
+    pub ratio: Option<f64>,
+    /// With `normalize`: NEW / BASE of the raw figures, for comparison.
+    pub raw_ratio: Option<f64>,
+    /// The threshold applied (performance rows).
+    pub threshold: Option<f64>,
+    /// The noise band applied; None when no spread was measured (one run a side).
+    pub noise_band: Option<f64>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Whether this row can fail the comparison (false: informational).
+    pub gating: bool,
+    /// Why a check failed, naming the file.
+    pub detail: Option<String>,
+    /// The `connections` row only: connections requested (most over the runs) on
+    /// BASE and NEW, to print `established/requested`.
+    pub requested: Option<(u64, u64)>,
+}
+
+/// One metric over `runs`, summarized (median, min, max, spread).
+pub(super) fn summarize(runs: &[Loaded], f: impl Fn(&RunResult) -> f64) -> Summary {
+    let values: Vec<f64> = runs.iter().map(|l| f(&l.result)).collect();
+    // Sides are never empty: a scenario exists because a run named it.
+    Summary::of(&values).unwrap_or(Summary {
+        runs: 0,
+        median: 0.0,
+        min: 0.0,
+        max: 0.0,
+        spread: 0.0,
+    })
+}

@@ -1,0 +1,126 @@
+//! The report's rows: one representative run per scenario (with repeats, the run
+//! with the median throughput) of the build under test, and the small figures the
+//! sections derive from a row.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::units::fmt_micros;
+
+use crate::suite_index::{Side, StepRecord, SuiteIndex};
+use engine::result::{read as load_result, RunResult};
+
+/// One scenario's representative run.
+pub(super) struct Row<'a> {
+    /// What the suite recorded of the step.
+    pub(super) rec: &'a StepRecord,
+    /// Its result.
+    pub(super) res: RunResult,
+    /// How many repeats the scenario had.
+    pub(super) reps: usize,
+}
+
+/// Every scenario of the build under test, by its median-throughput run.
+pub(super) fn representative_rows<'a>(out: &Path, index: &'a SuiteIndex) -> Vec<Row<'a>> {
+    let mut groups: BTreeMap<(usize, &str), Vec<(&StepRecord, RunResult)>> = BTreeMap::new();
+    // With a base build, the sections show the build under test; the base build
+    // has its own table ([`builds`]).
+    for s in index.steps.iter().filter(|s| s.side != Some(Side::Base)) {
+        let Some(file) = &s.record.result_file else { continue };
+        let Ok(res) = load_result(out, file) else { continue };
+        groups
+            .entry((s.record.index, s.record.scenario.as_str()))
+            .or_default()
+            .push((&s.record, res));
+    }
+    groups
+        .into_values()
+        .map(|mut runs| {
+            let reps = runs.len();
+            runs.sort_by(|a, b| {
+                a.1.throughput.msgs_per_sec.total_cmp(&b.1.throughput.msgs_per_sec)
+            });
+            let (rec, res) = runs.swap_remove(reps / 2);
+            Row { rec, res, reps }
+        })
+        .collect()
+}
+
+/// Microseconds by magnitude.
+pub(super) fn ms(v: f64) -> String {
+    fmt_micros(v)
+}
+
+/// Server CPU seconds per round trip, counting the measured rate over loadgen's whole
+/// run (warm-up included), in µs.
+pub(super) fn cpu_per_rt(r: &Row<'_>) -> Option<f64> {
+    let rts = r.res.throughput.msgs_per_sec * (r.res.config.duration_s + r.res.config.warmup_s);
+    (r.rec.server_cpu_s > 0.0 && rts > 0.0).then(|| r.rec.server_cpu_s / rts * 1e6)
+}
+
+/// The row's server system calls per round trip (from its counted sample), `-`
+/// without one.
+pub(super) fn syscalls_cell(r: &Row<'_>) -> String {
+    r.rec.syscalls.as_ref().and_then(|s| s.per_message()).map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+/// What a table's system-call column means, and why some rows have none: one
+/// paragraph, empty when no row was counted or tried.
+pub(super) fn syscalls_note(rows: &[&Row<'_>]) -> String {
+    let tried: Vec<_> = rows.iter().filter_map(|r| r.rec.syscalls.as_ref()).collect();
+    if tried.is_empty() {
+        return String::new();
+    }
+    let mut note = String::from(
+        "System calls per round trip: every system call the server's threads entered (`perf stat -e raw_syscalls:sys_enter` attached to them), divided by the round trips, counted in a 2-second sample run after the measured one (counting slows every system call on the machine, so it stays out of the measured run); the sample includes accepting and closing its connections.",
+    );
+    if let Some(why) = tried.iter().find_map(|s| s.missing.as_deref()) {
+        note.push_str(&format!(" Rows without a figure: {why}."));
+    }
+    note
+}
+
+/// The steps of `section` that were skipped on this machine, each once: (scenario,
+/// why), for a line under the section's table.
+pub(super) fn skipped(
+    index: &SuiteIndex,
+    section: crate::suite_index::Section,
+) -> Vec<(&str, &str)> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for s in index.steps.iter().filter(|s| s.record.section == section) {
+        if let Some(why) = s.record.skipped.as_deref() {
+            if !seen.iter().any(|(name, _)| *name == s.record.scenario) {
+                seen.push((s.record.scenario.as_str(), why));
+            }
+        }
+    }
+    seen
+}
+
+/// A line per skipped step under a table.
+pub(super) fn write_skipped(md: &mut String, skipped: &[(&str, &str)]) {
+    use std::fmt::Write as _;
+    for (name, why) in skipped {
+        let _ = writeln!(md, "- `{name}`: skipped — {why}");
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(md);
+    }
+}
+
+/// Throughput of the row at `conns` whose server label passes `is_base` (0 if none),
+/// the denominator of a ratio column.
+pub(super) fn base_rate(rows: &[&Row<'_>], conns: u64, is_base: impl Fn(&str) -> bool) -> f64 {
+    rows.iter()
+        .find(|b| b.rec.conns == conns && is_base(&b.rec.server))
+        .map_or(0.0, |b| b.res.throughput.msgs_per_sec)
+}
+
+/// `v / base` with two decimals, `-` without a base.
+pub(super) fn ratio(v: f64, base: f64) -> String {
+    if base > 0.0 {
+        format!("{:.2}", v / base)
+    } else {
+        "-".into()
+    }
+}
