@@ -1,7 +1,10 @@
 //! SIGINT and SIGTERM: the one way every command here catches them, and the one
 //! exit rule. A signal sets a stop flag (the work winds down, keeping what it
 //! measured) and is remembered; a command it interrupted exits 128 + the signal
-//! ([`EXIT_SIGINT`] 130, [`EXIT_SIGTERM`] 143), as a shell reports it.
+//! ([`EXIT_SIGINT`] 130, [`EXIT_SIGTERM`] 143), as a shell reports it. A server's
+//! work is to run until told to stop, so echod's graceful stop on a signal is its
+//! normal end (exit 0, as a service manager expects); a second signal, which cuts
+//! that stop short, exits by the rule.
 //!
 //! Two shapes of the same set-up: [`Signals`], flags a loop polls (loadgen's run,
 //! the suite, the testbed, a private namespace's wrapper, echod's supervisor), and
