@@ -1,5 +1,5 @@
 //! One `--processes` child: what it runs (its workers, its share of `--max-threads`,
-//! its stats file), the flags that say so (the parent's [`Flags`], changed where the
+//! its stats file, read back once it exits), the flags that say so (the parent's [`Flags`], changed where the
 //! child differs, written back by [`Flags::to_args`]), and starting it ([`common::child`]): the
 //! same binary re-executed with hidden flags, stdin a pipe whose closing stops it,
 //! stdout read for the ready line (a child never blocks on a full pipe). Starting
@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use std::ffi::OsString;
+use std::process::ExitStatus;
 
-use super::{Flags, SharedLimit};
+use super::{Flags, ServerStats, SharedLimit};
 use common::child::{Child, ChildError, Out, Spec};
 
 /// What one child is: its index, its workers, and where it writes its stats.
@@ -74,6 +75,35 @@ pub fn spawn(exe: &Path, args: &[OsString], index: usize) -> Result<Child, Child
             .stdout(Out::Lines)
             .stderr(Out::Inherit),
     )
+}
+
+/// Why a child's workers are missing from the merged stats.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChildStatsError {
+    /// Its stats file could not be read.
+    #[error("its stats file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// Its stats file is not the stats JSON.
+    #[error("its stats file {}: {source}", path.display())]
+    Parse { path: PathBuf, source: serde_json::Error },
+    /// It exited with a failure, so it wrote none.
+    #[error("it ended with {0}")]
+    Failed(ExitStatus),
+    /// It was down when the server stopped.
+    #[error("it was down, waiting to restart")]
+    Down,
+}
+
+/// A child's stats file, removed once read.
+pub(crate) fn read_stats(path: &Path) -> Result<ServerStats, ChildStatsError> {
+    let read = std::fs::read(path)
+        .map_err(|source| ChildStatsError::Read { path: path.to_path_buf(), source })
+        .and_then(|bytes| {
+            serde_json::from_slice::<ServerStats>(&bytes)
+                .map_err(|source| ChildStatsError::Parse { path: path.to_path_buf(), source })
+        });
+    let _ = std::fs::remove_file(path);
+    read
 }
 
 #[cfg(test)]
@@ -145,5 +175,27 @@ mod tests {
         );
         let uncapped = Flags { max_conns: None, ..parent };
         assert_eq!(child_flags(&uncapped, 1, &plan, Some(9)).max_conns_shared, None);
+    }
+
+    /// A child's stats file is read back and removed; a missing or broken one is a
+    /// typed error whose line names the file, as a failed or down child's says why.
+    #[test]
+    fn stats_files_read_back_or_say_why_not() {
+        let dir = std::env::temp_dir().join(format!("echod-children-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (good, bad) = (dir.join("good.json"), dir.join("bad.json"));
+        let stats = ServerStats { restarts: 2, ..ServerStats::default() };
+        std::fs::write(&good, serde_json::to_vec(&stats).expect("json")).expect("write");
+        assert_eq!(read_stats(&good).expect("read"), stats);
+        assert!(!good.exists(), "removed once read");
+        let missing = read_stats(&good).expect_err("gone");
+        assert!(matches!(missing, ChildStatsError::Read { .. }), "{missing:?}");
+        assert!(missing.to_string().starts_with(&format!("its stats file {}: ", good.display())));
+        std::fs::write(&bad, "{").expect("write");
+        let broken = read_stats(&bad).expect_err("broken");
+        assert!(matches!(broken, ChildStatsError::Parse { .. }), "{broken:?}");
+        assert!(!bad.exists(), "removed even when broken");
+        assert_eq!(ChildStatsError::Down.to_string(), "it was down, waiting to restart");
+        let _ = std::fs::remove_dir(&dir);
     }
 }

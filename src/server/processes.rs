@@ -35,7 +35,7 @@ use super::private_dir::PrivateDir;
 use super::restart::{Deaths, Decision, POLICY};
 use super::sockets::PORT_TRIES;
 use super::thread_budget::{self, Limit};
-use super::{limit, Flags, Model, Proto, ServerError, ServerStats};
+use super::{limit, Config, Flags, Model, Proto, ServerError, ServerStats};
 use common::child::{Child, ChildError, Line, Stop};
 use common::net;
 use common::sys::SharedCounters;
@@ -126,27 +126,9 @@ impl Supervisor {
                 config.workers
             )));
         }
-        let addr = config.addr();
-        if addr.port() != 0 && !config.allow_shared_port {
-            if config.proto.tcp() {
-                net::probe_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
-            }
-            if config.proto.udp() {
-                net::probe_udp_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
-            }
-        }
-        let (reserved, port) = reserve(addr, config.proto)?;
-        let thread_limit = match config.model {
-            Model::Threads => {
-                Some(thread_budget::resolve(config.max_threads, config.buffer, processes)?)
-            }
-            Model::Uring => {
-                // Refused here, in one line, rather than by every child.
-                super::uring::probe().map_err(ServerError::Uring)?;
-                None
-            }
-            Model::Reuseport | Model::Shared => None,
-        };
+        refuse_a_taken_port(&config)?;
+        let (reserved, port) = reserve(config.addr(), config.proto)?;
+        let thread_limit = model_limit(&config, processes)?;
         let counters = match config.max_conns {
             Some(_) => Some(limit::shared_counters(processes).map_err(|e| {
                 ServerError::Invalid(format!(
@@ -260,9 +242,9 @@ impl Supervisor {
         let mut stats = ServerStats { restarts: self.restarts, ..ServerStats::default() };
         for (slot, status) in self.slots.iter().zip(exited) {
             let read = match status {
-                Some(status) if status.success() => read_stats(&slot.plan.stats_file),
-                Some(status) => Err(format!("it ended with {status}")),
-                None => Err("it was down, waiting to restart".into()),
+                Some(status) if status.success() => children::read_stats(&slot.plan.stats_file),
+                Some(status) => Err(children::ChildStatsError::Failed(status)),
+                None => Err(children::ChildStatsError::Down),
             };
             match read {
                 Ok(child) => stats.workers.extend(child.workers),
@@ -394,13 +376,32 @@ fn plan_child(
     ChildPlan { index, first, count, stats_file, max_threads }
 }
 
-/// A child's stats file, removed once read.
-fn read_stats(path: &Path) -> Result<ServerStats, String> {
-    let read = std::fs::read(path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice::<ServerStats>(&bytes).map_err(|e| e.to_string()));
-    let _ = std::fs::remove_file(path);
-    read.map_err(|e| format!("its stats file {}: {e}", path.display()))
+/// A port another program holds is refused before any child starts (unless
+/// `--allow-shared-port`).
+fn refuse_a_taken_port(config: &Config) -> Result<(), ServerError> {
+    let addr = config.addr();
+    if addr.port() != 0 && !config.allow_shared_port {
+        if config.proto.tcp() {
+            net::probe_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+        }
+        if config.proto.udp() {
+            net::probe_udp_port(addr).map_err(|e| ServerError::from_bind(addr, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// What the model needs settled once for all children: `--model threads`' thread
+/// cap, shared out; `--model uring` refused here, in one line, rather than by every
+/// child.
+fn model_limit(config: &Config, processes: usize) -> Result<Option<Limit>, ServerError> {
+    match config.model {
+        Model::Threads => {
+            Ok(Some(thread_budget::resolve(config.max_threads, config.buffer, processes)?))
+        }
+        Model::Uring => super::uring::probe().map(|_| None).map_err(ServerError::Uring),
+        Model::Reuseport | Model::Shared => Ok(None),
+    }
 }
 
 impl Drop for Supervisor {

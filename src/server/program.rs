@@ -10,8 +10,6 @@
 //! stop that takes more than `STOP_GRACE` (10 s), ends it at once.
 
 use std::io::{self, Read};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::processes::{self, Outcome, Supervisor};
@@ -19,6 +17,7 @@ use super::stats_file::{self, StatsFileError};
 use super::thread_budget::Limit;
 use super::{Config, Flags, Server, ServerError, ShutdownHandle};
 use common::cli::{EXIT_FAILED, EXIT_USAGE};
+use common::signals::{self, Listener, Signals};
 
 /// How long a graceful stop may take before echod exits without it.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -162,10 +161,7 @@ fn run_one(config: Config, role: Role) -> Result<Outcome, ProgramError> {
 /// Several processes sharing the port, supervised from here.
 fn run_processes(flags: &Flags) -> Result<Outcome, ProgramError> {
     let (config, processes) = (flags.config(), flags.processes as usize);
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).map_err(os("installing signal handlers"))?;
-    }
+    let signals = Signals::install().map_err(os("installing signal handlers"))?;
     let exe = std::env::current_exe().map_err(os("finding echod's own executable"))?;
     let sup = Supervisor::start(flags, &exe)?;
     common::say!("echod: {}", super::exposure::line(&config, sup.local_addr()));
@@ -191,7 +187,7 @@ fn run_processes(flags: &Flags) -> Result<Outcome, ProgramError> {
         config.model.name(),
         config.proto.name()
     ));
-    Ok(sup.run(&stop))
+    Ok(sup.run(signals.stop_flag()))
 }
 
 /// The start-up line on descriptors: the limit (raised from `before`), what one
@@ -228,23 +224,21 @@ fn capacity(soft: u64, workers: usize) -> u64 {
 /// [`STOP_GRACE`] (a worker stuck on a pipe nobody reads), ends the process at
 /// once, with one line saying so (exit 128 + signal, or 1).
 fn on_signal(handle: ShutdownHandle) -> Result<(), ProgramError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(os("installing signal handlers"))?;
+    let mut signals = Listener::install().map_err(os("installing signal handlers"))?;
     std::thread::Builder::new()
         .name("echod-signals".into())
         .spawn(move || {
-            if signals.forever().next().is_none() {
+            if signals.wait().is_none() {
                 return;
             }
             handle.shutdown();
             let deadline = std::time::Instant::now() + STOP_GRACE;
             while std::time::Instant::now() < deadline {
-                if let Some(sig) = signals.pending().next() {
+                if let Some(sig) = signals.pending() {
                     common::say!(
                         "echod: a second signal: exiting now, without waiting for workers"
                     );
-                    std::process::exit(128 + sig);
+                    std::process::exit(signals::exit_code(sig).into());
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

@@ -73,22 +73,25 @@ fn flags_written_back_start_the_binary() {
     assert!(echod.wait().success());
 }
 
-/// SIGTERM works in every state: while a graceful stop hangs (a test-only stall
-/// stands in for a worker stuck on a blocked pipe), a second SIGTERM ends echod at
-/// once with exit 143 and one line saying it did not wait.
+/// SIGTERM (and SIGINT) work in every state: while a graceful stop hangs (a
+/// test-only stall stands in for a worker stuck on a blocked pipe), a second signal
+/// ends echod at once with 128 + the signal (143, 130) and one line saying it did
+/// not wait.
 #[test]
-fn second_sigterm_exits_at_once() {
-    let command = echod_spec().env("ECHOD_TEST_ONLY_STALL_STOP_MS", "60000");
-    let mut echod = spawn_with(command, &LOCAL);
-    echod.ready();
-    echod.signal("-TERM");
-    // Bounded: the first signal was taken (the stop began) before the second is sent.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(echod.try_wait().is_none(), "the stall holds the stop");
-    echod.signal("-TERM");
-    assert_eq!(echod.wait().code(), Some(143));
-    let line = echod.stderr_line_with("second signal");
-    assert!(line.starts_with("echod: a second signal: exiting now"), "{line}");
+fn second_signal_exits_at_once() {
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let command = echod_spec().env("ECHOD_TEST_ONLY_STALL_STOP_MS", "60000");
+        let mut echod = spawn_with(command, &LOCAL);
+        echod.ready();
+        echod.signal(signal);
+        // Bounded: the first signal was taken (the stop began) before the second is sent.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(echod.try_wait().is_none(), "the stall holds the stop");
+        echod.signal(signal);
+        assert_eq!(echod.wait().code(), Some(code), "{signal}");
+        let line = echod.stderr_line_with("second signal");
+        assert!(line.starts_with("echod: a second signal: exiting now"), "{line}");
+    }
 }
 
 /// A port held by a plain listener or by another SO_REUSEPORT listener: exit 2 and

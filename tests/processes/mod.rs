@@ -19,18 +19,9 @@ fn children(pid: u32) -> Vec<u32> {
 /// Which of `pids` holds the server side (`server`) of the connection from `client`:
 /// the kernel's socket inode (/proc/net/tcp) among each process's descriptors.
 fn owner(server: SocketAddr, client: SocketAddr, pids: &[u32]) -> Option<u32> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => {
-            format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port())
-        }
-        SocketAddr::V6(_) => String::new(),
-    };
-    let inode = table.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        // Both ends: the client's port may also be in use toward another server.
-        (f.len() > 9 && f[1] == hex(server) && f[2] == hex(client)).then(|| f[9].to_string())
-    })?;
+    let table = common::procfs::net::net_tcp().ok()?;
+    // Both ends: the client's port may also be in use toward another server.
+    let inode = table.iter().find(|e| e.local == server && e.remote == client)?.inode;
     let link = format!("socket:[{inode}]");
     pids.iter().copied().find(|pid| {
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten();

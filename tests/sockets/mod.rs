@@ -16,21 +16,9 @@ use crate::common::{connect, echo, models, read_to_eof, runs_here, wait_for, Run
 
 /// `(local, remote)` of every ESTABLISHED IPv4 socket in /proc/net/tcp.
 fn established() -> Vec<(SocketAddr, SocketAddr)> {
-    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    let parse = |hex: &str| -> SocketAddr {
-        let (ip, port) = hex.split_once(':').expect("addr:port");
-        let ip = u32::from_str_radix(ip, 16).expect("ip");
-        let port = u16::from_str_radix(port, 16).expect("port");
-        // The address is in network order, printed as a host-order (little-endian) u32.
-        SocketAddr::from((ip.to_le_bytes(), port))
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() > 3 && f[3] == "01").then(|| (parse(f[1]), parse(f[2])))
-        })
-        .collect()
+    let table = common::procfs::net::net_tcp().expect("/proc/net/tcp");
+    let established = table.into_iter().filter(|e| e.state == common::procfs::net::ESTABLISHED);
+    established.map(|e| (e.local, e.remote)).collect()
 }
 
 /// The kernel's table shows every server-side socket on the listener's one port, each

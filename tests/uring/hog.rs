@@ -29,20 +29,9 @@ const PHASE_AT_MOST: Duration = Duration::from_secs(15);
 /// `(tx_queue, rx_queue)` of the loopback socket from `local` to `remote`, as
 /// /proc/net/tcp shows them.
 fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => {
-            format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port())
-        }
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (l, r) = (hex(local), hex(remote));
-    let text = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let line = text.lines().find(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        f.len() > 4 && f[1] == l && f[2] == r
-    })?;
-    let (tx, rx) = line.split_whitespace().nth(4)?.split_once(':')?;
-    Some((u64::from_str_radix(tx, 16).ok()?, u64::from_str_radix(rx, 16).ok()?))
+    let table = common::procfs::net::net_tcp().ok()?;
+    let entry = table.iter().find(|e| e.local == local && e.remote == remote)?;
+    Some((entry.tx_queue, entry.rx_queue))
 }
 
 /// Waits (bounded) until echod has read everything the hog sent (its receive queue

@@ -9,12 +9,11 @@
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use common::child::{Child, Out, Spec, Stop};
+use common::signals::{self, Signals};
 
 /// How often the wait for the inner run looks at signals.
 const TICK: Duration = Duration::from_millis(50);
@@ -64,11 +63,7 @@ impl Private {
     pub fn run_inside(&self, args: &[OsString], limit: Duration) -> anyhow::Result<u8> {
         let exe = std::env::current_exe().context("cannot find loadgen's own executable")?;
         let shown = format!("unshare {}", self.how.join(" "));
-        let signal = Arc::new(AtomicUsize::new(0));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)
-                .context("cannot install a signal handler")?;
-        }
+        let signals = Signals::install().context("cannot install a signal handler")?;
         let spec = Spec::new("unshare")
             .name(format!("`{shown}`"))
             .args(self.how)
@@ -85,10 +80,9 @@ impl Private {
             if let Some(status) = inner.wait_bounded(left.min(TICK), None)? {
                 break status;
             }
-            let sig = signal.load(Ordering::Relaxed);
-            if sig != 0 && sig != forwarded {
+            if let Some(sig) = signals.caught().filter(|&sig| sig != forwarded) {
                 // The inner run tears down and exits 128 + sig; keep waiting for it.
-                let _ = common::sys::signal(inner.pid(), sig as libc::c_int);
+                let _ = common::sys::signal(inner.pid(), sig);
                 forwarded = sig;
             }
             if left.is_zero() {
@@ -99,7 +93,7 @@ impl Private {
         match (status.code(), status.signal()) {
             (Some(code @ (0..=2 | 130 | 143)), _) => Ok(code as u8),
             (Some(code), _) => bail!("the private namespace's run (`{shown}`) exited with {code}"),
-            (None, Some(sig @ (libc::SIGINT | libc::SIGTERM))) => Ok(128 + sig as u8),
+            (None, Some(sig @ (libc::SIGINT | libc::SIGTERM))) => Ok(signals::exit_code(sig)),
             (None, _) => bail!("the private namespace's run was killed by a signal"),
         }
     }

@@ -43,25 +43,7 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
             round_trips_per_sec: 40_000.0,
             p50_us: 25.0,
         }),
-        config: RunConfig {
-            targets: vec!["127.0.0.1:7000".to_string()],
-            conns: 1000,
-            size: 64,
-            pipeline: 1,
-            rate: None,
-            duration_s: 10.0,
-            warmup_s: 2.0,
-            threads: 2,
-            cores: vec![],
-            connect_rate: None,
-            connect_timeout_s: 5.0,
-            processes: 1,
-            sources: vec![],
-            proto: Default::default(),
-            udp: None,
-            shard: None,
-            run_id: None,
-        },
+        config: run_config(),
         connections: Connections {
             requested: 1000,
             established: 1000,
@@ -84,6 +66,29 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
         series: vec![],
         clock: None,
         agents: vec![],
+    }
+}
+
+/// The flags of every fixture: 1000 connections of 64 B for 10 s on two threads.
+fn run_config() -> RunConfig {
+    RunConfig {
+        targets: vec!["127.0.0.1:7000".to_string()],
+        conns: 1000,
+        size: 64,
+        pipeline: 1,
+        rate: None,
+        duration_s: 10.0,
+        warmup_s: 2.0,
+        threads: 2,
+        cores: vec![],
+        connect_rate: None,
+        connect_timeout_s: 5.0,
+        processes: 1,
+        sources: vec![],
+        proto: Default::default(),
+        udp: None,
+        shard: None,
+        run_id: None,
     }
 }
 

@@ -4,7 +4,7 @@
 //! A start time already past, and results that do not belong together, are
 //! refused in one line with exit 2. Bounded runs, no timing assertions.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engine::result::RunResult;
@@ -17,6 +17,34 @@ fn temp(name: &str) -> PathBuf {
 
 fn read(path: &PathBuf) -> RunResult {
     serde_json::from_str(&std::fs::read_to_string(path).expect("written")).expect("a result")
+}
+
+/// Agent `i` of two: its shard of 21 connections against `target`, from `start`
+/// (Unix seconds), a short bounded run, its result in `file`.
+fn agent_args(target: &str, i: usize, start: &str, file: &Path) -> Vec<String> {
+    let (shard, file) = (format!("{i}/2"), file.display().to_string());
+    [
+        "--target",
+        target,
+        "--conns",
+        "21",
+        "--shard",
+        &shard,
+        "--start-at",
+        start,
+        "--warmup",
+        "200ms",
+        "--duration",
+        "1s",
+        "--threads",
+        "1",
+        "--quiet",
+        "--json",
+        &file,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect()
 }
 
 /// Two agents, one start time, one merge: the sum of their connections, their
@@ -33,28 +61,7 @@ fn two_agents_merge_into_one_result() {
         .iter()
         .enumerate()
         .map(|(i, file)| {
-            let args: Vec<String> = [
-                "--target",
-                &target,
-                "--conns",
-                "21",
-                "--shard",
-                &format!("{i}/2"),
-                "--start-at",
-                &start,
-                "--warmup",
-                "200ms",
-                "--duration",
-                "1s",
-                "--threads",
-                "1",
-                "--quiet",
-                "--json",
-                &file.display().to_string(),
-            ]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+            let args = agent_args(&target, i, &start, file);
             std::thread::spawn(move || {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 loadgen(&args, Duration::from_secs(30))

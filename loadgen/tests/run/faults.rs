@@ -9,27 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cli::EXIT_FAILED;
+use common::procfs::net::CLOSE_WAIT;
 use engine::result::RunResult;
 use engine::run::{run, Config};
 
 use super::go;
 use super::servers::{Behaviour, Server};
 
-/// Sockets in /proc/net/tcp in TCP `state` (hex, e.g. `08` CLOSE-WAIT) whose
-/// remote port is `port`: the client side of connections to a server on it.
-fn sockets_toward(port: u16, state: &str) -> usize {
-    let text = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    text.lines()
-        .skip(1)
-        .filter(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let remote_port = f
-                .get(2)
-                .and_then(|a| a.split(':').nth(1))
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            remote_port == Some(port) && f.get(3) == Some(&state)
-        })
-        .count()
+/// Sockets in /proc/net/tcp in TCP `state` (e.g. CLOSE_WAIT) whose remote port
+/// is `port`: the client side of connections to a server on it.
+fn sockets_toward(port: u16, state: u8) -> usize {
+    let table = common::procfs::net::net_tcp().expect("/proc/net/tcp");
+    table.iter().filter(|e| e.remote.port() == port && e.state == state).count()
 }
 
 /// A server that echoes 1,000 bytes of each connection (15 messages and 40 bytes
@@ -82,10 +73,10 @@ fn no_close_wait_left_during_the_run() {
     }
     let port = truncating.addr.port();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while sockets_toward(port, "08") > 0 && Instant::now() < deadline {
+    while sockets_toward(port, CLOSE_WAIT) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let close_wait = sockets_toward(port, "08");
+    let close_wait = sockets_toward(port, CLOSE_WAIT);
     let running = !handle.is_finished();
     stop.store(true, Ordering::Relaxed);
     let out = handle.join().expect("join");

@@ -12,7 +12,10 @@
 //!   source address without a port.
 //! - [`pin`]: which cores threads are pinned to.
 //! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
-//!   descendants): the one reader.
+//!   descendants) and the kernel's socket tables (`procfs::net`, /proc/net/tcp):
+//!   the one reader.
+//! - [`signals`]: SIGINT and SIGTERM, caught the one way, and the one exit rule
+//!   (128 + the signal: 130, 143).
 //! - [`sys`]: the module allowed `unsafe`, one private file per concern: rlimits,
 //!   socket options, processes (SIGTERM to one, death with the parent), counters in
 //!   memory shared with child processes, batched datagram I/O
@@ -24,5 +27,6 @@ pub mod cli;
 pub mod net;
 pub mod pin;
 pub mod procfs;
+pub mod signals;
 pub mod sys;
 pub mod units;

@@ -4,10 +4,14 @@
 //! split load generator). The one reader of these files in the project: the suite,
 //! the load generator's own CPU line and the tests all go through it.
 //!
+//! [`net`] reads the kernel's socket tables (/proc/net/tcp), the one parser of them.
+//!
 //! Every reader returns `None` for a process that is gone (or a field that cannot
 //! be read): a measurement taken while a process exits is missing, never guessed.
 
 use crate::sys;
+
+pub mod net;
 
 /// utime + stime of `pid`, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {

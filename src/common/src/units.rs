@@ -4,18 +4,46 @@
 
 use std::time::Duration;
 
+/// Why a size or a duration given as text was refused. Each message quotes the
+/// text and says what to write instead (clap prints it after the flag's name).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum UnitError {
+    /// No number in front.
+    #[error("'{0}' is not a size: use a number with an optional unit, e.g. 64, 16KiB, 1MiB")]
+    NotASize(String),
+    /// More bytes than a u64 holds.
+    #[error("'{0}' is too large a size")]
+    TooLarge(String),
+    /// A unit that is none of B, KiB, MiB, GiB, KB, MB, GB.
+    #[error("'{text}' has an unknown unit '{unit}': use B, KiB, MiB or GiB")]
+    UnknownUnit { text: String, unit: String },
+    /// Not humantime's syntax.
+    #[error("'{text}' is not a duration ({source}): use e.g. 10s, 500ms, 2m")]
+    NotADuration { text: String, source: humantime::DurationError },
+    /// Past [`MAX_DURATION`].
+    #[error("'{0}' is longer than a year, the most any duration may be")]
+    TooLong(String),
+}
+
+/// The value parsers that still return `String` (clap takes either) use `?` on
+/// these; their message is the error's line.
+impl From<UnitError> for String {
+    fn from(e: UnitError) -> String {
+        e.to_string()
+    }
+}
+
 /// Parses a byte size: a plain number, or a number with `B`, `KiB`, `MiB`, `GiB`
 /// (binary) or `KB`, `MB`, `GB` (decimal; `k`/`K` alone means KiB). Case-insensitive.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, UnitError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
-        return Err(format!(
-            "'{text}' is not a size: use a number with an optional unit, e.g. 64, 16KiB, 1MiB"
-        ));
+        return Err(UnitError::NotASize(text.to_string()));
     }
-    let n: u64 = num.parse().map_err(|_| format!("'{text}' is too large a size"))?;
+    let too_large = || UnitError::TooLarge(text.to_string());
+    let n: u64 = num.parse().map_err(|_| too_large())?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -25,10 +53,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         other => {
-            return Err(format!("'{text}' has an unknown unit '{other}': use B, KiB, MiB or GiB"))
+            return Err(UnitError::UnknownUnit { text: text.to_string(), unit: other.to_string() })
         }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("'{text}' is too large a size"))
+    n.checked_mul(mult).ok_or_else(too_large)
 }
 
 /// The longest duration any flag takes: a year. Longer ones are refused when
@@ -37,11 +65,11 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Parses a duration such as `10s`, `500ms`, `2m` or `1h 30m` (humantime's syntax),
 /// at most [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("'{text}' is not a duration ({e}): use e.g. 10s, 500ms, 2m"))?;
+        .map_err(|source| UnitError::NotADuration { text: text.to_string(), source })?;
     if d > MAX_DURATION {
-        return Err(format!("'{text}' is longer than a year, the most any duration may be"));
+        return Err(UnitError::TooLong(text.to_string()));
     }
     Ok(d)
 }
@@ -105,10 +133,14 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert_eq!(parse_size("64kib"), Ok(64 << 10));
         assert_eq!(parse_size("2KB"), Ok(2000));
-        assert!(parse_size("").unwrap_err().contains("not a size"));
-        assert!(parse_size("12XB").unwrap_err().contains("unknown unit"));
-        assert!(parse_size("-1").unwrap_err().contains("not a size"));
-        assert!(parse_size("99999999999999999999GiB").is_err());
+        assert!(parse_size("").unwrap_err().to_string().contains("not a size"));
+        assert_eq!(
+            parse_size("12XB").unwrap_err().to_string(),
+            "'12XB' has an unknown unit 'xb': use B, KiB, MiB or GiB"
+        );
+        assert!(matches!(parse_size("-1"), Err(UnitError::NotASize(_))));
+        assert!(matches!(parse_size("99999999999999999999GiB"), Err(UnitError::TooLarge(_))));
+        assert!(matches!(parse_size("17179869184GiB"), Err(UnitError::TooLarge(_))));
     }
 
     /// Durations use humantime's syntax.
@@ -116,12 +148,20 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("ten").unwrap_err().to_string().contains("not a duration"));
         // Longer than a year (a deadline that far would overflow with larger
         // values): refused, not a panic later.
         assert_eq!(parse_duration("365days"), Ok(MAX_DURATION));
-        assert!(parse_duration("500000000000y").unwrap_err().contains("longer than a year"));
-        assert!(parse_duration("366days").is_err());
+        assert!(parse_duration("500000000000y")
+            .unwrap_err()
+            .to_string()
+            .contains("longer than a year"));
+        assert_eq!(parse_duration("366days"), Err(UnitError::TooLong("366days".into())));
+        // What the engine's String value parsers get from `?`: the same line.
+        assert_eq!(
+            String::from(UnitError::TooLong("1y".into())),
+            "'1y' is longer than a year, the most any duration may be"
+        );
     }
 
     /// Units are chosen by magnitude.

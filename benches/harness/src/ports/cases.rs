@@ -198,7 +198,7 @@ pub fn case_e(s: &Setup) -> io::Result<Vec<CaseResult>> {
         drop(holder.finish());
         // TIME_WAIT reuse needs the old socket's last timestamp to be over a second old.
         std::thread::sleep(Duration::from_millis(1_100));
-        let waiting = count_state("06", port) as u64;
+        let waiting = count_state(common::procfs::net::TIME_WAIT, port) as u64;
         let holder = Holder::start(port)?;
         let (again, stop) = connect_until_refused(s.ports + margin(s.ports), |_| (Bind::None, dst));
         let measured = again.len() as u64;

@@ -4,7 +4,12 @@
 //! looked up in /proc/net/tcp, which is what netstat and ss read.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{SocketAddr, TcpStream};
+
+use common::procfs::{
+    self,
+    net::{format_addr, NetEntry},
+};
 
 use serde::Serialize;
 
@@ -93,51 +98,23 @@ type ProcRow = (String, String, String);
 
 /// /proc/net/tcp keyed by (local, remote), values as the file prints them.
 fn read_proc_net_tcp() -> HashMap<(SocketAddr, SocketAddr), ProcRow> {
-    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    let mut map = HashMap::new();
-    for line in text.lines().skip(1) {
-        let mut f = line.split_whitespace().skip(1);
-        let (Some(l), Some(r), Some(st)) = (f.next(), f.next(), f.next()) else { continue };
-        if let (Some(la), Some(ra)) = (parse_proc_addr(l), parse_proc_addr(r)) {
-            map.insert((la, ra), (l.to_string(), r.to_string(), st.to_string()));
-        }
-    }
-    map
+    let table = procfs::net::net_tcp().unwrap_or_default();
+    let row = |e: &NetEntry| {
+        Some((format_addr(e.local)?, format_addr(e.remote)?, format!("{:02X}", e.state)))
+    };
+    table.iter().filter_map(|e| Some(((e.local, e.remote), row(e)?))).collect()
 }
 
-/// Counts /proc/net/tcp sockets in `state` (hex, e.g. `06` = TIME_WAIT) whose remote
-/// port is `remote_port`.
-pub fn count_state(state: &str, remote_port: u16) -> usize {
-    let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter(|line| {
-            let mut f = line.split_whitespace().skip(2);
-            let remote = f.next().and_then(parse_proc_addr);
-            f.next() == Some(state) && remote.is_some_and(|r| r.port() == remote_port)
-        })
-        .count()
-}
-
-/// `0100007F:A028` -> 127.0.0.1:41000 (address little-endian hex, port big-endian hex).
-pub fn parse_proc_addr(text: &str) -> Option<SocketAddr> {
-    let (addr, port) = text.split_once(':')?;
-    let addr = u32::from_str_radix(addr, 16).ok()?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(addr.swap_bytes()), port)))
+/// Counts /proc/net/tcp sockets in `state` (e.g. [`procfs::net::TIME_WAIT`]) whose
+/// remote port is `remote_port`.
+pub fn count_state(state: u8, remote_port: u16) -> usize {
+    let table = procfs::net::net_tcp().unwrap_or_default();
+    table.iter().filter(|e| e.state == state && e.remote.port() == remote_port).count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// /proc/net/tcp's hex layout decodes.
-    #[test]
-    fn proc_addresses_decode() {
-        assert_eq!(parse_proc_addr("0100007F:A028"), Some("127.0.0.1:41000".parse().unwrap()));
-        assert_eq!(parse_proc_addr("0300007F:0050"), Some("127.0.0.3:80".parse().unwrap()));
-        assert_eq!(parse_proc_addr("zz:1"), None);
-    }
 
     /// Accepted sockets share the listener's port and differ by peer (real sockets).
     #[test]

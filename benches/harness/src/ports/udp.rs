@@ -27,7 +27,6 @@ use serde::Serialize;
 use socket2::{Domain, Socket, Type};
 
 use super::cases::{loopback, CaseResult, Setup};
-use super::tuples::parse_proc_addr;
 use engine::errno::errno_name;
 
 /// How long a datagram may take to arrive on loopback before it counts as lost.
@@ -240,13 +239,10 @@ pub fn server_side(
 /// so the table is read until two reads in a row add nothing (at most ten).
 pub fn sockets_on_local_port(table: &str, port: u16) -> usize {
     let read = || -> HashSet<(SocketAddr, SocketAddr)> {
-        let text = std::fs::read_to_string(table).unwrap_or_default();
-        text.lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut f = l.split_whitespace().skip(1);
-                Some((parse_proc_addr(f.next()?)?, parse_proc_addr(f.next()?)?))
-            })
+        let entries = common::procfs::net::net_table(table).unwrap_or_default();
+        entries
+            .into_iter()
+            .map(|e| (e.local, e.remote))
             .filter(|(local, _)| local.port() == port)
             .collect()
     };

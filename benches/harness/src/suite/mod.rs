@@ -27,7 +27,7 @@ pub mod testbed;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -140,14 +140,8 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         eprintln!("suite: report {}", report.display());
         return Ok(common::cli::EXIT_OK);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    // The signal that interrupted the suite (0: none), for its exit code.
-    let caught = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(&caught), sig as usize))
-            .context("cannot install signal handler")?;
-    }
+    let signals = common::signals::Signals::install().context("cannot install signal handler")?;
+    let stop = Arc::clone(signals.stop_flag());
     // BASE is read up front, so a wrong path fails before anything runs (exit 2).
     let base = match &args.confirm {
         Some(path) => {
@@ -278,11 +272,10 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     // what a step asks of it (its scenario is then one only NEW has).
     let clean = index.steps.iter().filter(|s| s.side != Some(Side::Base)).all(|s| s.record.clean());
     // Interrupted: 128 + the signal (130, 143), as a run's exit code says it.
-    Ok(match caught.load(Ordering::Relaxed) as i32 {
-        signal_hook::consts::SIGINT => common::cli::EXIT_SIGINT,
-        signal_hook::consts::SIGTERM => common::cli::EXIT_SIGTERM,
-        _ if clean && !index.interrupted => common::cli::EXIT_OK,
-        _ => common::cli::EXIT_FAILED,
+    Ok(match signals.exit_code() {
+        Some(code) => code,
+        None if clean && !index.interrupted => common::cli::EXIT_OK,
+        None => common::cli::EXIT_FAILED,
     })
 }
 

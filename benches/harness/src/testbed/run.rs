@@ -10,12 +10,11 @@
 
 use std::fs::File;
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use common::child::{Child, Out, Spec, Stop};
+use common::signals::{self, Signals};
 
 use super::net::Testbed;
 use super::report::{self, AgentEntry, HostEntry, StartSkew, Summary, TestbedReport};
@@ -54,11 +53,7 @@ struct Agent {
 
 /// Runs the testbed (the caller checked that this is the private namespace).
 pub fn run(plan: &Plan) -> anyhow::Result<u8> {
-    let signal = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)
-            .context("cannot install a signal handler")?;
-    }
+    let signals = Signals::install().context("cannot install a signal handler")?;
     crate::netns::loopback_up()?;
     // Dropped last: the hosts outlive every process run on them.
     let bed = Testbed::build(plan.agents).context("cannot build the testbed's network")?;
@@ -69,11 +64,11 @@ pub fn run(plan: &Plan) -> anyhow::Result<u8> {
     for i in 0..plan.agents {
         agents.push(start_agent(plan, &bed, i, start_at, &run_id)?);
     }
-    let watched = watch(plan, &bed, &mut agents, &signal, start_at)?;
+    let watched = watch(plan, &bed, &mut agents, &signals, start_at)?;
     let _ = echod.stop(Stop::Term, STOP_GRACE);
     if let Some(sig) = watched.signal {
         eprintln!("loadgen testbed: interrupted; every agent, echod and host stopped");
-        return Ok(128 + sig as u8);
+        return Ok(signals::exit_code(sig));
     }
     let mut problems = watched.problems;
     let agent_entries: Vec<AgentEntry> =
@@ -162,7 +157,7 @@ fn agent_cores(echod_workers: usize, agents: usize, i: usize) -> Vec<usize> {
 /// What watching the agents found.
 struct Watched {
     /// The signal that ended the run early, if one did.
-    signal: Option<usize>,
+    signal: Option<i32>,
     /// The fullest view the server gave while the agents ran.
     view: Option<ServerView>,
     /// Agents that failed or overstayed.
@@ -176,7 +171,7 @@ fn watch(
     plan: &Plan,
     bed: &Testbed,
     agents: &mut [Agent],
-    signal: &AtomicUsize,
+    signals: &Signals,
     start_at: u64,
 ) -> anyhow::Result<Watched> {
     let deadline = Instant::now() + plan.limit();
@@ -184,8 +179,7 @@ fn watch(
     let mut next_look = Instant::now();
     let mut stopped = false;
     loop {
-        let sig = signal.load(Ordering::Relaxed);
-        if sig != 0 {
+        if let Some(sig) = signals.caught() {
             watched.signal = Some(sig);
             stop_all(agents);
             return Ok(watched);

@@ -10,10 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ports::tuples::parse_proc_addr;
-
-/// `st` of an established socket in /proc/net/tcp.
-const ESTABLISHED: &str = "01";
+use common::procfs::net::{parse_net_table, ESTABLISHED};
 
 /// What the server's kernel showed at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,15 +49,10 @@ impl ServerView {
     /// The view in `text`, a /proc/net/tcp table.
     pub fn parse(text: &str, port: u16, sample: usize) -> ServerView {
         let mut seen = HashSet::new();
-        let tuples: Vec<(SocketAddr, SocketAddr)> = text
-            .lines()
-            .skip(1)
-            .filter_map(|line| {
-                let mut f = line.split_whitespace().skip(1);
-                let (local, remote, state) = (f.next()?, f.next()?, f.next()?);
-                let (local, remote) = (parse_proc_addr(local)?, parse_proc_addr(remote)?);
-                (state == ESTABLISHED && local.port() == port).then_some((local, remote))
-            })
+        let tuples: Vec<(SocketAddr, SocketAddr)> = parse_net_table(text)
+            .into_iter()
+            .filter(|e| e.state == ESTABLISHED && e.local.port() == port)
+            .map(|e| (e.local, e.remote))
             .filter(|tuple| seen.insert(*tuple))
             .collect();
         let mut per_peer: BTreeMap<IpAddr, usize> = BTreeMap::new();

@@ -12,13 +12,10 @@
 //! be written at the end is saved elsewhere (said on stderr) and the run exits 2,
 //! which the saved JSON carries (`output`).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use anyhow::Context as _;
 
-use common::cli::{EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use common::cli::EXIT_USAGE;
+use common::signals::Signals;
 
 use super::RunOutcome;
 use crate::limits::budget::{self, Budget, Processes, Request};
@@ -36,7 +33,8 @@ use super::{
 /// one line naming the target and why.
 pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     let mut config = args.validate()?;
-    let signals = Signals::install()?;
+    let signals =
+        Signals::install_exiting_on_second().context("cannot install the Ctrl-C handler")?;
     if args.child.is_some() {
         return run_child(&args, &config, &signals);
     }
@@ -48,12 +46,12 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     }
     let budget = preflight(&mut config)?;
     let mut outcome = if budget.processes > 1 {
-        processes::run_split(&config, budget.processes, &signals.stop)?
+        processes::run_split(&config, budget.processes, signals.stop_flag())?
     } else {
-        run(&config, signals.stop.clone())?
+        run(&config, signals.stop_flag().clone())?
     };
     outcome.result.command = argv;
-    let interrupted_by = signals.interrupted_by();
+    let interrupted_by = signals.exit_code();
     if let Some(code) = interrupted_by {
         set_exit_code(&mut outcome, code);
         outcome.result.interrupted = true;
@@ -65,45 +63,14 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     Ok(outcome.exit_code)
 }
 
-/// SIGINT and SIGTERM, wired to the run's stop flag.
-struct Signals {
-    /// Set by the first signal: the run stops, keeping what it measured.
-    stop: Arc<AtomicBool>,
-    /// The last signal caught (0: none).
-    caught: Arc<AtomicUsize>,
-}
-
-impl Signals {
-    /// Installs the handlers: the first signal sets the stop flag, a second ends
-    /// the process at once (checked before the flag is set) with the same code.
-    fn install() -> anyhow::Result<Self> {
-        let (stop, caught) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
-        for sig in [SIGINT, SIGTERM] {
-            let code = i32::from(exit_code_of(sig));
-            signal_hook::flag::register_conditional_shutdown(sig, code, stop.clone())
-                .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-                .and_then(|_| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize))
-                .context("cannot install the Ctrl-C handler")?;
-        }
-        Ok(Self { stop, caught })
-    }
-
-    /// The exit code of a run a signal ended, if one did.
-    fn interrupted_by(&self) -> Option<u8> {
-        match self.caught.load(Ordering::Relaxed) {
-            0 => None,
-            sig => Some(exit_code_of(sig as i32)),
-        }
-    }
-}
-
 /// A child of a split run: the parent printed the preflight and merges the figures;
 /// stdout is the parent's channel, so no summary here.
 fn run_child(args: &RunArgs, config: &Config, signals: &Signals) -> anyhow::Result<u8> {
     let path = args.child_out.as_ref().context("--child needs --child-out")?;
-    let measured = coordinator::measure(config, signals.stop.clone(), &mut child::child_gate)?;
+    let measured =
+        coordinator::measure(config, signals.stop_flag().clone(), &mut child::child_gate)?;
     child::write_figures(config, &measured, path)?;
-    Ok(signals.interrupted_by().unwrap_or(outcome::exit_code(config, &measured.tally)))
+    Ok(signals.exit_code().unwrap_or(outcome::exit_code(config, &measured.tally)))
 }
 
 /// Writes `--hgrm` and `--json`; one that cannot be written is saved elsewhere,
@@ -147,15 +114,6 @@ fn say_if_none_came_up(config: &Config, r: &RunResult) {
         config.target_text.join(", "),
         if failures.is_empty() { "stopped".to_string() } else { failures.join(", ") }
     );
-}
-
-/// The exit code of a run that `signal` (SIGINT or SIGTERM) ended.
-fn exit_code_of(signal: i32) -> u8 {
-    if signal == SIGINT {
-        EXIT_SIGINT
-    } else {
-        EXIT_SIGTERM
-    }
 }
 
 /// Sets the exit code the process ends with, and the one its result records.

@@ -68,20 +68,32 @@ fn udp_section_and_syscalls_render() {
     let dir = std::env::temp_dir().join(format!("loadgen-udp-report-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("runs")).expect("mkdir");
+    let index = suite_index(measure_steps(&dir));
+    let md = std::fs::read_to_string(harness::report::write(&dir, &index).expect("report"))
+        .expect("read");
+    assert_udp_beside_tcp(&md);
+    assert_loss_against_rate(&md, &dir);
+    assert_syscalls_and_skipped(&md);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The test's steps, measured for real under `dir`: closed-loop UDP ("echod" and
+/// the "C" server, both played by the test server) and echod TCP; open loop at two
+/// rates against a clean and a lossy server; a models row with a counted
+/// system-call sample, and one skipped on this "machine".
+fn measure_steps(dir: &Path) -> Vec<StepRecord> {
     let (echo, lossy) = (
         UdpServer::echo(),
         UdpServer::start(Behaviour { drop_every: Some(10), ..Default::default() }),
     );
     let tcp = Server::echo();
     let mut records = Vec::new();
-    // Closed loop: "echod" UDP, the "C" server (both played by the test server), echod TCP.
     for (i, server) in ["echod reuseport w=1 udp", "udp_echo t=1 b=32"].into_iter().enumerate() {
-        measure(&dir, i, &Config::local_udp_test(echo.addr, 10));
+        measure(dir, i, &Config::local_udp_test(echo.addr, 10));
         records.push(record(i, Section::Udp, server, 10, None));
     }
-    measure(&dir, 2, &Config::local_test(tcp.addr, 10));
+    measure(dir, 2, &Config::local_test(tcp.addr, 10));
     records.push(record(2, Section::Scaling, "echod reuseport w=1", 10, None));
-    // Open loop: the same two rates for a clean and a lossy server.
     let mut index = 3;
     for (server, addr) in
         [("echod reuseport w=1 udp", echo.addr), ("udp_echo t=1 b=32", lossy.addr)]
@@ -90,13 +102,12 @@ fn udp_section_and_syscalls_render() {
             let mut c = Config::local_udp_test(addr, 10);
             c.rate = Some(rate);
             c.udp_timeout = Some(std::time::Duration::from_millis(100));
-            measure(&dir, index, &c);
+            measure(dir, index, &c);
             records.push(record(index, Section::Udp, server, 10, Some(rate)));
             index += 1;
         }
     }
-    // A models row with a counted sample, and one skipped on this "machine".
-    measure(&dir, index, &Config::local_test(tcp.addr, 10));
+    measure(dir, index, &Config::local_test(tcp.addr, 10));
     let mut counted = record(index, Section::Models, "echod reuseport w=1", 10, None);
     counted.syscalls =
         Some(SyscallSample { syscalls: 2_200, messages: 1_000, seconds: 2.0, missing: None });
@@ -105,7 +116,12 @@ fn udp_section_and_syscalls_render() {
     (skipped.result_file, skipped.exit_code) = (None, None);
     skipped.skipped = Some("io_uring cannot be used here: kernel.io_uring_disabled is 2".into());
     records.push(skipped);
-    let index = SuiteIndex {
+    records
+}
+
+/// A suite's index of `records`, as the suite writes it.
+fn suite_index(records: Vec<StepRecord>) -> SuiteIndex {
+    SuiteIndex {
         suite_format: "loadgen-suite/1".into(),
         profile: "default".into(),
         command: vec!["loadgen".into(), "suite".into()],
@@ -123,22 +139,33 @@ fn udp_section_and_syscalls_render() {
         testbed_note: None,
         c_peer: false,
         builds: None,
-    };
-    let md = std::fs::read_to_string(harness::report::write(&dir, &index).expect("report"))
-        .expect("read");
+    }
+}
+
+/// The Markdown row of `md` that starts with `start`.
+fn row<'a>(md: &'a str, start: &str) -> &'a str {
+    md.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no row {start}: {md}"))
+}
+
+/// A Markdown row's cells, trimmed.
+fn cells(line: &str) -> Vec<String> {
+    line.split('|').map(|c| c.trim().to_string()).collect()
+}
+
+/// The UDP section: same server CPU for every run here, so the ratio per
+/// CPU-second is the rate ratio; TCP is the 1.00 row.
+fn assert_udp_beside_tcp(md: &str) {
     assert!(md.contains("## UDP beside TCP"), "{md}");
-    let row = |start: &str| {
-        md.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no row {start}: {md}"))
-    };
-    let cells =
-        |line: &str| -> Vec<String> { line.split('|').map(|c| c.trim().to_string()).collect() };
-    // Same server CPU for every run here, so the ratio per CPU-second is the rate ratio.
-    let udp = cells(row("| 10 | echod reuseport w=1 udp |"));
+    let udp = cells(row(md, "| 10 | echod reuseport w=1 udp |"));
     assert!(udp[5].parse::<f64>().is_ok() && udp[6].parse::<f64>().is_ok(), "{udp:?}");
     assert_eq!(udp[9], "0 (0.00%)", "{udp:?}");
-    let tcp_row = cells(row("| 10 | echod reuseport w=1 (TCP) |"));
+    let tcp_row = cells(row(md, "| 10 | echod reuseport w=1 (TCP) |"));
     assert_eq!((tcp_row[6].as_str(), tcp_row[9].as_str()), ("1.00", "-"), "{tcp_row:?}");
-    // The lossy server's open-loop rows read near 10% lost; the clean one's none.
+}
+
+/// The lossy server's open-loop rows read near 10% lost, the clean one's none, and
+/// the plot draws both.
+fn assert_loss_against_rate(md: &str, dir: &Path) {
     assert!(md.contains("### Loss against offered rate (10 flows, open loop)"), "{md}");
     for line in md.lines().filter(|l| l.starts_with("| udp_echo t=1 b=32 | ")) {
         let loss: f64 = cells(line)[5].trim_end_matches('%').parse().expect("loss %");
@@ -150,8 +177,11 @@ fn udp_section_and_syscalls_render() {
     let svg = std::fs::read_to_string(dir.join("udp-loss.svg")).expect("udp-loss.svg");
     assert!(svg.contains("<polyline"), "a line in the plot");
     assert!(svg.contains("echod reuseport w=1 udp") && svg.contains("udp_echo t=1 b=32"), "legend");
-    // The system-call column and what it means; the skipped step, not a failure.
-    let models = cells(row("| 10 | reuseport |"));
+}
+
+/// The system-call column and what it means; the skipped step, not a failure.
+fn assert_syscalls_and_skipped(md: &str) {
+    let models = cells(row(md, "| 10 | reuseport |"));
     assert_eq!(models.last().map(String::as_str), Some(""), "{models:?}");
     assert_eq!(models[models.len() - 2], "2.20", "{models:?}");
     assert!(md.contains("`perf stat -e raw_syscalls:sys_enter`"), "{md}");
@@ -160,5 +190,4 @@ fn udp_section_and_syscalls_render() {
         "{md}"
     );
     assert!(!md.contains("did not finish cleanly"), "{md}");
-    std::fs::remove_dir_all(&dir).ok();
 }

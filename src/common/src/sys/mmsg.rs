@@ -155,18 +155,13 @@ impl Datagrams {
         // mutably for the call (a payload slot, a peer address, a control buffer) or
         // into `iov` on this stack frame, each with its exact size; `msgs` has BATCH
         // headers and BATCH is passed; no timeout pointer.
-        let rc = unsafe {
-            libc::recvmmsg(
-                socket.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let rc = syscall!(recvmmsg(
+            socket.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            BATCH as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        ))?;
         let count = (rc as usize).min(BATCH);
         let destinations = self.control.is_some();
         for (msg, r) in msgs[..count].iter().zip(self.received.iter_mut()) {
@@ -210,17 +205,12 @@ impl Datagrams {
         // slots (each cut to its datagram's length) and peer addresses (each with the
         // length the kernel gave it), borrowed for the call, or into `iov` on this
         // stack frame; the kernel only reads them; no control data.
-        let rc = unsafe {
-            libc::sendmmsg(
-                socket.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                slots.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let rc = syscall!(sendmmsg(
+            socket.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            slots.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        ))?;
         Ok(rc as usize)
     }
 }

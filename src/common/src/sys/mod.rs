@@ -19,6 +19,22 @@
 //!   `MAP_SHARED`, so `--processes` children count `--max-conns` in one total.
 #![allow(unsafe_code)]
 
+/// Calls `libc::$fn(args)`; a negative return is the error in errno
+/// (`io::Error::last_os_error`), anything else is `Ok(return value)`: the
+/// `rc != 0 → last_os_error` check written once, as mio's `syscall!`. It expands to
+/// an `unsafe` call: the `// SAFETY:` comment sits on the line above each use.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_unsafe)]
+        let rc = unsafe { libc::$fn($($arg),*) };
+        if rc < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    }};
+}
+
 mod clock;
 mod mmsg;
 mod pktinfo;

@@ -31,10 +31,7 @@ pub fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
         ));
     }
     // SAFETY: kill(2) takes plain integers; pid > 0 names exactly one process, never a group.
-    let rc = unsafe { libc::kill(pid, signal) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(kill(pid, signal))?;
     Ok(())
 }
 
@@ -47,10 +44,7 @@ pub fn signal_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a process group"))?;
     // SAFETY: kill(2) takes plain integers; -pgid (pgid > 1) names one process group,
     // never our own (0) or every process (-1).
-    let rc = unsafe { libc::kill(-pgid, signal) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(kill(-pgid, signal))?;
     Ok(())
 }
 
@@ -80,9 +74,7 @@ fn die_with(command: &mut std::process::Command, signal: libc::c_int, parent: li
     // `last_os_error` build an error without a heap allocation), and takes no lock.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            syscall!(prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0))?;
             if parent_gone(parent) {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }

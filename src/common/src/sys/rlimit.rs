@@ -16,10 +16,7 @@ pub struct NofileLimit {
 fn rlimit(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid, writable rlimit; getrlimit only writes into it.
-    let rc = unsafe { libc::getrlimit(resource, &mut lim) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(getrlimit(resource, &mut lim))?;
     Ok(lim)
 }
 
@@ -44,10 +41,7 @@ pub fn raise_nofile_limit() -> io::Result<NofileLimit> {
     }
     let lim = libc::rlimit { rlim_cur: cur.hard, rlim_max: cur.hard };
     // SAFETY: `lim` is a valid rlimit read-only to setrlimit; soft <= hard holds.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
     nofile_limit()
 }
 

@@ -39,15 +39,10 @@ impl SharedCounters {
     pub fn create(len: usize) -> io::Result<SharedCounters> {
         let name = std::ffi::CString::new(COUNTERS_NAME).map_err(io::Error::other)?;
         // SAFETY: `name` is a NUL-terminated string alive for the call; flags 0 (no
-        // MFD_CLOEXEC) on purpose, so children inherit the descriptor. A descriptor
-        // memfd_create returns is new and ours alone, so File may own it.
-        let file = unsafe {
-            let fd = libc::memfd_create(name.as_ptr(), 0);
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            File::from(OwnedFd::from_raw_fd(fd))
-        };
+        // MFD_CLOEXEC) on purpose, so children inherit the descriptor.
+        let fd = syscall!(memfd_create(name.as_ptr(), 0))?;
+        // SAFETY: a descriptor memfd_create returns is new and ours alone, so File may own it.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
         file.set_len(Self::bytes(len)?)?; // a memfd grows zero-filled
         SharedCounters::map(file, len)
     }

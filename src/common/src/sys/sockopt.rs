@@ -12,18 +12,13 @@ pub fn set_bind_address_no_port(socket: &impl AsRawFd, on: bool) -> io::Result<(
     let value: libc::c_int = on.into();
     // SAFETY: the fd is owned by `socket` and open for this call; the option value is
     // a c_int living on the stack for the duration of the call, its size passed exactly.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(setsockopt(
+        socket.as_raw_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_BIND_ADDRESS_NO_PORT,
+        (&value as *const libc::c_int).cast(),
+        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+    ))?;
     Ok(())
 }
 
@@ -32,18 +27,13 @@ pub fn bind_address_no_port(socket: &impl AsRawFd) -> io::Result<bool> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: value and len are valid, writable, and len holds value's exact size.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(getsockopt(
+        socket.as_raw_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_BIND_ADDRESS_NO_PORT,
+        (&mut value as *mut libc::c_int).cast(),
+        &mut len,
+    ))?;
     Ok(value != 0)
 }
 
@@ -61,18 +51,13 @@ pub fn socket_drops(socket: &impl AsRawFd) -> io::Result<u32> {
     let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
     // SAFETY: `info` and `len` are valid and writable, and `len` holds `info`'s exact
     // size: the kernel writes at most that many bytes and says how many in `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_MEMINFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    syscall!(getsockopt(
+        socket.as_raw_fd(),
+        libc::SOL_SOCKET,
+        SO_MEMINFO,
+        info.as_mut_ptr().cast(),
+        &mut len,
+    ))?;
     let drops = libc::SK_MEMINFO_DROPS as usize;
     if (len as usize) < (drops + 1) * std::mem::size_of::<u32>() {
         return Err(io::Error::other("SO_MEMINFO has no drop count on this kernel"));
