@@ -1,7 +1,7 @@
 //! The only module allowed `unsafe`: the few syscalls that neither std, socket2 nor
 //! mio wrap, one file per concern (as mio's `sys/`). Every `unsafe` block in this
 //! folder has a `// SAFETY:` comment and a test; callers get safe functions only,
-//! at the paths they have always used (`echod::sys::...`).
+//! at `common::sys::...`.
 //!
 //! - `rlimit`: RLIMIT_NOFILE (read it, raise the soft limit to the hard limit) and
 //!   RLIMIT_NPROC (read it).
