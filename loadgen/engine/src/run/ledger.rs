@@ -99,3 +99,39 @@ impl Ledger {
         self.interval.reset();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::histogram::record;
+    use super::*;
+
+    /// A second handed on carries the endpoints up and served, its latency joins
+    /// the thread's and the next second starts empty; a closed loop has nothing to
+    /// send nor unstarted, an open loop's endpoint lost after its first message
+    /// leaves the rest of its share unsent.
+    #[test]
+    fn a_second_is_handed_on_and_unstarted_follows_the_schedule() {
+        let mut config = Config::local_test("127.0.0.1:9".parse().expect("addr"), 4);
+        let timeline = Timeline::starting_at(0, Duration::ZERO, Duration::from_secs(1));
+        let clock = Clock::start();
+        let start = Start { endpoints: 4, up: 3, established: 3, timeline, clock };
+        let mut l = Ledger::new(&config, &start, Tally::new(4));
+        assert_eq!((l.up, l.to_send, l.unstarted(0, 0)), (3, 0, 0));
+        l.served_up = 2;
+        record(&mut l.interval.latency, 1_000);
+        let mut handed = None;
+        l.flush_interval(7, 1.5, |iv| handed = Some(iv));
+        let iv = handed.expect("the second is handed on");
+        assert_eq!((iv.index, iv.end_s, iv.conns_up, iv.served), (7, 1.5, 3, 2));
+        assert_eq!((iv.latency.len(), l.tally.latency.len(), l.interval.latency.len()), (1, 1, 0));
+        config.rate = Some(300.0);
+        let open = Ledger::new(&config, &start, Tally::new(4));
+        let schedule = open.schedule.expect("an open loop has a schedule");
+        assert_eq!(open.to_send, schedule.total());
+        let share = schedule.due_for(0, schedule.total());
+        assert!(share > 1, "{share}");
+        assert_eq!(open.unstarted(0, 1), share - 1);
+    }
+}
