@@ -4,8 +4,9 @@
 //!
 //! - [`run`]: one run: typed flags and config (and back to flags for another
 //!   process: `RunArgs::to_args`), the preflight, connect phase, the per-thread event
-//!   loops and their phases, verification of every echoed byte, latency recording, the
-//!   live line, the summary; `run::processes` splits a run over processes, and
+//!   loop and its phases (one loop and one worker, generic over the transport: TCP
+//!   connections or UDP flows), verification of every echoed byte, latency
+//!   recording, the live line, the summary; `run::processes` splits a run over processes, and
 //!   `run::merge` merges results exactly (a split run's processes, or `loadgen
 //!   merge`'s agents).
 //! - [`merge`]: `loadgen merge`, the results of several agents (hosts) as one.

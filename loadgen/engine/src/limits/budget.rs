@@ -189,11 +189,36 @@ pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
     let dests = req.port_destinations();
     let usable = limits.usable_ports_per_family().max(1);
     let families_needed = req.conns.div_ceil(usable);
+    let (sources, auto_fanout) = sources(req, limits)?;
+    let families = sources.len().max(1) as u64 * dests;
+    let (fit, processes) = processes(req, limits)?;
+    check_file_max(req, limits)?;
+    Ok(Budget {
+        ports_per_family: limits.ports_per_family(),
+        usable_ports_per_family: usable,
+        sources,
+        families,
+        port_capacity: usable * families,
+        conns_per_family: req.conns.div_ceil(families),
+        conns_per_process_max: fit,
+        processes,
+        auto_fanout,
+        fanout_for_speed: auto_fanout && families_needed.div_ceil(dests) <= 1,
+    })
+}
+
+/// The source addresses of a request (those given, none, or loopback addresses
+/// loadgen binds by itself) and whether loadgen chose them; or why there are not
+/// enough.
+fn sources(req: &Request, limits: &Limits) -> Result<(Vec<IpAddr>, bool), BudgetError> {
+    let dests = req.port_destinations();
+    let usable = limits.usable_ports_per_family().max(1);
+    let families_needed = req.conns.div_ceil(usable);
     let sources_needed = families_needed.div_ceil(dests);
     let fast = (limits.ports_per_family() * FAST_FILL_PERCENT / 100).max(1);
     let sources_for_speed = req.conns.div_ceil(fast).div_ceil(dests);
-
-    let (sources, auto_fanout) = match &req.sources {
+    let all_loopback = req.targets.iter().all(|t| t.ip().is_loopback());
+    Ok(match &req.sources {
         Some(given) => {
             let have = given.len().max(1) as u64 * dests;
             if have < families_needed {
@@ -209,12 +234,10 @@ pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
             }
             (given.clone(), false)
         }
-        None if sources_needed <= 1 && !req.targets.iter().all(|t| t.ip().is_loopback()) => {
-            (Vec::new(), false)
-        }
+        None if sources_needed <= 1 && !all_loopback => (Vec::new(), false),
         None if sources_needed.max(sources_for_speed) <= 1 => (Vec::new(), false),
         None => {
-            if !req.targets.iter().all(|t| t.ip().is_loopback()) {
+            if !all_loopback {
                 return Err(BudgetError::CannotFanOut { conns: req.conns, usable });
             }
             let sources_needed =
@@ -228,9 +251,12 @@ pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
             }
             (loopback_sources(sources_needed), true)
         }
-    };
-    let families = sources.len().max(1) as u64 * dests;
+    })
+}
 
+/// The connections one process holds and how many processes the request needs (or
+/// asks for); or why it cannot be done.
+fn processes(req: &Request, limits: &Limits) -> Result<(u64, u64), BudgetError> {
     let fit = limits.conns_per_process();
     if fit == 0 {
         return Err(BudgetError::NoDescriptors { hard: limits.nofile_hard });
@@ -252,7 +278,12 @@ pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
             p.max(1)
         }
     };
+    Ok((fit, processes))
+}
 
+/// Whether the machine's file table holds the run's sockets (both ends, when the
+/// server is local and holds one per connection).
+fn check_file_max(req: &Request, limits: &Limits) -> Result<(), BudgetError> {
     if let Some(file_max) = limits.file_max {
         // A UDP server holds no socket per flow.
         let per_conn = if req.server_is_local && req.proto == Proto::Tcp { 2 } else { 1 };
@@ -261,19 +292,7 @@ pub fn work_out(req: &Request, limits: &Limits) -> Result<Budget, BudgetError> {
             return Err(BudgetError::FileMax { conns: req.conns, need, file_max });
         }
     }
-
-    Ok(Budget {
-        ports_per_family: limits.ports_per_family(),
-        usable_ports_per_family: usable,
-        sources,
-        families,
-        port_capacity: usable * families,
-        conns_per_family: req.conns.div_ceil(families),
-        conns_per_process_max: fit,
-        processes,
-        auto_fanout,
-        fanout_for_speed: auto_fanout && families_needed.div_ceil(dests) <= 1,
-    })
+    Ok(())
 }
 
 /// `n` loopback source addresses: 127.0.0.1, 127.0.0.2, ...

@@ -33,6 +33,14 @@ fn opt(v: Option<u64>) -> String {
 /// The preflight text (several lines, for stderr).
 pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
     let mut s = String::new();
+    ports(&mut s, req, limits, budget);
+    descriptors(&mut s, req, limits, budget);
+    machine(&mut s, req, limits);
+    s
+}
+
+/// The request, the ports per family, the families and why loadgen fans out.
+fn ports(s: &mut String, req: &Request, limits: &Limits, budget: &Budget) {
     let dests = req.port_destinations();
     let targets: Vec<String> = req.targets.iter().map(ToString::to_string).collect();
     let what = match req.proto {
@@ -67,27 +75,37 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
         budget.conns_per_family
     );
     if budget.auto_fanout {
-        let why = if budget.fanout_for_speed {
-            format!(
-                "one family could hold {} connections, but connect() searches longer for a free \
+        fanout(s, req, budget);
+    }
+}
+
+/// Why loadgen binds source addresses of its own, and what a user can do instead.
+fn fanout(s: &mut String, req: &Request, budget: &Budget) {
+    let why = if budget.fanout_for_speed {
+        format!(
+            "one family could hold {} connections, but connect() searches longer for a free \
                  port as a family fills, so loadgen keeps each under {}% of its ports",
-                req.conns,
-                super::budget::FAST_FILL_PERCENT
-            )
-        } else {
-            format!(
-                "limit: one family holds {} ports < {} connections",
-                budget.usable_ports_per_family, req.conns
-            )
-        };
-        let _ = writeln!(
-            s,
-            "    {why}. loadgen binds {} loopback source addresses with IP_BIND_ADDRESS_NO_PORT \
+            req.conns,
+            super::budget::FAST_FILL_PERCENT
+        )
+    } else {
+        format!(
+            "limit: one family holds {} ports < {} connections",
+            budget.usable_ports_per_family, req.conns
+        )
+    };
+    let _ = writeln!(
+        s,
+        "    {why}. loadgen binds {} loopback source addresses with IP_BIND_ADDRESS_NO_PORT \
              (the port is picked at connect time, per destination). By hand: --src, or more \
              --target addresses if the server listens on 0.0.0.0.",
-            budget.sources.len()
-        );
-    }
+        budget.sources.len()
+    );
+}
+
+/// The descriptors per process, the split into processes, and the local server's
+/// same limit.
+fn descriptors(s: &mut String, req: &Request, limits: &Limits, budget: &Budget) {
     let _ = writeln!(
         s,
         "  RLIMIT_NOFILE soft {} hard {} → soft raised to hard: {} connections per process \
@@ -117,6 +135,12 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
             budget.conns_per_process_max, budget.processes, budget.processes, budget.processes
         );
     }
+}
+
+/// The machine-wide limits, and the notes on the accept queue, a remote server and
+/// TIME_WAIT.
+fn machine(s: &mut String, req: &Request, limits: &Limits) {
+    let tcp = req.proto == Proto::Tcp;
     let _ = writeln!(
         s,
         "  fs.nr_open {}  fs.file-max {}  net.core.somaxconn {}  \
@@ -156,7 +180,6 @@ pub fn render(req: &Request, limits: &Limits, budget: &Budget) -> String {
              Fix: sysctl -w net.ipv4.tcp_tw_reuse=2 (loopback only)."
         );
     }
-    s
 }
 
 fn source_span(budget: &Budget) -> String {

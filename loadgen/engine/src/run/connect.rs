@@ -7,7 +7,7 @@
 //! not yet started are counted as `NOT_STARTED` instead of being tried.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mio::net::TcpStream;
@@ -19,6 +19,7 @@ use super::conn::{Conn, State};
 use super::histogram::record;
 use super::layout::ConnSpec;
 use super::tally::Tally;
+use super::transport::OpenPlan;
 use crate::errno::{errno_hint, errno_name};
 
 /// Connects outstanding at once per thread (a SYN burst that fits common backlogs).
@@ -263,12 +264,11 @@ impl<'a> ConnectPhase<'a> {
 pub fn connect_all(
     poll: &mut Poll,
     events: &mut Events,
-    specs: &[ConnSpec],
+    plan: OpenPlan<'_>,
     limits: ConnectLimits,
-    clock: &Clock,
-    stop: &AtomicBool,
     tally: &mut Tally,
 ) -> Vec<Conn> {
+    let OpenPlan { specs, clock, stop } = plan;
     let mut phase = ConnectPhase::new(specs, limits, clock.now_ns());
     while phase.goes_on() {
         let now = clock.now_ns();

@@ -21,7 +21,7 @@ use super::phase::Timeline;
 use super::start_line::{StartLine, Word};
 use super::tally::Tally;
 use super::worker::{self, Shared, WorkerMsg, WorkerStart};
-use super::{child, layout, served, start_at, udp, RunError};
+use super::{child, layout, served, start_at, traffic, udp, RunError};
 use crate::result::Proto;
 
 /// Runs the load described by `config` until it ends or `stop` is set, with a gate
@@ -108,10 +108,10 @@ fn spawn_workers(
     tx: &Sender<WorkerMsg>,
 ) -> Result<Vec<JoinHandle<Tally>>, RunError> {
     let mut handles = Vec::with_capacity(config.threads);
-    // A model with its own loop has its own worker; the TCP one has no branch for it.
+    // One worker, monomorphised per transport: no branch on the protocol inside it.
     let body: fn(WorkerStart) -> Tally = match config.proto {
-        Proto::Tcp => worker::run_worker,
-        Proto::Udp => udp::run_worker,
+        Proto::Tcp => worker::run_worker::<traffic::Book>,
+        Proto::Udp => worker::run_worker::<udp::Book>,
     };
     for index in 0..config.threads {
         let core = (!config.cores.is_empty()).then(|| common::pin::core_for(index, &config.cores));

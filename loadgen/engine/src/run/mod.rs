@@ -13,16 +13,19 @@
 //! - `layout`: every connection's parameters (id, target, source address) and the
 //!   split over worker threads.
 //! - `worker_start`: what a worker thread starts with and shares, its messages.
-//! - `worker`: one thread's life (pin, connect, start line, traffic, last word);
-//!   `connect`: its connect phase (bounded window, rate, timeout, errnos).
-//! - `traffic_loop`: its event loop; `phase`: the timeline, the loop's phase
-//!   (warm-up, measure, drain, and how it ended) and its seconds; `traffic`: the
-//!   per-readiness work (read, verify, record, send).
-//! - `conn`: one connection's state (its socket inside it) and offsets; `payload`:
-//!   the message layout and checks.
-//! - `udp`: the worker of a UDP run (`--proto udp`): flows (a connected UDP socket
-//!   each), their loop, loss timeouts and the datagrams' fate; everything else is
-//!   shared with TCP.
+//! - `transport`: what a transport (TCP connections, UDP flows) gives the one
+//!   traffic engine; `worker`: one thread's life (pin, open, start line, traffic,
+//!   last word) and `traffic_loop`: its event loop, both generic over the
+//!   transport (monomorphised); `ledger`: the bookkeeping every transport keeps
+//!   the same way; `phase`: the timeline, the loop's phase (warm-up, measure,
+//!   drain, and how it ended) and its seconds.
+//! - `tcp`: TCP as a transport; `connect`: its connect phase (bounded window,
+//!   rate, timeout, errnos); `traffic`: its per-readiness work (read, verify,
+//!   record, send); `conn`: one connection's state (its socket inside it) and
+//!   offsets; `payload`: the message layout and checks.
+//! - `udp`: UDP as a transport (`--proto udp`): flows (a connected UDP socket
+//!   each), loss timeouts and the datagrams' fate; everything else is shared with
+//!   TCP.
 //! - `schedule`: the open-loop schedule (latency from intended send times);
 //!   `start_at`: `--start-at` (agents on several hosts measure the same seconds)
 //!   and the clock a result records.
@@ -50,6 +53,7 @@ mod coordinator;
 mod counts;
 mod histogram;
 mod layout;
+mod ledger;
 mod live;
 pub mod merge;
 pub mod merge_check;
@@ -66,8 +70,10 @@ mod start_at;
 mod start_line;
 mod summary;
 pub mod tally;
+mod tcp;
 mod traffic;
 mod traffic_loop;
+mod transport;
 mod udp;
 mod values;
 mod worker;

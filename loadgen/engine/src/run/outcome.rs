@@ -18,6 +18,7 @@
 //! output file not written).
 
 use common::cli::{EXIT_FAILED, EXIT_OK};
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::result::{
@@ -184,89 +185,9 @@ impl Measurement {
     /// [`build_from`] (building it again gives `r`'s figures). Fails, naming what
     /// is missing, on a result written before its histograms were all recorded.
     pub fn of_result(r: &RunResult) -> Result<Measurement, String> {
-        let hist = |name: &str, text: Option<&String>| match text {
-            Some(t) => decode_histogram(t).map_err(|e| format!("{name}: {e}")),
-            None => Ok(new_histogram()),
-        };
-        let h = &r.histograms;
-        let (c, e) = (&r.connections, &r.errors);
-        let corrupted = e.corrupted.unwrap_or(0);
-        let tally = Tally {
-            requested: c.requested,
-            established: c.established,
-            served: c.served.unwrap_or(c.established),
-            unserved: c.unserved.unwrap_or(0),
-            failed_by_errno: c.failed_by_errno.clone(),
-            connect: hist("histograms.connect", Some(&h.connect))?,
-            connect_s: c.connect_up_s.unwrap_or(0.0),
-            connect_up_s: c.connect_up_s.unwrap_or(if c.connect_rate_per_sec > 0.0 {
-                c.established as f64 / c.connect_rate_per_sec
-            } else {
-                0.0
-            }),
-            latency: hist("histograms.latency", Some(&h.latency))?,
-            latency_uncorrected: hist(
-                "histograms.latency_uncorrected",
-                h.latency_uncorrected.as_ref(),
-            )?,
-            schedule_lag: hist("histograms.schedule_lag", h.schedule_lag.as_ref())?,
-            messages: r.throughput.messages,
-            bytes: r.throughput.bytes,
-            // The result folds `other` into `reset` and corrupted datagrams into
-            // `mismatch`: unfolded here, folded again the same way by build_from.
-            errors: ErrorCounts {
-                mismatch: e.mismatch - corrupted.min(e.mismatch),
-                reset: e.reset,
-                eof: e.eof,
-                timeout: e.timeout,
-                other: 0,
-                refused: e.refused.unwrap_or(0),
-            },
-            schedule: schedule_of(e),
-            datagrams: DatagramCounts {
-                sent: e.sent.unwrap_or(0),
-                answered: e.answered.unwrap_or(0),
-                lost: e.lost.unwrap_or(0),
-                late: e.late.unwrap_or(0),
-                duplicated: e.duplicated.unwrap_or(0),
-                reordered: e.reordered.unwrap_or(0),
-                corrupted,
-            },
-            first_mismatch: e.first_mismatch.clone(),
-            conns_up_at_end: r.series.last().map_or(0, |s| s.conns_up),
-            per_source: c.per_source.clone(),
-        };
-        let mut unserved_before = 0;
-        let intervals = r
-            .series
-            .iter()
-            .enumerate()
-            .map(|(index, s)| {
-                let text = s.latency.as_ref().ok_or_else(|| {
-                    format!(
-                        "series: second {index} has no latency histogram (written by an older \
-                         loadgen): run it again with this one"
-                    )
-                })?;
-                let running = s.conns_unserved.unwrap_or(0);
-                let iv = Interval {
-                    index: index as u64,
-                    end_s: s.t_s,
-                    conns_up: s.conns_up,
-                    served: s.conns_served.unwrap_or(s.conns_up),
-                    unserved: running.saturating_sub(unserved_before),
-                    latency: hist("series.latency", Some(text))?,
-                    msgs: s.msgs,
-                    errors: s.errors,
-                    datagrams: DatagramCounts { lost: s.lost.unwrap_or(0), ..Default::default() },
-                };
-                unserved_before = running;
-                Ok(iv)
-            })
-            .collect::<Result<Vec<_>, String>>()?;
         Ok(Measurement {
-            tally,
-            intervals,
+            tally: tally_of(r)?,
+            intervals: intervals_of(r)?,
             measured_s: r.throughput.duration_s,
             interrupted: r.interrupted,
             cpu_s: r.client_cpu_s,
@@ -274,6 +195,108 @@ impl Measurement {
             clock: r.clock.clone(),
         })
     }
+}
+
+/// Histogram `name` decoded from its text; none recorded: an empty one.
+fn hist(name: &str, text: Option<&String>) -> Result<Histogram<u64>, String> {
+    match text {
+        Some(t) => decode_histogram(t).map_err(|e| format!("{name}: {e}")),
+        None => Ok(new_histogram()),
+    }
+}
+
+/// The whole run's tally read back from result `r`.
+fn tally_of(r: &RunResult) -> Result<Tally, String> {
+    let h = &r.histograms;
+    let (c, e) = (&r.connections, &r.errors);
+    Ok(Tally {
+        requested: c.requested,
+        established: c.established,
+        served: c.served.unwrap_or(c.established),
+        unserved: c.unserved.unwrap_or(0),
+        failed_by_errno: c.failed_by_errno.clone(),
+        connect: hist("histograms.connect", Some(&h.connect))?,
+        connect_s: c.connect_up_s.unwrap_or(0.0),
+        connect_up_s: c.connect_up_s.unwrap_or(if c.connect_rate_per_sec > 0.0 {
+            c.established as f64 / c.connect_rate_per_sec
+        } else {
+            0.0
+        }),
+        latency: hist("histograms.latency", Some(&h.latency))?,
+        latency_uncorrected: hist(
+            "histograms.latency_uncorrected",
+            h.latency_uncorrected.as_ref(),
+        )?,
+        schedule_lag: hist("histograms.schedule_lag", h.schedule_lag.as_ref())?,
+        messages: r.throughput.messages,
+        bytes: r.throughput.bytes,
+        errors: error_counts_of(e),
+        schedule: schedule_of(e),
+        datagrams: datagrams_of(e),
+        first_mismatch: e.first_mismatch.clone(),
+        conns_up_at_end: r.series.last().map_or(0, |s| s.conns_up),
+        per_source: c.per_source.clone(),
+    })
+}
+
+/// The error counters read back from a result's errors. The result folds `other`
+/// into `reset` and corrupted datagrams into `mismatch`: unfolded here, folded
+/// again the same way by build_from.
+fn error_counts_of(e: &Errors) -> ErrorCounts {
+    let corrupted = e.corrupted.unwrap_or(0);
+    ErrorCounts {
+        mismatch: e.mismatch - corrupted.min(e.mismatch),
+        reset: e.reset,
+        eof: e.eof,
+        timeout: e.timeout,
+        other: 0,
+        refused: e.refused.unwrap_or(0),
+    }
+}
+
+/// The datagrams' fate read back from a result's errors (zero for TCP).
+fn datagrams_of(e: &Errors) -> DatagramCounts {
+    DatagramCounts {
+        sent: e.sent.unwrap_or(0),
+        answered: e.answered.unwrap_or(0),
+        lost: e.lost.unwrap_or(0),
+        late: e.late.unwrap_or(0),
+        duplicated: e.duplicated.unwrap_or(0),
+        reordered: e.reordered.unwrap_or(0),
+        corrupted: e.corrupted.unwrap_or(0),
+    }
+}
+
+/// The seconds read back from a result's series; each must carry its latency
+/// histogram. The series counts the unserved so far: each second gets its own.
+fn intervals_of(r: &RunResult) -> Result<Vec<Interval>, String> {
+    let mut unserved_before = 0;
+    r.series
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            let text = s.latency.as_ref().ok_or_else(|| {
+                format!(
+                    "series: second {index} has no latency histogram (written by an older \
+                     loadgen): run it again with this one"
+                )
+            })?;
+            let running = s.conns_unserved.unwrap_or(0);
+            let iv = Interval {
+                index: index as u64,
+                end_s: s.t_s,
+                conns_up: s.conns_up,
+                served: s.conns_served.unwrap_or(s.conns_up),
+                unserved: running.saturating_sub(unserved_before),
+                latency: hist("series.latency", Some(text))?,
+                msgs: s.msgs,
+                errors: s.errors,
+                datagrams: DatagramCounts { lost: s.lost.unwrap_or(0), ..Default::default() },
+            };
+            unserved_before = running;
+            Ok(iv)
+        })
+        .collect()
 }
 
 /// What became of an open loop's schedule, read back from a result's errors.

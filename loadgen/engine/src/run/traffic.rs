@@ -22,20 +22,18 @@
 
 use std::io;
 
-use super::clock::Clock;
 use super::config::Config;
 use super::conn::{Conn, Excess};
 use super::histogram::record;
-use super::payload::Pattern;
-use super::phase::{Phase, Timeline};
-use super::schedule::Schedule;
+use super::ledger::{Ledger, Start};
 use super::served::FirstAnswers;
-use super::tally::{Interval, Tally};
+use super::tally::Tally;
 
-/// The per-thread bookkeeping of the traffic phase (everything but the connections).
+/// The per-thread bookkeeping of the TCP traffic phase (everything but the
+/// connections): the shared [`Ledger`] and what only connections need.
 pub struct Book {
-    /// Body bytes of every message.
-    pub pattern: Pattern,
+    /// What every transport keeps the same way.
+    pub ledger: Ledger,
     /// The one receive buffer of the thread (echoes are checked, then forgotten).
     pub rbuf: Vec<u8>,
     /// The one send buffer of the thread: small messages are assembled here.
@@ -44,30 +42,8 @@ pub struct Book {
     pub sent_ns: Vec<u64>,
     /// Messages in flight per connection, at most.
     pub pipeline: u64,
-    /// Open loop: the schedule; `None` = closed loop.
-    pub schedule: Option<Schedule>,
-    /// Phase boundaries.
-    pub timeline: Timeline,
-    /// The run clock.
-    pub clock: Clock,
-    /// Where the thread's traffic stands; once it drains, only started messages
-    /// are finished.
-    pub phase: Phase,
-    /// Messages in flight on live connections, over all of this thread's connections.
-    pub in_flight: u64,
-    /// Open loop: messages of the schedule not started yet, less those of the
-    /// connections lost (never to be sent); 0 in a closed loop.
-    pub to_send: u64,
-    /// Connections of this thread still up.
-    pub conns_up: u64,
-    /// Of those, connections answered at least once.
-    pub served_up: u64,
     /// Connections awaiting their first answer.
     pub first: FirstAnswers,
-    /// The totals of this thread.
-    pub tally: Tally,
-    /// The current second of the measured phase.
-    pub interval: Interval,
 }
 
 /// Receive buffer per thread: large enough that one read drains a socket in the
@@ -78,37 +54,17 @@ const RBUF: usize = 64 << 10;
 const SBUF: usize = 16 << 10;
 
 impl Book {
-    /// The bookkeeping of a thread with `conns` connections, `up` of them up (their
-    /// slots `0..up`), out of `established` over the whole run (its share of an open
-    /// loop's rate is `up / established`), on `timeline`; `tally` holds what its
-    /// connect phase counted.
-    pub fn new(
-        config: &Config,
-        conns: usize,
-        up: u32,
-        established: u64,
-        timeline: Timeline,
-        clock: Clock,
-        tally: Tally,
-    ) -> Self {
-        let schedule = config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline));
+    /// The bookkeeping of a thread starting from `start` (its connections, those
+    /// up, the run's established); `tally` holds what its connect phase counted.
+    pub fn new(config: &Config, start: &Start, tally: Tally) -> Self {
+        let conns = start.endpoints;
         Self {
-            pattern: Pattern::new(config.size),
+            ledger: Ledger::new(config, start, tally),
             rbuf: vec![0u8; RBUF],
             sbuf: vec![0u8; SBUF],
             sent_ns: vec![0u64; conns * config.pipeline as usize],
             pipeline: config.pipeline.into(),
-            schedule,
-            timeline,
-            clock,
-            phase: Phase::WarmUp,
-            in_flight: 0,
-            to_send: schedule.map_or(0, |s| s.total()),
-            conns_up: up.into(),
-            served_up: 0,
             first: FirstAnswers::new(conns, config.connect_timeout),
-            tally,
-            interval: Interval::new(),
         }
     }
 
@@ -116,20 +72,13 @@ impl Book {
     #[inline]
     fn send_limit(&self, c: &Conn, now: u64) -> u64 {
         let window = c.recv_seq + self.pipeline;
-        match &self.schedule {
-            None if self.phase.draining() => c.started(),
+        match &self.ledger.schedule {
+            None if self.ledger.phase.draining() => c.started(),
             None => window,
             // However late: the drain sends the backlog (the schedule ends with
             // the measured phase).
             Some(s) => window.min(s.due_for(u64::from(c.slot()), s.due(now))),
         }
-    }
-
-    /// Open loop: the schedule's messages of connection `c` never to be sent
-    /// once it is lost.
-    fn unstarted(&self, c: &Conn) -> u64 {
-        self.schedule
-            .map_or(0, |s| s.due_for(u64::from(c.slot()), s.total()).saturating_sub(c.started()))
     }
 
     /// Sends what connection `i` may send now. `ready_ns`: when its pipeline slot
@@ -145,18 +94,18 @@ impl Book {
         let k = self.pipeline;
         let base = i * k as usize;
         let slot = c.slot();
-        let result = c.send(&self.pattern, &mut self.sbuf, limit, |seq| {
+        let result = c.send(&self.ledger.pattern, &mut self.sbuf, limit, |seq| {
             if seq == 0 {
                 self.first.sent(i, now);
             }
             self.sent_ns[base + (seq % k) as usize] = now;
-            self.in_flight += 1;
-            if let Some(s) = &self.schedule {
-                self.to_send = self.to_send.saturating_sub(1);
+            self.ledger.in_flight += 1;
+            if let Some(s) = &self.ledger.schedule {
+                self.ledger.to_send = self.ledger.to_send.saturating_sub(1);
                 let intended = s.intended(u64::from(slot), seq);
-                if self.timeline.measured(intended) {
+                if self.ledger.timeline.measured(intended) {
                     record(
-                        &mut self.tally.schedule_lag,
+                        &mut self.ledger.tally.schedule_lag,
                         now.saturating_sub(intended.max(ready_ns)),
                     );
                 }
@@ -175,7 +124,7 @@ impl Book {
         if !c.is_up() {
             return;
         }
-        let mut now = self.clock.now_ns();
+        let mut now = self.ledger.clock.now_ns();
         if readable {
             loop {
                 let n = match c.read(&mut self.rbuf) {
@@ -191,15 +140,15 @@ impl Book {
                         return;
                     }
                 };
-                now = self.clock.now_ns();
+                now = self.ledger.clock.now_ns();
                 if !c.answered() {
                     // The first answer (counted below once a byte checks in).
                     self.note_first_answer(c, n);
                 }
                 if self.consume(i, c, n, now) == Excess::Unsent {
                     self.count_mismatch(1);
-                    if self.tally.first_mismatch.is_none() {
-                        self.tally.first_mismatch = Some(format!(
+                    if self.ledger.tally.first_mismatch.is_none() {
+                        self.ledger.tally.first_mismatch = Some(format!(
                             "conn {}: the server sent bytes that were never sent",
                             c.id
                         ));
@@ -224,37 +173,37 @@ impl Book {
         let base = i * k as usize;
         let slot = u64::from(c.slot());
         let id = c.id;
-        let size = self.pattern.size() as u64;
+        let size = self.ledger.pattern.size() as u64;
         let mut bad_messages = 0;
         let excess = c.consume(
             &self.rbuf[..n],
-            &self.pattern,
+            &self.ledger.pattern,
             |seq, bad| {
-                self.in_flight -= 1;
+                self.ledger.in_flight -= 1;
                 bad_messages += u64::from(bad);
-                if self.timeline.measured(now) {
-                    self.tally.messages += 1;
-                    self.tally.bytes += size;
-                    self.interval.msgs += 1;
+                if self.ledger.timeline.measured(now) {
+                    self.ledger.tally.messages += 1;
+                    self.ledger.tally.bytes += size;
+                    self.ledger.interval.msgs += 1;
                 }
                 let sent = self.sent_ns[base + (seq % k) as usize];
-                match &self.schedule {
-                    None if self.timeline.measured(sent) => {
-                        record(&mut self.interval.latency, now - sent);
+                match &self.ledger.schedule {
+                    None if self.ledger.timeline.measured(sent) => {
+                        record(&mut self.ledger.interval.latency, now - sent);
                     }
                     None => {}
                     Some(s) => {
                         let intended = s.intended(slot, seq);
-                        if self.timeline.measured(intended) {
-                            record(&mut self.interval.latency, now.saturating_sub(intended));
-                            record(&mut self.tally.latency_uncorrected, now - sent);
+                        if self.ledger.timeline.measured(intended) {
+                            record(&mut self.ledger.interval.latency, now.saturating_sub(intended));
+                            record(&mut self.ledger.tally.latency_uncorrected, now - sent);
                         }
                     }
                 }
             },
             |seq, offset| {
-                if self.tally.first_mismatch.is_none() {
-                    self.tally.first_mismatch = Some(format!(
+                if self.ledger.tally.first_mismatch.is_none() {
+                    self.ledger.tally.first_mismatch = Some(format!(
                         "conn {id} message {seq}: first wrong byte at offset {offset}"
                     ));
                 }
@@ -268,8 +217,8 @@ impl Book {
     /// (before they are consumed: it becomes answered when one is).
     fn note_first_answer(&mut self, c: &Conn, n: usize) {
         if n > 0 && c.in_flight() > 0 {
-            self.tally.served += 1;
-            self.served_up += 1;
+            self.ledger.tally.served += 1;
+            self.ledger.served_up += 1;
         }
     }
 
@@ -278,28 +227,23 @@ impl Book {
     /// closed and counted as unserved; its messages are not timeouts. Returns how
     /// many were given up.
     pub fn expire_unserved(&mut self, conns: &mut [Conn], now: u64) -> u64 {
-        let schedule = self.schedule;
-        let (tally, in_flight, conns_up, to_send) =
-            (&mut self.tally, &mut self.in_flight, &mut self.conns_up, &mut self.to_send);
-        let interval = &mut self.interval.unserved;
-        let before = tally.unserved;
+        let l = &mut self.ledger;
+        let before = l.tally.unserved;
         self.first.expire(now, conns, |c| {
-            tally.unserved += 1;
-            *interval += 1;
-            *in_flight -= c.in_flight();
-            *conns_up -= 1;
-            if let Some(s) = schedule {
-                let left = s.due_for(u64::from(c.slot()), s.total()).saturating_sub(c.started());
-                *to_send = to_send.saturating_sub(left);
-            }
+            let left = l.unstarted(c.slot(), c.started());
+            l.tally.unserved += 1;
+            l.interval.unserved += 1;
+            l.in_flight -= c.in_flight();
+            l.up -= 1;
+            l.to_send = l.to_send.saturating_sub(left);
             c.close();
         });
-        self.tally.unserved - before
+        self.ledger.tally.unserved - before
     }
 
     fn count_mismatch(&mut self, n: u64) {
-        self.tally.errors.mismatch += n;
-        self.interval.errors += n;
+        self.ledger.tally.errors.mismatch += n;
+        self.ledger.interval.errors += n;
     }
 
     /// Counts an I/O error on connection `c` and closes it.
@@ -319,45 +263,34 @@ impl Book {
     /// outstanding, when the run is done with the connection.
     fn lose(&mut self, c: &mut Conn, kind: LossKind) {
         let outstanding = c.in_flight();
-        let done = self.phase.draining() && outstanding == 0;
+        let done = self.ledger.phase.draining() && outstanding == 0;
         let counted = match kind {
             LossKind::Eof if done => false,
             LossKind::Eof => {
-                self.tally.errors.eof += 1;
+                self.ledger.tally.errors.eof += 1;
                 true
             }
             LossKind::Reset => {
-                self.tally.errors.reset += 1;
+                self.ledger.tally.errors.reset += 1;
                 true
             }
             LossKind::Other => {
-                self.tally.errors.other += 1;
+                self.ledger.tally.errors.other += 1;
                 true
             }
             LossKind::Closed => false,
         };
         if counted {
-            self.interval.errors += 1;
+            self.ledger.interval.errors += 1;
         }
-        self.in_flight -= outstanding;
-        self.to_send = self.to_send.saturating_sub(self.unstarted(c));
-        self.conns_up -= 1;
+        self.ledger.in_flight -= outstanding;
+        self.ledger.to_send =
+            self.ledger.to_send.saturating_sub(self.ledger.unstarted(c.slot(), c.started()));
+        self.ledger.up -= 1;
         if c.answered() {
-            self.served_up -= 1;
+            self.ledger.served_up -= 1;
         }
         c.close();
-    }
-
-    /// Hands the current interval to `send` and starts the next one.
-    pub fn flush_interval(&mut self, index: u64, end_s: f64, send: impl FnOnce(Interval)) {
-        // Same bounds on both sides: `add` cannot fail.
-        let _ = self.tally.latency.add(&self.interval.latency);
-        self.interval.index = index;
-        self.interval.end_s = end_s;
-        self.interval.conns_up = self.conns_up;
-        self.interval.served = self.served_up;
-        send(self.interval.clone());
-        self.interval.reset();
     }
 }
 

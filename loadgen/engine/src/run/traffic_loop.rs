@@ -1,75 +1,80 @@
-//! One worker's traffic loop: its own mio event loop over the warm-up, the measured
-//! phase and the drain. Each turn moves the [`Phase`] on (the stop flag, the
-//! timeline, the connections left and the echoes awaited decide it), reports the
-//! seconds of the measured phase that ended ([`Seconds`]), gives up connections
-//! left unanswered, in open loop sends what the schedule has made due ([`Pacer`]),
-//! then polls and hands each readiness to the [`Book`]. The pacer runs in the
-//! drain too: an open loop that fell behind sends its backlog there, and its
+//! One worker's traffic loop, for every transport ([`Transport`]): its own mio
+//! event loop over the warm-up, the measured phase and the drain. Each turn moves
+//! the [`Phase`] on (the stop flag, the timeline, the endpoints left and the
+//! messages awaited decide it), reports the seconds of the measured phase that
+//! ended ([`Seconds`]), gives up what ran out of time (a TCP connection left
+//! unanswered, a UDP datagram in flight: its flow sends on), in open loop sends
+//! what the schedule has made due ([`Pacer`]), then polls and hands each readiness
+//! to the transport's book. The drain lasts at least what the transport asks (UDP:
+//! the loss timeout, so every datagram in flight gets its time). The pacer runs in
+//! the drain too: an open loop that fell behind sends its backlog there, and its
 //! drain waits for it (a backlog message sent late in the drain gets what is left
 //! of it, no more: the drain stays bounded). When the loop ends in the drain, the
-//! echoes still awaited count as timeouts; an open loop counts what became of its schedule (how far
-//! behind it was when the measured phase ended, the messages never sent); then
-//! the last, partial second is reported.
+//! transport settles what was still awaited (TCP: timeouts and unserved
+//! connections; UDP: lost datagrams and unserved flows); an open loop counts what
+//! became of its schedule (how far behind it was when the measured phase ended,
+//! the messages never sent); then the last, partial second is reported.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mio::{Events, Poll};
 
-use super::conn::Conn;
 use super::phase::{Phase, Seconds};
 use super::schedule::Pacer;
-use super::traffic::Book;
+use super::transport::Transport;
 use super::worker_start::WorkerStart;
 
 /// Longest poll wait, so the stop flag is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(50);
 
 /// Runs the thread's traffic until its phase is over (see the module doc).
-pub fn run(
+pub fn run<T: Transport>(
     poll: &mut Poll,
     events: &mut Events,
-    conns: &mut [Conn],
-    book: &mut Book,
+    ends: &mut [T::Endpoint],
+    book: &mut T,
     w: &WorkerStart,
 ) {
-    let timeline = book.timeline;
-    let drain_ns = w.config.drain_timeout.as_nanos() as u64;
+    let timeline = book.ledger().timeline;
+    let drain_timeout = w.config.drain_timeout.as_nanos() as u64;
     let mut seconds = Seconds::new(&timeline);
-    let mut pacer = book.schedule.map(|s| {
-        // The connections up, in slot order.
-        let by_slot = conns.iter().enumerate().filter(|(_, c)| c.is_up()).map(|(i, _)| i);
+    let mut pacer = book.ledger().schedule.map(|s| {
+        // The endpoints up, in slot order.
+        let by_slot = ends.iter().enumerate().filter(|(_, e)| T::is_up(e)).map(|(i, _)| i);
         Pacer::new(s, by_slot.collect())
     });
     if pacer.is_none() {
         // Closed loop: fill every pipeline at once.
-        let now = book.clock.now_ns();
-        for (i, c) in conns.iter_mut().enumerate() {
-            book.fill(i, c, now, 0);
+        let now = book.ledger().clock.now_ns();
+        for (i, e) in ends.iter_mut().enumerate() {
+            book.fill(i, e, now, 0);
         }
     }
     loop {
-        let now = book.clock.now_ns();
-        book.phase = if w.shared.stop.load(Ordering::Relaxed) {
+        let now = book.ledger().clock.now_ns();
+        let drain_ns = book.drain_ns(now, drain_timeout);
+        let l = book.ledger_mut();
+        l.phase = if w.shared.stop.load(Ordering::Relaxed) {
             Phase::Cut
         } else {
-            let outstanding = book.in_flight + book.to_send;
-            book.phase.next(now, &timeline, drain_ns, book.conns_up, outstanding)
+            l.phase.next(now, &timeline, drain_ns, l.up, l.in_flight + l.to_send)
         };
+        let over = l.phase.is_over();
         if let Some(p) = pacer.as_mut() {
-            let up = |i: usize| conns[i].is_up().then(|| conns[i].started());
-            p.watch_end(now, &timeline, book.phase.is_over(), up);
+            let up = |i: usize| T::is_up(&ends[i]).then(|| T::started(&ends[i]));
+            p.watch_end(now, &timeline, over, up);
         }
-        if book.phase.is_over() {
+        if over {
             break;
         }
         while let Some((index, end_s)) = seconds.ended(now, &timeline) {
-            book.flush_interval(index, end_s, |iv| w.send_interval(iv));
+            book.ledger_mut().flush_interval(index, end_s, |iv| w.send_interval(iv));
         }
-        w.shared.unserved_found(book.expire_unserved(conns, now), w.config.connect_timeout);
+        book.expire(ends, now, w);
         let mut wake = wake_at(book, &seconds);
         if let Some(pacer) = pacer.as_mut() {
-            let next = pacer.pace(now, |i| book.fill(i, &mut conns[i], now, 0));
+            let next = pacer.pace(now, |i| book.fill(i, &mut ends[i], now, 0));
             wake = next.map_or(wake, |t| wake.min(t));
         }
         let wait = Duration::from_nanos(wake.saturating_sub(now)).min(MAX_WAIT);
@@ -78,45 +83,50 @@ pub fn run(
                 continue;
             }
             eprintln!("loadgen: worker {}: poll failed: {e}", w.index);
-            book.phase = book.phase.end();
+            let l = book.ledger_mut();
+            l.phase = l.phase.end();
             break;
         }
         for ev in events.iter() {
             let i = ev.token().0;
-            let closed = ev.is_read_closed() || ev.is_error();
-            book.on_ready(i, &mut conns[i], ev.is_readable() || closed, closed);
+            book.on_event(i, &mut ends[i], ev);
         }
     }
-    settle(book, conns, w, &seconds);
-    if let Some(p) = &pacer {
-        let drained = book.phase == Phase::Drained;
-        let now = book.clock.now_ns();
-        book.tally.schedule = p.counts(now, &timeline, drained, |i| conns[i].started());
+    settle(book, ends, pacer.as_ref(), &seconds, w);
+}
+
+/// The end of the loop: drained, the transport counts what was still awaited; an
+/// open loop counts what became of its schedule; then the last, partial second
+/// is reported.
+fn settle<T: Transport>(
+    book: &mut T,
+    ends: &mut [T::Endpoint],
+    pacer: Option<&Pacer>,
+    seconds: &Seconds,
+    w: &WorkerStart,
+) {
+    let drained = book.ledger().phase == Phase::Drained;
+    if drained {
+        book.settle(ends, w);
+    }
+    let l = book.ledger_mut();
+    if let Some(p) = pacer {
+        let now = l.clock.now_ns();
+        l.tally.schedule = p.counts(now, &l.timeline, drained, |i| T::started(&ends[i]));
+    }
+    if let Some((index, end_s)) = seconds.last(l.clock.now_ns(), &l.timeline) {
+        l.flush_interval(index, end_s, |iv| w.send_interval(iv));
     }
 }
 
 /// When the loop must wake at the latest, the schedule aside: the end of the drain,
-/// or the end of the current second or of the measured phase; or sooner, when a
-/// connection's first answer runs out of time.
-fn wake_at(book: &Book, seconds: &Seconds) -> u64 {
-    let wake = match book.phase {
+/// or the end of the current second or of the measured phase; or sooner, when
+/// something runs out of time (see [`Transport::next_deadline`]).
+fn wake_at<T: Transport>(book: &T, seconds: &Seconds) -> u64 {
+    let l = book.ledger();
+    let wake = match l.phase {
         Phase::Drain { until } => until,
-        _ => seconds.next_ns().min(book.timeline.measure_end_ns),
+        _ => seconds.next_ns().min(l.timeline.measure_end_ns),
     };
-    book.first.next_deadline().map_or(wake, |deadline| wake.min(deadline))
-}
-
-/// The end of the loop. Drained: echoes that never came, on connections still up,
-/// count — on a connection never answered at all, it is unserved; on the others,
-/// those are timeouts. Then the last, partial second is reported.
-fn settle(book: &mut Book, conns: &mut [Conn], w: &WorkerStart, seconds: &Seconds) {
-    let now = book.clock.now_ns();
-    if book.phase == Phase::Drained {
-        w.shared.unserved_found(book.expire_unserved(conns, u64::MAX), w.config.connect_timeout);
-        book.tally.errors.timeout += book.in_flight;
-        book.interval.errors += book.in_flight;
-    }
-    if let Some((index, end_s)) = seconds.last(now, &book.timeline) {
-        book.flush_interval(index, end_s, |iv| w.send_interval(iv));
-    }
+    book.next_deadline().map_or(wake, |deadline| wake.min(deadline))
 }

@@ -1,37 +1,37 @@
-//! One worker thread of a run: pin, open its share of the connections, meet the
-//! other threads at the start line, then run its own mio event loop over the warm-up,
-//! the measured phase and the drain (`traffic_loop`), and hand back its [`Tally`].
-//! Once per second of the measured phase it sends its interval (a histogram and
-//! counters) to the coordinator; nothing else is shared while traffic flows, except
-//! one relaxed load of the stop flag per loop turn. A connection given up as
-//! unserved (no answer to its first message within the connect timeout) is announced
-//! once per run through [`Shared::on_unserved`].
+//! One worker thread of a run, for every transport ([`Transport`]): pin, open its
+//! share of the endpoints (TCP connections, UDP flows), meet the other threads at
+//! the start line, then run its own mio event loop over the warm-up, the measured
+//! phase and the drain (`traffic_loop`), and hand back its [`Tally`]. Once per
+//! second of the measured phase it sends its interval (a histogram and counters)
+//! to the coordinator; nothing else is shared while traffic flows, except one
+//! relaxed load of the stop flag per loop turn. A connection given up as unserved
+//! (no answer to its first message within the connect timeout) is announced once
+//! per run through [`Shared::on_unserved`].
 
 use std::sync::atomic::Ordering;
 
 use mio::{Events, Poll};
 
-use super::conn::Conn;
-use super::connect::{connect_all, ConnectLimits};
+use super::ledger::Start;
 use super::phase::Timeline;
 use super::tally::Tally;
-use super::traffic::Book;
 use super::traffic_loop;
+use super::transport::Transport;
 pub use super::worker_start::{Shared, WorkerMsg, WorkerStart};
 use crate::errno::errno_name;
 
-/// The body of one worker thread; returns what it measured.
-pub fn run_worker(w: WorkerStart) -> Tally {
+/// The body of one worker thread over transport `T`; returns what it measured.
+pub fn run_worker<T: Transport>(w: WorkerStart) -> Tally {
     // First thing: a worker that dies before the start line leaves its seat.
     let seat = w.shared.start.seat();
     pin(&w);
     let mut tally = Tally::new(w.specs.len() as u64);
     let mut events = Events::with_capacity(1024);
-    let opened = open(&w, &mut events, &mut tally);
+    let opened = open::<T>(&w, &mut events, &mut tally);
     w.shared.established.fetch_add(tally.established, Ordering::Relaxed);
     let tally = match (seat.arrive_and_wait(), opened) {
-        (Some(timeline), Some((mut poll, conns))) => {
-            traffic(&w, &mut poll, &mut events, conns, timeline, tally)
+        (Some(timeline), Some((mut poll, ends))) => {
+            traffic::<T>(&w, &mut poll, &mut events, ends, timeline, tally)
         }
         _ => tally,
     };
@@ -40,7 +40,7 @@ pub fn run_worker(w: WorkerStart) -> Tally {
 }
 
 /// Pins the thread to its core, if it has one; says so when the kernel refuses.
-pub(super) fn pin(w: &WorkerStart) {
+fn pin(w: &WorkerStart) {
     if let Some(core) = w.core {
         if !common::pin::pin_current_thread(core) {
             eprintln!(
@@ -51,9 +51,13 @@ pub(super) fn pin(w: &WorkerStart) {
     }
 }
 
-/// The connect phase: a poll and this worker's connections, each up or dead;
-/// `None` when no poll could be made (every connection then counts as failed).
-fn open(w: &WorkerStart, events: &mut Events, tally: &mut Tally) -> Option<(Poll, Vec<Conn>)> {
+/// The open phase: a poll and this worker's endpoints, each up or dead; `None`
+/// when no poll could be made (every endpoint then counts as failed).
+fn open<T: Transport>(
+    w: &WorkerStart,
+    events: &mut Events,
+    tally: &mut Tally,
+) -> Option<(Poll, Vec<T::Endpoint>)> {
     let mut poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
@@ -63,34 +67,34 @@ fn open(w: &WorkerStart, events: &mut Events, tally: &mut Tally) -> Option<(Poll
             return None;
         }
     };
-    let limits = ConnectLimits {
-        rate_per_s: w.config.connect_rate.map(|r| r / w.config.threads as f64),
-        timeout_ns: w.config.connect_timeout.as_nanos() as u64,
-    };
-    let conns = connect_all(&mut poll, events, &w.specs, limits, &w.clock, &w.shared.stop, tally);
-    Some((poll, conns))
+    let ends = T::open(w, &mut poll, events, tally);
+    Some((poll, ends))
 }
 
 /// The traffic on `timeline`: warm-up, measured phase and drain; returns the
-/// thread's tally with the connections still up at the end.
-fn traffic(
+/// thread's tally with the endpoints still up at the end.
+fn traffic<T: Transport>(
     w: &WorkerStart,
     poll: &mut Poll,
     events: &mut Events,
-    mut conns: Vec<Conn>,
+    mut ends: Vec<T::Endpoint>,
     timeline: Timeline,
     tally: Tally,
 ) -> Tally {
-    // Open loop: the connections up share the schedule, one slot each.
+    // Open loop: the endpoints up share the schedule, one slot each.
     let mut up = 0u32;
-    for c in conns.iter_mut().filter(|c| c.is_up()) {
-        c.set_slot(up);
+    for e in ends.iter_mut().filter(|e| T::is_up(e)) {
+        T::set_slot(e, up);
         up += 1;
     }
     let established = w.shared.established.load(Ordering::Relaxed);
-    let mut book = Book::new(&w.config, conns.len(), up, established, timeline, w.clock, tally);
-    traffic_loop::run(poll, events, &mut conns, &mut book, w);
-    let mut tally = book.tally;
-    tally.conns_up_at_end = conns.iter().filter(|c| c.is_up()).count() as u64;
+    let start = Start { endpoints: ends.len(), up, established, timeline, clock: w.clock };
+    let mut book = match T::book(w, poll, &start, tally) {
+        Ok(book) => book,
+        Err(tally) => return *tally,
+    };
+    traffic_loop::run(poll, events, &mut ends, &mut book, w);
+    let mut tally = book.into_ledger().tally;
+    tally.conns_up_at_end = ends.iter().filter(|e| T::is_up(e)).count() as u64;
     tally
 }

@@ -22,13 +22,10 @@ use std::io;
 
 use mio::{Registry, Token};
 
-use super::super::clock::Clock;
 use super::super::config::Config;
 use super::super::histogram::record;
-use super::super::payload::Pattern;
-use super::super::phase::{Phase, Timeline};
-use super::super::schedule::Schedule;
-use super::super::tally::{DatagramCounts, Interval, Tally};
+use super::super::ledger::{Ledger, Start};
+use super::super::tally::{DatagramCounts, Tally};
 use super::flow::{Arrival, Flow, Window};
 use super::loss::LossWatch;
 
@@ -36,10 +33,11 @@ use super::loss::LossWatch;
 /// long is seen whole (and found corrupted), never cut to size.
 const RBUF: usize = 65_536;
 
-/// The per-thread bookkeeping of the UDP traffic phase (everything but the flows).
+/// The per-thread bookkeeping of the UDP traffic phase (everything but the
+/// flows): the shared [`Ledger`] and what only flows need.
 pub struct Book {
-    /// Body bytes of every datagram.
-    pattern: Pattern,
+    /// What every transport keeps the same way.
+    pub ledger: Ledger,
     /// The one receive buffer of the thread (answers are checked, then forgotten).
     rbuf: Vec<u8>,
     /// The one send buffer of the thread: each datagram is assembled here.
@@ -48,65 +46,23 @@ pub struct Book {
     window: Window,
     /// The thread's poll registry (a blocked flow asks for WRITABLE).
     registry: Registry,
-    /// Open loop: the schedule; `None` = closed loop.
-    pub schedule: Option<Schedule>,
-    /// Phase boundaries.
-    pub timeline: Timeline,
-    /// The run clock.
-    pub clock: Clock,
-    /// Where the thread's traffic stands; once it drains, no datagram is sent.
-    pub phase: Phase,
-    /// Datagrams in flight on live flows, over all of this thread's flows.
-    pub in_flight: u64,
-    /// Open loop: datagrams of the schedule not sent yet, less those of the flows
-    /// lost (never to be sent); 0 in a closed loop.
-    pub to_send: u64,
-    /// Flows of this thread still up.
-    pub flows_up: u64,
-    /// Of those, flows answered at least once.
-    served_up: u64,
     /// When datagrams count as lost.
     pub losses: LossWatch,
-    /// The totals of this thread.
-    pub tally: Tally,
-    /// The current second of the measured phase.
-    pub interval: Interval,
 }
 
 impl Book {
-    /// The bookkeeping of a thread with `flows` flows, `up` of them up (their
-    /// slots `0..up`), out of `established` over the whole run, on `timeline`;
-    /// `tally` holds what opening the flows counted.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: &Config,
-        flows: usize,
-        up: u32,
-        established: u64,
-        timeline: Timeline,
-        clock: Clock,
-        registry: Registry,
-        tally: Tally,
-    ) -> Self {
-        let pipeline = config.pipeline as usize;
-        let schedule = config.rate.map(|r| Schedule::for_thread(r, up, established, &timeline));
+    /// The bookkeeping of a thread starting from `start` (its flows, those up,
+    /// the run's established), `registry` its poll's; `tally` holds what opening
+    /// the flows counted.
+    pub fn new(config: &Config, start: &Start, registry: Registry, tally: Tally) -> Self {
+        let (flows, pipeline) = (start.endpoints, config.pipeline as usize);
         Self {
-            pattern: Pattern::new(config.size),
+            ledger: Ledger::new(config, start, tally),
             rbuf: vec![0u8; RBUF],
             sbuf: vec![0u8; config.size],
             window: Window::new(flows, pipeline),
             registry,
-            schedule,
-            timeline,
-            clock,
-            phase: Phase::WarmUp,
-            in_flight: 0,
-            to_send: schedule.map_or(0, |s| s.total()),
-            flows_up: up.into(),
-            served_up: 0,
             losses: LossWatch::new(config.udp_timeout, flows * pipeline),
-            tally,
-            interval: Interval::new(),
         }
     }
 
@@ -116,8 +72,8 @@ impl Book {
         if !f.window_open(self.window.of(i)) {
             return false;
         }
-        match &self.schedule {
-            None => !self.phase.draining(),
+        match &self.ledger.schedule {
+            None => !self.ledger.phase.draining(),
             // However late: the drain sends the backlog (the schedule ends with
             // the measured phase).
             Some(s) => f.send_seq < s.due_for(u64::from(f.slot()), s.due(now)),
@@ -127,10 +83,10 @@ impl Book {
     /// Sends what flow `i` may send now. `ready_ns`: when its window slot freed
     /// (0 if not from an answer or a loss), for the schedule-lag figure.
     pub fn fill(&mut self, i: usize, f: &mut Flow, now: u64, ready_ns: u64) {
-        let size = self.pattern.size();
+        let size = self.ledger.pattern.size();
         while f.is_up() && self.may_send(i, f, now) {
             let seq = f.send_seq;
-            self.pattern.fill(f.id, seq, &mut self.sbuf[..size]);
+            self.ledger.pattern.fill(f.id, seq, &mut self.sbuf[..size]);
             match f.send(&self.sbuf[..size], &self.registry, Token(i)) {
                 Ok(()) => {}
                 // The socket buffer is full: WRITABLE wakes the flow.
@@ -138,16 +94,19 @@ impl Book {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.fail(i, f, &e),
             }
-            let intended = self.schedule.map(|s| s.intended(u64::from(f.slot()), seq));
-            let measured = self.timeline.measured(intended.unwrap_or(now));
+            let intended = self.ledger.schedule.map(|s| s.intended(u64::from(f.slot()), seq));
+            let measured = self.ledger.timeline.measured(intended.unwrap_or(now));
             f.sent(self.window.of(i), now, measured);
             self.losses.sent(i, seq);
-            self.in_flight += 1;
-            self.to_send = self.to_send.saturating_sub(u64::from(intended.is_some()));
+            self.ledger.in_flight += 1;
+            self.ledger.to_send = self.ledger.to_send.saturating_sub(u64::from(intended.is_some()));
             if measured {
                 self.count(|d| d.sent += 1);
                 if let Some(t) = intended {
-                    record(&mut self.tally.schedule_lag, now.saturating_sub(t.max(ready_ns)));
+                    record(
+                        &mut self.ledger.tally.schedule_lag,
+                        now.saturating_sub(t.max(ready_ns)),
+                    );
                 }
             }
         }
@@ -165,12 +124,12 @@ impl Book {
                 return self.fail(i, f, &e);
             }
         }
-        let mut now = self.clock.now_ns();
+        let mut now = self.ledger.clock.now_ns();
         if readable {
             loop {
                 match f.recv(&mut self.rbuf) {
                     Ok(n) => {
-                        now = self.clock.now_ns();
+                        now = self.ledger.clock.now_ns();
                         self.on_datagram(i, f, n, now);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -184,10 +143,10 @@ impl Book {
 
     /// Reads and counts the `n` bytes just received on flow `i`.
     fn on_datagram(&mut self, i: usize, f: &mut Flow, n: usize, now: u64) {
-        let arrival = f.receive(&self.rbuf[..n], &self.pattern, self.window.of(i));
+        let arrival = f.receive(&self.rbuf[..n], &self.ledger.pattern, self.window.of(i));
         let (bad_at, seq) = match arrival {
             Arrival::Answer { seq, sent_ns, measured, reordered, bad_at } => {
-                self.in_flight -= 1;
+                self.ledger.in_flight -= 1;
                 self.losses.answered(now - sent_ns);
                 // A corrupted answer is answered (not lost), never a latency
                 // sample nor throughput: it was not echoed.
@@ -201,15 +160,15 @@ impl Book {
                         self.record_latency(f.slot(), seq, sent_ns, now);
                     }
                 }
-                if good && self.timeline.measured(now) {
-                    self.tally.messages += 1;
-                    self.tally.bytes += self.pattern.size() as u64;
-                    self.interval.msgs += 1;
+                if good && self.ledger.timeline.measured(now) {
+                    self.ledger.tally.messages += 1;
+                    self.ledger.tally.bytes += self.ledger.pattern.size() as u64;
+                    self.ledger.interval.msgs += 1;
                 }
                 (bad_at, Some(seq))
             }
             Arrival::Duplicate { measured, bad_at } => {
-                if measured.unwrap_or(self.timeline.measured(now)) {
+                if measured.unwrap_or(self.ledger.timeline.measured(now)) {
                     self.count(|d| d.duplicated += 1);
                 }
                 (bad_at, None)
@@ -219,7 +178,7 @@ impl Book {
                     // The timeout learns how late answers come.
                     self.losses.answered(now - sent_ns);
                 }
-                if measured.unwrap_or(self.timeline.measured(now)) {
+                if measured.unwrap_or(self.ledger.timeline.measured(now)) {
                     self.count(|d| d.late += 1);
                 }
                 (bad_at, None)
@@ -228,8 +187,8 @@ impl Book {
         };
         if !f.served {
             f.served = true;
-            self.tally.served += 1;
-            self.served_up += 1;
+            self.ledger.tally.served += 1;
+            self.ledger.served_up += 1;
         }
         if let Some(at) = bad_at {
             self.corrupted(f.id, seq, at);
@@ -239,12 +198,12 @@ impl Book {
     /// Records the latency of datagram `seq` of the flow at schedule slot `slot`,
     /// sent at `sent_ns` and answered at `now`, as TCP messages are.
     fn record_latency(&mut self, slot: u32, seq: u64, sent_ns: u64, now: u64) {
-        match &self.schedule {
-            None => record(&mut self.interval.latency, now - sent_ns),
+        match &self.ledger.schedule {
+            None => record(&mut self.ledger.interval.latency, now - sent_ns),
             Some(s) => {
                 let intended = s.intended(u64::from(slot), seq);
-                record(&mut self.interval.latency, now.saturating_sub(intended));
-                record(&mut self.tally.latency_uncorrected, now - sent_ns);
+                record(&mut self.ledger.interval.latency, now.saturating_sub(intended));
+                record(&mut self.ledger.tally.latency_uncorrected, now - sent_ns);
             }
         }
     }
@@ -254,9 +213,9 @@ impl Book {
     fn corrupted(&mut self, id: u32, seq: Option<u64>, at: usize) {
         // Counted in every phase (so through `count`, whatever the phase).
         self.count(|d| d.corrupted += 1);
-        self.interval.errors += 1;
-        if self.tally.first_mismatch.is_none() {
-            self.tally.first_mismatch = Some(match seq {
+        self.ledger.interval.errors += 1;
+        if self.ledger.tally.first_mismatch.is_none() {
+            self.ledger.tally.first_mismatch = Some(match seq {
                 Some(seq) => format!("flow {id} datagram {seq}: first wrong byte at offset {at}"),
                 None => format!(
                     "flow {id}: a datagram of {at} bytes that was never sent (its header names \
@@ -284,15 +243,15 @@ impl Book {
             self.lose(&mut flows[i], i, seq);
         }
         let n = flows.iter().filter(|f| f.is_up() && f.send_seq > 0 && !f.served).count() as u64;
-        self.tally.unserved += n;
-        self.interval.unserved += n;
+        self.ledger.tally.unserved += n;
+        self.ledger.interval.unserved += n;
     }
 
     /// Datagram `seq` of flow `f` (index `i`) is lost; whether it was still in
     /// flight.
     fn lose(&mut self, f: &mut Flow, i: usize, seq: u64) -> bool {
         let Some(measured) = f.lose(seq, self.window.of(i)) else { return false };
-        self.in_flight -= 1;
+        self.ledger.in_flight -= 1;
         if measured {
             self.count(|d| d.lost += 1);
         }
@@ -313,30 +272,28 @@ impl Book {
         let refused = e.kind() == io::ErrorKind::ConnectionRefused;
         if refused && !f.served {
             self.never_opened(f);
-        } else if !(self.phase.draining() && f.in_flight == 0) {
+        } else if !(self.ledger.phase.draining() && f.in_flight == 0) {
             // In the drain with nothing awaited, the run is done with the flow.
             match e.kind() {
-                io::ErrorKind::ConnectionRefused => self.tally.errors.refused += 1,
-                io::ErrorKind::ConnectionReset => self.tally.errors.reset += 1,
-                _ => self.tally.errors.other += 1,
+                io::ErrorKind::ConnectionRefused => self.ledger.tally.errors.refused += 1,
+                io::ErrorKind::ConnectionReset => self.ledger.tally.errors.reset += 1,
+                _ => self.ledger.tally.errors.other += 1,
             }
-            self.interval.errors += 1;
+            self.ledger.interval.errors += 1;
         }
-        if let Some(s) = self.schedule {
-            let left = s.due_for(u64::from(f.slot()), s.total()).saturating_sub(f.send_seq);
-            self.to_send = self.to_send.saturating_sub(left);
-        }
-        self.in_flight -= u64::from(f.close(self.window.of(i)));
-        self.flows_up -= 1;
+        let left = self.ledger.unstarted(f.slot(), f.send_seq);
+        self.ledger.to_send = self.ledger.to_send.saturating_sub(left);
+        self.ledger.in_flight -= u64::from(f.close(self.window.of(i)));
+        self.ledger.up -= 1;
         if f.served {
-            self.served_up -= 1;
+            self.ledger.served_up -= 1;
         }
     }
 
     /// Flow `f`, refused before any answer, counts as never opened: out of the
     /// established (and of its source address's), into the failed by errno.
     fn never_opened(&mut self, f: &Flow) {
-        let t = &mut self.tally;
+        let t = &mut self.ledger.tally;
         t.established = t.established.saturating_sub(1);
         t.connect_failed("ECONNREFUSED");
         let Some(ip) = f.local_ip().map(|ip| ip.to_string()) else { return };
@@ -351,19 +308,7 @@ impl Book {
     /// Applies `add` to the datagram counts of the thread and of the second.
     #[inline]
     fn count(&mut self, add: impl Fn(&mut DatagramCounts)) {
-        add(&mut self.tally.datagrams);
-        add(&mut self.interval.datagrams);
-    }
-
-    /// Hands the current interval to `send` and starts the next one.
-    pub fn flush_interval(&mut self, index: u64, end_s: f64, send: impl FnOnce(Interval)) {
-        // Same bounds on both sides: `add` cannot fail.
-        let _ = self.tally.latency.add(&self.interval.latency);
-        self.interval.index = index;
-        self.interval.end_s = end_s;
-        self.interval.conns_up = self.flows_up;
-        self.interval.served = self.served_up;
-        send(self.interval.clone());
-        self.interval.reset();
+        add(&mut self.ledger.tally.datagrams);
+        add(&mut self.ledger.interval.datagrams);
     }
 }

@@ -1,4 +1,4 @@
-//! UDP flows (`--proto udp`): the worker of a UDP run, beside the TCP one, sharing
+//! UDP flows (`--proto udp`): the transport of a UDP run, beside the TCP one, sharing
 //! everything around it — the coordinator and its start line, the phases and
 //! seconds, the open-loop schedule, the tally, histograms, live line, outcome and
 //! split runs — with no UDP branch inside the TCP connection code.
@@ -16,13 +16,13 @@
 //! - `loss`: when a datagram counts as lost (the timeout, fixed or adaptive).
 //! - `open`: opening a thread's flows (bind, connect, register).
 //! - `book`: the per-readiness work (send, receive, verify, record, count, lose).
-//! - `traffic_loop`: a thread's event loop; `worker`: a thread's life.
+//! - `transport`: UDP as a transport of the one traffic loop and worker
+//!   (`run::traffic_loop`, `run::worker`).
 
 mod book;
 mod flow;
 mod loss;
 mod open;
-mod traffic_loop;
-mod worker;
+mod transport;
 
-pub use worker::run_worker;
+pub use book::Book;

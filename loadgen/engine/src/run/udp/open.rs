@@ -7,17 +7,17 @@
 //! when a source address's ports run out, EMFILE past the descriptor limit).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mio::net::UdpSocket;
 use mio::{Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::super::clock::Clock;
 use super::super::histogram::record;
 use super::super::layout::ConnSpec;
 use super::super::tally::Tally;
+use super::super::transport::OpenPlan;
 use super::flow::Flow;
 use crate::errno::errno_name;
 
@@ -43,20 +43,23 @@ fn open(spec: &ConnSpec, rcvbuf: Option<usize>) -> io::Result<UdpSocket> {
     Ok(UdpSocket::from_std(socket.into()))
 }
 
+/// The settings of opening a thread's flows.
+#[derive(Clone, Copy, Debug)]
+pub struct Opening {
+    /// Datagram size (with the pipeline, it sizes the receive buffer).
+    pub size: usize,
+    /// Datagrams in flight per flow, at most.
+    pub pipeline: u32,
+    /// This thread's share of `--connect-rate`; `None`: as fast as possible.
+    pub rate_per_s: Option<f64>,
+}
+
 /// Opens this thread's flows; returns one [`Flow`] per spec (token = index),
 /// each `Up` or `Dead`. Counts go to `tally`: established (socket connected),
 /// failed by errno, the time each took; `stop` ends the phase early.
-#[allow(clippy::too_many_arguments)]
-pub fn open_all(
-    poll: &Poll,
-    specs: &[ConnSpec],
-    size: usize,
-    pipeline: u32,
-    rate_per_s: Option<f64>,
-    clock: &Clock,
-    stop: &AtomicBool,
-    tally: &mut Tally,
-) -> Vec<Flow> {
+pub fn open_all(poll: &Poll, plan: OpenPlan<'_>, opening: Opening, tally: &mut Tally) -> Vec<Flow> {
+    let OpenPlan { specs, clock, stop } = plan;
+    let Opening { size, pipeline, rate_per_s } = opening;
     let rcvbuf = receive_buffer(size, pipeline);
     let began = clock.now_ns();
     let mut last_up = began;
@@ -100,6 +103,9 @@ pub fn open_all(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::super::super::clock::Clock;
     use super::*;
 
     /// Flows from one source address get distinct ports, each its own four-tuple
@@ -116,7 +122,9 @@ mod tests {
         let mut tally = Tally::new(20);
         let stop = AtomicBool::new(false);
         let clock = Clock::start();
-        let flows = open_all(&poll, &specs, 64, 1, None, &clock, &stop, &mut tally);
+        let opening = Opening { size: 64, pipeline: 1, rate_per_s: None };
+        let plan = OpenPlan { specs: &specs, clock: &clock, stop: &stop };
+        let flows = open_all(&poll, plan, opening, &mut tally);
         assert_eq!((flows.len(), tally.established), (20, 20));
         let ports: std::collections::HashSet<u16> = flows
             .iter()
