@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::plan::ServerKind;
+use super::plan::{Plan, ServerKind};
 use crate::suite_index::Side;
 
 /// One build's servers.
@@ -97,20 +97,78 @@ pub fn order(rep: u32) -> [Side; 2] {
 /// base build: one run, no side (`[None]`). With one: both sides in [`order`] when
 /// the base build has this server, the new side alone otherwise.
 pub fn sides(server: &ServerKind, base: Option<&Build>, rep: u32) -> Vec<Option<Side>> {
-    let Some(base) = base else { return vec![None] };
-    let both = match server {
-        ServerKind::Echod { .. } => base.serves(server),
-        ServerKind::Tokio { .. } => base.tokio_echo.is_some(),
-        ServerKind::CEpoll { .. }
-        | ServerKind::CUdp { .. }
-        | ServerKind::Sockperf
-        | ServerKind::Custom(_) => false,
-    };
-    if both {
-        order(rep).into_iter().map(Some).collect()
-    } else {
-        vec![Some(Side::New)]
+    Sides::of(server, base).in_rep(rep)
+}
+
+/// Which builds a step runs for, worked out once per suite run ([`Job`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sides {
+    /// No base build: one run, no side.
+    Only,
+    /// The base build lacks this server: the new side alone.
+    New,
+    /// Both builds, in [`order`].
+    Both,
+}
+
+impl Sides {
+    /// The sides of a step against `server`, with the base build `base` if any.
+    pub fn of(server: &ServerKind, base: Option<&Build>) -> Sides {
+        let Some(base) = base else { return Sides::Only };
+        let both = match server {
+            ServerKind::Echod { .. } => base.serves(server),
+            ServerKind::Tokio { .. } => base.tokio_echo.is_some(),
+            ServerKind::CEpoll { .. }
+            | ServerKind::CUdp { .. }
+            | ServerKind::Sockperf
+            | ServerKind::Custom(_) => false,
+        };
+        if both {
+            Sides::Both
+        } else {
+            Sides::New
+        }
     }
+
+    /// The sides in repeat `rep`, in the order they run.
+    pub fn in_rep(self, rep: u32) -> Vec<Option<Side>> {
+        match self {
+            Sides::Only => vec![None],
+            Sides::New => vec![Some(Side::New)],
+            Sides::Both => order(rep).into_iter().map(Some).collect(),
+        }
+    }
+
+    /// How many runs a repeat holds.
+    pub fn count(self) -> usize {
+        if self == Sides::Both {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// One selected step of the plan and the sides it runs on: what a suite run does
+/// once per repeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// The step's index in the plan (its port offset and file-name prefix).
+    pub index: usize,
+    pub sides: Sides,
+}
+
+/// The jobs of the `selected` steps of `plan`, with the base build `base` if any.
+pub fn jobs(plan: &Plan, selected: &[usize], base: Option<&Build>) -> Vec<Job> {
+    selected
+        .iter()
+        .map(|&index| Job { index, sides: Sides::of(&plan.steps[index].server, base) })
+        .collect()
+}
+
+/// How many runs one repeat of `jobs` holds.
+pub fn runs(jobs: &[Job]) -> usize {
+    jobs.iter().map(|j| j.sides.count()).sum()
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod programs;
 pub mod runner;
 pub mod server;
 mod session;
+mod setup;
 pub mod syscalls;
 pub mod testbed;
 
@@ -30,11 +31,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
-use crate::compare;
-use crate::suite_index::{BuildsInfo, Side, SuiteIndex};
-use builds::Build;
+use crate::suite_index::{BuildsInfo, RepStep, Side, SuiteIndex};
 use plan::Profile;
 use session::Session;
 
@@ -129,11 +128,6 @@ pub struct SuiteArgs {
 /// 130 or 143 when SIGINT or SIGTERM interrupted it (what it measured until then
 /// is in the folder and the report).
 pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
-    let profile = match (args.quick, args.full) {
-        (true, _) => Profile::Quick,
-        (_, true) => Profile::Full,
-        _ => Profile::Default,
-    };
     if let Some(dir) = &args.render {
         let index = crate::suite_index::read(dir).context("--render")?;
         let report = crate::report::write(dir, &index).context("cannot write the report")?;
@@ -148,131 +142,14 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             .and_then(|_| signal_hook::flag::register_usize(sig, Arc::clone(&caught), sig as usize))
             .context("cannot install signal handler")?;
     }
-    // BASE is read up front, so a wrong path fails before anything runs (exit 2).
-    let base = match &args.confirm {
-        Some(path) => {
-            Some(compare::load::load_side(path).map_err(|e| anyhow::anyhow!("--confirm: {e}"))?)
-        }
-        None => None,
-    };
-    let customs = custom::parse_all(&args.server).map_err(anyhow::Error::msg)?;
-    let base_build = match &args.base {
-        Some(dir) => Some(Build::from_dir(dir).map_err(anyhow::Error::msg)?),
-        None => None,
-    };
-    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
-    });
-    // Before anything is built or run: --out new or empty, or a suite's (--force).
-    out_dir::prepare(&out, args.force)?;
-    let mut programs = programs::find_programs(args.peers.as_deref(), profile != Profile::Quick)?;
-    programs.echod_args.clone_from(&args.echod_arg);
-    programs.base = base_build;
-    let cores = common::pin::allowed_cores();
-    let mut plan = plan::build(profile, &cores, programs.tools());
-    plan::add_custom(&mut plan, &customs);
-    for step in &mut plan.steps {
-        step.duration = args.duration.unwrap_or(step.duration);
-        step.warmup = args.warmup.unwrap_or(step.warmup);
-    }
-    let mut only = args.only.clone();
-    for name in &args.section {
-        only.extend(plan::section_scenarios(&plan, name).map_err(anyhow::Error::msg)?);
-    }
-    let selected = plan::select(&plan, &only).map_err(anyhow::Error::msg)?;
-    let needs_tokio =
-        selected.iter().any(|&i| matches!(plan.steps[i].server, plan::ServerKind::Tokio { .. }));
-    if needs_tokio && programs.new.tokio_echo.is_none() {
-        let dir = programs.loadgen.parent().unwrap_or(Path::new("."));
-        bail!(
-            "tokio-echo is neither beside loadgen ({}) nor on PATH: build the workspace \
-             (cargo build --release --workspace, or scripts/bench), or install it \
-             (cargo install --path benches/tokio-echo)",
-            dir.display()
-        );
-    }
-    // The marker lists what this run wrote, whichever way it ends.
-    let _sealed = out_dir::begin(&out)?;
-    let runs_per_rep: usize = selected
-        .iter()
-        .map(|&i| builds::sides(&plan.steps[i].server, programs.base.as_ref(), 1).len())
-        .sum();
-    eprintln!(
-        "suite: {:?} profile, {} runs × {} repeat(s) on {} cores → {}",
-        profile,
-        runs_per_rep,
-        args.repeat,
-        cores.len(),
-        out.display()
-    );
-    if let (Some(b), Some(dir)) = (&programs.base, &args.base) {
-        eprintln!(
-            "suite: base build {} ({}){}: its servers run beside this build's, alternating",
-            dir.display(),
-            b.revision.as_deref().unwrap_or("revision unknown"),
-            if b.tokio_echo.is_some() { "" } else { ", without tokio-echo" }
-        );
-    }
-    if programs.epoll_echo.is_none() {
-        eprintln!(
-            "suite: the reference C server was not found (../shared/peers): peers step without it"
-        );
-    }
-    let total = runs_per_rep * args.repeat as usize;
-    let mut session = Session::new(&programs, args.port, &stop, total);
-    let mut steps = Vec::new();
-    for rep in 1..=args.repeat {
-        let sub = if args.repeat > 1 { format!("rep{rep}/") } else { String::new() };
-        steps.extend(session.run_rep(&plan, &selected, &out, &sub, rep, false)?);
-    }
-    if let Some(base) = &base {
-        steps.extend(confirm::against_results(&args, base, &plan, &out, &mut session)?);
-    } else if programs.base.is_some() {
-        steps.extend(confirm::against_base_build(&args, &plan, &out, &mut session)?);
-    }
-    let (ports_file, ports_note) = if args.no_ports || stop.load(Ordering::Relaxed) {
-        (None, Some("not run (--no-ports or interrupted)".to_string()))
-    } else if !only.is_empty() {
-        (None, Some("not run (--only or --section)".to_string()))
-    } else {
-        eprint!("[ports] four-tuple experiment in a private network namespace ... ");
-        run_ports(&programs.loadgen, &out)
-    };
-    let wanted = args.testbed || (profile == Profile::Full && only.is_empty());
-    let (testbed_dir, testbed_note) = if !wanted {
-        (None, Some("not run (--full or --testbed runs it)".to_string()))
-    } else if stop.load(Ordering::Relaxed) {
-        (None, Some("not run (interrupted)".to_string()))
-    } else {
-        eprint!("[testbed] {} agents in network namespaces of their own ... ", testbed::AGENTS);
-        let conns = if profile == Profile::Full { 9_000 } else { 3_000 };
-        let duration = args.duration.unwrap_or(std::time::Duration::from_secs(5));
-        let warmup = args.warmup.unwrap_or(std::time::Duration::from_secs(1));
-        testbed::run(&programs.loadgen, &out, conns, duration, warmup)
-    };
-    let index = SuiteIndex {
-        suite_format: "loadgen-suite/1".into(),
-        profile: format!("{profile:?}").to_lowercase(),
-        command: argv,
-        started_at,
-        finished_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        interrupted: stop.load(Ordering::Relaxed),
-        environment: engine::env::capture(),
-        steps,
-        ports_file,
-        ports_note,
-        testbed_dir,
-        testbed_note,
-        c_peer: programs.epoll_echo.is_some(),
-        builds: programs.base.as_ref().map(|b| BuildsInfo {
-            base_dir: args.base.as_deref().unwrap_or(Path::new("")).display().to_string(),
-            base_revision: b.revision.clone(),
-            base_has_tokio: b.tokio_echo.is_some(),
-        }),
-    };
-    std::fs::write(out.join("suite.json"), serde_json::to_string_pretty(&index)?)?;
-    let report = crate::report::write(&out, &index).context("cannot write the report")?;
+    // Checked, found and chosen before anything runs; each step's sides worked out.
+    let setup = setup::prepare(&args)?;
+    let mut session = Session::new(&setup.programs, &setup.plan, &setup.jobs, args.port, &stop);
+    let mut steps = session.run(&setup.out, args.repeat)?;
+    steps.extend(confirm::suspects_again(&args, &setup, &mut session)?);
+    let index = index(&args, &setup, argv, steps, &stop);
+    std::fs::write(setup.out.join("suite.json"), serde_json::to_string_pretty(&index)?)?;
+    let report = crate::report::write(&setup.out, &index).context("cannot write the report")?;
     eprintln!("suite: report {}", report.display());
     // The base build's runs do not decide the exit code: an older build may lack
     // what a step asks of it (its scenario is then one only NEW has).
@@ -284,6 +161,77 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         _ if clean && !index.interrupted => common::cli::EXIT_OK,
         _ => common::cli::EXIT_FAILED,
     })
+}
+
+/// Runs what the suite runs beside its steps ([`Others`]), then writes down the
+/// run: `steps`, and `command` as it was started.
+fn index(
+    args: &SuiteArgs,
+    setup: &setup::Setup,
+    command: Vec<String>,
+    steps: Vec<RepStep>,
+    stop: &AtomicBool,
+) -> SuiteIndex {
+    let others = Others::run(args, setup, stop);
+    SuiteIndex {
+        suite_format: "loadgen-suite/1".into(),
+        profile: format!("{:?}", setup.profile).to_lowercase(),
+        command,
+        started_at: setup.started_at.clone(),
+        finished_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        interrupted: stop.load(Ordering::Relaxed),
+        environment: engine::env::capture(),
+        steps,
+        ports_file: others.ports_file,
+        ports_note: others.ports_note,
+        testbed_dir: others.testbed_dir,
+        testbed_note: others.testbed_note,
+        c_peer: setup.programs.epoll_echo.is_some(),
+        builds: setup.programs.base.as_ref().map(|b| BuildsInfo {
+            base_dir: args.base.as_deref().unwrap_or(Path::new("")).display().to_string(),
+            base_revision: b.revision.clone(),
+            base_has_tokio: b.tokio_echo.is_some(),
+        }),
+    }
+}
+
+/// What the suite runs beside its steps: the four-tuple experiment and the
+/// several-hosts step, each a file (folder) or a note saying why not.
+struct Others {
+    ports_file: Option<String>,
+    ports_note: Option<String>,
+    testbed_dir: Option<String>,
+    testbed_note: Option<String>,
+}
+
+impl Others {
+    /// Runs the four-tuple experiment unless `--no-ports`, `--only` or `--section`
+    /// say not to, and the several-hosts step when `--testbed` or `--full` ask for
+    /// it; neither once `stop` is set.
+    fn run(args: &SuiteArgs, setup: &setup::Setup, stop: &AtomicBool) -> Others {
+        let (profile, out) = (setup.profile, &setup.out);
+        let (ports_file, ports_note) = if args.no_ports || stop.load(Ordering::Relaxed) {
+            (None, Some("not run (--no-ports or interrupted)".to_string()))
+        } else if !setup.only.is_empty() {
+            (None, Some("not run (--only or --section)".to_string()))
+        } else {
+            eprint!("[ports] four-tuple experiment in a private network namespace ... ");
+            run_ports(&setup.programs.loadgen, out)
+        };
+        let wanted = args.testbed || (profile == Profile::Full && setup.only.is_empty());
+        let (testbed_dir, testbed_note) = if !wanted {
+            (None, Some("not run (--full or --testbed runs it)".to_string()))
+        } else if stop.load(Ordering::Relaxed) {
+            (None, Some("not run (interrupted)".to_string()))
+        } else {
+            eprint!("[testbed] {} agents in network namespaces of their own ... ", testbed::AGENTS);
+            let conns = if profile == Profile::Full { 9_000 } else { 3_000 };
+            let duration = args.duration.unwrap_or(std::time::Duration::from_secs(5));
+            let warmup = args.warmup.unwrap_or(std::time::Duration::from_secs(1));
+            testbed::run(&setup.programs.loadgen, out, conns, duration, warmup)
+        };
+        Others { ports_file, ports_note, testbed_dir, testbed_note }
+    }
 }
 
 fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {

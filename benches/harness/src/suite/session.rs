@@ -10,14 +10,19 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::builds::{self, Job};
+use super::plan::{self, Plan};
 use super::programs::Programs;
-use super::{builds, plan, runner};
-use crate::suite_index::{RepStep, StepRecord};
+use super::runner::{self, StepRun};
+use crate::suite_index::{RepStep, Side, StepRecord};
 
-/// What every step of a suite run shares: the programs, the first port, the stop
-/// flag and the progress count.
+/// What every step of a suite run shares: the programs, the plan and the jobs
+/// chosen from it (each step with its sides, worked out once), the first port, the
+/// stop flag and the progress count.
 pub(super) struct Session<'a> {
     programs: &'a Programs,
+    plan: &'a Plan,
+    jobs: &'a [Job],
     port: u16,
     stop: &'a Arc<AtomicBool>,
     /// Steps run so far, and how many the progress line expects.
@@ -26,15 +31,16 @@ pub(super) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// A session over `programs`, steps listening from `port`, stopped by `stop`,
-    /// expecting `total` runs (for the progress line).
+    /// A session running `jobs` (of `plan`) with `programs`, steps listening from
+    /// `port`, stopped by `stop`.
     pub(super) fn new(
         programs: &'a Programs,
+        plan: &'a Plan,
+        jobs: &'a [Job],
         port: u16,
         stop: &'a Arc<AtomicBool>,
-        total: usize,
     ) -> Session<'a> {
-        Session { programs, port, stop, n: 0, total }
+        Session { programs, plan, jobs, port, stop, n: 0, total: 0 }
     }
 
     /// Whether the suite was asked to stop.
@@ -42,39 +48,48 @@ impl<'a> Session<'a> {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// Runs every job `repeat` times, into `out/` (one repeat) or `out/rep1/`, ...
+    pub(super) fn run(&mut self, out: &Path, repeat: u32) -> anyhow::Result<Vec<RepStep>> {
+        let jobs = self.jobs;
+        self.n = 0;
+        self.total = builds::runs(jobs) * repeat as usize;
+        let mut steps = Vec::new();
+        for rep in 1..=repeat {
+            let sub = if repeat > 1 { format!("rep{rep}/") } else { String::new() };
+            steps.extend(self.run_rep(jobs, out, &sub, rep, false)?);
+        }
+        Ok(steps)
+    }
+
     /// Runs the scenarios `names` `repeat` more times, into `out/confirm1/`, ...
     /// (under each side's folder with a base build), the repeat count continuing
     /// from the first runs so the side order keeps alternating.
     pub(super) fn rerun(
         &mut self,
-        plan: &plan::Plan,
         names: &[String],
         out: &Path,
         repeat: u32,
     ) -> anyhow::Result<Vec<RepStep>> {
-        let selected = plan::select(plan, names).map_err(anyhow::Error::msg)?;
-        let per_rep: usize = selected
-            .iter()
-            .map(|&i| builds::sides(&plan.steps[i].server, self.programs.base.as_ref(), 1).len())
-            .sum();
+        let selected = plan::select(self.plan, names).map_err(anyhow::Error::msg)?;
+        let jobs: Vec<Job> =
+            self.jobs.iter().filter(|j| selected.contains(&j.index)).copied().collect();
         self.n = 0;
-        self.total = per_rep * repeat as usize;
+        self.total = builds::runs(&jobs) * repeat as usize;
         let mut steps = Vec::new();
         for k in 1..=repeat {
             let sub = format!("confirm{k}/");
-            steps.extend(self.run_rep(plan, &selected, out, &sub, repeat + k, true)?);
+            steps.extend(self.run_rep(&jobs, out, &sub, repeat + k, true)?);
         }
         Ok(steps)
     }
 
-    /// Runs the `selected` steps of `plan` once into `out/sub` (`sub` is empty or
-    /// ends in `/`), each on the sides [`builds::sides`] gives it (into
-    /// `out/<side>/sub` with a base build); stops early when asked to. Each step
-    /// listens on `port` + its index in the plan, whatever the selection or side.
-    pub(super) fn run_rep(
+    /// Runs `jobs` once into `out/sub` (`sub` is empty or ends in `/`), each on its
+    /// sides (into `out/<side>/sub` with a base build); stops early when asked to.
+    /// Each step listens on `port` + its index in the plan, whatever the selection
+    /// or side.
+    fn run_rep(
         &mut self,
-        plan: &plan::Plan,
-        selected: &[usize],
+        jobs: &[Job],
         out: &Path,
         sub: &str,
         rep: u32,
@@ -85,39 +100,56 @@ impl<'a> Session<'a> {
         // both builds, and every server of a loss curve, get the same rate.
         let mut rates: Vec<(&str, f64)> = Vec::new();
         let mut steps = Vec::new();
-        for &i in selected {
-            let step = &plan.steps[i];
-            for side in builds::sides(&step.server, self.programs.base.as_ref(), rep) {
-                if self.stop.load(Ordering::Relaxed) {
+        for job in jobs {
+            let step = &self.plan.steps[job.index];
+            for side in job.sides.in_rep(rep) {
+                if self.stopped() {
                     return Ok(steps);
                 }
                 let prefix = match side {
                     Some(side) => format!("{}/{sub}", side.folder()),
                     None => sub.to_string(),
                 };
-                let dir = out.join(&prefix);
-                std::fs::create_dir_all(dir.join("runs"))
-                    .with_context(|| format!("--out {}: cannot create", dir.display()))?;
-                self.n += 1;
                 let rate = step
                     .rate_fraction
                     .map(|f| f * closed_loop_rate(&rates, step.rate_from.as_deref().unwrap_or("")));
-                let tag = side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
-                eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
-                let port = self.port.wrapping_add(i as u16);
-                let record =
-                    runner::run_step(self.programs, side, &dir, i, step, port, rate, self.stop);
-                let result = record.result_file.as_deref().map(|f| engine::result::read(&dir, f));
-                eprintln!("{}", progress_summary(&record, result.as_ref()));
-                if let (None, Some(Ok(r))) = (step.rate_fraction, &result) {
-                    rates.push((step.scenario.as_str(), r.throughput.msgs_per_sec));
+                let (mut record, msgs_per_sec) =
+                    self.run_one(job, side, &out.join(&prefix), rate)?;
+                if let (None, Some(r)) = (step.rate_fraction, msgs_per_sec) {
+                    rates.push((step.scenario.as_str(), r));
                 }
-                let mut record = record;
                 record.result_file = record.result_file.map(|f| format!("{prefix}{f}"));
                 steps.push(RepStep { rep, confirm, side, record });
             }
         }
         Ok(steps)
+    }
+
+    /// Runs `job` once on `side` into `dir`, with its progress line; its record and
+    /// the msgs/s its result holds.
+    fn run_one(
+        &mut self,
+        job: &Job,
+        side: Option<Side>,
+        dir: &Path,
+        rate: Option<f64>,
+    ) -> anyhow::Result<(StepRecord, Option<f64>)> {
+        std::fs::create_dir_all(dir.join("runs"))
+            .with_context(|| format!("--out {}: cannot create", dir.display()))?;
+        self.n += 1;
+        let step = &self.plan.steps[job.index];
+        let tag = side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
+        eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
+        let port = self.port.wrapping_add(job.index as u16);
+        let run = StepRun { index: job.index, step, side, dir, port, rate };
+        let record = runner::run_step(self.programs, &run, self.stop);
+        let result = record.result_file.as_deref().map(|f| engine::result::read(dir, f));
+        eprintln!("{}", progress_summary(&record, result.as_ref()));
+        let msgs_per_sec = match &result {
+            Some(Ok(r)) => Some(r.throughput.msgs_per_sec),
+            _ => None,
+        };
+        Ok((record, msgs_per_sec))
     }
 }
 
