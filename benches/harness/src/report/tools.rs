@@ -5,11 +5,11 @@
 //! ([`StepRecord::client_figures`], [`StepRecord::idle`]); with repeats, each row is
 //! the run with the median throughput (or the median bytes per connection).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use common::units::{fmt_bytes, fmt_count, fmt_micros};
 
+use super::rows::representative;
 use crate::suite_index::{ClientFigures, Section, Side, StepRecord, SuiteIndex};
 use crate::table::{Align::Left as L, Align::Right as R, Table};
 
@@ -21,25 +21,14 @@ pub fn sections(md: &mut String, index: &SuiteIndex) {
 }
 
 /// The records of `section` (the build under test only), grouped by scenario in
-/// plan order, each group's median by `key`.
-fn median_by(
-    index: &SuiteIndex,
+/// plan order, each group's median by `key` ([`representative`]).
+fn median_by<'a>(
+    index: &'a SuiteIndex,
     section: Section,
     key: impl Fn(&StepRecord) -> Option<f64>,
-) -> Vec<&StepRecord> {
-    let mut groups: BTreeMap<(usize, &str), Vec<&StepRecord>> = BTreeMap::new();
-    for s in index.steps.iter().filter(|s| s.side != Some(Side::Base)) {
-        if s.record.section == section && key(&s.record).is_some() {
-            groups.entry((s.record.index, &s.record.scenario)).or_default().push(&s.record);
-        }
-    }
-    groups
-        .into_values()
-        .map(|mut runs| {
-            runs.sort_by(|a, b| key(a).unwrap_or(0.0).total_cmp(&key(b).unwrap_or(0.0)));
-            runs[runs.len() / 2]
-        })
-        .collect()
+) -> Vec<&'a StepRecord> {
+    let runs = |r: &'a StepRecord| (r.section == section && key(r).is_some()).then_some(r);
+    representative(index, runs, |r| key(r).unwrap_or(0.0)).into_iter().map(|(r, _)| r).collect()
 }
 
 fn figures(r: &StepRecord) -> Option<&ClientFigures> {
