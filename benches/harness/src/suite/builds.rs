@@ -166,6 +166,48 @@ pub fn jobs(plan: &Plan, selected: &[usize], base: Option<&Build>) -> Vec<Job> {
         .collect()
 }
 
+/// One run of a suite's schedule: the step at `index` in the plan, on `side`, in
+/// repeat `rep`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub rep: u32,
+    pub index: usize,
+    pub side: Option<Side>,
+}
+
+/// The runs of `jobs` in the repeats `reps`, in the order they run: repeat by
+/// repeat, each job on its sides in that repeat's order.
+pub fn schedule(jobs: &[Job], reps: std::ops::RangeInclusive<u32>) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for rep in reps {
+        for job in jobs {
+            let sides = job.sides.in_rep(rep).into_iter();
+            runs.extend(sides.map(|side| Run { rep, index: job.index, side }));
+        }
+    }
+    runs
+}
+
+/// A suite run's runs, worked out once: `repeats` of the chosen steps, and the
+/// confirmation runs (`confirm1/`, ...) a step gets if it turns out a suspect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Repeats 1..=R.
+    pub repeats: Vec<Run>,
+    /// Repeats R+1..=2R, the count going on so the side order keeps alternating.
+    pub confirmations: Vec<Run>,
+}
+
+impl Schedule {
+    /// The schedule of `jobs` over `repeat` repeats.
+    pub fn new(jobs: &[Job], repeat: u32) -> Schedule {
+        Schedule {
+            repeats: schedule(jobs, 1..=repeat),
+            confirmations: schedule(jobs, repeat + 1..=repeat * 2),
+        }
+    }
+}
+
 /// How many runs one repeat of `jobs` holds.
 pub fn runs(jobs: &[Job]) -> usize {
     jobs.iter().map(|j| j.sides.count()).sum()
@@ -235,6 +277,18 @@ mod tests {
         newer.echod_help = Some("reuseport, shared, threads, or uring ... --proto <PROTO>".into());
         assert_eq!(sides(&uring, Some(&newer), 1).len(), 2);
         assert_eq!(sides(&udp, Some(&newer), 1).len(), 2);
+    }
+
+    /// The schedule: repeat by repeat, each step on its sides in that repeat's order.
+    #[test]
+    fn schedule_alternates_by_repeat() {
+        let jobs = [Job { index: 0, sides: Sides::Both }, Job { index: 3, sides: Sides::New }];
+        let runs = schedule(&jobs, 2..=3);
+        let got: Vec<(u32, usize, Option<Side>)> =
+            runs.iter().map(|r| (r.rep, r.index, r.side)).collect();
+        let (b, n) = (Some(Side::Base), Some(Side::New));
+        assert_eq!(got, vec![(2, 0, n), (2, 0, b), (2, 3, n), (3, 0, b), (3, 0, n), (3, 3, n)]);
+        assert_eq!(super::runs(&jobs), 3);
     }
 
     /// A base folder without echod, or no folder at all: one line naming --base.

@@ -62,19 +62,25 @@ pub(super) fn suspects_again(
     session: &mut Session<'_>,
 ) -> anyhow::Result<Vec<RepStep>> {
     let out = &setup.out;
-    if let Some(base) = &setup.confirm_base {
-        let name = args.confirm.as_deref().unwrap_or(Path::new("BASE")).display().to_string();
-        let than = format!("than {name}");
-        rerun_suspects(&than, || suspects(base, out), out, session, args.repeat)
-    } else if setup.programs.base.is_some() {
-        let base_dir = out.join(BuildSide::Base.folder());
-        let new_dir = out.join(BuildSide::New.folder());
-        let find = || suspects(&load::load_side(&base_dir)?, &new_dir);
-        rerun_suspects("on the new build", find, out, session, args.repeat)
-    } else {
-        Ok(Vec::new())
-    }
+    let (base_dir, new_dir) =
+        (out.join(BuildSide::Base.folder()), out.join(BuildSide::New.folder()));
+    // What the suspects are found against: BASE read up front, or this run's base side.
+    let (than, find): (String, Box<Finder<'_>>) = match &setup.confirm_base {
+        Some(base) => {
+            let name = args.confirm.as_deref().unwrap_or(Path::new("BASE")).display();
+            (format!("than {name}"), Box::new(move || suspects(base, out)))
+        }
+        None if setup.programs.base.is_some() => {
+            let find = || suspects(&load::load_side(&base_dir)?, &new_dir);
+            ("on the new build".into(), Box::new(find))
+        }
+        None => return Ok(Vec::new()),
+    };
+    rerun_suspects(&than, find, out, session, args.repeat)
 }
+
+/// Finds the suspects among the results so far.
+type Finder<'a> = dyn Fn() -> Result<Vec<Suspect>, LoadError> + 'a;
 
 /// Finds the suspects, re-runs them `repeat` more times, and says before and after
 /// what it found (`slower {than}`). What ran is kept whatever happens here: a failure

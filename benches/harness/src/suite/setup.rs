@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::builds::{self, Build, Job};
+use super::builds::{self, Build, Job, Schedule};
 use super::plan::{self, Plan, Profile};
 use super::programs::{self, Programs};
 use super::{custom, out_dir, SuiteArgs};
@@ -27,6 +27,8 @@ pub(super) struct Setup {
     pub only: Vec<String>,
     /// The steps that run, each with the sides it runs on: worked out once here.
     pub jobs: Vec<Job>,
+    /// Their runs in `--repeat` repeats (and confirmations), in order.
+    pub schedule: Schedule,
     /// How many cores the suite may use.
     pub cores: usize,
     /// Lists what this run wrote in the folder's marker, whichever way it ends.
@@ -84,6 +86,7 @@ pub(super) fn prepare(args: &SuiteArgs) -> anyhow::Result<Setup> {
     }
     let _sealed = out_dir::begin(&out)?;
     let jobs = builds::jobs(&plan, &selected, programs.base.as_ref());
+    let schedule = Schedule::new(&jobs, args.repeat);
     let setup = Setup {
         profile,
         started_at,
@@ -93,38 +96,9 @@ pub(super) fn prepare(args: &SuiteArgs) -> anyhow::Result<Setup> {
         plan,
         only,
         jobs,
+        schedule,
         cores: cores.len(),
         _sealed,
     };
-    setup.announce(args);
     Ok(setup)
-}
-
-impl Setup {
-    /// Says what is about to run: its runs × `--repeat`, the base build beside
-    /// this one, a missing reference C server.
-    fn announce(&self, args: &SuiteArgs) {
-        eprintln!(
-            "suite: {:?} profile, {} runs × {} repeat(s) on {} cores → {}",
-            self.profile,
-            builds::runs(&self.jobs),
-            args.repeat,
-            self.cores,
-            self.out.display()
-        );
-        if let (Some(b), Some(dir)) = (&self.programs.base, &args.base) {
-            eprintln!(
-                "suite: base build {} ({}){}: its servers run beside this build's, alternating",
-                dir.display(),
-                b.revision.as_deref().unwrap_or("revision unknown"),
-                if b.tokio_echo.is_some() { "" } else { ", without tokio-echo" }
-            );
-        }
-        if self.programs.epoll_echo.is_none() {
-            eprintln!(
-                "suite: the reference C server was not found (../shared/peers): peers step \
-                 without it"
-            );
-        }
-    }
 }
