@@ -8,6 +8,10 @@
 //! on the new side. Each side's results land in their own folder (`base/`, `new/`)
 //! under the same scenario names, so `loadgen compare OUT/base OUT/new` is the
 //! verdict on the code, measured on one machine in one run.
+//!
+//! Which sides each step runs on ([`Sides`], one [`Job`] per chosen step) and the
+//! runs that follow from it ([`Schedule`]: repeat by repeat, and the confirmation
+//! runs) are worked out once per suite run, here, and passed down.
 
 use std::path::{Path, PathBuf};
 

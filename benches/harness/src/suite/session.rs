@@ -1,6 +1,6 @@
-//! One pass of the suite over its steps ([`Session::run_rep`]): each step on the
-//! sides of its build(s), on its port, with the progress line; and the re-runs of
-//! suspects (`confirm*/`). An open-loop step is offered half the lowest closed-loop
+//! The suite's schedule run ([`Session::run`]): each step on the side of its
+//! build the schedule gives, on its port, with the progress line; and the re-runs
+//! of suspects (`confirm*/`). An open-loop step is offered half the lowest closed-loop
 //! rate measured at its connection count in the same repeat, so both builds of a
 //! `--base` run get the same rate.
 
