@@ -13,6 +13,7 @@
 //! - [`compare`]: `loadgen compare BASE NEW`, the CI verdict.
 //! - [`plot`]: SVG charts (plotters): percentile curves on HdrHistogram's log axis,
 //!   x/y series; used by the report and by `compare --plot`.
+//! - [`table`]: Markdown tables (header, alignment, rows), for the report and compare.
 //! - [`scenario`]: scenario names (`peers epoll_echo t=1 conns=1000`): written by
 //!   the suite, read back by compare.
 //! - [`calibrate`]: the one-connection ping-pong recorded before each suite run.
@@ -35,4 +36,5 @@ pub mod report;
 pub mod scenario;
 pub mod suite;
 pub mod suite_index;
+pub mod table;
 pub mod testbed;

@@ -87,9 +87,11 @@ impl Side {
 }
 
 /// Which section of the report a step feeds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
+    /// (The default only so a record can be built from its parts.)
+    #[default]
     Scaling,
     OpenLoop,
     Workers,
@@ -108,7 +110,7 @@ pub enum Section {
 }
 
 /// What one step produced (the suite index keeps one per step).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StepRecord {
     pub index: usize,
     pub section: Section,

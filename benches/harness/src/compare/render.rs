@@ -11,6 +11,7 @@ use super::comparison::{Comparison, ScenarioComparison};
 use super::row::{Row, Unit};
 use super::stats::Statistic;
 use super::verdict::Verdict;
+use crate::table::{Align, Table};
 
 /// Output format of `loadgen compare`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -242,11 +243,15 @@ fn markdown(c: &Comparison) -> String {
     for s in &c.scenarios {
         out.push_str(&format!("\n#### `{}` {}\n\n", s.scenario.replace('`', "'"), title(s)));
         let head = header(c.normalized);
-        out.push_str(&format!("| {} |\n", head.join(" | ")));
-        let align: Vec<&str> = (0..head.len())
-            .map(|i| if i == 0 || i == head.len() - 1 { ":--" } else { "--:" })
+        let columns: Vec<(&str, Align)> = head
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let text = i == 0 || i == head.len() - 1;
+                (&name[..], if text { Align::Left } else { Align::Right })
+            })
             .collect();
-        out.push_str(&format!("|{}|\n", align.join("|")));
+        let mut table = Table::new(&columns);
         for row in &s.rows {
             let mut cells: Vec<String> = cells(row, c.normalized).iter().map(|c| md(c)).collect();
             let flagged = matches!(row.verdict, Verdict::Fail)
@@ -254,8 +259,11 @@ fn markdown(c: &Comparison) -> String {
             if let (true, Some(last)) = (flagged, cells.last_mut()) {
                 *last = format!("**{last}**");
             }
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+            let cells: Vec<&dyn std::fmt::Display> =
+                cells.iter().map(|c| c as &dyn std::fmt::Display).collect();
+            table.row(&cells);
         }
+        out.push_str(table.text());
         let remarks = remarks(s);
         if !remarks.is_empty() {
             out.push('\n');

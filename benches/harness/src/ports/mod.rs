@@ -192,6 +192,16 @@ pub fn render(r: &PortsReport) -> String {
             c.id, c.name, c.predicted, c.measured, c.stopped_by
         );
     }
+    udp_lines(&mut s, r);
+    if let Some(t) = &r.sample {
+        sample_lines(&mut s, t);
+    }
+    s
+}
+
+/// The UDP lines of `r`: the server side, and the SO_REUSEPORT spread.
+fn udp_lines(s: &mut String, r: &PortsReport) {
+    use std::fmt::Write as _;
     if let Some(u) = &r.udp_server {
         let verdict = if u.as_predicted() { "ok" } else { "DIFFERS" };
         let _ = writeln!(
@@ -224,25 +234,27 @@ pub fn render(r: &PortsReport) -> String {
             p.flows_split
         );
     }
-    if let Some(t) = &r.sample {
+}
+
+/// The server's own view of case (b): counts, then one line per accepted socket.
+fn sample_lines(s: &mut String, t: &TupleSample) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        s,
+        "\nserver side (case b): {} accepted sockets, {} distinct local port(s), {} distinct four-tuples, \
+         {} peer addresses, {} peer ports",
+        t.accepted, t.distinct_local_ports, t.distinct_tuples, t.distinct_peer_addrs, t.distinct_peer_ports
+    );
+    let _ = writeln!(
+        s,
+        "  {:<21} {:<21} {:<15} {:<15} st",
+        "getsockname", "getpeername", "/proc local", "/proc remote"
+    );
+    for row in &t.rows {
         let _ = writeln!(
             s,
-            "\nserver side (case b): {} accepted sockets, {} distinct local port(s), {} distinct four-tuples, \
-             {} peer addresses, {} peer ports",
-            t.accepted, t.distinct_local_ports, t.distinct_tuples, t.distinct_peer_addrs, t.distinct_peer_ports
+            "  {:<21} {:<21} {:<15} {:<15} {}",
+            row.local, row.peer, row.proc_local, row.proc_remote, row.proc_state
         );
-        let _ = writeln!(
-            s,
-            "  {:<21} {:<21} {:<15} {:<15} st",
-            "getsockname", "getpeername", "/proc local", "/proc remote"
-        );
-        for row in &t.rows {
-            let _ = writeln!(
-                s,
-                "  {:<21} {:<21} {:<15} {:<15} {}",
-                row.local, row.peer, row.proc_local, row.proc_remote, row.proc_state
-            );
-        }
     }
-    s
 }

@@ -268,15 +268,7 @@ pub fn reuseport_spread(
     per_flow: usize,
 ) -> io::Result<ReuseportSpread> {
     let port = s.base_port + 13;
-    let group: Vec<UdpSocket> = (0..sockets)
-        .map(|_| {
-            let sock = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
-            sock.set_reuse_port(true)?;
-            sock.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
-            sock.set_nonblocking(true)?;
-            Ok(UdpSocket::from(sock))
-        })
-        .collect::<io::Result<_>>()?;
+    let group = reuseport_group(port, sockets)?;
     let dst = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let sources = loopback(s.k);
     let clients: Vec<UdpSocket> = (0..flows)
@@ -297,21 +289,13 @@ pub fn reuseport_spread(
             sent += 1;
             // Read as it goes: each socket's receive buffer holds a few hundred.
             if sent % 32 == 0 {
-                for (i, sock) in group.iter().enumerate() {
-                    got += drain(sock, &mut buf, |from| {
-                        reached.entry(from).or_default().insert(i);
-                    });
-                }
+                got += drain_group(&group, &mut buf, &mut reached);
             }
         }
     }
     let deadline = std::time::Instant::now() + RECV_TIMEOUT;
     while got < sent && std::time::Instant::now() < deadline {
-        for (i, sock) in group.iter().enumerate() {
-            got += drain(sock, &mut buf, |from| {
-                reached.entry(from).or_default().insert(i);
-            });
-        }
+        got += drain_group(&group, &mut buf, &mut reached);
         std::thread::sleep(Duration::from_micros(200));
     }
     let mut flows_per_socket = vec![0; sockets];
@@ -334,4 +318,33 @@ pub fn reuseport_spread(
         expected: n / w,
         sigma: (n * (1.0 / w) * (1.0 - 1.0 / w)).sqrt(),
     })
+}
+
+/// `sockets` non-blocking UDP sockets bound to 127.0.0.1:`port` with SO_REUSEPORT.
+fn reuseport_group(port: u16, sockets: usize) -> io::Result<Vec<UdpSocket>> {
+    (0..sockets)
+        .map(|_| {
+            let sock = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+            sock.set_reuse_port(true)?;
+            sock.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+            sock.set_nonblocking(true)?;
+            Ok(UdpSocket::from(sock))
+        })
+        .collect()
+}
+
+/// Reads what every socket of `group` holds now, noting in `reached` which
+/// sockets each source reached; how many datagrams were read.
+fn drain_group(
+    group: &[UdpSocket],
+    buf: &mut [u8],
+    reached: &mut HashMap<SocketAddr, HashSet<usize>>,
+) -> usize {
+    let mut got = 0;
+    for (i, sock) in group.iter().enumerate() {
+        got += drain(sock, buf, |from| {
+            reached.entry(from).or_default().insert(i);
+        });
+    }
+    got
 }

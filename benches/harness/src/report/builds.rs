@@ -10,6 +10,7 @@ use common::units::fmt_count;
 
 use crate::compare::{self, Verdict};
 use crate::suite_index::{Side, SuiteIndex};
+use crate::table::{Align::Left as L, Align::Right as R, Table};
 
 /// `--base`: the two builds side by side, judged as CI judges them.
 pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) {
@@ -38,33 +39,7 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) {
             return;
         }
     };
-    let _ = writeln!(
-        md,
-        "| scenario | base msgs/s | new msgs/s | new/base | runs (base, new) | band | verdict |\n\
-         |:--|--:|--:|--:|--:|--:|:--|"
-    );
-    for s in &cmp.scenarios {
-        let Some(row) = s.rows.iter().find(|r| r.metric == "throughput") else { continue };
-        let failed: Vec<&str> =
-            s.rows.iter().filter(|r| r.verdict == Verdict::Fail).map(|r| r.metric).collect();
-        let verdict = if failed.is_empty() {
-            row.verdict.label().to_string()
-        } else {
-            format!("FAIL ({})", failed.join(", "))
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {}, {} | {} | {} |",
-            s.scenario,
-            fmt_count(row.base),
-            fmt_count(row.new),
-            row.ratio.map_or("-".into(), |r| format!("{r:.2}")),
-            s.base_runs,
-            s.new_runs,
-            row.noise_band.map_or("-".into(), |b| format!("±{:.0}%", b * 100.0)),
-            verdict
-        );
-    }
+    table(md, &cmp);
     let _ = writeln!(md, "\n**Verdict: {}.**\n", compare::render::outcome(&cmp));
     if !cmp.new_only.is_empty() {
         let _ = writeln!(
@@ -83,4 +58,37 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) {
     if !base_failed.is_empty() {
         let _ = writeln!(md, "The base build could not run: {}.\n", base_failed.join("; "));
     }
+}
+
+/// One row per scenario: each side's throughput, the ratio, the band, the verdict.
+fn table(md: &mut String, cmp: &compare::Comparison) {
+    let mut table = Table::new(&[
+        ("scenario", L),
+        ("base msgs/s", R),
+        ("new msgs/s", R),
+        ("new/base", R),
+        ("runs (base, new)", R),
+        ("band", R),
+        ("verdict", L),
+    ]);
+    for s in &cmp.scenarios {
+        let Some(row) = s.rows.iter().find(|r| r.metric == "throughput") else { continue };
+        let failed: Vec<&str> =
+            s.rows.iter().filter(|r| r.verdict == Verdict::Fail).map(|r| r.metric).collect();
+        let verdict = if failed.is_empty() {
+            row.verdict.label().to_string()
+        } else {
+            format!("FAIL ({})", failed.join(", "))
+        };
+        table.row(&[
+            &s.scenario,
+            &fmt_count(row.base),
+            &fmt_count(row.new),
+            &row.ratio.map_or("-".into(), |r| format!("{r:.2}")),
+            &format!("{}, {}", s.base_runs, s.new_runs),
+            &row.noise_band.map_or("-".into(), |b| format!("±{:.0}%", b * 100.0)),
+            &verdict,
+        ]);
+    }
+    table.write_into(md);
 }

@@ -13,6 +13,7 @@ use common::units::fmt_bytes;
 use super::rows::{representative_rows, skipped, Row};
 use super::{scaling, servers};
 use crate::suite_index::{Section, SuiteIndex};
+use crate::table::{Align::Left as L, Table};
 
 /// Writes `report.md` and its plots into `out`; returns the report's path.
 pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
@@ -57,7 +58,7 @@ fn header(md: &mut String, index: &SuiteIndex) {
         index.command.join(" ")
     );
     let _ = writeln!(md, "## The machine\n");
-    let _ = writeln!(md, "| | |\n|:--|:--|");
+    let mut table = Table::new(&[("", L), ("", L)]);
     let mem = fmt_bytes(e.memory_total_bytes as f64);
     for (k, v) in [
         ("kernel", e.kernel.clone()),
@@ -69,8 +70,9 @@ fn header(md: &mut String, index: &SuiteIndex) {
         ("tcp_tw_reuse", e.tcp_tw_reuse.clone()),
         ("git revision", e.git_revision.clone()),
     ] {
-        let _ = writeln!(md, "| {k} | {v} |");
+        table.row(&[&k, &v]);
     }
+    table.write_into(md);
     let _ = writeln!(
         md,
         "\nAbsolute figures belong to this machine and this moment; ratios between servers \

@@ -22,26 +22,37 @@ pub(super) struct Row<'a> {
 
 /// Every scenario of the build under test, by its median-throughput run.
 pub(super) fn representative_rows<'a>(out: &Path, index: &'a SuiteIndex) -> Vec<Row<'a>> {
-    let mut groups: BTreeMap<(usize, &str), Vec<(&StepRecord, RunResult)>> = BTreeMap::new();
-    // With a base build, the sections show the build under test; the base build
-    // has its own table ([`builds`]).
+    let runs = |rec: &'a StepRecord| {
+        let res = load_result(out, rec.result_file.as_deref()?).ok()?;
+        Some((rec, res))
+    };
+    representative(index, runs, |(_, res)| res.throughput.msgs_per_sec)
+        .into_iter()
+        .map(|((rec, res), reps)| Row { rec, res, reps })
+        .collect()
+}
+
+/// The one picker of a scenario's representative run: the build under test's runs
+/// (with a base build, the base side has its own table, [`super::builds`]) that
+/// `run` accepts, grouped by scenario in plan order, each group's run with the
+/// median `key` (the upper one of an even count), with the group's size.
+pub(super) fn representative<'a, T>(
+    index: &'a SuiteIndex,
+    run: impl Fn(&'a StepRecord) -> Option<T>,
+    key: impl Fn(&T) -> f64,
+) -> Vec<(T, usize)> {
+    let mut groups: BTreeMap<(usize, &str), Vec<T>> = BTreeMap::new();
     for s in index.steps.iter().filter(|s| s.side != Some(Side::Base)) {
-        let Some(file) = &s.record.result_file else { continue };
-        let Ok(res) = load_result(out, file) else { continue };
-        groups
-            .entry((s.record.index, s.record.scenario.as_str()))
-            .or_default()
-            .push((&s.record, res));
+        if let Some(t) = run(&s.record) {
+            groups.entry((s.record.index, s.record.scenario.as_str())).or_default().push(t);
+        }
     }
     groups
         .into_values()
         .map(|mut runs| {
             let reps = runs.len();
-            runs.sort_by(|a, b| {
-                a.1.throughput.msgs_per_sec.total_cmp(&b.1.throughput.msgs_per_sec)
-            });
-            let (rec, res) = runs.swap_remove(reps / 2);
-            Row { rec, res, reps }
+            runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+            (runs.swap_remove(reps / 2), reps)
         })
         .collect()
 }
@@ -122,5 +133,54 @@ pub(super) fn ratio(v: f64, base: f64) -> String {
         format!("{:.2}", v / base)
     } else {
         "-".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite_index::RepStep;
+
+    fn step(index: usize, scenario: &str, side: Option<Side>, cpu: f64) -> RepStep {
+        let record = StepRecord {
+            index,
+            scenario: scenario.into(),
+            server_cpu_s: cpu,
+            ..StepRecord::default()
+        };
+        RepStep { rep: 1, confirm: false, side, record }
+    }
+
+    /// Each scenario in plan order, by its run with the median key (the upper one
+    /// of an even count), with its number of runs; the base side's runs are left out.
+    #[test]
+    fn picks_the_median_run_of_each_scenario() {
+        let index = SuiteIndex {
+            suite_format: "loadgen-suite/1".into(),
+            profile: "quick".into(),
+            command: Vec::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            interrupted: false,
+            environment: Default::default(),
+            steps: vec![
+                step(1, "b", None, 5.0),
+                step(0, "a", Some(Side::New), 3.0),
+                step(0, "a", Some(Side::Base), 100.0),
+                step(0, "a", Some(Side::New), 1.0),
+                step(0, "a", Some(Side::New), 2.0),
+                step(1, "b", None, 7.0),
+            ],
+            ports_file: None,
+            ports_note: None,
+            testbed_dir: None,
+            testbed_note: None,
+            c_peer: false,
+            builds: None,
+        };
+        let picked = representative(&index, Some, |r: &&StepRecord| r.server_cpu_s);
+        let got: Vec<(&str, f64, usize)> =
+            picked.iter().map(|(r, n)| (r.scenario.as_str(), r.server_cpu_s, *n)).collect();
+        assert_eq!(got, vec![("a", 2.0, 3), ("b", 7.0, 2)]);
     }
 }

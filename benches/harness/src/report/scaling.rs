@@ -11,6 +11,7 @@ use common::units::{fmt_bytes, fmt_count};
 use super::rows::{cpu_per_rt, ms, Row};
 use crate::plot::{percentile_chart, percentile_points, xy_chart, Series};
 use crate::suite_index::Section;
+use crate::table::{Align::Right as R, Table};
 use engine::result::decode_histogram;
 
 pub(super) fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
@@ -29,39 +30,79 @@ pub(super) fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow:
          descriptors are the most its processes held at once (one per connection, sampled \
          every 100 ms); stop is how long it took to exit after SIGTERM.\n"
     );
-    let _ = writeln!(
-        md,
-        "| conns | msgs/s | p50 | p99 | p99.9 | mean | conns÷tput | connect rate | RSS idle → peak | bytes/conn | server fds peak | server CPU/rt | stop |\n\
-         |--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-    );
-    let mut tput = Vec::new();
-    let (mut p50, mut p99, mut p999) = (Vec::new(), Vec::new(), Vec::new());
+    scaling_table(md, rows);
+    scaling_charts(out, rows)?;
+    let _ =
+        writeln!(md, "\n![throughput](scaling-throughput.svg)\n![latency](scaling-latency.svg)\n");
+    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
+    if reps > 1 {
+        let _ = writeln!(md, "Each row is the median-throughput run of {reps} repeats.\n");
+    }
+    for r in rows {
+        if let Some(why) = &r.res.host_bound {
+            let _ = writeln!(
+                md,
+                "The {}-connection figure is the host's more than the code's ({why}): \
+                 `loadgen compare` shows it but does not gate on it between results from \
+                 different machines.\n",
+                r.rec.conns
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The scaling table: one row per connection count.
+fn scaling_table(md: &mut String, rows: &[&Row<'_>]) {
+    let mut table = Table::new(&[
+        ("conns", R),
+        ("msgs/s", R),
+        ("p50", R),
+        ("p99", R),
+        ("p99.9", R),
+        ("mean", R),
+        ("conns÷tput", R),
+        ("connect rate", R),
+        ("RSS idle → peak", R),
+        ("bytes/conn", R),
+        ("server fds peak", R),
+        ("server CPU/rt", R),
+        ("stop", R),
+    ]);
     for r in rows {
         let t = r.res.throughput.msgs_per_sec;
         let l = &r.res.latency_us;
         let c = r.rec.conns as f64;
         let little = if t > 0.0 { c / t * 1e6 } else { 0.0 };
         let grew = r.rec.server_rss_peak.saturating_sub(r.rec.server_rss_idle) as f64;
-        let cpu_rt = cpu_per_rt(r);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {}/s | {} → {} | {:.0} | {} | {} | {} |",
-            r.rec.conns,
-            fmt_count(t),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.mean),
-            ms(little),
-            fmt_count(r.res.connections.connect_rate_per_sec.round()),
-            fmt_bytes(r.rec.server_rss_idle as f64),
-            fmt_bytes(r.rec.server_rss_peak as f64),
-            grew / c.max(1.0),
-            fmt_count(r.rec.server_fds_peak as f64),
-            cpu_rt.map_or("-".into(), ms),
-            ms(r.rec.server_stop_s * 1e6)
-        );
-        tput.push((c, t));
+        let rss =
+            (fmt_bytes(r.rec.server_rss_idle as f64), fmt_bytes(r.rec.server_rss_peak as f64));
+        table.row(&[
+            &r.rec.conns,
+            &fmt_count(t),
+            &ms(l.p50),
+            &ms(l.p99),
+            &ms(l.p999),
+            &ms(l.mean),
+            &ms(little),
+            &format!("{}/s", fmt_count(r.res.connections.connect_rate_per_sec.round())),
+            &format!("{} → {}", rss.0, rss.1),
+            &format!("{:.0}", grew / c.max(1.0)),
+            &fmt_count(r.rec.server_fds_peak as f64),
+            &cpu_per_rt(r).map_or("-".into(), ms),
+            &ms(r.rec.server_stop_s * 1e6),
+        ]);
+    }
+    table.write_into(md);
+}
+
+/// Throughput and latency by connections, into `out`.
+fn scaling_charts(out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
+    let mut tput = Vec::new();
+    let (mut p50, mut p99, mut p999) = (Vec::new(), Vec::new(), Vec::new());
+    for r in rows {
+        let (c, l) = (r.rec.conns as f64, &r.res.latency_us);
+        tput.push((c, r.res.throughput.msgs_per_sec));
         p50.push((c, l.p50));
         p99.push((c, l.p99));
         p999.push((c, l.p999));
@@ -83,25 +124,7 @@ pub(super) fn scaling(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow:
         (true, true),
         &[s("p50", p50), s("p99", p99), s("p99.9", p999)],
     )
-    .map_err(anyhow::Error::msg)?;
-    let _ =
-        writeln!(md, "\n![throughput](scaling-throughput.svg)\n![latency](scaling-latency.svg)\n");
-    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
-    if reps > 1 {
-        let _ = writeln!(md, "Each row is the median-throughput run of {reps} repeats.\n");
-    }
-    for r in rows {
-        if let Some(why) = &r.res.host_bound {
-            let _ = writeln!(
-                md,
-                "The {}-connection figure is the host's more than the code's ({why}): \
-                 `loadgen compare` shows it but does not gate on it between results from \
-                 different machines.\n",
-                r.rec.conns
-            );
-        }
-    }
-    Ok(())
+    .map_err(anyhow::Error::msg)
 }
 
 /// Every server of the run on the same axes: throughput by connections of echod
@@ -175,30 +198,9 @@ pub(super) fn latency(
          the message actually left and hides that wait (coordinated omission). Schedule lag \
          is how far loadgen itself fell behind its schedule.\n"
     );
-    let _ = writeln!(
-        md,
-        "| conns | rate asked | achieved | p50 | p99 | p99.9 | max | uncorrected p99 | uncorrected p99.9 | schedule lag p99 |\n\
-         |--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-    );
+    open_table(md, open);
     let mut curves = Vec::new();
     for r in open {
-        let l = &r.res.latency_us;
-        let u = r.res.latency_uncorrected_us.clone().unwrap_or_default();
-        let lag = r.res.schedule_lag_us.clone().unwrap_or_default();
-        let _ = writeln!(
-            md,
-            "| {} | {}/s | {}/s | {} | {} | {} | {} | {} | {} | {} |",
-            r.rec.conns,
-            fmt_count(r.rec.rate.unwrap_or(0.0)),
-            fmt_count(r.res.throughput.msgs_per_sec),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-            ms(u.p99),
-            ms(u.p999),
-            ms(lag.p99)
-        );
         for (label, h) in [
             ("corrected", Some(&r.res.histograms.latency)),
             ("uncorrected", r.res.histograms.latency_uncorrected.as_ref()),
@@ -213,6 +215,40 @@ pub(super) fn latency(
     }
     let _ = writeln!(md);
     chart_into(md, out, "open-loop.svg", "Open loop: corrected vs uncorrected", &curves)
+}
+
+/// The open-loop table: corrected and uncorrected percentiles, schedule lag.
+fn open_table(md: &mut String, open: &[&Row<'_>]) {
+    let mut table = Table::new(&[
+        ("conns", R),
+        ("rate asked", R),
+        ("achieved", R),
+        ("p50", R),
+        ("p99", R),
+        ("p99.9", R),
+        ("max", R),
+        ("uncorrected p99", R),
+        ("uncorrected p99.9", R),
+        ("schedule lag p99", R),
+    ]);
+    for r in open {
+        let l = &r.res.latency_us;
+        let u = r.res.latency_uncorrected_us.clone().unwrap_or_default();
+        let lag = r.res.schedule_lag_us.clone().unwrap_or_default();
+        table.row(&[
+            &r.rec.conns,
+            &format!("{}/s", fmt_count(r.rec.rate.unwrap_or(0.0))),
+            &format!("{}/s", fmt_count(r.res.throughput.msgs_per_sec)),
+            &ms(l.p50),
+            &ms(l.p99),
+            &ms(l.p999),
+            &ms(l.max),
+            &ms(u.p99),
+            &ms(u.p999),
+            &ms(lag.p99),
+        ]);
+    }
+    table.write_into(md);
 }
 
 /// Draws a percentile chart into `out/file` and links it from the report (nothing

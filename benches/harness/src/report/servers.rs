@@ -11,6 +11,7 @@ use super::rows::{
     base_rate, cpu_per_rt, ms, ratio, syscalls_cell, syscalls_note, write_skipped, Row,
 };
 use crate::plot::{xy_chart, Series};
+use crate::table::{Align::Left as L, Align::Right as R, Table};
 
 pub(super) fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
     if rows.is_empty() {
@@ -24,7 +25,8 @@ pub(super) fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow:
          the server: extra workers help only while a core is idle. The 16-core scaling belongs \
          in a run on a larger machine.\n"
     );
-    let _ = writeln!(md, "| workers | pinned | msgs/s | p50 | p99 |\n|--:|:--|--:|--:|--:|");
+    let mut table =
+        Table::new(&[("workers", R), ("pinned", L), ("msgs/s", R), ("p50", R), ("p99", R)]);
     let mut pinned = Vec::new();
     let mut unpinned = Vec::new();
     for r in rows {
@@ -36,17 +38,17 @@ pub(super) fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow:
             .nth(1)
             .and_then(|s| s.split(' ').next()?.parse::<f64>().ok())
             .unwrap_or(0.0);
-        let _ = writeln!(
-            md,
-            "| {w} | {} | {} | {} | {} |",
-            if is_pinned { "yes" } else { "no" },
-            fmt_count(r.res.throughput.msgs_per_sec),
-            ms(r.res.latency_us.p50),
-            ms(r.res.latency_us.p99)
-        );
+        table.row(&[
+            &w,
+            &if is_pinned { "yes" } else { "no" },
+            &fmt_count(r.res.throughput.msgs_per_sec),
+            &ms(r.res.latency_us.p50),
+            &ms(r.res.latency_us.p99),
+        ]);
         let list = if is_pinned { &mut pinned } else { &mut unpinned };
         list.push((w, r.res.throughput.msgs_per_sec));
     }
+    table.write_into(md);
     let mut series = vec![Series { label: "echod reuseport, pinned".into(), points: pinned }];
     if !unpinned.is_empty() {
         series.push(Series { label: "echod reuseport, unpinned".into(), points: unpinned });
@@ -77,22 +79,31 @@ pub(super) fn models(md: &mut String, rows: &[&Row<'_>], skipped: &[(&str, &str)
          over io_uring: multishot accept and receive into provided buffers, a loop turn's \
          sends submitted together). Ratio is to reuseport at the same connection count.\n"
     );
-    let _ = writeln!(md, "| conns | model | msgs/s | ratio | p50 | p99 | server CPU/rt | syscalls/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|");
+    let mut table = Table::new(&[
+        ("conns", R),
+        ("model", L),
+        ("msgs/s", R),
+        ("ratio", R),
+        ("p50", R),
+        ("p99", R),
+        ("server CPU/rt", R),
+        ("syscalls/rt", R),
+    ]);
     for r in rows {
         let base = base_rate(rows, r.rec.conns, |s| s.contains("reuseport"));
         let model = r.rec.server.split_whitespace().nth(1).unwrap_or("?");
-        let _ = writeln!(
-            md,
-            "| {} | {model} | {} | {} | {} | {} | {} | {} |",
-            r.rec.conns,
-            fmt_count(r.res.throughput.msgs_per_sec),
-            ratio(r.res.throughput.msgs_per_sec, base),
-            ms(r.res.latency_us.p50),
-            ms(r.res.latency_us.p99),
-            cpu_per_rt(r).map_or("-".into(), ms),
-            syscalls_cell(r)
-        );
+        table.row(&[
+            &r.rec.conns,
+            &model,
+            &fmt_count(r.res.throughput.msgs_per_sec),
+            &ratio(r.res.throughput.msgs_per_sec, base),
+            &ms(r.res.latency_us.p50),
+            &ms(r.res.latency_us.p99),
+            &cpu_per_rt(r).map_or("-".into(), ms),
+            &syscalls_cell(r),
+        ]);
     }
+    table.write_into(md);
     let _ = writeln!(md);
     write_skipped(md, skipped);
     let note = syscalls_note(rows);
@@ -114,10 +125,13 @@ pub(super) fn spread(md: &mut String, rows: &[Row<'_>]) {
          standard deviation, a binomial draw per connection). The kernel hashes the four-tuple, \
          so the spread is random, not round-robin.\n"
     );
-    let _ = writeln!(
-        md,
-        "| run | accepted per worker | expected | σ | worst deviation |\n|:--|:--|--:|--:|--:|"
-    );
+    let mut table = Table::new(&[
+        ("run", L),
+        ("accepted per worker", L),
+        ("expected", R),
+        ("σ", R),
+        ("worst deviation", R),
+    ]);
     for r in multi {
         let a = &r.rec.worker_accepted;
         let n: u64 = a.iter().sum();
@@ -126,14 +140,16 @@ pub(super) fn spread(md: &mut String, rows: &[Row<'_>]) {
         let sigma = (n as f64 * (1.0 / w) * (1.0 - 1.0 / w)).sqrt();
         let worst = a.iter().map(|&x| (x as f64 - expected).abs()).fold(0.0, f64::max);
         let list: Vec<String> = a.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            md,
-            "| {} | {} | {expected:.0} | {sigma:.1} | {:.1}σ |",
-            r.rec.scenario,
-            list.join(" / "),
-            if sigma > 0.0 { worst / sigma } else { 0.0 }
-        );
+        let deviation = if sigma > 0.0 { worst / sigma } else { 0.0 };
+        table.row(&[
+            &r.rec.scenario,
+            &list.join(" / "),
+            &format!("{expected:.0}"),
+            &format!("{sigma:.1}"),
+            &format!("{deviation:.1}σ"),
+        ]);
     }
+    table.write_into(md);
     let _ = writeln!(md);
 }
 
@@ -165,23 +181,32 @@ pub(super) fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool, skipped: &
              from `--repeat 3` medians.\n"
         );
     }
-    let _ = writeln!(md, "| conns | server | msgs/s | ratio to echod | p50 | p99 | p99.9 | server CPU/rt | syscalls/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|--:|");
+    let mut table = Table::new(&[
+        ("conns", R),
+        ("server", L),
+        ("msgs/s", R),
+        ("ratio to echod", R),
+        ("p50", R),
+        ("p99", R),
+        ("p99.9", R),
+        ("server CPU/rt", R),
+        ("syscalls/rt", R),
+    ]);
     for r in rows {
         let base = base_rate(rows, r.rec.conns, |s| s.starts_with("echod reuseport"));
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.rec.conns,
-            r.rec.server,
-            fmt_count(r.res.throughput.msgs_per_sec),
-            ratio(r.res.throughput.msgs_per_sec, base),
-            ms(r.res.latency_us.p50),
-            ms(r.res.latency_us.p99),
-            ms(r.res.latency_us.p999),
-            cpu_per_rt(r).map_or("-".into(), ms),
-            syscalls_cell(r)
-        );
+        table.row(&[
+            &r.rec.conns,
+            &r.rec.server,
+            &fmt_count(r.res.throughput.msgs_per_sec),
+            &ratio(r.res.throughput.msgs_per_sec, base),
+            &ms(r.res.latency_us.p50),
+            &ms(r.res.latency_us.p99),
+            &ms(r.res.latency_us.p999),
+            &cpu_per_rt(r).map_or("-".into(), ms),
+            &syscalls_cell(r),
+        ]);
     }
+    table.write_into(md);
     let _ = writeln!(md);
     write_skipped(md, skipped);
     let note = syscalls_note(rows);

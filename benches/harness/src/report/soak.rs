@@ -10,7 +10,8 @@ use std::path::Path;
 use common::units::{fmt_bytes, fmt_count};
 
 use crate::plot::{xy_chart, Series};
-use crate::suite_index::{Section, ServerSample, Side, SuiteIndex};
+use crate::suite_index::{Section, ServerSample, Side, StepRecord, SuiteIndex};
+use crate::table::{Align::Left as L, Align::Right as R, Table};
 
 /// Writes the section (nothing when no soak ran).
 pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) -> anyhow::Result<()> {
@@ -33,66 +34,86 @@ pub fn section(md: &mut String, out: &Path, index: &SuiteIndex) -> anyhow::Resul
                  first (or the last and first fifth of a shorter run).\n"
             );
         }
-        let msgs: Vec<(f64, f64)> = res.series.iter().map(|s| (s.t_s, s.msgs as f64)).collect();
-        let rates: Vec<f64> = msgs.iter().map(|p| p.1).collect();
-        let (lo, hi) = min_max(&rates);
-        // The server's samples of the measured phase only (not the connect phase, the
-        // warm-up or the close), so first, last and drift compare like with like.
-        let (from, to) = measured_window(&res);
-        let held: Vec<&ServerSample> =
-            r.server_series.iter().filter(|s| s.t_s >= from && s.t_s <= to).collect();
-        let rss: Vec<f64> = held.iter().map(|s| s.rss as f64).collect();
-        let fds: Vec<f64> = held.iter().map(|s| s.fds as f64).collect();
-        let _ = writeln!(
-            md,
-            "`{}`, {} s measured: {} of {} connections up, {} mismatched bytes, exit {}.\n",
-            r.scenario,
-            res.throughput.duration_s.round(),
-            fmt_count(res.connections.established as f64),
-            fmt_count(res.connections.requested as f64),
-            res.errors.mismatch,
-            r.exit_code.map_or("-".into(), |c| c.to_string())
-        );
-        let _ = writeln!(
-            md,
-            "The server's figures are of its samples from {from:.0} s to {to:.0} s after \
-             loadgen started (the measured phase; the plot shows the whole run).\n"
-        );
-        let _ = writeln!(md, "| | first | last | min | max | drift |\n|:--|--:|--:|--:|--:|--:|");
-        row(md, "round trips/s", &rates, fmt_count);
-        row(md, "server RSS", &rss, fmt_bytes);
-        row(md, "server descriptors", &fds, fmt_count);
-        let _ =
-            writeln!(md, "\nThroughput per second ranged {}–{}.\n", fmt_count(lo), fmt_count(hi));
-        let stem = format!("soak-{n}");
-        let t = |f: fn(&ServerSample) -> f64| -> Vec<(f64, f64)> {
-            r.server_series.iter().map(|s| (s.t_s, f(s))).collect()
-        };
-        let series = |label: &str, points| Series { label: label.into(), points };
-        xy_chart(
-            &out.join(format!("{stem}-throughput.svg")),
-            "Soak: round trips per second",
-            ("seconds into the measured phase", "round trips / s"),
-            (false, false),
-            &[series("loadgen msgs/s", msgs)],
-        )
-        .map_err(anyhow::Error::msg)?;
-        xy_chart(
-            &out.join(format!("{stem}-server.svg")),
-            "Soak: the server's memory (MiB) and descriptors (thousands)",
-            ("seconds since loadgen started", "MiB / thousands"),
-            (false, false),
-            &[
-                series("RSS (MiB)", t(|s| s.rss as f64 / (1 << 20) as f64)),
-                series("descriptors (thousands)", t(|s| s.fds as f64 / 1e3)),
-            ],
-        )
-        .map_err(anyhow::Error::msg)?;
-        let _ = writeln!(
-            md,
-            "![soak throughput]({stem}-throughput.svg)\n![soak server]({stem}-server.svg)\n"
-        );
+        one(md, out, n, r, &res)?;
     }
+    Ok(())
+}
+
+/// The figures, the table and the plots of soak number `n` (`r`, its result `res`).
+fn one(
+    md: &mut String,
+    out: &Path,
+    n: usize,
+    r: &StepRecord,
+    res: &engine::result::RunResult,
+) -> anyhow::Result<()> {
+    let msgs: Vec<(f64, f64)> = res.series.iter().map(|s| (s.t_s, s.msgs as f64)).collect();
+    let rates: Vec<f64> = msgs.iter().map(|p| p.1).collect();
+    let (lo, hi) = min_max(&rates);
+    // The server's samples of the measured phase only (not the connect phase, the
+    // warm-up or the close), so first, last and drift compare like with like.
+    let (from, to) = measured_window(res);
+    let held: Vec<&ServerSample> =
+        r.server_series.iter().filter(|s| s.t_s >= from && s.t_s <= to).collect();
+    let rss: Vec<f64> = held.iter().map(|s| s.rss as f64).collect();
+    let fds: Vec<f64> = held.iter().map(|s| s.fds as f64).collect();
+    let _ = writeln!(
+        md,
+        "`{}`, {} s measured: {} of {} connections up, {} mismatched bytes, exit {}.\n",
+        r.scenario,
+        res.throughput.duration_s.round(),
+        fmt_count(res.connections.established as f64),
+        fmt_count(res.connections.requested as f64),
+        res.errors.mismatch,
+        r.exit_code.map_or("-".into(), |c| c.to_string())
+    );
+    let _ = writeln!(
+        md,
+        "The server's figures are of its samples from {from:.0} s to {to:.0} s after \
+         loadgen started (the measured phase; the plot shows the whole run).\n"
+    );
+    let mut table =
+        Table::new(&[("", L), ("first", R), ("last", R), ("min", R), ("max", R), ("drift", R)]);
+    row(&mut table, "round trips/s", &rates, fmt_count);
+    row(&mut table, "server RSS", &rss, fmt_bytes);
+    row(&mut table, "server descriptors", &fds, fmt_count);
+    table.write_into(md);
+    let _ = writeln!(md, "\nThroughput per second ranged {}–{}.\n", fmt_count(lo), fmt_count(hi));
+    let stem = format!("soak-{n}");
+    charts(out, &stem, msgs, r)?;
+    let _ = writeln!(
+        md,
+        "![soak throughput]({stem}-throughput.svg)\n![soak server]({stem}-server.svg)\n"
+    );
+    Ok(())
+}
+
+/// The soak's two plots, `out/<stem>-throughput.svg` (loadgen's `msgs` per second)
+/// and `out/<stem>-server.svg` (the server's memory and descriptors).
+fn charts(out: &Path, stem: &str, msgs: Vec<(f64, f64)>, r: &StepRecord) -> anyhow::Result<()> {
+    let t = |f: fn(&ServerSample) -> f64| -> Vec<(f64, f64)> {
+        r.server_series.iter().map(|s| (s.t_s, f(s))).collect()
+    };
+    let series = |label: &str, points| Series { label: label.into(), points };
+    xy_chart(
+        &out.join(format!("{stem}-throughput.svg")),
+        "Soak: round trips per second",
+        ("seconds into the measured phase", "round trips / s"),
+        (false, false),
+        &[series("loadgen msgs/s", msgs)],
+    )
+    .map_err(anyhow::Error::msg)?;
+    xy_chart(
+        &out.join(format!("{stem}-server.svg")),
+        "Soak: the server's memory (MiB) and descriptors (thousands)",
+        ("seconds since loadgen started", "MiB / thousands"),
+        (false, false),
+        &[
+            series("RSS (MiB)", t(|s| s.rss as f64 / (1 << 20) as f64)),
+            series("descriptors (thousands)", t(|s| s.fds as f64 / 1e3)),
+        ],
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(())
 }
 
@@ -125,18 +146,11 @@ pub fn drift(values: &[f64]) -> Option<f64> {
     (first > 0.0).then(|| (last / first - 1.0) * 100.0)
 }
 
-fn row(md: &mut String, what: &str, values: &[f64], fmt: impl Fn(f64) -> String) {
+fn row(table: &mut Table, what: &str, values: &[f64], fmt: impl Fn(f64) -> String) {
     let (Some(first), Some(last)) = (values.first(), values.last()) else { return };
     let (lo, hi) = min_max(values);
     let d = drift(values).map_or("-".into(), |d| format!("{d:+.1}%"));
-    let _ = writeln!(
-        md,
-        "| {what} | {} | {} | {} | {} | {d} |",
-        fmt(*first),
-        fmt(*last),
-        fmt(lo),
-        fmt(hi)
-    );
+    table.row(&[&what, &fmt(*first), &fmt(*last), &fmt(lo), &fmt(hi), &d]);
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 //! ([`StepRecord::client_figures`], [`StepRecord::idle`]); with repeats, each row is
 //! the run with the median throughput (or the median bytes per connection).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use common::units::{fmt_bytes, fmt_count, fmt_micros};
 
+use super::rows::representative;
 use crate::suite_index::{ClientFigures, Section, Side, StepRecord, SuiteIndex};
+use crate::table::{Align::Left as L, Align::Right as R, Table};
 
 /// Every section of this file that has steps in `index`.
 pub fn sections(md: &mut String, index: &SuiteIndex) {
@@ -20,25 +21,14 @@ pub fn sections(md: &mut String, index: &SuiteIndex) {
 }
 
 /// The records of `section` (the build under test only), grouped by scenario in
-/// plan order, each group's median by `key`.
-fn median_by(
-    index: &SuiteIndex,
+/// plan order, each group's median by `key` ([`representative`]).
+fn median_by<'a>(
+    index: &'a SuiteIndex,
     section: Section,
     key: impl Fn(&StepRecord) -> Option<f64>,
-) -> Vec<&StepRecord> {
-    let mut groups: BTreeMap<(usize, &str), Vec<&StepRecord>> = BTreeMap::new();
-    for s in index.steps.iter().filter(|s| s.side != Some(Side::Base)) {
-        if s.record.section == section && key(&s.record).is_some() {
-            groups.entry((s.record.index, &s.record.scenario)).or_default().push(&s.record);
-        }
-    }
-    groups
-        .into_values()
-        .map(|mut runs| {
-            runs.sort_by(|a, b| key(a).unwrap_or(0.0).total_cmp(&key(b).unwrap_or(0.0)));
-            runs[runs.len() / 2]
-        })
-        .collect()
+) -> Vec<&'a StepRecord> {
+    let runs = |r: &'a StepRecord| (r.section == section && key(r).is_some()).then_some(r);
+    representative(index, runs, |r| key(r).unwrap_or(0.0)).into_iter().map(|(r, _)| r).collect()
 }
 
 fn figures(r: &StepRecord) -> Option<&ClientFigures> {
@@ -65,11 +55,15 @@ fn clients(md: &mut String, index: &SuiteIndex) {
          and the range of those.\n",
         first.server, first.server_cores, first.client_cores
     );
-    let _ = writeln!(
-        md,
-        "| conns | client | round trips/s | per client CPU-second | loadgen ÷ this | p50 | p99 |\n\
-         |--:|:--|--:|--:|--:|--:|--:|"
-    );
+    let mut table = Table::new(&[
+        ("conns", R),
+        ("client", L),
+        ("round trips/s", R),
+        ("per client CPU-second", R),
+        ("loadgen ÷ this", R),
+        ("p50", R),
+        ("p99", R),
+    ]);
     for r in &rows {
         let Some(f) = figures(r) else { continue };
         let ratio = match paired_ratios(index, r.conns, &f.tool) {
@@ -82,17 +76,17 @@ fn clients(md: &mut String, index: &SuiteIndex) {
                 v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
             ),
         };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {ratio} | {} | {} |",
-            r.conns,
-            f.tool,
-            fmt_count(f.msgs_per_sec),
-            f.rt_per_cpu_s.map_or("-".into(), fmt_count),
-            opt_us(f.p50_us),
-            opt_us(f.p99_us)
-        );
+        table.row(&[
+            &r.conns,
+            &f.tool,
+            &fmt_count(f.msgs_per_sec),
+            &f.rt_per_cpu_s.map_or("-".into(), fmt_count),
+            &ratio,
+            &opt_us(f.p50_us),
+            &opt_us(f.p99_us),
+        ]);
     }
+    table.write_into(md);
     let _ = writeln!(md);
 }
 
@@ -133,11 +127,15 @@ fn floor(md: &mut String, index: &SuiteIndex) {
          suite's usual split. The ratio is loadgen's p50 over sockperf's with the same \
          pinning.\n"
     );
-    let _ = writeln!(
-        md,
-        "| client → server, pinning | server CPUs | client CPUs | round trips/s | p50 | p99 | ÷ sockperf p50 |\n\
-         |:--|:--|:--|--:|--:|--:|--:|"
-    );
+    let mut table = Table::new(&[
+        ("client → server, pinning", L),
+        ("server CPUs", L),
+        ("client CPUs", L),
+        ("round trips/s", R),
+        ("p50", R),
+        ("p99", R),
+        ("÷ sockperf p50", R),
+    ]);
     let pinning = |r: &StepRecord| r.scenario.contains("same-core");
     for r in &rows {
         let Some(f) = figures(r) else { continue };
@@ -151,16 +149,17 @@ fn floor(md: &mut String, index: &SuiteIndex) {
             _ => "-".into(),
         };
         let who = crate::scenario::parse(&r.scenario).map_or(r.scenario.as_str(), |n| n.server);
-        let _ = writeln!(
-            md,
-            "| {who} | {:?} | {:?} | {} | {} | {} | {ratio} |",
-            r.server_cores,
-            r.client_cores,
-            fmt_count(f.msgs_per_sec),
-            opt_us(f.p50_us),
-            opt_us(f.p99_us)
-        );
+        table.row(&[
+            &who,
+            &format!("{:?}", r.server_cores),
+            &format!("{:?}", r.client_cores),
+            &fmt_count(f.msgs_per_sec),
+            &opt_us(f.p50_us),
+            &opt_us(f.p99_us),
+            &ratio,
+        ]);
     }
+    table.write_into(md);
     if !rows.iter().any(|r| figures(r).is_some_and(|f| f.tool == "sockperf")) {
         let _ =
             writeln!(md, "\nsockperf is not installed here (Debian: `apt-get install sockperf`).");
@@ -181,21 +180,21 @@ fn idle(md: &mut String, index: &SuiteIndex) {
          served) and reads it again while holding them. Kernel socket buffers are not in a \
          process's RSS: this is what the server's own code keeps per connection.\n"
     );
-    let _ = writeln!(
-        md,
-        "| server | idle connections | RSS before → held | bytes per connection |\n|:--|--:|--:|--:|"
-    );
+    let mut table = Table::new(&[
+        ("server", L),
+        ("idle connections", R),
+        ("RSS before → held", R),
+        ("bytes per connection", R),
+    ]);
     for r in rows {
         let Some(i) = &r.idle else { continue };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} → {} | {:.0} |",
-            r.server,
-            fmt_count(i.conns as f64),
-            fmt_bytes(i.rss_before as f64),
-            fmt_bytes(i.rss_after as f64),
-            i.bytes_per_conn
-        );
+        table.row(&[
+            &r.server,
+            &fmt_count(i.conns as f64),
+            &format!("{} → {}", fmt_bytes(i.rss_before as f64), fmt_bytes(i.rss_after as f64)),
+            &format!("{:.0}", i.bytes_per_conn),
+        ]);
     }
+    table.write_into(md);
     let _ = writeln!(md);
 }

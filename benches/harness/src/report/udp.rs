@@ -10,6 +10,7 @@ use common::units::fmt_count;
 
 use super::rows::{cpu_per_rt, ms, syscalls_cell, syscalls_note, Row};
 use crate::plot::{xy_chart, Series};
+use crate::table::{Align::Left as L, Align::Right as R, Table};
 
 pub(super) fn section(
     md: &mut String,
@@ -45,11 +46,18 @@ fn closed(md: &mut String, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
     if closed.is_empty() {
         return;
     }
-    let _ = writeln!(
-        md,
-        "| flows | server | msgs/s | rt per server CPU-s | ratio to udp_echo b=32 | ratio to \
-         echod TCP | p50 | p99 | lost | syscalls/rt |\n|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|"
-    );
+    let mut table = Table::new(&[
+        ("flows", R),
+        ("server", L),
+        ("msgs/s", R),
+        ("rt per server CPU-s", R),
+        ("ratio to udp_echo b=32", R),
+        ("ratio to echod TCP", R),
+        ("p50", R),
+        ("p99", R),
+        ("lost", R),
+        ("syscalls/rt", R),
+    ]);
     let mut counts: Vec<u64> = closed.iter().map(|r| r.rec.conns).collect();
     counts.dedup();
     for conns in counts {
@@ -77,21 +85,21 @@ fn closed(md: &mut String, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
                     e.loss_percent.unwrap_or(0.0)
                 )
             };
-            let _ = writeln!(
-                md,
-                "| {conns} | {}{} | {} | {} | {} | {} | {} | {} | {lost} | {} |",
-                r.rec.server,
-                if is_tcp { " (TCP)" } else { "" },
-                fmt_count(r.res.throughput.msgs_per_sec),
-                per_cpu(r).map_or("-".into(), fmt_count),
-                ratio(per_cpu(r), c_udp),
-                ratio(per_cpu(r), tcp_per_cpu),
-                ms(r.res.latency_us.p50),
-                ms(r.res.latency_us.p99),
-                syscalls_cell(r)
-            );
+            table.row(&[
+                &conns,
+                &format!("{}{}", r.rec.server, if is_tcp { " (TCP)" } else { "" }),
+                &fmt_count(r.res.throughput.msgs_per_sec),
+                &per_cpu(r).map_or("-".into(), fmt_count),
+                &ratio(per_cpu(r), c_udp),
+                &ratio(per_cpu(r), tcp_per_cpu),
+                &ms(r.res.latency_us.p50),
+                &ms(r.res.latency_us.p99),
+                &lost,
+                &syscalls_cell(r),
+            ]);
         }
     }
+    table.write_into(md);
     let _ = writeln!(md);
     let note = syscalls_note(&closed);
     if !note.is_empty() {
@@ -135,26 +143,30 @@ fn open(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
          and the latency grows with the queue of due datagrams — the client's limit, not the \
          server's.\n"
     );
-    let _ = writeln!(
-        md,
-        "| server | offered/s | answered/s | lost | loss | p50 | p99 | client CPU \
-         |\n|:--|--:|--:|--:|--:|--:|--:|--:|"
-    );
+    let mut table = Table::new(&[
+        ("server", L),
+        ("offered/s", R),
+        ("answered/s", R),
+        ("lost", R),
+        ("loss", R),
+        ("p50", R),
+        ("p99", R),
+        ("client CPU", R),
+    ]);
     let mut series: Vec<Series> = Vec::new();
     for r in &open {
         let offered = r.rec.rate.unwrap_or(0.0);
         let loss = r.res.errors.loss_percent.unwrap_or(0.0);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {loss:.2}% | {} | {} | {} |",
-            r.rec.server,
-            fmt_count(offered),
-            fmt_count(r.res.throughput.msgs_per_sec),
-            fmt_count(r.res.errors.lost.unwrap_or(0) as f64),
-            ms(r.res.latency_us.p50),
-            ms(r.res.latency_us.p99),
-            client_cpu(r)
-        );
+        table.row(&[
+            &r.rec.server,
+            &fmt_count(offered),
+            &fmt_count(r.res.throughput.msgs_per_sec),
+            &fmt_count(r.res.errors.lost.unwrap_or(0) as f64),
+            &format!("{loss:.2}%"),
+            &ms(r.res.latency_us.p50),
+            &ms(r.res.latency_us.p99),
+            &client_cpu(r),
+        ]);
         match series.iter_mut().find(|s| s.label == r.rec.server) {
             Some(s) => s.points.push((offered, loss)),
             None => {
@@ -162,6 +174,7 @@ fn open(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
             }
         }
     }
+    table.write_into(md);
     xy_chart(
         &out.join("udp-loss.svg"),
         &format!("UDP loss against offered rate ({} flows)", fmt_count(flows as f64)),

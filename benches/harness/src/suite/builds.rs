@@ -8,10 +8,14 @@
 //! on the new side. Each side's results land in their own folder (`base/`, `new/`)
 //! under the same scenario names, so `loadgen compare OUT/base OUT/new` is the
 //! verdict on the code, measured on one machine in one run.
+//!
+//! Which sides each step runs on ([`Sides`], one [`Job`] per chosen step) and the
+//! runs that follow from it ([`Schedule`]: repeat by repeat, and the confirmation
+//! runs) are worked out once per suite run, here, and passed down.
 
 use std::path::{Path, PathBuf};
 
-use super::plan::ServerKind;
+use super::plan::{Plan, ServerKind};
 use crate::suite_index::Side;
 
 /// One build's servers.
@@ -97,20 +101,120 @@ pub fn order(rep: u32) -> [Side; 2] {
 /// base build: one run, no side (`[None]`). With one: both sides in [`order`] when
 /// the base build has this server, the new side alone otherwise.
 pub fn sides(server: &ServerKind, base: Option<&Build>, rep: u32) -> Vec<Option<Side>> {
-    let Some(base) = base else { return vec![None] };
-    let both = match server {
-        ServerKind::Echod { .. } => base.serves(server),
-        ServerKind::Tokio { .. } => base.tokio_echo.is_some(),
-        ServerKind::CEpoll { .. }
-        | ServerKind::CUdp { .. }
-        | ServerKind::Sockperf
-        | ServerKind::Custom(_) => false,
-    };
-    if both {
-        order(rep).into_iter().map(Some).collect()
-    } else {
-        vec![Some(Side::New)]
+    Sides::of(server, base).in_rep(rep)
+}
+
+/// Which builds a step runs for, worked out once per suite run ([`Job`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sides {
+    /// No base build: one run, no side.
+    Only,
+    /// The base build lacks this server: the new side alone.
+    New,
+    /// Both builds, in [`order`].
+    Both,
+}
+
+impl Sides {
+    /// The sides of a step against `server`, with the base build `base` if any.
+    pub fn of(server: &ServerKind, base: Option<&Build>) -> Sides {
+        let Some(base) = base else { return Sides::Only };
+        let both = match server {
+            ServerKind::Echod { .. } => base.serves(server),
+            ServerKind::Tokio { .. } => base.tokio_echo.is_some(),
+            ServerKind::CEpoll { .. }
+            | ServerKind::CUdp { .. }
+            | ServerKind::Sockperf
+            | ServerKind::Custom(_) => false,
+        };
+        if both {
+            Sides::Both
+        } else {
+            Sides::New
+        }
     }
+
+    /// The sides in repeat `rep`, in the order they run.
+    pub fn in_rep(self, rep: u32) -> Vec<Option<Side>> {
+        match self {
+            Sides::Only => vec![None],
+            Sides::New => vec![Some(Side::New)],
+            Sides::Both => order(rep).into_iter().map(Some).collect(),
+        }
+    }
+
+    /// How many runs a repeat holds.
+    pub fn count(self) -> usize {
+        if self == Sides::Both {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// One selected step of the plan and the sides it runs on: what a suite run does
+/// once per repeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// The step's index in the plan (its port offset and file-name prefix).
+    pub index: usize,
+    pub sides: Sides,
+}
+
+/// The jobs of the `selected` steps of `plan`, with the base build `base` if any.
+pub fn jobs(plan: &Plan, selected: &[usize], base: Option<&Build>) -> Vec<Job> {
+    selected
+        .iter()
+        .map(|&index| Job { index, sides: Sides::of(&plan.steps[index].server, base) })
+        .collect()
+}
+
+/// One run of a suite's schedule: the step at `index` in the plan, on `side`, in
+/// repeat `rep`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub rep: u32,
+    pub index: usize,
+    pub side: Option<Side>,
+}
+
+/// The runs of `jobs` in the repeats `reps`, in the order they run: repeat by
+/// repeat, each job on its sides in that repeat's order.
+pub fn schedule(jobs: &[Job], reps: std::ops::RangeInclusive<u32>) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for rep in reps {
+        for job in jobs {
+            let sides = job.sides.in_rep(rep).into_iter();
+            runs.extend(sides.map(|side| Run { rep, index: job.index, side }));
+        }
+    }
+    runs
+}
+
+/// A suite run's runs, worked out once: `repeats` of the chosen steps, and the
+/// confirmation runs (`confirm1/`, ...) a step gets if it turns out a suspect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Repeats 1..=R.
+    pub repeats: Vec<Run>,
+    /// Repeats R+1..=2R, the count going on so the side order keeps alternating.
+    pub confirmations: Vec<Run>,
+}
+
+impl Schedule {
+    /// The schedule of `jobs` over `repeat` repeats.
+    pub fn new(jobs: &[Job], repeat: u32) -> Schedule {
+        Schedule {
+            repeats: schedule(jobs, 1..=repeat),
+            confirmations: schedule(jobs, repeat + 1..=repeat * 2),
+        }
+    }
+}
+
+/// How many runs one repeat of `jobs` holds.
+pub fn runs(jobs: &[Job]) -> usize {
+    jobs.iter().map(|j| j.sides.count()).sum()
 }
 
 #[cfg(test)]
@@ -177,6 +281,18 @@ mod tests {
         newer.echod_help = Some("reuseport, shared, threads, or uring ... --proto <PROTO>".into());
         assert_eq!(sides(&uring, Some(&newer), 1).len(), 2);
         assert_eq!(sides(&udp, Some(&newer), 1).len(), 2);
+    }
+
+    /// The schedule: repeat by repeat, each step on its sides in that repeat's order.
+    #[test]
+    fn schedule_alternates_by_repeat() {
+        let jobs = [Job { index: 0, sides: Sides::Both }, Job { index: 3, sides: Sides::New }];
+        let runs = schedule(&jobs, 2..=3);
+        let got: Vec<(u32, usize, Option<Side>)> =
+            runs.iter().map(|r| (r.rep, r.index, r.side)).collect();
+        let (b, n) = (Some(Side::Base), Some(Side::New));
+        assert_eq!(got, vec![(2, 0, n), (2, 0, b), (2, 3, n), (3, 0, b), (3, 0, n), (3, 3, n)]);
+        assert_eq!(super::runs(&jobs), 3);
     }
 
     /// A base folder without echod, or no folder at all: one line naming --base.

@@ -17,7 +17,8 @@
 use std::path::Path;
 
 use super::session::Session;
-use super::{plan, SuiteArgs};
+use super::setup::Setup;
+use super::SuiteArgs;
 use crate::compare::load::{self, LoadError, Side};
 use crate::compare::{comparison, Options, Verdict};
 use crate::suite_index::{RepStep, Side as BuildSide};
@@ -51,34 +52,35 @@ pub fn describe(suspect: &Suspect) -> String {
     }
 }
 
-/// `--confirm BASE`: compares what ran with BASE (a results folder) and runs each
-/// scenario whose throughput regressed `--repeat` more times, into `out/confirm1/`, ...
-pub(super) fn against_results(
+/// After the repeats: with `--confirm BASE`, compares what ran with BASE (a results
+/// folder); with `--base`, compares the new side with the base side measured beside
+/// it in this very run. Either way each scenario whose throughput looks slower runs
+/// `--repeat` more times (on both sides with `--base`), into `out/confirm1/`, ...
+pub(super) fn suspects_again(
     args: &SuiteArgs,
-    base: &Side,
-    plan: &plan::Plan,
-    out: &Path,
+    setup: &Setup,
     session: &mut Session<'_>,
 ) -> anyhow::Result<Vec<RepStep>> {
-    let name = args.confirm.as_deref().unwrap_or(Path::new("BASE")).display().to_string();
-    let than = format!("than {name}");
-    rerun_suspects(&than, || suspects(base, out), plan, out, session, args.repeat)
+    let out = &setup.out;
+    let (base_dir, new_dir) =
+        (out.join(BuildSide::Base.folder()), out.join(BuildSide::New.folder()));
+    // What the suspects are found against: BASE read up front, or this run's base side.
+    let (than, find): (String, Box<Finder<'_>>) = match &setup.confirm_base {
+        Some(base) => {
+            let name = args.confirm.as_deref().unwrap_or(Path::new("BASE")).display();
+            (format!("than {name}"), Box::new(move || suspects(base, out)))
+        }
+        None if setup.programs.base.is_some() => {
+            let find = || suspects(&load::load_side(&base_dir)?, &new_dir);
+            ("on the new build".into(), Box::new(find))
+        }
+        None => return Ok(Vec::new()),
+    };
+    rerun_suspects(&than, find, out, session, args.repeat)
 }
 
-/// `--base`: compares the new side with the base side measured beside it in this
-/// very run, and runs each scenario whose throughput looks slower on the new side
-/// `--repeat` more times on both sides.
-pub(super) fn against_base_build(
-    args: &SuiteArgs,
-    plan: &plan::Plan,
-    out: &Path,
-    session: &mut Session<'_>,
-) -> anyhow::Result<Vec<RepStep>> {
-    let base_dir = out.join(BuildSide::Base.folder());
-    let new_dir = out.join(BuildSide::New.folder());
-    let find = || suspects(&load::load_side(&base_dir)?, &new_dir);
-    rerun_suspects("on the new build", find, plan, out, session, args.repeat)
-}
+/// Finds the suspects among the results so far.
+type Finder<'a> = dyn Fn() -> Result<Vec<Suspect>, LoadError> + 'a;
 
 /// Finds the suspects, re-runs them `repeat` more times, and says before and after
 /// what it found (`slower {than}`). What ran is kept whatever happens here: a failure
@@ -86,7 +88,6 @@ pub(super) fn against_base_build(
 fn rerun_suspects(
     than: &str,
     find: impl Fn() -> Result<Vec<Suspect>, LoadError>,
-    plan: &plan::Plan,
     out: &Path,
     session: &mut Session<'_>,
     repeat: u32,
@@ -112,7 +113,7 @@ fn rerun_suspects(
         found.len(),
         listed.join(", "),
     );
-    let steps = session.rerun(plan, &names, out, repeat)?;
+    let steps = session.rerun(&names, out, repeat)?;
     match find() {
         Ok(still) if still.is_empty() => {
             eprintln!("confirm: with every run pooled, none is slower: noise, not a regression")

@@ -2,7 +2,7 @@
 //! through its own flag definitions, tokio-echo, the C peers, sockperf's server, a
 //! user's own command; pinned to the step's server cores, with how to tell it is ready.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use echod::server::Proto;
@@ -22,98 +22,74 @@ pub fn server_command(
     cores: &[usize],
     stats_file: &Path,
 ) -> anyhow::Result<ServerCommand> {
-    let (name, program, args) = match kind {
-        ServerKind::Echod { model, workers, pin, processes, udp } => {
-            // echod's own flag definitions write the flags (`to_args`: only those that
-            // differ from the defaults, so an older build understands them too).
-            let flags = echod::server::Flags {
-                bind: std::net::Ipv4Addr::LOCALHOST.into(),
-                port,
-                workers: Some(*workers as u64),
-                model: *model,
-                processes: *processes as u64,
-                stats_json: Some(stats_file.to_path_buf()),
-                no_pin: !pin,
-                proto: if *udp { Proto::Udp } else { Proto::Tcp },
-                ..echod::server::Flags::default()
-            };
-            let mut a: Vec<String> =
-                flags.to_args().into_iter().map(|s| s.to_string_lossy().into_owned()).collect();
-            a.extend(programs.echod_args.iter().cloned());
-            ("echod", build.echod.clone(), a)
+    let listening = || Ready::Line("listening on".to_string());
+    let (name, program, args, ready): (String, PathBuf, Vec<String>, Ready) = match kind {
+        ServerKind::Echod { .. } => {
+            let args = echod_args(programs, kind, port, stats_file);
+            ("echod".into(), build.echod.clone(), args, listening())
         }
         ServerKind::Tokio { threads } => {
-            let Some(p) = &build.tokio_echo else { bail!("this build has no tokio-echo") };
-            (
-                "tokio-echo",
-                p.clone(),
-                vec![format!("--listen=127.0.0.1:{port}"), format!("--threads={threads}")],
-            )
+            let p = peer(&build.tokio_echo, "this build has no tokio-echo")?;
+            let args = vec![format!("--listen=127.0.0.1:{port}"), format!("--threads={threads}")];
+            ("tokio-echo".into(), p, args, listening())
         }
         ServerKind::CEpoll { threads } => {
-            let Some(p) = &programs.epoll_echo else { bail!("the C epoll peer is not built") };
-            (
-                "epoll_echo",
-                p.clone(),
-                vec![port.to_string(), "-t".into(), threads.to_string(), "-q".into()],
-            )
+            let p = peer(&programs.epoll_echo, "the C epoll peer is not built")?;
+            let args = vec![port.to_string(), "-t".into(), threads.to_string(), "-q".into()];
+            ("epoll_echo".into(), p, args, listening())
         }
         ServerKind::Sockperf => {
-            let Some(p) = &programs.sockperf else { bail!("sockperf is not installed") };
-            let args = ["server", "--tcp", "-i", "127.0.0.1", "-p"].map(String::from);
-            let mut args = args.to_vec();
+            let p = peer(&programs.sockperf, "sockperf is not installed")?;
+            let mut args = ["server", "--tcp", "-i", "127.0.0.1", "-p"].map(String::from).to_vec();
             args.push(port.to_string());
-            let cmd = ServerCommand {
-                name: "sockperf".into(),
-                program: p.clone(),
-                args,
-                cores: cores.to_vec(),
-                ready: Ready::Line("listen on".into()),
-                own_group: false,
-            };
-            return Ok(cmd);
+            ("sockperf".into(), p, args, Ready::Line("listen on".into()))
         }
         ServerKind::CUdp { threads, batch } => {
-            let Some(p) = &programs.udp_echo else { bail!("the C UDP peer is not built") };
-            let args = vec![
-                port.to_string(),
-                "-t".into(),
-                threads.to_string(),
-                "-b".into(),
-                batch.to_string(),
-                "-i".into(),
-                "127.0.0.1".into(),
-                "-q".into(),
-            ];
-            let ready = Ready::Line("listening on".into());
-            let cmd = ServerCommand {
-                name: "udp_echo".into(),
-                program: p.clone(),
-                args,
-                cores: cores.to_vec(),
-                ready,
-                own_group: false,
-            };
-            return Ok(cmd);
+            let p = peer(&programs.udp_echo, "the C UDP peer is not built")?;
+            let (threads, batch) = (threads.to_string(), batch.to_string());
+            let args = [&port.to_string(), "-t", &threads, "-b", &batch, "-i", "127.0.0.1", "-q"]
+                .map(String::from)
+                .to_vec();
+            ("udp_echo".into(), p, args, listening())
         }
         ServerKind::Custom(custom) => {
-            return Ok(ServerCommand {
-                name: custom.name.clone(),
-                program: "sh".into(),
-                args: vec!["-c".into(), custom.command_for(port)],
-                cores: cores.to_vec(),
-                ready: Ready::Port(port),
-                own_group: true,
-            });
+            let args = vec!["-c".into(), custom.command_for(port)];
+            (custom.name.clone(), "sh".into(), args, Ready::Port(port))
         }
     };
-    let ready = Ready::Line("listening on".to_string());
-    Ok(ServerCommand {
-        name: name.into(),
-        program,
-        args,
-        cores: cores.to_vec(),
-        ready,
-        own_group: false,
-    })
+    // A user's command runs in a group of its own: stopping it stops what it started.
+    let own_group = matches!(kind, ServerKind::Custom(_));
+    Ok(ServerCommand { name, program, args, cores: cores.to_vec(), ready, own_group })
+}
+
+/// A peer's program, or the error `missing` when there is none.
+fn peer(program: &Option<PathBuf>, missing: &str) -> anyhow::Result<PathBuf> {
+    match program {
+        Some(p) => Ok(p.clone()),
+        None => bail!("{missing}"),
+    }
+}
+
+/// echod's flags for `kind` on `port`, with `--echod-arg`s after them. echod's own
+/// flag definitions write them (`to_args`: only those that differ from the defaults,
+/// so an older build understands them too).
+fn echod_args(programs: &Programs, kind: &ServerKind, port: u16, stats_file: &Path) -> Vec<String> {
+    let ServerKind::Echod { model, workers, pin, processes, udp } = kind else {
+        return Vec::new();
+    };
+    let flags = echod::server::Flags {
+        bind: std::net::Ipv4Addr::LOCALHOST.into(),
+        port,
+        workers: Some(*workers as u64),
+        model: *model,
+        processes: *processes as u64,
+        stats_json: Some(stats_file.to_path_buf()),
+        no_pin: !pin,
+        proto: if *udp { Proto::Udp } else { Proto::Tcp },
+        ..echod::server::Flags::default()
+    };
+    let mut args: Vec<String> =
+        flags.to_args().into_iter().map(|s| s.to_string_lossy().into_owned()).collect();
+    args.extend(programs.echod_args.iter().cloned());
+    args
 }

@@ -14,6 +14,7 @@ pub mod builds;
 pub mod clients;
 pub mod confirm;
 pub mod custom;
+mod finish;
 pub mod idle;
 pub mod launch;
 pub mod out_dir;
@@ -22,20 +23,17 @@ pub mod programs;
 pub mod runner;
 pub mod server;
 mod session;
+mod setup;
 pub mod syscalls;
 pub mod testbed;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
+
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
-use crate::compare;
-use crate::suite_index::{BuildsInfo, Side, SuiteIndex};
-use builds::Build;
-use plan::Profile;
+use crate::suite_index::Side;
 use session::Session;
 
 /// Flags of `loadgen suite`.
@@ -129,11 +127,6 @@ pub struct SuiteArgs {
 /// 130 or 143 when SIGINT or SIGTERM interrupted it (what it measured until then
 /// is in the folder and the report).
 pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
-    let profile = match (args.quick, args.full) {
-        (true, _) => Profile::Quick,
-        (_, true) => Profile::Full,
-        _ => Profile::Default,
-    };
     if let Some(dir) = &args.render {
         let index = crate::suite_index::read(dir).context("--render")?;
         let report = crate::report::write(dir, &index).context("cannot write the report")?;
@@ -142,65 +135,17 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
     }
     let signals = common::signals::Signals::install().context("cannot install signal handler")?;
     let stop = Arc::clone(signals.stop_flag());
-    // BASE is read up front, so a wrong path fails before anything runs (exit 2).
-    let base = match &args.confirm {
-        Some(path) => {
-            Some(compare::load::load_side(path).map_err(|e| anyhow::anyhow!("--confirm: {e}"))?)
-        }
-        None => None,
-    };
-    let customs = custom::parse_all(&args.server).map_err(anyhow::Error::msg)?;
-    let base_build = match &args.base {
-        Some(dir) => Some(Build::from_dir(dir).map_err(anyhow::Error::msg)?),
-        None => None,
-    };
-    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(started_at.replace(':', "").trim_end_matches('Z'))
-    });
-    // Before anything is built or run: --out new or empty, or a suite's (--force).
-    out_dir::prepare(&out, args.force)?;
-    let mut programs = programs::find_programs(args.peers.as_deref(), profile != Profile::Quick)?;
-    programs.echod_args.clone_from(&args.echod_arg);
-    programs.base = base_build;
-    let cores = common::pin::allowed_cores();
-    let mut plan = plan::build(profile, &cores, programs.tools());
-    plan::add_custom(&mut plan, &customs);
-    for step in &mut plan.steps {
-        step.duration = args.duration.unwrap_or(step.duration);
-        step.warmup = args.warmup.unwrap_or(step.warmup);
-    }
-    let mut only = args.only.clone();
-    for name in &args.section {
-        only.extend(plan::section_scenarios(&plan, name).map_err(anyhow::Error::msg)?);
-    }
-    let selected = plan::select(&plan, &only).map_err(anyhow::Error::msg)?;
-    let needs_tokio =
-        selected.iter().any(|&i| matches!(plan.steps[i].server, plan::ServerKind::Tokio { .. }));
-    if needs_tokio && programs.new.tokio_echo.is_none() {
-        let dir = programs.loadgen.parent().unwrap_or(Path::new("."));
-        bail!(
-            "tokio-echo is neither beside loadgen ({}) nor on PATH: build the workspace \
-             (cargo build --release --workspace, or scripts/bench), or install it \
-             (cargo install --path benches/tokio-echo)",
-            dir.display()
-        );
-    }
-    // The marker lists what this run wrote, whichever way it ends.
-    let _sealed = out_dir::begin(&out)?;
-    let runs_per_rep: usize = selected
-        .iter()
-        .map(|&i| builds::sides(&plan.steps[i].server, programs.base.as_ref(), 1).len())
-        .sum();
+    // Checked, found and chosen before anything runs; each step's sides worked out.
+    let setup = setup::prepare(&args)?;
     eprintln!(
         "suite: {:?} profile, {} runs × {} repeat(s) on {} cores → {}",
-        profile,
-        runs_per_rep,
+        setup.profile,
+        builds::runs(&setup.jobs),
         args.repeat,
-        cores.len(),
-        out.display()
+        setup.cores,
+        setup.out.display()
     );
-    if let (Some(b), Some(dir)) = (&programs.base, &args.base) {
+    if let (Some(b), Some(dir)) = (&setup.programs.base, &args.base) {
         eprintln!(
             "suite: base build {} ({}){}: its servers run beside this build's, alternating",
             dir.display(),
@@ -208,65 +153,17 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
             if b.tokio_echo.is_some() { "" } else { ", without tokio-echo" }
         );
     }
-    if programs.epoll_echo.is_none() {
+    if setup.programs.epoll_echo.is_none() {
         eprintln!(
             "suite: the reference C server was not found (../shared/peers): peers step without it"
         );
     }
-    let total = runs_per_rep * args.repeat as usize;
-    let mut session = Session::new(&programs, args.port, &stop, total);
-    let mut steps = Vec::new();
-    for rep in 1..=args.repeat {
-        let sub = if args.repeat > 1 { format!("rep{rep}/") } else { String::new() };
-        steps.extend(session.run_rep(&plan, &selected, &out, &sub, rep, false)?);
-    }
-    if let Some(base) = &base {
-        steps.extend(confirm::against_results(&args, base, &plan, &out, &mut session)?);
-    } else if programs.base.is_some() {
-        steps.extend(confirm::against_base_build(&args, &plan, &out, &mut session)?);
-    }
-    let (ports_file, ports_note) = if args.no_ports || stop.load(Ordering::Relaxed) {
-        (None, Some("not run (--no-ports or interrupted)".to_string()))
-    } else if !only.is_empty() {
-        (None, Some("not run (--only or --section)".to_string()))
-    } else {
-        eprint!("[ports] four-tuple experiment in a private network namespace ... ");
-        run_ports(&programs.loadgen, &out)
-    };
-    let wanted = args.testbed || (profile == Profile::Full && only.is_empty());
-    let (testbed_dir, testbed_note) = if !wanted {
-        (None, Some("not run (--full or --testbed runs it)".to_string()))
-    } else if stop.load(Ordering::Relaxed) {
-        (None, Some("not run (interrupted)".to_string()))
-    } else {
-        eprint!("[testbed] {} agents in network namespaces of their own ... ", testbed::AGENTS);
-        let conns = if profile == Profile::Full { 9_000 } else { 3_000 };
-        let duration = args.duration.unwrap_or(std::time::Duration::from_secs(5));
-        let warmup = args.warmup.unwrap_or(std::time::Duration::from_secs(1));
-        testbed::run(&programs.loadgen, &out, conns, duration, warmup)
-    };
-    let index = SuiteIndex {
-        suite_format: "loadgen-suite/1".into(),
-        profile: format!("{profile:?}").to_lowercase(),
-        command: argv,
-        started_at,
-        finished_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        interrupted: stop.load(Ordering::Relaxed),
-        environment: engine::env::capture(),
-        steps,
-        ports_file,
-        ports_note,
-        testbed_dir,
-        testbed_note,
-        c_peer: programs.epoll_echo.is_some(),
-        builds: programs.base.as_ref().map(|b| BuildsInfo {
-            base_dir: args.base.as_deref().unwrap_or(Path::new("")).display().to_string(),
-            base_revision: b.revision.clone(),
-            base_has_tokio: b.tokio_echo.is_some(),
-        }),
-    };
-    std::fs::write(out.join("suite.json"), serde_json::to_string_pretty(&index)?)?;
-    let report = crate::report::write(&out, &index).context("cannot write the report")?;
+    let mut session = Session::new(&setup.programs, &setup.plan, &setup.schedule, args.port, &stop);
+    let mut steps = session.run(&setup.out, args.repeat)?;
+    steps.extend(confirm::suspects_again(&args, &setup, &mut session)?);
+    let index = finish::index(&args, &setup, argv, steps, &stop);
+    std::fs::write(setup.out.join("suite.json"), serde_json::to_string_pretty(&index)?)?;
+    let report = crate::report::write(&setup.out, &index).context("cannot write the report")?;
     eprintln!("suite: report {}", report.display());
     // The base build's runs do not decide the exit code: an older build may lack
     // what a step asks of it (its scenario is then one only NEW has).
@@ -277,28 +174,4 @@ pub fn execute(args: SuiteArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         None if clean && !index.interrupted => common::cli::EXIT_OK,
         None => common::cli::EXIT_FAILED,
     })
-}
-
-fn run_ports(loadgen: &Path, out: &Path) -> (Option<String>, Option<String>) {
-    let file = out.join("ports.json");
-    let mut cmd = Command::new(loadgen);
-    cmd.arg("ports").arg("--json").arg(&file);
-    common::sys::die_with_parent(&mut cmd, libc::SIGTERM);
-    let res = cmd.output();
-    match res {
-        Ok(o) if file.exists() => {
-            std::fs::write(out.join("ports.txt"), &o.stdout).ok();
-            eprintln!("done (exit {})", o.status.code().unwrap_or(-1));
-            (Some("ports.json".into()), None)
-        }
-        Ok(o) => {
-            let why = String::from_utf8_lossy(&o.stderr).trim().to_string();
-            eprintln!("skipped: {why}");
-            (None, Some(why))
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            (None, Some(e.to_string()))
-        }
-    }
 }

@@ -6,8 +6,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use common::child::{Child, Out, Spec};
 
 use super::builds::Build;
 use crate::suite_index::Side;
@@ -114,6 +116,9 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
+/// How long compiling one C peer may take (a second, usually).
+const GCC_LIMIT: Duration = Duration::from_secs(300);
+
 /// Compiles a C peer (`source`, relative to PEERS) into `<bin dir>/peers/` when the
 /// source is there and gcc works; None otherwise (the suite runs without it).
 fn build_c(peers: &Path, bin_dir: &Path, source: &str) -> Option<PathBuf> {
@@ -131,8 +136,13 @@ fn build_c(peers: &Path, bin_dir: &Path, source: &str) -> Option<PathBuf> {
         src.display(),
         bin.display()
     );
-    let status =
-        Command::new("gcc").args(["-O2", "-pthread", "-o"]).arg(&bin).arg(&src).status().ok()?;
+    // Through the child module: it dies with the suite, and the wait is bounded.
+    let spec = Spec::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .args([bin.as_os_str(), src.as_os_str()])
+        .stdout(Out::Inherit)
+        .stderr(Out::Inherit);
+    let status = Child::start(spec).ok()?.wait_bounded(GCC_LIMIT, None).ok()??;
     status.success().then_some(bin)
 }
 

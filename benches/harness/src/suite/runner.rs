@@ -25,21 +25,26 @@ const SERIES_EVERY: Duration = Duration::from_secs(1);
 /// How long the sample that counts a server's system calls runs.
 const SYSCALL_SAMPLE: Duration = Duration::from_secs(2);
 
-/// Runs `step` number `index` against the servers of `side`'s build; the result
-/// lands in `dir/runs/`.
-#[allow(clippy::too_many_arguments)]
-pub fn run_step(
-    programs: &Programs,
-    side: Option<Side>,
-    dir: &Path,
-    index: usize,
-    step: &Step,
-    port: u16,
-    rate: Option<f64>,
-    stop: &Arc<AtomicBool>,
-) -> StepRecord {
+/// One run of a step: which step, on which build's side, into which folder, on
+/// which port, at which rate (open loop).
+pub struct StepRun<'a> {
+    /// The step's index in the plan (its file names start with it).
+    pub index: usize,
+    pub step: &'a Step,
+    /// The build whose servers run (None: the only build there is).
+    pub side: Option<Side>,
+    /// The result lands in `dir/runs/`.
+    pub dir: &'a Path,
+    pub port: u16,
+    pub rate: Option<f64>,
+}
+
+/// Runs `run` with `programs`, stopped early by `stop`; what happened, a failure
+/// included (its reason in `error`).
+pub fn run_step(programs: &Programs, run: &StepRun<'_>, stop: &Arc<AtomicBool>) -> StepRecord {
+    let step = run.step;
     let mut record = StepRecord {
-        index,
+        index: run.index,
         section: step.section,
         scenario: step.scenario.clone(),
         server: step.server.label(),
@@ -47,48 +52,31 @@ pub fn run_step(
         client_cores: step.client_cores.clone(),
         client_threads: step.client_threads,
         conns: step.conns,
-        rate,
-        result_file: None,
-        exit_code: None,
-        server_rss_idle: 0,
-        server_rss_peak: 0,
-        server_cpu_s: 0.0,
-        server_fds_peak: 0,
-        server_series: Vec::new(),
-        server_stop_s: 0.0,
-        client_wall_s: 0.0,
-        worker_accepted: Vec::new(),
-        client_figures: None,
-        idle: None,
-        syscalls: None,
-        skipped: None,
-        error: None,
+        rate: run.rate,
+        ..StepRecord::default()
     };
-    if let Err(e) = run_into(programs, side, dir, step, port, rate, stop, &mut record) {
+    if let Some(why) = cannot_run_here(&step.server) {
+        record.skipped = Some(why);
+    } else if let Err(e) = run_into(programs, run, stop, &mut record) {
         record.error = Some(format!("{e:#}"));
     }
     record
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Starts the server, measures with the step's client, stops the server, and
+/// fills `record` in.
 fn run_into(
     programs: &Programs,
-    side: Option<Side>,
-    dir: &Path,
-    step: &Step,
-    port: u16,
-    rate: Option<f64>,
+    run: &StepRun<'_>,
     stop: &Arc<AtomicBool>,
     record: &mut StepRecord,
 ) -> anyhow::Result<()> {
+    let (step, dir) = (run.step, run.dir);
     let stem = format!("{:02}-{}", record.index, slug(&step.scenario));
-    if let Some(why) = cannot_run_here(&step.server) {
-        record.skipped = Some(why);
-        return Ok(());
-    }
     let stats_file = dir.join("runs").join(format!("{stem}.echod-stats.json"));
-    let build = programs.build(side)?;
-    let cmd = server_command(programs, build, &step.server, port, &step.server_cores, &stats_file)?;
+    let build = programs.build(run.side)?;
+    let cmd =
+        server_command(programs, build, &step.server, run.port, &step.server_cores, &stats_file)?;
     let mut server = ServerProc::start(&cmd)?;
     std::thread::sleep(Duration::from_millis(100));
     record.server_rss_idle = server.rss_bytes();
@@ -98,40 +86,9 @@ fn run_into(
             crate::calibrate::pingpong(Duration::from_millis(300), core).ok()
         })
         .flatten();
-    let cpu_before = server.cpu_seconds();
-    let sampler = Sampler::start(server.pid());
-    let started = Instant::now();
-    let log = dir.join("runs").join(format!("{stem}.log"));
-    let measured = match step.client {
-        Client::Loadgen => {
-            let json = dir.join("runs").join(format!("{stem}.json"));
-            run_loadgen(programs, step, port, rate, stop, &json, &log).map(|status| {
-                record.exit_code = status;
-                Some(json)
-            })
-        }
-        Client::Idle => {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            idle::measure(addr, step.conns, server.pid()).map(|figures| {
-                record.idle = Some(figures);
-                record.exit_code = Some(0);
-                None
-            })
-        }
-        _ => clients::run(programs, step, port, &log).map(|figures| {
-            record.client_figures = Some(figures);
-            record.exit_code = Some(0);
-            None
-        }),
-    };
-    record.client_wall_s = started.elapsed().as_secs_f64();
-    record.server_cpu_s = server.cpu_seconds() - cpu_before;
-    let (peaks, series) = sampler.finish();
-    record.server_rss_peak = peaks.rss.max(record.server_rss_idle);
-    record.server_fds_peak = peaks.fds;
-    record.server_series = series;
+    let measured = measure(programs, run, stop, &server, &stem, record);
     if step.count_syscalls && matches!(measured, Ok(Some(_))) && !stop.load(Ordering::Relaxed) {
-        record.syscalls = Some(syscall_sample(programs, step, port, stop, &server, dir, &stem));
+        record.syscalls = Some(syscall_sample(programs, run, stop, &server, &stem));
     }
     let stopping = Instant::now();
     let _ = server.stop();
@@ -156,20 +113,57 @@ fn run_into(
     Ok(())
 }
 
-/// Runs loadgen against 127.0.0.1:`port` with `--json json`, its output into
-/// `log`; waits at most the run's length plus 90 s. Its exit code (None: killed).
-fn run_loadgen(
+/// Runs the step's client against the started `server` while sampling the
+/// server's memory and descriptors; loadgen's result file, when loadgen ran.
+fn measure(
     programs: &Programs,
-    step: &Step,
-    port: u16,
-    rate: Option<f64>,
+    run: &StepRun<'_>,
     stop: &Arc<AtomicBool>,
-    json: &Path,
-    log: &Path,
-) -> anyhow::Result<Option<i32>> {
-    let log = std::fs::File::create(log)?;
-    // The run's flags go through loadgen's own flag definitions (`to_args`), so the
-    // suite cannot ask for a flag loadgen does not have.
+    server: &ServerProc,
+    stem: &str,
+    record: &mut StepRecord,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let (step, runs) = (run.step, run.dir.join("runs"));
+    let cpu_before = server.cpu_seconds();
+    let sampler = Sampler::start(server.pid());
+    let started = Instant::now();
+    let log = runs.join(format!("{stem}.log"));
+    let measured = match step.client {
+        Client::Loadgen => {
+            let json = runs.join(format!("{stem}.json"));
+            let args = loadgen_args(step, run.port, run.rate, &json);
+            run_loadgen(programs, &args, step, stop, &log).map(|status| {
+                record.exit_code = status;
+                Some(json)
+            })
+        }
+        Client::Idle => {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], run.port));
+            idle::measure(addr, step.conns, server.pid()).map(|figures| {
+                record.idle = Some(figures);
+                record.exit_code = Some(0);
+                None
+            })
+        }
+        _ => clients::run(programs, step, run.port, &log).map(|figures| {
+            record.client_figures = Some(figures);
+            record.exit_code = Some(0);
+            None
+        }),
+    };
+    record.client_wall_s = started.elapsed().as_secs_f64();
+    record.server_cpu_s = server.cpu_seconds() - cpu_before;
+    let (peaks, series) = sampler.finish();
+    record.server_rss_peak = peaks.rss.max(record.server_rss_idle);
+    record.server_fds_peak = peaks.fds;
+    record.server_series = series;
+    measured
+}
+
+/// loadgen's flags for `step` against 127.0.0.1:`port` with `--json json`. They go
+/// through loadgen's own flag definitions (`to_args`), so the suite cannot ask for a
+/// flag loadgen does not have.
+fn loadgen_args(step: &Step, port: u16, rate: Option<f64>, json: &Path) -> Vec<String> {
     let mut run = RunArgs::defaults();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     run.targets = vec![Target { text: addr.to_string(), addr }];
@@ -190,11 +184,23 @@ fn run_loadgen(
             run.max_loss = Some(100.0);
         }
     }
-    let args = run.to_args();
+    run.to_args()
+}
+
+/// Runs loadgen with `args` (for `step`), its output into `log`; waits at most the
+/// step's length plus 90 s. Its exit code (None: killed).
+fn run_loadgen(
+    programs: &Programs,
+    args: &[String],
+    step: &Step,
+    stop: &Arc<AtomicBool>,
+    log: &Path,
+) -> anyhow::Result<Option<i32>> {
+    let log = std::fs::File::create(log)?;
     // Like the server, the run dies with the suite (and takes its own children along).
     let spec = Spec::new(&programs.loadgen)
         .name("loadgen")
-        .args(&args)
+        .args(args)
         .stdout(Out::File(log.try_clone()?))
         .stderr(Out::File(log));
     let mut child = Child::start(spec)?;
@@ -230,29 +236,28 @@ fn cannot_run_here(server: &ServerKind) -> Option<String> {
 /// every system call).
 fn syscall_sample(
     programs: &Programs,
-    step: &Step,
-    port: u16,
+    run: &StepRun<'_>,
     stop: &Arc<AtomicBool>,
     server: &ServerProc,
-    dir: &Path,
     stem: &str,
 ) -> crate::suite_index::SyscallSample {
-    let runs = dir.join("runs");
+    let runs = run.dir.join("runs");
     let json = runs.join(format!("{stem}.syscalls-sample.tmp"));
     let log = runs.join(format!("{stem}.syscalls-sample.log"));
     let counts = runs.join(format!("{stem}.syscalls-perf.tmp"));
-    let mut sample = step.clone();
+    let mut sample = run.step.clone();
     sample.duration = SYSCALL_SAMPLE;
     sample.warmup = Duration::ZERO;
-    let run = || -> anyhow::Result<u64> {
-        let status = run_loadgen(programs, &sample, port, None, stop, &json, &log)?;
+    let args = loadgen_args(&sample, run.port, None, &json);
+    let load = || -> anyhow::Result<u64> {
+        let status = run_loadgen(programs, &args, &sample, stop, &log)?;
         let text = std::fs::read_to_string(&json)
             .with_context(|| format!("loadgen wrote no result (exit {status:?})"))?;
         let _ = std::fs::remove_file(&json);
         let result: RunResult = serde_json::from_str(&text)?;
         Ok(result.throughput.messages)
     };
-    let counted = syscalls::sample(programs.perf.as_deref(), server.pid(), &counts, run);
+    let counted = syscalls::sample(programs.perf.as_deref(), server.pid(), &counts, load);
     if counted.missing.is_none() {
         let _ = std::fs::remove_file(&log);
     }

@@ -1,6 +1,6 @@
-//! One pass of the suite over its steps ([`Session::run_rep`]): each step on the
-//! sides of its build(s), on its port, with the progress line; and the re-runs of
-//! suspects (`confirm*/`). An open-loop step is offered half the lowest closed-loop
+//! The suite's schedule run ([`Session::run`]): each step on the side of its
+//! build the schedule gives, on its port, with the progress line; and the re-runs
+//! of suspects (`confirm*/`). An open-loop step is offered half the lowest closed-loop
 //! rate measured at its connection count in the same repeat, so both builds of a
 //! `--base` run get the same rate.
 
@@ -10,14 +10,19 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::builds::{Run, Schedule};
+use super::plan::{self, Plan};
 use super::programs::Programs;
-use super::{builds, plan, runner};
+use super::runner::{self, StepRun};
 use crate::suite_index::{RepStep, StepRecord};
 
-/// What every step of a suite run shares: the programs, the first port, the stop
-/// flag and the progress count.
+/// What every step of a suite run shares: the programs, the plan and its schedule
+/// (each chosen step on its sides, worked out once), the first port, the stop flag
+/// and the progress count.
 pub(super) struct Session<'a> {
     programs: &'a Programs,
+    plan: &'a Plan,
+    schedule: &'a Schedule,
     port: u16,
     stop: &'a Arc<AtomicBool>,
     /// Steps run so far, and how many the progress line expects.
@@ -26,15 +31,16 @@ pub(super) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// A session over `programs`, steps listening from `port`, stopped by `stop`,
-    /// expecting `total` runs (for the progress line).
+    /// A session running `schedule` (of `plan`) with `programs`, steps listening
+    /// from `port`, stopped by `stop`.
     pub(super) fn new(
         programs: &'a Programs,
+        plan: &'a Plan,
+        schedule: &'a Schedule,
         port: u16,
         stop: &'a Arc<AtomicBool>,
-        total: usize,
     ) -> Session<'a> {
-        Session { programs, port, stop, n: 0, total }
+        Session { programs, plan, schedule, port, stop, n: 0, total: 0 }
     }
 
     /// Whether the suite was asked to stop.
@@ -42,92 +48,106 @@ impl<'a> Session<'a> {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// Runs the schedule's `repeat` repeats, into `out/` (one repeat) or
+    /// `out/rep1/`, ...
+    pub(super) fn run(&mut self, out: &Path, repeat: u32) -> anyhow::Result<Vec<RepStep>> {
+        let sub = |rep: u32| if repeat > 1 { format!("rep{rep}/") } else { String::new() };
+        let runs = self.schedule.repeats.as_slice();
+        self.run_all(runs, out, sub, false)
+    }
+
     /// Runs the scenarios `names` `repeat` more times, into `out/confirm1/`, ...
     /// (under each side's folder with a base build), the repeat count continuing
     /// from the first runs so the side order keeps alternating.
     pub(super) fn rerun(
         &mut self,
-        plan: &plan::Plan,
         names: &[String],
         out: &Path,
         repeat: u32,
     ) -> anyhow::Result<Vec<RepStep>> {
-        let selected = plan::select(plan, names).map_err(anyhow::Error::msg)?;
-        let per_rep: usize = selected
-            .iter()
-            .map(|&i| builds::sides(&plan.steps[i].server, self.programs.base.as_ref(), 1).len())
-            .sum();
-        self.n = 0;
-        self.total = per_rep * repeat as usize;
+        let selected = plan::select(self.plan, names).map_err(anyhow::Error::msg)?;
+        let runs: Vec<Run> = (self.schedule.confirmations.iter())
+            .filter(|r| selected.contains(&r.index))
+            .copied()
+            .collect();
+        self.run_all(&runs, out, |rep| format!("confirm{}/", rep - repeat), true)
+    }
+
+    /// Runs `schedule` in order, each run into `out/sub` (`sub(rep)` is empty or
+    /// ends in `/`; `out/<side>/sub` with a base build); stops early when asked to.
+    /// Each step listens on `port` + its index in the plan, whatever the selection
+    /// or side.
+    fn run_all(
+        &mut self,
+        schedule: &[Run],
+        out: &Path,
+        sub: impl Fn(u32) -> String,
+        confirm: bool,
+    ) -> anyhow::Result<Vec<RepStep>> {
+        (self.n, self.total) = (0, schedule.len());
+        // Closed-loop msgs/s measured, by repeat and scenario: an open-loop step
+        // offers a fraction of the lowest its source measured in its repeat (on
+        // either side), so both builds, and every server of a loss curve, get the
+        // same rate.
+        let mut rates: Vec<(u32, &str, f64)> = Vec::new();
         let mut steps = Vec::new();
-        for k in 1..=repeat {
-            let sub = format!("confirm{k}/");
-            steps.extend(self.run_rep(plan, &selected, out, &sub, repeat + k, true)?);
+        for run in schedule {
+            if self.stopped() {
+                return Ok(steps);
+            }
+            let step = &self.plan.steps[run.index];
+            let prefix = match run.side {
+                Some(side) => format!("{}/{}", side.folder(), sub(run.rep)),
+                None => sub(run.rep),
+            };
+            let rate = step.rate_fraction.map(|f| {
+                let from = step.rate_from.as_deref().unwrap_or("");
+                f * closed_loop_rate(rates.iter().filter(|r| r.0 == run.rep), from)
+            });
+            let (mut record, msgs_per_sec) = self.run_one(run, &out.join(&prefix), rate)?;
+            if let (None, Some(r)) = (step.rate_fraction, msgs_per_sec) {
+                rates.push((run.rep, step.scenario.as_str(), r));
+            }
+            record.result_file = record.result_file.map(|f| format!("{prefix}{f}"));
+            steps.push(RepStep { rep: run.rep, confirm, side: run.side, record });
         }
         Ok(steps)
     }
 
-    /// Runs the `selected` steps of `plan` once into `out/sub` (`sub` is empty or
-    /// ends in `/`), each on the sides [`builds::sides`] gives it (into
-    /// `out/<side>/sub` with a base build); stops early when asked to. Each step
-    /// listens on `port` + its index in the plan, whatever the selection or side.
-    pub(super) fn run_rep(
+    /// Runs `run` into `dir`, with its progress line; its record and the msgs/s its
+    /// result holds.
+    fn run_one(
         &mut self,
-        plan: &plan::Plan,
-        selected: &[usize],
-        out: &Path,
-        sub: &str,
-        rep: u32,
-        confirm: bool,
-    ) -> anyhow::Result<Vec<RepStep>> {
-        // Closed-loop msgs/s measured in this repeat, by scenario: an open-loop step
-        // offers a fraction of the lowest its source measured (on either side), so
-        // both builds, and every server of a loss curve, get the same rate.
-        let mut rates: Vec<(&str, f64)> = Vec::new();
-        let mut steps = Vec::new();
-        for &i in selected {
-            let step = &plan.steps[i];
-            for side in builds::sides(&step.server, self.programs.base.as_ref(), rep) {
-                if self.stop.load(Ordering::Relaxed) {
-                    return Ok(steps);
-                }
-                let prefix = match side {
-                    Some(side) => format!("{}/{sub}", side.folder()),
-                    None => sub.to_string(),
-                };
-                let dir = out.join(&prefix);
-                std::fs::create_dir_all(dir.join("runs"))
-                    .with_context(|| format!("--out {}: cannot create", dir.display()))?;
-                self.n += 1;
-                let rate = step
-                    .rate_fraction
-                    .map(|f| f * closed_loop_rate(&rates, step.rate_from.as_deref().unwrap_or("")));
-                let tag = side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
-                eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
-                let port = self.port.wrapping_add(i as u16);
-                let record =
-                    runner::run_step(self.programs, side, &dir, i, step, port, rate, self.stop);
-                let result = record.result_file.as_deref().map(|f| engine::result::read(&dir, f));
-                eprintln!("{}", progress_summary(&record, result.as_ref()));
-                if let (None, Some(Ok(r))) = (step.rate_fraction, &result) {
-                    rates.push((step.scenario.as_str(), r.throughput.msgs_per_sec));
-                }
-                let mut record = record;
-                record.result_file = record.result_file.map(|f| format!("{prefix}{f}"));
-                steps.push(RepStep { rep, confirm, side, record });
-            }
-        }
-        Ok(steps)
+        run: &Run,
+        dir: &Path,
+        rate: Option<f64>,
+    ) -> anyhow::Result<(StepRecord, Option<f64>)> {
+        std::fs::create_dir_all(dir.join("runs"))
+            .with_context(|| format!("--out {}: cannot create", dir.display()))?;
+        self.n += 1;
+        let step = &self.plan.steps[run.index];
+        let tag = run.side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
+        eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
+        let port = self.port.wrapping_add(run.index as u16);
+        let side = run.side;
+        let step_run = StepRun { index: run.index, step, side, dir, port, rate };
+        let record = runner::run_step(self.programs, &step_run, self.stop);
+        let result = record.result_file.as_deref().map(|f| engine::result::read(dir, f));
+        eprintln!("{}", progress_summary(&record, result.as_ref()));
+        let msgs_per_sec = match &result {
+            Some(Ok(r)) => Some(r.throughput.msgs_per_sec),
+            _ => None,
+        };
+        Ok((record, msgs_per_sec))
     }
 }
 
 /// The lowest closed-loop msgs/s scenario `from` measured earlier in this repeat
 /// (on either side); 10,000 when it did not.
-fn closed_loop_rate(rates: &[(&str, f64)], from: &str) -> f64 {
+fn closed_loop_rate<'r>(rates: impl Iterator<Item = &'r (u32, &'r str, f64)>, from: &str) -> f64 {
     rates
-        .iter()
-        .filter(|(s, r)| *s == from && *r > 0.0)
-        .map(|(_, r)| *r)
+        .filter(|(_, s, r)| *s == from && *r > 0.0)
+        .map(|(_, _, r)| *r)
         .reduce(f64::min)
         .unwrap_or(10_000.0)
 }

@@ -10,9 +10,9 @@
 //! run stays untouched, and the sample's own rate is not reported.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::child::{Child, Line, Out, Spec, Stop};
 use common::procfs;
 
 use crate::suite_index::SyscallSample;
@@ -20,9 +20,12 @@ use crate::suite_index::SyscallSample;
 /// How long perf may take to attach, and to exit after SIGINT.
 const PERF_WAIT: Duration = Duration::from_secs(5);
 
-/// A running `perf stat` counting system calls of a fixed set of threads.
+/// A running `perf stat` counting system calls of a fixed set of threads, started
+/// through the child module like every other child. Whichever way it ends, its
+/// output file is gone afterwards: read by [`Counter::finish`], or removed when
+/// perf failed or the counter was dropped.
 pub struct Counter {
-    child: std::process::Child,
+    child: Child,
     out: PathBuf,
     started: Instant,
 }
@@ -36,29 +39,25 @@ impl Counter {
             return Err("no server process to count".into());
         }
         let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-        let mut cmd = Command::new(perf);
-        cmd.args(["stat", "-e", "raw_syscalls:sys_enter", "-x", ",", "-o"])
-            .arg(out)
+        let spec = Spec::new(perf)
+            .name("perf")
+            .args(["stat", "-e", "raw_syscalls:sys_enter", "-x", ",", "-o"])
+            .args([out.as_os_str()])
             .args(["-p", &list.join(",")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        common::sys::die_with_parent(&mut cmd, libc::SIGINT);
-        let child = cmd.spawn().map_err(|e| format!("{}: cannot start: {e}", perf.display()))?;
+            .stdout(Out::Null);
+        let child = Child::start(spec).map_err(|e| e.to_string())?;
         let mut counter = Counter { child, out: out.to_path_buf(), started: Instant::now() };
         let threads: usize = pids.iter().map(|&p| thread_count(p)).sum();
         let deadline = Instant::now() + PERF_WAIT;
         loop {
-            if let Ok(Some(_)) = counter.child.try_wait() {
+            if !counter.child.running() {
                 return Err(counter.failure());
             }
-            if perf_events(counter.child.id()) >= threads.max(1) {
+            if perf_events(counter.child.pid()) >= threads.max(1) {
                 counter.started = Instant::now();
                 return Ok(counter);
             }
             if Instant::now() >= deadline {
-                let _ = counter.child.kill();
-                let _ = counter.child.wait();
                 return Err(format!(
                     "perf did not attach to {threads} threads within {PERF_WAIT:?}"
                 ));
@@ -71,41 +70,37 @@ impl Counter {
     /// seconds counted).
     pub fn finish(mut self) -> Result<(u64, f64), String> {
         let seconds = self.started.elapsed().as_secs_f64();
-        common::sys::signal(self.child.id(), libc::SIGINT)
-            .map_err(|e| format!("perf: cannot stop it: {e}"))?;
-        let deadline = Instant::now() + PERF_WAIT;
-        while self.child.try_wait().map_err(|e| e.to_string())?.is_none() {
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Err(format!("perf did not stop within {PERF_WAIT:?} of SIGINT"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        // Never a reaped child's pid: `running` has not seen it end.
+        if self.child.running() {
+            common::sys::signal(self.child.pid(), libc::SIGINT)
+                .map_err(|e| format!("perf: cannot stop it: {e}"))?;
+        }
+        if self.child.wait_bounded(PERF_WAIT, None).map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("perf did not stop within {PERF_WAIT:?} of SIGINT"));
         }
         let text =
             std::fs::read_to_string(&self.out).map_err(|e| format!("perf wrote no count: {e}"))?;
-        let _ = std::fs::remove_file(&self.out);
         parse_count(&text).map(|n| (n, seconds))
     }
 
     /// perf's last line of stderr once it has exited by itself.
     fn failure(&mut self) -> String {
-        use std::io::Read as _;
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        let line = err.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("");
+        let lines = self.child.remaining_lines(Duration::from_secs(1));
+        let line = lines
+            .iter()
+            .filter(|l| matches!(l, Line::Err(_)))
+            .map(|l| l.text().trim())
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("");
         format!("perf stat refused: {line}")
     }
 }
 
 impl Drop for Counter {
+    /// perf stopped first (it writes its file as it exits), then its file removed.
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        let _ = self.child.stop(Stop::Term, PERF_WAIT);
+        let _ = std::fs::remove_file(&self.out);
     }
 }
 
@@ -166,6 +161,7 @@ pub fn sample(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::{Command, Stdio};
 
     /// perf's CSV line gives the count; a refusal is an error that says so.
     #[test]
@@ -175,6 +171,27 @@ mod tests {
         let refused = "<not counted>,,raw_syscalls:sys_enter,0,100.00,,\n";
         assert_eq!(parse_count(refused), Err("perf counted nothing: <not counted>".into()));
         assert!(parse_count("# nothing\n").is_err());
+    }
+
+    /// A perf that opens its output file and then refuses (as perf does without
+    /// permission): the error carries its words, and no empty file is left behind
+    /// (one was, in results/, when perf was started by hand).
+    #[test]
+    fn a_refusing_perf_leaves_no_file() {
+        let dir = std::env::temp_dir().join(format!("perf-refuses-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let fake = dir.join("perf");
+        // Its arguments: stat -e EVENT -x , -o OUT -p PIDS; OUT is the 7th.
+        std::fs::write(&fake, "#!/bin/sh\n: > \"$7\"\necho 'Error: no access' >&2\nexit 1\n")
+            .expect("write");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let out = dir.join("counts.tmp");
+        let err = Counter::start(&fake, &[std::process::id()], &out).err().expect("refused");
+        assert_eq!(err, "perf stat refused: Error: no access");
+        assert!(!out.exists(), "{} left behind", out.display());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Counting a process that makes a known number of system calls: at least that

@@ -162,6 +162,11 @@ pub fn select(plan: &Plan, only: &[String]) -> Result<Vec<usize>, String> {
     Ok((0..plan.steps.len()).filter(|&i| chosen[i]).collect())
 }
 
+/// Whether a `selected` step of `plan` runs tokio-echo.
+pub fn runs_tokio(plan: &Plan, selected: &[usize]) -> bool {
+    selected.iter().any(|&i| matches!(plan.steps[i].server, ServerKind::Tokio { .. }))
+}
+
 /// The scenarios of the section named `name` (`peers`, `idle_memory`, ... as in
 /// suite.json) in `plan`; an error naming the valid sections when there is none.
 pub fn section_scenarios(plan: &Plan, name: &str) -> Result<Vec<String>, String> {
