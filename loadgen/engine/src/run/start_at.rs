@@ -75,6 +75,9 @@ pub fn start_at_rule(text: &str, now: f64) -> Result<StartAt, String> {
     Ok(StartAt { text: text.to_string(), unix_s })
 }
 
+/// How long before `--start-at` the wait stops sleeping and yields instead.
+const SPIN_S: f64 = 0.002;
+
 /// Waits until `at` (bounded by [`MAX_AHEAD`]), in short steps so `stop` ends the
 /// wait; whether the time came (false: stopped).
 pub fn wait_until(at: &StartAt, stop: &AtomicBool) -> bool {
@@ -87,7 +90,14 @@ pub fn wait_until(at: &StartAt, stop: &AtomicBool) -> bool {
         if left <= 0.0 || std::time::Instant::now() > give_up {
             return true;
         }
-        std::thread::sleep(Duration::from_secs_f64(left.min(0.05)));
+        if left < SPIN_S {
+            // The last stretch awake, yielding: a thread that sleeps through T wakes
+            // behind whatever took the core meanwhile (other agents' traffic on a
+            // busy host), a scheduler slice or more late.
+            std::thread::yield_now();
+            continue;
+        }
+        std::thread::sleep(Duration::from_secs_f64((left - SPIN_S).min(0.05)));
     }
 }
 
