@@ -97,6 +97,27 @@ fn a_wrapping_mismatch_is_refused() {
     assert!(e.to_string().contains("b.json") && e.to_string().contains("2^64"), "{e}");
 }
 
+/// The counts added to the result format later (refused flows, the open loop's
+/// schedule) are checked too: a wrapping sum in any of them is refused naming it.
+#[test]
+fn later_counts_are_checked_too() {
+    type Set = fn(&mut crate::result::Errors, u64);
+    let cases: [(&str, Set); 4] = [
+        ("errors.refused", |e, n| e.refused = Some(n)),
+        ("errors.scheduled", |e, n| e.scheduled = Some(n)),
+        ("errors.unsent", |e, n| e.unsent = Some(n)),
+        ("errors.behind_messages", |e, n| e.behind_messages = Some(n)),
+    ];
+    for (field, set) in cases {
+        let mut a = agent(0, 2, &[1_000], 0.0);
+        set(&mut a.errors, u64::MAX);
+        let mut b = agent(1, 2, &[1_000], 0.0);
+        set(&mut b.errors, 1);
+        let e = combine(&[input("a.json", a), input("b.json", b)]).err().expect(field);
+        assert_eq!(e.field, field, "{e}");
+    }
+}
+
 /// Shards out of bounds (a count the missing-shard scan would walk for ever, an
 /// index past the count, more shards than connections) are refused; so is a
 /// series longer than its run, and agents whose windows do not overlap.

@@ -51,6 +51,7 @@ pub fn sums(parts: &[Input]) -> Result<(), MergeError> {
             ("errors (all together)", e.reset),
             ("errors (all together)", e.eof),
             ("errors (all together)", e.timeout),
+            ("errors (all together)", e.refused.unwrap_or(0)),
             ("errors.lost + errors.answered", e.lost.unwrap_or(0)),
             ("errors.lost + errors.answered", e.answered.unwrap_or(0)),
         ] {
@@ -58,7 +59,7 @@ pub fn sums(parts: &[Input]) -> Result<(), MergeError> {
         }
         // One agent's own errors, listed in the merged result.
         let mut own = Sums::default();
-        for n in [e.mismatch, e.reset, e.eof, e.timeout] {
+        for n in [e.mismatch, e.reset, e.eof, e.timeout, e.refused.unwrap_or(0)] {
             own.add("errors (one agent's)", n, label)?;
         }
         for (errno, &n) in &r.connections.failed_by_errno {
@@ -95,7 +96,7 @@ fn missing_conns(parts: &[Input]) -> u64 {
 }
 
 /// The counts of `r` that a merge sums, by field.
-fn counts(r: &RunResult) -> [(&'static str, u64); 20] {
+fn counts(r: &RunResult) -> [(&'static str, u64); 24] {
     let (c, e, t) = (&r.connections, &r.errors, &r.throughput);
     [
         ("config.conns", r.config.conns),
@@ -118,6 +119,10 @@ fn counts(r: &RunResult) -> [(&'static str, u64); 20] {
         ("errors.corrupted", e.corrupted.unwrap_or(0)),
         ("errors.sent", e.sent.unwrap_or(0)),
         ("errors.answered", e.answered.unwrap_or(0)),
+        ("errors.refused", e.refused.unwrap_or(0)),
+        ("errors.scheduled", e.scheduled.unwrap_or(0)),
+        ("errors.unsent", e.unsent.unwrap_or(0)),
+        ("errors.behind_messages", e.behind_messages.unwrap_or(0)),
     ]
 }
 
