@@ -109,3 +109,19 @@ impl Running {
         (status.code(), stdout, self.seen)
     }
 }
+
+/// echod on 127.0.0.1 (one worker, a port of the kernel's choice) beside the loadgen
+/// under test, and its address.
+pub fn echod_on_loopback() -> (Child, String) {
+    let echod = std::path::PathBuf::from(env!("CARGO_BIN_EXE_loadgen")).with_file_name("echod");
+    let mut server = Child::start(Spec::new(&echod).args([
+        "--bind=127.0.0.1",
+        "--port=0",
+        "--workers=1",
+        "--no-pin",
+    ]))
+    .expect("start echod");
+    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
+    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    (server, addr)
+}

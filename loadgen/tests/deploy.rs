@@ -98,24 +98,6 @@ fn ssh_agents_refuses_bad_arguments() {
     }
 }
 
-/// echod on 127.0.0.1 (one worker, a port of the kernel's choice) and its address.
-fn echod_on_loopback() -> (common::child::Child, String) {
-    use common::child::{Child, Spec};
-    let echod = PathBuf::from(env!("CARGO_BIN_EXE_loadgen")).with_file_name("echod");
-    let mut server = Child::start(Spec::new(&echod).args([
-        "--bind=127.0.0.1",
-        "--port=0",
-        "--workers=1",
-        "--no-pin",
-    ]))
-    .expect("start echod");
-    let ready = server
-        .wait_for_line("listening on", std::time::Duration::from_secs(20))
-        .expect("echod ready");
-    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
-    (server, addr)
-}
-
 /// Writes an executable script `name` in `dir`.
 fn script(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
@@ -170,8 +152,8 @@ fn ssh_agents_says_when_a_copy_fails() {
     // stderr to a file and a bounded wait: a leftover watchdog holding a pipe open
     // must fail the test, not hang it.
     let log = dir.join("stderr");
-    let mut child = Command::new("bash")
-        .arg(top().join("scripts/deploy/ssh-agents"))
+    let spec = common::child::Spec::new("bash")
+        .args([top().join("scripts/deploy/ssh-agents").into_os_string()])
         .args(["127.0.0.1:9", "10", "fake-a", "fake-b"])
         .env("SSH", &ssh)
         .env("SCP", &scp)
@@ -179,18 +161,12 @@ fn ssh_agents_says_when_a_copy_fails() {
         .env("MAX_S", WATCHDOG_COPY_S)
         .env("REMOTE_DIR", dir.join("remote"))
         .env("OUT", dir.join("out"))
-        .stdin(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("a log file"))
-        .spawn()
-        .expect("run ssh-agents");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "ssh-agents did not exit");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+        .stderr(common::child::Out::File(std::fs::File::create(&log).expect("a log file")));
+    let mut child = common::child::Child::start(spec).expect("run ssh-agents");
+    let status = child
+        .wait_bounded(std::time::Duration::from_secs(60), None)
+        .expect("wait")
+        .expect("ssh-agents exits by itself");
     let err = std::fs::read_to_string(&log).expect("read the log");
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("cannot copy") && err.contains("fake-a"), "{err}");
@@ -351,7 +327,7 @@ fn k8s_manifests_pass_the_api_schemas() {
 #[test]
 fn shard_auto_reads_the_schedulers_environment() {
     let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
-    let (server, addr) = echod_on_loopback();
+    let (server, addr) = crate::common::echod_on_loopback();
     let dir = std::env::temp_dir().join(format!("loadgen-shard-auto-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let json = dir.join("agent.json");
@@ -470,7 +446,7 @@ fn k8s_job_runs_as_written() {
         .expect("script");
 
     let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
-    let (server, addr) = echod_on_loopback();
+    let (server, addr) = crate::common::echod_on_loopback();
     let dir = std::env::temp_dir().join(format!("loadgen-k8s-run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
@@ -522,7 +498,7 @@ fn k8s_job_runs_as_written() {
 #[test]
 fn slurm_script_runs_every_task_and_merges() {
     let loadgen = PathBuf::from(env!("CARGO_BIN_EXE_loadgen"));
-    let (server, addr) = echod_on_loopback();
+    let (server, addr) = crate::common::echod_on_loopback();
     let dir = std::env::temp_dir().join(format!("loadgen-slurm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("bin")).expect("mkdir");

@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::child::{Child, Spec};
-
 /// The loadgen under test.
 fn loadgen() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadgen"))
@@ -72,21 +70,6 @@ fn run_in(place: Place, argv: &[&str], limit: Duration) -> Option<Output> {
     Some(child.wait_with_output().expect("collect"))
 }
 
-/// echod on 127.0.0.1 for a loadgen to reach; its address.
-fn echod_server() -> (Child, String) {
-    let echod = loadgen().with_file_name("echod");
-    let mut server = Child::start(Spec::new(&echod).args([
-        "--bind=127.0.0.1",
-        "--port=0",
-        "--workers=1",
-        "--no-pin",
-    ]))
-    .expect("start echod");
-    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
-    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
-    (server, addr)
-}
-
 /// The output's text, both streams.
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -96,7 +79,7 @@ fn text(o: &Output) -> String {
 /// as PID 1 and under a subreaper.
 #[test]
 fn split_run_works_as_pid1_and_under_a_subreaper() {
-    let (server, addr) = echod_server();
+    let (server, addr) = crate::common::echod_on_loopback();
     let lg = loadgen();
     let lg = lg.to_str().expect("UTF-8 path");
     for place in [Place::Pid1, Place::Subreaper] {
