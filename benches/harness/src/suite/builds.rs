@@ -192,23 +192,28 @@ pub fn schedule(jobs: &[Job], reps: std::ops::RangeInclusive<u32>) -> Vec<Run> {
     runs
 }
 
-/// A suite run's runs, worked out once: `repeats` of the chosen steps, and the
-/// confirmation runs (`confirm1/`, ...) a step gets if it turns out a suspect.
+/// A suite run's runs, worked out once: `repeats` of the chosen steps, and any later
+/// round (`confirm1/`, ...) of the steps that still need runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule {
     /// Repeats 1..=R.
     pub repeats: Vec<Run>,
-    /// Repeats R+1..=2R, the count going on so the side order keeps alternating.
-    pub confirmations: Vec<Run>,
+    /// The jobs every round is made of.
+    jobs: Vec<Job>,
 }
 
 impl Schedule {
     /// The schedule of `jobs` over `repeat` repeats.
     pub fn new(jobs: &[Job], repeat: u32) -> Schedule {
-        Schedule {
-            repeats: schedule(jobs, 1..=repeat),
-            confirmations: schedule(jobs, repeat + 1..=repeat * 2),
-        }
+        Schedule { repeats: schedule(jobs, 1..=repeat), jobs: jobs.to_vec() }
+    }
+
+    /// The runs of round `rep` (R+1, R+2, ...: the count goes on, so the side
+    /// order keeps alternating) for the steps at `selected` plan indices.
+    pub fn round(&self, rep: u32, selected: &[usize]) -> Vec<Run> {
+        let jobs: Vec<Job> =
+            self.jobs.iter().filter(|j| selected.contains(&j.index)).copied().collect();
+        schedule(&jobs, rep..=rep)
     }
 }
 
@@ -293,6 +298,11 @@ mod tests {
         let (b, n) = (Some(Side::Base), Some(Side::New));
         assert_eq!(got, vec![(2, 0, n), (2, 0, b), (2, 3, n), (3, 0, b), (3, 0, n), (3, 3, n)]);
         assert_eq!(super::runs(&jobs), 3);
+        // A later round of one step: its sides in that round's order.
+        let later = Schedule::new(&jobs, 2).round(4, &[0]);
+        let got: Vec<(u32, usize, Option<Side>)> =
+            later.iter().map(|r| (r.rep, r.index, r.side)).collect();
+        assert_eq!(got, vec![(4, 0, n), (4, 0, b)]);
     }
 
     /// A base folder without echod, or no folder at all: one line naming --base.

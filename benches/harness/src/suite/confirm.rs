@@ -1,18 +1,15 @@
-//! `loadgen suite --confirm BASE`: a regression must reproduce before CI believes it.
+//! After the repeats, scenarios whose verdict is still open get more runs, a round
+//! at a time, within a budget (`--top-up-budget`, `--max-rounds`): Pinpoint's
+//! sequential top-ups, so evidence is gathered where it is short and nowhere else.
 //!
-//! On a shared machine a whole repeat can land in a slow spell, and a scenario at
-//! 1,000 connections sometimes settles into a slower mode for a run; two such runs
-//! out of three move a median by 30%. So after its repeats the suite compares its
-//! own results with BASE the way CI does (best runs; throughput gates at the default
-//! threshold and the noise band; latency only informs), and runs every scenario whose
-//! throughput regressed as many times again. The new runs land beside the others
-//! (`confirm1/`, `confirm2/`, ...), so `loadgen compare BASE OUT` pools them: a real
-//! slowdown is slow in every run and stays flagged; a slow spell is outvoted.
-//! Correctness failures are never re-run away: compare judges checks by the worst
-//! run, and every run stays in the folder.
-//!
-//! With `--base DIR` the same happens inside one run: the new side is compared with
-//! the base side measured beside it, and every suspect runs again on both sides.
+//! With `--base DIR` the new side is compared with the base side measured beside it
+//! in this very run, pair by pair (`loadgen compare OUT/base OUT/new`): a scenario
+//! whose interval is too wide to call (or has too few pairs) runs one more round on
+//! both sides, in the alternating order, into `confirm1/`, `confirm2/`, ...; the
+//! comparison is made again, and so on. With `--confirm BASE` (a results folder of
+//! another run) the same happens on this side alone. Correctness failures are never
+//! re-run away: compare judges checks by the worst run, and every run stays in the
+//! folder.
 
 use std::path::Path;
 
@@ -54,8 +51,10 @@ pub fn describe(suspect: &Suspect) -> String {
 
 /// After the repeats: with `--confirm BASE`, compares what ran with BASE (a results
 /// folder); with `--base`, compares the new side with the base side measured beside
-/// it in this very run. Either way each scenario whose throughput looks slower runs
-/// `--repeat` more times (on both sides with `--base`), into `out/confirm1/`, ...
+/// it in this very run. Then tops up: each scenario whose verdict is still open runs
+/// one more round (on both sides with `--base`), into `out/confirm1/`, ..., and the
+/// comparison is made again, until every scenario is decided, `--top-up-budget` is
+/// spent or `--max-rounds` rounds ran.
 pub(super) fn suspects_again(
     args: &SuiteArgs,
     setup: &Setup,
@@ -76,53 +75,68 @@ pub(super) fn suspects_again(
         }
         None => return Ok(Vec::new()),
     };
-    rerun_suspects(&than, find, out, session, args.repeat)
+    let budget = TopUp { budget: args.top_up_budget, max_rounds: args.max_rounds };
+    top_up(&than, &find, &budget, session, (out, args.repeat))
 }
 
-/// Finds the suspects among the results so far.
+/// Finds the scenarios whose verdict is still open among the results so far.
 type Finder<'a> = dyn Fn() -> Result<Vec<Suspect>, LoadError> + 'a;
 
-/// Finds the suspects, re-runs them `repeat` more times, and says before and after
-/// what it found (`slower {than}`). What ran is kept whatever happens here: a failure
-/// to compare is reported, and `loadgen compare` in CI names it again.
-fn rerun_suspects(
+/// How far top-ups may go: wall time and rounds.
+struct TopUp {
+    budget: std::time::Duration,
+    max_rounds: u32,
+}
+
+/// Finds the open scenarios, runs one more round of them, and again, within
+/// `limits`; says what it found each time and what stayed open. What ran is kept
+/// whatever happens here: a failure to compare is reported, and `loadgen compare`
+/// in CI names it again.
+fn top_up(
     than: &str,
-    find: impl Fn() -> Result<Vec<Suspect>, LoadError>,
-    out: &Path,
+    find: &Finder<'_>,
+    limits: &TopUp,
     session: &mut Session<'_>,
-    repeat: u32,
+    (out, repeat): (&Path, u32),
 ) -> anyhow::Result<Vec<RepStep>> {
-    if session.stopped() {
-        return Ok(Vec::new());
-    }
-    let found = match find() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("confirm: cannot compare: {e}");
-            return Ok(Vec::new());
+    let started = std::time::Instant::now();
+    let mut steps = Vec::new();
+    let mut round_took = std::time::Duration::ZERO;
+    for round in 1.. {
+        if session.stopped() {
+            break;
         }
-    };
-    if found.is_empty() {
-        eprintln!("confirm: no scenario slower {than}");
-        return Ok(Vec::new());
-    }
-    let names: Vec<String> = found.iter().map(|s| s.scenario.clone()).collect();
-    let listed: Vec<String> = found.iter().map(describe).collect();
-    eprintln!(
-        "confirm: {} scenario(s) slower {than}: {}; running each {repeat} more time(s)",
-        found.len(),
-        listed.join(", "),
-    );
-    let steps = session.rerun(&names, out, repeat)?;
-    match find() {
-        Ok(still) if still.is_empty() => {
-            eprintln!("confirm: with every run pooled, none is slower: noise, not a regression")
+        let found = match find() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("top-up: cannot compare: {e}");
+                break;
+            }
+        };
+        if found.is_empty() {
+            eprintln!("top-up: every scenario decided {than}");
+            break;
         }
-        Ok(still) => {
-            let listed: Vec<String> = still.iter().map(describe).collect();
-            eprintln!("confirm: still slower with every run pooled: {}", listed.join(", "))
+        let listed: Vec<String> = found.iter().map(describe).collect();
+        let spent = started.elapsed();
+        if round > limits.max_rounds || spent + round_took > limits.budget {
+            eprintln!(
+                "top-up: {} scenario(s) still open {than} after {} round(s) in {:.0} s \
+                 (--top-up-budget {:.0} s, --max-rounds {}): {}",
+                found.len(),
+                round - 1,
+                spent.as_secs_f64(),
+                limits.budget.as_secs_f64(),
+                limits.max_rounds,
+                listed.join(", ")
+            );
+            break;
         }
-        Err(e) => eprintln!("confirm: cannot compare: {e}"),
+        eprintln!("top-up {round}: {} scenario(s) open {than}: {}", found.len(), listed.join(", "));
+        let names: Vec<String> = found.into_iter().map(|s| s.scenario).collect();
+        let before = std::time::Instant::now();
+        steps.extend(session.rerun(&names, out, repeat + round, repeat)?);
+        round_took = before.elapsed();
     }
     Ok(steps)
 }

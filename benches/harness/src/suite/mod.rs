@@ -111,6 +111,14 @@ pub struct SuiteArgs {
     /// `loadgen compare OUT/base OUT/new` gives the verdict.
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
+    /// With --base or --confirm: how long the suite may go on after its repeats,
+    /// running one more round of each scenario whose verdict is still open (too
+    /// few pairs, or an interval too wide to call), until all are decided.
+    #[arg(long, default_value = "3m", value_parser = common::units::parse_duration)]
+    pub top_up_budget: std::time::Duration,
+    /// With --base or --confirm: at most this many top-up rounds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_rounds: u32,
     /// Measure every step this long instead of the profile's (e.g. `2s`).
     #[arg(long, value_parser = common::units::parse_duration)]
     pub duration: Option<std::time::Duration>,

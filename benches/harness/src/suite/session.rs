@@ -56,20 +56,18 @@ impl<'a> Session<'a> {
         self.run_all(runs, out, sub, false)
     }
 
-    /// Runs the scenarios `names` `repeat` more times, into `out/confirm1/`, ...
-    /// (under each side's folder with a base build), the repeat count continuing
-    /// from the first runs so the side order keeps alternating.
+    /// Runs the scenarios `names` once more as round `rep` (past the repeats),
+    /// into `out/confirm{rep - repeat}/` (under each side's folder with a base
+    /// build): both sides, in the order that round gives.
     pub(super) fn rerun(
         &mut self,
         names: &[String],
         out: &Path,
+        rep: u32,
         repeat: u32,
     ) -> anyhow::Result<Vec<RepStep>> {
         let selected = plan::select(self.plan, names).map_err(anyhow::Error::msg)?;
-        let runs: Vec<Run> = (self.schedule.confirmations.iter())
-            .filter(|r| selected.contains(&r.index))
-            .copied()
-            .collect();
+        let runs = self.schedule.round(rep, &selected);
         self.run_all(&runs, out, |rep| format!("confirm{}/", rep - repeat), true)
     }
 
