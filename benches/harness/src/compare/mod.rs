@@ -25,6 +25,7 @@
 mod checks;
 pub mod comparison;
 pub mod load;
+pub mod paired;
 pub mod plot;
 pub mod relative;
 pub mod render;
