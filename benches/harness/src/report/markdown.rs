@@ -28,9 +28,11 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     scaling::servers_chart(&mut md, out, &rows)?;
     scaling::latency(&mut md, out, &by(Section::Scaling), &by(Section::OpenLoop))?;
     servers::workers(&mut md, out, &by(Section::Workers))?;
-    servers::models(&mut md, &by(Section::Models), &skipped(index, Section::Models));
+    let pairing = super::pairs::Pairing { out, index };
+    servers::models(&mut md, pairing, &by(Section::Models), &skipped(index, Section::Models));
     servers::spread(&mut md, &rows);
-    servers::peers(&mut md, &by(Section::Peers), index.c_peer, &skipped(index, Section::Peers));
+    let peers = (by(Section::Peers), skipped(index, Section::Peers));
+    servers::peers(&mut md, pairing, &peers.0, &peers.1);
     super::udp::section(&mut md, out, &by(Section::Udp), &by(Section::Scaling))?;
     super::tools::sections(&mut md, index);
     super::soak::section(&mut md, out, index)?;

@@ -6,6 +6,7 @@
 //! - [`markdown`]: `report.md` in order: the machine, then each section below; the
 //!   four-tuple experiment and the steps that failed.
 //! - `rows`: one representative run per scenario and the figures derived from it.
+//! - `pairs`: a ratio between two servers with its 95% interval over the repeats.
 //! - [`builds`]: base vs new (a `--base` run).
 //! - `scaling`: connection scaling, every server on one chart, latency histograms.
 //! - `servers`: workers, models, how SO_REUSEPORT spread connections, peers.
@@ -21,6 +22,7 @@
 pub mod builds;
 pub mod html;
 pub mod markdown;
+mod pairs;
 mod rows;
 mod scaling;
 pub mod series;

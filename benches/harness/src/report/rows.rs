@@ -62,9 +62,13 @@ pub(super) fn ms(v: f64) -> String {
     fmt_micros(v)
 }
 
-/// Server CPU seconds per round trip, counting the measured rate over loadgen's whole
-/// run (warm-up included), in µs.
+/// Server CPU per round trip, µs: over the measured window where loadgen watched
+/// the server (`server.cpu_us_per_rt`); else counting the measured rate over
+/// loadgen's whole run (warm-up included) against the server's CPU over that run.
 pub(super) fn cpu_per_rt(r: &Row<'_>) -> Option<f64> {
+    if let Some(us) = r.res.server.as_ref().and_then(|s| s.cpu_us_per_rt) {
+        return Some(us);
+    }
     let rts = r.res.throughput.msgs_per_sec * (r.res.config.duration_s + r.res.config.warmup_s);
     (r.rec.server_cpu_s > 0.0 && rts > 0.0).then(|| r.rec.server_cpu_s / rts * 1e6)
 }
@@ -116,23 +120,6 @@ pub(super) fn write_skipped(md: &mut String, skipped: &[(&str, &str)]) {
     }
     if !skipped.is_empty() {
         let _ = writeln!(md);
-    }
-}
-
-/// Throughput of the row at `conns` whose server label passes `is_base` (0 if none),
-/// the denominator of a ratio column.
-pub(super) fn base_rate(rows: &[&Row<'_>], conns: u64, is_base: impl Fn(&str) -> bool) -> f64 {
-    rows.iter()
-        .find(|b| b.rec.conns == conns && is_base(&b.rec.server))
-        .map_or(0.0, |b| b.res.throughput.msgs_per_sec)
-}
-
-/// `v / base` with two decimals, `-` without a base.
-pub(super) fn ratio(v: f64, base: f64) -> String {
-    if base > 0.0 {
-        format!("{:.2}", v / base)
-    } else {
-        "-".into()
     }
 }
 

@@ -7,9 +7,8 @@ use std::path::Path;
 
 use common::units::fmt_count;
 
-use super::rows::{
-    base_rate, cpu_per_rt, ms, ratio, syscalls_cell, syscalls_note, write_skipped, Row,
-};
+use super::pairs::{self, Pairing};
+use super::rows::{cpu_per_rt, ms, syscalls_cell, syscalls_note, write_skipped, Row};
 use crate::plot::{xy_chart, Series};
 use crate::table::{Align::Left as L, Align::Right as R, Table};
 
@@ -65,7 +64,12 @@ pub(super) fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow:
     Ok(())
 }
 
-pub(super) fn models(md: &mut String, rows: &[&Row<'_>], skipped: &[(&str, &str)]) {
+pub(super) fn models(
+    md: &mut String,
+    pairing: Pairing<'_>,
+    rows: &[&Row<'_>],
+    skipped: &[(&str, &str)],
+) {
     if rows.is_empty() && skipped.is_empty() {
         return;
     }
@@ -77,39 +81,86 @@ pub(super) fn models(md: &mut String, rows: &[&Row<'_>], skipped: &[(&str, &str)
          poll: one accept queue, workers woken together), `threads` (a blocking thread per \
          connection: a stack and a context switch per message), `uring` (the reuseport shape \
          over io_uring: multishot accept and receive into provided buffers, a loop turn's \
-         sends submitted together). Ratio is to reuseport at the same connection count.\n"
+         sends submitted together). Ratios are to reuseport at the same connection count.\n"
     );
-    let mut table = Table::new(&[
-        ("conns", R),
-        ("model", L),
-        ("msgs/s", R),
-        ("ratio", R),
-        ("p50", R),
-        ("p99", R),
-        ("server CPU/rt", R),
-        ("syscalls/rt", R),
-    ]);
-    for r in rows {
-        let base = base_rate(rows, r.rec.conns, |s| s.contains("reuseport"));
-        let model = r.rec.server.split_whitespace().nth(1).unwrap_or("?");
-        table.row(&[
-            &r.rec.conns,
-            &model,
-            &fmt_count(r.res.throughput.msgs_per_sec),
-            &ratio(r.res.throughput.msgs_per_sec, base),
-            &ms(r.res.latency_us.p50),
-            &ms(r.res.latency_us.p99),
-            &cpu_per_rt(r).map_or("-".into(), ms),
-            &syscalls_cell(r),
-        ]);
-    }
+    let reference = |r: &Row<'_>| reference_row(rows, r.rec.conns, |s| s.contains("reuseport"));
+    let table = ratio_table(pairing, rows, reference, |r| {
+        r.rec.server.split_whitespace().nth(1).unwrap_or("?").to_string()
+    });
     table.write_into(md);
     let _ = writeln!(md);
     write_skipped(md, skipped);
+    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
+    let _ = writeln!(md, "{}\n", pairs::note(reps));
     let note = syscalls_note(rows);
     if !note.is_empty() {
         let _ = writeln!(md, "{note}\n");
     }
+}
+
+/// The scenario of the row at `conns` whose server label passes `is_reference`.
+fn reference_row<'r>(
+    rows: &[&'r Row<'_>],
+    conns: u64,
+    is_reference: impl Fn(&str) -> bool,
+) -> Option<&'r str> {
+    rows.iter()
+        .find(|b| b.rec.conns == conns && is_reference(&b.rec.server))
+        .map(|b| b.rec.scenario.as_str())
+}
+
+/// The table of servers with their paired ratios to a reference (`reference` gives
+/// a row's reference scenario; `name` its server's name in the table).
+fn ratio_table<'r>(
+    pairing: Pairing<'_>,
+    rows: &[&'r Row<'_>],
+    reference: impl Fn(&Row<'_>) -> Option<&'r str>,
+    name: impl Fn(&Row<'_>) -> String,
+) -> Table {
+    let mut table = Table::new(&[
+        ("conns", R),
+        ("server", L),
+        ("msgs/s", R),
+        ("ratio [95%]", R),
+        ("per server CPU-s [95%]", R),
+        ("reading", L),
+        ("p50", R),
+        ("p99", R),
+        ("p99.9", R),
+        ("server CPU/rt", R),
+        ("syscalls/rt", R),
+    ]);
+    for r in rows {
+        let (ratio, per_cpu) = match reference(r) {
+            Some(den) => (
+                pairing.ratio(den, &r.rec.scenario, pairs::throughput),
+                pairing.ratio(den, &r.rec.scenario, pairs::per_server_cpu),
+            ),
+            None => {
+                let none = Err(paired_none());
+                (none, none)
+            }
+        };
+        table.row(&[
+            &r.rec.conns,
+            &name(r),
+            &fmt_count(r.res.throughput.msgs_per_sec),
+            &pairs::cell(&ratio),
+            &pairs::cell(&per_cpu),
+            &pairs::reading(&per_cpu),
+            &ms(r.res.latency_us.p50),
+            &ms(r.res.latency_us.p99),
+            &ms(r.res.latency_us.p999),
+            &cpu_per_rt(r).map_or("-".into(), ms),
+            &syscalls_cell(r),
+        ]);
+    }
+    table
+}
+
+/// No ratio: no reference row.
+fn paired_none() -> crate::compare::paired::TooFew {
+    crate::compare::paired::TooFew { estimate: None, n: 0, paired: true }
 }
 
 pub(super) fn spread(md: &mut String, rows: &[Row<'_>]) {
@@ -153,62 +204,38 @@ pub(super) fn spread(md: &mut String, rows: &[Row<'_>]) {
     let _ = writeln!(md);
 }
 
-pub(super) fn peers(md: &mut String, rows: &[&Row<'_>], c_peer: bool, skipped: &[(&str, &str)]) {
+pub(super) fn peers(
+    md: &mut String,
+    pairing: Pairing<'_>,
+    rows: &[&Row<'_>],
+    skipped: &[(&str, &str)],
+) {
     if rows.is_empty() && skipped.is_empty() {
         return;
     }
     let _ = writeln!(md, "## Peers, in the same run\n");
+    let c_peer = pairing.index.c_peer;
     let _ = writeln!(
         md,
         "echod (epoll, and its io_uring model) against tokio-echo (this project's \
-         benches/tokio-echo: tokio, a task per connection){} — each pinned to the same server cores, driven by the same loadgen. \
-         Ratios are to echod at the same connection count; server CPU per round trip comes \
-         from the server's utime+stime over the run.\n",
+         benches/tokio-echo: tokio, a task per connection){} — each pinned to the same server \
+         cores, driven by the same loadgen. Ratios are to echod at the same connection count; \
+         server CPU per round trip is the server's CPU time (every thread) over the measured \
+         window.\n",
         if c_peer {
             " and the reference C epoll server from ../shared/peers"
         } else {
             " (the reference C server was not found)"
         }
     );
-    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
-    if reps > 1 {
-        let _ = writeln!(md, "Each row is the median-throughput run of {reps} repeats.\n");
-    } else {
-        let _ = writeln!(
-            md,
-            "Single runs: on a shared machine consecutive runs of the same server can move \
-             by 30% (compare the same echod configuration in the models section); quote ratios \
-             from `--repeat 3` medians.\n"
-        );
-    }
-    let mut table = Table::new(&[
-        ("conns", R),
-        ("server", L),
-        ("msgs/s", R),
-        ("ratio to echod", R),
-        ("p50", R),
-        ("p99", R),
-        ("p99.9", R),
-        ("server CPU/rt", R),
-        ("syscalls/rt", R),
-    ]);
-    for r in rows {
-        let base = base_rate(rows, r.rec.conns, |s| s.starts_with("echod reuseport"));
-        table.row(&[
-            &r.rec.conns,
-            &r.rec.server,
-            &fmt_count(r.res.throughput.msgs_per_sec),
-            &ratio(r.res.throughput.msgs_per_sec, base),
-            &ms(r.res.latency_us.p50),
-            &ms(r.res.latency_us.p99),
-            &ms(r.res.latency_us.p999),
-            &cpu_per_rt(r).map_or("-".into(), ms),
-            &syscalls_cell(r),
-        ]);
-    }
+    let reference =
+        |r: &Row<'_>| reference_row(rows, r.rec.conns, |s| s.starts_with("echod reuseport"));
+    let table = ratio_table(pairing, rows, reference, |r| r.rec.server.clone());
     table.write_into(md);
     let _ = writeln!(md);
     write_skipped(md, skipped);
+    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
+    let _ = writeln!(md, "{}\n", pairs::note(reps));
     let note = syscalls_note(rows);
     if !note.is_empty() {
         let _ = writeln!(md, "{note}\n");
