@@ -12,4 +12,5 @@ mod report;
 mod run;
 mod suite;
 mod testbed;
+mod watch;
 mod workflow;

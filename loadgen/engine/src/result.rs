@@ -16,8 +16,10 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 mod bounds;
+mod cost;
 
 pub use bounds::{decode_histogram, max_payload, read_bounded, ReadError, MAX_RESULT_BYTES};
+pub use cost::{MachineNoise, ServerCost};
 
 /// Bumped when a field changes meaning or disappears; compare refuses a mismatch.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -49,6 +51,15 @@ pub struct RunResult {
     /// its processes together: what the client cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_cpu_s: Option<f64>,
+    /// The watched server's cost over the measured window (`--watch-pid`); none
+    /// without it, in a split run (`--processes`) and in a merged result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerCost>,
+    /// What else the machine did over the measured window; none where nothing was
+    /// measured, in a split run, and in a merged result (several hosts' machines
+    /// cannot be combined honestly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineNoise>,
     /// Set by the suite when the scenario's figure is mostly the host's, not the
     /// code's (one connection across cores measures the wake-up between two CPUs):
     /// why. `loadgen compare` then does not gate on it when BASE and NEW come from

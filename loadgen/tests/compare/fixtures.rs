@@ -38,6 +38,8 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
         },
         host_bound: None,
         client_cpu_s: None,
+        server: None,
+        machine: None,
         calibration: Some(Calibration {
             method: "pingpong-1conn-64B".to_string(),
             round_trips_per_sec: 40_000.0,

@@ -4,7 +4,9 @@
 //! split load generator). The one reader of these files in the project: the suite,
 //! the load generator's own CPU line and the tests all go through it.
 //!
-//! [`net`] reads the kernel's socket tables (/proc/net/tcp), the one parser of them.
+//! [`net`] reads the kernel's socket tables (/proc/net/tcp), the one parser of them;
+//! [`sched`] what the scheduler counts: each thread's run time and context switches
+//! (/proc/PID/task/TID/schedstat and status) and the machine's CPU time (/proc/stat).
 //!
 //! Every reader returns `None` for a process that is gone (or a field that cannot
 //! be read): a measurement taken while a process exits is missing, never guessed.
@@ -12,6 +14,7 @@
 use crate::sys;
 
 pub mod net;
+pub mod sched;
 
 /// utime + stime of `pid`, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -23,22 +26,42 @@ pub fn self_cpu_seconds() -> Option<f64> {
     stat_cpu("/proc/self/stat")
 }
 
+/// utime and stime of `pid` (every thread, the exited ones included), in seconds:
+/// the kernel's tick-sampled split of its CPU time into user and system.
+pub fn user_system_seconds(pid: u32) -> Option<(f64, f64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (utime, stime) = parse_stat_times(&text)?;
+    let hz = sys::clock_ticks_per_second() as f64;
+    Some((utime as f64 / hz, stime as f64 / hz))
+}
+
 fn stat_cpu(path: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let (utime, stime) = parse_stat_times(&std::fs::read_to_string(path).ok()?)?;
+    Some((utime + stime) as f64 / sys::clock_ticks_per_second() as f64)
+}
+
+/// utime and stime, in clock ticks, of a /proc/PID/stat text.
+fn parse_stat_times(text: &str) -> Option<(u64, u64)> {
     // The fields after the command name, which is in parentheses and may hold
     // spaces: state is field 3, utime 14 and stime 15.
     let rest = &text[text.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) as f64 / sys::clock_ticks_per_second() as f64)
+    Some((utime, stime))
+}
+
+/// The first number of the `name:` line of a /proc/PID/status text (VmRSS in kB,
+/// voluntary_ctxt_switches, ...).
+pub fn status_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with(':')))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Resident memory of `pid` (VmRSS), in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    Some(status_field(&text, "VmRSS")? * 1024)
 }
 
 /// Open descriptors of `pid`.
@@ -99,5 +122,20 @@ mod tests {
         assert!(!alive(pid));
         assert_eq!(rss_bytes(pid), None);
         assert!(sys::clock_ticks_per_second() > 0);
+    }
+
+    /// utime and stime are fields 14 and 15, counted after a command name that
+    /// holds spaces and parentheses; a status field is found by its exact name.
+    #[test]
+    fn parses_stat_and_status_text() {
+        let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0";
+        assert_eq!(parse_stat_times(stat), Some((250, 75)));
+        assert_eq!(parse_stat_times("42 (x) S 1"), None);
+        let status = "Name:\techod\nVmRSS:\t  1234 kB\nvoluntary_ctxt_switches:\t17\n\
+                      nonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(status_field(status, "VmRSS"), Some(1234));
+        assert_eq!(status_field(status, "voluntary_ctxt_switches"), Some(17));
+        assert_eq!(status_field(status, "nonvoluntary_ctxt_switches"), Some(3));
+        assert_eq!(status_field(status, "ctxt_switches"), None);
     }
 }

@@ -122,6 +122,17 @@ pub struct RunArgs {
     /// seconds>); `loadgen merge` refuses results of different runs.
     #[arg(long, value_name = "ID", value_parser = values::parse_run_id)]
     pub run_id: Option<String>,
+    /// A server process to measure over the measured phase (repeat for each
+    /// process: children are not followed, give each pid, e.g. from `pgrep
+    /// echod`): its CPU time over every thread (exact, from schedstat), user and
+    /// system time, context switches, and per round trip, in the summary and the
+    /// JSON (`server`). Not in a split run (--processes above 1).
+    #[arg(long, value_name = "PID", value_parser = values::parse_pid)]
+    pub watch_pid: Vec<u32>,
+    /// Mark the run disturbed when more than CORES cores were busy outside loadgen
+    /// and the watched server during the measured phase (the JSON's `machine`).
+    #[arg(long, value_name = "CORES", default_value_t = values::DISTURBED_ABOVE, value_parser = values::parse_disturbed_above)]
+    pub disturbed_above: f64,
     /// Internal: this process is child I of N of a split run (`I/N`).
     #[arg(long, hide = true, value_parser = values::parse_child)]
     pub child: Option<Part>,
@@ -190,6 +201,8 @@ impl RunArgs {
             run_id,
             child,
             child_out,
+            watch_pid,
+            disturbed_above,
         } = self;
         let mut a = Args(Vec::new());
         a.differs("proto", proto, &d.proto);
@@ -230,6 +243,8 @@ impl RunArgs {
         a.given("run-id", run_id.as_ref());
         a.given("child", child.as_ref());
         a.given("child-out", child_out.as_ref().map(|p| p.display()).as_ref());
+        watch_pid.iter().for_each(|p| a.set("watch-pid", p));
+        a.differs("disturbed-above", disturbed_above, &d.disturbed_above);
         a.0
     }
 }
@@ -318,6 +333,12 @@ mod tests {
             "1/3",
             "--child-out",
             "/tmp/child-1.json",
+            "--watch-pid",
+            "1",
+            "--watch-pid",
+            "4242",
+            "--disturbed-above",
+            "0.3",
         ])
     }
 

@@ -1,12 +1,13 @@
 //! The run clock: nanoseconds since one `Instant` shared by every thread of a run,
 //! so times taken on different threads (phase boundaries, send and echo times)
 //! compare directly and fit in a u64. And [`CpuWatch`], the process's CPU time over
-//! the measured phase, read through the project's one reader of /proc
+//! the measured phase (with a watched server's and the machine's, `watch`), read through the project's one reader of /proc
 //! ([`common::procfs`]).
 
 use std::time::Instant;
 
 use super::phase::Timeline;
+use super::watch::{Reading, Spent, Watched};
 
 /// Nanoseconds since the run's epoch.
 #[derive(Clone, Copy, Debug)]
@@ -28,27 +29,28 @@ impl Clock {
     }
 }
 
-/// The process's CPU time (user + system) over the measured phase: read when it
-/// begins and when it ends (or when the run ends, if sooner).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The process's CPU time (user + system) over the measured phase, with the
+/// watched server's and the machine's (`watch`): read when it begins and when it
+/// ends (or when the run ends, if sooner).
+#[derive(Clone, Debug, PartialEq)]
 pub enum CpuWatch {
     /// The measured phase has not begun.
     Before,
-    /// It runs; the CPU seconds used when it began (`None`: /proc unreadable).
-    During(Option<f64>),
-    /// It is over; the CPU seconds it took.
-    After(Option<f64>),
+    /// It runs; what was read when it began.
+    During(Box<Reading>),
+    /// It is over; what it took.
+    After(Box<Spent>),
 }
 
 impl CpuWatch {
-    /// Reads the CPU time at whichever boundary of `timeline` `now` has passed.
-    pub fn tick(&mut self, now: u64, timeline: &Timeline) {
+    /// Reads at whichever boundary of `timeline` `now` has passed.
+    pub fn tick(&mut self, now: u64, timeline: &Timeline, watched: &Watched<'_>) {
         if *self == Self::Before && now >= timeline.measure_start_ns {
-            *self = Self::During(common::procfs::self_cpu_seconds());
+            *self = Self::During(Box::new(Reading::now(watched)));
         }
-        if let Self::During(begun) = *self {
+        if let Self::During(begun) = self {
             if now >= timeline.measure_end_ns {
-                *self = Self::After(used_since(begun));
+                *self = Self::After(Box::new(Reading::now(watched).since(begun, watched)));
             }
         }
     }
@@ -61,19 +63,14 @@ impl CpuWatch {
         }
     }
 
-    /// The CPU seconds of the measured phase, read now if it has not ended yet.
-    pub fn finish(self) -> Option<f64> {
+    /// What the measured phase took, read now if it has not ended yet.
+    pub fn finish(self, watched: &Watched<'_>) -> Spent {
         match self {
-            Self::Before => None,
-            Self::During(begun) => used_since(begun),
-            Self::After(used) => used,
+            Self::Before => Spent::default(),
+            Self::During(begun) => Reading::now(watched).since(&begun, watched),
+            Self::After(spent) => *spent,
         }
     }
-}
-
-/// CPU seconds used since `begun` (a reading of the same counter).
-fn used_since(begun: Option<f64>) -> Option<f64> {
-    begun.zip(common::procfs::self_cpu_seconds()).map(|(a, b)| b - a)
 }
 
 #[cfg(test)]
@@ -85,19 +82,24 @@ mod tests {
     #[test]
     fn reads_over_the_measured_phase() {
         let tl = Timeline { traffic_start_ns: 0, measure_start_ns: 10, measure_end_ns: 20 };
-        let mut w = CpuWatch::Before;
-        assert_eq!(w.next_ns(&tl), 10);
-        w.tick(5, &tl);
-        assert_eq!(w, CpuWatch::Before);
-        w.tick(10, &tl);
-        assert!(matches!(w, CpuWatch::During(Some(_))), "{w:?}");
-        assert_eq!(w.next_ns(&tl), 20);
-        assert!(w.finish().is_some_and(|s| s >= 0.0), "ended early");
-        w.tick(25, &tl);
-        assert!(matches!(w, CpuWatch::After(Some(s)) if s >= 0.0), "{w:?}");
+        let me = [std::process::id()];
+        let w = Watched { pids: &me, disturbed_above: 0.15 };
+        let mut cw = CpuWatch::Before;
+        assert_eq!(cw.next_ns(&tl), 10);
+        cw.tick(5, &tl, &w);
+        assert_eq!(cw, CpuWatch::Before);
+        cw.tick(10, &tl, &w);
+        assert!(matches!(cw, CpuWatch::During(_)), "{cw:?}");
+        assert_eq!(cw.next_ns(&tl), 20);
+        let early = cw.clone().finish(&w);
+        assert!(early.cpu_s.is_some_and(|s| s >= 0.0), "ended early");
+        assert!(early.server.is_some_and(|s| s.cpu_s >= 0.0 && s.pids == me));
+        cw.tick(25, &tl, &w);
+        assert!(matches!(&cw, CpuWatch::After(s) if s.cpu_s.is_some_and(|c| c >= 0.0)), "{cw:?}");
         let mut both = CpuWatch::Before;
-        both.tick(30, &tl);
-        assert!(matches!(both, CpuWatch::After(Some(_))), "both boundaries in one tick");
-        assert_eq!(CpuWatch::Before.finish(), None);
+        both.tick(30, &tl, &Watched { pids: &[], disturbed_above: 0.15 });
+        let CpuWatch::After(spent) = both else { panic!("both boundaries in one tick") };
+        assert!(spent.cpu_s.is_some() && spent.server.is_none() && spent.machine.is_some());
+        assert_eq!(CpuWatch::Before.finish(&w), Spent::default());
     }
 }

@@ -28,6 +28,9 @@ pub enum ConfigError {
         /// What is wrong and what to use instead.
         reason: String,
     },
+    /// `--watch-pid` names no running process.
+    #[error("--watch-pid {0}: no such process; give the server's process id (pgrep echod)")]
+    NoSuchProcess(u32),
 }
 
 fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -97,6 +100,12 @@ pub struct Config {
     /// `--run-id`, or `start-<unix seconds>` of `--start-at`: what agents of one
     /// run share.
     pub run_id: Option<String>,
+    /// `--watch-pid`: server processes whose CPU time (every thread) is measured
+    /// over the measured phase; empty: none.
+    pub watch_pids: Vec<u32>,
+    /// `--disturbed-above`: cores busy outside loadgen and the server past which a
+    /// run is marked disturbed.
+    pub disturbed_above: f64,
 }
 
 /// An agent's part of a run over several hosts, and the whole run's figures.
@@ -155,6 +164,8 @@ impl Config {
             shard: None,
             start_at: None,
             run_id: None,
+            watch_pids: Vec::new(),
+            disturbed_above: values::DISTURBED_ABOVE,
         };
         c.scenario = c.default_scenario();
         c
@@ -257,6 +268,9 @@ impl RunArgs {
             (None, Some(s)) => (s.part.index, s.part.count, self.processes),
             (None, None) => (0, 1, self.processes),
         };
+        if let Some(&pid) = self.watch_pid.iter().find(|&&p| !common::procfs::alive(p)) {
+            return Err(ConfigError::NoSuchProcess(pid));
+        }
         let run_id = self
             .run_id
             .clone()
@@ -288,6 +302,8 @@ impl RunArgs {
             shard,
             start_at: self.start_at.clone(),
             run_id,
+            watch_pids: self.watch_pid.clone(),
+            disturbed_above: self.disturbed_above,
         };
         config.check()?;
         config.scenario = self.scenario.clone().unwrap_or_else(|| config.default_scenario());
@@ -371,6 +387,8 @@ impl RunArgs {
             shard: config.shard.map(|s| s.part),
             start_at: config.start_at.clone(),
             run_id: config.run_id.clone(),
+            watch_pid: config.watch_pids.clone(),
+            disturbed_above: config.disturbed_above,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! workers, waits at the start line until every connect phase is over, asks the
 //! gate, sets the timeline (warm-up, measured phase) and gives the word, then
 //! follows the workers' seconds into the live line while it reads its own CPU time
-//! over the measured phase, and at the end merges their tallies into one
+//! over the measured phase (and the watched server's and the machine's), and at the end merges their tallies into one
 //! [`Measurement`]. Never hangs: every wait is bounded by the config, and a worker
 //! that cannot start releases those already started without traffic.
 
@@ -20,6 +20,7 @@ use super::outcome::Measurement;
 use super::phase::Timeline;
 use super::start_line::{StartLine, Word};
 use super::tally::Tally;
+use super::watch::{Spent, Watched};
 use super::worker::{self, Shared, WorkerMsg, WorkerStart};
 use super::{child, layout, served, start_at, traffic, udp, RunError};
 use crate::result::Proto;
@@ -49,7 +50,7 @@ pub fn measure(
     let handles = spawn_workers(&config, clock, &shared, &tx)?;
     drop(tx);
     let (word, began_unix_s) = give_word(&config, &shared, clock, gate);
-    let (live, cpu_s, end_ns) = follow(&config, &rx, clock, word);
+    let (live, spent, end_ns) = follow(&config, &rx, clock, word);
     let mut tally = Tally::new(0);
     for (index, h) in handles.into_iter().enumerate() {
         let joined = h.join().map_err(|p| RunError::Panicked { index, message: panic_text(&*p) });
@@ -70,7 +71,9 @@ pub fn measure(
         intervals: live.intervals,
         measured_s: measured_ns as f64 / 1e9,
         interrupted,
-        cpu_s,
+        cpu_s: spent.cpu_s,
+        server: spent.server,
+        machine: spent.machine,
         started_at,
         clock: matches!(word, Word::Go(_)).then(|| {
             start_at::record(began_unix_s, config.warmup.as_secs_f64(), config.start_at.as_ref())
@@ -191,24 +194,26 @@ fn give_word(
 }
 
 /// Follows the workers until every one is done: their seconds go into the live
-/// line, and the CPU time is read as the measured phase begins and ends. Returns
-/// the live collector, the CPU seconds of the measured phase and when it ended.
+/// line, and the CPU time (with the watched server's and the machine's) is read
+/// as the measured phase begins and ends. Returns the live collector, what the
+/// measured phase spent and when it ended.
 fn follow(
     config: &Config,
     rx: &Receiver<WorkerMsg>,
     clock: Clock,
     word: Word,
-) -> (Live, Option<f64>, u64) {
+) -> (Live, Spent, u64) {
     let mut live = Live::new(config.threads, config.live, config.conns, config.proto);
     if config.forward_intervals {
         live = live.forward_to(child::forward_interval);
     }
+    let watched = Watched { pids: &config.watch_pids, disturbed_above: config.disturbed_above };
     let mut cpu = CpuWatch::Before;
     while !live.all_done() {
         let now = clock.now_ns();
         let next = match &word {
             Word::Go(timeline) => {
-                cpu.tick(now, timeline);
+                cpu.tick(now, timeline, &watched);
                 cpu.next_ns(timeline)
             }
             _ => u64::MAX,
@@ -222,5 +227,5 @@ fn follow(
     }
     live.finish();
     let end_ns = clock.now_ns();
-    (live, cpu.finish(), end_ns)
+    (live, cpu.finish(&watched), end_ns)
 }

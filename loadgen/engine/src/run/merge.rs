@@ -13,7 +13,10 @@
 //! start and the latest lateness. Merging one result gives that result. Agents'
 //! results that lack a shard are not hidden: that shard's connections count as
 //! requested and failed ([`SHARD_MISSING`]), so the merged run is missing them
-//! (exit 1) as one run would be.
+//! (exit 1) as one run would be. The watched server's cost and the machine's
+//! noise (`server`, `machine`) are left out of a merged result: one host's
+//! processes each saw only part of the load, and several hosts' machines cannot
+//! be added into one figure honestly.
 
 use std::collections::BTreeMap;
 
@@ -137,6 +140,8 @@ fn add(parts: &[Input]) -> Result<Measurement, MergeError> {
         measured_s,
         interrupted: results().any(|r| r.interrupted),
         cpu_s: results().map(|r| r.client_cpu_s).sum::<Option<f64>>(),
+        server: None,
+        machine: None,
         started_at: results().map(|r| r.started_at.clone()).min().unwrap_or_default(),
         clock: clock(&clocks.into_iter().flatten().collect::<Vec<_>>()),
     })
@@ -253,6 +258,8 @@ pub(crate) mod tests {
             measured_s: 1.0,
             interrupted: false,
             cpu_s: Some(0.25),
+            server: None,
+            machine: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             clock: Some(ClockRecord {
                 began_unix_s: 1_796_000_000.0,

@@ -34,7 +34,8 @@
 //! - `tally`: per-thread mergeable figures (`counts`: its counters: errors, UDP
 //!   datagrams, an open loop's schedule); `histogram`: their bounds and serde
 //!   form; `live`: per-second merge and line; `clock`: the run clock and the CPU
-//!   time of the measured phase.
+//!   time of the measured phase; `watch`: a watched server's (`--watch-pid`)
+//!   and the machine's CPU time over it.
 //! - `outcome`: a measurement -> [`RunResult`](crate::result::RunResult) and exit
 //!   code; `summary`: the text on stdout; `output`: `--json` and `--hgrm`.
 //! - `processes`: a run split over processes (the parent); `child`: a child's side
@@ -76,6 +77,7 @@ mod traffic_loop;
 mod transport;
 mod udp;
 mod values;
+mod watch;
 mod worker;
 mod worker_start;
 

@@ -22,8 +22,9 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::result::{
-    decode_histogram, encode_histogram, ClockRecord, Connections, Errors, Histograms, Percentiles,
-    Proto, RunConfig, RunResult, Shard, Throughput, UdpConfig, SCHEMA_VERSION,
+    decode_histogram, encode_histogram, ClockRecord, Connections, Errors, Histograms, MachineNoise,
+    Percentiles, Proto, RunConfig, RunResult, ServerCost, Shard, Throughput, UdpConfig,
+    SCHEMA_VERSION,
 };
 
 use super::config::Config;
@@ -45,6 +46,13 @@ pub struct Measurement {
     /// CPU seconds the process used during the measured phase (the generator's own
     /// cost; `None` where /proc cannot be read).
     pub cpu_s: Option<f64>,
+    /// The watched server's cost over the measured phase (`--watch-pid`), its
+    /// per-round-trip figures worked out by [`build_from`].
+    #[serde(default)]
+    pub server: Option<ServerCost>,
+    /// What else the machine did over the measured phase.
+    #[serde(default)]
+    pub machine: Option<MachineNoise>,
     /// RFC 3339 start time.
     pub started_at: String,
     /// When the warm-up and the measured phase began on the wall clock.
@@ -155,6 +163,8 @@ pub fn build_from(rc: RunConfig, scenario: String, m: &Measurement) -> Result<Ru
         environment: Default::default(),
         host_bound: None,
         client_cpu_s: m.cpu_s,
+        server: m.server.clone().map(|s| s.per_round_trip(t.messages)),
+        machine: m.machine.clone(),
         calibration: None,
         config: rc,
         connections: connections(t),
@@ -191,6 +201,8 @@ impl Measurement {
             measured_s: r.throughput.duration_s,
             interrupted: r.interrupted,
             cpu_s: r.client_cpu_s,
+            server: r.server.clone(),
+            machine: r.machine.clone(),
             started_at: r.started_at.clone(),
             clock: r.clock.clone(),
         })
@@ -427,6 +439,8 @@ mod tests {
             measured_s: 1.0,
             interrupted: false,
             cpu_s: None,
+            server: None,
+            machine: None,
             started_at: String::new(),
             clock: None,
         };

@@ -88,6 +88,8 @@ pub fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> RunArg
         count: config.id_step * count,
     });
     (args.shard, args.start_at, args.run_id) = (None, None, None);
+    // The parent does not watch the server either: no child sees the whole load.
+    args.watch_pid = Vec::new();
     args.quiet = true;
     args.child_out = Some(out.to_path_buf());
     args

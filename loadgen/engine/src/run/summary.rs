@@ -2,7 +2,8 @@
 //! connections (with a hint per failing errno), throughput, latency percentiles (and
 //! in open loop the uncorrected figures and the generator's lag, and what became
 //! of the schedule: how far behind it ran, what was never sent), errors (UDP: the
-//! datagrams' fate and the loss rule). Units are chosen by magnitude with
+//! datagrams' fate and the loss rule), loadgen's CPU time, a watched server's cost
+//! per round trip and a disturbed machine. Units are chosen by magnitude with
 //! `common::units`.
 
 use std::fmt::Write as _;
@@ -71,6 +72,7 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
         let _ = writeln!(s, "  first mismatch: {m}");
     }
     cpu(&mut s, r);
+    watched(&mut s, r);
     s
 }
 
@@ -237,16 +239,36 @@ fn cpu(s: &mut String, r: &RunResult) {
     }
 }
 
+/// The watched server's cost per round trip (`--watch-pid`), and a line when the
+/// machine was disturbed during the measured phase.
+fn watched(s: &mut String, r: &RunResult) {
+    if let Some(c) = &r.server {
+        let per_cpu = c.rt_per_cpu_s.map_or("-".into(), |v| fmt_count(v.round()));
+        let us = c.cpu_us_per_rt.map_or("-".into(), |v| format!("{v:.2} µs"));
+        let switches = c.context_switches_per_rt.map_or("-".into(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            s,
+            "  server: {us} CPU per round trip ({per_cpu} round trips per CPU-second), {switches} context switches per round trip"
+        );
+    }
+    if let Some(reason) = r.machine.as_ref().filter(|m| m.disturbed).and_then(|m| m.reason.as_ref())
+    {
+        let _ = writeln!(s, "  disturbed: {reason}; repeat the run on a quiet machine");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result::{MachineNoise, ServerCost};
     use crate::run::histogram::record;
     use crate::run::outcome::{build, Measurement};
     use crate::run::{Config, Tally};
 
     /// The summary's lines come in their order, each section when it applies:
     /// what ran, connections (a failing errno, the unserved), throughput, the open
-    /// loop's three latency lines, errors, the first mismatch, the CPU line.
+    /// loop's three latency lines, errors, the first mismatch, the CPU line, the
+    /// watched server's cost and the machine's disturbance.
     #[test]
     fn lines_in_order() {
         let mut c = Config::local_test("127.0.0.1:9".parse().expect("addr"), 4);
@@ -271,6 +293,12 @@ mod tests {
             measured_s: 1.0,
             interrupted: true,
             cpu_s: Some(0.5),
+            server: Some(ServerCost { cpu_s: 0.25, context_switches: 5, ..Default::default() }),
+            machine: Some(MachineNoise {
+                disturbed: true,
+                reason: Some("0.62 cores busy outside loadgen and the server".into()),
+                ..Default::default()
+            }),
             started_at: String::new(),
             clock: None,
         };
@@ -290,6 +318,9 @@ mod tests {
             "  errors        mismatch 0, reset 0, eof 0, timeout 0",
             "  first mismatch: conn 1 message 2",
             "  loadgen cpu   0.50 s in 1.00 s measured (50% of one core), 1000 round trips",
+            "  server: 500.00 µs CPU per round trip (2000 round trips per CPU-second), 0.01 \
+             context switches per round trip",
+            "  disturbed: 0.62 cores busy outside loadgen and the server; repeat",
         ];
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), starts.len(), "{text}");
@@ -318,6 +349,8 @@ mod tests {
             measured_s: 1.0,
             interrupted: false,
             cpu_s: None,
+            server: None,
+            machine: None,
             started_at: String::new(),
             clock: None,
         };

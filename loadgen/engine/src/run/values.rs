@@ -341,6 +341,27 @@ pub fn parse_run_id(text: &str) -> Result<String, String> {
     }
 }
 
+/// `--disturbed-above`'s default: cores busy outside loadgen and the server over
+/// the measured phase. Measured on a 2-core VM: a quiet run shows 0.01-0.05, one
+/// beside a spinning shell loop 0.9-1.0.
+pub const DISTURBED_ABOVE: f64 = 0.15;
+
+/// `--watch-pid`: a process id (that it runs is checked with the other flags).
+pub fn parse_pid(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(format!("'{text}': give a process id, a positive number (pgrep echod)")),
+    }
+}
+
+/// `--disturbed-above`: cores, from 0 to 1024.
+pub fn parse_disturbed_above(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(c) if (0.0..=1024.0).contains(&c) => Ok(c),
+        _ => Err(format!("'{text}': give a number of cores from 0 to 1024, e.g. 0.15")),
+    }
+}
+
 /// `--child I/N` (internal): the index below the count.
 pub fn parse_child(text: &str) -> Result<Part, String> {
     let bad = || format!("'{text}': use I/N with I below N");
