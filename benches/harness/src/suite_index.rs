@@ -161,6 +161,10 @@ pub struct StepRecord {
     pub skipped: Option<String>,
     /// Why the step produced no result, if it did not.
     pub error: Option<String>,
+    /// Earlier attempts of this run the machine disturbed (other programs busy, or
+    /// steal), set aside and run again: `runs/NN-x.json.disturbed1: REASON`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disturbed_attempts: Vec<String>,
 }
 
 /// The system calls a server made during a sample run of its own, after the step's

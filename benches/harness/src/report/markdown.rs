@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use common::units::fmt_bytes;
+use common::units::{fmt_bytes, fmt_count};
 
 use super::rows::{representative_rows, skipped, Row};
 use super::{scaling, servers};
@@ -33,12 +33,13 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     servers::spread(&mut md, &rows);
     let peers = (by(Section::Peers), skipped(index, Section::Peers));
     servers::peers(&mut md, pairing, &peers.0, &peers.1);
-    super::udp::section(&mut md, out, &by(Section::Udp), &by(Section::Scaling))?;
+    super::udp::section(&mut md, pairing, &by(Section::Udp), &by(Section::Scaling))?;
     super::tools::sections(&mut md, index);
     super::soak::section(&mut md, out, index)?;
     super::series::section(&mut md, out, index)?;
     ports(&mut md, out, index);
     several_hosts(&mut md, out, index);
+    disturbed(&mut md, out, index);
     failures(&mut md, index);
     super::tracking::write(out, index)?;
     let path = out.join("report.md");
@@ -148,6 +149,64 @@ fn several_hosts(md: &mut String, out: &Path, index: &SuiteIndex) {
             let _ = writeln!(md, "Not run: {note}\n");
         }
     }
+}
+
+/// The runs the machine disturbed (other programs' CPU or steal over the measured
+/// window, from each result's `machine`): those set aside and run again, and those
+/// kept (left out of the paired ratios).
+fn disturbed(md: &mut String, out: &Path, index: &SuiteIndex) {
+    let aside: Vec<&str> = (index.steps.iter())
+        .flat_map(|s| s.record.disturbed_attempts.iter().map(String::as_str))
+        .collect();
+    let kept: Vec<String> = (index.steps.iter())
+        .filter_map(|s| {
+            let res = engine::result::read(out, s.record.result_file.as_deref()?).ok()?;
+            let m = res.machine.filter(|m| m.disturbed)?;
+            Some(format!("`{}` rep {}: {}", s.record.scenario, s.rep, m.reason.unwrap_or_default()))
+        })
+        .collect();
+    let measured = index.steps.iter().filter(|s| s.record.result_file.is_some()).count();
+    let _ = writeln!(md, "## How quiet the machine was\n");
+    let _ = writeln!(
+        md,
+        "Each run records what else the machine did over its measured window (CPU time \
+         outside loadgen and the server, from /proc/stat, and steal). {} of {measured} runs \
+         were disturbed and run again; {} kept disturbed (left out of the paired ratios).\n",
+        aside.len(),
+        kept.len()
+    );
+    if let Some(drift) = calibration_drift(out, index) {
+        let _ = writeln!(md, "{drift}\n");
+    }
+    for line in aside.iter().map(|a| a.to_string()).chain(kept) {
+        let _ = writeln!(md, "- {line}");
+    }
+    if !index.steps.is_empty() {
+        let _ = writeln!(md);
+    }
+}
+
+/// The same-core ping-pong taken before every run, over the suite run: how far the
+/// machine itself drifted (a slower spell shows as a lower rate).
+fn calibration_drift(out: &Path, index: &SuiteIndex) -> Option<String> {
+    let rates: Vec<f64> = (index.steps.iter())
+        .filter_map(|s| engine::result::read(out, s.record.result_file.as_deref()?).ok())
+        .filter_map(|r| r.calibration.map(|c| c.round_trips_per_sec))
+        .filter(|r| *r > 0.0)
+        .collect();
+    let median = crate::compare::stats::median(&rates)?;
+    let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = rates.iter().copied().fold(0.0, f64::max);
+    Some(format!(
+        "The calibration ping-pong before each of {} runs: median {} round trips/s, \
+         {}–{} ({:+.0}% / {:+.0}% of the median): the machine's own drift over the run.",
+        rates.len(),
+        fmt_count(median),
+        fmt_count(min),
+        fmt_count(max),
+        (min / median - 1.0) * 100.0,
+        (max / median - 1.0) * 100.0
+    ))
 }
 
 fn failures(md: &mut String, index: &SuiteIndex) {

@@ -50,7 +50,12 @@ impl Pairing<'_> {
 
 /// (den, num) figures, one per repeat in which both scenarios have an undisturbed
 /// run with the figure.
-fn pairs(out: &Path, index: &SuiteIndex, (den, num): (&str, &str), figure: Figure) -> Vec<(f64, f64)> {
+fn pairs(
+    out: &Path,
+    index: &SuiteIndex,
+    (den, num): (&str, &str),
+    figure: Figure,
+) -> Vec<(f64, f64)> {
     let mut by_rep: BTreeMap<u32, (Option<f64>, Option<f64>)> = BTreeMap::new();
     let first_runs = index.steps.iter().filter(|s| !s.confirm && s.side != Some(Side::Base));
     for s in first_runs {

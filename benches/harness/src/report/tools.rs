@@ -51,8 +51,8 @@ fn clients(md: &mut String, index: &SuiteIndex) {
          against each. loadgen verifies every echoed byte and records every latency; \
          `echoload` (the peers' bare mio client) checks nothing; `tpc-client` is a blocking \
          thread per connection (rust_echo_bench's design). Each tool times its own measured \
-         window's CPU. With repeats, the ratio pairs the clients of each repeat: the median \
-         and the range of those.\n",
+         window's CPU. The ratio pairs the clients of each repeat (the estimate and its 95% \
+         interval over the repeats; six or more give an interval).\n",
         first.server, first.server_cores, first.client_cores
     );
     let mut table = Table::new(&[
@@ -66,16 +66,9 @@ fn clients(md: &mut String, index: &SuiteIndex) {
     ]);
     for r in &rows {
         let Some(f) = figures(r) else { continue };
-        let ratio = match paired_ratios(index, r.conns, &f.tool) {
-            v if v.is_empty() => "-".into(),
-            v if v.len() == 1 => format!("{:.2}", v[0]),
-            v => format!(
-                "{:.2} ({:.2}–{:.2})",
-                crate::compare::stats::median(&v).unwrap_or(0.0),
-                v.iter().copied().fold(f64::INFINITY, f64::min),
-                v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-            ),
-        };
+        let ratio = super::pairs::cell(&crate::compare::paired::paired(&paired_figures(
+            index, r.conns, &f.tool,
+        )));
         table.row(&[
             &r.conns,
             &f.tool,
@@ -90,10 +83,10 @@ fn clients(md: &mut String, index: &SuiteIndex) {
     let _ = writeln!(md);
 }
 
-/// loadgen's round trips per CPU-second over `tool`'s, at `conns`, one ratio per
-/// repeat: each pairs the two clients of the same repeat (minutes apart), so a slow
-/// spell of the machine does not read as a difference between them.
-fn paired_ratios(index: &SuiteIndex, conns: u64, tool: &str) -> Vec<f64> {
+/// `tool`'s and loadgen's round trips per CPU-second at `conns`, one pair per
+/// repeat: the two clients of the same repeat (minutes apart), so a slow spell of
+/// the machine does not read as a difference between them.
+fn paired_figures(index: &SuiteIndex, conns: u64, tool: &str) -> Vec<(f64, f64)> {
     let of = |rep: u32, name: &str| {
         index
             .steps
@@ -106,7 +99,7 @@ fn paired_ratios(index: &SuiteIndex, conns: u64, tool: &str) -> Vec<f64> {
     let reps: std::collections::BTreeSet<u32> = index.steps.iter().map(|s| s.rep).collect();
     reps.into_iter()
         .filter_map(|rep| match (of(rep, "loadgen"), of(rep, tool)) {
-            (Some(l), Some(c)) if c > 0.0 => Some(l / c),
+            (Some(l), Some(c)) if c > 0.0 && l > 0.0 => Some((c, l)),
             _ => None,
         })
         .collect()

@@ -8,13 +8,14 @@ use std::path::Path;
 
 use common::units::fmt_count;
 
+use super::pairs::{self, Pairing};
 use super::rows::{cpu_per_rt, ms, syscalls_cell, syscalls_note, Row};
 use crate::plot::{xy_chart, Series};
 use crate::table::{Align::Left as L, Align::Right as R, Table};
 
 pub(super) fn section(
     md: &mut String,
-    out: &Path,
+    pairing: Pairing<'_>,
     rows: &[&Row<'_>],
     scaling: &[&Row<'_>],
 ) -> anyhow::Result<()> {
@@ -33,15 +34,16 @@ pub(super) fn section(
          not answered within the timeout counts as lost (the flow goes on). The C server is \
          ../shared/peers' `udp_echo` (b=32: up to 32 datagrams per recvmmsg/sendmmsg; b=1: \
          one per call). echod TCP is the scaling section's run at the same count. Round \
-         trips per server CPU-second (server utime+stime over loadgen's whole run) is the \
-         figure that travels: on a small machine the client's core bounds the rate.\n"
+         trips per server CPU-second (the server's CPU time over the measured window) is \
+         the figure that travels: on a small machine the client's core bounds the rate. \
+         Its ratios pair each repeat's runs (95% intervals).\n"
     );
-    closed(md, rows, scaling);
-    open(md, out, rows)
+    closed(md, pairing, rows, scaling);
+    open(md, pairing.out, rows)
 }
 
 /// Closed loop: one table, each count's UDP servers and echod TCP.
-fn closed(md: &mut String, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
+fn closed(md: &mut String, pairing: Pairing<'_>, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
     let closed: Vec<&Row<'_>> = rows.iter().copied().filter(|r| r.rec.rate.is_none()).collect();
     if closed.is_empty() {
         return;
@@ -51,8 +53,8 @@ fn closed(md: &mut String, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
         ("server", L),
         ("msgs/s", R),
         ("rt per server CPU-s", R),
-        ("ratio to udp_echo b=32", R),
-        ("ratio to echod TCP", R),
+        ("per CPU-s to udp_echo b=32 [95%]", R),
+        ("per CPU-s to echod TCP [95%]", R),
         ("p50", R),
         ("p99", R),
         ("lost", R),
@@ -67,11 +69,11 @@ fn closed(md: &mut String, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
             .find(|r| r.rec.conns == conns && r.rec.server.starts_with("echod reuseport"));
         let at: Vec<&Row<'_>> = closed.iter().copied().filter(|r| r.rec.conns == conns).collect();
         let per_cpu = |r: &Row<'_>| cpu_per_rt(r).map(|us| 1e6 / us);
-        let c_udp = at.iter().find(|r| r.rec.server.contains("b=32")).and_then(|r| per_cpu(r));
-        let tcp_per_cpu = tcp.and_then(per_cpu);
-        let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
-            (Some(v), Some(b)) if b > 0.0 => format!("{:.2}", v / b),
-            _ => "-".into(),
+        let c_udp = at.iter().find(|r| r.rec.server.contains("b=32")).map(|r| &r.rec.scenario);
+        let tcp_scenario = tcp.map(|r| &r.rec.scenario);
+        let ratio = |r: &Row<'_>, den: Option<&String>| match den {
+            Some(den) => pairs::cell(&pairing.ratio(den, &r.rec.scenario, pairs::per_server_cpu)),
+            None => "-".into(),
         };
         for r in at.iter().copied().chain(tcp) {
             let is_tcp = tcp.is_some_and(|t| std::ptr::eq(t, r));
@@ -90,8 +92,8 @@ fn closed(md: &mut String, rows: &[&Row<'_>], scaling: &[&Row<'_>]) {
                 &format!("{}{}", r.rec.server, if is_tcp { " (TCP)" } else { "" }),
                 &fmt_count(r.res.throughput.msgs_per_sec),
                 &per_cpu(r).map_or("-".into(), fmt_count),
-                &ratio(per_cpu(r), c_udp),
-                &ratio(per_cpu(r), tcp_per_cpu),
+                &ratio(r, c_udp),
+                &ratio(r, tcp_scenario),
                 &ms(r.res.latency_us.p50),
                 &ms(r.res.latency_us.p99),
                 &lost,

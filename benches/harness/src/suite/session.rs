@@ -28,6 +28,8 @@ pub(super) struct Session<'a> {
     /// Steps run so far, and how many the progress line expects.
     n: usize,
     total: usize,
+    /// Disturbed runs set aside so far (bounded by [`RETRIES`]).
+    retries: usize,
 }
 
 impl<'a> Session<'a> {
@@ -40,7 +42,7 @@ impl<'a> Session<'a> {
         port: u16,
         stop: &'a Arc<AtomicBool>,
     ) -> Session<'a> {
-        Session { programs, plan, schedule, port, stop, n: 0, total: 0 }
+        Session { programs, plan, schedule, port, stop, n: 0, total: 0, retries: 0 }
     }
 
     /// Whether the suite was asked to stop.
@@ -112,8 +114,9 @@ impl<'a> Session<'a> {
         Ok(steps)
     }
 
-    /// Runs `run` into `dir`, with its progress line; its record and the msgs/s its
-    /// result holds.
+    /// Runs `run` into `dir`, with its progress line, again while the machine
+    /// disturbed it (within [`RETRIES_PER_RUN`] and the suite's [`RETRIES`]); its
+    /// record and the msgs/s its result holds.
     fn run_one(
         &mut self,
         run: &Run,
@@ -125,19 +128,52 @@ impl<'a> Session<'a> {
         self.n += 1;
         let step = &self.plan.steps[run.index];
         let tag = run.side.map_or(String::new(), |s| format!(" [{}]", s.folder()));
-        eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
         let port = self.port.wrapping_add(run.index as u16);
-        let side = run.side;
-        let step_run = StepRun { index: run.index, step, side, dir, port, rate };
-        let record = runner::run_step(self.programs, &step_run, self.stop);
-        let result = record.result_file.as_deref().map(|f| engine::result::read(dir, f));
-        eprintln!("{}", progress_summary(&record, result.as_ref()));
-        let msgs_per_sec = match &result {
-            Some(Ok(r)) => Some(r.throughput.msgs_per_sec),
-            _ => None,
-        };
-        Ok((record, msgs_per_sec))
+        let step_run = StepRun { index: run.index, step, side: run.side, dir, port, rate };
+        let mut set_aside = Vec::new();
+        loop {
+            eprint!("[{:>3}/{}] {:<56}", self.n, self.total, format!("{}{tag}", step.scenario));
+            let mut record = runner::run_step(self.programs, &step_run, self.stop);
+            let result = record.result_file.as_deref().map(|f| engine::result::read(dir, f));
+            eprintln!("{}", progress_summary(&record, result.as_ref()));
+            let result = result.and_then(Result::ok);
+            let why = result.as_ref().and_then(disturbed);
+            let again = set_aside.len() < RETRIES_PER_RUN && self.retries < RETRIES;
+            if let (Some(why), Some(file), true) = (&why, &record.result_file, again) {
+                if !self.stopped() {
+                    set_aside.push(set_aside_run(dir, file, set_aside.len() + 1, why)?);
+                    self.retries += 1;
+                    eprintln!("        disturbed ({why}): running it again");
+                    continue;
+                }
+            }
+            record.disturbed_attempts = set_aside;
+            return Ok((record, result.map(|r| r.throughput.msgs_per_sec)));
+        }
     }
+}
+
+/// At most this many runs of one step are set aside as disturbed...
+const RETRIES_PER_RUN: usize = 2;
+/// ... and at most this many in a whole suite run, so a machine that stays busy
+/// costs a bounded amount of time (its runs are kept, marked, and left out of the
+/// paired figures).
+const RETRIES: usize = 12;
+
+/// Why the machine disturbed the run, when it did (its result's `machine`).
+fn disturbed(r: &engine::result::RunResult) -> Option<String> {
+    let m = r.machine.as_ref().filter(|m| m.disturbed)?;
+    Some(m.reason.clone().unwrap_or_else(|| "busy machine".into()))
+}
+
+/// Moves the disturbed run's result `dir/file` aside to `FILE.disturbedN` (no
+/// longer a `.json`, so compare and the report do not read it) and says so:
+/// "runs/03-x.json.disturbed1: REASON".
+fn set_aside_run(dir: &Path, file: &str, n: usize, why: &str) -> anyhow::Result<String> {
+    let aside = format!("{file}.disturbed{n}");
+    std::fs::rename(dir.join(file), dir.join(&aside))
+        .with_context(|| format!("cannot set {} aside", dir.join(file).display()))?;
+    Ok(format!("{aside}: {why}"))
 }
 
 /// The lowest closed-loop msgs/s scenario `from` measured earlier in this repeat
@@ -175,11 +211,12 @@ fn progress_summary(
     }
     match result {
         Some(Ok(res)) => format!(
-            "{:>9} msgs/s  p50 {:>9}  p99 {:>9}  exit {}",
+            "{:>9} msgs/s  p50 {:>9}  p99 {:>9}  exit {}{}",
             common::units::fmt_count(res.throughput.msgs_per_sec),
             common::units::fmt_micros(res.latency_us.p50),
             common::units::fmt_micros(res.latency_us.p99),
-            r.exit_code.unwrap_or(-1)
+            r.exit_code.unwrap_or(-1),
+            if disturbed(res).is_some() { "  DISTURBED" } else { "" }
         ),
         _ => "no result".into(),
     }
