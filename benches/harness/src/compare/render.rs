@@ -82,8 +82,9 @@ fn preamble(c: &Comparison) -> Vec<String> {
         format!(
             "threshold {}; new/base is the median ratio with its 95% interval over pairs of \
              runs (the same file under BASE and NEW; unpaired when none pair up); REGRESSED \
-             or improved: the interval lies past 1 and the ratio past the threshold; same: \
-             the interval lies within the threshold; unknown: neither shown (not a failure); \
+             (or its mirror image): the interval lies past 1 and the ratio past the \
+             threshold; same: the interval lies within the threshold; unknown: neither \
+             shown (not a failure); \
              \"could show\": the smallest change these runs could show",
             c.thresholds.describe()
         ),
@@ -170,6 +171,7 @@ fn verdict(row: &Row) -> String {
 fn count(row: &Row) -> String {
     match (row.threshold, row.paired) {
         (None, _) => String::new(),
+        _ if row.n == 0 || matches!(row.verdict, Verdict::Fail | Verdict::Ok) => String::new(),
         (Some(_), true) => format!("{} pair{}", row.n, plural(row.n)),
         (Some(_), false) => format!("{} unpaired", row.n),
     }
