@@ -10,6 +10,10 @@
 //! result. A side with no result at all is an error too: nothing measured must not
 //! compare as "nothing regressed".
 //!
+//! Each run keeps its path relative to the side's folder (`rel`: a `suite --base`
+//! folder's `new/` left out), which pairs it with the other side's run of the same
+//! repeat, and the server's cost and `machine.disturbed` read raw (`cost`).
+//!
 //! What a file may cost is bounded (results come from other hosts): at most
 //! `result::MAX_RESULT_BYTES` (16 MiB) is read, more is refused; a file up to
 //! [`VALUE_LIMIT`] is read as a JSON value first, for messages that name the
