@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use super::fixtures::{result, TempDir};
+use super::fixtures::{result, write_pairs, TempDir};
 
 fn loadgen(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -13,11 +13,15 @@ fn loadgen(args: &[&std::ffi::OsStr]) -> Output {
         .expect("run loadgen")
 }
 
-/// A BASE and NEW folder, NEW with `new_tp` throughput (BASE has 100k).
+/// A BASE and NEW folder of 6 pairs, NEW with `new_tp` throughput (BASE has 100k).
 fn sides(new_tp: f64) -> TempDir {
+    pairs(new_tp, 6)
+}
+
+fn pairs(new_tp: f64, n: u32) -> TempDir {
     let dir = TempDir::new("cli");
-    dir.write("base/s.json", &result("conns=1000 size=64", 100_000.0, 200.0));
-    dir.write("new/s.json", &result("conns=1000 size=64", new_tp, 200.0));
+    let base = result("conns=1000 size=64", 100_000.0, 200.0);
+    write_pairs(&dir, &base, &result("conns=1000 size=64", new_tp, 200.0), n);
     dir
 }
 
@@ -36,8 +40,22 @@ fn run(dir: &TempDir, extra: &[&str]) -> (i32, String, String) {
 fn exit_0_when_nothing_regressed() {
     let (code, stdout, stderr) = run(&sides(98_000.0), &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("== conns=1000 size=64 (BASE 1 run, NEW 1 run) =="), "{stdout}");
+    assert!(stdout.contains("== conns=1000 size=64 (BASE 6 runs, NEW 6 runs) =="), "{stdout}");
     assert!(stdout.contains("result: ok: nothing regressed"), "{stdout}");
+    assert!(!stdout.contains("unknown: more pairs needed"), "{stdout}");
+}
+
+/// Unknown does not fail: 3 pairs at half the throughput exit 0, and the closing
+/// line lists the scenario as needing more pairs.
+#[test]
+fn exit_0_when_unknown() {
+    let (code, stdout, stderr) = run(&pairs(50_000.0, 3), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("(too few pairs)"), "{stdout}");
+    assert!(
+        stdout.contains("1 scenario unknown: more pairs needed (suite --base tops them up)"),
+        "{stdout}"
+    );
 }
 
 /// A regression past the threshold: exit 1; a looser threshold lets it pass.
@@ -97,12 +115,15 @@ fn markdown_carries_the_verdicts() {
         stdout.starts_with("### loadgen compare: **REGRESSED: 1 regressed metric**"),
         "{stdout}"
     );
-    assert!(stdout.contains("| metric | base | new | new/base | noise | verdict |"), "{stdout}");
     assert!(
-        stdout.contains("| throughput | 100.0k/s | 85.0k/s | 0.85 |  | **REGRESSED** |"),
+        stdout.contains("| metric | base | new | new/base | n | could show | verdict |"),
         "{stdout}"
     );
-    assert!(stdout.contains("| mismatched bytes | 0 | 0 |  |  | ok |"), "{stdout}");
+    let tp = stdout.lines().find(|l| l.starts_with("| throughput |")).expect("row");
+    assert!(tp.contains("| 0.85× [0.8"), "{tp}");
+    assert!(tp.ends_with("| **REGRESSED** |"), "{tp}");
+    assert!(tp.contains("| 6 pairs |"), "{tp}");
+    assert!(stdout.contains("| mismatched bytes | 0 | 0 |  |  |  | ok |"), "{stdout}");
 }
 
 /// JSON parses, and carries ratio, verdict and the outcome.
@@ -119,7 +140,10 @@ fn json_carries_the_verdicts() {
     let rows = v["scenarios"][0]["rows"].as_array().expect("rows");
     let tp = rows.iter().find(|r| r["metric"] == "throughput").expect("throughput row");
     assert_eq!(tp["verdict"], "regressed");
-    assert!((tp["ratio"].as_f64().expect("ratio") - 0.85).abs() < 1e-9);
+    assert!((tp["ratio"].as_f64().expect("ratio") - 0.85).abs() < 0.01);
+    assert!(tp["interval"]["high"].as_f64().expect("high") < 1.0);
+    assert_eq!((tp["n"].as_u64(), tp["paired"].as_bool()), (Some(6), Some(true)));
+    assert!(tp["mde"].as_f64().expect("mde") > 0.0);
     assert_eq!(tp["unit"], "calibrated");
 }
 
@@ -136,6 +160,11 @@ fn help_documents_the_rules() {
         "Examples:",
         "--normalize",
         "--statistic",
+        "rt_per_cpu",
+        "REGRESSED",
+        "unknown",
+        "could show",
+        "Pairs:",
     ] {
         assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
     }

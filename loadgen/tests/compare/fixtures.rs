@@ -1,5 +1,6 @@
 //! Fixture results for the compare tests: one builder for a plausible RunResult,
-//! and a temporary folder that removes itself.
+//! pairs of runs measured "back to back" (BASE and NEW of each repeat on a machine
+//! whose speed moves between repeats), and a temporary folder that removes itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +69,44 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
         series: vec![],
         clock: None,
         agents: vec![],
+    }
+}
+
+/// `r` on a machine `speed` times as fast: throughput times it, latency over it.
+pub fn scaled(r: &RunResult, speed: f64) -> RunResult {
+    let mut r = r.clone();
+    r.throughput.msgs_per_sec *= speed;
+    for p in [&mut r.latency_us.p50, &mut r.latency_us.p99, &mut r.latency_us.p999] {
+        *p /= speed;
+    }
+    r
+}
+
+/// The speed of the machine in repeat `k` (±10%, the same for both builds of the
+/// repeat) and the small noise of NEW's run in it (±0.5%): deterministic.
+pub fn repeat_speed(k: u32) -> (f64, f64) {
+    let k = f64::from(k);
+    (1.0 + 0.1 * (k * 1.3).sin(), 1.0 + 0.005 * (k * 2.7).cos())
+}
+
+/// The JSON of `r` with the fields the result format is gaining added raw:
+/// `server.rt_per_cpu_s` (when given) and `machine.disturbed`.
+pub fn with_cost(r: &RunResult, rt_per_cpu: Option<f64>, disturbed: bool) -> String {
+    let mut v = serde_json::to_value(r).expect("serialize");
+    if let Some(rt) = rt_per_cpu {
+        v["server"] = serde_json::json!({ "rt_per_cpu_s": rt, "cpu_us_per_rt": 1e6 / rt });
+    }
+    v["machine"] = serde_json::json!({ "disturbed": disturbed });
+    serde_json::to_string_pretty(&v).expect("serialize")
+}
+
+/// Writes `n` pairs as `base/repK/runs/01-s.json` and `new/repK/runs/01-s.json`:
+/// BASE and NEW scaled by repeat K's machine speed, NEW with its own small noise.
+pub fn write_pairs(dir: &TempDir, base: &RunResult, new: &RunResult, n: u32) {
+    for k in 1..=n {
+        let (speed, noise) = repeat_speed(k);
+        dir.write(&format!("base/rep{k}/runs/01-s.json"), &scaled(base, speed));
+        dir.write(&format!("new/rep{k}/runs/01-s.json"), &scaled(new, speed * noise));
     }
 }
 

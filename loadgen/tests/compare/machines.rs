@@ -4,9 +4,9 @@
 //! slower echod does not; a `suite --base` folder reads as its new build.
 
 use engine::result::RunResult;
-use harness::compare::{compare_paths, Comparison, Options, Verdict};
+use harness::compare::{compare_paths, Comparison, Options, Thresholds, Verdict};
 
-use super::fixtures::{result, TempDir};
+use super::fixtures::{repeat_speed, result, scaled, TempDir};
 
 const ONE_CONN: &str = "scaling echod reuseport w=1 conns=1";
 
@@ -27,6 +27,15 @@ fn throughput(c: &Comparison, scenario: &str) -> (Verdict, bool, Option<f64>) {
     (row.verdict, row.gating, row.ratio)
 }
 
+/// Writes 6 repeats of `base` and `new` as pairs (`base/repK/r.json`, `new/repK/r.json`).
+fn write_reps(dir: &TempDir, base: &RunResult, new: &RunResult) {
+    for k in 1..=6 {
+        let (speed, noise) = repeat_speed(k);
+        dir.write(&format!("base/rep{k}/r.json"), &scaled(base, speed));
+        dir.write(&format!("new/rep{k}/r.json"), &scaled(new, speed * noise));
+    }
+}
+
 /// The first case: an unchanged build on a host whose cross-core wake-up is
 /// slower (42.2k -> 14.1k msgs/s at one connection, kernel v769 -> v857) is shown as
 /// regressed but does not gate, with the reason in a note; on one machine it gates.
@@ -35,21 +44,19 @@ fn host_bound_scenario_is_informational_across_machines() {
     let dir = TempDir::new("host-bound");
     let base = host_bound(on_host(result(ONE_CONN, 42_200.0, 40.0), "a", "Linux 6.18.44-fc-v769"));
     let new = host_bound(on_host(result(ONE_CONN, 14_100.0, 90.0), "b", "Linux 6.18.44-fc-v857"));
-    dir.write("base/r.json", &base);
-    dir.write("new/r.json", &new);
+    write_reps(&dir, &base, &new);
     let c = compare_paths(&dir.path().join("base"), &dir.path().join("new"), &Options::default())
         .expect("compare");
     let (verdict, gating, ratio) = throughput(&c, ONE_CONN);
     assert_eq!((verdict, gating), (Verdict::Regressed, false));
-    assert!((ratio.expect("ratio") - 0.334).abs() < 0.001);
+    assert!((ratio.expect("ratio") - 0.334).abs() < 0.005);
     assert!(c.passed, "a host-bound figure across machines must not fail the gate");
     let notes = &c.scenarios[0].notes;
     assert!(notes.iter().any(|n| n.contains("informational across machines")), "{notes:?}");
 
     // The same two figures from one machine: the code got slower, and it gates.
     let same = TempDir::new("host-bound-same");
-    same.write("base/r.json", &on_host(base, "a", "k"));
-    same.write("new/r.json", &on_host(new, "a", "k"));
+    write_reps(&same, &on_host(base, "a", "k"), &on_host(new, "a", "k"));
     let c = compare_paths(&same.path().join("base"), &same.path().join("new"), &Options::default())
         .expect("compare");
     assert!(throughput(&c, ONE_CONN).1, "one machine: it gates");
@@ -71,11 +78,12 @@ fn peers_rep(dir: &TempDir, side: &str, rep: u32, echod: f64, tokio: f64, epoll:
 /// host (102.8k against 289.2k and 278.9k) read as noise by raw figures against a
 /// baseline from a slower host; by ratio to a peer of the same run it is 0.37x of
 /// the baseline's ratio, far past any band. An unchanged echod on the faster host
-/// stays near 1.00x though every raw figure doubled.
+/// stays near 1.00x though every raw figure doubled (within the 10% this case was
+/// judged with: its peers' own ratios moved 4%).
 #[test]
 fn relative_to_a_peer_cancels_the_host_not_the_code() {
     let dir = TempDir::new("relative");
-    for rep in 1..=3 {
+    for rep in 1..=6 {
         let jitter = 1.0 + f64::from(rep) * 0.01;
         peers_rep(&dir, "base", rep, 138_700.0 * jitter, 135_100.0, 126_600.0);
         peers_rep(&dir, "fast", rep, 280_000.0 * jitter, 289_200.0 * 0.985, 278_900.0 * 0.92);
@@ -83,6 +91,7 @@ fn relative_to_a_peer_cancels_the_host_not_the_code() {
     }
     let options = Options {
         relative_to: vec!["tokio-echo".into(), "epoll_echo".into()],
+        thresholds: Thresholds { default: 0.10, ..Thresholds::default() },
         ..Default::default()
     };
     let path = |p: &str| dir.path().join(p);
@@ -97,7 +106,7 @@ fn relative_to_a_peer_cancels_the_host_not_the_code() {
     );
     for s in &fast.scenarios {
         let (verdict, _, ratio) = throughput(&fast, &s.scenario);
-        assert_eq!(verdict, Verdict::Unchanged, "{}: {ratio:?}", s.scenario);
+        assert_eq!(verdict, Verdict::Same, "{}: {ratio:?}", s.scenario);
     }
     assert!(fast.passed);
     let slow = compare_paths(&path("base"), &path("slow"), &options).expect("compare");
@@ -124,7 +133,7 @@ fn relative_to_a_peer_cancels_the_host_not_the_code() {
 fn a_two_build_suite_folder_reads_as_its_new_build() {
     let dir = TempDir::new("two-builds");
     dir.write_text("suite/suite.json", "{}");
-    for rep in 1..=2 {
+    for rep in 1..=6 {
         dir.write(&format!("suite/base/rep{rep}/runs/a.json"), &result("s", 50_000.0, 100.0));
         dir.write(&format!("suite/new/rep{rep}/runs/a.json"), &result("s", 100_000.0, 100.0));
     }
@@ -133,8 +142,9 @@ fn a_two_build_suite_folder_reads_as_its_new_build() {
     let c = compare_paths(&suite, &suite, &Options::default()).expect("compare");
     assert!(c.passed);
     let s = c.scenarios.iter().find(|s| s.scenario == "s").expect("s");
-    assert_eq!((s.base_runs, s.new_runs), (2, 2), "the base build's runs are not mixed in");
+    assert_eq!((s.base_runs, s.new_runs), (6, 6), "the base build's runs are not mixed in");
     assert_eq!(throughput(&c, "s").2, Some(1.0));
+    assert_eq!(throughput(&c, "s").0, Verdict::Same, "each run pairs with itself");
     let c = compare_paths(&suite.join("base"), &suite.join("new"), &Options::default())
         .expect("compare");
     assert_eq!(throughput(&c, "s").0, Verdict::Improved);

@@ -6,4 +6,5 @@ mod cli;
 pub(crate) mod fixtures;
 mod inputs;
 mod machines;
+mod pairs;
 mod verdicts;

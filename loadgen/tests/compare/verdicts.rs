@@ -1,13 +1,16 @@
-//! Verdicts on fixture results, read back from files through the library.
+//! Verdicts on fixture results, read back from files through the library: the
+//! interval of NEW/BASE over pairs of runs decides REGRESSED / improved / same /
+//! unknown; checks fail outright.
 
 use engine::result::RunResult;
 use harness::compare::{compare_paths, Comparison, Metric, Options, Row, Statistic, Verdict};
 
-use super::fixtures::{result, TempDir};
+use super::fixtures::{result, write_pairs, TempDir};
 
 const SCENARIO: &str = "conns=1000 size=64 pipeline=1 closed";
 
-/// Writes each side's runs as BASE/repN/x.json and NEW/repN/x.json and compares.
+/// Writes each side's runs as BASE/repN/x.json and NEW/repN/x.json (run N of each
+/// side is a pair) and compares.
 fn compare_runs(base: &[RunResult], new: &[RunResult], options: &Options) -> Comparison {
     let dir = TempDir::new("verdicts");
     for (i, r) in base.iter().enumerate() {
@@ -19,69 +22,65 @@ fn compare_runs(base: &[RunResult], new: &[RunResult], options: &Options) -> Com
     compare_paths(&dir.path().join("base"), &dir.path().join("new"), options).expect("compare")
 }
 
-fn row<'c>(c: &'c Comparison, metric: &str) -> &'c Row {
+/// `n` pairs of `base` and `new` on a machine whose speed moves ±10% between repeats.
+fn compare_pairs(base: &RunResult, new: &RunResult, n: u32, options: &Options) -> Comparison {
+    let dir = TempDir::new("pairs");
+    write_pairs(&dir, base, new, n);
+    compare_paths(&dir.path().join("base"), &dir.path().join("new"), options).expect("compare")
+}
+
+pub(super) fn row<'c>(c: &'c Comparison, metric: &str) -> &'c Row {
     let rows = &c.scenarios.first().expect("a compared scenario").rows;
     rows.iter().find(|r| r.metric == metric).expect("metric row")
 }
 
-/// 30% more throughput and 30% less latency: improved, exit 0.
+/// 30% more throughput and 30% less latency over 8 pairs: improved, exit 0.
 #[test]
 fn improvement_passes() {
-    let c = compare_runs(
-        &[result(SCENARIO, 100_000.0, 200.0)],
-        &[result(SCENARIO, 130_000.0, 140.0)],
-        &Options::default(),
-    );
+    let (base, new) = (result(SCENARIO, 100_000.0, 200.0), result(SCENARIO, 130_000.0, 140.0));
+    let c = compare_pairs(&base, &new, 8, &Options::default());
     assert_eq!(row(&c, "throughput").verdict, Verdict::Improved);
     assert_eq!(row(&c, "p99").verdict, Verdict::Improved);
     assert_eq!(row(&c, "connections").verdict, Verdict::Ok);
-    assert!((row(&c, "throughput").ratio.expect("ratio") - 1.3).abs() < 1e-9);
+    assert!((row(&c, "throughput").ratio.expect("ratio") - 1.3).abs() < 0.01);
+    assert_eq!((row(&c, "throughput").n, row(&c, "throughput").paired), (8, true));
     assert!(c.passed);
     assert_eq!(c.exit_code(), 0);
 }
 
-/// 20% less throughput, 30% more p99: regressed, exit 1.
+/// 20% less throughput over 8 pairs: regressed, exit 1; latency 30% worse is
+/// shown as regressed but informational by default.
 #[test]
 fn regression_fails() {
-    let c = compare_runs(
-        &[result(SCENARIO, 100_000.0, 200.0)],
-        &[result(SCENARIO, 80_000.0, 260.0)],
-        &Options::default(),
-    );
-    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
+    let (base, new) = (result(SCENARIO, 100_000.0, 200.0), result(SCENARIO, 80_000.0, 260.0));
+    let c = compare_pairs(&base, &new, 8, &Options::default());
+    let tp = row(&c, "throughput");
+    assert_eq!(tp.verdict, Verdict::Regressed);
+    let interval = tp.interval.expect("8 pairs: an interval");
+    assert!(interval.high < 1.0 && interval.low <= 0.8 && 0.8 <= interval.high, "{interval:?}");
+    assert!(tp.mde.expect("mde") < 0.03, "8 pairs at 0.5% noise show less than 3%");
     assert_eq!(row(&c, "p99").verdict, Verdict::Regressed);
-    assert_eq!(row(&c, "throughput").noise_band, None, "one run a side: no band");
+    assert!(!row(&c, "p99").gating, "latency is informational by default");
     assert!(!c.passed);
     assert_eq!(c.exit_code(), 1);
-    assert_eq!(c.regressions, 4, "throughput, p50, p99 and p999");
+    assert_eq!(c.regressions, 1, "throughput only");
 }
 
-/// `--informational p99`: a p99 six times worse is shown as regressed but does not
-/// fail the comparison; throughput still does.
+/// `--informational throughput`: a 20% drop is shown as regressed and does not
+/// fail; a threshold of its own makes p99 gate.
 #[test]
 fn informational_metric_never_fails() {
     let mut options = Options::default();
-    for m in ["p50", "p99", "p999"] {
-        options
-            .thresholds
-            .informational
-            .insert(harness::compare::verdict::parse_metric(m).unwrap());
-    }
-    let c = compare_runs(
-        &[result(SCENARIO, 100_000.0, 200.0)],
-        &[result(SCENARIO, 99_000.0, 1_200.0)],
-        &options,
-    );
-    assert_eq!(row(&c, "p99").verdict, Verdict::Regressed);
-    assert!(!row(&c, "p99").gating);
-    assert!(c.passed, "latency is informational");
-    assert_eq!(c.exit_code(), 0);
-    let c = compare_runs(
-        &[result(SCENARIO, 100_000.0, 200.0)],
-        &[result(SCENARIO, 80_000.0, 1_200.0)],
-        &options,
-    );
-    assert!(!c.passed, "throughput still gates");
+    options.thresholds.informational.insert(Metric::Throughput);
+    let (base, new) = (result(SCENARIO, 100_000.0, 200.0), result(SCENARIO, 80_000.0, 1_200.0));
+    let c = compare_pairs(&base, &new, 8, &options);
+    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
+    assert!(!row(&c, "throughput").gating);
+    assert!(c.passed, "nothing gating regressed");
+    options.thresholds.overrides.insert(Metric::P99, 0.10);
+    let c = compare_pairs(&base, &new, 8, &options);
+    assert!(row(&c, "p99").gating);
+    assert!(!c.passed, "p99 with a threshold gates");
     assert!(harness::compare::verdict::parse_metric("p42").is_err());
 }
 
@@ -89,89 +88,65 @@ fn runs(throughputs: &[f64]) -> Vec<RunResult> {
     throughputs.iter().map(|&t| result(SCENARIO, t, 200.0)).collect()
 }
 
-/// A change past the threshold but inside the runs' own spread is not flagged.
+/// A change past the threshold inside the pairs' own scatter is unknown: not a
+/// failure, and the scenario is named as needing more pairs.
 #[test]
-fn inside_the_noise_passes() {
-    let base = runs(&[80_000.0, 100_000.0, 120_000.0]);
-    let new = runs(&[85_000.0, 88_000.0, 90_000.0]);
-    let median = Options { statistic: Statistic::Median, ..Options::default() };
-    let c = compare_runs(&base, &new, &median);
+fn inside_the_noise_is_unknown() {
+    let base = runs(&[80_000.0, 100_000.0, 120_000.0, 90_000.0, 110_000.0, 100_000.0]);
+    let new = runs(&[95_000.0, 88_000.0, 90_000.0, 98_000.0, 85_000.0, 104_000.0]);
+    let c = compare_runs(&base, &new, &Options::default());
     let tp = row(&c, "throughput");
-    assert_eq!((tp.base, tp.new), (100_000.0, 88_000.0), "medians");
-    assert_eq!(tp.verdict, Verdict::WithinNoise);
-    assert!(tp.noise_band.expect("band") > 0.2);
-    assert_eq!(c.scenarios[0].base_runs, 3);
-    assert!(c.passed);
+    assert_eq!(tp.verdict, Verdict::Unknown);
+    assert!(tp.interval.expect("6 pairs").holds_one());
+    assert!(c.passed, "unknown does not fail");
+    assert_eq!(c.unknown, [SCENARIO]);
+    assert_eq!(harness::compare::comparison::needs_more_pairs(&c), [SCENARIO]);
 }
 
-/// The CI run that failed on noise (scaling, 1,000 connections): a tight baseline,
-/// and two of three new runs in a slow spell. Medians read 0.69x and regressed; the
-/// best runs read 0.92x: unchanged. A real slowdown, slow in every run, still fails
-/// with the best runs.
+/// The CI run that failed on noise: a slow spell in some repeats slows BASE and NEW
+/// of those repeats alike, so the pairs cancel it: same. A real slowdown, slow in
+/// every pair, regresses.
 #[test]
-fn best_run_outvotes_a_slow_spell() {
-    let base = runs(&[133_300.0, 137_000.0, 134_000.0]);
-    let spell = runs(&[92_600.0, 86_500.0, 126_200.0]);
-    let median = Options { statistic: Statistic::Median, ..Options::default() };
-    let c = compare_runs(&base, &spell, &median);
-    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
-    let c = compare_runs(&base, &spell, &Options::default());
-    let tp = row(&c, "throughput");
-    assert_eq!((tp.base, tp.new), (137_000.0, 126_200.0), "best runs");
-    assert_eq!(tp.verdict, Verdict::Unchanged);
-    assert!(c.passed);
-    let slower = runs(&[100_000.0, 101_000.0, 99_000.0]);
+fn pairs_cancel_a_slow_spell() {
+    let spell = [1.0, 0.68, 0.64, 0.93, 1.0, 0.7, 1.0, 0.99];
+    let base = runs(&spell.map(|s| 135_000.0 * s));
+    let new = runs(&spell.map(|s| 134_000.0 * s));
+    let c = compare_runs(&base, &new, &Options::default());
+    assert_eq!(row(&c, "throughput").verdict, Verdict::Same);
+    assert!(c.passed && c.unknown.is_empty());
+    let slower = runs(&spell.map(|s| 100_000.0 * s));
     let c = compare_runs(&base, &slower, &Options::default());
     assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
     assert!(!c.passed);
 }
 
-/// Latency's best run is its lowest: p99 of [200, 900, 950] µs against [210, 220,
-/// 230] µs is unchanged by the best runs, regressed by the medians.
+/// `--statistic` chooses the figure shown (best run or median), never the verdict.
 #[test]
-fn best_latency_is_the_lowest() {
+fn statistic_only_chooses_the_figure_shown() {
     let base: Vec<_> = [210.0, 220.0, 230.0].map(|p| result(SCENARIO, 100_000.0, p)).into();
     let new: Vec<_> = [200.0, 900.0, 950.0].map(|p| result(SCENARIO, 100_000.0, p)).into();
-    let c = compare_runs(&base, &new, &Options::default());
-    let p99 = row(&c, "p99");
+    let best = compare_runs(&base, &new, &Options::default());
+    let p99 = row(&best, "p99");
     assert_eq!((p99.base, p99.new), (210.0, 200.0));
-    assert_eq!(p99.verdict, Verdict::Unchanged);
     let median = Options { statistic: Statistic::Median, ..Options::default() };
     let c = compare_runs(&base, &new, &median);
-    assert_ne!(row(&c, "p99").verdict, Verdict::Unchanged);
+    assert_eq!((row(&c, "p99").base, row(&c, "p99").new), (220.0, 900.0));
+    assert_eq!(row(&c, "p99").verdict, p99.verdict);
+    assert_eq!(row(&c, "p99").interval, p99.interval);
 }
 
-/// With tight repeats, a drop past both the threshold and the band regresses.
-#[test]
-fn past_the_noise_fails() {
-    let base: Vec<_> = [99_000.0, 100_000.0, 101_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
-    let new: Vec<_> = [84_000.0, 85_000.0, 86_000.0].map(|t| result(SCENARIO, t, 200.0)).into();
-    let c = compare_runs(&base, &new, &Options::default());
-    assert_eq!(row(&c, "throughput").verdict, Verdict::Regressed);
-    assert_eq!(row(&c, "p99").verdict, Verdict::Unchanged);
-    assert_eq!(c.exit_code(), 1);
-}
-
-/// `--threshold-for p99=25%` lets a 20% p99 rise pass while p50 still regresses.
+/// `--threshold-for p99=25%` makes a 20% p99 rise "same" (its interval lies
+/// within 25%) and gating; `p50=10%` makes p50 regress and fail.
 #[test]
 fn per_metric_threshold() {
     let mut options = Options::default();
     options.thresholds.overrides.insert(Metric::P99, 0.25);
-    options.thresholds.overrides.insert(Metric::P50, 0.25);
-    options.thresholds.overrides.insert(Metric::P999, 0.25);
-    let c = compare_runs(
-        &[result(SCENARIO, 100_000.0, 200.0)],
-        &[result(SCENARIO, 100_000.0, 240.0)],
-        &options,
-    );
-    assert_eq!(row(&c, "p99").verdict, Verdict::Unchanged);
-    assert!(c.passed);
-    options.thresholds.overrides.remove(&Metric::P50);
-    let c = compare_runs(
-        &[result(SCENARIO, 100_000.0, 200.0)],
-        &[result(SCENARIO, 100_000.0, 240.0)],
-        &options,
-    );
+    let (base, new) = (result(SCENARIO, 100_000.0, 200.0), result(SCENARIO, 100_000.0, 240.0));
+    let c = compare_pairs(&base, &new, 8, &options);
+    assert_eq!(row(&c, "p99").verdict, Verdict::Same);
+    assert!(row(&c, "p99").gating && c.passed);
+    options.thresholds.overrides.insert(Metric::P50, 0.10);
+    let c = compare_pairs(&base, &new, 8, &options);
     assert_eq!(row(&c, "p50").verdict, Verdict::Regressed);
     assert!(!c.passed);
 }
@@ -181,14 +156,14 @@ fn per_metric_threshold() {
 fn connect_rate_is_informational() {
     let mut slow = result(SCENARIO, 100_000.0, 200.0);
     slow.connections.connect_rate_per_sec = 5_000.0;
-    let base = [result(SCENARIO, 100_000.0, 200.0)];
-    let c = compare_runs(&base, std::slice::from_ref(&slow), &Options::default());
+    let base = result(SCENARIO, 100_000.0, 200.0);
+    let c = compare_pairs(&base, &slow, 6, &Options::default());
     assert_eq!(row(&c, "connect_rate").verdict, Verdict::Regressed);
     assert!(!row(&c, "connect_rate").gating);
     assert!(c.passed);
     let mut options = Options::default();
     options.thresholds.overrides.insert(Metric::ConnectRate, 0.30);
-    assert!(!compare_runs(&base, &[slow], &options).passed);
+    assert!(!compare_pairs(&base, &slow, 6, &options).passed);
 }
 
 /// Any mismatched byte in NEW fails, however fast it was.
@@ -245,6 +220,7 @@ fn missing_and_new_scenarios() {
     let c = compare_runs(&base[..1], &new, &Options::default());
     assert_eq!(c.new_only, ["c"]);
     assert!(c.passed, "a new scenario alone is not a failure");
+    assert_eq!(c.unknown, ["a"], "one pair: unknown, which does not fail");
 }
 
 /// A scenario only NEW has is still checked: a run of it with mismatched bytes, an
@@ -295,19 +271,19 @@ fn normalize_by_calibration() {
     let cal = new.calibration.as_mut().expect("calibration");
     cal.round_trips_per_sec *= 0.8;
     cal.p50_us *= 1.25;
-    let raw =
-        compare_runs(std::slice::from_ref(&base), std::slice::from_ref(&new), &Options::default());
+    let (base, new) = (vec![base; 6], vec![new; 6]);
+    let raw = compare_runs(&base, &new, &Options::default());
     assert_eq!(row(&raw, "throughput").verdict, Verdict::Regressed);
     assert!((row(&raw, "calibration").ratio.expect("ratio") - 0.8).abs() < 1e-9);
 
     let options = Options { normalize: true, ..Options::default() };
-    let c = compare_runs(&[base], &[new], &options);
+    let c = compare_runs(&base, &new, &options);
     assert!(c.normalized);
     let tp = row(&c, "throughput");
-    assert_eq!(tp.verdict, Verdict::Unchanged);
+    assert_eq!(tp.verdict, Verdict::Same);
     assert!((tp.ratio.expect("ratio") - 1.0).abs() < 1e-9);
     assert!((tp.raw_ratio.expect("raw ratio") - 0.8).abs() < 1e-9);
-    assert_eq!(row(&c, "p99").verdict, Verdict::Unchanged);
+    assert_eq!(row(&c, "p99").verdict, Verdict::Same);
     assert!(c.passed);
 }
 

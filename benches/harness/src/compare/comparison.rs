@@ -2,10 +2,13 @@
 //! scenarios missing from NEW or new in it, and the overall outcome. Built from the
 //! runs [`super::load`] read; rendered by [`super::render`]; returned to tests as is.
 //!
-//! Rows come in three kinds: performance metrics judged against a threshold and the
-//! noise band (throughput, p50, p99, p999; connect rate informational unless given a
-//! threshold; a latency figure of a run without samples is missing data, see
-//! `samples`), correctness checks that always fail (connections established,
+//! Rows come in three kinds: performance metrics judged by the 95% interval of
+//! NEW/BASE over the scenario's pairs of runs (`pairs`, `paired`) against a
+//! threshold (throughput and rt_per_cpu gate; p50, p99, p999, connect rate,
+//! cpu_us_per_rt and cs_per_rt are informational unless given a threshold; a
+//! latency figure of a run without samples is missing data, see `samples`; a
+//! metric no run of a side has, such as the server's cost in older results, is
+//! not compared), correctness checks that always fail (connections established,
 //! mismatched bytes, interrupted runs), and context (the calibration figure).
 //! With `normalize`, each run's throughput is divided by its own calibration round
 //! trips/s and its latencies by its own calibration p50 before the figures are taken, so
@@ -14,14 +17,16 @@
 use serde::Serialize;
 
 use super::checks::{
-    calibration_row, check_row, connections_row, interrupted_why, mismatch_why, notes, problems_of,
+    calibration_row, check_row, connections_row, context_row, interrupted_why, mismatch_why, notes,
+    problems_of,
 };
 use super::load::{LoadError, Loaded, Side};
-use super::row::{summarize, Row, Unit};
+
+use super::pairs;
+use super::row::{Row, Unit};
 use super::samples;
-use super::stats::{noise_band, Statistic};
-use super::verdict::{judge, ratio, Metric, Thresholds, Verdict};
-use engine::result::RunResult;
+use super::stats::{Statistic, Summary};
+use super::verdict::{judge, Metric, Thresholds, Verdict};
 
 /// How to compare.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,16 +35,17 @@ pub struct Options {
     pub thresholds: Thresholds,
     /// Divide by each run's calibration figure before comparing.
     pub normalize: bool,
-    /// Compare the best run of each side (default) or the median.
+    /// The figure shown per side: the best run (default) or the median. The
+    /// verdict does not depend on it.
     pub statistic: Statistic,
     /// `--relative-to`: the sides were divided by these peers (figures are ratios).
     pub relative_to: Vec<String>,
 }
 
 impl Options {
-    /// The options `.ci/run` compares with: the best run of each side, the default
-    /// threshold (10%), latency informational. The suite's confirmation and its
-    /// base-vs-new table use them too, so all three agree on what is a suspect.
+    /// The options `.ci/run` compares with: the default threshold (3%), throughput
+    /// and rt_per_cpu gating, latency informational. The suite's confirmation and
+    /// its base-vs-new table use them too, so all three agree on what is a suspect.
     pub fn ci() -> Options {
         let mut thresholds = Thresholds::default();
         thresholds.informational.extend([Metric::P50, Metric::P99, Metric::P999]);
@@ -54,7 +60,7 @@ pub struct Comparison {
     pub thresholds: Thresholds,
     /// Whether throughput and latency were divided by the calibration figures.
     pub normalized: bool,
-    /// Which figure of each side's runs was compared.
+    /// Which figure of each side's runs is shown (not what is judged).
     pub statistic: Statistic,
     /// The peers echod's figures were divided by (`--relative-to`), if any.
     pub relative_to: Vec<String>,
@@ -67,8 +73,11 @@ pub struct Comparison {
     /// What failed in those scenarios' runs (missing connections, mismatched bytes,
     /// an interrupted run): checks that need no BASE apply to every NEW run.
     pub new_only_failures: Vec<String>,
-    /// Performance rows past their threshold and the noise band, the wrong way.
+    /// Gating performance rows whose interval shows a regression past the threshold.
     pub regressions: usize,
+    /// Scenarios with a gating metric whose verdict is unknown ([`needs_more_pairs`]):
+    /// not a failure, but more pairs are needed.
+    pub unknown: Vec<String>,
     /// Failed correctness rows plus missing scenarios.
     pub failures: usize,
     /// True when nothing regressed and nothing failed (exit code 0).
@@ -118,6 +127,7 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
         .collect();
     let rows = || scenarios.iter().flat_map(|s| s.rows.iter());
     let regressions = rows().filter(|r| r.gating && r.verdict == Verdict::Regressed).count();
+    let unknown = unknown_scenarios(&scenarios);
     let failures = rows().filter(|r| r.verdict == Verdict::Fail).count()
         + missing_in_new.len()
         + new_only_failures.len();
@@ -132,8 +142,23 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
         new_only,
         new_only_failures,
         regressions,
+        unknown,
         failures,
     })
+}
+
+/// The scenarios whose gating metrics are unknown: the ones the suite should
+/// measure more pairs of (`suite --base` tops them up).
+pub fn needs_more_pairs(c: &Comparison) -> Vec<String> {
+    unknown_scenarios(&c.scenarios)
+}
+
+fn unknown_scenarios(scenarios: &[ScenarioComparison]) -> Vec<String> {
+    scenarios
+        .iter()
+        .filter(|s| s.rows.iter().any(|r| r.gating && r.verdict == Verdict::Unknown))
+        .map(|s| s.scenario.clone())
+        .collect()
 }
 
 fn scenario(
@@ -151,9 +176,15 @@ fn scenario(
     let host_bound = host_bound_across_machines(base, new);
     for metric in Metric::THRESHOLDED {
         let row = if samples::is_latency(metric) {
-            samples::latency_row(base, new, |b, n| performance_row(metric, b, n, options))
+            samples::latency_row(base, new, |b, n| {
+                performance_row(metric, b, n, options).unwrap_or_else(|| Row {
+                    metric: metric.name(),
+                    ..context_row(Unit::Micros, Summary::default(), Summary::default())
+                })
+            })
         } else {
-            performance_row(metric, base, new, options)
+            let Some(row) = performance_row(metric, base, new, options) else { continue };
+            row
         };
         rows.push(Row { gating: row.gating && host_bound.is_none(), ..row });
     }
@@ -164,6 +195,7 @@ fn scenario(
         rows.push(calibration_row(base, new));
     }
     let mut notes = notes(base, new);
+    notes.extend(pairs::notes(base, new));
     notes.extend(samples::base_note(base));
     if let Some(why) = host_bound {
         notes.push(format!("informational across machines (host-bound: {why})"));
@@ -225,60 +257,93 @@ fn check_calibrations(base: &[Loaded], new: &[Loaded]) -> Result<(), LoadError> 
     Ok(())
 }
 
-fn raw_value(metric: Metric, r: &RunResult) -> f64 {
+/// The figure of `metric` a run's result carries; None for the server's cost when
+/// the result has none (older files).
+fn raw_value(metric: Metric, run: &Loaded) -> Option<f64> {
+    let r = &run.result;
     match metric {
-        Metric::Throughput => r.throughput.msgs_per_sec,
-        Metric::P50 => r.latency_us.p50,
-        Metric::P99 => r.latency_us.p99,
-        Metric::P999 => r.latency_us.p999,
-        Metric::ConnectRate => r.connections.connect_rate_per_sec,
+        Metric::Throughput => Some(r.throughput.msgs_per_sec),
+        Metric::P50 => Some(r.latency_us.p50),
+        Metric::P99 => Some(r.latency_us.p99),
+        Metric::P999 => Some(r.latency_us.p999),
+        Metric::ConnectRate => Some(r.connections.connect_rate_per_sec),
+        Metric::RtPerCpu => run.cost.rt_per_cpu,
+        Metric::CpuUsPerRt => run.cost.cpu_us_per_rt,
+        Metric::CsPerRt => run.cost.cs_per_rt,
     }
 }
 
-/// The value compared, normalized by the run's own calibration when asked (connect
-/// rate never is: connecting is kernel work the ping-pong does not measure).
-fn value(metric: Metric, r: &RunResult, normalize: bool) -> f64 {
-    let raw = raw_value(metric, r);
-    match (&r.calibration, normalize, metric) {
-        (_, false, _) | (None, _, _) | (_, _, Metric::ConnectRate) => raw,
+/// Whether `--normalize` divides `metric` by the calibration: throughput and the
+/// latencies (connecting is kernel work the ping-pong does not measure; the
+/// server's cost per round trip is its own yardstick already).
+fn normalizable(metric: Metric) -> bool {
+    matches!(metric, Metric::Throughput | Metric::P50 | Metric::P99 | Metric::P999)
+}
+
+/// The value compared, normalized by the run's own calibration when asked.
+fn value(metric: Metric, run: &Loaded, normalize: bool) -> Option<f64> {
+    let raw = raw_value(metric, run)?;
+    Some(match (&run.result.calibration, normalize, metric) {
+        (None, _, _) | (_, false, _) => raw,
         (Some(cal), true, Metric::Throughput) => raw / cal.round_trips_per_sec,
         (Some(cal), true, _) => raw / cal.p50_us,
+    })
+}
+
+fn unit(metric: Metric, normalized: bool, relative: bool) -> Unit {
+    match metric {
+        Metric::RtPerCpu => Unit::PerCpuSec,
+        Metric::CpuUsPerRt => Unit::Micros,
+        Metric::CsPerRt => Unit::PerRt,
+        _ if relative => Unit::Relative,
+        _ if normalized => Unit::Calibrated,
+        Metric::Throughput | Metric::ConnectRate => Unit::PerSec,
+        _ => Unit::Micros,
     }
 }
 
-fn performance_row(metric: Metric, base: &[Loaded], new: &[Loaded], options: &Options) -> Row {
-    let normalized = options.normalize && metric != Metric::ConnectRate;
-    let base_runs = summarize(base, |r| value(metric, r, normalized));
-    let new_runs = summarize(new, |r| value(metric, r, normalized));
-    let (stat, dir) = (options.statistic, metric.direction());
-    let raw_ratio = normalized.then(|| {
-        let b = summarize(base, |r| raw_value(metric, r)).figure(stat, dir);
-        ratio(b, summarize(new, |r| raw_value(metric, r)).figure(stat, dir))
-    });
-    let (b, n) = (base_runs.figure(stat, dir), new_runs.figure(stat, dir));
-    let r = ratio(b, n);
-    let threshold = options.thresholds.of(metric);
-    let band = noise_band(&base_runs, &new_runs);
-    let unit = match (normalized, metric) {
-        _ if !options.relative_to.is_empty() => Unit::Relative,
-        (true, _) => Unit::Calibrated,
-        (false, Metric::Throughput | Metric::ConnectRate) => Unit::PerSec,
-        (false, _) => Unit::Micros,
+/// The row of one performance metric; None when a side has no run carrying it.
+fn performance_row(
+    metric: Metric,
+    base: &[Loaded],
+    new: &[Loaded],
+    options: &Options,
+) -> Option<Row> {
+    let normalized = options.normalize && normalizable(metric);
+    let measured = pairs::measure(base, new, |l| value(metric, l, normalized))?;
+    let raw = normalized.then(|| pairs::measure(base, new, |l| value(metric, l, false)));
+    let estimate = |m: &pairs::Measured| match &m.interval {
+        Ok(i) => Some(i.estimate),
+        Err(few) => few.estimate,
     };
-    Row {
+    let (n, paired) = match &measured.interval {
+        Ok(i) => (i.n, i.paired),
+        Err(few) => (few.n, few.paired),
+    };
+    let base_runs = Summary::of(&measured.base).unwrap_or_default();
+    let new_runs = Summary::of(&measured.new).unwrap_or_default();
+    let (stat, dir) = (options.statistic, metric.direction());
+    let threshold = options.thresholds.of(metric);
+    let interval = measured.interval.as_ref().ok().copied();
+    let mde = interval.map(|i| i.mde());
+    Some(Row {
         metric: metric.name(),
-        unit,
-        base: b,
-        new: n,
-        ratio: r,
-        raw_ratio: raw_ratio.flatten(),
+        unit: unit(metric, normalized, !options.relative_to.is_empty()),
+        base: base_runs.figure(stat, dir),
+        new: new_runs.figure(stat, dir),
+        ratio: estimate(&measured),
+        interval,
+        n,
+        paired,
+        mde,
+        raw_ratio: raw.flatten().as_ref().and_then(estimate),
         threshold: Some(threshold),
-        noise_band: band,
-        verdict: judge(metric.direction(), r, threshold, band.unwrap_or(0.0)),
+        noise_band: mde,
+        verdict: judge(dir, &measured.interval, threshold),
         gating: options.thresholds.gates(metric),
         detail: None,
         requested: None,
         base_runs,
         new_runs,
-    }
+    })
 }

@@ -10,6 +10,10 @@
 //! result. A side with no result at all is an error too: nothing measured must not
 //! compare as "nothing regressed".
 //!
+//! Each run keeps its path relative to the side's folder (`rel`: a `suite --base`
+//! folder's `new/` left out), which pairs it with the other side's run of the same
+//! repeat, and the server's cost and `machine.disturbed` read raw (`cost`).
+//!
 //! What a file may cost is bounded (results come from other hosts): at most
 //! `result::MAX_RESULT_BYTES` (16 MiB) is read, more is refused; a file up to
 //! [`VALUE_LIMIT`] is read as a JSON value first, for messages that name the
@@ -24,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::cost::{self, Cost};
 use engine::result::{self, RunResult, SCHEMA_VERSION};
 
 /// Why a side could not be read. Each message names the file.
@@ -61,6 +66,12 @@ pub enum LoadError {
 pub struct Loaded {
     /// The file it was read from (for messages).
     pub path: PathBuf,
+    /// Its path relative to the side's folder (a `suite --base` folder's `new/`
+    /// left out), the key that pairs it with the other side's run of the same
+    /// repeat; None for a file named directly (it pairs with nothing).
+    pub rel: Option<PathBuf>,
+    /// The server's cost and the machine's disturbance, read from the raw JSON.
+    pub cost: Cost,
     /// Its content.
     pub result: RunResult,
 }
@@ -75,10 +86,13 @@ pub fn load_side(path: &Path) -> Result<Side, LoadError> {
     if meta.is_dir() {
         let mut files = Vec::new();
         collect_json(path, &mut files)?;
+        let root = if is_two_builds(path) { path.join("new") } else { path.to_path_buf() };
         for file in files {
             if let Some(mut loaded) = load_file(&file, true)? {
                 // Compare reads no second of a run: a folder of results holds none.
                 loaded.result.series = Vec::new();
+                let rel = file.strip_prefix(&root).or_else(|_| file.strip_prefix(path));
+                loaded.rel = rel.ok().map(Path::to_path_buf);
                 runs.push(loaded);
             }
         }
@@ -110,7 +124,7 @@ fn collect_json(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
         paths.push((entry.path(), kind.is_dir()));
     }
     paths.sort();
-    let two_builds = ["suite.json", "base", "new"].iter().all(|p| dir.join(p).exists());
+    let two_builds = is_two_builds(dir);
     for (path, is_dir) in paths {
         if two_builds && path.file_name().is_some_and(|n| n == "base") {
             continue;
@@ -122,6 +136,11 @@ fn collect_json(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
         }
     }
     Ok(())
+}
+
+/// Whether `dir` is a `suite --base` folder: `suite.json` beside `base/` and `new/`.
+fn is_two_builds(dir: &Path) -> bool {
+    ["suite.json", "base", "new"].iter().all(|p| dir.join(p).exists())
 }
 
 /// The largest file read as a JSON value (for exact field names in messages).
@@ -159,7 +178,8 @@ fn load_file(path: &Path, skip_non_results: bool) -> Result<Option<Loaded>, Load
         Ok(result) => result,
         Err(e) => return Err(field_error(locate(&value, &e))),
     };
-    Ok(Some(Loaded { path: path.to_path_buf(), result }))
+    let cost = cost::read(&text).map_err(field_error)?;
+    Ok(Some(Loaded { path: path.to_path_buf(), rel: None, cost, result }))
 }
 
 /// Whether a JSON document is an object with a `schema_version` field: every
@@ -234,7 +254,12 @@ fn load_large(
             message: format!("expected a number >= 0, found {n}"),
         });
     }
-    Ok(Some(Loaded { path: at(), result }))
+    let cost = cost::read(text).map_err(|(field, message)| LoadError::Field {
+        path: at(),
+        field,
+        message,
+    })?;
+    Ok(Some(Loaded { path: at(), rel: None, cost, result }))
 }
 
 fn read_error(path: &Path, source: io::Error) -> LoadError {

@@ -1,18 +1,24 @@
 //! `loadgen compare BASE NEW`: the CI verdict on two sets of results.
 //!
 //! Each side is a result file or a folder of them (searched recursively; repeated
-//! runs of a scenario are several files with the same `scenario`). Per scenario,
-//! compare takes the best run of each metric (or the median: `--statistic`), the ratio NEW/BASE, and a
-//! direction-aware verdict: a change is flagged only when it exceeds both its
-//! threshold and the noise band the runs themselves show. Correctness checks
-//! (mismatched bytes, missing connections, interrupted runs) and scenarios missing
-//! from NEW always fail. Exit codes: 0 nothing regressed, 1 a regression or a
-//! failure, 2 unreadable input.
+//! runs of a scenario are several files with the same `scenario`). Runs with the
+//! same path under BASE and NEW are pairs (the suite's `--base` mode measures both
+//! builds back to back per repeat); per scenario and metric compare takes the 95%
+//! interval of NEW/BASE over the pairs (unpaired over all runs when none pair up)
+//! and gives one of three verdicts: REGRESSED / improved (the interval lies past 1,
+//! the estimate past the threshold), same (the interval lies within the
+//! threshold), unknown (neither: more pairs needed; never a failure). Correctness
+//! checks (mismatched bytes, missing connections, interrupted runs) and scenarios
+//! missing from NEW always fail. Exit codes: 0 nothing regressed, 1 a regression or
+//! a failure, 2 unreadable input.
 //!
 //! # Layout
 //!
 //! - [`load`]: files and folders into runs by scenario; errors name file and field.
-//! - [`stats`]: the compared figure (best run or median), spread, noise band.
+//! - `cost`: the server's cost per round trip and `machine.disturbed`, read raw.
+//! - [`paired`]: the paired and unpaired 95% intervals of NEW/BASE, and mde (pure).
+//! - `pairs`: which runs are pairs; disturbed runs left out.
+//! - [`stats`]: the figure shown per side (best run or median), spread.
 //! - [`verdict`]: metrics, directions, thresholds, the verdict rule.
 //! - [`row`]: a table row, its unit, and the summary of a metric over runs.
 //! - `samples`: a latency figure of a run without samples is missing data, never 0.
@@ -24,8 +30,10 @@
 
 mod checks;
 pub mod comparison;
+mod cost;
 pub mod load;
 pub mod paired;
+mod pairs;
 pub mod plot;
 pub mod relative;
 pub mod render;
@@ -45,28 +53,43 @@ pub use verdict::{Metric, Thresholds, Verdict};
 
 const AFTER_HELP: &str = "\
 Metrics per scenario (matched by the results' `scenario` field):
-  throughput    throughput.msgs_per_sec          higher is better
-  p50 p99 p999  latency_us.p50 / .p99 / .p999    lower is better; a run with no
-                                                 latency samples is missing data
-                                                 (FAIL in NEW), never 0 µs
-  connect_rate  connections.connect_rate_per_sec informational, unless given
-                                                 a --threshold-for
-  connections   FAIL if a NEW run established fewer than requested, or fewer than BASE
-  mismatch      FAIL if a NEW run has errors.mismatch > 0
-  interrupted   FAIL if a NEW run was interrupted (Ctrl-C, or the server died)
-  calibration   the machine's ping-pong before each run, shown for context
+  throughput     throughput.msgs_per_sec           higher is better; gates
+  rt_per_cpu     server.rt_per_cpu_s               round trips per server CPU-second,
+                                                   higher is better; gates
+  p50 p99 p999   latency_us.p50 / .p99 / .p999     lower is better; a run with no
+                                                   latency samples is missing data
+                                                   (FAIL in NEW), never 0 µs
+  connect_rate   connections.connect_rate_per_sec  higher is better
+  cpu_us_per_rt  server.cpu_us_per_rt              lower is better
+  cs_per_rt      server.context_switches_per_rt    lower is better
+  (latency, connect_rate, cpu_us_per_rt and cs_per_rt are informational unless
+  given a --threshold-for; a metric the results lack, e.g. the server's cost in
+  older files, is not compared)
+  connections    FAIL if a NEW run established fewer than requested, or fewer than BASE
+  mismatch       FAIL if a NEW run has errors.mismatch > 0
+  interrupted    FAIL if a NEW run was interrupted (Ctrl-C, or the server died)
+  calibration    the machine's ping-pong before each run, shown for context
 
-Verdicts: improved, REGRESSED, ~ (within the threshold), ~ noise (past the
-threshold but inside the noise band: not flagged), ok / FAIL (checks).
+Pairs: a BASE run and a NEW run at the same path relative to their folders are
+one pair (`suite --base` writes OUT/base/rep1/runs/03-x.json beside
+OUT/new/rep1/runs/03-x.json, measured back to back). new/base is exp of the
+Hodges-Lehmann estimate of ln(new/base) with its 95% interval from the Wilcoxon
+signed-rank distribution (exact up to 60 pairs). With no pairs (two unrelated
+folders, single files) the interval is the two-sample (Mann-Whitney) one, marked
+\"unpaired\". A run whose machine.disturbed is true is left out with its pair
+(a note says so). Fewer than 6 pairs give no interval.
 
-Noise: with several runs per scenario (the suite's --repeat), the best run of
-each side is compared (--statistic median: the medians) and the noise band is
-the spread of BASE plus the spread of NEW (spread = half of min..max, relative
-to the median; a side with one run borrows the other's). A regression must
-exceed BOTH its threshold and the band. With one run a side there is no
-measured spread: only the threshold applies. Why the best run: on a shared
-machine noise only ever slows a run down, so the best of N is the least
-disturbed figure (results/compare-validation.md).
+Verdicts, threshold t (--threshold, default 3%):
+  REGRESSED  the interval lies on the worse side of 1 and the estimate is worse
+             than 1 by more than t (exit code 1 when the metric gates)
+  improved   the mirror image
+  same       the interval lies within [1-t, 1+t]
+  unknown    anything else, or too few pairs: not a failure; a closing line
+             lists these scenarios (suite --base tops them up with more pairs)
+  ok / FAIL  correctness checks
+\"could show ±2.1%\" is the smallest change this many pairs with this noise would
+detect (80% power): (1.96+0.84)/1.96 times the interval's half-width in log
+space. \"no difference shown\": the interval holds 1.
 
 Folders: every *.json under them, recursively. JSON without `schema_version`
 (echod stats, an index) is skipped; a wrong schema_version is an error. A
@@ -74,12 +97,13 @@ scenario in BASE but missing in NEW is a FAILURE (missing data never passes);
 a scenario only in NEW is reported as new, and its runs still fail on
 mismatches, missing connections or an interruption (those checks need no BASE).
 
-Exit codes: 0 nothing regressed, 1 a regression or a failure, 2 unreadable input
+Exit codes: 0 nothing regressed (unknown verdicts do not fail), 1 a regression
+or a failure, 2 unreadable input
 (the message names the file and the field) or output that cannot be written.
 
 Examples:
   loadgen compare base.json new.json
-  loadgen compare results/baseline results/tmp --threshold 15% --threshold-for p999=40%
+  loadgen compare results/tmp/base results/tmp/new --threshold 2% --threshold-for p99=10%
   loadgen compare results/baseline results/tmp --normalize --format markdown >> \"$GITHUB_STEP_SUMMARY\"
   loadgen compare results/tmp/base results/tmp/new     (a `suite --base` run: one machine)
   loadgen compare results/baseline results/tmp/new --relative-to tokio-echo --relative-to epoll_echo
@@ -96,11 +120,13 @@ pub struct CompareArgs {
     /// Output: a table for the terminal, markdown for CI summaries, JSON for tools.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// A change smaller than this is not flagged (`10%`, `2.5%`; `10` means 10%).
-    #[arg(long, default_value = "10%", value_parser = verdict::parse_percent, value_name = "PCT")]
+    /// A change smaller than this is not flagged, and an interval within it is
+    /// "same" (`3%`, `2.5%`; `3` means 3%).
+    #[arg(long, default_value = "3%", value_parser = verdict::parse_percent, value_name = "PCT")]
     pub threshold: f64,
-    /// The threshold of one metric (throughput, p50, p99, p999, connect_rate), e.g.
-    /// `p999=40%`; repeatable. Giving one to connect_rate makes it fail on regression.
+    /// The threshold of one metric (throughput, rt_per_cpu, p50, p99, p999,
+    /// connect_rate, cpu_us_per_rt, cs_per_rt), e.g. `p999=10%`; repeatable. Giving
+    /// one to an informational metric makes it fail on regression.
     #[arg(long, value_name = "METRIC=PCT", value_parser = verdict::parse_threshold_for)]
     pub threshold_for: Vec<(Metric, f64)>,
     /// Show METRIC and its verdict, but never fail on it (repeatable), e.g. the
@@ -122,9 +148,9 @@ pub struct CompareArgs {
     /// several scenarios, one chart each beside it: FILE-<scenario>.svg).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
-    /// Which figure of each side's runs to compare: the best run (the highest
-    /// throughput, the lowest latency: the least disturbed on a shared machine,
-    /// where noise only slows runs down) or the median.
+    /// Which figure of each side's runs the table shows beside the interval: the
+    /// best run (the highest throughput, the lowest latency) or the median. It does
+    /// not change the verdict, which comes from the interval.
     #[arg(long, value_enum, default_value_t = Statistic::Best)]
     pub statistic: Statistic,
 }

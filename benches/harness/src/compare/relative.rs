@@ -40,6 +40,8 @@ pub fn relative_to(side: &Side, peers: &[String], path: &Path) -> Result<Side, L
             if let Some(partner) = partner {
                 derived.push(Loaded {
                     path: run.path.clone(),
+                    rel: run.rel.clone(),
+                    cost: run.cost,
                     result: divide(&run.result, &partner.result, peer),
                 });
             }

@@ -2,8 +2,12 @@
 //! markdown for CI summaries, JSON (the [`Comparison`] itself) for tools.
 //!
 //! Text and markdown carry the same facts: per scenario a table of base, new,
-//! new/base, the noise band and the verdict; the details of failed checks; notes;
-//! then the scenarios missing from NEW or new in it, and a one-line result.
+//! new/base with its 95% interval (`1.04× [0.99, 1.09]`), the pairs behind it,
+//! the smallest change it could have shown (`±2.1%`) and the verdict ("no
+//! difference shown" when the interval holds 1); the details of failed checks;
+//! notes; then the scenarios missing from NEW or new in it, the scenarios that
+//! need more pairs, and a one-line result. JSON is the [`Comparison`] itself: each
+//! row's `interval` (estimate, low, high, n, paired), `n`, `paired`, `mde`, `verdict`.
 
 use common::units::{fmt_count, fmt_micros};
 
@@ -72,17 +76,26 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// What the header says about thresholds, noise and normalization.
+/// What the header says about thresholds, the verdict rule and normalization.
 fn preamble(c: &Comparison) -> Vec<String> {
-    let mut lines = vec![format!(
-        "threshold {}; a change is flagged only past the threshold and the noise band \
-         (spread of BASE + spread of NEW); base and new are each side's {}",
-        c.thresholds.describe(),
-        match c.statistic {
-            Statistic::Best => "best run",
-            Statistic::Median => "median",
-        }
-    )];
+    let mut lines = vec![
+        format!(
+            "threshold {}; new/base is the median ratio with its 95% interval over pairs of \
+             runs (the same file under BASE and NEW; unpaired when none pair up); REGRESSED \
+             (or its mirror image): the interval lies past 1 and the ratio past the \
+             threshold; same: the interval lies within the threshold; unknown: neither \
+             shown (not a failure); \
+             \"could show\": the smallest change these runs could show",
+            c.thresholds.describe()
+        ),
+        format!(
+            "base and new: each side's {} (shown only, not judged)",
+            match c.statistic {
+                Statistic::Best => "best run",
+                Statistic::Median => "median",
+            }
+        ),
+    ];
     if !c.relative_to.is_empty() {
         lines.push(format!(
             "relative to {}: each echod figure divided by that peer's in the same run \
@@ -124,26 +137,47 @@ fn value(unit: Unit, v: f64) -> String {
         Unit::Calibrated | Unit::Relative if v >= 10.0 => format!("{v:.1}x"),
         Unit::Calibrated | Unit::Relative if v >= 1.0 => format!("{v:.2}x"),
         Unit::Calibrated | Unit::Relative => format!("{v:.3}x"),
+        Unit::PerCpuSec => format!("{} rt/CPU-s", fmt_count(v)),
+        Unit::PerRt => format!("{v:.3}/rt"),
     }
 }
 
 fn ratio(row: &Row, r: Option<f64>) -> String {
-    match (r, row.verdict) {
-        (Some(r), _) => format!("{r:.2}"),
-        (None, Verdict::Ok | Verdict::Fail) => String::new(),
-        (None, _) => "from 0".to_string(),
+    match (r, row.interval, row.verdict) {
+        (Some(_), Some(i), _) => format!("{:.2}× [{:.2}, {:.2}]", i.estimate, i.low, i.high),
+        (Some(r), None, Verdict::Info | Verdict::Ok | Verdict::Fail) => format!("{r:.2}×"),
+        (Some(r), None, _) => format!("{r:.2}× (too few pairs)"),
+        (None, _, Verdict::Ok | Verdict::Fail | Verdict::Info) => String::new(),
+        (None, _, _) => "-".to_string(),
     }
 }
 
 fn verdict(row: &Row) -> String {
-    match (row.verdict, row.gating) {
-        (Verdict::Regressed, false) => "regressed (info)".to_string(),
-        (Verdict::Improved, false) => "improved (info)".to_string(),
+    let performance = row.threshold.is_some();
+    let mut word = match (row.verdict, row.gating) {
+        (Verdict::Regressed, false) => "regressed".to_string(),
         (v, _) => v.label().to_string(),
+    };
+    if performance && row.interval.is_some_and(|i| i.holds_one()) {
+        word.push_str(", no difference shown");
+    }
+    if performance && !row.gating && row.verdict != Verdict::Info {
+        word.push_str(" (info)");
+    }
+    word
+}
+
+/// `12 pairs`, `5 unpaired` (runs of the smaller side); empty for other rows.
+fn count(row: &Row) -> String {
+    match (row.threshold, row.paired) {
+        (None, _) => String::new(),
+        _ if row.n == 0 || matches!(row.verdict, Verdict::Fail | Verdict::Ok) => String::new(),
+        (Some(_), true) => format!("{} pair{}", row.n, plural(row.n)),
+        (Some(_), false) => format!("{} unpaired", row.n),
     }
 }
 
-/// The cells of one row: metric, base, new, new/base, [raw], noise, verdict.
+/// The cells of one row: metric, base, new, new/base, [raw], n, could show, verdict.
 fn cells(row: &Row, normalized: bool) -> Vec<String> {
     let (base, new) = match row.requested {
         Some((b, n)) => (format!("{}/{b}", row.base), format!("{}/{n}", row.new)),
@@ -153,7 +187,8 @@ fn cells(row: &Row, normalized: bool) -> Vec<String> {
     if normalized {
         cells.push(row.raw_ratio.map(|r| format!("{r:.2}")).unwrap_or_default());
     }
-    cells.push(row.noise_band.map(|b| format!("±{:.1}%", b * 100.0)).unwrap_or_default());
+    cells.push(count(row));
+    cells.push(row.mde.map(|m| format!("±{:.1}%", m * 100.0)).unwrap_or_default());
     cells.push(verdict(row));
     cells
 }
@@ -163,7 +198,7 @@ fn header(normalized: bool) -> Vec<String> {
     if normalized {
         h.push("raw");
     }
-    h.extend(["noise", "verdict"]);
+    h.extend(["n", "could show", "verdict"]);
     h.into_iter().map(String::from).collect()
 }
 
@@ -226,8 +261,23 @@ fn text(c: &Comparison) -> String {
     for failure in &c.new_only_failures {
         out.push_str(&format!("FAIL new in NEW: {failure}\n"));
     }
+    if let Some(line) = unknown_line(c) {
+        out.push_str(&format!("{line}\n"));
+    }
     out.push_str(&format!("result: {}\n", outcome(c)));
     out
+}
+
+/// `3 scenarios unknown: more pairs needed (...)`, when any gating metric is unknown.
+pub fn unknown_line(c: &Comparison) -> Option<String> {
+    let n = c.unknown.len();
+    (n > 0).then(|| {
+        format!(
+            "{n} scenario{} unknown: more pairs needed (suite --base tops them up): {}",
+            plural(n),
+            c.unknown.join(", ")
+        )
+    })
 }
 
 /// Escapes what would break a markdown table cell.
@@ -285,6 +335,9 @@ fn markdown(c: &Comparison) -> String {
     }
     for failure in &c.new_only_failures {
         out.push_str(&format!("- **FAIL** new in NEW: {}\n", md(failure)));
+    }
+    if let Some(line) = unknown_line(c) {
+        out.push_str(&format!("\n{}\n", md(&line)));
     }
     out
 }

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::load::Loaded;
+use super::paired::Interval;
 use super::stats::Summary;
 use super::verdict::Verdict;
 use engine::result::RunResult;
@@ -24,6 +25,10 @@ pub enum Unit {
     Calibrated,
     /// A ratio to a peer measured in the same run (`--relative-to`).
     Relative,
+    /// Round trips per server CPU-second.
+    PerCpuSec,
+    /// A count per round trip (context switches).
+    PerRt,
 }
 
 /// One metric of one scenario.
@@ -34,7 +39,8 @@ pub struct Row {
     pub metric: &'static str,
     /// How its values read.
     pub unit: Unit,
-    /// BASE's figure: the best run or the median (`statistic`) for performance rows,
+    /// BASE's figure: the best run or the median (`--statistic`, shown only: the
+    /// verdict comes from `interval`) for performance rows,
     /// the median for the calibration, the worst run for checks.
     pub base: f64,
     /// NEW's figure, the same way.
@@ -43,13 +49,25 @@ pub struct Row {
     pub base_runs: Summary,
     /// NEW's runs summarized.
     pub new_runs: Summary,
-    /// NEW / BASE; None for checks, and when only BASE is zero.
+    /// NEW / BASE: the interval's estimate (Hodges–Lehmann) for performance rows,
+    /// also with too few pairs for an interval; None for checks, and with no
+    /// usable value (zeros).
     pub ratio: Option<f64>,
+    /// The 95% interval of NEW / BASE (estimate, low, high, n, paired); None for
+    /// checks and with too few pairs.
+    pub interval: Option<Interval>,
+    /// Pairs (paired) or runs of the smaller side (unpaired) behind the interval.
+    pub n: usize,
+    /// Whether the runs were paired (same path under BASE and NEW).
+    pub paired: bool,
+    /// The smallest change this comparison could have shown ([`Interval::mde`]).
+    pub mde: Option<f64>,
     /// With `normalize`: NEW / BASE of the raw figures, for comparison.
     pub raw_ratio: Option<f64>,
     /// The threshold applied (performance rows).
     pub threshold: Option<f64>,
-    /// The noise band applied; None when no spread was measured (one run a side).
+    /// The same as `mde`, under its former name (the noise band it replaced), for
+    /// readers not yet moved to `mde`.
     pub noise_band: Option<f64>,
     /// The verdict.
     pub verdict: Verdict,

@@ -1,20 +1,11 @@
-//! Statistics over the repeated runs of one scenario: the figure compare judges by
-//! (the best run by default, or the median), the spread of the runs, and the noise
-//! band a change must exceed.
+//! Summaries of the repeated runs of one scenario, for the table: the figure shown
+//! per side (the best run or the median: `--statistic`), and each side's median,
+//! min, max and spread.
 //!
-//! Why the best run: on a shared machine noise is one-sided. Another process, a
-//! slow spell, a run that settles into a slower batching mode: each makes a run
-//! slower, none makes it faster than the code and the machine allow. The best of N
-//! runs is the one least disturbed, so it moves least between two measurements of
-//! the same build; the median moves as soon as half the runs are disturbed.
-//! (results/compare-validation.md has the measurements behind this choice.)
-//!
-//! The spread of one side is half its min..max range relative to its median (the
-//! runs lie within median ± spread, roughly). The noise band of a comparison is the
-//! spread of BASE plus the spread of NEW: a conservative bound on how far the two
-//! medians can drift apart by noise alone. A side with a single run has no measured
-//! spread and borrows the other side's (same machine, same scenario); with a single
-//! run on both sides the band is 0 and only the threshold applies.
+//! These figures are context only. The verdict is [`super::paired`]'s interval of
+//! NEW/BASE over the pairs (or, unpaired, over both sides' runs); `--statistic`
+//! chooses nothing but the base and new figures printed beside it. The spread of a
+//! side is half its min..max range relative to its median.
 
 use serde::Serialize;
 
@@ -31,8 +22,8 @@ pub enum Statistic {
     Median,
 }
 
-/// One side's values of one metric over its runs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One side's values of one metric over its runs (all 0 for none).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// How many runs the figures come from.
     pub runs: usize,
@@ -78,17 +69,6 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
 }
 
-/// The noise band of BASE against NEW, as a fraction (see the module doc); None
-/// when neither side has more than one run (no spread was measured).
-pub fn noise_band(base: &Summary, new: &Summary) -> Option<f64> {
-    match (base.runs > 1, new.runs > 1) {
-        (false, false) => None,
-        (true, true) => Some(base.spread + new.spread),
-        (true, false) => Some(2.0 * base.spread),
-        (false, true) => Some(2.0 * new.spread),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,17 +101,5 @@ mod tests {
         assert_eq!(s.figure(Statistic::Best, Direction::LowerIsBetter), 90.0);
         assert_eq!(s.figure(Statistic::Median, Direction::HigherIsBetter), 100.0);
         assert_eq!(s.figure(Statistic::Median, Direction::LowerIsBetter), 100.0);
-    }
-
-    /// Both spreads add up; a single run borrows the other side's; none: no band.
-    #[test]
-    fn bands() {
-        let three = Summary::of(&[90.0, 100.0, 110.0]).expect("runs");
-        let tight = Summary::of(&[99.0, 100.0, 101.0]).expect("runs");
-        let one = Summary::of(&[100.0]).expect("run");
-        assert!((noise_band(&three, &tight).expect("band") - 0.11).abs() < 1e-12);
-        assert!((noise_band(&one, &three).expect("band") - 0.20).abs() < 1e-12);
-        assert!((noise_band(&three, &one).expect("band") - 0.20).abs() < 1e-12);
-        assert_eq!(noise_band(&one, &one), None);
     }
 }

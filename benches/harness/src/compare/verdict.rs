@@ -1,14 +1,22 @@
 //! The verdict on one metric: which metrics are compared, which way is better, the
 //! thresholds (`--threshold`, `--threshold-for METRIC=PCT`) and the pure rule that
-//! turns a ratio NEW/BASE, a threshold and a noise band into a [`Verdict`].
+//! turns a 95% interval of NEW/BASE ([`super::paired`]) and a threshold t into a
+//! [`Verdict`]:
 //!
-//! Invariant: a metric is flagged (improved or regressed) only when its relative
-//! change exceeds BOTH its threshold and the noise band; anything smaller is `~`.
-
+//! - REGRESSED: the whole interval lies on the worse side of 1 AND the estimate is
+//!   worse than 1 by more than t; improved: the mirror image;
+//! - same: the whole interval lies inside [1 − t, 1 + t];
+//! - unknown: anything else, and too few pairs for an interval. Unknown never
+//!   fails: it asks for more pairs (`suite --base` tops them up).
+//!
+//! Invariant: nothing is flagged that the interval does not show, and nothing is
+//! called the same that the interval does not bound.
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
+
+use super::paired::{Interval, TooFew};
 
 /// A metric compare knows, by the name `--threshold-for` uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -24,12 +32,30 @@ pub enum Metric {
     P999,
     /// `connections.connect_rate_per_sec`: informational unless given a threshold.
     ConnectRate,
+    /// `server.rt_per_cpu_s`: round trips per server CPU-second.
+    RtPerCpu,
+    /// `server.cpu_us_per_rt`: informational unless given a threshold.
+    CpuUsPerRt,
+    /// `server.context_switches_per_rt`: informational unless given a threshold.
+    CsPerRt,
 }
 
 impl Metric {
     /// The metrics a threshold applies to, in table order.
-    pub const THRESHOLDED: [Metric; 5] =
-        [Metric::Throughput, Metric::P50, Metric::P99, Metric::P999, Metric::ConnectRate];
+    pub const THRESHOLDED: [Metric; 8] = [
+        Metric::Throughput,
+        Metric::RtPerCpu,
+        Metric::P50,
+        Metric::P99,
+        Metric::P999,
+        Metric::ConnectRate,
+        Metric::CpuUsPerRt,
+        Metric::CsPerRt,
+    ];
+
+    /// The metrics that fail a comparison by default; the others do once given a
+    /// `--threshold-for` (and none does once named by `--informational`).
+    pub const GATED_BY_DEFAULT: [Metric; 2] = [Metric::Throughput, Metric::RtPerCpu];
 
     /// The name used on the command line and in JSON.
     pub fn name(self) -> &'static str {
@@ -39,14 +65,21 @@ impl Metric {
             Metric::P99 => "p99",
             Metric::P999 => "p999",
             Metric::ConnectRate => "connect_rate",
+            Metric::RtPerCpu => "rt_per_cpu",
+            Metric::CpuUsPerRt => "cpu_us_per_rt",
+            Metric::CsPerRt => "cs_per_rt",
         }
     }
 
     /// Which way is better.
     pub fn direction(self) -> Direction {
         match self {
-            Metric::Throughput | Metric::ConnectRate => Direction::HigherIsBetter,
-            Metric::P50 | Metric::P99 | Metric::P999 => Direction::LowerIsBetter,
+            Metric::Throughput | Metric::ConnectRate | Metric::RtPerCpu => {
+                Direction::HigherIsBetter
+            }
+            Metric::P50 | Metric::P99 | Metric::P999 | Metric::CpuUsPerRt | Metric::CsPerRt => {
+                Direction::LowerIsBetter
+            }
         }
     }
 
@@ -56,6 +89,8 @@ impl Metric {
             "msgs_per_sec" => Some(Metric::Throughput),
             "p99.9" => Some(Metric::P999),
             "connect_rate_per_sec" => Some(Metric::ConnectRate),
+            "rt_per_cpu_s" => Some(Metric::RtPerCpu),
+            "context_switches_per_rt" => Some(Metric::CsPerRt),
             _ => None,
         })
     }
@@ -79,14 +114,14 @@ pub enum Direction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Better by more than the threshold and the noise band.
+    /// The interval lies on the better side of 1, the estimate past the threshold.
     Improved,
-    /// Worse by more than the threshold and the noise band.
+    /// The interval lies on the worse side of 1, the estimate past the threshold.
     Regressed,
-    /// The change is within the threshold.
-    Unchanged,
-    /// Past the threshold, but inside the measured noise band: not flagged.
-    WithinNoise,
+    /// The interval lies inside [1 − threshold, 1 + threshold].
+    Same,
+    /// Neither shown: the interval is too wide, or there are too few pairs.
+    Unknown,
     /// A correctness check that passed.
     Ok,
     /// A correctness check that failed: always a failure.
@@ -101,8 +136,8 @@ impl Verdict {
         match self {
             Verdict::Improved => "improved",
             Verdict::Regressed => "REGRESSED",
-            Verdict::Unchanged => "~",
-            Verdict::WithinNoise => "~ noise",
+            Verdict::Same => "same",
+            Verdict::Unknown => "unknown",
             Verdict::Ok => "ok",
             Verdict::Fail => "FAIL",
             Verdict::Info => "info",
@@ -124,7 +159,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            default: 0.10,
+            default: 0.03,
             overrides: BTreeMap::new(),
             informational: std::collections::BTreeSet::new(),
         }
@@ -137,11 +172,12 @@ impl Thresholds {
         self.overrides.get(&metric).copied().unwrap_or(self.default)
     }
 
-    /// Whether a regression of `metric` fails the comparison: connect rate only
-    /// does when a threshold was given for it explicitly.
+    /// Whether a regression of `metric` fails the comparison: throughput and
+    /// rt_per_cpu do unless `--informational`; the others only once given a
+    /// threshold of their own (`--threshold-for`).
     pub fn gates(&self, metric: Metric) -> bool {
         !self.informational.contains(&metric)
-            && (metric != Metric::ConnectRate || self.overrides.contains_key(&metric))
+            && (Metric::GATED_BY_DEFAULT.contains(&metric) || self.overrides.contains_key(&metric))
     }
 
     /// `10%`, or `10%, p99 25%` when there are overrides.
@@ -199,28 +235,25 @@ pub fn improvement(direction: Direction, ratio: f64) -> f64 {
     }
 }
 
-/// The verdict on a ratio NEW/BASE (None: BASE was zero and NEW was not) given the
-/// metric's threshold and the noise band (both fractions; the band is 0 when no
-/// spread was measured).
-pub fn judge(direction: Direction, ratio: Option<f64>, threshold: f64, noise_band: f64) -> Verdict {
-    let Some(ratio) = ratio else {
-        // From zero to something: infinitely more (better if higher is better).
-        return match direction {
-            Direction::HigherIsBetter => Verdict::Improved,
-            Direction::LowerIsBetter => Verdict::Regressed,
-        };
-    };
-    let change = improvement(direction, ratio);
+/// The verdict on the interval of NEW/BASE (or too few pairs for one) given the
+/// metric's threshold (a fraction); the rule is in the module doc.
+pub fn judge(direction: Direction, interval: &Result<Interval, TooFew>, threshold: f64) -> Verdict {
+    let Ok(i) = interval else { return Verdict::Unknown };
     // A change of exactly the threshold is within it, whatever the rounding of f64.
     const EPSILON: f64 = 1e-9;
-    if change.abs() <= threshold + EPSILON {
-        Verdict::Unchanged
-    } else if change.abs() <= noise_band + EPSILON {
-        Verdict::WithinNoise
-    } else if change > 0.0 {
-        Verdict::Improved
-    } else {
+    let (worse_all, better_all) = match direction {
+        Direction::HigherIsBetter => (i.high < 1.0, i.low > 1.0),
+        Direction::LowerIsBetter => (i.low > 1.0, i.high < 1.0),
+    };
+    let change = improvement(direction, i.estimate);
+    if worse_all && change < -(threshold + EPSILON) {
         Verdict::Regressed
+    } else if better_all && change > threshold + EPSILON {
+        Verdict::Improved
+    } else if i.low >= 1.0 - threshold - EPSILON && i.high <= 1.0 + threshold + EPSILON {
+        Verdict::Same
+    } else {
+        Verdict::Unknown
     }
 }
 
@@ -239,41 +272,47 @@ mod tests {
 
     use Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower};
 
-    /// More throughput is better, more latency is worse, at the same ratio.
+    fn interval(estimate: f64, low: f64, high: f64) -> Result<Interval, TooFew> {
+        Ok(Interval { estimate, low, high, n: 10, paired: true })
+    }
+
+    /// More throughput is better, more latency is worse, at the same interval.
     #[test]
     fn direction_aware() {
-        assert_eq!(judge(Higher, Some(1.25), 0.10, 0.0), Verdict::Improved);
-        assert_eq!(judge(Lower, Some(1.25), 0.10, 0.0), Verdict::Regressed);
-        assert_eq!(judge(Higher, Some(0.80), 0.10, 0.0), Verdict::Regressed);
-        assert_eq!(judge(Lower, Some(0.80), 0.10, 0.0), Verdict::Improved);
+        let up = interval(1.25, 1.2, 1.3);
+        let down = interval(0.80, 0.75, 0.85);
+        assert_eq!(judge(Higher, &up, 0.03), Verdict::Improved);
+        assert_eq!(judge(Lower, &up, 0.03), Verdict::Regressed);
+        assert_eq!(judge(Higher, &down, 0.03), Verdict::Regressed);
+        assert_eq!(judge(Lower, &down, 0.03), Verdict::Improved);
     }
 
-    /// A change within the threshold is `~`, whatever the noise.
+    /// An interval inside [1 − t, 1 + t] is the same, even when it excludes 1.
     #[test]
-    fn within_threshold() {
-        assert_eq!(judge(Higher, Some(0.95), 0.10, 0.0), Verdict::Unchanged);
-        assert_eq!(judge(Lower, Some(1.10), 0.10, 0.0), Verdict::Unchanged);
-        assert_eq!(judge(Lower, Some(1.0), 0.0, 0.0), Verdict::Unchanged);
+    fn same_inside_the_threshold() {
+        assert_eq!(judge(Higher, &interval(1.0, 0.98, 1.02), 0.03), Verdict::Same);
+        assert_eq!(judge(Higher, &interval(0.98, 0.975, 0.985), 0.03), Verdict::Same);
+        assert_eq!(judge(Lower, &interval(1.03, 1.03, 1.03), 0.03), Verdict::Same);
     }
 
-    /// Past the threshold but inside the noise band is not flagged; past both is.
+    /// Past the threshold but with an interval holding 1, or straddling the
+    /// threshold, is unknown: nothing is shown either way.
     #[test]
-    fn noise_band_must_be_exceeded_too() {
-        assert_eq!(judge(Higher, Some(0.85), 0.10, 0.20), Verdict::WithinNoise);
-        assert_eq!(judge(Higher, Some(0.75), 0.10, 0.20), Verdict::Regressed);
-        assert_eq!(judge(Lower, Some(0.85), 0.10, 0.20), Verdict::WithinNoise);
-        // A band smaller than the threshold changes nothing.
-        assert_eq!(judge(Lower, Some(1.15), 0.10, 0.05), Verdict::Regressed);
+    fn unknown_when_the_interval_shows_nothing() {
+        assert_eq!(judge(Higher, &interval(0.90, 0.80, 1.01), 0.03), Verdict::Unknown);
+        assert_eq!(judge(Higher, &interval(1.0, 0.95, 1.05), 0.03), Verdict::Unknown);
+        // Worse for sure, but the estimate is within the threshold: not flagged.
+        assert_eq!(judge(Higher, &interval(0.98, 0.96, 0.99), 0.03), Verdict::Unknown);
+        let few = Err(TooFew { estimate: Some(0.5), n: 3, paired: true });
+        assert_eq!(judge(Higher, &few, 0.03), Verdict::Unknown);
     }
 
-    /// From zero: better if higher is better, worse if lower is better.
+    /// NEW/BASE of plain figures: 1 from zero to zero, none from zero to something.
     #[test]
     fn from_zero() {
         assert_eq!(ratio(0.0, 0.0), Some(1.0));
         assert_eq!(ratio(0.0, 5.0), None);
         assert_eq!(ratio(4.0, 5.0), Some(1.25));
-        assert_eq!(judge(Higher, None, 0.10, 0.0), Verdict::Improved);
-        assert_eq!(judge(Lower, None, 0.10, 0.0), Verdict::Regressed);
     }
 
     /// Percentages parse with or without `%`; junk names the fix.
@@ -296,19 +335,26 @@ mod tests {
         assert_eq!(parse_threshold_for("connect_rate=30%"), Ok((Metric::ConnectRate, 0.30)));
         assert!(parse_threshold_for("p99").unwrap_err().contains("METRIC=PCT"));
         assert!(parse_threshold_for("mismatch=1%").unwrap_err().contains("not a metric"));
+        assert_eq!(parse_threshold_for("rt_per_cpu=2%"), Ok((Metric::RtPerCpu, 0.02)));
+        assert_eq!(parse_metric("cs_per_rt"), Ok(Metric::CsPerRt));
     }
 
-    /// Overrides win over the default; connect rate gates only when given one.
+    /// Overrides win over the default; only throughput and rt_per_cpu gate
+    /// without one; `--informational` wins over both.
     #[test]
     fn thresholds() {
         let mut t = Thresholds::default();
-        assert_eq!(t.of(Metric::P99), 0.10);
+        assert_eq!(t.of(Metric::P99), 0.03);
         assert!(!t.gates(Metric::ConnectRate));
-        assert!(t.gates(Metric::P999));
+        assert!(!t.gates(Metric::P999) && !t.gates(Metric::CpuUsPerRt));
+        assert!(t.gates(Metric::Throughput) && t.gates(Metric::RtPerCpu));
+        t.informational.insert(Metric::RtPerCpu);
+        assert!(!t.gates(Metric::RtPerCpu));
         t.overrides.insert(Metric::P99, 0.25);
         t.overrides.insert(Metric::ConnectRate, 0.30);
         assert_eq!(t.of(Metric::P99), 0.25);
         assert!(t.gates(Metric::ConnectRate));
-        assert_eq!(t.describe(), "10%, p99 25%, connect_rate 30%");
+        assert!(t.gates(Metric::P99));
+        assert_eq!(t.describe(), "3%, p99 25%, connect_rate 30%");
     }
 }
