@@ -37,6 +37,7 @@ fn step(scenario: &str, server: &str, file: &str, exit_code: Option<i32>) -> Rep
             syscalls: None,
             skipped: None,
             error: None,
+            disturbed_attempts: Vec::new(),
         },
     }
 }

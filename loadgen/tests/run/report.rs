@@ -39,6 +39,7 @@ fn step(index: usize, conns: u64, file: &str, accepted: Vec<u64>) -> RepStep {
             syscalls: None,
             skipped: None,
             error: None,
+            disturbed_attempts: Vec::new(),
         },
     }
 }

@@ -1,7 +1,7 @@
 //! `loadgen suite` end to end, kept short with `--only` (one 2.5-second step):
-//! `--only` runs just the named scenario; `--confirm BASE` re-runs a scenario that
-//! looks slower than BASE into `confirm1/`, where `loadgen compare` pools it, and
-//! leaves alone one that does not; bad `--only` and `--confirm` values exit 2 with
+//! `--only` runs just the named scenario; `--confirm BASE` tops up a scenario whose
+//! verdict against BASE is open, a round at a time (`confirm1/`, ...), where
+//! `loadgen compare` pools the runs, until it is decided or the rounds run out; bad `--only` and `--confirm` values exit 2 with
 //! one line before anything runs. The suite takes echod from beside the loadgen
 //! binary (tokio-echo too, but no step here needs it), so run these through
 //! `cargo test --workspace`.
@@ -64,8 +64,8 @@ pub(crate) fn index(out: &Path) -> SuiteIndex {
     serde_json::from_str(&text).expect("suite index")
 }
 
-/// A BASE folder holding three copies of `run` with its throughput multiplied by
-/// `factor` (three alike: BASE has a spread of zero, so the band is NEW's alone).
+/// A BASE folder holding six copies of `run` with its throughput multiplied by
+/// `factor`: enough runs for an unpaired 95% interval once NEW has three.
 fn base_from(run: &Path, factor: f64, name: &str) -> PathBuf {
     let base = temp(name);
     std::fs::create_dir_all(&base).expect("mkdir");
@@ -74,14 +74,16 @@ fn base_from(run: &Path, factor: f64, name: &str) -> PathBuf {
     let t = &mut json["throughput"];
     let msgs = t["msgs_per_sec"].as_f64().expect("msgs_per_sec");
     t["msgs_per_sec"] = (msgs * factor).into();
-    for i in 1..=3 {
+    for i in 1..=6 {
         std::fs::write(base.join(format!("base{i}.json")), json.to_string()).expect("write");
     }
     base
 }
 
-/// `--only` runs one scenario; `--confirm` re-runs it when BASE is 100x faster (and
-/// compare then judges both runs), and runs nothing more when BASE is 100x slower.
+/// `--only` runs one scenario; against a BASE 100x faster its verdict is open
+/// (one NEW run against six: too few for an interval), so it runs one more round at
+/// a time until compare can call it (three runs: REGRESSED), and no more;
+/// `--max-rounds 0` runs nothing more and says what stayed open.
 #[test]
 fn only_and_confirm() {
     let first = temp("first");
@@ -93,30 +95,31 @@ fn only_and_confirm() {
     assert!(first.join(RESULT).exists());
     assert!(idx.ports_note.is_some(), "the four-tuple experiment did not run");
 
-    // BASE a hundred times faster: the scenario is a suspect and runs once more.
     let fast = base_from(&first.join(RESULT), 100.0, "fast-base");
     let second = temp("second");
-    let o = suite_one(&second, &["--confirm", fast.to_str().expect("utf-8")]);
+    let o = suite_one(&second, &["--confirm", fast.to_str().expect("utf-8"), "--max-rounds", "5"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("confirm: 1 scenario(s) slower than"), "{err}");
+    assert!(err.contains("top-up 1: 1 scenario(s) open than"), "{err}");
     assert!(err.contains(&format!("{SCENARIO} (0.")), "{err}");
-    assert!(err.contains("running each 1 more time(s)"), "{err}");
-    assert!(err.contains("confirm: still slower with every run pooled"), "{err}");
-    assert!(second.join("confirm1").join(RESULT).exists());
+    assert!(err.contains("top-up 2: 1 scenario(s) open than"), "{err}");
+    assert!(err.contains("top-up: every scenario decided than"), "{err}");
+    assert!(second.join("confirm2").join(RESULT).exists());
+    assert!(!second.join("confirm3").exists(), "a decided scenario runs no more: {err}");
     let idx = index(&second);
     let flags: Vec<(u32, bool)> = idx.steps.iter().map(|s| (s.rep, s.confirm)).collect();
-    assert_eq!(flags, vec![(1, false), (2, true)]);
+    assert_eq!(flags, vec![(1, false), (2, true), (3, true)]);
     let cmp = harness::compare::compare_paths(&fast, &second, &Default::default()).expect("cmp");
-    assert_eq!((cmp.scenarios[0].new_runs, cmp.passed), (2, false));
+    assert_eq!((cmp.scenarios[0].new_runs, cmp.passed), (3, false));
 
-    // BASE a hundred times slower: nothing to confirm, nothing more runs.
+    // No top-up rounds allowed: nothing more runs, and the open scenario is named.
     let slow = base_from(&first.join(RESULT), 0.01, "slow-base");
     let third = temp("third");
-    let o = suite_one(&third, &["--confirm", slow.to_str().expect("utf-8")]);
+    let o = suite_one(&third, &["--confirm", slow.to_str().expect("utf-8"), "--max-rounds", "0"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("confirm: no scenario slower than"), "{err}");
+    assert!(err.contains("1 scenario(s) still open than"), "{err}");
+    assert!(err.contains("after 0 round(s)"), "{err}");
     assert!(!third.join("confirm1").exists());
     assert_eq!(index(&third).steps.len(), 1);
 

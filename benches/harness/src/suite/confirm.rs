@@ -20,32 +20,38 @@ use crate::compare::load::{self, LoadError, Side};
 use crate::compare::{comparison, Options, Verdict};
 use crate::suite_index::{RepStep, Side as BuildSide};
 
-/// A scenario whose throughput regressed against BASE: its name and NEW/BASE.
+/// A scenario whose verdict is still open against BASE: its name, the estimate of
+/// NEW/BASE of its first open gating metric, and the pairs it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suspect {
     pub scenario: String,
     pub ratio: Option<f64>,
+    pub n: usize,
 }
 
-/// The scenarios of `out` whose gating performance rows regressed against `base`.
+/// The scenarios of `out` whose gating metrics are still unknown against `base`
+/// (too few pairs, or an interval too wide to call): those that need more runs.
 pub fn suspects(base: &Side, out: &Path) -> Result<Vec<Suspect>, LoadError> {
     let new = load::load_side(out)?;
     let comparison = comparison::compare(base, &new, &Options::ci())?;
+    let open = comparison::needs_more_pairs(&comparison);
     Ok(comparison
         .scenarios
         .iter()
+        .filter(|s| open.contains(&s.scenario))
         .filter_map(|s| {
-            let row = s.rows.iter().find(|r| r.gating && r.verdict == Verdict::Regressed)?;
-            Some(Suspect { scenario: s.scenario.clone(), ratio: row.ratio })
+            let row = s.rows.iter().find(|r| r.gating && r.verdict == Verdict::Unknown)?;
+            Some(Suspect { scenario: s.scenario.clone(), ratio: row.ratio, n: row.n })
         })
         .collect())
 }
 
-/// One line on a suspect: `scaling echod reuseport w=1 conns=1000 (0.69x)`.
+/// One line on a suspect: `scaling echod reuseport w=1 conns=1000 (0.97x, 6 pairs)`.
 pub fn describe(suspect: &Suspect) -> String {
+    let n = suspect.n;
     match suspect.ratio {
-        Some(r) => format!("{} ({r:.2}x)", suspect.scenario),
-        None => suspect.scenario.clone(),
+        Some(r) => format!("{} ({r:.2}x, {n} pairs)", suspect.scenario),
+        None => format!("{} ({n} pairs)", suspect.scenario),
     }
 }
 

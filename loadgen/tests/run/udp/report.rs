@@ -50,6 +50,7 @@ fn record(
         syscalls: None,
         skipped: None,
         error: None,
+        disturbed_attempts: Vec::new(),
     }
 }
 
