@@ -15,8 +15,8 @@
 //! requested and failed ([`SHARD_MISSING`]), so the merged run is missing them
 //! (exit 1) as one run would be. The watched server's cost and the machine's
 //! noise (`server`, `machine`) are left out of a merged result: one host's
-//! processes each saw only part of the load, and several hosts' machines cannot
-//! be added into one figure honestly.
+//! processes each saw only part of the load (a split run's parent reads them
+//! itself), and several hosts' machines cannot be added into one figure honestly.
 
 use std::collections::BTreeMap;
 
