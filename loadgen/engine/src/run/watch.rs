@@ -9,7 +9,9 @@
 //! process's tick-sampled utime/stime, which `user_s`/`system_s` include), so
 //! `cpu_s` misses it; a watched process gone at the end counts nothing. The
 //! machine's busy time is tick-sampled (10 ms per core at 100 Hz): `other_cpu_s`
-//! is good to a few hundredths of a core over a second or more.
+//! is good to a few hundredths of a core over a second or more. Interrupt work
+//! done in a task's context (loopback's softirqs) is that task's time, except on a
+//! kernel built with IRQ_TIME_ACCOUNTING, where it is no task's and counts as other.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
