@@ -12,26 +12,15 @@ use engine::result::RunResult;
 use crate::common::{echod_on_loopback, loadgen, stderr};
 use crate::compare::fixtures::TempDir;
 
-/// Runs loadgen for 1 s measured against `addr`, watching `pid`; its result.
-fn watched_run(dir: &TempDir, addr: &str, pid: u32) -> RunResult {
+/// Runs loadgen for 1 s measured against `addr` in `processes` processes,
+/// watching `pid`; its result.
+fn watched_run(dir: &TempDir, addr: &str, pid: u32, processes: &str) -> RunResult {
     let json = dir.path().join("r.json");
     let json = json.to_str().expect("utf-8 path");
     let pid = pid.to_string();
-    let args = [
-        "--target",
-        addr,
-        "--conns",
-        "4",
-        "--duration",
-        "1s",
-        "--warmup",
-        "200ms",
-        "--quiet",
-        "--watch-pid",
-        &pid,
-        "--json",
-        json,
-    ];
+    let args = ["--target", addr, "--conns", "4", "--duration", "1s", "--warmup", "200ms"];
+    let watch = ["--quiet", "--watch-pid", &pid, "--json", json, "--processes", processes];
+    let args: Vec<&str> = args.into_iter().chain(watch).collect();
     let out = loadgen(&args, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -45,7 +34,7 @@ fn watched_run(dir: &TempDir, addr: &str, pid: u32) -> RunResult {
 fn a_watched_echod_has_a_cost() {
     let (server, addr) = echod_on_loopback();
     let dir = TempDir::new("watch-echod");
-    let r = watched_run(&dir, &addr, server.pid());
+    let r = watched_run(&dir, &addr, server.pid(), "1");
     let s = r.server.expect("the server's cost");
     assert_eq!(s.pids, vec![server.pid()]);
     assert!(s.cpu_s > 0.0, "{s:?}");
@@ -58,6 +47,20 @@ fn a_watched_echod_has_a_cost() {
     assert_eq!(m.disturbed, m.reason.is_some(), "{m:?}");
 }
 
+/// A split run: the parent reads the server and the machine over the common
+/// window, against the round trips of all its children.
+#[test]
+fn a_split_run_is_watched_by_its_parent() {
+    let (server, addr) = echod_on_loopback();
+    let dir = TempDir::new("watch-split");
+    let r = watched_run(&dir, &addr, server.pid(), "2");
+    assert_eq!(r.config.processes, 2);
+    let s = r.server.expect("the server's cost");
+    assert!(s.cpu_s > 0.0 && s.rt_per_cpu_s.is_some_and(|v| v > 0.0), "{s:?}");
+    let m = r.machine.expect("the machine's noise");
+    assert!(m.window_s > 0.5 && m.other_cpu_s >= 0.0, "{m:?}");
+}
+
 /// A spinning process beside the run: when it used half a core or more (by its
 /// own /proc figures), the machine is marked disturbed, with the reason.
 #[test]
@@ -68,7 +71,7 @@ fn a_busy_loop_beside_the_run_disturbs_it() {
     let spinner = Child::start(spin).expect("start the busy loop");
     let spin_cpu = || procfs::tree_sum(spinner.pid(), procfs::cpu_seconds);
     let (cpu_before, began) = (spin_cpu(), Instant::now());
-    let r = watched_run(&dir, &addr, server.pid());
+    let r = watched_run(&dir, &addr, server.pid(), "1");
     let spun_cores = (spin_cpu() - cpu_before) / began.elapsed().as_secs_f64();
     let m = r.machine.expect("the machine's noise");
     println!("busy loop used {spun_cores:.2} cores; machine {m:?}");

@@ -10,7 +10,9 @@
 //! are refused. Input is bounded (`result::bounds`): a file over 16 MiB, a
 //! forged histogram, counts that do not add up in 64 bits, a shard outside `I < N
 //! <= 65536`: one line, exit 2. The merged
-//! result is a result like any other: `loadgen compare` and the report read it.
+//! result is a result like any other: `loadgen compare` and the report read it;
+//! it has no watched server's cost and no machine noise (`server`, `machine`):
+//! several hosts' figures cannot be combined honestly.
 
 use std::path::PathBuf;
 

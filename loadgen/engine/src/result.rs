@@ -51,13 +51,15 @@ pub struct RunResult {
     /// its processes together: what the client cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_cpu_s: Option<f64>,
-    /// The watched server's cost over the measured window (`--watch-pid`); none
-    /// without it, in a split run (`--processes`) and in a merged result.
+    /// The watched server's cost over the measured window (`--watch-pid`; a split
+    /// run's parent reads it over the common window); none without it and in a
+    /// result merged by `loadgen merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerCost>,
-    /// What else the machine did over the measured window; none where nothing was
-    /// measured, in a split run, and in a merged result (several hosts' machines
-    /// cannot be combined honestly).
+    /// What else the machine did over the measured window (a split run: all of
+    /// loadgen's processes count as its own); none where nothing was measured and
+    /// in a result merged by `loadgen merge` (several hosts' machines cannot be
+    /// combined honestly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<MachineNoise>,
     /// Set by the suite when the scenario's figure is mostly the host's, not the

@@ -12,8 +12,9 @@
 //!   source address without a port.
 //! - [`pin`]: which cores threads are pinned to.
 //! - [`procfs`]: what /proc says about a process (CPU time, RSS, descriptors, its
-//!   descendants) and the kernel's socket tables (`procfs::net`, /proc/net/tcp):
-//!   the one reader.
+//!   descendants), the kernel's socket tables (`procfs::net`, /proc/net/tcp) and
+//!   the scheduler's counts (`procfs::sched`: each thread's run time and context
+//!   switches, the machine's CPU time): the one reader.
 //! - [`signals`]: SIGINT and SIGTERM, caught the one way, and the one exit rule
 //!   (128 + the signal: 130, 143).
 //! - [`sys`]: the module allowed `unsafe`, one private file per concern: rlimits,

@@ -131,7 +131,7 @@ fn measure(
     let measured = match step.client {
         Client::Loadgen => {
             let json = runs.join(format!("{stem}.json"));
-            let args = loadgen_args(step, run.port, run.rate, &json);
+            let args = loadgen_args(step, (run.port, run.rate), &server.pids(), &json);
             run_loadgen(programs, &args, step, stop, &log).map(|status| {
                 record.exit_code = status;
                 Some(json)
@@ -160,11 +160,19 @@ fn measure(
     measured
 }
 
-/// loadgen's flags for `step` against 127.0.0.1:`port` with `--json json`. They go
-/// through loadgen's own flag definitions (`to_args`), so the suite cannot ask for a
-/// flag loadgen does not have.
-fn loadgen_args(step: &Step, port: u16, rate: Option<f64>, json: &Path) -> Vec<String> {
+/// loadgen's flags for `step` against 127.0.0.1:`port` (at `rate`) with `--json
+/// json`, watching the server's processes `watch` (`--watch-pid`: its CPU per round
+/// trip and the machine's noise go into the result). They go through loadgen's own
+/// flag definitions (`to_args`), so the suite cannot ask for a flag loadgen does
+/// not have.
+fn loadgen_args(
+    step: &Step,
+    (port, rate): (u16, Option<f64>),
+    watch: &[u32],
+    json: &Path,
+) -> Vec<String> {
     let mut run = RunArgs::defaults();
+    run.watch_pid = watch.to_vec();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     run.targets = vec![Target { text: addr.to_string(), addr }];
     run.conns = step.conns;
@@ -248,7 +256,7 @@ fn syscall_sample(
     let mut sample = run.step.clone();
     sample.duration = SYSCALL_SAMPLE;
     sample.warmup = Duration::ZERO;
-    let args = loadgen_args(&sample, run.port, None, &json);
+    let args = loadgen_args(&sample, (run.port, None), &server.pids(), &json);
     let load = || -> anyhow::Result<u64> {
         let status = run_loadgen(programs, &args, &sample, stop, &log)?;
         let text = std::fs::read_to_string(&json)

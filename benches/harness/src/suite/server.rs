@@ -73,6 +73,15 @@ impl ServerProc {
         self.child.as_ref().map_or(0, Child::pid)
     }
 
+    /// The process and its descendants (`echod --processes N`'s children, a
+    /// wrapper's server), parents first: what loadgen's `--watch-pid` watches.
+    pub fn pids(&self) -> Vec<u32> {
+        if self.pid() == 0 {
+            return Vec::new();
+        }
+        procfs::tree(self.pid())
+    }
+
     /// Resident memory of the process and its descendants, in bytes.
     pub fn rss_bytes(&self) -> u64 {
         procfs::tree_sum(self.pid(), procfs::rss_bytes)
@@ -187,6 +196,7 @@ mod tests {
         let mut p = ServerProc::start(&cmd).expect("start");
         let pids = procfs::tree(p.pid());
         assert!(pids.len() >= 2, "sh and its sleep child: {pids:?}");
+        assert_eq!(p.pids(), pids, "what loadgen --watch-pid is given");
         assert!(p.rss_bytes() > 0);
         assert!(p.cpu_seconds() >= 0.0);
         let status = p.stop().expect("stop");

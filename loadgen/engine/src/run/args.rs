@@ -126,7 +126,7 @@ pub struct RunArgs {
     /// process: children are not followed, give each pid, e.g. from `pgrep
     /// echod`): its CPU time over every thread (exact, from schedstat), user and
     /// system time, context switches, and per round trip, in the summary and the
-    /// JSON (`server`). Not in a split run (--processes above 1).
+    /// JSON (`server`); a split run's parent measures it over the common window.
     #[arg(long, value_name = "PID", value_parser = values::parse_pid)]
     pub watch_pid: Vec<u32>,
     /// Mark the run disturbed when more than CORES cores were busy outside loadgen

@@ -83,7 +83,7 @@ mod tests {
     fn reads_over_the_measured_phase() {
         let tl = Timeline { traffic_start_ns: 0, measure_start_ns: 10, measure_end_ns: 20 };
         let me = [std::process::id()];
-        let w = Watched { pids: &me, disturbed_above: 0.15 };
+        let w = Watched { pids: &me, disturbed_above: 0.15, with_children: false };
         let mut cw = CpuWatch::Before;
         assert_eq!(cw.next_ns(&tl), 10);
         cw.tick(5, &tl, &w);
@@ -97,7 +97,7 @@ mod tests {
         cw.tick(25, &tl, &w);
         assert!(matches!(&cw, CpuWatch::After(s) if s.cpu_s.is_some_and(|c| c >= 0.0)), "{cw:?}");
         let mut both = CpuWatch::Before;
-        both.tick(30, &tl, &Watched { pids: &[], disturbed_above: 0.15 });
+        both.tick(30, &tl, &Watched { pids: &[], disturbed_above: 0.15, with_children: true });
         let CpuWatch::After(spent) = both else { panic!("both boundaries in one tick") };
         assert!(spent.cpu_s.is_some() && spent.server.is_none() && spent.machine.is_some());
         assert_eq!(CpuWatch::Before.finish(&w), Spent::default());

@@ -302,7 +302,14 @@ impl RunArgs {
             shard,
             start_at: self.start_at.clone(),
             run_id,
-            watch_pids: self.watch_pid.clone(),
+            // A pid given twice is watched once (its CPU counted once).
+            watch_pids: self
+                .watch_pid
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| !self.watch_pid[..*i].contains(p))
+                .map(|(_, &p)| p)
+                .collect(),
             disturbed_above: self.disturbed_above,
         };
         config.check()?;
@@ -513,12 +520,15 @@ mod tests {
     }
 
     /// Settings -> flags -> settings: the same config, for a plain run, a pinned
-    /// open-loop run over sources, and a split run's child.
+    /// open-loop run over sources, a split run's child, a watching run; a pid given
+    /// twice is watched once, one that runs nowhere is refused.
     #[test]
     fn of_validates_back_to_the_config() {
         let core = common::pin::allowed_cores()[0].to_string();
         let start = format!("{}", crate::run::now_unix_s().ceil() + 600.0);
+        let me = std::process::id().to_string();
         for args in [
+            vec!["--watch-pid", &me, "--watch-pid", "1", "--disturbed-above", "0.3"],
             vec!["--conns", "7"],
             vec!["--rate", "100.5", "--cores", &core, "--src", "127.0.0.2-127.0.0.3", "-q"],
             vec!["--conns", "5", "--child", "1/3", "--warmup", "0s", "--scenario", "s"],
@@ -530,5 +540,9 @@ mod tests {
             assert_eq!(back.validate().as_ref(), Ok(&config), "{args:?}");
             assert_eq!(RunArgs::parse_from(back.to_args()).expect("parses"), back, "{args:?}");
         }
+        let twice = validate(&["--watch-pid", &me, "--watch-pid", &me]).expect("valid");
+        assert_eq!(twice.watch_pids, vec![std::process::id()], "watched once");
+        let gone = validate(&["--watch-pid", "999999999"]);
+        assert!(gone.is_err_and(|e| e.starts_with("--watch-pid 999999999: no such process")));
     }
 }

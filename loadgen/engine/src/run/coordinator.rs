@@ -207,7 +207,11 @@ fn follow(
     if config.forward_intervals {
         live = live.forward_to(child::forward_interval);
     }
-    let watched = Watched { pids: &config.watch_pids, disturbed_above: config.disturbed_above };
+    let watched = Watched {
+        pids: &config.watch_pids,
+        disturbed_above: config.disturbed_above,
+        with_children: false,
+    };
     let mut cpu = CpuWatch::Before;
     while !live.all_done() {
         let now = clock.now_ns();

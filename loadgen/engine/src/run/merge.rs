@@ -14,9 +14,10 @@
 //! results that lack a shard are not hidden: that shard's connections count as
 //! requested and failed ([`SHARD_MISSING`]), so the merged run is missing them
 //! (exit 1) as one run would be. The watched server's cost and the machine's
-//! noise (`server`, `machine`) are left out of a merged result: one host's
-//! processes each saw only part of the load, and several hosts' machines cannot
-//! be added into one figure honestly.
+//! noise (`server`, `machine`) are left out of a result merged from several
+//! (kept from one merged alone): one host's
+//! processes each saw only part of the load (a split run's parent reads them
+//! itself), and several hosts' machines cannot be added into one figure honestly.
 
 use std::collections::BTreeMap;
 
@@ -134,14 +135,19 @@ fn add(parts: &[Input]) -> Result<Measurement, MergeError> {
         }
     }
     let results = || parts.iter().map(|p| &p.result);
+    let only = match parts {
+        [one] => Some(&one.result),
+        _ => None,
+    };
     Ok(Measurement {
         tally,
         intervals: seconds.into_values().collect(),
         measured_s,
         interrupted: results().any(|r| r.interrupted),
         cpu_s: results().map(|r| r.client_cpu_s).sum::<Option<f64>>(),
-        server: None,
-        machine: None,
+        // One part is kept whole; several cannot be added honestly.
+        server: only.and_then(|r| r.server.clone()),
+        machine: only.and_then(|r| r.machine.clone()),
         started_at: results().map(|r| r.started_at.clone()).min().unwrap_or_default(),
         clock: clock(&clocks.into_iter().flatten().collect::<Vec<_>>()),
     })
@@ -226,6 +232,7 @@ fn agent(p: &Input, earliest: Option<f64>) -> AgentRecord {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::result::{MachineNoise, ServerCost};
     use crate::run::histogram::{new_histogram, record};
     use crate::run::Config;
 
@@ -302,7 +309,8 @@ pub(crate) mod tests {
     /// Merging is exact: the merged histogram is the one recorded from every
     /// sample, counts and errors add, the seconds line up by the wall clock (an
     /// agent 3 ms late lands in the same second, one a second late in the next),
-    /// every agent is listed; a merge of one result is that result.
+    /// every agent is listed, the watched server and the machine are left out; a
+    /// merge of one result is that result (its server and machine kept).
     #[test]
     fn merge_is_exact() {
         let (s0, s1, s2) = (vec![1_000, 2_000], vec![3_000, 4_000, 5_000_000], vec![7_777]);
@@ -314,6 +322,9 @@ pub(crate) mod tests {
         a.errors.timeout = 2;
         a.connections.failed_by_errno.insert("ECONNREFUSED".into(), 1);
         a.exit_code = 1;
+        let server = ServerCost { pids: vec![7], cpu_s: 0.5, ..Default::default() };
+        a.server = Some(server.per_round_trip(a.throughput.messages));
+        a.machine = Some(MachineNoise { window_s: 1.0, cores: 2, ..Default::default() });
         let b = agent(1, 3, &s1, 0.003);
         let mut c = agent(2, 3, &s2, 1.0);
         c.connections.failed_by_errno.insert("ECONNREFUSED".into(), 2);
@@ -330,6 +341,7 @@ pub(crate) mod tests {
         assert_eq!(seconds, vec![(5, 4), (1, 2)], "a and b share second 0, c is a second late");
         assert_eq!(r.throughput.duration_s, 2.0);
         assert_eq!(r.client_cpu_s, Some(0.75));
+        assert!(r.server.is_none() && r.machine.is_none(), "several cannot be added");
         assert_eq!(r.agents.len(), 3);
         assert_eq!(r.agents[1].shard.as_deref(), Some("1/3"));
         // Unix seconds as f64: a millisecond is kept to within a microsecond.

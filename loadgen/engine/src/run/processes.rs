@@ -8,7 +8,9 @@
 //! from the children's seconds, says once that connections are unserved when a
 //! child first does, and merges the children's figures exactly (`Histogram::add`)
 //! into one result and one exit code, through the same merge as `loadgen merge`
-//! of several hosts' agents (`merge`). With `--start-at` the parent gives the word
+//! of several hosts' agents (`merge`); it reads the watched server's CPU and the
+//! machine's noise itself over the measured window (its children's CPU counted as
+//! loadgen's own). With `--start-at` the parent gives the word
 //! at that time. Every wait is bounded; a child that dies
 //! counts as failed connections. A child dies with its parent: it gets SIGTERM
 //! (PR_SET_PDEATHSIG) when the parent is killed, even with SIGKILL, and the
@@ -30,6 +32,7 @@ use super::live::Live;
 use super::merge_check::Input;
 use super::scratch::Scratch;
 use super::values::{CoreList, Part};
+use super::watch::Meter;
 use super::worker::WorkerMsg;
 use super::RunOutcome;
 use super::{merge, served, start_at};
@@ -88,7 +91,7 @@ pub fn child_args(config: &Config, index: u64, count: u64, out: &Path) -> RunArg
         count: config.id_step * count,
     });
     (args.shard, args.start_at, args.run_id) = (None, None, None);
-    // The parent does not watch the server either: no child sees the whole load.
+    // The parent watches the server (`watch::Meter`): no child sees the whole load.
     args.watch_pid = Vec::new();
     args.quiet = true;
     args.child_out = Some(out.to_path_buf());
@@ -126,12 +129,20 @@ pub fn run_split(
         go = start_at::wait_until(at, stop);
     }
     give_word(config, &mut kids, go);
-    let statuses = watch(config, &mut kids, stop);
+    let mut meter = Meter::start(config, go);
+    let statuses = watch(config, &mut kids, stop, &mut meter);
+    let spent = meter.finish();
     let (figures, lost) = collect(config, &kids, &statuses, count);
     if figures.is_empty() {
         bail!("no child process of the split run reported figures");
     }
-    merge(config, figures, lost)
+    let mut outcome = merge(config, figures, lost)?;
+    // The parent's own readings of the common window: the children each saw a
+    // share of the load, and the machine's others are the others of them all.
+    let messages = outcome.result.throughput.messages;
+    outcome.result.server = spent.server.map(|s| s.per_round_trip(messages));
+    outcome.result.machine = spent.machine;
+    Ok(outcome)
 }
 
 /// Starts the `count` children of `exe`, each writing its figures into `dir`. A
@@ -207,8 +218,15 @@ fn give_word(config: &Config, kids: &mut [Running], go: bool) {
 
 /// Follows the children through warm-up, measured phase and drain (bounded, with a
 /// margin): merges their seconds into the live line as they arrive, says once that
-/// connections are unserved, passes a stop on. Each child's exit code (None: killed).
-fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option<i32>> {
+/// connections are unserved, passes a stop on, and `meter` reads the watched
+/// server and the machine at the measured phase's boundaries. Each child's exit
+/// code (None: killed).
+fn watch(
+    config: &Config,
+    kids: &mut [Running],
+    stop: &AtomicBool,
+    meter: &mut Meter<'_>,
+) -> Vec<Option<i32>> {
     let bound = config.warmup + config.duration + config.drain_timeout + Duration::from_secs(30);
     let deadline = Instant::now() + bound;
     // A child counts as done when its stdout has ended, so none of its seconds is
@@ -241,7 +259,9 @@ fn watch(config: &Config, kids: &mut [Running], stop: &AtomicBool) -> Vec<Option
         if (ended && live.all_done()) || Instant::now() > deadline {
             break;
         }
-        std::thread::sleep(TICK);
+        meter.tick();
+        std::thread::sleep(TICK.min(meter.until_next()).max(Duration::from_millis(1)));
+        meter.tick();
     }
     live.finish();
     kids.iter_mut()

@@ -1,6 +1,7 @@
 //! `--watch-pid` and the machine's noise: what the watched server processes (every
 //! thread) and the whole machine spent over the measured phase, read at its two
-//! ends with the loadgen's own CPU time (`clock::CpuWatch` takes the readings).
+//! ends with the loadgen's own CPU time (`clock::CpuWatch` takes the readings; in
+//! a split run the parent's [`Meter`] does, with its children's CPU as its own).
 //!
 //! Threads come and go. A thread seen only at the end was born in the window: all
 //! its counters are the window's. One seen only at the start exited in it: its
@@ -8,14 +9,72 @@
 //! process's tick-sampled utime/stime, which `user_s`/`system_s` include), so
 //! `cpu_s` misses it; a watched process gone at the end counts nothing. The
 //! machine's busy time is tick-sampled (10 ms per core at 100 Hz): `other_cpu_s`
-//! is good to a few hundredths of a core over a second or more.
+//! is good to a few hundredths of a core over a second or more. Interrupt work
+//! done in a task's context (loopback's softirqs) is that task's time, except on a
+//! kernel built with IRQ_TIME_ACCOUNTING, where it is no task's and counts as other.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::procfs::{self, sched};
 
+use super::clock::{Clock, CpuWatch};
+use super::config::Config;
+use super::phase::Timeline;
 use crate::result::{MachineNoise, ServerCost};
+
+/// A split run's parent's readings over the measured phase it gave the word for
+/// (its children begin their warm-up on that word): the same boundaries as a
+/// child's, read within a millisecond when the parent sleeps by [`Meter::until_next`].
+pub struct Meter<'a> {
+    /// Since the word.
+    clock: Clock,
+    /// The word's timeline; `None`: no go, nothing measured.
+    timeline: Option<Timeline>,
+    /// The readings so far.
+    cpu: CpuWatch,
+    /// What is watched.
+    watched: Watched<'a>,
+}
+
+impl<'a> Meter<'a> {
+    /// A meter for the timeline that starts now (when the word was `go`).
+    pub fn start(config: &'a Config, go: bool) -> Self {
+        let clock = Clock::start();
+        Self {
+            clock,
+            timeline: go.then(|| Timeline::starting_at(0, config.warmup, config.duration)),
+            cpu: CpuWatch::Before,
+            watched: Watched {
+                pids: &config.watch_pids,
+                disturbed_above: config.disturbed_above,
+                with_children: true,
+            },
+        }
+    }
+
+    /// Reads at a boundary that has come.
+    pub fn tick(&mut self) {
+        if let Some(tl) = &self.timeline {
+            self.cpu.tick(self.clock.now_ns(), tl, &self.watched);
+        }
+    }
+
+    /// How long until the next boundary (`MAX` when none is due).
+    pub fn until_next(&self) -> Duration {
+        match (&self.timeline, &self.cpu) {
+            (Some(tl), CpuWatch::Before | CpuWatch::During(_)) => {
+                Duration::from_nanos(self.cpu.next_ns(tl).saturating_sub(self.clock.now_ns()))
+            }
+            _ => Duration::MAX,
+        }
+    }
+
+    /// What the measured phase spent (read now if it has not ended).
+    pub fn finish(self) -> Spent {
+        self.cpu.finish(&self.watched)
+    }
+}
 
 /// Steal above this many cores (as a share of the window) marks a run disturbed.
 pub const STEAL_ABOVE: f64 = 0.05;
@@ -27,6 +86,9 @@ pub struct Watched<'a> {
     pub pids: &'a [u32],
     /// `--disturbed-above`: cores busy outside loadgen and the server.
     pub disturbed_above: f64,
+    /// Loadgen's own CPU is this process's and its children's (a split run's
+    /// parent), not this process's alone.
+    pub with_children: bool,
 }
 
 /// One watched process at one instant.
@@ -75,7 +137,11 @@ impl Reading {
             .collect();
         Self {
             at: Instant::now(),
-            self_cpu: procfs::self_cpu_seconds(),
+            self_cpu: if watched.with_children {
+                Some(procfs::tree_sum(std::process::id(), procfs::cpu_seconds))
+            } else {
+                procfs::self_cpu_seconds()
+            },
             server,
             machine: sched::machine_ticks(),
         }
@@ -194,7 +260,7 @@ mod tests {
             ],
             machine,
         };
-        let w = Watched { pids: &[7, 8], disturbed_above: 0.15 };
+        let w = Watched { pids: &[7, 8], disturbed_above: 0.15, with_children: false };
         let spent = end.since(&begun, &w);
         assert_eq!(spent.cpu_s, Some(0.5));
         let s = spent.server.unwrap_or_default().per_round_trip(1000);
