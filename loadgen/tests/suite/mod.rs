@@ -55,6 +55,8 @@ fn suite_one(out: &Path, extra: &[&str]) -> Output {
         vec!["suite", "--quick", "--only", SCENARIO, "--no-ports", "--out", out, "--port", &port];
     // No peer is built (the suite would say so on stderr): echod's step needs none.
     args.extend_from_slice(&["--peers", "/nonexistent"]);
+    // Other tests run beside this one: their CPU is not what these tests are about.
+    args.extend_from_slice(&["--disturbed-above", "64"]);
     args.extend_from_slice(extra);
     loadgen(&args)
 }

@@ -119,6 +119,13 @@ pub struct SuiteArgs {
     /// With --base or --confirm: at most this many top-up rounds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub max_rounds: u32,
+    /// A run counts as disturbed when more than CORES cores were busy outside
+    /// loadgen and the server over its measured window (or steal passed 0.05
+    /// cores): it is set aside and run again (at most twice a run, 12 times a
+    /// suite), and compare leaves disturbed runs out of its pairs. Raise it on a
+    /// machine that is never quiet.
+    #[arg(long, value_name = "CORES", default_value_t = engine::run::values::DISTURBED_ABOVE, value_parser = engine::run::values::parse_disturbed_above)]
+    pub disturbed_above: f64,
     /// Measure every step this long instead of the profile's (e.g. `2s`).
     #[arg(long, value_parser = common::units::parse_duration)]
     pub duration: Option<std::time::Duration>,

@@ -173,6 +173,7 @@ fn loadgen_args(
 ) -> Vec<String> {
     let mut run = RunArgs::defaults();
     run.watch_pid = watch.to_vec();
+    run.disturbed_above = step.disturbed_above;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     run.targets = vec![Target { text: addr.to_string(), addr }];
     run.conns = step.conns;

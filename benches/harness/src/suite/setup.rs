@@ -69,6 +69,7 @@ pub(super) fn prepare(args: &SuiteArgs) -> anyhow::Result<Setup> {
     for step in &mut plan.steps {
         step.duration = args.duration.unwrap_or(step.duration);
         step.warmup = args.warmup.unwrap_or(step.warmup);
+        step.disturbed_above = args.disturbed_above;
     }
     let mut only = args.only.clone();
     for name in &args.section {

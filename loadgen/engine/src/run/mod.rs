@@ -76,7 +76,7 @@ mod traffic;
 mod traffic_loop;
 mod transport;
 mod udp;
-mod values;
+pub mod values;
 mod watch;
 mod worker;
 mod worker_start;

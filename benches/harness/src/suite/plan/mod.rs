@@ -43,6 +43,9 @@ pub struct Step {
     pub count_syscalls: bool,
     pub duration: Duration,
     pub warmup: Duration,
+    /// loadgen's `--disturbed-above`: cores busy outside loadgen and the server
+    /// past which a run counts as disturbed (and the suite runs it again).
+    pub disturbed_above: f64,
     /// loadgen's threads and cores.
     pub client_threads: usize,
     pub client_cores: Vec<usize>,

@@ -64,6 +64,7 @@ impl Builder {
             count_syscalls: false,
             duration: self.duration,
             warmup: self.warmup,
+            disturbed_above: engine::run::values::DISTURBED_ABOVE,
             client_threads,
             client_cores: self.client_cores.clone(),
             client: Client::Loadgen,
