@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Tables of the gate's verdicts from measure.sh's compare JSON files (WORK/aa-I.json,
+WORK/ab-I.json) and times (WORK/gates.txt). Usage: summarize.py WORK N"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+work, n = sys.argv[1], int(sys.argv[2])
+GATED = ("throughput", "rt_per_cpu")
+SHOWN = GATED + ("cpu_us_per_rt",)
+times = defaultdict(list)
+for line in open(f"{work}/gates.txt"):
+    kind, _, _, secs = line.split()
+    times[kind].append(int(secs.split("=")[1]))
+
+
+def load(kind):
+    gates = []
+    for i in range(1, n + 1):
+        try:
+            gates.append(json.load(open(f"{work}/{kind}-{i}.json")))
+        except (OSError, ValueError):
+            pass
+    return gates
+
+
+def table(kind, title):
+    gates = load(kind)
+    flagged = sum(1 for g in gates if g["regressions"] > 0)
+    unknown = sum(1 for g in gates if g["unknown"])
+    print(f"### {title}\n")
+    print(f"{len(gates)} gates; **{flagged} flagged REGRESSED** "
+          f"({flagged / max(len(gates), 1):.0%}); {unknown} ended with a scenario still unknown; "
+          f"median {statistics.median(times[kind]) if times[kind] else 0:.0f} s a gate.\n")
+    print("| scenario | metric | regressed | same | unknown | improved | median estimate | median pairs | median could show |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    cells = defaultdict(lambda: defaultdict(list))
+    for g in gates:
+        for s in g["scenarios"]:
+            for r in s["rows"]:
+                if r["metric"] in SHOWN:
+                    c = cells[(s["scenario"], r["metric"])]
+                    c["verdict"].append(r["verdict"])
+                    if r.get("ratio"):
+                        c["ratio"].append(r["ratio"])
+                    c["n"].append(r.get("n") or 0)
+                    if r.get("mde") is not None:
+                        c["mde"].append(r["mde"])
+    for (scenario, metric), c in sorted(cells.items()):
+        v = c["verdict"]
+        med = lambda xs, f: f(statistics.median(xs)) if xs else "-"
+        print(f"| {scenario} | {metric}{'' if metric in GATED else ' (info)'} | {v.count('regressed')} | "
+              f"{v.count('same')} | {v.count('unknown')} | {v.count('improved')} | "
+              f"{med(c['ratio'], lambda x: f'{x:.3f}×')} | {med(c['n'], lambda x: f'{x:.0f}')} | "
+              f"{med(c['mde'], lambda x: f'±{x * 100:.1f}%')} |")
+    print()
+
+
+table("aa", "A/A: the unchanged build against itself (false alarms)")
+table("ab", "A/B: a spin loop after every read in echod's echo path (detection)")
