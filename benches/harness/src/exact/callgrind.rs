@@ -80,7 +80,10 @@ impl Server {
         let out = dir.join("callgrind.out");
         let spec = Spec::new(valgrind)
             .name("echod under callgrind")
-            .args(["--tool=callgrind".to_string(), format!("--callgrind-out-file={}", out.display())])
+            .args([
+                "--tool=callgrind".to_string(),
+                format!("--callgrind-out-file={}", out.display()),
+            ])
             .args([echod.as_os_str()])
             .args(["--bind=127.0.0.1", "--port=0", "--workers=1", "--no-pin"]);
         let mut child = Child::start(spec).context("cannot start valgrind")?;
@@ -108,7 +111,12 @@ impl Server {
     }
 
     /// One loadgen run, then a dump: (Ir, messages).
-    fn run(&mut self, loadgen: &Path, conns: u64, duration: Duration) -> anyhow::Result<(u64, u64)> {
+    fn run(
+        &mut self,
+        loadgen: &Path,
+        conns: u64,
+        duration: Duration,
+    ) -> anyhow::Result<(u64, u64)> {
         let json = self.out.with_extension(format!("run{}.json", self.dumps + 1));
         let load = Load { loadgen, target: &self.target, conns, duration };
         let messages = workload::drive(load, &json)?;

@@ -86,7 +86,14 @@ struct Build {
 pub fn execute(args: ExactArgs) -> anyhow::Result<u8> {
     let tolerances = Tolerances::from_flags(args.tolerance.as_deref(), &args.tolerance_for)
         .map_err(anyhow::Error::msg)?;
-    let tools = match Tools::find()? {
+    // Bad input first (exit 2 whether or not the tools are there), then the tools.
+    let loadgen = std::env::current_exe().context("cannot find loadgen's own path")?;
+    let mut builds =
+        vec![Build { name: "new", echod: tools::new_echod(args.echod.as_deref(), &loadgen)? }];
+    if let Some(dir) = &args.base {
+        builds.insert(0, Build { name: "base", echod: tools::base_echod(dir)? });
+    }
+    let tools = match Tools::find(loadgen) {
         Ok(tools) => tools,
         Err(missing) if args.skip_missing => {
             common::cli::print(&format!("exact: skipped: {missing}\n"));
@@ -97,16 +104,18 @@ pub fn execute(args: ExactArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let mut builds = vec![Build { name: "new", echod: tools::new_echod(args.echod.as_deref(), &tools.loadgen)? }];
-    if let Some(dir) = &args.base {
-        builds.insert(0, Build { name: "base", echod: tools::base_echod(dir)? });
-    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out {}: cannot create it", args.out.display()))?;
     let mut records = Vec::new();
     for round in 0..args.rounds {
         for build in order(&builds, round) {
-            common::say!("exact: round {} of {}: {} ({})", round + 1, args.rounds, build.name, build.echod.display());
+            common::say!(
+                "exact: round {} of {}: {} ({})",
+                round + 1,
+                args.rounds,
+                build.name,
+                build.echod.display()
+            );
             records.extend(measure(&tools, build, round, &args.out)?);
         }
     }
@@ -135,10 +144,16 @@ fn measure(tools: &Tools, build: &Build, round: u32, out: &Path) -> anyhow::Resu
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
     let instructions = {
-        let mut server = callgrind::Server::start(&tools.valgrind, &tools.callgrind_control, &build.echod, &scratch)?;
+        let mut server = callgrind::Server::start(
+            &tools.valgrind,
+            &tools.callgrind_control,
+            &build.echod,
+            &scratch,
+        )?;
         server.measure(&tools.loadgen, &workload::CONNS)?
     };
-    let counts = native::measure(&tools.perf, &tools.loadgen, &build.echod, &scratch, &workload::CONNS)?;
+    let counts =
+        native::measure(&tools.perf, &tools.loadgen, &build.echod, &scratch, &workload::CONNS)?;
     let _ = std::fs::remove_dir_all(&scratch);
     let records = workload::CONNS
         .iter()

@@ -79,7 +79,10 @@ fn process_switches(pid: u32) -> u64 {
 pub fn switches_in(status: &str) -> u64 {
     status
         .lines()
-        .filter(|l| l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:"))
+        .filter(|l| {
+            l.starts_with("voluntary_ctxt_switches:")
+                || l.starts_with("nonvoluntary_ctxt_switches:")
+        })
         .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
         .sum()
 }

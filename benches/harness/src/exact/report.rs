@@ -86,9 +86,19 @@ impl Report {
                 let base = verdict::median(&base_values);
                 let ratio = base.map(|b| new / b);
                 let tolerance = tolerances.of(metric);
-                let verdict = base.map(|b| verdict::verdict(b, new, tolerance));
                 let new_spread = verdict::spread(&new_values);
-                rows.push(Row { workload: w.clone(), metric, base, new, new_spread, ratio, verdict });
+                let base_spread = verdict::spread(&base_values).unwrap_or(0.0);
+                let noise = new_spread.unwrap_or(0.0).max(base_spread);
+                let verdict = base.map(|b| verdict::verdict(b, new, tolerance, noise));
+                rows.push(Row {
+                    workload: w.clone(),
+                    metric,
+                    base,
+                    new,
+                    new_spread,
+                    ratio,
+                    verdict,
+                });
             }
         }
         Report { tools, method: METHOD, tolerances, records, rows }

@@ -41,21 +41,18 @@ pub struct Missing {
 }
 
 impl Tools {
-    /// Finds every tool; the first missing one is the error.
-    pub fn find() -> anyhow::Result<Result<Tools, Missing>> {
-        let loadgen = std::env::current_exe().context("cannot find loadgen's own path")?;
+    /// Finds every tool beside `loadgen` (this program); the first missing one is
+    /// the error.
+    pub fn find(loadgen: PathBuf) -> Result<Tools, Missing> {
         let need = |tool: &'static str, package: &'static str| {
             on_path(tool).ok_or(Missing { tool, package })
         };
-        let found = (|| {
-            Ok(Tools {
-                loadgen,
-                valgrind: need("valgrind", "valgrind")?,
-                callgrind_control: need("callgrind_control", "valgrind")?,
-                perf: need("perf", "linux-perf")?,
-            })
-        })();
-        Ok(found)
+        Ok(Tools {
+            loadgen,
+            valgrind: need("valgrind", "valgrind")?,
+            callgrind_control: need("callgrind_control", "valgrind")?,
+            perf: need("perf", "linux-perf")?,
+        })
     }
 
     /// The versions of valgrind, perf and the kernel (`?` where one does not say).
