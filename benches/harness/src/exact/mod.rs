@@ -14,6 +14,8 @@
 //! - [`workload`]: the fixed workload and one loadgen run of it.
 //! - [`callgrind`]: instructions per message (dumps, the difference of two runs).
 //! - [`native`]: system calls (the suite's perf counter) and context switches.
+//! - [`user_share`]: `--user-share`, user-space CPU per round trip by sampling
+//!   (informational).
 //! - [`verdict`]: metrics, tolerances, the verdict rule, median and spread.
 //! - [`report`]: records, rows, exact.json, the table.
 
@@ -21,10 +23,11 @@ pub mod callgrind;
 pub mod native;
 pub mod report;
 pub mod tools;
+pub mod user_share;
 pub mod verdict;
 pub mod workload;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use common::cli::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -71,6 +74,10 @@ pub struct ExactArgs {
     pub rounds: u32,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Also echod's user-space CPU ns per round trip, by sampling at 20 kHz
+    /// (informational, never gating; one more native run per workload).
+    #[arg(long)]
+    pub user_share: bool,
     /// A missing valgrind or perf is a printed skip and exit 0 (for CI whose install failed).
     #[arg(long)]
     pub skip_missing: bool,
@@ -116,7 +123,7 @@ pub fn execute(args: ExactArgs) -> anyhow::Result<u8> {
                 build.name,
                 build.echod.display()
             );
-            records.extend(measure(&tools, build, round, &args.out)?);
+            records.extend(measure(&tools, build, round, &args)?);
         }
     }
     let report = Report::new(tools.versions(), tolerances, records);
@@ -139,8 +146,13 @@ fn order(builds: &[Build], round: u32) -> Vec<&Build> {
 }
 
 /// One round of one build: callgrind, then native; a record per workload.
-fn measure(tools: &Tools, build: &Build, round: u32, out: &Path) -> anyhow::Result<Vec<Record>> {
-    let scratch = out.join(format!("{}-scratch", build.name));
+fn measure(
+    tools: &Tools,
+    build: &Build,
+    round: u32,
+    args: &ExactArgs,
+) -> anyhow::Result<Vec<Record>> {
+    let scratch = args.out.join(format!("{}-scratch", build.name));
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
     let instructions = {
@@ -152,8 +164,8 @@ fn measure(tools: &Tools, build: &Build, round: u32, out: &Path) -> anyhow::Resu
         )?;
         server.measure(&tools.loadgen, &workload::CONNS)?
     };
-    let counts =
-        native::measure(&tools.perf, &tools.loadgen, &build.echod, &scratch, &workload::CONNS)?;
+    let (perf, loadgen, conns) = (&tools.perf, &tools.loadgen, &workload::CONNS);
+    let counts = native::measure(perf, loadgen, &build.echod, &scratch, conns, args.user_share)?;
     let _ = std::fs::remove_dir_all(&scratch);
     let records = workload::CONNS
         .iter()
@@ -167,6 +179,7 @@ fn measure(tools: &Tools, build: &Build, round: u32, out: &Path) -> anyhow::Resu
             syscalls_per_rt: c.syscalls_per_rt,
             ctx_switches_per_rt: c.ctx_switches_per_rt,
             native_messages: c.messages,
+            user_ns_per_rt: c.user_ns_per_rt,
         })
         .collect();
     Ok(records)

@@ -25,15 +25,19 @@ pub struct Counts {
     pub syscalls_per_rt: f64,
     pub ctx_switches_per_rt: f64,
     pub messages: u64,
+    /// `--user-share`: user-space CPU ns per round trip, from a run of its own.
+    pub user_ns_per_rt: Option<f64>,
 }
 
-/// Starts `echod` natively, measures each of `conns`, stops it.
+/// Starts `echod` natively, measures each of `conns` (and the user-space share
+/// when `share`), stops it.
 pub fn measure(
     perf: &Path,
     loadgen: &Path,
     echod: &Path,
     dir: &Path,
     conns: &[u64],
+    share: bool,
 ) -> anyhow::Result<Vec<Counts>> {
     let spec = Spec::new(echod).args(["--bind=127.0.0.1", "--port=0", "--workers=1", "--no-pin"]);
     let mut server = Child::start(spec).context("cannot start echod")?;
@@ -42,7 +46,12 @@ pub fn measure(
     let mut counts = Vec::with_capacity(conns.len());
     for &c in conns {
         let load = Load { loadgen, target: &target, conns: c, duration: DURATION };
-        counts.push(one(perf, load, server.pid(), dir)?);
+        let mut figures = one(perf, load, server.pid(), dir)?;
+        if share {
+            let (ns, _) = super::user_share::measure(perf, load, server.pid(), dir)?;
+            figures.user_ns_per_rt = Some(ns);
+        }
+        counts.push(figures);
     }
     let _ = server.stop(Stop::Term, Duration::from_secs(5));
     Ok(counts)
@@ -57,7 +66,12 @@ fn one(perf: &Path, load: Load<'_>, pid: u32, dir: &Path) -> anyhow::Result<Coun
     let (syscalls, _) = counter.finish().map_err(anyhow::Error::msg)?;
     let switches = context_switches(pid).saturating_sub(before);
     let per = |n: u64| n as f64 / messages.max(1) as f64;
-    Ok(Counts { syscalls_per_rt: per(syscalls), ctx_switches_per_rt: per(switches), messages })
+    Ok(Counts {
+        syscalls_per_rt: per(syscalls),
+        ctx_switches_per_rt: per(switches),
+        messages,
+        user_ns_per_rt: None,
+    })
 }
 
 /// Context switches of every thread of the processes of `pid`'s tree so far.

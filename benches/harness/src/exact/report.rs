@@ -30,14 +30,19 @@ pub struct Record {
     pub ctx_switches_per_rt: f64,
     /// Round trips of the native run.
     pub native_messages: u64,
+    /// `--user-share`: user-space CPU ns per round trip (sampled; informational).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_ns_per_rt: Option<f64>,
 }
 
 impl Record {
-    pub fn figure(&self, metric: Metric) -> f64 {
+    /// Its figure of `metric` (None: not measured in this run).
+    pub fn figure(&self, metric: Metric) -> Option<f64> {
         match metric {
-            Metric::Instructions => self.instructions_per_msg,
-            Metric::Syscalls => self.syscalls_per_rt,
-            Metric::ContextSwitches => self.ctx_switches_per_rt,
+            Metric::Instructions => Some(self.instructions_per_msg),
+            Metric::Syscalls => Some(self.syscalls_per_rt),
+            Metric::ContextSwitches => Some(self.ctx_switches_per_rt),
+            Metric::UserNs => self.user_ns_per_rt,
         }
     }
 }
@@ -76,10 +81,10 @@ impl Report {
         }
         let mut rows = Vec::new();
         for w in &workloads {
-            for metric in Metric::ALL {
+            for metric in Metric::ALL.into_iter().chain([Metric::UserNs]) {
                 let of = |build: &str| -> Vec<f64> {
                     let mine = records.iter().filter(|r| &r.workload == w && r.build == build);
-                    mine.map(|r| r.figure(metric)).collect()
+                    mine.filter_map(|r| r.figure(metric)).collect()
                 };
                 let (base_values, new_values) = (of("base"), of("new"));
                 let Some(new) = verdict::median(&new_values) else { continue };
@@ -89,7 +94,9 @@ impl Report {
                 let new_spread = verdict::spread(&new_values);
                 let base_spread = verdict::spread(&base_values).unwrap_or(0.0);
                 let noise = new_spread.unwrap_or(0.0).max(base_spread);
-                let verdict = base.map(|b| verdict::verdict(b, new, tolerance, noise));
+                let verdict = base
+                    .filter(|_| metric.gates())
+                    .map(|b| verdict::verdict(b, new, tolerance, noise));
                 rows.push(Row {
                     workload: w.clone(),
                     metric,
@@ -121,7 +128,7 @@ impl Report {
     fn cells(&self, row: &Row) -> [String; 7] {
         let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".into(), f);
         let figure = |v: f64| match row.metric {
-            Metric::Instructions => format!("{v:.1}"),
+            Metric::Instructions | Metric::UserNs => format!("{v:.1}"),
             _ => format!("{v:.4}"),
         };
         [
@@ -131,9 +138,10 @@ impl Report {
             figure(row.new),
             opt(row.new_spread, &|s| format!("{:.2}%", s * 100.0)),
             opt(row.ratio, &|r| format!("{r:.4}")),
-            row.verdict.map_or("-".into(), |v| {
-                format!("{v} (±{:.0}%)", self.tolerances.of(row.metric) * 100.0)
-            }),
+            row.verdict
+                .map_or(if row.metric.gates() { "-" } else { "informational" }.into(), |v| {
+                    format!("{v} (±{:.0}%)", self.tolerances.of(row.metric) * 100.0)
+                }),
         ]
     }
 
@@ -189,6 +197,7 @@ mod tests {
             syscalls_per_rt: 3.0,
             ctx_switches_per_rt: 1.0,
             native_messages: 1000,
+            user_ns_per_rt: None,
         }
     }
 

@@ -22,9 +22,12 @@ pub enum Metric {
     Syscalls,
     /// echod's context switches per round trip.
     ContextSwitches,
+    /// echod's user-space CPU ns per round trip (`--user-share`): never gates.
+    UserNs,
 }
 
 impl Metric {
+    /// The gated figures (and the ones `--tolerance-for` names).
     pub const ALL: [Metric; 3] = [Metric::Instructions, Metric::Syscalls, Metric::ContextSwitches];
 
     /// Its name on the command line and in tables.
@@ -33,7 +36,14 @@ impl Metric {
             Metric::Instructions => "instructions",
             Metric::Syscalls => "syscalls",
             Metric::ContextSwitches => "context-switches",
+            Metric::UserNs => "user-ns",
         }
+    }
+
+    /// Whether it gets a verdict (the sampled user-space time does not: it moves
+    /// by several percent from run to run).
+    pub fn gates(self) -> bool {
+        self != Metric::UserNs
     }
 }
 
@@ -82,6 +92,7 @@ impl Tolerances {
             Metric::Instructions => self.instructions,
             Metric::Syscalls => self.syscalls,
             Metric::ContextSwitches => self.context_switches,
+            Metric::UserNs => f64::INFINITY,
         }
     }
 
@@ -90,6 +101,7 @@ impl Tolerances {
             Metric::Instructions => self.instructions = value,
             Metric::Syscalls => self.syscalls = value,
             Metric::ContextSwitches => self.context_switches = value,
+            Metric::UserNs => {}
         }
     }
 
