@@ -1,5 +1,5 @@
 //! The `loadgen` binary: parses the command line and dispatches — a run or `merge`
-//! to the engine (`engine`), `suite`, `compare`, `ports`, `testbed` and
+//! to the engine (`engine`), `suite`, `compare`, `exact`, `ports`, `testbed` and
 //! `build-base` to the harness (`harness`). All logic lives in those libraries, so
 //! tests drive it directly.
 
@@ -24,6 +24,9 @@ enum Command {
     BuildBase(harness::suite::base_build::BuildBaseArgs),
     /// Compare two results (files or folders): a verdict per metric; exit 1 on a regression.
     Compare(harness::compare::CompareArgs),
+    /// echod's own cost per message, noise-free: instructions (callgrind), system calls
+    /// and context switches; with --base, a verdict per figure; exit 1 on a regression.
+    Exact(harness::exact::ExactArgs),
     /// Merge the results of agents that ran one load together (several hosts) into one.
     Merge(engine::merge::MergeArgs),
     /// The four-tuple experiment: ports per family, sources, destinations, bind(), TIME_WAIT.
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         None => engine::run::execute(cli.run, argv),
         Some(Command::BuildBase(args)) => harness::suite::base_build::execute(args),
         Some(Command::Compare(args)) => harness::compare::execute(args),
+        Some(Command::Exact(args)) => harness::exact::execute(args),
         Some(Command::Merge(args)) => engine::merge::execute(args, argv),
         Some(Command::Ports(args)) => harness::ports::execute(args),
         Some(Command::Suite(args)) => harness::suite::execute(args, argv),

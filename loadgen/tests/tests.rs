@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod deploy;
+mod exact;
 mod full;
 mod hostile;
 mod links;

@@ -1,4 +1,4 @@
-//! The benchmark harness behind `loadgen suite|compare|ports|testbed|build-base`:
+//! The benchmark harness behind `loadgen suite|compare|exact|ports|testbed|build-base`:
 //! it starts servers and runs of the engine, and turns their results into reports
 //! and verdicts.
 //!
@@ -11,6 +11,8 @@
 //!   the report reads it).
 //! - [`report`]: the suite report: Markdown and SVG plots (plotters).
 //! - [`compare`]: `loadgen compare BASE NEW`, the CI verdict.
+//! - [`exact`]: `loadgen exact`, echod's own cost per message (instructions under
+//!   callgrind, system calls, context switches), noise-free, with a verdict per build.
 //! - [`plot`]: SVG charts (plotters): percentile curves on HdrHistogram's log axis,
 //!   x/y series; used by the report and by `compare --plot`.
 //! - [`table`]: Markdown tables (header, alignment, rows), for the report and compare.
@@ -29,6 +31,7 @@
 
 pub mod calibrate;
 pub mod compare;
+pub mod exact;
 pub mod netns;
 pub mod plot;
 pub mod ports;
