@@ -10,9 +10,11 @@ work, n = sys.argv[1], int(sys.argv[2])
 GATED = ("throughput", "rt_per_cpu")
 SHOWN = GATED + ("cpu_us_per_rt",)
 times = defaultdict(list)
+exits = defaultdict(list)
 for line in open(f"{work}/gates.txt"):
-    kind, _, _, secs = line.split()
+    kind, _, rc, exact, secs = line.split()
     times[kind].append(int(secs.split("=")[1]))
+    exits[kind].append((int(rc.split("=")[1]), int(exact.split("=")[1])))
 
 
 def load(kind):
@@ -29,7 +31,11 @@ def table(kind, title):
     gates = load(kind)
     flagged = sum(1 for g in gates if g["regressions"] > 0)
     unknown = sum(1 for g in gates if g["unknown"])
+    failed = sum(1 for rc, exact in exits[kind] if rc == 1 or exact == 1)
+    exact_failed = sum(1 for _, exact in exits[kind] if exact == 1)
     print(f"### {title}\n")
+    print(f"**The whole gate failed {failed} of {len(exits[kind])} times** "
+          f"(exact figures: {exact_failed}; paired suite: see below).\n")
     print(f"{len(gates)} gates; **{flagged} flagged REGRESSED** "
           f"({flagged / max(len(gates), 1):.0%}); {unknown} ended with a scenario still unknown; "
           f"median {statistics.median(times[kind]) if times[kind] else 0:.0f} s a gate.\n")
@@ -54,6 +60,29 @@ def table(kind, title):
               f"{v.count('same')} | {v.count('unknown')} | {v.count('improved')} | "
               f"{med(c['ratio'], lambda x: f'{x:.3f}×')} | {med(c['n'], lambda x: f'{x:.0f}')} | "
               f"{med(c['mde'], lambda x: f'±{x * 100:.1f}%')} |")
+    print()
+    exact_table(kind)
+
+
+def exact_table(kind):
+    rows = defaultdict(list)
+    for i in range(1, n + 1):
+        try:
+            rep = json.load(open(f"{work}/{kind}-{i}-exact.json"))
+        except (OSError, ValueError):
+            continue
+        for r in rep.get("rows", []):
+            rows[(r["workload"], r["metric"])].append(r)
+    if not rows:
+        return
+    print("| exact: workload | metric | REGRESSED | same | noisy | improved | median new/base |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (w, m), rs in sorted(rows.items()):
+        v = [r.get("verdict") for r in rs]
+        ratios = [r["ratio"] for r in rs if r.get("ratio")]
+        med = f"{statistics.median(ratios):.4f}" if ratios else "-"
+        print(f"| {w} | {m} | {v.count('REGRESSED')} | {v.count('same')} | {v.count('noisy')} | "
+              f"{v.count('improved')} | {med} |")
     print()
 
 
