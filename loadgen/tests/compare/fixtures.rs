@@ -94,9 +94,15 @@ pub fn repeat_speed(k: u32) -> (f64, f64) {
 pub fn with_cost(r: &RunResult, rt_per_cpu: Option<f64>, disturbed: bool) -> String {
     let mut v = serde_json::to_value(r).expect("serialize");
     if let Some(rt) = rt_per_cpu {
-        v["server"] = serde_json::json!({ "rt_per_cpu_s": rt, "cpu_us_per_rt": 1e6 / rt });
+        v["server"] = serde_json::json!({
+            "pids": [1], "cpu_s": 1.0, "user_s": 0.05, "system_s": 0.95, "context_switches": 10,
+            "rt_per_cpu_s": rt, "cpu_us_per_rt": 1e6 / rt, "context_switches_per_rt": null,
+        });
     }
-    v["machine"] = serde_json::json!({ "disturbed": disturbed });
+    v["machine"] = serde_json::json!({
+        "window_s": 10.0, "cores": 2, "busy_cpu_s": 15.0, "other_cpu_s": 0.1, "steal_s": 0.0,
+        "disturbed": disturbed,
+    });
     serde_json::to_string_pretty(&v).expect("serialize")
 }
 

@@ -59,8 +59,9 @@ fn pairs(
     let mut by_rep: BTreeMap<u32, (Option<f64>, Option<f64>)> = BTreeMap::new();
     let first_runs = index.steps.iter().filter(|s| !s.confirm && s.side != Some(Side::Base));
     for s in first_runs {
-        let is_den = s.record.scenario == den;
-        if !is_den && s.record.scenario != num {
+        // A row against itself (the reference's own row) pairs each run with itself.
+        let (is_den, is_num) = (s.record.scenario == den, s.record.scenario == num);
+        if !is_den && !is_num {
             continue;
         }
         let Some(file) = s.record.result_file.as_deref() else { continue };
@@ -72,7 +73,8 @@ fn pairs(
         let value = figure(&res);
         if is_den {
             slot.0 = value;
-        } else {
+        }
+        if is_num {
             slot.1 = value;
         }
     }
