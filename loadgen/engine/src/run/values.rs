@@ -342,8 +342,10 @@ pub fn parse_run_id(text: &str) -> Result<String, String> {
 }
 
 /// `--disturbed-above`'s default: cores busy outside loadgen and the server over
-/// the measured phase. Measured on a 2-core VM: a quiet run shows 0.01-0.05, one
-/// beside a spinning shell loop 0.9-1.0.
+/// the measured phase. Measured on a 2-core VM (echod and loadgen, 10
+/// connections, 2 s): quiet, 0.00-0.02 (6 runs, no other process forked); beside
+/// `sh -c 'while :; do :; done'`, 0.56-0.60; beside other users' compilers,
+/// 0.5-1.3.
 pub const DISTURBED_ABOVE: f64 = 0.15;
 
 /// `--watch-pid`: a process id (that it runs is checked with the other flags).
