@@ -66,5 +66,5 @@ for i in $(seq 1 "$n"); do
   gate aa "$work/a" "$i"
   gate ab "$work/b" "$i"
 done
-python3 "$here/summarize.py" "$work" "$n" >"$here/README.generated.md"
-cat "$here/README.generated.md"
+# The tables of README.md.
+python3 "$here/summarize.py" "$work" "$n" | tee "$work/summary.md"

@@ -66,8 +66,8 @@ pub(crate) fn index(out: &Path) -> SuiteIndex {
     serde_json::from_str(&text).expect("suite index")
 }
 
-/// A BASE folder holding six copies of `run` with its throughput multiplied by
-/// `factor`: enough runs for an unpaired 95% interval once NEW has three.
+/// A BASE folder holding six copies of `run` with its throughput (and its server's
+/// round trips per CPU-second) multiplied by `factor`: enough runs for an unpaired 95% interval once NEW has three.
 fn base_from(run: &Path, factor: f64, name: &str) -> PathBuf {
     let base = temp(name);
     std::fs::create_dir_all(&base).expect("mkdir");
@@ -76,6 +76,10 @@ fn base_from(run: &Path, factor: f64, name: &str) -> PathBuf {
     let t = &mut json["throughput"];
     let msgs = t["msgs_per_sec"].as_f64().expect("msgs_per_sec");
     t["msgs_per_sec"] = (msgs * factor).into();
+    // The server's round trips per CPU-second gate too: BASE is as much faster there.
+    if let Some(rt) = json["server"]["rt_per_cpu_s"].as_f64() {
+        json["server"]["rt_per_cpu_s"] = (rt * factor).into();
+    }
     for i in 1..=6 {
         std::fs::write(base.join(format!("base{i}.json")), json.to_string()).expect("write");
     }
@@ -85,7 +89,8 @@ fn base_from(run: &Path, factor: f64, name: &str) -> PathBuf {
 /// `--only` runs one scenario; against a BASE 100x faster its verdict is open
 /// (one NEW run against six: too few for an interval), so it runs one more round at
 /// a time until compare can call it (three runs: REGRESSED), and no more;
-/// `--max-rounds 0` runs nothing more and says what stayed open.
+/// `--max-rounds 0` or `--top-up-budget 0s` runs nothing more and says what stayed
+/// open.
 #[test]
 fn only_and_confirm() {
     let first = temp("first");
@@ -114,18 +119,23 @@ fn only_and_confirm() {
     let cmp = harness::compare::compare_paths(&fast, &second, &Default::default()).expect("cmp");
     assert_eq!((cmp.scenarios[0].new_runs, cmp.passed), (3, false));
 
-    // No top-up rounds allowed: nothing more runs, and the open scenario is named.
+    // No top-up rounds allowed, or no time for one: nothing more runs, and the open
+    // scenario is named.
     let slow = base_from(&first.join(RESULT), 0.01, "slow-base");
-    let third = temp("third");
-    let o = suite_one(&third, &["--confirm", slow.to_str().expect("utf-8"), "--max-rounds", "0"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("1 scenario(s) still open than"), "{err}");
-    assert!(err.contains("after 0 round(s)"), "{err}");
-    assert!(!third.join("confirm1").exists());
-    assert_eq!(index(&third).steps.len(), 1);
+    for (i, limit) in [["--max-rounds", "0"], ["--top-up-budget", "0s"]].iter().enumerate() {
+        let third = temp(&format!("third-{i}"));
+        let o =
+            suite_one(&third, &["--confirm", slow.to_str().expect("utf-8"), limit[0], limit[1]]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert!(err.contains("1 scenario(s) still open than"), "{err}");
+        assert!(err.contains("after 0 round(s)"), "{err}");
+        assert!(!third.join("confirm1").exists());
+        assert_eq!(index(&third).steps.len(), 1);
+        let _ = std::fs::remove_dir_all(third);
+    }
 
-    for p in [first, second, third, fast, slow] {
+    for p in [first, second, fast, slow] {
         let _ = std::fs::remove_dir_all(p);
     }
 }
