@@ -191,15 +191,7 @@ fn ssh_agents_merges_two_fake_hosts() {
     std::fs::create_dir_all(dir.join("remote")).expect("mkdir");
     // ssh HOST COMMAND: runs COMMAND here; scp [HOST:]FROM [HOST:]TO: a local copy.
     let (ssh, scp) = fake_ssh(&dir);
-    let mut server = Child::start(Spec::new(&echod).args([
-        "--bind=127.0.0.1",
-        "--port=0",
-        "--workers=1",
-        "--no-pin",
-    ]))
-    .expect("start echod");
-    let ready = server.wait_for_line("listening on", Duration::from_secs(20)).expect("echod ready");
-    let addr = ready.split_whitespace().nth(2).expect("echod's address").to_string();
+    let (server, addr) = crate::common::echod_on_loopback();
     let out = dir.join("out");
     let spec = Spec::new("bash")
         .args([top().join("scripts/deploy/ssh-agents").into_os_string()])

@@ -215,23 +215,16 @@ impl RunArgs {
         a.differs("size", size, &d.size);
         a.differs("pipeline", pipeline, &d.pipeline);
         a.given("rate", rate.as_ref());
-        a.differs("duration", &values::fmt_duration(*duration), &values::fmt_duration(d.duration));
-        a.differs("warmup", &values::fmt_duration(*warmup), &values::fmt_duration(d.warmup));
+        a.duration("duration", *duration, d.duration);
+        a.duration("warmup", *warmup, d.warmup);
         a.given("threads", threads.as_ref());
         a.given("cores", cores.as_ref());
         a.given("connect-rate", connect_rate.as_ref());
-        let (timeout, default_timeout) = (*connect_timeout, d.connect_timeout);
-        a.differs(
-            "connect-timeout",
-            &values::fmt_duration(timeout),
-            &values::fmt_duration(default_timeout),
-        );
+        a.duration("connect-timeout", *connect_timeout, d.connect_timeout);
         a.given("json", json.as_ref().map(|p| p.display()).as_ref());
         a.given("hgrm", hgrm.as_ref().map(|p| p.display()).as_ref());
         a.given("scenario", scenario.as_ref());
-        if *quiet {
-            a.0.push("--quiet".to_string());
-        }
+        a.switch("quiet", *quiet);
         a.given("src", src.as_ref());
         a.differs(
             "processes",
@@ -255,6 +248,19 @@ struct Args(Vec<String>);
 impl Args {
     fn set(&mut self, flag: &str, value: impl Display) {
         self.0.push(format!("--{flag}={value}"));
+    }
+
+    /// `--flag` when `on`.
+    fn switch(&mut self, flag: &str, on: bool) {
+        if on {
+            self.0.push(format!("--{flag}"));
+        }
+    }
+
+    /// A duration flag, written as the CLI reads it, when it differs from `default`.
+    fn duration(&mut self, flag: &str, value: Duration, default: Duration) {
+        let (value, default) = (values::fmt_duration(value), values::fmt_duration(default));
+        self.differs(flag, &value, &default);
     }
 
     fn differs<T: PartialEq + Display>(&mut self, flag: &str, value: &T, default: &T) {

@@ -13,13 +13,14 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::clock::{Clock, CpuWatch};
+use super::clock::Clock;
 use super::config::Config;
 use super::live::Live;
 use super::outcome::Measurement;
 use super::phase::Timeline;
 use super::start_line::{StartLine, Word};
 use super::tally::Tally;
+use super::watch::CpuWatch;
 use super::watch::{Spent, Watched};
 use super::worker::{self, Shared, WorkerMsg, WorkerStart};
 use super::{child, layout, served, start_at, traffic, udp, RunError};

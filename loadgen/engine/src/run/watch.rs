@@ -1,6 +1,6 @@
 //! `--watch-pid` and the machine's noise: what the watched server processes (every
 //! thread) and the whole machine spent over the measured phase, read at its two
-//! ends with the loadgen's own CPU time (`clock::CpuWatch` takes the readings; in
+//! ends with the loadgen's own CPU time ([`CpuWatch`] takes the readings; in
 //! a split run the parent's [`Meter`] does, with its children's CPU as its own).
 //!
 //! Threads come and go. A thread seen only at the end was born in the window: all
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::procfs::{self, sched};
 
-use super::clock::{Clock, CpuWatch};
+use super::clock::Clock;
 use super::config::Config;
 use super::phase::Timeline;
 use crate::result::{MachineNoise, ServerCost};
@@ -290,5 +290,80 @@ mod tests {
         let stolen = noise(1.0, (a, MachineTicks { busy: hz, steal: hz / 2, cores: 2 }), 1.0, 0.15);
         assert!(stolen.disturbed && stolen.reason.is_some_and(|r| r.contains("stolen")));
         assert_eq!(noise(1.0, (b, a), 0.0, 0.15).other_cpu_s, 0.0, "counters never go back");
+    }
+}
+
+/// The process's CPU time (user + system) over the measured phase, with the
+/// watched server's and the machine's (`watch`): read when it begins and when it
+/// ends (or when the run ends, if sooner).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CpuWatch {
+    /// The measured phase has not begun.
+    Before,
+    /// It runs; what was read when it began.
+    During(Box<Reading>),
+    /// It is over; what it took.
+    After(Box<Spent>),
+}
+
+impl CpuWatch {
+    /// Reads at whichever boundary of `timeline` `now` has passed.
+    pub fn tick(&mut self, now: u64, timeline: &Timeline, watched: &Watched<'_>) {
+        if *self == Self::Before && now >= timeline.measure_start_ns {
+            *self = Self::During(Box::new(Reading::now(watched)));
+        }
+        if let Self::During(begun) = self {
+            if now >= timeline.measure_end_ns {
+                *self = Self::After(Box::new(Reading::now(watched).since(begun, watched)));
+            }
+        }
+    }
+
+    /// When the next reading is due.
+    pub fn next_ns(&self, timeline: &Timeline) -> u64 {
+        match self {
+            Self::Before => timeline.measure_start_ns,
+            _ => timeline.measure_end_ns,
+        }
+    }
+
+    /// What the measured phase took, read now if it has not ended yet.
+    pub fn finish(self, watched: &Watched<'_>) -> Spent {
+        match self {
+            Self::Before => Spent::default(),
+            Self::During(begun) => Reading::now(watched).since(&begun, watched),
+            Self::After(spent) => *spent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod cpu_watch_tests {
+    use super::*;
+
+    /// The watch reads at the start and the end of the measured phase, in order;
+    /// one ended early reads at once; one that never began has nothing.
+    #[test]
+    fn reads_over_the_measured_phase() {
+        let tl = Timeline { traffic_start_ns: 0, measure_start_ns: 10, measure_end_ns: 20 };
+        let me = [std::process::id()];
+        let w = Watched { pids: &me, disturbed_above: 0.15, with_children: false };
+        let mut cw = CpuWatch::Before;
+        assert_eq!(cw.next_ns(&tl), 10);
+        cw.tick(5, &tl, &w);
+        assert_eq!(cw, CpuWatch::Before);
+        cw.tick(10, &tl, &w);
+        assert!(matches!(cw, CpuWatch::During(_)), "{cw:?}");
+        assert_eq!(cw.next_ns(&tl), 20);
+        let early = cw.clone().finish(&w);
+        assert!(early.cpu_s.is_some_and(|s| s >= 0.0), "ended early");
+        assert!(early.server.is_some_and(|s| s.cpu_s >= 0.0 && s.pids == me));
+        cw.tick(25, &tl, &w);
+        assert!(matches!(&cw, CpuWatch::After(s) if s.cpu_s.is_some_and(|c| c >= 0.0)), "{cw:?}");
+        let mut both = CpuWatch::Before;
+        both.tick(30, &tl, &Watched { pids: &[], disturbed_above: 0.15, with_children: true });
+        let CpuWatch::After(spent) = both else { panic!("both boundaries in one tick") };
+        assert!(spent.cpu_s.is_some() && spent.server.is_none() && spent.machine.is_some());
+        assert_eq!(CpuWatch::Before.finish(&w), Spent::default());
     }
 }
