@@ -38,7 +38,8 @@ fn write_reps(dir: &TempDir, base: &RunResult, new: &RunResult) {
 
 /// The first case: an unchanged build on a host whose cross-core wake-up is
 /// slower (42.2k -> 14.1k msgs/s at one connection, kernel v769 -> v857) is shown as
-/// regressed but does not gate, with the reason in a note; on one machine it gates.
+/// regressed but does not gate, with the reason in a note; on one machine neither
+/// (its exact figures gate instead).
 #[test]
 fn host_bound_scenario_is_informational_across_machines() {
     let dir = TempDir::new("host-bound");
@@ -54,13 +55,18 @@ fn host_bound_scenario_is_informational_across_machines() {
     let notes = &c.scenarios[0].notes;
     assert!(notes.iter().any(|n| n.contains("informational across machines")), "{notes:?}");
 
-    // The same two figures from one machine: the code got slower, and it gates.
+    // The same two figures from one machine: still shown as regressed, still not
+    // gating (a wake-up path is bimodal from run to run: the A/A gate of 2026-12-07
+    // read 0.91x [0.87, 0.96] on one connection), the reason in a note.
     let same = TempDir::new("host-bound-same");
     write_reps(&same, &on_host(base, "a", "k"), &on_host(new, "a", "k"));
     let c = compare_paths(&same.path().join("base"), &same.path().join("new"), &Options::default())
         .expect("compare");
-    assert!(throughput(&c, ONE_CONN).1, "one machine: it gates");
-    assert!(!c.passed);
+    assert_eq!(throughput(&c, ONE_CONN).0, Verdict::Regressed);
+    assert!(!throughput(&c, ONE_CONN).1, "one machine: shown, not gating");
+    assert!(c.passed);
+    let notes = &c.scenarios[0].notes;
+    assert!(notes.iter().any(|n| n.contains("its exact figures gate instead")), "{notes:?}");
 }
 
 /// Writes one suite repeat: echod, tokio-echo and epoll_echo at 1000 connections.
