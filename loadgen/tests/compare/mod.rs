@@ -3,6 +3,7 @@
 //! comparison, the exit codes and formats from the binary.
 
 mod cli;
+mod family;
 pub(crate) mod fixtures;
 mod inputs;
 mod machines;

@@ -124,6 +124,7 @@ pub(super) fn context_row(unit: Unit, base_runs: Summary, new_runs: Summary) -> 
         new: new_runs.median,
         ratio: None,
         interval: None,
+        family_interval: None,
         n: 0,
         paired: false,
         mde: None,

@@ -4,7 +4,8 @@
 //!
 //! Rows come in three kinds: performance metrics judged by the 95% interval of
 //! NEW/BASE over the scenario's pairs of runs (`pairs`, `paired`) against a
-//! threshold (throughput and rt_per_cpu gate; p50, p99, p999, connect rate,
+//! threshold (throughput and rt_per_cpu gate, and a gating regression must hold at
+//! the family-wise level too, see [`Family`]; p50, p99, p999, connect rate,
 //! cpu_us_per_rt and cs_per_rt are informational unless given a threshold; a
 //! latency figure of a run without samples is missing data, see `samples`; a
 //! metric no run of a side has, such as the server's cost in older results, is
@@ -22,11 +23,12 @@ use super::checks::{
 };
 use super::load::{LoadError, Loaded, Side};
 
+use super::paired::FAMILY_ALPHA;
 use super::pairs;
 use super::row::{Row, Unit};
 use super::samples;
 use super::stats::{Statistic, Summary};
-use super::verdict::{judge, Metric, Thresholds, Verdict};
+use super::verdict::{judge, judge_gated, Metric, Thresholds, Verdict};
 
 /// How to compare.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -53,6 +55,25 @@ impl Options {
     }
 }
 
+/// The gate's family: every gated figure of every scenario compared (host-bound
+/// scenarios gate on none). A regression fails the comparison only where the
+/// interval at `level` = 1 − 5%/`figures` shows it too (Bonferroni), so identical
+/// builds fail at most about one comparison in twenty however many scenarios the
+/// suite runs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Family {
+    /// The gated figures: scenarios × gating metrics with data on both sides.
+    pub figures: usize,
+    /// The two-sided level a gating regression must hold at.
+    pub level: f64,
+}
+
+impl Family {
+    fn of(figures: usize) -> Family {
+        Family { figures, level: 1.0 - FAMILY_ALPHA / figures.max(1) as f64 }
+    }
+}
+
 /// Everything compare found: what the renderers print and what tests inspect.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
@@ -73,8 +94,13 @@ pub struct Comparison {
     /// What failed in those scenarios' runs (missing connections, mismatched bytes,
     /// an interrupted run): checks that need no BASE apply to every NEW run.
     pub new_only_failures: Vec<String>,
+    /// The gated figures and the level a regression must hold at.
+    pub family: Family,
     /// Gating performance rows whose interval shows a regression past the threshold.
     pub regressions: usize,
+    /// Scenarios with a suspect gating row: regressed at 95%, not at the family's
+    /// level (not a failure; topped up first).
+    pub suspects: Vec<String>,
     /// Scenarios with a gating metric whose verdict is unknown ([`needs_more_pairs`]):
     /// not a failure, but more pairs are needed.
     pub unknown: Vec<String>,
@@ -112,11 +138,14 @@ pub struct ScenarioComparison {
 
 /// Compares two sides read by [`super::load::load_side`].
 pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison, LoadError> {
+    let family = Family::of(gated_figures(base, new, options));
     let mut scenarios = Vec::new();
     let mut missing_in_new = Vec::new();
     for (name, base_runs) in base {
         match new.get(name) {
-            Some(new_runs) => scenarios.push(scenario(name, base_runs, new_runs, options)?),
+            Some(new_runs) => {
+                scenarios.push(scenario(name, (base_runs, new_runs), options, family)?)
+            }
             None => missing_in_new.push(name.clone()),
         }
     }
@@ -127,7 +156,8 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
         .collect();
     let rows = || scenarios.iter().flat_map(|s| s.rows.iter());
     let regressions = rows().filter(|r| r.gating && r.verdict == Verdict::Regressed).count();
-    let unknown = unknown_scenarios(&scenarios);
+    let unknown = scenarios_with(&scenarios, Verdict::Unknown);
+    let suspects = scenarios_with(&scenarios, Verdict::Suspect);
     let failures = rows().filter(|r| r.verdict == Verdict::Fail).count()
         + missing_in_new.len()
         + new_only_failures.len();
@@ -137,6 +167,8 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
         statistic: options.statistic,
         relative_to: options.relative_to.clone(),
         passed: regressions == 0 && failures == 0,
+        family,
+        suspects,
         scenarios,
         missing_in_new,
         new_only,
@@ -147,25 +179,47 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
     })
 }
 
-/// The scenarios whose gating metrics are unknown: the ones the suite should
-/// measure more pairs of (`suite --base` tops them up).
+/// The scenarios the suite should measure more pairs of (`suite --base` tops them
+/// up): the suspects while there are any (a false alarm is cleared, or a
+/// regression confirmed, before anything else), else those with an unknown gating
+/// metric.
 pub fn needs_more_pairs(c: &Comparison) -> Vec<String> {
-    unknown_scenarios(&c.scenarios)
+    if c.suspects.is_empty() {
+        c.unknown.clone()
+    } else {
+        c.suspects.clone()
+    }
 }
 
-fn unknown_scenarios(scenarios: &[ScenarioComparison]) -> Vec<String> {
+fn scenarios_with(scenarios: &[ScenarioComparison], verdict: Verdict) -> Vec<String> {
     scenarios
         .iter()
-        .filter(|s| s.rows.iter().any(|r| r.gating && r.verdict == Verdict::Unknown))
+        .filter(|s| s.rows.iter().any(|r| r.gating && r.verdict == verdict))
         .map(|s| s.scenario.clone())
         .collect()
 }
 
+/// How many figures gate across the scenarios both sides have: each gating
+/// metric some run of each side carries, in every scenario that is not host-bound.
+fn gated_figures(base: &Side, new: &Side, options: &Options) -> usize {
+    base.iter()
+        .filter_map(|(name, b)| Some((b, new.get(name)?)))
+        .filter(|(b, n)| host_bound(b, n).is_none())
+        .map(|(b, n)| {
+            let carried = |runs: &[Loaded], m| runs.iter().any(|l| raw_value(m, l).is_some());
+            Metric::THRESHOLDED
+                .into_iter()
+                .filter(|&m| options.thresholds.gates(m) && carried(b, m) && carried(n, m))
+                .count()
+        })
+        .sum()
+}
+
 fn scenario(
     name: &str,
-    base: &[Loaded],
-    new: &[Loaded],
+    (base, new): (&[Loaded], &[Loaded]),
     options: &Options,
+    family: Family,
 ) -> Result<ScenarioComparison, LoadError> {
     if options.normalize {
         check_calibrations(base, new)?;
@@ -177,16 +231,31 @@ fn scenario(
     for metric in Metric::THRESHOLDED {
         let row = if samples::is_latency(metric) {
             samples::latency_row(base, new, |b, n| {
-                performance_row(metric, b, n, options).unwrap_or_else(|| Row {
+                performance_row(metric, (b, n), options, family).unwrap_or_else(|| Row {
                     metric: metric.name(),
                     ..context_row(Unit::Micros, Summary::default(), Summary::default())
                 })
             })
         } else {
-            let Some(row) = performance_row(metric, base, new, options) else { continue };
+            let Some(row) = performance_row(metric, (base, new), options, family) else {
+                continue;
+            };
             row
         };
-        rows.push(Row { gating: row.gating && host_bound.is_none(), ..row });
+        rows.push(match host_bound {
+            None => row,
+            // Judged as any informational row, at 95%: a suspect is what 95% called
+            // regressed.
+            Some(_) => Row {
+                gating: false,
+                family_interval: None,
+                verdict: match row.verdict {
+                    Verdict::Suspect => Verdict::Regressed,
+                    v => v,
+                },
+                ..row
+            },
+        });
     }
     rows.push(connections_row(base, new));
     rows.push(check_row("mismatch", base, new, |r| r.errors.mismatch, mismatch_why));
@@ -312,9 +381,9 @@ fn unit(metric: Metric, normalized: bool, relative: bool) -> Unit {
 /// The row of one performance metric; None when a side has no run carrying it.
 fn performance_row(
     metric: Metric,
-    base: &[Loaded],
-    new: &[Loaded],
+    (base, new): (&[Loaded], &[Loaded]),
     options: &Options,
+    family: Family,
 ) -> Option<Row> {
     let normalized = options.normalize && normalizable(metric);
     let measured = pairs::measure(base, new, |l| value(metric, l, normalized))?;
@@ -333,6 +402,12 @@ fn performance_row(
     let threshold = options.thresholds.of(metric);
     let interval = measured.interval.as_ref().ok().copied();
     let mde = interval.map(|i| i.mde());
+    let gating = options.thresholds.gates(metric);
+    let family_interval = gating.then(|| measured.at(family.level));
+    let verdict = match &family_interval {
+        Some(f) => judge_gated(dir, &measured.interval, f, threshold),
+        None => judge(dir, &measured.interval, threshold),
+    };
     Some(Row {
         metric: metric.name(),
         unit: unit(metric, normalized, !options.relative_to.is_empty()),
@@ -340,14 +415,15 @@ fn performance_row(
         new: new_runs.figure(stat, dir),
         ratio: estimate(&measured),
         interval,
+        family_interval: family_interval.and_then(Result::ok),
         n,
         paired,
         mde,
         raw_ratio: raw.flatten().as_ref().and_then(estimate),
         threshold: Some(threshold),
         noise_band: mde,
-        verdict: judge(dir, &measured.interval, threshold),
-        gating: options.thresholds.gates(metric),
+        verdict,
+        gating,
         detail: None,
         requested: None,
         base_runs,

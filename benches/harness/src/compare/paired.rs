@@ -16,6 +16,10 @@
 //!   Hodges–Lehmann estimate (the median of all `ln new_j - ln base_i`) with the
 //!   Mann–Whitney interval (exact for m + n ≤ [`EXACT_MAX`], normal beyond).
 //!
+//! [`paired_at`] and [`unpaired_at`] give the same at another level: compare's
+//! gate holds a regression to 1 − 5%/m over its m gated figures (Bonferroni), so
+//! that a suite of many scenarios does not fail one time in two by chance.
+//!
 //! Fewer observations than the 95% level allows (n < 6 pairs; 3 against 3 runs)
 //! give no interval: [`TooFew`], which still carries the point estimate.
 //! Values that are not finite and > 0 cannot be logged and are left out (a pair
@@ -27,6 +31,8 @@ use serde::Serialize;
 pub const LEVEL: f64 = 0.95;
 /// z of the 95% two-sided level.
 const Z_95: f64 = 1.959_963_984_540_054;
+/// The chance a comparison may err that a gate spreads over its figures: 1 − LEVEL.
+pub const FAMILY_ALPHA: f64 = 0.05;
 /// z of 80% power (one-sided 0.2).
 const Z_POWER_80: f64 = 0.841_621_233_572_914_3;
 /// Up to this many pairs (or m + n runs) the distributions are counted exactly.
@@ -78,8 +84,13 @@ impl Interval {
     }
 }
 
-/// The paired interval of `pairs` (base, new); see the module doc.
+/// The paired 95% interval of `pairs` (base, new); see the module doc.
 pub fn paired(pairs: &[(f64, f64)]) -> Result<Interval, TooFew> {
+    paired_at(pairs, LEVEL)
+}
+
+/// The paired interval of `pairs` at the two-sided confidence `level` (0.95).
+pub fn paired_at(pairs: &[(f64, f64)], level: f64) -> Result<Interval, TooFew> {
     let d: Vec<f64> = pairs
         .iter()
         .filter(|(b, n)| usable(*b) && usable(*n))
@@ -95,7 +106,7 @@ pub fn paired(pairs: &[(f64, f64)]) -> Result<Interval, TooFew> {
     walsh.sort_by(f64::total_cmp);
     let estimate = median_sorted(&walsh).map(f64::exp);
     let too_few = TooFew { estimate, n, paired: true };
-    let k = signed_rank_k(n).ok_or(too_few)?;
+    let k = signed_rank_k_at(n, level).ok_or(too_few)?;
     let m = walsh.len();
     Ok(Interval {
         estimate: estimate.ok_or(too_few)?,
@@ -106,8 +117,13 @@ pub fn paired(pairs: &[(f64, f64)]) -> Result<Interval, TooFew> {
     })
 }
 
-/// The unpaired interval of two sides' values; see the module doc.
+/// The unpaired 95% interval of two sides' values; see the module doc.
 pub fn unpaired(base: &[f64], new: &[f64]) -> Result<Interval, TooFew> {
+    unpaired_at(base, new, LEVEL)
+}
+
+/// The unpaired interval at the two-sided confidence `level` (0.95).
+pub fn unpaired_at(base: &[f64], new: &[f64], level: f64) -> Result<Interval, TooFew> {
     let logs =
         |v: &[f64]| -> Vec<f64> { v.iter().filter(|x| usable(**x)).map(|x| x.ln()).collect() };
     let (b, n) = (logs(base), logs(new));
@@ -115,7 +131,7 @@ pub fn unpaired(base: &[f64], new: &[f64]) -> Result<Interval, TooFew> {
     diffs.sort_by(f64::total_cmp);
     let estimate = median_sorted(&diffs).map(f64::exp);
     let too_few = TooFew { estimate, n: b.len().min(n.len()), paired: false };
-    let k = rank_sum_k(b.len(), n.len()).ok_or(too_few)?;
+    let k = rank_sum_k_at(b.len(), n.len(), level).ok_or(too_few)?;
     let m = diffs.len();
     Ok(Interval {
         estimate: estimate.ok_or(too_few)?,
@@ -153,18 +169,24 @@ pub fn signed_rank_counts(n: usize) -> Vec<u64> {
     counts
 }
 
-/// k of the paired interval `[A(k), A(M+1-k)]`: the largest critical value c with
-/// P(W+ ≤ c) ≤ 2.5%, plus one; None when even P(W+ = 0) is larger (n < 6).
+/// k of the paired 95% interval `[A(k), A(M+1-k)]`: the largest critical value c
+/// with P(W+ ≤ c) ≤ 2.5%, plus one; None when even P(W+ = 0) is larger (n < 6).
 pub fn signed_rank_k(n: usize) -> Option<usize> {
+    signed_rank_k_at(n, LEVEL)
+}
+
+/// [`signed_rank_k`] at the two-sided `level`: P(W+ ≤ c) ≤ (1 − level)/2 (at
+/// 99.8%, n ≥ 10 pairs are needed; at 95%, 6).
+pub fn signed_rank_k_at(n: usize, level: f64) -> Option<usize> {
     if n == 0 {
         return None;
     }
-    let alpha_half = (1.0 - LEVEL) / 2.0;
+    let alpha_half = (1.0 - level) / 2.0;
     if n > EXACT_MAX {
         let nf = n as f64;
         let mean = nf * (nf + 1.0) / 4.0;
         let sd = (nf * (nf + 1.0) * (2.0 * nf + 1.0) / 24.0).sqrt();
-        return Some((mean - Z_95 * sd).floor().max(0.0) as usize + 1);
+        return Some((mean - z_of(level) * sd).floor().max(0.0) as usize + 1);
     }
     let counts: Vec<f64> = signed_rank_counts(n).into_iter().map(|c| c as f64).collect();
     critical(&counts, 2f64.powi(n as i32), alpha_half).map(|c| c + 1)
@@ -190,21 +212,55 @@ pub fn rank_sum_counts(m: usize, n: usize) -> Vec<f64> {
     by_size[m][offset..=offset + m * n].to_vec()
 }
 
-/// k of the unpaired interval `[D(k), D(mn+1-k)]` (see [`signed_rank_k`]).
+/// k of the unpaired 95% interval `[D(k), D(mn+1-k)]` (see [`signed_rank_k`]).
 pub fn rank_sum_k(m: usize, n: usize) -> Option<usize> {
+    rank_sum_k_at(m, n, LEVEL)
+}
+
+/// [`rank_sum_k`] at the two-sided `level`.
+pub fn rank_sum_k_at(m: usize, n: usize, level: f64) -> Option<usize> {
     if m == 0 || n == 0 {
         return None;
     }
-    let alpha_half = (1.0 - LEVEL) / 2.0;
+    let alpha_half = (1.0 - level) / 2.0;
     if m + n > EXACT_MAX {
         let (mf, nf) = (m as f64, n as f64);
         let mean = mf * nf / 2.0;
         let sd = (mf * nf * (mf + nf + 1.0) / 12.0).sqrt();
-        return Some((mean - Z_95 * sd).floor().max(0.0) as usize + 1);
+        return Some((mean - z_of(level) * sd).floor().max(0.0) as usize + 1);
     }
     let counts = rank_sum_counts(m, n);
     let total: f64 = counts.iter().sum();
     critical(&counts, total, alpha_half).map(|c| c + 1)
+}
+
+/// z of the two-sided `level`: Φ⁻¹(1 − (1 − level)/2), by bisection on Φ (its
+/// complement from the Abramowitz–Stegun 7.1.26 erfc, error < 1.5e-7: the
+/// critical values it feeds are rounded to whole ranks).
+fn z_of(level: f64) -> f64 {
+    if (level - LEVEL).abs() < 1e-12 {
+        return Z_95;
+    }
+    let tail = (1.0 - level) / 2.0;
+    let upper_tail = |z: f64| {
+        let x = z / std::f64::consts::SQRT_2;
+        let t = 1.0 / (1.0 + 0.327_591_1 * x);
+        let poly = t
+            * (0.254_829_592
+                + t * (-0.284_496_736
+                    + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+        poly * (-x * x).exp() / 2.0
+    };
+    let (mut low, mut high) = (0.0_f64, 10.0_f64);
+    for _ in 0..100 {
+        let mid = (low + high) / 2.0;
+        if upper_tail(mid) > tail {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    (low + high) / 2.0
 }
 
 /// The largest c with Σ_{w ≤ c} counts[w] / total ≤ `alpha`; None if none.

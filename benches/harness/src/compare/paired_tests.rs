@@ -134,3 +134,45 @@ fn mde_from_half_width() {
     assert!((i.mde() - expected).abs() < 1e-4, "{} vs {expected}", i.mde());
     assert!(i.holds_one());
 }
+
+/// At another level: z matches the normal table (99%: 2.5758, 99.8%: 3.0902),
+/// and 1 − 5%/26 (26 gated figures) needs 11 pairs where 95% needs 6, checked
+/// against the brute-force count.
+#[test]
+fn other_levels() {
+    assert!((z_of(0.99) - 2.575_829).abs() < 1e-4, "{}", z_of(0.99));
+    assert!((z_of(0.998) - 3.090_232).abs() < 1e-4, "{}", z_of(0.998));
+    let level = 1.0 - FAMILY_ALPHA / 26.0;
+    assert_eq!(signed_rank_k_at(10, level), None, "P(W=0) = 1/1024 > 0.096%");
+    assert_eq!(signed_rank_k_at(11, level), Some(1));
+    let c = signed_rank_k_at(20, level).expect("20 pairs") - 1;
+    let alpha_half = (1.0 - level) / 2.0;
+    assert!(
+        brute_signed_rank_cdf(20, c) <= alpha_half && brute_signed_rank_cdf(20, c + 1) > alpha_half
+    );
+    // The normal approximation past the exact range stays close to the exact count.
+    let (exact, normal) =
+        (signed_rank_k_at(60, level).expect("k"), signed_rank_k_at(61, level).expect("k"));
+    assert!(normal > exact && normal < exact + 40, "{exact} {normal}");
+    assert_eq!(signed_rank_k_at(6, LEVEL), signed_rank_k(6));
+    assert!(rank_sum_k_at(10, 10, level).expect("k") < rank_sum_k(10, 10).expect("k"));
+    let p = pairs(&mut fastrand::Rng::with_seed(5), 12, 1.0);
+    let (wide, narrow) = (paired_at(&p, level).expect("12"), paired(&p).expect("12"));
+    assert!(wide.low <= narrow.low && narrow.high <= wide.high, "{wide:?} {narrow:?}");
+}
+
+/// The gate's family: 26 figures from identical builds, 12 pairs each, judged at
+/// 1 − 5%/26: across 200 seeded gates at most about 5% show any interval without 1
+/// (at 95% each, most gates would).
+#[test]
+fn a_family_of_figures_rarely_errs() {
+    let mut rng = fastrand::Rng::with_seed(26);
+    let level = 1.0 - FAMILY_ALPHA / 26.0;
+    let gate = |rng: &mut fastrand::Rng, level: f64| {
+        (0..26).any(|_| !paired_at(&pairs(rng, 12, 1.0), level).expect("12").holds_one())
+    };
+    let family_errs = (0..200).filter(|_| gate(&mut rng, level)).count();
+    let single_errs = (0..200).filter(|_| gate(&mut rng, LEVEL)).count();
+    assert!(family_errs <= 20, "{family_errs} of 200 gates erred at the family level");
+    assert!(single_errs > 100, "{single_errs} of 200 gates erred at 95% each");
+}

@@ -23,6 +23,21 @@ pub(super) struct Measured {
     pub base: Vec<f64>,
     /// The NEW values used.
     pub new: Vec<f64>,
+    /// Whether they were paired (BASE[i] and NEW[i] ran back to back).
+    pub paired: bool,
+}
+
+impl Measured {
+    /// The interval at another two-sided level (the gate's family-wise one).
+    pub fn at(&self, level: f64) -> Result<Interval, TooFew> {
+        if self.paired {
+            let values: Vec<(f64, f64)> =
+                self.base.iter().copied().zip(self.new.iter().copied()).collect();
+            paired::paired_at(&values, level)
+        } else {
+            paired::unpaired_at(&self.base, &self.new, level)
+        }
+    }
 }
 
 /// The pairs of runs, BASE first; empty when no relative path matches.
@@ -46,12 +61,13 @@ pub(super) fn measure(
     if matched.is_empty() {
         let base: Vec<f64> = base.iter().filter_map(kept).collect();
         let new: Vec<f64> = new.iter().filter_map(kept).collect();
-        return Some(Measured { interval: paired::unpaired(&base, &new), base, new });
+        let interval = paired::unpaired(&base, &new);
+        return Some(Measured { interval, base, new, paired: false });
     }
     let values: Vec<(f64, f64)> =
         matched.iter().filter_map(|(b, n)| Some((kept(b)?, kept(n)?))).collect();
     let (base, new) = values.iter().copied().unzip();
-    Some(Measured { interval: paired::paired(&values), base, new })
+    Some(Measured { interval: paired::paired(&values), base, new, paired: true })
 }
 
 /// What a reader should know about how the runs lined up: unpaired sides, runs

@@ -47,7 +47,9 @@ pub fn render(c: &Comparison, format: Format) -> String {
 pub fn outcome(c: &Comparison) -> String {
     if c.passed {
         let n = c.scenarios.len();
-        return format!("ok: nothing regressed ({n} scenario{} compared)", plural(n));
+        let s = c.suspects.len();
+        let suspects = if s > 0 { format!("; {s} suspect{}", plural(s)) } else { String::new() };
+        return format!("ok: nothing regressed ({n} scenario{} compared{suspects})", plural(n));
     }
     let mut parts = Vec::new();
     if c.regressions > 0 {
@@ -78,24 +80,33 @@ fn plural(n: usize) -> &'static str {
 
 /// What the header says about thresholds, the verdict rule and normalization.
 fn preamble(c: &Comparison) -> Vec<String> {
-    let mut lines = vec![
-        format!(
-            "threshold {}; new/base is the median ratio with its 95% interval over pairs of \
+    let mut lines = vec![format!(
+        "threshold {}; new/base is the median ratio with its 95% interval over pairs of \
              runs (the same file under BASE and NEW; unpaired when none pair up); REGRESSED \
              (or its mirror image): the interval lies past 1 and the ratio past the \
              threshold; same: the interval lies within the threshold; unknown: neither \
              shown (not a failure); \
              \"could show\": the smallest change these runs could show",
-            c.thresholds.describe()
-        ),
-        format!(
-            "base and new: each side's {} (shown only, not judged)",
-            match c.statistic {
-                Statistic::Best => "best run",
-                Statistic::Median => "median",
-            }
-        ),
-    ];
+        c.thresholds.describe()
+    )];
+    if c.family.figures > 0 {
+        lines.push(format!(
+            "a gating regression must also hold at {} ({} gated figure{}: 1 − 5%/{}, so \
+             identical builds fail about one comparison in twenty however many scenarios \
+             run); one shown at 95% only is a suspect: not a failure, topped up first",
+            family_level(c),
+            c.family.figures,
+            plural(c.family.figures),
+            c.family.figures
+        ));
+    }
+    lines.push(format!(
+        "base and new: each side's {} (shown only, not judged)",
+        match c.statistic {
+            Statistic::Best => "best run",
+            Statistic::Median => "median",
+        }
+    ));
     if !c.relative_to.is_empty() {
         lines.push(format!(
             "relative to {}: each echod figure divided by that peer's in the same run \
@@ -156,6 +167,7 @@ fn verdict(row: &Row) -> String {
     let performance = row.threshold.is_some();
     let mut word = match (row.verdict, row.gating) {
         (Verdict::Regressed, false) => "regressed".to_string(),
+        (Verdict::Suspect, _) => "suspect: regressed at 95% only".to_string(),
         (v, _) => v.label().to_string(),
     };
     if performance && row.interval.is_some_and(|i| i.holds_one()) {
@@ -271,13 +283,32 @@ fn text(c: &Comparison) -> String {
 /// `3 scenarios unknown: more pairs needed (...)`, when any gating metric is unknown.
 pub fn unknown_line(c: &Comparison) -> Option<String> {
     let n = c.unknown.len();
-    (n > 0).then(|| {
+    let unknown = (n > 0).then(|| {
         format!(
             "{n} scenario{} unknown: more pairs needed (suite --base tops them up): {}",
             plural(n),
             c.unknown.join(", ")
         )
-    })
+    });
+    let s = c.suspects.len();
+    let suspects = (s > 0).then(|| {
+        format!(
+            "{s} suspect{}: regressed at 95%, not shown at {} (not a failure; suite --base \
+             tops suspects up first): {}",
+            plural(s),
+            family_level(c),
+            c.suspects.join(", ")
+        )
+    });
+    match (suspects, unknown) {
+        (Some(s), Some(u)) => Some(format!("{s}\n{u}")),
+        (s, u) => s.or(u),
+    }
+}
+
+/// `99.81%`: the level a gating regression must hold at.
+fn family_level(c: &Comparison) -> String {
+    format!("{:.2}%", c.family.level * 100.0)
 }
 
 /// Escapes what would break a markdown table cell.

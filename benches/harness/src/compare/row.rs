@@ -56,6 +56,10 @@ pub struct Row {
     /// The 95% interval of NEW / BASE (estimate, low, high, n, paired); None for
     /// checks and with too few pairs.
     pub interval: Option<Interval>,
+    /// Gating rows: the interval at the comparison's family-wise level
+    /// ([`super::comparison::Family`]), which a regression must show too; None
+    /// otherwise and with too few pairs for it.
+    pub family_interval: Option<Interval>,
     /// Pairs (paired) or runs of the smaller side (unpaired) behind the interval.
     pub n: usize,
     /// Whether the runs were paired (same path under BASE and NEW).

@@ -9,6 +9,13 @@
 //! - unknown: anything else, and too few pairs for an interval. Unknown never
 //!   fails: it asks for more pairs (`suite --base` tops them up).
 //!
+//! A gating figure is one of a family (every scenario's throughput and
+//! rt_per_cpu): at 95% each, a suite of 13 scenarios would fail one time in two
+//! with identical builds. So [`judge_gated`] holds REGRESSED to the family-wise
+//! interval too (1 − 5%/m over the m gated figures, Bonferroni); a regression the
+//! 95% interval shows and the family's does not is a suspect: not a failure, the
+//! first scenario `suite --base` tops up.
+//!
 //! Invariant: nothing is flagged that the interval does not show, and nothing is
 //! called the same that the interval does not bound.
 use std::collections::BTreeMap;
@@ -122,6 +129,9 @@ pub enum Verdict {
     Same,
     /// Neither shown: the interval is too wide, or there are too few pairs.
     Unknown,
+    /// A gating figure the 95% interval shows regressed and the family-wise
+    /// interval does not (yet): not a failure; more pairs decide it.
+    Suspect,
     /// A correctness check that passed.
     Ok,
     /// A correctness check that failed: always a failure.
@@ -138,6 +148,7 @@ impl Verdict {
             Verdict::Regressed => "REGRESSED",
             Verdict::Same => "same",
             Verdict::Unknown => "unknown",
+            Verdict::Suspect => "suspect",
             Verdict::Ok => "ok",
             Verdict::Fail => "FAIL",
             Verdict::Info => "info",
@@ -257,6 +268,22 @@ pub fn judge(direction: Direction, interval: &Result<Interval, TooFew>, threshol
     }
 }
 
+/// The verdict on a gating figure: [`judge`] on its 95% interval, except that
+/// REGRESSED needs the family-wise interval to show it too, else it is a suspect.
+pub fn judge_gated(
+    direction: Direction,
+    interval: &Result<Interval, TooFew>,
+    family: &Result<Interval, TooFew>,
+    threshold: f64,
+) -> Verdict {
+    match judge(direction, interval, threshold) {
+        Verdict::Regressed if judge(direction, family, threshold) != Verdict::Regressed => {
+            Verdict::Suspect
+        }
+        v => v,
+    }
+}
+
 /// NEW/BASE; 1 when both are zero; None when only BASE is zero.
 pub fn ratio(base: f64, new: f64) -> Option<f64> {
     if base == 0.0 {
@@ -305,6 +332,22 @@ mod tests {
         assert_eq!(judge(Higher, &interval(0.98, 0.96, 0.99), 0.03), Verdict::Unknown);
         let few = Err(TooFew { estimate: Some(0.5), n: 3, paired: true });
         assert_eq!(judge(Higher, &few, 0.03), Verdict::Unknown);
+    }
+
+    /// A gating regression stands only where the family-wise interval shows it;
+    /// otherwise it is a suspect. Other verdicts are the 95% interval's.
+    #[test]
+    fn gated_regressions_need_the_family() {
+        let narrow = interval(0.91, 0.84, 0.97);
+        let wide = interval(0.91, 0.80, 1.02);
+        assert_eq!(judge_gated(Higher, &narrow, &wide, 0.03), Verdict::Suspect);
+        let few = Err(TooFew { estimate: Some(0.91), n: 7, paired: true });
+        assert_eq!(judge_gated(Higher, &narrow, &few, 0.03), Verdict::Suspect);
+        let wide_but_worse = interval(0.91, 0.82, 0.99);
+        assert_eq!(judge_gated(Higher, &narrow, &wide_but_worse, 0.03), Verdict::Regressed);
+        let up = interval(1.10, 1.05, 1.15);
+        assert_eq!(judge_gated(Higher, &up, &few, 0.03), Verdict::Improved);
+        assert_eq!(judge_gated(Higher, &wide, &few, 0.03), Verdict::Unknown);
     }
 
     /// NEW/BASE of plain figures: 1 from zero to zero, none from zero to something.

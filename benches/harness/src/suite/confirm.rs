@@ -3,9 +3,10 @@
 //! sequential top-ups, so evidence is gathered where it is short and nowhere else.
 //!
 //! With `--base DIR` the new side is compared with the base side measured beside it
-//! in this very run, pair by pair (`loadgen compare OUT/base OUT/new`): a scenario
-//! whose interval is too wide to call (or has too few pairs) runs one more round on
-//! both sides, in the alternating order, into `confirm1/`, `confirm2/`, ...; the
+//! in this very run, pair by pair (`loadgen compare OUT/base OUT/new`): the
+//! suspects first (a gating figure regressed at 95% but not at the family-wise
+//! level), then, once none is left, each scenario whose interval is too wide to
+//! call (or has too few pairs), runs one more round on both sides, in the alternating order, into `confirm1/`, `confirm2/`, ...; the
 //! comparison is made again, and so on. With `--confirm BASE` (a results folder of
 //! another run) the same happens on this side alone. Correctness failures are never
 //! re-run away: compare judges checks by the worst run, and every run stays in the
@@ -21,16 +22,19 @@ use crate::compare::{comparison, Options, Verdict};
 use crate::suite_index::{RepStep, Side as BuildSide};
 
 /// A scenario whose verdict is still open against BASE: its name, the estimate of
-/// NEW/BASE of its first open gating metric, and the pairs it came from.
+/// NEW/BASE of its first open gating metric, the pairs it came from, and whether
+/// that metric is a suspect (regressed at 95%, not at the family's level).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suspect {
     pub scenario: String,
     pub ratio: Option<f64>,
     pub n: usize,
+    pub suspect: bool,
 }
 
-/// The scenarios of `out` whose gating metrics are still unknown against `base`
-/// (too few pairs, or an interval too wide to call): those that need more runs.
+/// The scenarios of `out` that need more runs against `base`: the suspects while
+/// there are any, else those whose gating metrics are still unknown (too few
+/// pairs, or an interval too wide to call).
 pub fn suspects(base: &Side, out: &Path) -> Result<Vec<Suspect>, LoadError> {
     let new = load::load_side(out)?;
     let comparison = comparison::compare(base, &new, &Options::ci())?;
@@ -40,8 +44,10 @@ pub fn suspects(base: &Side, out: &Path) -> Result<Vec<Suspect>, LoadError> {
         .iter()
         .filter(|s| open.contains(&s.scenario))
         .filter_map(|s| {
-            let row = s.rows.iter().find(|r| r.gating && r.verdict == Verdict::Unknown)?;
-            Some(Suspect { scenario: s.scenario.clone(), ratio: row.ratio, n: row.n })
+            let gating = |v: Verdict| s.rows.iter().find(move |r| r.gating && r.verdict == v);
+            let row = gating(Verdict::Suspect).or_else(|| gating(Verdict::Unknown))?;
+            let suspect = row.verdict == Verdict::Suspect;
+            Some(Suspect { scenario: s.scenario.clone(), ratio: row.ratio, n: row.n, suspect })
         })
         .collect())
 }
@@ -49,9 +55,10 @@ pub fn suspects(base: &Side, out: &Path) -> Result<Vec<Suspect>, LoadError> {
 /// One line on a suspect: `scaling echod reuseport w=1 conns=1000 (0.97x, 6 pairs)`.
 pub fn describe(suspect: &Suspect) -> String {
     let n = suspect.n;
+    let kind = if suspect.suspect { ", suspect" } else { "" };
     match suspect.ratio {
-        Some(r) => format!("{} ({r:.2}x, {n} pairs)", suspect.scenario),
-        None => format!("{} ({n} pairs)", suspect.scenario),
+        Some(r) => format!("{} ({r:.2}x, {n} pairs{kind})", suspect.scenario),
+        None => format!("{} ({n} pairs{kind})", suspect.scenario),
     }
 }
 
