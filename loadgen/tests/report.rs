@@ -78,3 +78,50 @@ fn report_html_runs_no_script_from_the_data() {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
     assert!(html.contains("data:image/svg+xml;base64,"), "pictures are images: {html}");
 }
+
+/// The models section over 6 repeats: each model's ratio to reuseport per server
+/// CPU-second with its interval in the table, and the forest plot beside it
+/// (`models-ratios.svg`: a labelled row per ratio), embedded in the report.
+#[test]
+fn models_ratios_are_drawn_with_their_intervals() {
+    use crate::compare::fixtures::with_cost;
+    let dir = TempDir::new("report-forest");
+    let mut steps = Vec::new();
+    for rep in 1..=6u32 {
+        let jitter = 1.0 + 0.02 * f64::from(rep % 3);
+        for (model, rt) in [("reuseport", 200_000.0), ("uring", 230_000.0)] {
+            let scenario = format!("models echod {model} w=1 conns=1000");
+            let file = format!("rep{rep}/runs/{model}.json");
+            let r = result(&scenario, 150_000.0, 900.0);
+            dir.write_text(&file, &with_cost(&r, Some(rt * jitter), false));
+            let mut s = step(&scenario, &format!("echod {model} w=1"), &file, Some(0));
+            s.rep = rep;
+            s.record.section = Section::Models;
+            s.record.conns = 1000;
+            steps.push(s);
+        }
+    }
+    let index = SuiteIndex {
+        suite_format: "loadgen-suite/1".into(),
+        profile: "quick".into(),
+        command: vec!["loadgen".into()],
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: "2026-01-01T00:01:00Z".into(),
+        interrupted: false,
+        environment: Default::default(),
+        steps,
+        ports_file: None,
+        ports_note: None,
+        testbed_dir: None,
+        testbed_note: None,
+        c_peer: false,
+        builds: None,
+    };
+    let md = std::fs::read_to_string(harness::report::write(dir.path(), &index).expect("report"))
+        .expect("md");
+    assert!(md.contains("1.15× [1.15, 1.15]"), "uring ÷ reuseport per server CPU-s: {md}");
+    assert!(md.contains("](models-ratios.svg)"), "{md}");
+    let svg = std::fs::read_to_string(dir.path().join("models-ratios.svg")).expect("svg");
+    assert!(svg.contains("uring ÷ reuseport, 1000 conns"), "{svg}");
+    assert!(!svg.contains("reuseport ÷ reuseport"), "the reference is not its own row");
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tables of the gate's verdicts from measure.sh's compare JSON files (WORK/aa-I.json,
-WORK/ab-I.json) and times (WORK/gates.txt). Usage: summarize.py WORK N"""
+WORK/ab-I.json) and times (WORK/gates.txt). Usage: summarize.py WORK N
+(N: the most gates of one kind; missing files are skipped)."""
 import json
 import statistics
 import sys
@@ -39,8 +40,11 @@ def table(kind, title):
     print(f"{len(gates)} gates; **{flagged} flagged REGRESSED** "
           f"({flagged / max(len(gates), 1):.0%}); {unknown} ended with a scenario still unknown; "
           f"median {statistics.median(times[kind]) if times[kind] else 0:.0f} s a gate.\n")
-    print("| scenario | metric | regressed | same | unknown | improved | median estimate | median pairs | median could show |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    suspects = sum(1 for g in gates if g.get("suspects"))
+    if any("family" in g for g in gates):
+        print(f"{suspects} ended with a suspect (regressed at 95%, not at the family-wise level).\n")
+    print("| scenario | metric | regressed | suspect | same | unknown | improved | median estimate | median pairs | median could show |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     cells = defaultdict(lambda: defaultdict(list))
     for g in gates:
         for s in g["scenarios"]:
@@ -57,7 +61,7 @@ def table(kind, title):
         v = c["verdict"]
         med = lambda xs, f: f(statistics.median(xs)) if xs else "-"
         print(f"| {scenario} | {metric}{'' if metric in GATED else ' (info)'} | {v.count('regressed')} | "
-              f"{v.count('same')} | {v.count('unknown')} | {v.count('improved')} | "
+              f"{v.count('suspect')} | {v.count('same')} | {v.count('unknown')} | {v.count('improved')} | "
               f"{med(c['ratio'], lambda x: f'{x:.3f}×')} | {med(c['n'], lambda x: f'{x:.0f}')} | "
               f"{med(c['mde'], lambda x: f'±{x * 100:.1f}%')} |")
     print()

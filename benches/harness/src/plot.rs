@@ -5,11 +5,15 @@
 //!   HdrHistogram plotter draws it, so the tail (99.9%, 99.99%) gets as much room as
 //!   the median.
 //! - [`xy_chart`]: lines over a shared x axis (connections, workers), log or linear.
+//! - [`interval_chart`]: ratios with their 95% intervals, one row each (a forest plot).
 
 use std::path::Path;
 
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
+
+mod intervals;
+pub use intervals::{interval_chart, Estimate};
 
 /// One line of a chart.
 #[derive(Clone, Debug)]

@@ -29,10 +29,10 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     scaling::latency(&mut md, out, &by(Section::Scaling), &by(Section::OpenLoop))?;
     servers::workers(&mut md, out, &by(Section::Workers))?;
     let pairing = super::pairs::Pairing { out, index };
-    servers::models(&mut md, pairing, &by(Section::Models), &skipped(index, Section::Models));
+    servers::models(&mut md, pairing, &by(Section::Models), &skipped(index, Section::Models))?;
     servers::spread(&mut md, &rows);
     let peers = (by(Section::Peers), skipped(index, Section::Peers));
-    servers::peers(&mut md, pairing, &peers.0, &peers.1);
+    servers::peers(&mut md, pairing, &peers.0, &peers.1)?;
     super::udp::section(&mut md, pairing, &by(Section::Udp), &by(Section::Scaling))?;
     super::tools::sections(&mut md, index);
     super::soak::section(&mut md, out, index)?;

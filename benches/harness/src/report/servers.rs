@@ -9,7 +9,7 @@ use common::units::fmt_count;
 
 use super::pairs::{self, Pairing};
 use super::rows::{cpu_per_rt, ms, syscalls_cell, syscalls_note, write_skipped, Row};
-use crate::plot::{xy_chart, Series};
+use crate::plot::{interval_chart, xy_chart, Estimate, Series};
 use crate::table::{Align::Left as L, Align::Right as R, Table};
 
 pub(super) fn workers(md: &mut String, out: &Path, rows: &[&Row<'_>]) -> anyhow::Result<()> {
@@ -69,9 +69,9 @@ pub(super) fn models(
     pairing: Pairing<'_>,
     rows: &[&Row<'_>],
     skipped: &[(&str, &str)],
-) {
+) -> anyhow::Result<()> {
     if rows.is_empty() && skipped.is_empty() {
-        return;
+        return Ok(());
     }
     let _ = writeln!(md, "## Models\n");
     let _ = writeln!(
@@ -84,11 +84,12 @@ pub(super) fn models(
          sends submitted together). Ratios are to reuseport at the same connection count.\n"
     );
     let reference = |r: &Row<'_>| reference_row(rows, r.rec.conns, |s| s.contains("reuseport"));
-    let table = ratio_table(pairing, rows, reference, |r| {
+    let (table, ratios) = ratio_table(pairing, rows, reference, |r| {
         r.rec.server.split_whitespace().nth(1).unwrap_or("?").to_string()
     });
     table.write_into(md);
     let _ = writeln!(md);
+    forest(md, pairing.out, ("models", "each model ÷ reuseport"), &ratios)?;
     write_skipped(md, skipped);
     let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
     let _ = writeln!(md, "{}\n", pairs::note(reps));
@@ -96,6 +97,31 @@ pub(super) fn models(
     if !note.is_empty() {
         let _ = writeln!(md, "{note}\n");
     }
+    Ok(())
+}
+
+/// The forest plot of a table's ratios per server CPU-second (`NAME-ratios.svg`),
+/// embedded; nothing when no row has a ratio.
+fn forest(
+    md: &mut String,
+    out: &Path,
+    (name, what): (&str, &str),
+    ratios: &[Estimate],
+) -> anyhow::Result<()> {
+    if ratios.is_empty() {
+        return Ok(());
+    }
+    let file = format!("{name}-ratios.svg");
+    let title = format!("{what}: round trips per server CPU-second, 95% intervals");
+    interval_chart(&out.join(&file), &title, "ratio (log scale; 1 = the same)", ratios)
+        .map_err(anyhow::Error::msg)?;
+    let _ = writeln!(
+        md,
+        "![{what}, per server CPU-second, with 95% intervals]({file})\n\nA dot is the \
+         estimate, a whisker its 95% interval (a hollow dot: too few pairs for one); a \
+         whisker across the line at 1 is \"no difference shown\".\n"
+    );
+    Ok(())
 }
 
 /// The scenario of the row at `conns` whose server label passes `is_reference`.
@@ -116,7 +142,7 @@ fn ratio_table<'r>(
     rows: &[&'r Row<'_>],
     reference: impl Fn(&Row<'_>) -> Option<&'r str>,
     name: impl Fn(&Row<'_>) -> String,
-) -> Table {
+) -> (Table, Vec<Estimate>) {
     let mut table = Table::new(&[
         ("conns", R),
         ("server", L),
@@ -130,8 +156,25 @@ fn ratio_table<'r>(
         ("server CPU/rt", R),
         ("syscalls/rt", R),
     ]);
+    let mut estimates = Vec::new();
     for r in rows {
-        let (ratio, per_cpu) = match reference(r) {
+        let den = reference(r);
+        if let Some(den) = den.filter(|den| *den != r.rec.scenario) {
+            let per_cpu = pairing.ratio(den, &r.rec.scenario, pairs::per_server_cpu);
+            let estimate = match per_cpu {
+                Ok(i) => Some((i.estimate, Some((i.low, i.high)))),
+                Err(few) => few.estimate.map(|e| (e, None)),
+            };
+            let reference_name = rows
+                .iter()
+                .find(|x| x.rec.scenario == den)
+                .map_or_else(|| den.to_string(), |x| name(x));
+            if let Some((estimate, interval)) = estimate {
+                let label = format!("{} ÷ {reference_name}, {} conns", name(r), r.rec.conns);
+                estimates.push(Estimate { label, estimate, interval });
+            }
+        }
+        let (ratio, per_cpu) = match den {
             Some(den) => (
                 pairing.ratio(den, &r.rec.scenario, pairs::throughput),
                 pairing.ratio(den, &r.rec.scenario, pairs::per_server_cpu),
@@ -155,7 +198,7 @@ fn ratio_table<'r>(
             &syscalls_cell(r),
         ]);
     }
-    table
+    (table, estimates)
 }
 
 /// No ratio: no reference row.
@@ -209,9 +252,9 @@ pub(super) fn peers(
     pairing: Pairing<'_>,
     rows: &[&Row<'_>],
     skipped: &[(&str, &str)],
-) {
+) -> anyhow::Result<()> {
     if rows.is_empty() && skipped.is_empty() {
-        return;
+        return Ok(());
     }
     let _ = writeln!(md, "## Peers, in the same run\n");
     let c_peer = pairing.index.c_peer;
@@ -230,9 +273,10 @@ pub(super) fn peers(
     );
     let reference =
         |r: &Row<'_>| reference_row(rows, r.rec.conns, |s| s.starts_with("echod reuseport"));
-    let table = ratio_table(pairing, rows, reference, |r| r.rec.server.clone());
+    let (table, ratios) = ratio_table(pairing, rows, reference, |r| r.rec.server.clone());
     table.write_into(md);
     let _ = writeln!(md);
+    forest(md, pairing.out, ("peers", "each server ÷ echod"), &ratios)?;
     write_skipped(md, skipped);
     let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
     let _ = writeln!(md, "{}\n", pairs::note(reps));
@@ -240,4 +284,5 @@ pub(super) fn peers(
     if !note.is_empty() {
         let _ = writeln!(md, "{note}\n");
     }
+    Ok(())
 }
