@@ -65,7 +65,7 @@ fn exact_measures_this_build() {
     let text = std::fs::read_to_string(dir.join("exact.json")).expect("exact.json");
     let report: serde_json::Value = serde_json::from_str(&text).expect("json");
     let records = report["records"].as_array().expect("records");
-    assert_eq!(records.len(), 2, "one record per workload: {text}");
+    assert_eq!(records.len(), 3, "one record per workload: {text}");
     for r in records {
         let ir = r["instructions_per_msg"].as_f64().expect("instructions");
         assert!(ir.is_finite() && ir > 0.0, "{r}");

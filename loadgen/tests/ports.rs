@@ -21,7 +21,10 @@ fn is_root() -> bool {
 fn four_tuple_cases_match_predictions() {
     let json = std::env::temp_dir().join(format!("loadgen-ports-{}.json", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["ports", "--range", "41000-41099", "--k", "2", "--port", "12300", "--json"])
+        .args(["ports", "--range", "41000-41099", "--k", "2", "--port", "12300"])
+        // The cases in time, with a 2 s TIME_WAIT case (one TIME_WAIT is 60 s) on
+        // 50 ports: about 17 s.
+        .args(["--time-long", "2s", "--time-ports", "50", "--json"])
         .arg(&json)
         .output()
         .expect("run loadgen ports");
@@ -61,6 +64,26 @@ fn four_tuple_cases_match_predictions() {
     let per: u64 =
         spread["flows_per_socket"].as_array().unwrap().iter().filter_map(|x| x.as_u64()).sum();
     assert_eq!(per, spread["flows"].as_u64().unwrap(), "every flow reached a socket");
+    // In time: FIN closes without reuse spend the 50 ports once and then meet
+    // EADDRNOTAVAIL; with tcp_tw_reuse 1 or 2 (loopback) a port comes back after the
+    // reuse delay, about 50 per second; RST closes meet no port limit at all.
+    let time = v["time"].as_array().unwrap();
+    let rows: Vec<(&str, u64)> = time
+        .iter()
+        .map(|t| (t["close"].as_str().unwrap(), t["tw_reuse"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, [("fin", 0), ("fin", 1), ("fin", 2), ("rst", 0)]);
+    assert_eq!(time[0]["connections"], 50, "the range once: {stdout}");
+    for t in time {
+        assert_eq!(
+            t["as_predicted"], true,
+            "{t}
+{stdout}"
+        );
+    }
+    assert!(time[0]["eaddrnotavail"].as_u64().unwrap() > 0);
+    assert_eq!(time[3]["eaddrnotavail"], 0);
+    assert!(stdout.contains("ports over time"), "{stdout}");
     let sample = &v["sample"];
     assert_eq!(sample["accepted"], 200);
     assert_eq!(sample["distinct_local_ports"], 1);
@@ -87,6 +110,7 @@ fn runs_without_root_in_a_user_namespace() {
     };
     let out = cmd
         .args(["ports", "--range", "41200-41249", "--k", "2", "--port", "12400", "--sample", "3"])
+        .arg("--no-time")
         .output()
         .expect("run loadgen ports (setpriv from util-linux when root)");
     let _ = std::fs::remove_file(&copy);

@@ -9,7 +9,9 @@
 #        after every read in echod's echo path, about 5% of server CPU per round trip.
 #
 # Usage: results/gate-power-2026-12-08/measure.sh [N_AA] [N_AB]   (default 10 5;
-# from a release build). The kinds alternate while both have runs left.
+# after `cargo build --release --workspace`: plain `cargo build --release` builds
+# echod alone and leaves an older loadgen). The kinds alternate while both have
+# runs left.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 old=results/gate-power-2026-12-07

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The pairs measured on 2026-12-07 (../gate-power-2026-12-07/measure.sh 10, kept in
-# target/power/), judged again by this build's compare (the family-wise rule): the
-# same runs, the new verdicts. The exact step is unchanged, so its exit codes are
-# carried over from target/power/gates.txt.
-# Usage: results/gate-power-2026-12-08/rejudge.sh   (from a release build)
+# Measured gates judged again by this build's compare (the family-wise rule): the
+# same pairs, the new verdicts. The exact step's exit codes are carried over from
+# FROM/gates.txt (re-judge its records with the same build's `loadgen exact`
+# rules by hand: see README.md).
+# Usage: results/gate-power-2026-12-08/rejudge.sh FROM TO N
+#   (after `cargo build --release --workspace`), e.g. target/power target/power-rejudged 10
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-from=target/power
-work=target/power-rejudged
+from="${1:-target/power}"
+work="${2:-target/power-rejudged}"
+n="${3:-10}"
 rm -rf "$work"
 mkdir -p "$work"
 : >"$work/gates.txt"
@@ -21,4 +23,4 @@ while read -r kind i _ exact secs; do
   cp "$from/$kind-$i-exact.json" "$work/"
   echo "$kind $i exit=$rc $exact $secs" >>"$work/gates.txt"
 done <"$from/gates.txt"
-python3 results/gate-power-2026-12-07/summarize.py "$work" 10 | tee "$work/summary.md"
+python3 results/gate-power-2026-12-07/summarize.py "$work" "$n" | tee "$work/summary.md"

@@ -107,6 +107,8 @@ pub enum Section {
     Soak,
     /// UDP echo beside TCP: flows, loss against offered rate, the C UDP server.
     Udp,
+    /// Connections that come and go (`--lifetime 1`): the accept path by model.
+    Churn,
 }
 
 /// What one step produced (the suite index keeps one per step).

@@ -55,7 +55,7 @@ pub fn errno_hint(name: &str) -> &'static str {
         "EADDRNOTAVAIL" => {
             "out of ephemeral ports for this four-tuple family: add source addresses (--src) \
              or targets, widen net.ipv4.ip_local_port_range, or wait for TIME_WAIT to drain \
-             (net.ipv4.tcp_tw_reuse)"
+             (net.ipv4.tcp_tw_reuse; churning: --close rst leaves none)"
         }
         "EADDRINUSE" => {
             "a bind() reserved every port of the range: bind with IP_BIND_ADDRESS_NO_PORT \

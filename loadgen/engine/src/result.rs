@@ -16,9 +16,11 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 mod bounds;
+mod churn;
 mod cost;
 
 pub use bounds::{decode_histogram, max_payload, read_bounded, ReadError, MAX_RESULT_BYTES};
+pub use churn::{ChurnResult, ChurnSettings};
 pub use cost::{MachineNoise, ServerCost};
 
 /// Bumped when a field changes meaning or disappears; compare refuses a mismatch.
@@ -88,6 +90,9 @@ pub struct RunResult {
     pub errors: Errors,
     /// The full histograms, for exact merging and plotting.
     pub histograms: Histograms,
+    /// Churn (`--lifetime`): the connections that came and went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnResult>,
     /// One sample per second of the measured phase.
     pub series: Vec<SecondSample>,
     /// This host's wall clock at the run's start (absent in results written before
@@ -238,6 +243,9 @@ pub struct RunConfig {
     /// share it, and `loadgen merge` refuses results of different runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// Churn (`--lifetime`): how connections came and went; absent without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnSettings>,
 }
 
 /// Part `index` of `count` of a run over several agents.
@@ -479,6 +487,19 @@ pub struct SecondSample {
     /// UDP: datagrams found lost in this second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
+    /// Churn: replacement connections established in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened: Option<u64>,
+    /// Churn: connections closed at the end of their life in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<u64>,
+    /// Churn: replacement connects failed in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn_failed: Option<u64>,
+    /// Churn: sockets in TIME_WAIT on the host at the end of this second
+    /// (/proc/net/sockstat; both sides when the server is local).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_wait: Option<u64>,
     /// This second's latency histogram (base64 HdrHistogram V2+DEFLATE, ns), so
     /// seconds of several agents merge exactly (absent in older results).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -66,6 +66,7 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
         schedule_lag_us: None,
         errors: Errors::default(),
         histograms: Histograms::default(),
+        churn: None,
         series: vec![],
         clock: None,
         agents: vec![],
@@ -136,6 +137,7 @@ fn run_config() -> RunConfig {
         udp: None,
         shard: None,
         run_id: None,
+        churn: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod agents;
 mod binary;
+mod churn;
 mod faults;
 mod lifecycle;
 mod limits;

@@ -270,3 +270,41 @@ fn killed_suite_leaves_nothing_running() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", first)).is_err(), "still listening");
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// The quick profile's churn step end to end: loadgen churns echod's connections
+/// (one echo each), the result carries the churn and the server's cost, and the
+/// report has its section with the new-connection rate.
+#[test]
+fn churn_step_and_its_section() {
+    let out = temp("churn");
+    let port = free_port();
+    let o = loadgen(&[
+        "suite",
+        "--quick",
+        "--only",
+        "churn echod reuseport w=1 conns=100",
+        "--no-ports",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--port",
+        &port,
+        "--peers",
+        "/nonexistent",
+        "--disturbed-above",
+        "64",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let idx = index(&out);
+    let step = idx.steps.iter().find(|s| s.record.scenario.starts_with("churn ")).expect("step");
+    let file = out.join(step.record.result_file.as_deref().expect("a result file"));
+    let r: engine::result::RunResult =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("result")).expect("json");
+    let churn = r.churn.as_ref().expect("churn");
+    assert!(churn.opened > 0 && churn.failed() == 0, "{churn:?}");
+    assert_eq!(r.config.churn.as_ref().map(|c| c.lifetime.as_str()), Some("1"));
+    assert!(r.server.as_ref().is_some_and(|s| s.cpu_s > 0.0), "the server's cost is watched");
+    let report = std::fs::read_to_string(out.join("report.md")).expect("report");
+    assert!(report.contains("## Churn: connections that come and go"), "{report}");
+    assert!(report.contains("churn echod reuseport w=1") || report.contains("echod reuseport w=1"));
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use common::child::{Child, Out, Spec, Stop};
 
-use super::workload::{self, Load};
+use super::workload::{self, Load, Workload};
 
 /// The warm-up run before the first dump.
 const WARMUP: Duration = Duration::from_millis(300);
@@ -114,22 +114,23 @@ impl Server {
     fn run(
         &mut self,
         loadgen: &Path,
-        conns: u64,
+        workload: Workload,
         duration: Duration,
     ) -> anyhow::Result<(u64, u64)> {
         let json = self.out.with_extension(format!("run{}.json", self.dumps + 1));
-        let load = Load { loadgen, target: &self.target, conns, duration };
+        let load = Load { loadgen, target: &self.target, workload, duration };
         let messages = workload::drive(load, &json)?;
         Ok((self.dump()?, messages))
     }
 
-    /// The warm-up run and dump, then instructions per message for each of `conns`.
-    pub fn measure(&mut self, loadgen: &Path, conns: &[u64]) -> anyhow::Result<Vec<f64>> {
-        self.run(loadgen, conns.last().copied().unwrap_or(1), WARMUP)?;
-        let mut figures = Vec::with_capacity(conns.len());
-        for &c in conns {
-            let short = self.run(loadgen, c, SHORT)?;
-            let long = self.run(loadgen, c, LONG)?;
+    /// The warm-up run and dump, then instructions per message for each workload.
+    pub fn measure(&mut self, loadgen: &Path, workloads: &[Workload]) -> anyhow::Result<Vec<f64>> {
+        let first = workloads.first().copied().unwrap_or(Workload { conns: 1, churn: false });
+        self.run(loadgen, first, WARMUP)?;
+        let mut figures = Vec::with_capacity(workloads.len());
+        for &w in workloads {
+            let short = self.run(loadgen, w, SHORT)?;
+            let long = self.run(loadgen, w, LONG)?;
             figures.push(per_message(short, long).map_err(anyhow::Error::msg)?);
         }
         Ok(figures)

@@ -1,5 +1,6 @@
 //! `loadgen exact`: figures of echod's own code that kernel noise cannot move, on a
-//! fixed workload (closed loop, 64 B, `--conns 1` and `--conns 50`, loopback):
+//! fixed workload (closed loop, 64 B, `--conns 1` and `--conns 50`, and 10 that come
+//! and go: the accept path; loopback):
 //! user-space instructions per message counted by callgrind, and system calls and
 //! context switches per round trip counted natively. echod spends ~95% of its CPU in
 //! the kernel's loopback TCP path, so a regression in its own code hides in the
@@ -38,7 +39,8 @@ use tools::Tools;
 use verdict::Tolerances;
 
 const AFTER_HELP: &str = "\
-Figures per workload (conns=1 and conns=50, 64 B, closed loop), lower is better:
+Figures per workload (conns=1 and conns=50, 64 B, closed loop; 10 connections that
+come and go, one echo each: the accept path), lower is better:
   instructions      echod's user-space instructions per message (callgrind)
   syscalls          echod's system calls per round trip (perf raw_syscalls)
   context-switches  echod's context switches per round trip (/proc)
@@ -162,19 +164,19 @@ fn measure(
             &build.echod,
             &scratch,
         )?;
-        server.measure(&tools.loadgen, &workload::CONNS)?
+        server.measure(&tools.loadgen, &workload::WORKLOADS)?
     };
-    let (perf, loadgen, conns) = (&tools.perf, &tools.loadgen, &workload::CONNS);
-    let counts = native::measure(perf, loadgen, &build.echod, &scratch, conns, args.user_share)?;
+    let (perf, loadgen, loads) = (&tools.perf, &tools.loadgen, &workload::WORKLOADS);
+    let counts = native::measure(perf, loadgen, &build.echod, &scratch, loads, args.user_share)?;
     let _ = std::fs::remove_dir_all(&scratch);
-    let records = workload::CONNS
+    let records = workload::WORKLOADS
         .iter()
         .zip(instructions.iter().zip(&counts))
-        .map(|(&conns, (&ir, c))| Record {
+        .map(|(&w, (&ir, c))| Record {
             build: build.name,
             round,
-            workload: workload::name(conns),
-            conns,
+            workload: workload::name(w),
+            conns: w.conns,
             instructions_per_msg: ir,
             syscalls_per_rt: c.syscalls_per_rt,
             ctx_switches_per_rt: c.ctx_switches_per_rt,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use common::child::{Child, Spec, Stop};
 
-use super::workload::{self, Load};
+use super::workload::{self, Load, Workload};
 use crate::suite::syscalls::Counter;
 
 /// How long each native run lasts.
@@ -29,23 +29,23 @@ pub struct Counts {
     pub user_ns_per_rt: Option<f64>,
 }
 
-/// Starts `echod` natively, measures each of `conns` (and the user-space share
+/// Starts `echod` natively, measures each workload (and the user-space share
 /// when `share`), stops it.
 pub fn measure(
     perf: &Path,
     loadgen: &Path,
     echod: &Path,
     dir: &Path,
-    conns: &[u64],
+    workloads: &[Workload],
     share: bool,
 ) -> anyhow::Result<Vec<Counts>> {
     let spec = Spec::new(echod).args(["--bind=127.0.0.1", "--port=0", "--workers=1", "--no-pin"]);
     let mut server = Child::start(spec).context("cannot start echod")?;
     let line = server.wait_for_line("listening on", Duration::from_secs(20))?;
     let target = line.split_whitespace().nth(2).context("echod's address")?.to_string();
-    let mut counts = Vec::with_capacity(conns.len());
-    for &c in conns {
-        let load = Load { loadgen, target: &target, conns: c, duration: DURATION };
+    let mut counts = Vec::with_capacity(workloads.len());
+    for &workload in workloads {
+        let load = Load { loadgen, target: &target, workload, duration: DURATION };
         let mut figures = one(perf, load, server.pid(), dir)?;
         if share {
             let (ns, _) = super::user_share::measure(perf, load, server.pid(), dir)?;

@@ -94,9 +94,17 @@ impl Report {
                 let new_spread = verdict::spread(&new_values);
                 let base_spread = verdict::spread(&base_values).unwrap_or(0.0);
                 let noise = new_spread.unwrap_or(0.0).max(base_spread);
-                let verdict = base
-                    .filter(|_| metric.gates())
-                    .map(|b| verdict::verdict(b, new, tolerance, noise));
+                let verdict = base.filter(|_| metric.gates()).map(|b| {
+                    match verdict::verdict(b, new, tolerance, noise) {
+                        // Rounds of the two builds that overlap show no difference.
+                        Verdict::Regressed | Verdict::Improved
+                            if verdict::overlap(&base_values, &new_values) =>
+                        {
+                            Verdict::Noisy
+                        }
+                        v => v,
+                    }
+                });
                 rows.push(Row {
                     workload: w.clone(),
                     metric,

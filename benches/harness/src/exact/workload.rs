@@ -1,7 +1,8 @@
-//! The fixed workload: loadgen in a closed loop on loopback, 64-byte messages, one
-//! thread and one process, no warm-up, over `--conns 1` and `--conns 50`; and one
-//! run of it ([`drive`]): loadgen as a child (the same binary), its result read
-//! back for the count of echoed messages.
+//! The fixed workloads: loadgen in a closed loop on loopback, 64-byte messages, one
+//! thread and one process, no warm-up, over `--conns 1`, `--conns 50` and 10
+//! connections that come and go (`--lifetime 1`: the accept path); and one run of
+//! one ([`drive`]): loadgen as a child (the same binary), its result read back for
+//! the count of echoed messages.
 //!
 //! loadgen cannot stop after a fixed number of messages, only after a duration, so
 //! the counts differ from run to run; every figure is divided by the messages that
@@ -18,24 +19,41 @@ use engine::result::RunResult;
 /// Bytes per message.
 pub const SIZE: usize = 64;
 
-/// The connection counts measured, each a workload of its own.
-pub const CONNS: [u64; 2] = [1, 50];
+/// One workload: `conns` connections, each kept (`churn: false`) or living for
+/// one echo, then closed by the client and replaced (`churn: true`, loadgen's
+/// `--lifetime 1`): there a message is an accepted connection, its echo and its
+/// close, so the figures are echod's accept path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub conns: u64,
+    pub churn: bool,
+}
+
+/// The workloads measured: one connection, 50, and 10 that come and go.
+pub const WORKLOADS: [Workload; 3] = [
+    Workload { conns: 1, churn: false },
+    Workload { conns: 50, churn: false },
+    Workload { conns: 10, churn: true },
+];
 
 /// How long a loadgen run may take beyond its duration (start, connects, result).
 const SLACK: Duration = Duration::from_secs(30);
 
-/// One run of the workload: `conns` connections to `target` for `duration`.
+/// One run of a workload against `target` for `duration`.
 #[derive(Clone, Copy, Debug)]
 pub struct Load<'a> {
     pub loadgen: &'a Path,
     pub target: &'a str,
-    pub conns: u64,
+    pub workload: Workload,
     pub duration: Duration,
 }
 
 /// The workload's name in tables and exact.json.
-pub fn name(conns: u64) -> String {
-    format!("conns={conns} size={SIZE}B closed-loop")
+pub fn name(w: Workload) -> String {
+    match w.churn {
+        false => format!("conns={} size={SIZE}B closed-loop", w.conns),
+        true => format!("conns={} size={SIZE}B churn lifetime=1", w.conns),
+    }
 }
 
 /// Runs loadgen once (its result into `json`, removed after) and returns the
@@ -43,9 +61,12 @@ pub fn name(conns: u64) -> String {
 /// is an error (its count would not be this workload's).
 pub fn drive(load: Load<'_>, json: &Path) -> anyhow::Result<u64> {
     let duration = format!("{}ms", load.duration.as_millis());
+    let conns = load.workload.conns;
+    let churn: &[&str] = if load.workload.churn { &["--lifetime", "1"] } else { &[] };
     let spec = Spec::new(load.loadgen)
         .name("loadgen")
-        .args(["--target", load.target, "--conns", &load.conns.to_string()])
+        .args(["--target", load.target, "--conns", &conns.to_string()])
+        .args(churn)
         .args(["--size", &SIZE.to_string(), "--duration", &duration, "--warmup", "0s"])
         .args(["--threads", "1", "--processes", "1", "--quiet", "--json"])
         .args([json.as_os_str()])
@@ -62,8 +83,11 @@ pub fn drive(load: Load<'_>, json: &Path) -> anyhow::Result<u64> {
     let _ = std::fs::remove_file(json);
     let result: RunResult = serde_json::from_str(&text)
         .with_context(|| format!("loadgen's result {} does not parse", json.display()))?;
-    if result.errors.mismatch > 0 || result.connections.established < load.conns {
+    if result.errors.mismatch > 0 || result.connections.established < conns {
         bail!("loadgen's run was not clean: {} mismatches", result.errors.mismatch);
+    }
+    if let Some(failed) = result.churn.as_ref().map(|c| c.failed()).filter(|f| *f > 0) {
+        bail!("loadgen's run was not clean: {failed} replacement connects failed");
     }
     Ok(result.throughput.messages)
 }

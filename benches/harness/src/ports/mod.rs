@@ -12,6 +12,7 @@
 
 mod cases;
 mod holder;
+pub mod time;
 pub mod tuples;
 pub mod udp;
 
@@ -41,6 +42,16 @@ pub struct PortsArgs {
     /// Rows in the server-side four-tuple sample.
     #[arg(long, default_value_t = 6)]
     pub sample: usize,
+    /// Skip the cases in time (connect–close for about 75 s: the sustained rate
+    /// against ports ÷ TIME_WAIT).
+    #[arg(long)]
+    pub no_time: bool,
+    /// Internal: the length of the TIME_WAIT case in time (60s: one TIME_WAIT).
+    #[arg(long, hide = true, default_value = "60s", value_parser = common::units::parse_duration)]
+    pub time_long: std::time::Duration,
+    /// Ports of the cases in time (the first of --range's; fewer: shorter bursts).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=5000))]
+    pub time_ports: u64,
     /// Write the table and the sample as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -79,6 +90,12 @@ pub struct PortsReport {
     /// UDP with SO_REUSEPORT: flows over a group of sockets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub udp_reuseport: Option<udp::ReuseportSpread>,
+    /// The cases in time: the sustained connect–close rate against ports ÷ TIME_WAIT.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time: Vec<time::TimeCase>,
+    /// Ports of the cases in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ports: Option<u64>,
 }
 
 /// Runs the experiment; exit 0 when every case measured what was predicted, 1 when
@@ -95,7 +112,8 @@ pub fn execute(args: PortsArgs) -> anyhow::Result<u8> {
     }
     let all_match = report.cases.iter().all(|c| c.measured == c.predicted)
         && report.udp_server.as_ref().map_or(true, udp::UdpServerSide::as_predicted)
-        && report.udp_reuseport.as_ref().map_or(true, |r| r.flows_split == 0);
+        && report.udp_reuseport.as_ref().map_or(true, |r| r.flows_split == 0)
+        && report.time.iter().all(|t| t.as_predicted);
     Ok(if all_match { common::cli::EXIT_OK } else { common::cli::EXIT_FAILED })
 }
 
@@ -109,6 +127,11 @@ fn reexec_in_namespace(args: &PortsArgs) -> anyhow::Result<u8> {
     inner.push(format!("--k={}", args.k).into());
     inner.push(format!("--port={}", args.port).into());
     inner.push(format!("--sample={}", args.sample).into());
+    inner.push(format!("--time-ports={}", args.time_ports).into());
+    inner.push(format!("--time-long={}ms", args.time_long.as_millis()).into());
+    if args.no_time {
+        inner.push("--no-time".into());
+    }
     if let Some(p) = &args.json {
         inner.push("--json".into());
         inner.push(std::path::absolute(p).unwrap_or_else(|_| p.clone()).into());
@@ -159,6 +182,18 @@ fn run_inner(args: &PortsArgs) -> anyhow::Result<PortsReport> {
     let spread_flows = ((args.k * ports * 9 / 10) as usize).min(1_000);
     let udp_reuseport =
         udp::reuseport_spread(&setup, 2, spread_flows, 5).context("UDP with SO_REUSEPORT")?;
+    let time = if args.no_time {
+        Vec::new()
+    } else {
+        let n = args.time_ports.min(ports);
+        std::fs::write(
+            "/proc/sys/net/ipv4/ip_local_port_range",
+            format!("{lo} {}", lo as u64 + n - 1),
+        )
+        .context("cannot narrow ip_local_port_range for the cases in time")?;
+        let first = args.port + 40;
+        time::cases(n, first, args.time_long).context("the cases in time")?
+    };
     Ok(PortsReport {
         range: args.range,
         ports,
@@ -167,6 +202,8 @@ fn run_inner(args: &PortsArgs) -> anyhow::Result<PortsReport> {
         sample,
         udp_server: Some(udp_server),
         udp_reuseport: Some(udp_reuseport),
+        time_ports: (!time.is_empty()).then(|| args.time_ports.min(ports)),
+        time,
     })
 }
 
@@ -193,6 +230,9 @@ pub fn render(r: &PortsReport) -> String {
         );
     }
     udp_lines(&mut s, r);
+    if let (false, Some(n)) = (r.time.is_empty(), r.time_ports) {
+        s.push_str(&time::render(&r.time, n));
+    }
     if let Some(t) = &r.sample {
         sample_lines(&mut s, t);
     }

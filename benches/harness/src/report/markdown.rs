@@ -34,6 +34,7 @@ pub fn write(out: &Path, index: &SuiteIndex) -> anyhow::Result<PathBuf> {
     let peers = (by(Section::Peers), skipped(index, Section::Peers));
     servers::peers(&mut md, pairing, &peers.0, &peers.1)?;
     super::udp::section(&mut md, pairing, &by(Section::Udp), &by(Section::Scaling))?;
+    super::churn::section(&mut md, pairing, &by(Section::Churn))?;
     super::tools::sections(&mut md, index);
     super::soak::section(&mut md, out, index)?;
     super::series::section(&mut md, out, index)?;

@@ -11,6 +11,7 @@
 //! - `scaling`: connection scaling, every server on one chart, latency histograms.
 //! - `servers`: workers, models, how SO_REUSEPORT spread connections, peers.
 //! - `udp`: UDP beside TCP, and loss against offered rate.
+//! - `churn`: connections that come and go: the accept path by server.
 //! - [`tools`]: the measuring tools: clients side by side, the latency floor, idle
 //!   memory.
 //! - [`soak`]: the long run at 50,000 connections.
@@ -20,6 +21,7 @@
 //!   github-action-benchmark).
 
 pub mod builds;
+mod churn;
 pub mod html;
 pub mod markdown;
 mod pairs;

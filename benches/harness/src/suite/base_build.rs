@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
+use common::child::{Child, Out, Spec};
 
 /// Flags of `loadgen build-base`.
 #[derive(clap::Args, Debug, Clone)]
@@ -135,19 +136,22 @@ fn checkout(repo: &Path, tree: &Path, sha: &str) -> anyhow::Result<()> {
 /// output goes to our stderr, so a failure shows the compiler's reasons.
 fn build(repo: &Path, tree: &Path, short: &str) -> anyhow::Result<PathBuf> {
     let target = repo.join("target/base");
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(tree)
-        .args(["build", "--release", "-p", "echod"])
-        .arg("--target-dir")
-        .arg(&target)
-        .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .env_remove("CARGO_TARGET_DIR");
+    // --target-dir wins over CARGO_TARGET_DIR, so the caller's setting cannot send
+    // the base build elsewhere.
+    let mut spec = Spec::new("cargo")
+        .current_dir(tree)
+        .args(["build", "--release", "-p", "echod", "--target-dir"])
+        .args([&target])
+        .stdout(Out::Inherit)
+        .stderr(Out::Inherit);
     if tree.join("benches/tokio-echo/Cargo.toml").exists() {
-        cmd.args(["-p", "tokio-echo"]);
+        spec = spec.args(["-p", "tokio-echo"]);
     }
-    let status = cmd.status().context("cannot run cargo")?;
+    let mut cargo = Child::start(spec).context("cannot run cargo")?;
+    let status = cargo
+        .wait_bounded(BUILD_LIMIT, None)
+        .context("waiting for cargo")?
+        .with_context(|| format!("the base build of {short} ran past {BUILD_LIMIT:?}"))?;
     if !status.success() {
         bail!(
             "the base build of {short} failed (cargo exit {}): see cargo's output above",
@@ -156,6 +160,9 @@ fn build(repo: &Path, tree: &Path, short: &str) -> anyhow::Result<PathBuf> {
     }
     Ok(target.join("release"))
 }
+
+/// The longest a base build may take (a cold build here takes a few minutes).
+const BUILD_LIMIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// The full commit id of `rev`.
 fn commit(repo: &Path, rev: &str) -> anyhow::Result<String> {

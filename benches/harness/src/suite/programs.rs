@@ -5,7 +5,7 @@
 //! from which file, into which, before it builds it (and then runs it).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -161,15 +161,15 @@ fn build_echoload(peers: &Path, bin_dir: &Path) -> Option<PathBuf> {
         manifest.display(),
         target.display()
     );
-    let status = Command::new("cargo")
+    let spec = Spec::new("cargo")
         .args(["build", "--release", "--quiet", "--manifest-path"])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .stdin(Stdio::null())
-        .status()
-        .ok()?;
+        .args([&manifest])
+        .args(["--target-dir"])
+        .args([&target])
+        .stdout(Out::Inherit)
+        .stderr(Out::Inherit);
+    let mut cargo = Child::start(spec).ok()?;
+    let status = cargo.wait_bounded(Duration::from_secs(20 * 60), None).ok()??;
     let bin = target.join("release/echoload");
     (status.success() && bin.exists()).then_some(bin)
 }

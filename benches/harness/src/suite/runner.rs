@@ -185,6 +185,11 @@ fn loadgen_args(
     run.json = Some(json.to_path_buf());
     run.cores = (!step.client_cores.is_empty()).then(|| CoreList(step.client_cores.clone()));
     run.rate = rate.map(f64::round);
+    if let Some(churn) = step.churn {
+        run.lifetime = Some(churn.lifetime);
+        run.lifetime_jitter = (churn.jitter > 0.0).then_some(churn.jitter);
+        run.close = Some(churn.close);
+    }
     if step.server.udp() {
         run.proto = Proto::Udp;
         // The loss sweep offers more than a server can answer on purpose: its loss

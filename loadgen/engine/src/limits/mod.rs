@@ -3,5 +3,6 @@
 //! and what loadgen does about it ([`preflight`]).
 
 pub mod budget;
+pub mod port_time;
 pub mod preflight;
 pub mod sources;

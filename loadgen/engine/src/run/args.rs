@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::limits::budget::Processes;
 use crate::result::Proto;
 
+use super::churn::{CloseMode, Lifetime};
 use super::start_at::{self, StartAt};
 use super::values::{self, CoreList, Part, SourceList, Target};
 
@@ -89,6 +90,19 @@ pub struct RunArgs {
     /// How long one connect may take before it counts as ETIMEDOUT (at most 1h).
     #[arg(long, default_value = "5s", value_parser = values::parse_connect_timeout)]
     pub connect_timeout: Duration,
+    /// Churn: each connection lives for N messages (1: connect, one echo, close) or a
+    /// duration (e.g. 500ms), then closes and a new one from the same source to the
+    /// same target takes its place, so --conns stay open (TCP, closed loop).
+    #[arg(long, value_name = "N|DURATION", value_parser = super::churn::parse_lifetime)]
+    pub lifetime: Option<Lifetime>,
+    /// Churn: each lifetime drawn uniformly within ± PCT percent of --lifetime.
+    #[arg(long, value_name = "PCT", value_parser = super::churn::parse_jitter)]
+    pub lifetime_jitter: Option<f64>,
+    /// Churn: how a connection closes at the end of its life: fin (the client
+    /// closes first: its port waits in TIME_WAIT for 60 s) or rst (SO_LINGER 0: a
+    /// reset, no TIME_WAIT). Default fin.
+    #[arg(long, value_enum)]
+    pub close: Option<CloseMode>,
     /// Write the result as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -190,6 +204,9 @@ impl RunArgs {
             cores,
             connect_rate,
             connect_timeout,
+            lifetime,
+            lifetime_jitter,
+            close,
             json,
             hgrm,
             scenario,
@@ -221,6 +238,9 @@ impl RunArgs {
         a.given("cores", cores.as_ref());
         a.given("connect-rate", connect_rate.as_ref());
         a.duration("connect-timeout", *connect_timeout, d.connect_timeout);
+        a.given("lifetime", lifetime.as_ref());
+        a.given("lifetime-jitter", lifetime_jitter.map(|j| format!("{}%", j * 100.0)).as_ref());
+        a.given("close", close.as_ref());
         a.given("json", json.as_ref().map(|p| p.display()).as_ref());
         a.given("hgrm", hgrm.as_ref().map(|p| p.display()).as_ref());
         a.given("scenario", scenario.as_ref());
@@ -324,6 +344,12 @@ mod tests {
             "250.5",
             "--connect-timeout",
             "750ms",
+            "--lifetime",
+            "250ms",
+            "--lifetime-jitter",
+            "20%",
+            "--close",
+            "rst",
             "--json",
             "r.json",
             "--hgrm",

@@ -19,7 +19,7 @@ use common::signals::Signals;
 
 use super::RunOutcome;
 use crate::limits::budget::{self, Budget, Processes, Request};
-use crate::limits::preflight;
+use crate::limits::{port_time, preflight};
 use crate::result::RunResult;
 
 use super::{
@@ -138,6 +138,19 @@ fn preflight(config: &mut Config) -> anyhow::Result<Budget> {
     let budget = budget::work_out(&req, &limits).map_err(|e| anyhow::anyhow!("preflight: {e}"))?;
     if config.live || budget.auto_fanout || budget.processes > 1 {
         eprint!("{}", preflight::render(&req, &limits, &budget));
+    }
+    if let Some(churn) = config.churn {
+        let delay = crate::env::sysctl_u64("net.ipv4.tcp_tw_reuse_delay");
+        let ports = budget.usable_ports_per_family;
+        let p = port_time::predict(
+            churn.close,
+            (limits.tw_reuse, delay.unwrap_or(port_time::REUSE_DELAY_MS)),
+            req.server_is_local,
+            (ports, budget.families),
+        );
+        if config.live {
+            eprint!("{}", port_time::render(&p, ports, budget.families));
+        }
     }
     config.sources.clone_from(&budget.sources);
     config.processes = Processes::Fixed(budget.processes);

@@ -14,6 +14,7 @@ use crate::limits::sources::check_local;
 use crate::result::Proto;
 
 use super::args::RunArgs;
+use super::churn::{Churn, CloseMode};
 use super::start_at::StartAt;
 use super::values::{self, share, CoreList, Part, SourceList, Target};
 
@@ -72,6 +73,8 @@ pub struct Config {
     pub connect_rate: Option<f64>,
     /// Longest wait for one connect.
     pub connect_timeout: Duration,
+    /// Churn (`--lifetime`): connections that come and go; `None`: they stay.
+    pub churn: Option<Churn>,
     /// Longest wait, after the measured phase, for echoes still in flight.
     pub drain_timeout: Duration,
     /// Print a line per second on stderr.
@@ -153,6 +156,7 @@ impl Config {
             cores: Vec::new(),
             connect_rate: None,
             connect_timeout: Duration::from_secs(2),
+            churn: None,
             drain_timeout: Duration::from_secs(1),
             live: false,
             scenario: String::new(),
@@ -195,7 +199,11 @@ impl Config {
             Proto::Tcp => "",
             Proto::Udp => " udp",
         };
-        format!("conns={conns} size={} pipeline={} {mode}{proto}", self.size, self.pipeline)
+        let churn = match self.churn {
+            Some(c) => format!(" lifetime={} close={}", c.lifetime, c.close),
+            None => String::new(),
+        };
+        format!("conns={conns} size={} pipeline={} {mode}{proto}{churn}", self.size, self.pipeline)
     }
 
     /// Checks the settings a test or caller built by hand against the flags' rules
@@ -216,6 +224,7 @@ impl Config {
             values::rate_rule(r, "connections").map_err(flag("--connect-rate"))?;
         }
         self.check_udp()?;
+        self.check_churn()?;
         values::duration_rule(self.duration).map_err(flag("--duration"))?;
         values::warmup_rule(self.warmup).map_err(flag("--warmup"))?;
         values::connect_timeout_rule(self.connect_timeout).map_err(flag("--connect-timeout"))?;
@@ -225,6 +234,28 @@ impl Config {
 }
 
 impl Config {
+    /// The churn rules: a lifetime and a jitter in range; TCP in a closed loop.
+    fn check_churn(&self) -> Result<(), ConfigError> {
+        let Some(churn) = self.churn else { return Ok(()) };
+        let flag = |flag: &'static str| move |reason: String| invalid(flag, reason);
+        super::churn::lifetime_rule(churn.lifetime).map_err(flag("--lifetime"))?;
+        super::churn::jitter_rule(churn.jitter).map_err(flag("--lifetime-jitter"))?;
+        if self.proto == Proto::Udp {
+            return Err(invalid(
+                "--lifetime",
+                "churns TCP connections: UDP flows have no connection to close; leave out \
+                 --proto udp or --lifetime",
+            ));
+        }
+        if self.rate.is_some() {
+            return Err(invalid(
+                "--lifetime",
+                "churn runs a closed loop: leave out --rate (or --lifetime)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The UDP rules: a datagram's size; the UDP flags only with `--proto udp`.
     fn check_udp(&self) -> Result<(), ConfigError> {
         let flag = |flag: &'static str| move |reason: String| invalid(flag, reason);
@@ -291,6 +322,7 @@ impl RunArgs {
             cores,
             connect_rate,
             connect_timeout: self.connect_timeout,
+            churn: self.churn()?,
             drain_timeout: Duration::from_secs(1),
             live: !self.quiet,
             scenario: String::new(),
@@ -315,6 +347,23 @@ impl RunArgs {
         config.check()?;
         config.scenario = self.scenario.clone().unwrap_or_else(|| config.default_scenario());
         Ok(config)
+    }
+
+    /// `--lifetime` with its jitter and close mode; those two alone are refused.
+    fn churn(&self) -> Result<Option<Churn>, ConfigError> {
+        let Some(lifetime) = self.lifetime else {
+            let alone = "applies with --lifetime (churn): add --lifetime N or leave it out";
+            return match (self.lifetime_jitter, self.close) {
+                (Some(_), _) => Err(invalid("--lifetime-jitter", alone)),
+                (_, Some(_)) => Err(invalid("--close", alone)),
+                _ => Ok(None),
+            };
+        };
+        Ok(Some(Churn {
+            lifetime,
+            jitter: self.lifetime_jitter.unwrap_or(0.0),
+            close: self.close.unwrap_or_default(),
+        }))
     }
 
     /// `--shard`: this agent's part, which must hold a connection at least.
@@ -381,6 +430,9 @@ impl RunArgs {
             cores: (!config.cores.is_empty()).then(|| CoreList(config.cores.clone())),
             connect_rate: whole.connect_rate,
             connect_timeout: config.connect_timeout,
+            lifetime: config.churn.map(|c| c.lifetime),
+            lifetime_jitter: config.churn.map(|c| c.jitter).filter(|j| *j > 0.0),
+            close: config.churn.map(|c| c.close).filter(|c| *c != CloseMode::Fin),
             json: None,
             hgrm: None,
             scenario: Some(config.scenario.clone()),

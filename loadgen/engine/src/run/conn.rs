@@ -117,6 +117,13 @@ impl Conn {
         }
     }
 
+    /// Makes its close a reset (SO_LINGER 0: no TIME_WAIT), if it has a socket.
+    pub fn reset_on_close(&self) {
+        if let State::Up { stream, .. } | State::Connecting { stream, .. } = &self.state {
+            let _ = socket2::SockRef::from(stream).set_linger(Some(std::time::Duration::ZERO));
+        }
+    }
+
     /// Closes the socket (which also removes it from the poll) and marks it dead.
     pub fn close(&mut self) {
         self.state = State::Dead;

@@ -47,7 +47,7 @@ pub fn hint(errno: &str) -> &'static str {
 }
 
 /// Creates a non-blocking socket and starts connecting it.
-fn start(spec: &ConnSpec) -> io::Result<TcpStream> {
+pub(super) fn start(spec: &ConnSpec) -> io::Result<TcpStream> {
     let socket = Socket::new(
         Domain::for_address(spec.target),
         Type::STREAM.nonblocking(),
@@ -72,7 +72,7 @@ fn start(spec: &ConnSpec) -> io::Result<TcpStream> {
 
 /// Checks a connection that reported readiness: `Ok(true)` established,
 /// `Ok(false)` not yet (a spurious event), `Err` failed.
-fn finish(stream: &TcpStream) -> io::Result<bool> {
+pub(super) fn finish(stream: &TcpStream) -> io::Result<bool> {
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }

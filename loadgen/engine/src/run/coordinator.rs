@@ -205,6 +205,9 @@ fn follow(
     word: Word,
 ) -> (Live, Spent, u64) {
     let mut live = Live::new(config.threads, config.live, config.conns, config.proto);
+    if config.churn.is_some() {
+        live = live.with_time_wait();
+    }
     if config.forward_intervals {
         live = live.forward_to(child::forward_interval);
     }

@@ -120,3 +120,100 @@ impl ScheduleCounts {
         self.behind_ns = self.behind_ns.max(behind_ns);
     }
 }
+
+/// Churn (`--lifetime`): connections that came and went during the measured
+/// phase (all zero without churn). A replacement connection's connect, first
+/// answer and failures count here, never in the run's opening figures
+/// (`established`, `served`, `failed_by_errno`), so those keep meaning the
+/// `--conns` opened at the start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChurnCounts {
+    /// Connections closed at the end of their life.
+    pub closed: u64,
+    /// Replacement connections established.
+    pub opened: u64,
+    /// Of those, answered at least once.
+    pub served: u64,
+    /// Of those, whose first message had no answer within the connect timeout.
+    pub unserved: u64,
+    /// Replacement connects that failed, by errno name (EADDRNOTAVAIL: no port free
+    /// for the four-tuple, see the hint).
+    pub failed_by_errno: std::collections::BTreeMap<String, u64>,
+    /// Time from connect() to established, of replacements established.
+    #[serde(with = "super::histogram::as_base64")]
+    pub connect: hdrhistogram::Histogram<u64>,
+    /// Time from connect() to the first byte of echo, of replacements answered.
+    #[serde(with = "super::histogram::as_base64")]
+    pub first_echo: hdrhistogram::Histogram<u64>,
+}
+
+impl Default for ChurnCounts {
+    fn default() -> Self {
+        Self {
+            closed: 0,
+            opened: 0,
+            served: 0,
+            unserved: 0,
+            failed_by_errno: std::collections::BTreeMap::new(),
+            connect: super::histogram::new_histogram(),
+            first_echo: super::histogram::new_histogram(),
+        }
+    }
+}
+
+impl ChurnCounts {
+    /// Adds another thread's counts (every field named: a new one does not
+    /// compile until it merges).
+    pub fn merge(&mut self, o: &ChurnCounts) {
+        let ChurnCounts { closed, opened, served, unserved, failed_by_errno, connect, first_echo } =
+            o;
+        self.closed += closed;
+        self.opened += opened;
+        self.served += served;
+        self.unserved += unserved;
+        for (k, v) in failed_by_errno {
+            *self.failed_by_errno.entry(k.clone()).or_default() += v;
+        }
+        // Same bounds everywhere: `add` cannot fail.
+        let _ = self.connect.add(connect);
+        let _ = self.first_echo.add(first_echo);
+    }
+
+    /// Failed replacement connects in total.
+    pub fn failed(&self) -> u64 {
+        self.failed_by_errno.values().sum()
+    }
+
+    /// Counts a failed replacement connect.
+    pub fn connect_failed(&mut self, errno: &str) {
+        *self.failed_by_errno.entry(errno.to_string()).or_default() += 1;
+    }
+}
+
+/// Churn in one second: replacement connections established, connections closed
+/// at the end of their life, replacement connects failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChurnSecond {
+    /// Replacement connections established.
+    pub opened: u64,
+    /// Connections closed at the end of their life.
+    pub closed: u64,
+    /// Replacement connects failed.
+    pub failed: u64,
+    /// Sockets in TIME_WAIT on this host at the end of the second
+    /// (/proc/net/sockstat: both sides when the server is local), set by the
+    /// coordinator; merged as the largest (the busiest host).
+    #[serde(default)]
+    pub time_wait: u64,
+}
+
+impl ChurnSecond {
+    /// Adds another thread's second (every field named).
+    pub fn merge(&mut self, o: &ChurnSecond) {
+        let ChurnSecond { opened, closed, failed, time_wait } = *o;
+        self.opened += opened;
+        self.closed += closed;
+        self.failed += failed;
+        self.time_wait = self.time_wait.max(time_wait);
+    }
+}

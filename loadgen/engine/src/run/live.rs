@@ -33,6 +33,8 @@ pub struct Live {
     unserved: u64,
     /// TCP connections or UDP flows (what the line says).
     proto: Proto,
+    /// Churn: each completed second records the host's TIME_WAIT sockets.
+    time_wait: bool,
 }
 
 impl Live {
@@ -49,7 +51,14 @@ impl Live {
             forward: None,
             unserved: 0,
             proto,
+            time_wait: false,
         }
+    }
+
+    /// Churn: records the host's sockets in TIME_WAIT with every completed second.
+    pub fn with_time_wait(mut self) -> Self {
+        self.time_wait = true;
+        self
     }
 
     /// Also hands every completed interval to `f`.
@@ -91,8 +100,12 @@ impl Live {
             if !complete {
                 break;
             }
-            if let Some((_, iv)) = self.pending.pop_first() {
+            if let Some((_, mut iv)) = self.pending.pop_first() {
                 self.unserved += iv.unserved;
+                if self.time_wait {
+                    let tw = common::procfs::net::tcp_sockstat().map_or(0, |s| s.tw);
+                    iv.churn.time_wait = iv.churn.time_wait.max(tw);
+                }
                 if self.print {
                     let prev = self.intervals.last().map_or(0.0, |p| p.end_s);
                     let text = match self.proto {
@@ -118,7 +131,7 @@ impl Live {
 
 /// The per-second series of merged intervals (also a split run's, merged across
 /// processes).
-pub fn series_of(intervals: &[Interval], proto: Proto) -> Vec<SecondSample> {
+pub fn series_of(intervals: &[Interval], proto: Proto, churn: bool) -> Vec<SecondSample> {
     let mut unserved = 0;
     {
         intervals
@@ -136,6 +149,10 @@ pub fn series_of(intervals: &[Interval], proto: Proto) -> Vec<SecondSample> {
                 p99_us: quantile_us(iv, 0.99),
                 errors: iv.errors,
                 lost: (proto == Proto::Udp).then_some(iv.datagrams.lost),
+                opened: churn.then_some(iv.churn.opened),
+                closed: churn.then_some(iv.churn.closed),
+                churn_failed: churn.then_some(iv.churn.failed),
+                time_wait: churn.then_some(iv.churn.time_wait),
                 latency: crate::result::encode_histogram(&iv.latency).ok(),
             })
             .collect()
@@ -154,7 +171,21 @@ fn quantile_us(iv: &Interval, q: f64) -> f64 {
 /// (`, 15 unserved` after `served` once `unserved`, the running total, is not 0).
 pub fn line(iv: &Interval, prev_end_s: f64, requested: u64, unserved: u64) -> String {
     let head = head(iv, prev_end_s, requested, unserved, "conns");
-    format!("{head} | errors {}", iv.errors)
+    let c = &iv.churn;
+    if c.opened + c.closed + c.failed == 0 {
+        return format!("{head} | errors {}", iv.errors);
+    }
+    // Churn: the second's new connections (and closes, failures) per second.
+    let span = (iv.end_s - prev_end_s).max(1e-3);
+    let per_s = |n: u64| fmt_count((n as f64 / span).round());
+    let failed = if c.failed > 0 { format!(", {} failed", c.failed) } else { String::new() };
+    format!(
+        "{head} | churn {} new/s, {} closed/s{failed}, TIME_WAIT {} | errors {}",
+        per_s(c.opened),
+        per_s(c.closed),
+        fmt_count(c.time_wait as f64),
+        iv.errors
+    )
 }
 
 /// The UDP line: `[  3s] flows 1000/1000 up, 1000 served | 55.2k msgs/s | p50 … |
@@ -212,6 +243,7 @@ mod tests {
             msgs,
             errors: 0,
             datagrams: Default::default(),
+            churn: Default::default(),
         }
     }
 
@@ -229,7 +261,7 @@ mod tests {
         live.on_msg(WorkerMsg::Interval(0, iv(1, 1, 1_000)));
         live.on_msg(WorkerMsg::Done(1));
         assert_eq!(live.intervals.len(), 2);
-        let s = series_of(&live.intervals, Proto::Tcp);
+        let s = series_of(&live.intervals, Proto::Tcp, false);
         assert_eq!((s[1].msgs, s[1].conns_up, s[1].lost), (1, 1, None));
         assert!(line(&live.intervals[0], 0.0, 2, 0).contains("conns 2/2 up, 2 served |"));
         assert!(
@@ -239,7 +271,7 @@ mod tests {
         let mut given_up = live.intervals.clone();
         given_up[0].unserved = 2;
         given_up[1].unserved = 1;
-        let s = series_of(&given_up, Proto::Tcp);
+        let s = series_of(&given_up, Proto::Tcp, false);
         assert_eq!((s[0].conns_unserved, s[1].conns_unserved), (Some(2), Some(3)));
     }
 
@@ -260,7 +292,7 @@ mod tests {
             ),
             "{text}"
         );
-        assert_eq!(series_of(&[one], Proto::Udp)[0].lost, Some(10));
+        assert_eq!(series_of(&[one], Proto::Udp, false)[0].lost, Some(10));
     }
 
     /// A second without a latency sample says so, never `p50 0 ns`.

@@ -251,6 +251,7 @@ pub(crate) mod tests {
             msgs: values.len() as u64,
             errors: 0,
             datagrams: Default::default(),
+            churn: Default::default(),
         };
         for &v in values {
             record(&mut t.latency, v);

@@ -45,6 +45,8 @@
 
 mod args;
 mod child;
+pub mod churn;
+mod churn_outcome;
 mod clock;
 mod command;
 mod config;

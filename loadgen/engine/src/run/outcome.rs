@@ -30,7 +30,7 @@ use crate::result::{
 use super::config::Config;
 use super::histogram::new_histogram;
 use super::live::series_of;
-use super::tally::{DatagramCounts, ErrorCounts, Interval, ScheduleCounts, Tally};
+use super::tally::{ChurnSecond, DatagramCounts, ErrorCounts, Interval, ScheduleCounts, Tally};
 
 /// What one process measured: everything its result is built from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,7 +92,9 @@ pub fn exit_code(c: &Config, t: &Tally) -> u8 {
 
 /// The exit code of these figures under `--max-loss` `max_loss`.
 pub fn exit_code_with(max_loss: Option<f64>, t: &Tally) -> u8 {
-    let missing = t.established < t.requested || t.unserved > 0;
+    // Churn: a replacement that failed to connect or was never served is missing too.
+    let churn_missing = t.churn.failed() > 0 || t.churn.unserved > 0;
+    let missing = t.established < t.requested || t.unserved > 0 || churn_missing;
     let (loss_over, behind) = match (max_loss, t.loss_percent()) {
         (Some(max), Some(loss)) => (loss > max, false),
         (Some(_), None) => (false, false),
@@ -136,6 +138,7 @@ pub fn result_config(c: &Config) -> RunConfig {
             conns: Some(s.conns),
         }),
         run_id: c.run_id.clone(),
+        churn: c.churn.as_ref().map(super::churn_outcome::settings_of),
     }
 }
 
@@ -152,6 +155,7 @@ pub fn build_from(rc: RunConfig, scenario: String, m: &Measurement) -> Result<Ru
     let open = rc.rate.is_some();
     let proto = rc.proto;
     let max_loss = rc.udp.as_ref().and_then(|u| u.max_loss_percent);
+    let churning = rc.churn.is_some();
     Ok(RunResult {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
@@ -184,7 +188,11 @@ pub fn build_from(rc: RunConfig, scenario: String, m: &Measurement) -> Result<Ru
             connect: encode_histogram(&t.connect)?,
             schedule_lag: if open { Some(encode_histogram(&t.schedule_lag)?) } else { None },
         },
-        series: series_of(&m.intervals, proto),
+        churn: match churning {
+            true => Some(super::churn_outcome::result_of(&t.churn, m.measured_s)?),
+            false => None,
+        },
+        series: series_of(&m.intervals, proto, churning),
         clock: m.clock.clone(),
         agents: Vec::new(),
     })
@@ -248,6 +256,10 @@ fn tally_of(r: &RunResult) -> Result<Tally, String> {
         first_mismatch: e.first_mismatch.clone(),
         conns_up_at_end: r.series.last().map_or(0, |s| s.conns_up),
         per_source: c.per_source.clone(),
+        churn: match &r.churn {
+            Some(churn) => super::churn_outcome::counts_of(churn)?,
+            None => Default::default(),
+        },
     })
 }
 
@@ -304,6 +316,12 @@ fn intervals_of(r: &RunResult) -> Result<Vec<Interval>, String> {
                 msgs: s.msgs,
                 errors: s.errors,
                 datagrams: DatagramCounts { lost: s.lost.unwrap_or(0), ..Default::default() },
+                churn: ChurnSecond {
+                    opened: s.opened.unwrap_or(0),
+                    closed: s.closed.unwrap_or(0),
+                    failed: s.churn_failed.unwrap_or(0),
+                    time_wait: s.time_wait.unwrap_or(0),
+                },
             };
             unserved_before = running;
             Ok(iv)

@@ -242,7 +242,7 @@ fn watch(
         for (i, k) in kids.iter_mut().enumerate() {
             while let Some(line) = k.child.next_line_of(true, Duration::ZERO) {
                 match parse_line(&line) {
-                    ChildLine::Interval(iv) => live.on_msg(WorkerMsg::Interval(i, iv)),
+                    ChildLine::Interval(iv) => live.on_msg(WorkerMsg::Interval(i, *iv)),
                     ChildLine::Unserved if !unserved_said => {
                         served::say(config.connect_timeout);
                         unserved_said = true;

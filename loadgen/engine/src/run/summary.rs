@@ -48,6 +48,11 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
     let mut s = String::new();
     what_ran(&mut s, r);
     connections(&mut s, r);
+    if let (Some(settings), Some(churn)) = (&r.config.churn, &r.churn) {
+        for line in super::churn_outcome::lines(settings, churn) {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
     let t = &r.throughput;
     let _ = writeln!(
         s,

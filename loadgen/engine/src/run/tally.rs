@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::{as_base64, new_histogram};
 
-pub use super::counts::{DatagramCounts, ErrorCounts, ScheduleCounts};
+pub use super::counts::{ChurnCounts, ChurnSecond, DatagramCounts, ErrorCounts, ScheduleCounts};
 
 /// One second (or the last, partial interval) of the measured phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,9 @@ pub struct Interval {
     pub errors: u64,
     /// UDP: the datagrams' fate counted in the interval.
     pub datagrams: DatagramCounts,
+    /// Churn: connections opened, closed and failed in the interval.
+    #[serde(default)]
+    pub churn: ChurnSecond,
 }
 
 impl Default for Interval {
@@ -61,6 +64,7 @@ impl Interval {
             msgs: 0,
             errors: 0,
             datagrams: DatagramCounts::default(),
+            churn: ChurnSecond::default(),
         }
     }
 
@@ -72,6 +76,7 @@ impl Interval {
         self.errors = 0;
         self.unserved = 0;
         self.datagrams = DatagramCounts::default();
+        self.churn = ChurnSecond::default();
     }
 
     /// Adds another thread's interval with the same index (every field named: a
@@ -87,9 +92,11 @@ impl Interval {
             msgs,
             errors,
             datagrams,
+            churn,
         } = o;
         // Same bounds on both sides: `add` cannot fail.
         let _ = self.latency.add(latency);
+        self.churn.merge(churn);
         self.conns_up += conns_up;
         self.served += served;
         self.unserved += unserved;
@@ -148,6 +155,9 @@ pub struct Tally {
     pub conns_up_at_end: u64,
     /// Established connections per bound source address (empty: kernel's choice).
     pub per_source: BTreeMap<String, u64>,
+    /// Churn (`--lifetime`): the connections that came and went.
+    #[serde(default)]
+    pub churn: ChurnCounts,
 }
 
 impl Tally {
@@ -173,6 +183,7 @@ impl Tally {
             first_mismatch: None,
             conns_up_at_end: 0,
             per_source: BTreeMap::new(),
+            churn: ChurnCounts::default(),
         }
     }
 
@@ -209,6 +220,7 @@ impl Tally {
             first_mismatch,
             conns_up_at_end,
             per_source,
+            churn,
         } = o;
         self.requested += requested;
         self.established += established;
@@ -236,6 +248,7 @@ impl Tally {
         for (k, v) in per_source {
             *self.per_source.entry(k.clone()).or_default() += v;
         }
+        self.churn.merge(churn);
     }
 
     /// Failed connects in total.
@@ -327,6 +340,9 @@ mod tests {
         t.schedule = ScheduleCounts { scheduled: 9, unsent: 3, behind_messages: 2, behind_ns: 1 };
         t.first_mismatch = Some("conn 1 message 2: first wrong byte at offset 3".into());
         t.conns_up_at_end = 1;
+        t.churn.closed = 7;
+        t.churn.connect_failed("EADDRNOTAVAIL");
+        record(&mut t.churn.first_echo, 55_000);
         let back: Tally =
             serde_json::from_str(&serde_json::to_string(&t).expect("to json")).expect("from");
         assert_eq!(back, t);
@@ -340,6 +356,7 @@ mod tests {
             msgs: 9,
             errors: 1,
             datagrams: DatagramCounts { lost: 3, ..Default::default() },
+            churn: ChurnSecond { opened: 4, closed: 5, failed: 1, time_wait: 9 },
         };
         record(&mut iv.latency, 12_345);
         let back: Interval =

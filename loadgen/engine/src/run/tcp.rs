@@ -7,6 +7,7 @@
 use mio::event::Event;
 use mio::{Events, Poll};
 
+use super::churn::{ChurnBook, CloseMode};
 use super::conn::Conn;
 use super::connect::{connect_all, ConnectLimits};
 use super::ledger::{Ledger, Start};
@@ -26,13 +27,21 @@ impl Transport for Book {
         connect_all(poll, events, OpenPlan::of(w), limits, tally)
     }
 
-    fn book(
-        w: &WorkerStart,
-        _poll: &Poll,
-        start: &Start,
-        tally: Tally,
-    ) -> Result<Self, Box<Tally>> {
-        Ok(Book::new(&w.config, start, tally))
+    fn book(w: &WorkerStart, poll: &Poll, start: &Start, tally: Tally) -> Result<Self, Box<Tally>> {
+        let mut book = Book::new(&w.config, start, tally);
+        if let Some(churn) = w.config.churn {
+            let registry = match poll.registry().try_clone() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("loadgen: worker {}: cannot churn connections: {e}", w.index);
+                    return Err(Box::new(book.ledger.tally));
+                }
+            };
+            let when = (w.config.connect_timeout, start.clock.now_ns());
+            let seed = w.config.id_base.wrapping_mul(1_000_003) ^ w.index as u64;
+            book.churn = Some(ChurnBook::new(churn, registry, &w.specs, when, seed));
+        }
+        Ok(book)
     }
 
     #[inline]
@@ -83,11 +92,29 @@ impl Transport for Book {
 
     fn expire(&mut self, conns: &mut [Conn], now: u64, w: &WorkerStart) {
         w.shared.unserved_found(self.expire_unserved(conns, now), w.config.connect_timeout);
+        self.expire_churn(conns, now);
     }
 
     #[inline]
     fn next_deadline(&self) -> Option<u64> {
-        self.first.next_deadline()
+        let first = self.first.next_deadline();
+        match self.churn.as_ref().and_then(|c| c.next_deadline()) {
+            Some(churn) => Some(first.map_or(churn, |f| f.min(churn))),
+            None => first,
+        }
+    }
+
+    fn close_all(&mut self, conns: &mut [Conn]) {
+        if self.churn.as_ref().is_some_and(|c| c.churn.close == CloseMode::Rst) {
+            for c in conns.iter_mut() {
+                c.reset_on_close();
+            }
+        }
+    }
+
+    #[inline]
+    fn pending(&self) -> u64 {
+        self.churn.as_ref().map_or(0, |c| c.pending())
     }
 
     /// Echoes that never came, on connections still up, count — on a connection

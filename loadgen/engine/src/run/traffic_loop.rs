@@ -54,11 +54,12 @@ pub fn run<T: Transport>(
     loop {
         let now = book.ledger().clock.now_ns();
         let drain_ns = book.drain_ns(now, drain_timeout);
+        let pending = book.pending();
         let l = book.ledger_mut();
         l.phase = if w.shared.stop.load(Ordering::Relaxed) {
             Phase::Cut
         } else {
-            l.phase.next(now, &timeline, drain_ns, l.up, l.in_flight + l.to_send)
+            l.phase.next(now, &timeline, drain_ns, l.up + pending, l.in_flight + l.to_send)
         };
         let over = l.phase.is_over();
         if let Some(p) = pacer.as_mut() {

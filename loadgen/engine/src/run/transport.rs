@@ -68,6 +68,14 @@ pub trait Transport: Sized {
     fn expire(&mut self, endpoints: &mut [Self::Endpoint], now: u64, w: &WorkerStart);
     /// When the next thing runs out of time, if anything can.
     fn next_deadline(&self) -> Option<u64>;
+    /// The run is over: how the endpoints still open close (TCP churn with
+    /// `--close rst`: by reset, as every other close of the run).
+    fn close_all(&mut self, _endpoints: &mut [Self::Endpoint]) {}
+    /// Endpoints on their way up again (churn: a replacement connecting, or a
+    /// failed one waiting to retry): alive for the phase, not up.
+    fn pending(&self) -> u64 {
+        0
+    }
     /// The end of a drained run: what was still awaited is counted.
     fn settle(&mut self, endpoints: &mut [Self::Endpoint], w: &WorkerStart);
 }

@@ -94,6 +94,7 @@ fn traffic<T: Transport>(
         Err(tally) => return *tally,
     };
     traffic_loop::run(poll, events, &mut ends, &mut book, w);
+    book.close_all(&mut ends);
     let mut tally = book.into_ledger().tally;
     tally.conns_up_at_end = ends.iter().filter(|e| T::is_up(e)).count() as u64;
     tally

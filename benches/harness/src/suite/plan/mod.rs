@@ -56,6 +56,8 @@ pub struct Step {
     pub host_bound: Option<&'static str>,
     /// What drives the server (loadgen in every section but clients, floor, idle).
     pub client: Client,
+    /// Churn (`--lifetime`, `--close`): connections that come and go.
+    pub churn: Option<engine::run::churn::Churn>,
 }
 
 /// Why one connection measures the host: a closed loop with one message in flight
@@ -93,6 +95,7 @@ pub fn build(profile: Profile, cores: &[usize], tools: Tools) -> Plan {
     steps.extend(b.models());
     steps.extend(b.peers());
     steps.extend(b.udp());
+    steps.extend(b.churn());
     if profile != Profile::Quick {
         steps.extend(b.clients());
         steps.extend(b.floor());
@@ -110,6 +113,8 @@ pub const IDLE_CONNS: u64 = 10_000;
 pub const SOAK_CONNS: u64 = 50_000;
 /// Flows of the UDP section's loss-against-offered-rate steps.
 pub const UDP_LOSS_FLOWS: u64 = 1_000;
+/// Connections kept open by the churn section (each lives for one echo).
+pub const CHURN_CONNS: u64 = 100;
 
 /// Adds a peers step for each custom server at every connection count the plan's
 /// peers section measures, after that count's own peers.
@@ -184,6 +189,7 @@ pub fn section_scenarios(plan: &Plan, name: &str) -> Result<Vec<String>, String>
         Section::IdleMemory,
         Section::Soak,
         Section::Udp,
+        Section::Churn,
     ];
     let key = |s: Section| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from));
     let names: Vec<String> = all.iter().filter_map(|s| key(*s)).collect();
@@ -267,9 +273,14 @@ mod tests {
     #[test]
     fn default_covers_every_section() {
         let plan = build(Profile::Default, &[0, 1], ALL);
-        for section in
-            [Section::Scaling, Section::OpenLoop, Section::Workers, Section::Models, Section::Peers]
-        {
+        for section in [
+            Section::Scaling,
+            Section::OpenLoop,
+            Section::Workers,
+            Section::Models,
+            Section::Peers,
+            Section::Churn,
+        ] {
             assert!(plan.steps.iter().any(|s| s.section == section), "{section:?}");
         }
     }
@@ -312,6 +323,45 @@ mod tests {
             .collect();
         assert_eq!(quick_udp, ["udp echod reuseport w=1 udp conns=1000"]);
         assert!(quick.steps.iter().all(|s| !s.count_syscalls));
+    }
+
+    /// The churn section: every server at 100 connections that live one echo each;
+    /// with two cores, reuseport and the shared listener also with every core (one
+    /// accept queue waking both workers); quick keeps echod reuseport alone, so CI
+    /// sees the accept path.
+    #[test]
+    fn churn_section() {
+        use engine::run::churn::Lifetime;
+        let names = |plan: &Plan| -> Vec<String> {
+            let churn = plan.steps.iter().filter(|s| s.section == Section::Churn);
+            churn.map(|s| s.scenario.clone()).collect()
+        };
+        let plan = build(Profile::Default, &[0, 1], ALL);
+        assert_eq!(
+            names(&plan),
+            [
+                "churn echod reuseport w=1 conns=100",
+                "churn echod shared w=1 conns=100",
+                "churn echod threads w=1 conns=100",
+                "churn echod uring w=1 conns=100",
+                "churn tokio-echo t=1 conns=100",
+                "churn epoll_echo t=1 conns=100",
+                "churn echod reuseport w=2 conns=100",
+                "churn echod shared w=2 conns=100",
+            ]
+        );
+        let churned = plan.steps.iter().filter(|s| s.section == Section::Churn);
+        assert!(churned
+            .clone()
+            .all(|s| s.churn.is_some_and(|c| c.lifetime == Lifetime::Messages(1))));
+        assert!(plan
+            .steps
+            .iter()
+            .filter(|s| s.section != Section::Churn)
+            .all(|s| s.churn.is_none()));
+        let quick = build(Profile::Quick, &[0, 1], ALL);
+        assert_eq!(names(&quick), ["churn echod reuseport w=1 conns=100"]);
+        assert_eq!(section_scenarios(&quick, "churn").expect("churn").len(), 1);
     }
 
     /// `--only` keeps the named steps in plan order, brings the closed-loop step an

@@ -7,8 +7,8 @@ use std::time::Duration;
 use echod::server::Model;
 
 use super::{
-    split_cores, Client, Profile, ServerKind, Step, Tools, IDLE_CONNS, ONE_CONN_HOST_BOUND,
-    SOAK_CONNS, UDP_LOSS_FLOWS,
+    split_cores, Client, Profile, ServerKind, Step, Tools, CHURN_CONNS, IDLE_CONNS,
+    ONE_CONN_HOST_BOUND, SOAK_CONNS, UDP_LOSS_FLOWS,
 };
 use crate::suite_index::Section;
 
@@ -68,6 +68,7 @@ impl Builder {
             client_threads,
             client_cores: self.client_cores.clone(),
             client: Client::Loadgen,
+            churn: None,
         }
     }
 
@@ -183,6 +184,47 @@ impl Builder {
             for server in servers {
                 let s = self.step(Section::Peers, server, &self.server_cores, c, "peers");
                 steps.push(self.counted(s));
+            }
+        }
+        steps
+    }
+
+    /// Churn: [`CHURN_CONNS`] connections kept open, each living for one echo
+    /// (connect, one echo, close: the client closes first, as an HTTP/1.0 client
+    /// does), so the figure is the accept path: echod's models on the server cores
+    /// and, beyond quick, the shared listener and reuseport with every core (where
+    /// one accept queue wakes every worker), tokio-echo and the C server beside
+    /// them. Quick runs echod's reuseport alone, so CI sees a regression in the
+    /// accept path.
+    pub(super) fn churn(&self) -> Vec<Step> {
+        use engine::run::churn::{Churn, CloseMode, Lifetime};
+        let threads = self.server_cores.len().max(1);
+        let mut servers = vec![self.model(Model::Reuseport)];
+        if !self.quick() {
+            servers.extend([Model::Shared, Model::Threads, Model::Uring].map(|m| self.model(m)));
+            servers.push(ServerKind::Tokio { threads });
+            if self.tools.c_peer {
+                servers.push(ServerKind::CEpoll { threads });
+            }
+        }
+        let churn = Churn { lifetime: Lifetime::Messages(1), jitter: 0.0, close: CloseMode::Fin };
+        let mut steps: Vec<Step> = servers
+            .into_iter()
+            .map(|server| {
+                let mut s =
+                    self.step(Section::Churn, server, &self.server_cores, CHURN_CONNS, "churn");
+                s.churn = Some(churn);
+                s
+            })
+            .collect();
+        if !self.quick() && self.cores.len() > 1 {
+            for model in [Model::Reuseport, Model::Shared] {
+                let workers = self.cores.len();
+                let server =
+                    ServerKind::Echod { model, workers, pin: true, processes: 1, udp: false };
+                let mut s = self.step(Section::Churn, server, &self.cores, CHURN_CONNS, "churn");
+                s.churn = Some(churn);
+                steps.push(s);
             }
         }
         steps
