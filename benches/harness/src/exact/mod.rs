@@ -1,6 +1,6 @@
 //! `loadgen exact`: figures of echod's own code that kernel noise cannot move, on a
-//! fixed workload (closed loop, 64 B, `--conns 1` and `--conns 50`, and 10 that come
-//! and go: the accept path; loopback):
+//! fixed workload (closed loop, 64 B, `--conns 1` and `--conns 50`, and one that
+//! comes and goes: the accept path; loopback):
 //! user-space instructions per message counted by callgrind, and system calls and
 //! context switches per round trip counted natively. echod spends ~95% of its CPU in
 //! the kernel's loopback TCP path, so a regression in its own code hides in the
@@ -39,8 +39,8 @@ use tools::Tools;
 use verdict::Tolerances;
 
 const AFTER_HELP: &str = "\
-Figures per workload (conns=1 and conns=50, 64 B, closed loop; 10 connections that
-come and go, one echo each: the accept path), lower is better:
+Figures per workload (conns=1 and conns=50, 64 B, closed loop; one connection that
+comes and goes, one echo each: the accept path), lower is better:
   instructions      echod's user-space instructions per message (callgrind)
   syscalls          echod's system calls per round trip (perf raw_syscalls)
   context-switches  echod's context switches per round trip (/proc)

@@ -58,6 +58,8 @@ pub struct Row {
     pub new_spread: Option<f64>,
     pub ratio: Option<f64>,
     pub verdict: Option<Verdict>,
+    /// The tolerance the verdict used (a fraction).
+    pub tolerance: f64,
 }
 
 /// The whole of exact.json.
@@ -90,7 +92,12 @@ impl Report {
                 let Some(new) = verdict::median(&new_values) else { continue };
                 let base = verdict::median(&base_values);
                 let ratio = base.map(|b| new / b);
-                let tolerance = tolerances.of(metric);
+                let tolerance = match metric {
+                    Metric::Instructions => {
+                        tolerances.of(metric).max(super::workload::instructions_floor(w))
+                    }
+                    _ => tolerances.of(metric),
+                };
                 let new_spread = verdict::spread(&new_values);
                 let base_spread = verdict::spread(&base_values).unwrap_or(0.0);
                 let noise = new_spread.unwrap_or(0.0).max(base_spread);
@@ -106,6 +113,7 @@ impl Report {
                     }
                 });
                 rows.push(Row {
+                    tolerance,
                     workload: w.clone(),
                     metric,
                     base,
@@ -148,7 +156,7 @@ impl Report {
             opt(row.ratio, &|r| format!("{r:.4}")),
             row.verdict
                 .map_or(if row.metric.gates() { "-" } else { "informational" }.into(), |v| {
-                    format!("{v} (±{:.0}%)", self.tolerances.of(row.metric) * 100.0)
+                    format!("{v} (±{:.0}%)", row.tolerance * 100.0)
                 }),
         ]
     }
