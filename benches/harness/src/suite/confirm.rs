@@ -114,7 +114,10 @@ fn top_up(
 ) -> anyhow::Result<Vec<RepStep>> {
     let started = std::time::Instant::now();
     let mut steps = Vec::new();
-    let mut round_took = std::time::Duration::ZERO;
+    // What one scenario's round took last time: the next round's length is that
+    // times its scenarios (a round of one suspect after a round of fourteen open
+    // scenarios is short).
+    let mut per_scenario = std::time::Duration::ZERO;
     for round in 1.. {
         if session.stopped() {
             break;
@@ -132,7 +135,8 @@ fn top_up(
         }
         let listed: Vec<String> = found.iter().map(describe).collect();
         let spent = started.elapsed();
-        if round > limits.max_rounds || spent + round_took > limits.budget {
+        let next = per_scenario * found.len() as u32;
+        if round > limits.max_rounds || spent + next > limits.budget {
             eprintln!(
                 "top-up: {} scenario(s) still open {than} after {} round(s) in {:.0} s \
                  (--top-up-budget {:.0} s, --max-rounds {}): {}",
@@ -149,7 +153,7 @@ fn top_up(
         let names: Vec<String> = found.into_iter().map(|s| s.scenario).collect();
         let before = std::time::Instant::now();
         steps.extend(session.rerun(&names, out, repeat + round, repeat)?);
-        round_took = before.elapsed();
+        per_scenario = before.elapsed() / names.len().max(1) as u32;
     }
     Ok(steps)
 }
