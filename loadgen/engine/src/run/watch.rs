@@ -179,8 +179,24 @@ fn server_cost(pids: &[u32], begun: &Reading, end: &Reading) -> ServerCost {
             cost.system_s += (s1 - s0).max(0.0);
         }
     }
-    cost.cpu_s = run_ns as f64 / 1e9;
+    cost.cpu_s = cpu_seconds(run_ns, cost.user_s + cost.system_s);
     cost
+}
+
+/// Tick rounding of two /proc/PID/stat readings (CLK_TCK 100: 10 ms each).
+const TICK_ROUNDING_S: f64 = 0.02;
+
+/// The server's CPU seconds: its threads' schedstat run time (exact, ns), unless
+/// the process's own utime + stime (ticks, but counting threads that exited: a
+/// thread per connection that comes and goes takes its schedstat with it) exceeds
+/// it by more than the ticks' rounding.
+fn cpu_seconds(run_ns: u64, user_system_s: f64) -> f64 {
+    let exact = run_ns as f64 / 1e9;
+    if user_system_s > exact + TICK_ROUNDING_S {
+        user_system_s
+    } else {
+        exact
+    }
 }
 
 /// The machine's noise over `window_s` between two /proc/stat readings, with
@@ -228,6 +244,15 @@ pub fn judge(n: &mut MachineNoise, disturbed_above: f64) {
 
 #[cfg(test)]
 mod tests {
+    /// schedstat's exact figure stands unless utime + stime (which keeps the time
+    /// of threads that exited) is past it by more than two ticks.
+    #[test]
+    fn exited_threads_count() {
+        assert_eq!(super::cpu_seconds(1_500_000_000, 1.51), 1.5);
+        assert_eq!(super::cpu_seconds(1_500_000_000, 1.49), 1.5);
+        assert_eq!(super::cpu_seconds(300_000_000, 1.2), 1.2);
+    }
+
     use super::*;
     use sched::{MachineTicks, TaskCounts};
 
