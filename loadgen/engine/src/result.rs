@@ -18,10 +18,12 @@ use serde::{Deserialize, Serialize};
 mod bounds;
 mod churn;
 mod cost;
+mod kernel;
 
 pub use bounds::{decode_histogram, max_payload, read_bounded, ReadError, MAX_RESULT_BYTES};
 pub use churn::{ChurnResult, ChurnSettings};
 pub use cost::{MachineNoise, ServerCost};
+pub use kernel::{KernelCounts, COUNTERS as KERNEL_COUNTERS};
 
 /// Bumped when a field changes meaning or disappears; compare refuses a mismatch.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -93,6 +95,10 @@ pub struct RunResult {
     /// Churn (`--lifetime`): the connections that came and went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnResult>,
+    /// What the kernel counted over the run (accept-queue overflows, SYN cookies,
+    /// memory pressure, TIME_WAIT): written by the binary's run, absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelCounts>,
     /// One sample per second of the measured phase.
     pub series: Vec<SecondSample>,
     /// This host's wall clock at the run's start (absent in results written before

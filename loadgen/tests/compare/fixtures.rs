@@ -66,6 +66,7 @@ pub fn result(scenario: &str, msgs_per_sec: f64, p99_us: f64) -> RunResult {
         schedule_lag_us: None,
         errors: Errors::default(),
         histograms: Histograms::default(),
+        kernel: None,
         churn: None,
         series: vec![],
         clock: None,

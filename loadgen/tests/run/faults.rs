@@ -176,7 +176,8 @@ fn unserved_exits_1_with_one_hint() {
 /// A server whose one-place accept queue is full drops the other SYNs: 1 of 10
 /// connections comes up, the other 9 time out after 3 s. The connect rate is that
 /// of the connection that came up (more than 1 per 3 s, the old figure, printed
-/// as "0/s"), and the summary never prints 0/s for it.
+/// as "0/s"), and the summary never prints 0/s for it; the kernel's counters in the
+/// result and the summary name the full accept queue.
 #[test]
 fn few_connections_up_show_their_real_connect_rate() {
     let server =
@@ -198,5 +199,10 @@ fn few_connections_up_show_their_real_connect_rate() {
     assert!(k.connect_rate_per_sec > per_timeout, "{} per s: {k:?}", k.connect_rate_per_sec);
     let line = stdout.lines().find(|l| l.contains("established (")).expect("connections line");
     assert!(!line.contains("(0/s)"), "{line}");
+    // The kernel says why: the SYNs met a full accept queue (other tests may add
+    // their own counts, never take any away).
+    let kernel = r.kernel.as_ref().expect("the kernel's counts");
+    assert!(kernel.tcp_ext.get("ListenDrops").is_some_and(|n| *n >= 1), "{kernel:?}");
+    assert!(stdout.contains("  kernel        Listen"), "{stdout}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -45,11 +45,13 @@ pub fn execute(args: RunArgs, argv: Vec<String>) -> anyhow::Result<u8> {
         }
     }
     let budget = preflight(&mut config)?;
+    let kernel_before = common::procfs::net::tcp_ext().ok();
     let mut outcome = if budget.processes > 1 {
         processes::run_split(&config, budget.processes, signals.stop_flag())?
     } else {
         run(&config, signals.stop_flag().clone())?
     };
+    outcome.result.kernel = kernel_before.map(kernel_since);
     outcome.result.command = argv;
     let interrupted_by = signals.exit_code();
     if let Some(code) = interrupted_by {
@@ -117,6 +119,17 @@ fn say_if_none_came_up(config: &Config, r: &RunResult) {
 }
 
 /// Sets the exit code the process ends with, and the one its result records.
+/// The kernel's counts from `before` (TcpExt at the start of the run) to now.
+fn kernel_since(before: std::collections::BTreeMap<String, u64>) -> crate::result::KernelCounts {
+    let after = common::procfs::net::tcp_ext().unwrap_or_default();
+    let sockstat = common::procfs::net::tcp_sockstat().unwrap_or_default();
+    crate::result::KernelCounts {
+        time_wait_at_end: sockstat.tw,
+        orphans_at_end: sockstat.orphan,
+        ..crate::result::KernelCounts::between(&before, &after)
+    }
+}
+
 fn set_exit_code(outcome: &mut RunOutcome, code: u8) {
     outcome.exit_code = code;
     outcome.result.exit_code = code.into();

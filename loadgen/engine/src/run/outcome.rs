@@ -188,6 +188,7 @@ pub fn build_from(rc: RunConfig, scenario: String, m: &Measurement) -> Result<Ru
             connect: encode_histogram(&t.connect)?,
             schedule_lag: if open { Some(encode_histogram(&t.schedule_lag)?) } else { None },
         },
+        kernel: None,
         churn: match churning {
             true => Some(super::churn_outcome::result_of(&t.churn, m.measured_s)?),
             false => None,

@@ -78,7 +78,18 @@ pub fn render(r: &RunResult, first_mismatch: Option<&str>) -> String {
     }
     cpu(&mut s, r);
     watched(&mut s, r);
+    kernel(&mut s, r);
     s
+}
+
+/// What the kernel counted that explains a shortfall (accept queues overflowed,
+/// SYN cookies, memory pressure); nothing when no such counter rose.
+fn kernel(s: &mut String, r: &RunResult) {
+    let Some(k) = &r.kernel else { return };
+    for (i, line) in k.risen().iter().enumerate() {
+        let label = if i == 0 { "kernel" } else { "" };
+        let _ = writeln!(s, "  {label:<14}{line}");
+    }
 }
 
 /// UDP: the datagrams' fate, the loss rule when `--max-loss` is given, and the

@@ -79,6 +79,22 @@ pub fn format_addr(addr: SocketAddr) -> Option<String> {
     }
 }
 
+/// The `TcpExt:` counters of /proc/net/netstat (this network namespace's), by name:
+/// a header line of names, then a line of values.
+pub fn tcp_ext() -> io::Result<std::collections::BTreeMap<String, u64>> {
+    Ok(parse_tcp_ext(&std::fs::read_to_string("/proc/net/netstat")?))
+}
+
+/// The `TcpExt:` counters of a netstat text (empty without them).
+pub fn parse_tcp_ext(text: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut lines = text.lines().filter_map(|l| l.strip_prefix("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Default::default();
+    };
+    let values = values.split_whitespace().map(|v| v.parse::<u64>().ok());
+    names.split_whitespace().zip(values).filter_map(|(n, v)| Some((n.to_string(), v?))).collect()
+}
+
 /// The TCP line of /proc/net/sockstat (this network namespace's totals):
 /// `TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,6 +148,17 @@ mod tests {
         assert_eq!((t.inuse, t.orphan, t.tw, t.alloc, t.mem_pages), (5, 1, 2, 7, 3));
         assert_eq!(parse_tcp_sockstat("UDP: inuse 1"), None);
         assert!(tcp_sockstat().is_ok());
+    }
+
+    /// TcpExt's names pair with the values of the next TcpExt line.
+    #[test]
+    fn tcp_ext_counters() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 3 9698 9700\n\
+                    IpExt: InNoRoutes\nIpExt: 0\n";
+        let c = parse_tcp_ext(text);
+        assert_eq!((c["SyncookiesSent"], c["ListenOverflows"], c["ListenDrops"]), (3, 9698, 9700));
+        assert!(parse_tcp_ext("IpExt: A\nIpExt: 1\n").is_empty());
+        assert!(tcp_ext().is_ok_and(|c| c.contains_key("ListenOverflows")));
     }
 
     /// The kernel's hex layout decodes both ways; bad text is None.
