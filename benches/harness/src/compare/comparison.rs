@@ -144,7 +144,7 @@ pub fn compare(base: &Side, new: &Side, options: &Options) -> Result<Comparison,
     for (name, base_runs) in base {
         match new.get(name) {
             Some(new_runs) => {
-                scenarios.push(scenario(name, (base_runs, new_runs), options, family)?)
+                scenarios.push(scenario(name, (base_runs, new_runs), options, Some(family))?)
             }
             None => missing_in_new.push(name.clone()),
         }
@@ -219,7 +219,7 @@ fn scenario(
     name: &str,
     (base, new): (&[Loaded], &[Loaded]),
     options: &Options,
-    family: Family,
+    family: Option<Family>,
 ) -> Result<ScenarioComparison, LoadError> {
     if options.normalize {
         check_calibrations(base, new)?;
@@ -228,6 +228,8 @@ fn scenario(
     // A figure that is mostly the host's says nothing about the code once the two
     // sides ran on different machines: shown with its verdict, never gating.
     let host_bound = host_bound(base, new);
+    // A host-bound scenario is in no family: nothing of it gates.
+    let family = family.filter(|_| host_bound.is_none());
     for metric in Metric::THRESHOLDED {
         let row = if samples::is_latency(metric) {
             samples::latency_row(base, new, |b, n| {
@@ -242,20 +244,7 @@ fn scenario(
             };
             row
         };
-        rows.push(match host_bound {
-            None => row,
-            // Judged as any informational row, at 95%: a suspect is what 95% called
-            // regressed.
-            Some(_) => Row {
-                gating: false,
-                family_interval: None,
-                verdict: match row.verdict {
-                    Verdict::Suspect => Verdict::Regressed,
-                    v => v,
-                },
-                ..row
-            },
-        });
+        rows.push(row);
     }
     rows.push(connections_row(base, new));
     rows.push(check_row("mismatch", base, new, |r| r.errors.mismatch, mismatch_why));
@@ -379,11 +368,13 @@ fn unit(metric: Metric, normalized: bool, relative: bool) -> Unit {
 }
 
 /// The row of one performance metric; None when a side has no run carrying it.
+/// It gates when the scenario is in the `family` (None: host-bound) and the metric
+/// gates.
 fn performance_row(
     metric: Metric,
     (base, new): (&[Loaded], &[Loaded]),
     options: &Options,
-    family: Family,
+    family: Option<Family>,
 ) -> Option<Row> {
     let normalized = options.normalize && normalizable(metric);
     let measured = pairs::measure(base, new, |l| value(metric, l, normalized))?;
@@ -402,8 +393,10 @@ fn performance_row(
     let threshold = options.thresholds.of(metric);
     let interval = measured.interval.as_ref().ok().copied();
     let mde = interval.map(|i| i.mde());
-    let gating = options.thresholds.gates(metric);
-    let family_interval = gating.then(|| measured.at(family.level));
+    // Gating needs a family: a host-bound scenario's rows are judged at 95%, shown.
+    let family = family.filter(|_| options.thresholds.gates(metric));
+    let gating = family.is_some();
+    let family_interval = family.map(|f| measured.at(f.level));
     let verdict = match &family_interval {
         Some(f) => judge_gated(dir, &measured.interval, f, threshold),
         None => judge(dir, &measured.interval, threshold),

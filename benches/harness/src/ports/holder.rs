@@ -17,15 +17,21 @@ pub struct Holder {
     thread: Option<JoinHandle<Vec<TcpStream>>>,
 }
 
+/// A non-blocking listener on `ip`:`port` with a backlog large enough for a
+/// connect burst (SO_REUSEADDR: a case's port is free again for the next run).
+pub fn listen(ip: [u8; 4], port: u16) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((ip, port)).into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 impl Holder {
-    /// Listens on 0.0.0.0:`port` with a backlog large enough for a connect burst.
+    /// Listens on 0.0.0.0:`port` (see [`listen`]).
     pub fn start(port: u16) -> io::Result<Holder> {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&SocketAddr::from(([0, 0, 0, 0], port)).into())?;
-        socket.listen(4096)?;
-        socket.set_nonblocking(true)?;
-        let listener: TcpListener = socket.into();
+        let listener = listen([0, 0, 0, 0], port)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()

@@ -174,12 +174,7 @@ struct Closer {
 
 impl Closer {
     fn start(port: u16) -> std::io::Result<Closer> {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;
-        socket.listen(4096)?;
-        socket.set_nonblocking(true)?;
-        let listener: TcpListener = socket.into();
+        let listener = super::holder::listen([127, 0, 0, 1], port)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()

@@ -12,7 +12,7 @@ use common::units::fmt_count;
 
 use super::pairs::{self, Pairing};
 use super::rows::{ms, Row};
-use crate::plot::{interval_chart, Estimate};
+use crate::plot::Estimate;
 use crate::table::{Align::Left as L, Align::Right as R, Table};
 use engine::result::RunResult;
 
@@ -52,6 +52,19 @@ pub(super) fn section(
          itself).\n",
         rows[0].rec.conns
     );
+    let (table, estimates) = table(pairing, rows);
+    table.write_into(md);
+    let _ = writeln!(md);
+    let what = ("churn", "each server ÷ echod reuseport");
+    super::servers::forest(md, pairing.out, what, &estimates)?;
+    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
+    let _ = writeln!(md, "{}\n", pairs::note(reps));
+    Ok(())
+}
+
+/// The section's table, and the forest plot's rows (each server but the
+/// reference, against echod reuseport with the same cores).
+fn table(pairing: Pairing<'_>, rows: &[&Row<'_>]) -> (Table, Vec<Estimate>) {
     let reference = |r: &Row<'_>| {
         let cores = &r.rec.server_cores;
         rows.iter()
@@ -73,19 +86,13 @@ pub(super) fn section(
     ]);
     let mut estimates = Vec::new();
     for r in rows {
-        let ratio = match reference(r) {
-            Some(den) => pairing.ratio(&den, &r.rec.scenario, accepts_per_server_cpu),
+        let den = reference(r);
+        let ratio = match &den {
+            Some(den) => pairing.ratio(den, &r.rec.scenario, accepts_per_server_cpu),
             None => Err(crate::compare::paired::TooFew { estimate: None, n: 0, paired: true }),
         };
-        if reference(r).is_some_and(|den| den != r.rec.scenario) {
-            let estimate = match ratio {
-                Ok(i) => Some((i.estimate, Some((i.low, i.high)))),
-                Err(few) => few.estimate.map(|e| (e, None)),
-            };
-            if let Some((estimate, interval)) = estimate {
-                let label = format!("{} ÷ reuseport", r.rec.server);
-                estimates.push(Estimate { label, estimate, interval });
-            }
+        if den.is_some_and(|den| den != r.rec.scenario) {
+            estimates.extend(pairs::estimate(format!("{} ÷ reuseport", r.rec.server), &ratio));
         }
         let churn = r.res.churn.clone().unwrap_or_default();
         let (cpu, cs) = per_accept(&r.res)
@@ -104,21 +111,5 @@ pub(super) fn section(
             &churn.failed(),
         ]);
     }
-    table.write_into(md);
-    let _ = writeln!(md);
-    if !estimates.is_empty() {
-        let file = "churn-ratios.svg";
-        let title = "new connections per server CPU-second ÷ echod reuseport, 95% intervals";
-        interval_chart(
-            &pairing.out.join(file),
-            title,
-            "ratio (log scale; 1 = the same)",
-            &estimates,
-        )
-        .map_err(anyhow::Error::msg)?;
-        let _ = writeln!(md, "![churn ratios with 95% intervals]({file})\n");
-    }
-    let reps = rows.iter().map(|r| r.reps).max().unwrap_or(1);
-    let _ = writeln!(md, "{}\n", pairs::note(reps));
-    Ok(())
+    (table, estimates)
 }

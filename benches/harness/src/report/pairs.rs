@@ -92,6 +92,19 @@ pub(super) fn cell(r: &Result<Interval, TooFew>) -> String {
     }
 }
 
+/// A forest plot's row for ratio `r` (its estimate, with its interval when there
+/// are pairs enough); None without an estimate.
+pub(super) fn estimate(
+    label: String,
+    r: &Result<Interval, TooFew>,
+) -> Option<crate::plot::Estimate> {
+    let (estimate, interval) = match r {
+        Ok(i) => (i.estimate, Some((i.low, i.high))),
+        Err(few) => (few.estimate?, None),
+    };
+    Some(crate::plot::Estimate { label, estimate, interval })
+}
+
 /// What the interval lets one say: `no difference shown` when it holds 1,
 /// `higher` or `lower` when it lies on one side, `too few pairs` without one.
 pub(super) fn reading(r: &Result<Interval, TooFew>) -> &'static str {

@@ -102,7 +102,7 @@ pub(super) fn models(
 
 /// The forest plot of a table's ratios per server CPU-second (`NAME-ratios.svg`),
 /// embedded; nothing when no row has a ratio.
-fn forest(
+pub(super) fn forest(
     md: &mut String,
     out: &Path,
     (name, what): (&str, &str),
@@ -112,7 +112,8 @@ fn forest(
         return Ok(());
     }
     let file = format!("{name}-ratios.svg");
-    let title = format!("{what}: round trips per server CPU-second, 95% intervals");
+    let per = if name == "churn" { "new connections" } else { "round trips" };
+    let title = format!("{what}: {per} per server CPU-second, 95% intervals");
     interval_chart(&out.join(&file), &title, "ratio (log scale; 1 = the same)", ratios)
         .map_err(anyhow::Error::msg)?;
     let _ = writeln!(
@@ -161,18 +162,12 @@ fn ratio_table<'r>(
         let den = reference(r);
         if let Some(den) = den.filter(|den| *den != r.rec.scenario) {
             let per_cpu = pairing.ratio(den, &r.rec.scenario, pairs::per_server_cpu);
-            let estimate = match per_cpu {
-                Ok(i) => Some((i.estimate, Some((i.low, i.high)))),
-                Err(few) => few.estimate.map(|e| (e, None)),
-            };
             let reference_name = rows
                 .iter()
                 .find(|x| x.rec.scenario == den)
                 .map_or_else(|| den.to_string(), |x| name(x));
-            if let Some((estimate, interval)) = estimate {
-                let label = format!("{} ÷ {reference_name}, {} conns", name(r), r.rec.conns);
-                estimates.push(Estimate { label, estimate, interval });
-            }
+            let label = format!("{} ÷ {reference_name}, {} conns", name(r), r.rec.conns);
+            estimates.extend(pairs::estimate(label, &per_cpu));
         }
         let (ratio, per_cpu) = match den {
             Some(den) => (

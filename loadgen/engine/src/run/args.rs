@@ -246,11 +246,8 @@ impl RunArgs {
         a.given("scenario", scenario.as_ref());
         a.switch("quiet", *quiet);
         a.given("src", src.as_ref());
-        a.differs(
-            "processes",
-            &values::fmt_processes(*processes),
-            &values::fmt_processes(d.processes),
-        );
+        let fmt = values::fmt_processes;
+        a.differs("processes", &fmt(*processes), &fmt(d.processes));
         a.given("shard", shard.as_ref());
         a.given("start-at", start_at.as_ref());
         a.given("run-id", run_id.as_ref());

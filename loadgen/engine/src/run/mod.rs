@@ -46,6 +46,7 @@
 mod args;
 mod child;
 pub mod churn;
+mod churn_book;
 mod churn_outcome;
 mod clock;
 mod command;

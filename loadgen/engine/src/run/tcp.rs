@@ -7,7 +7,8 @@
 use mio::event::Event;
 use mio::{Events, Poll};
 
-use super::churn::{ChurnBook, CloseMode};
+use super::churn::CloseMode;
+use super::churn_book::ChurnBook;
 use super::conn::Conn;
 use super::connect::{connect_all, ConnectLimits};
 use super::ledger::{Ledger, Start};

@@ -22,7 +22,8 @@
 
 use std::io;
 
-use super::churn::{ChurnBook, CloseMode, Connected};
+use super::churn::CloseMode;
+use super::churn_book::{ChurnBook, Connected};
 use super::config::Config;
 use super::conn::{Conn, Excess, State};
 use super::histogram::record;
