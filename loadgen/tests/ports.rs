@@ -73,7 +73,9 @@ fn four_tuple_cases_match_predictions() {
         .map(|t| (t["close"].as_str().unwrap(), t["tw_reuse"].as_u64().unwrap()))
         .collect();
     assert_eq!(rows, [("fin", 0), ("fin", 1), ("fin", 2), ("rst", 0)]);
-    assert_eq!(time[0]["connections"], 50, "the range once: {stdout}");
+    // The range once; a port or two may come back early (a CI run saw 51 in 2 s).
+    let once = time[0]["connections"].as_u64().unwrap();
+    assert!((50..=52).contains(&once), "the range once: {stdout}");
     for t in time {
         assert_eq!(
             t["as_predicted"], true,
